@@ -1,0 +1,566 @@
+package mail
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset" // decode windows-1252, iso-8859-*, and friends
+	gomail "github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+	"golang.org/x/text/encoding/charmap"
+)
+
+// ErrNothingUsable is returned by Parse when the input holds no header and no
+// text at all (empty or only white space).
+var ErrNothingUsable = errors.New("mail: nothing usable in message")
+
+// Limits that keep a hostile message from costing more than a normal one.
+const (
+	maxDepth     = 16       // nesting of multipart entities
+	maxParts     = 500      // entities visited in one message
+	maxTextBytes = 4 << 20  // decoded bytes kept from one text part
+	maxProblems  = 50       // problems listed; more are counted
+	maxRawHeader = 64 << 10 // raw header bytes kept for the lenient reader
+)
+
+// Address is a mailbox: the address and the display name, if any.
+type Address struct {
+	Name string
+	Addr string
+}
+
+// String formats the address as "Name <addr>" or "addr".
+func (a Address) String() string {
+	if a.Name == "" {
+		return a.Addr
+	}
+	return fmt.Sprintf("%s <%s>", a.Name, a.Addr)
+}
+
+// Attachment describes a non-text part. Its content is counted, never kept,
+// executed or written anywhere.
+type Attachment struct {
+	Filename    string
+	ContentType string
+	Size        int64 // decoded bytes
+	Inline      bool  // Content-Disposition: inline (for example an image in HTML)
+}
+
+// Message is what Parse could read from one mail.
+type Message struct {
+	MessageID  string // without angle brackets
+	InReplyTo  string // first id of In-Reply-To, without angle brackets
+	References []string
+	From       Address
+	To         []Address
+	Cc         []Address
+	ReplyTo    []Address
+	Subject    string // decoded
+	Date       time.Time
+
+	// Text is the best readable body: the text/plain part, else the HTML part
+	// converted to text. Line endings are "\n". Quoted history is still in it;
+	// see StripQuoted.
+	Text         string
+	TextFromHTML bool
+
+	Attachments []Attachment
+
+	// IsAutomatic is set on auto-replies, bounces, receipts and bulk mail:
+	// they are recorded but never answered, so that robots do not talk to
+	// each other forever. AutomaticReason says which sign gave it away.
+	IsAutomatic     bool
+	AutomaticReason string
+
+	// Problems lists, for a person, what could not be read and what was done
+	// instead, e.g. "no Date header".
+	Problems []string
+}
+
+// ReplyAddress is where an answer goes: the first Reply-To, else From.
+func (m *Message) ReplyAddress() Address {
+	if len(m.ReplyTo) > 0 && m.ReplyTo[0].Addr != "" {
+		return m.ReplyTo[0]
+	}
+	return m.From
+}
+
+// Parse reads a raw RFC 5322 message. It returns as much as it can read from
+// a malformed message, with the trouble listed in Message.Problems; it
+// returns ErrNothingUsable only when there is nothing to read at all.
+func Parse(raw []byte) (*Message, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, ErrNothingUsable
+	}
+	p := &parser{msg: &Message{}}
+
+	hdr, body, ok := p.readHeader(raw)
+	if !ok {
+		p.problem("no headers: read the whole message as text")
+		p.msg.Text = normalizeText(p.toUTF8(raw, "message"))
+		return p.msg, nil
+	}
+	p.readFields(hdr)
+
+	e, err := message.New(hdr, bytes.NewReader(body))
+	if err != nil {
+		p.entityError(hdr, err)
+	}
+	p.walk(e, 0)
+	p.finishText(body)
+	p.detectAutomatic(hdr)
+	if p.dropped > 0 {
+		p.msg.Problems = append(p.msg.Problems, fmt.Sprintf("%d more problems not listed", p.dropped))
+	}
+	return p.msg, nil
+}
+
+// parser holds the state of one Parse call.
+type parser struct {
+	msg        *Message
+	plain      []string
+	html       []string
+	parts      int
+	broken     bool   // the MIME structure could not be followed
+	reportType string // report-type of a multipart/report
+	dropped    int
+}
+
+func (p *parser) problem(format string, args ...any) {
+	if len(p.msg.Problems) >= maxProblems {
+		p.dropped++
+		return
+	}
+	p.msg.Problems = append(p.msg.Problems, fmt.Sprintf(format, args...))
+}
+
+// readHeader reads the header block strictly, and falls back to a lenient
+// reader that skips bad lines, so a single broken header line does not lose
+// the others. ok is false when the message has no header at all.
+func (p *parser) readHeader(raw []byte) (message.Header, []byte, bool) {
+	br := bufio.NewReader(bytes.NewReader(raw))
+	h, err := textproto.ReadHeader(br)
+	if err == nil && h.Len() > 0 {
+		rest, _ := io.ReadAll(br)
+		return message.Header{Header: h}, rest, true
+	}
+
+	head, body := splitHeader(raw)
+	var lh textproto.Header
+	var key, val string
+	flush := func() {
+		if key != "" {
+			lh.Add(key, strings.TrimSpace(val))
+		}
+		key, val = "", ""
+	}
+	skipped := 0
+	for i, line := range strings.Split(string(head), "\n") {
+		line = strings.TrimRight(line, "\r")
+		if line == "" {
+			continue
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if key != "" {
+				val += " " + strings.TrimSpace(line)
+			}
+			continue
+		}
+		flush()
+		k, v, found := strings.Cut(line, ":")
+		if !found || !isFieldName(k) {
+			if i == 0 {
+				// The very first line is not a header: there is no header block.
+				return message.Header{}, raw, false
+			}
+			skipped++
+			if skipped <= 3 {
+				p.problem("skipped malformed header line %d: %q", i+1, truncate(line, 60))
+			}
+			continue
+		}
+		key, val = k, v
+	}
+	flush()
+	if skipped > 3 {
+		p.problem("skipped %d malformed header lines in all", skipped)
+	}
+	if lh.Len() == 0 {
+		return message.Header{}, raw, false
+	}
+	return message.Header{Header: lh}, body, true
+}
+
+// splitHeader cuts raw at its first empty line.
+func splitHeader(raw []byte) (head, body []byte) {
+	i := bytes.Index(raw, []byte("\n\n"))
+	j := bytes.Index(raw, []byte("\r\n\r\n"))
+	switch {
+	case j >= 0 && (i < 0 || j < i):
+		return raw[:j], raw[j+4:]
+	case i >= 0:
+		return raw[:i], raw[i+2:]
+	case len(raw) > maxRawHeader:
+		return raw[:maxRawHeader], raw[maxRawHeader:]
+	}
+	return raw, nil
+}
+
+func isFieldName(k string) bool {
+	if k == "" || len(k) > 76 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	reAddr  = regexp.MustCompile(`[^\s<>"'(),;:]+@[^\s<>"'(),;:]+`)
+	reMsgID = regexp.MustCompile(`<([^<>\s]+)>`)
+)
+
+func (p *parser) readFields(h message.Header) {
+	mh := gomail.Header{Header: h}
+	m := p.msg
+
+	if !h.Has("From") {
+		p.problem("no From header")
+	} else if l := p.addresses(mh, "From"); len(l) > 0 {
+		m.From = l[0]
+	}
+	m.To = p.addresses(mh, "To")
+	m.Cc = p.addresses(mh, "Cc")
+	m.ReplyTo = p.addresses(mh, "Reply-To")
+
+	if h.Has("Subject") {
+		s, err := mh.Subject()
+		if err != nil {
+			p.problem("could not decode Subject %q: showed it raw", truncate(h.Get("Subject"), 60))
+		}
+		m.Subject = strings.TrimSpace(p.toUTF8([]byte(s), "Subject"))
+	}
+
+	switch v := h.Get("Date"); {
+	case v == "":
+		p.problem("no Date header")
+	default:
+		if d, err := mh.Date(); err == nil {
+			m.Date = d
+		} else if d, ok := parseLooseDate(v); ok {
+			m.Date = d
+		} else {
+			p.problem("could not read Date header %q", truncate(v, 60))
+		}
+	}
+
+	if v := h.Get("Message-Id"); v == "" {
+		p.problem("no Message-ID header")
+	} else if id, err := mh.MessageID(); err == nil && id != "" {
+		m.MessageID = id
+	} else {
+		m.MessageID = strings.Trim(strings.TrimSpace(v), "<>")
+		p.problem("malformed Message-ID %q: kept it as written", truncate(v, 60))
+	}
+
+	m.InReplyTo = firstOf(msgIDs(mh, "In-Reply-To"))
+	m.References = msgIDs(mh, "References")
+}
+
+// addresses reads an address list, falling back to anything that looks like
+// an address when the header does not follow RFC 5322.
+func (p *parser) addresses(mh gomail.Header, key string) []Address {
+	l, err := mh.AddressList(key)
+	if err == nil {
+		out := make([]Address, 0, len(l))
+		for _, a := range l {
+			out = append(out, Address{Name: a.Name, Addr: a.Address})
+		}
+		return out
+	}
+	raw := mh.Get(key)
+	var out []Address
+	for _, a := range reAddr.FindAllString(raw, 20) {
+		out = append(out, Address{Addr: a})
+	}
+	if len(out) > 0 {
+		p.problem("malformed %s header %q: kept the addresses in it", key, truncate(raw, 60))
+	} else {
+		p.problem("could not read any address in %s header %q", key, truncate(raw, 60))
+	}
+	return out
+}
+
+func msgIDs(mh gomail.Header, key string) []string {
+	l, err := mh.MsgIDList(key)
+	if err == nil {
+		return l
+	}
+	var out []string
+	for _, m := range reMsgID.FindAllStringSubmatch(mh.Get(key), 100) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+func firstOf(l []string) string {
+	if len(l) == 0 {
+		return ""
+	}
+	return l[0]
+}
+
+// parseLooseDate reads Date headers that net/mail refuses but people write.
+func parseLooseDate(v string) (time.Time, bool) {
+	v = strings.TrimSpace(v)
+	if i := strings.Index(v, " ("); i > 0 {
+		v = v[:i]
+	}
+	layouts := []string{
+		"Mon, 2 Jan 2006 15:04:05 -0700",
+		"Mon, 2 Jan 2006 15:04 -0700",
+		"2 Jan 2006 15:04:05 -0700",
+		"Mon, 2 Jan 2006 15:04:05 MST",
+		"Mon, 02 Jan 2006 15:04:05 MST",
+		"Mon Jan 2 15:04:05 2006",
+		"Mon Jan 2 15:04:05 MST 2006",
+		time.RFC3339,
+		"2006-01-02 15:04:05 -0700",
+		"2006-01-02 15:04:05",
+	}
+	for _, l := range layouts {
+		if t, err := time.Parse(l, v); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func (p *parser) entityError(h message.Header, err error) {
+	ct, params, _ := h.ContentType()
+	switch {
+	case message.IsUnknownCharset(err):
+		p.problem("could not decode charset %s of %s part: showed raw bytes", params["charset"], orDefault(ct, "text/plain"))
+	case message.IsUnknownEncoding(err):
+		p.problem("unknown transfer encoding %q of %s part: showed raw bytes", h.Get("Content-Transfer-Encoding"), orDefault(ct, "text/plain"))
+	default:
+		p.problem("%s part: %v", orDefault(ct, "text/plain"), err)
+	}
+}
+
+func (p *parser) walk(e *message.Entity, depth int) {
+	p.parts++
+	if depth > maxDepth || p.parts > maxParts {
+		if !p.broken {
+			p.problem("too many or too deeply nested MIME parts: read only the first %d", maxParts)
+		}
+		p.broken = true
+		return
+	}
+	ct, params, err := e.Header.ContentType()
+	if err != nil && e.Header.Get("Content-Type") != "" {
+		p.problem("could not read Content-Type %q: treated the part as text/plain", truncate(e.Header.Get("Content-Type"), 60))
+	}
+	if ct == "multipart/report" {
+		p.reportType = strings.ToLower(params["report-type"])
+	}
+	if mr := e.MultipartReader(); mr != nil {
+		for {
+			part, err := mr.NextPart()
+			if err == io.EOF {
+				return
+			}
+			if part == nil {
+				p.broken = true
+				p.problem("broken MIME structure in %s: %v", ct, err)
+				return
+			}
+			if err != nil {
+				p.entityError(part.Header, err)
+			}
+			p.walk(part, depth+1)
+		}
+	}
+	p.leaf(e, ct, params)
+}
+
+func (p *parser) leaf(e *message.Entity, ct string, params map[string]string) {
+	if ct == "" {
+		ct = "text/plain"
+	}
+	disp, _, _ := e.Header.ContentDisposition()
+	ah := gomail.AttachmentHeader{Header: e.Header}
+	filename, _ := ah.Filename()
+
+	isBody := (ct == "text/plain" || ct == "text/html") && disp != "attachment" && filename == ""
+	if !isBody {
+		n, err := io.Copy(io.Discard, e.Body)
+		if err != nil {
+			p.problem("attachment %q (%s): could not decode all of it: %v", filename, ct, err)
+		}
+		p.msg.Attachments = append(p.msg.Attachments, Attachment{
+			Filename:    p.toUTF8([]byte(filename), "filename"),
+			ContentType: ct,
+			Size:        n,
+			Inline:      disp == "inline",
+		})
+		return
+	}
+
+	b, err := io.ReadAll(io.LimitReader(e.Body, maxTextBytes+1))
+	if err != nil {
+		p.problem("%s part: could not decode all of it (%v): kept what could be read", ct, err)
+	}
+	if len(b) > maxTextBytes {
+		b = b[:maxTextBytes]
+		p.problem("%s part longer than %d bytes: kept the beginning", ct, maxTextBytes)
+		_, _ = io.Copy(io.Discard, e.Body)
+	}
+	s := p.toUTF8(b, ct+" part")
+	if ct == "text/html" {
+		p.html = append(p.html, s)
+		return
+	}
+	if strings.EqualFold(params["format"], "flowed") {
+		s = unflow(s, strings.EqualFold(params["delsp"], "yes"))
+	}
+	p.plain = append(p.plain, s)
+}
+
+// finishText picks the best body and, when the MIME structure was broken
+// and nothing readable came out of it, shows the raw body instead.
+func (p *parser) finishText(rawBody []byte) {
+	m := p.msg
+	switch {
+	case len(p.plain) > 0 && strings.TrimSpace(strings.Join(p.plain, "")) != "":
+		m.Text = normalizeText(strings.Join(p.plain, "\n\n"))
+	case len(p.html) > 0:
+		var parts []string
+		for _, h := range p.html {
+			parts = append(parts, HTMLToText(h))
+		}
+		m.Text = normalizeText(strings.Join(parts, "\n\n"))
+		m.TextFromHTML = true
+	}
+	if m.Text == "" && p.broken && len(bytes.TrimSpace(rawBody)) > 0 {
+		m.Text = normalizeText(stripMIMENoise(p.toUTF8(rawBody, "raw body")))
+		p.problem("showed the raw body because its MIME structure could not be read")
+	}
+}
+
+// stripMIMENoise drops boundary lines and part headers from a raw body that
+// could not be parsed, so what is left reads like the message.
+func stripMIMENoise(s string) string {
+	var out []string
+	inPartHeader := false
+	for _, line := range strings.Split(s, "\n") {
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "--") && len(t) > 10 && !strings.Contains(t, " ") {
+			inPartHeader = true
+			continue
+		}
+		if inPartHeader {
+			if t == "" {
+				inPartHeader = false
+				continue
+			}
+			if k, _, ok := strings.Cut(t, ":"); ok && isFieldName(k) && strings.HasPrefix(strings.ToLower(k), "content-") {
+				continue
+			}
+			inPartHeader = false
+		}
+		out = append(out, line)
+	}
+	return strings.Join(out, "\n")
+}
+
+// toUTF8 returns b as valid UTF-8. Bytes that are not UTF-8 (an undeclared
+// 8-bit charset, or a charset that could not be decoded) are read as
+// windows-1252, the most common case in the wild.
+func (p *parser) toUTF8(b []byte, what string) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	d, err := charmap.Windows1252.NewDecoder().Bytes(b)
+	if err != nil {
+		p.problem("%s is not valid UTF-8: replaced the bad bytes", what)
+		return strings.ToValidUTF8(string(b), "\uFFFD")
+	}
+	p.problem("%s is not valid UTF-8: read it as windows-1252", what)
+	return string(d)
+}
+
+// unflow joins the soft line breaks of format=flowed text (RFC 3676).
+func unflow(s string, delsp bool) string {
+	lines := strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
+	var b strings.Builder
+	for i, line := range lines {
+		if strings.HasPrefix(line, " ") {
+			line = line[1:] // space stuffing
+		}
+		soft := strings.HasSuffix(line, " ") && line != "-- " && i < len(lines)-1
+		if soft {
+			if delsp {
+				line = line[:len(line)-1]
+			}
+			b.WriteString(line)
+			continue
+		}
+		b.WriteString(line)
+		if i < len(lines)-1 {
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+// normalizeText makes line endings "\n", drops trailing white space on each
+// line, and collapses runs of more than two empty lines.
+func normalizeText(s string) string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	s = strings.ReplaceAll(s, "\r", "\n")
+	lines := strings.Split(s, "\n")
+	out := lines[:0]
+	empty := 0
+	for _, l := range lines {
+		l = strings.TrimRight(l, " \t\u00a0")
+		if l == "" {
+			empty++
+			if empty > 2 {
+				continue
+			}
+		} else {
+			empty = 0
+		}
+		out = append(out, l)
+	}
+	return strings.Trim(strings.Join(out, "\n"), "\n")
+}
+
+func truncate(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n]) + "…"
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
