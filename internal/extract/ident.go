@@ -1,0 +1,142 @@
+package extract
+
+import (
+	"strings"
+)
+
+// QualifiedName is a schema-qualified object name, unquoted.
+type QualifiedName struct {
+	Schema string
+	Name   string
+}
+
+// String returns the name in a readable form, schema.name, quoting a part only when
+// it would not survive as a bare identifier.
+func (q QualifiedName) String() string {
+	if q.Schema == "" {
+		return quoteIfNeeded(q.Name)
+	}
+	return quoteIfNeeded(q.Schema) + "." + quoteIfNeeded(q.Name)
+}
+
+// Quoted returns the name with both parts always quoted, safe to put into SQL.
+func (q QualifiedName) Quoted() string {
+	if q.Schema == "" {
+		return QuoteIdent(q.Name)
+	}
+	return QuoteIdent(q.Schema) + "." + QuoteIdent(q.Name)
+}
+
+// QuoteIdent quotes an identifier for SQL, doubling embedded quotes.
+func QuoteIdent(s string) string {
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
+
+func quoteIfNeeded(s string) string {
+	if s == "" {
+		return `""`
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c == '_' || i > 0 && (c >= '0' && c <= '9' || c == '$') {
+			continue
+		}
+		return QuoteIdent(s)
+	}
+	return s
+}
+
+// ParseQualifiedName parses "schema.table" as a person would type it: each part may be
+// quoted SQL-style ("User Events"); an unquoted part is taken verbatim (not folded), so
+// public.User Events also names the table "User Events".
+func ParseQualifiedName(s string) (QualifiedName, bool) {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, `"`) || strings.Contains(s, `."`) {
+		if q, n := parseQualified(s, 0); n == len(s) && q.Name != "" {
+			return q, true
+		}
+	}
+	schema, name, ok := strings.Cut(s, ".")
+	if !ok || schema == "" || name == "" {
+		return QualifiedName{}, false
+	}
+	return QualifiedName{Schema: schema, Name: name}, true
+}
+
+func isIdentByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '$' || c >= 0x80
+}
+
+func skipSpace(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// parseIdent parses one SQL identifier at s[i:] after optional space. It returns the
+// identifier (unquoted, folded to lower case when bare) and the index after it, or
+// ("", i) when there is none.
+func parseIdent(s string, i int) (string, int) {
+	i = skipSpace(s, i)
+	if i >= len(s) {
+		return "", i
+	}
+	if s[i] == '"' {
+		var b strings.Builder
+		j := i + 1
+		for j < len(s) {
+			if s[j] == '"' {
+				if j+1 < len(s) && s[j+1] == '"' {
+					b.WriteByte('"')
+					j += 2
+					continue
+				}
+				return b.String(), j + 1
+			}
+			b.WriteByte(s[j])
+			j++
+		}
+		return "", i
+	}
+	j := i
+	for j < len(s) && isIdentByte(s[j]) {
+		j++
+	}
+	if j == i {
+		return "", i
+	}
+	return strings.ToLower(s[i:j]), j
+}
+
+// parseQualified parses [schema.]name at s[i:].
+func parseQualified(s string, i int) (QualifiedName, int) {
+	a, j := parseIdent(s, i)
+	if a == "" && j == i {
+		return QualifiedName{}, i
+	}
+	if j < len(s) && s[j] == '.' {
+		b, k := parseIdent(s, j+1)
+		if k == j+1 {
+			return QualifiedName{}, i
+		}
+		return QualifiedName{Schema: a, Name: b}, k
+	}
+	return QualifiedName{Name: a}, j
+}
+
+// keyword reports whether s[i:] (after space) starts with the given keywords,
+// case-insensitively, each followed by a non-identifier byte; it returns the index after them.
+func keyword(s string, i int, words ...string) (int, bool) {
+	for _, w := range words {
+		i = skipSpace(s, i)
+		if len(s)-i < len(w) || !strings.EqualFold(s[i:i+len(w)], w) {
+			return i, false
+		}
+		i += len(w)
+		if i < len(s) && isIdentByte(s[i]) {
+			return i, false
+		}
+	}
+	return i, true
+}
