@@ -1,0 +1,327 @@
+// Package config reads the portal's and the worker's settings from environment
+// variables, applies defaults, validates them and prints them with secrets
+// redacted. It is read once in main and passed down; no package keeps config
+// in globals.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of both binaries.
+type Config struct {
+	DatabaseURL       string // PORTAL_DATABASE_URL: the portal's own Postgres (catalog, tickets, River queue)
+	ProjectsAdminURL  string // PORTAL_PROJECTS_ADMIN_URL: superuser URL of the cluster hosting project databases
+	HTTPAddr          string // PORTAL_HTTP_ADDR
+	BaseURL           string // PORTAL_BASE_URL: how people reach the portal (links in mail)
+	AutoMigrate       bool   // PORTAL_AUTO_MIGRATE: apply migrations at start of serve/run
+	LogLevel          string // PORTAL_LOG_LEVEL: debug, info, warn, error
+	LogFormat         string // PORTAL_LOG_FORMAT: text or json
+	SecureCookies     bool   // PORTAL_SECURE_COOKIES: mark cookies Secure (behind TLS)
+	S3                S3
+	Worker            Worker
+	Snapshots         Snapshots
+	Mail              Mail
+}
+
+// S3 is where snapshots live.
+type S3 struct {
+	Endpoint  string // PORTAL_S3_ENDPOINT: empty means AWS
+	Region    string // PORTAL_S3_REGION
+	Bucket    string // PORTAL_S3_BUCKET
+	Prefix    string // PORTAL_S3_PREFIX
+	AccessKey string // PORTAL_S3_ACCESS_KEY
+	SecretKey string // PORTAL_S3_SECRET_KEY (secret)
+	PathStyle bool   // PORTAL_S3_PATH_STYLE
+}
+
+// Worker tunes the job runner.
+type Worker struct {
+	Concurrency  int           // PORTAL_WORKER_CONCURRENCY: restore jobs run at once by one worker
+	ApplyJobs    int           // PORTAL_APPLY_JOBS: parallel connections of one restore (0 = CPUs)
+	MetricsAddr  string        // PORTAL_METRICS_ADDR: worker /metrics and /healthz
+	KeepFor      time.Duration // PORTAL_KEEP_FOR: how long a replaced database is kept for rollback
+}
+
+// Snapshots tunes the catalog.
+type Snapshots struct {
+	SyncInterval    time.Duration // PORTAL_SYNC_INTERVAL
+	CaptureSchedule string        // PORTAL_CAPTURE_SCHEDULE: daily capture time, HH:MM UTC; empty disables
+	RetentionKeep   int           // PORTAL_RETENTION_KEEP: newest automatic snapshots kept per project
+}
+
+// Mail is the intake listener and the outbound relay.
+type Mail struct {
+	SMTPAddr         string   // PORTAL_SMTP_ADDR: intake listener; empty disables it
+	SupportAddresses []string // PORTAL_SUPPORT_ADDRESSES: comma separated
+	RelayAddr        string   // PORTAL_SMTP_RELAY: host:port for outbound mail; empty disables sending
+	From             string   // PORTAL_MAIL_FROM
+	IntakeSecret     string   // PORTAL_INTAKE_SECRET: HMAC secret of POST /intake/email (secret)
+	MaxMessageBytes  int64    // PORTAL_MAIL_MAX_BYTES
+}
+
+// Error names the variable that is wrong, so a bad start prints one clear line.
+type Error struct {
+	Var string
+	Msg string
+}
+
+func (e *Error) Error() string { return e.Var + ": " + e.Msg }
+
+// Load reads the environment through getenv (os.Getenv in main, a map in tests).
+func Load(getenv func(string) string) (Config, error) {
+	r := reader{getenv: getenv}
+	c := Config{
+		DatabaseURL:      r.str("PORTAL_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal?sslmode=disable"),
+		ProjectsAdminURL: r.str("PORTAL_PROJECTS_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
+		HTTPAddr:         r.str("PORTAL_HTTP_ADDR", "127.0.0.1:8080"),
+		BaseURL:          r.str("PORTAL_BASE_URL", ""),
+		AutoMigrate:      r.boolean("PORTAL_AUTO_MIGRATE", false),
+		LogLevel:         r.str("PORTAL_LOG_LEVEL", "info"),
+		LogFormat:        r.str("PORTAL_LOG_FORMAT", "text"),
+		SecureCookies:    r.boolean("PORTAL_SECURE_COOKIES", false),
+		S3: S3{
+			Endpoint:  r.str("PORTAL_S3_ENDPOINT", ""),
+			Region:    r.str("PORTAL_S3_REGION", "us-east-1"),
+			Bucket:    r.str("PORTAL_S3_BUCKET", ""),
+			Prefix:    strings.Trim(r.str("PORTAL_S3_PREFIX", "snapshots"), "/"),
+			AccessKey: r.str("PORTAL_S3_ACCESS_KEY", ""),
+			SecretKey: r.str("PORTAL_S3_SECRET_KEY", ""),
+			PathStyle: r.boolean("PORTAL_S3_PATH_STYLE", true),
+		},
+		Worker: Worker{
+			Concurrency: r.integer("PORTAL_WORKER_CONCURRENCY", 2),
+			ApplyJobs:   r.integer("PORTAL_APPLY_JOBS", 0),
+			MetricsAddr: r.str("PORTAL_METRICS_ADDR", "127.0.0.1:9090"),
+			KeepFor:     r.duration("PORTAL_KEEP_FOR", 7*24*time.Hour),
+		},
+		Snapshots: Snapshots{
+			SyncInterval:    r.duration("PORTAL_SYNC_INTERVAL", 5*time.Minute),
+			CaptureSchedule: r.str("PORTAL_CAPTURE_SCHEDULE", "02:00"),
+			RetentionKeep:   r.integer("PORTAL_RETENTION_KEEP", 30),
+		},
+		Mail: Mail{
+			SMTPAddr:         r.str("PORTAL_SMTP_ADDR", ""),
+			SupportAddresses: r.list("PORTAL_SUPPORT_ADDRESSES", "restore@support.localhost"),
+			RelayAddr:        r.str("PORTAL_SMTP_RELAY", ""),
+			From:             r.str("PORTAL_MAIL_FROM", "Restore Portal <restore@support.localhost>"),
+			IntakeSecret:     r.str("PORTAL_INTAKE_SECRET", ""),
+			MaxMessageBytes:  int64(r.integer("PORTAL_MAIL_MAX_BYTES", 25<<20)),
+		},
+	}
+	if r.err != nil {
+		return Config{}, r.err
+	}
+	return c, c.validate()
+}
+
+func (c Config) validate() error {
+	for _, u := range []struct{ name, val string }{
+		{"PORTAL_DATABASE_URL", c.DatabaseURL},
+		{"PORTAL_PROJECTS_ADMIN_URL", c.ProjectsAdminURL},
+	} {
+		if err := checkPostgresURL(u.val); err != nil {
+			return &Error{u.name, err.Error()}
+		}
+	}
+	if c.S3.Bucket == "" {
+		return &Error{"PORTAL_S3_BUCKET", "is required (the bucket holding the snapshots)"}
+	}
+	if c.S3.Endpoint != "" {
+		u, err := url.Parse(c.S3.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return &Error{"PORTAL_S3_ENDPOINT", fmt.Sprintf("%q is not an http(s) URL such as http://127.0.0.1:7070", c.S3.Endpoint)}
+		}
+	}
+	if (c.S3.AccessKey == "") != (c.S3.SecretKey == "") {
+		return &Error{"PORTAL_S3_SECRET_KEY", "set both PORTAL_S3_ACCESS_KEY and PORTAL_S3_SECRET_KEY, or neither"}
+	}
+	for _, a := range []struct{ name, val string }{
+		{"PORTAL_HTTP_ADDR", c.HTTPAddr},
+		{"PORTAL_METRICS_ADDR", c.Worker.MetricsAddr},
+		{"PORTAL_SMTP_ADDR", c.Mail.SMTPAddr},
+		{"PORTAL_SMTP_RELAY", c.Mail.RelayAddr},
+	} {
+		if a.val == "" && a.name != "PORTAL_HTTP_ADDR" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.val); err != nil {
+			return &Error{a.name, fmt.Sprintf("%q is not host:port", a.val)}
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return &Error{"PORTAL_LOG_LEVEL", fmt.Sprintf("%q is not one of debug, info, warn, error", c.LogLevel)}
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return &Error{"PORTAL_LOG_FORMAT", fmt.Sprintf("%q is not text or json", c.LogFormat)}
+	}
+	if c.Worker.Concurrency < 1 {
+		return &Error{"PORTAL_WORKER_CONCURRENCY", "must be at least 1"}
+	}
+	if c.Worker.ApplyJobs < 0 {
+		return &Error{"PORTAL_APPLY_JOBS", "must be 0 (one per CPU) or more"}
+	}
+	if c.Snapshots.CaptureSchedule != "" {
+		if _, err := time.Parse("15:04", c.Snapshots.CaptureSchedule); err != nil {
+			return &Error{"PORTAL_CAPTURE_SCHEDULE", fmt.Sprintf("%q is not HH:MM (UTC)", c.Snapshots.CaptureSchedule)}
+		}
+	}
+	if c.Snapshots.RetentionKeep < 1 {
+		return &Error{"PORTAL_RETENTION_KEEP", "must be at least 1"}
+	}
+	return nil
+}
+
+func checkPostgresURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return errors.New("is not a URL")
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return fmt.Errorf("scheme %q is not postgres://", u.Scheme)
+	}
+	if u.Host == "" {
+		return errors.New("has no host")
+	}
+	return nil
+}
+
+// Print writes every setting, one per line, with secrets redacted.
+func (c Config) Print(w io.Writer) {
+	line := func(k string, v any) { fmt.Fprintf(w, "  %-28s %v\n", k, v) }
+	line("PORTAL_DATABASE_URL", RedactURL(c.DatabaseURL))
+	line("PORTAL_PROJECTS_ADMIN_URL", RedactURL(c.ProjectsAdminURL))
+	line("PORTAL_HTTP_ADDR", c.HTTPAddr)
+	line("PORTAL_BASE_URL", c.BaseURL)
+	line("PORTAL_AUTO_MIGRATE", c.AutoMigrate)
+	line("PORTAL_LOG_LEVEL", c.LogLevel)
+	line("PORTAL_LOG_FORMAT", c.LogFormat)
+	line("PORTAL_SECURE_COOKIES", c.SecureCookies)
+	line("PORTAL_S3_ENDPOINT", c.S3.Endpoint)
+	line("PORTAL_S3_REGION", c.S3.Region)
+	line("PORTAL_S3_BUCKET", c.S3.Bucket)
+	line("PORTAL_S3_PREFIX", c.S3.Prefix)
+	line("PORTAL_S3_ACCESS_KEY", c.S3.AccessKey)
+	line("PORTAL_S3_SECRET_KEY", redact(c.S3.SecretKey))
+	line("PORTAL_S3_PATH_STYLE", c.S3.PathStyle)
+	line("PORTAL_WORKER_CONCURRENCY", c.Worker.Concurrency)
+	line("PORTAL_APPLY_JOBS", c.Worker.ApplyJobs)
+	line("PORTAL_METRICS_ADDR", c.Worker.MetricsAddr)
+	line("PORTAL_KEEP_FOR", c.Worker.KeepFor)
+	line("PORTAL_SYNC_INTERVAL", c.Snapshots.SyncInterval)
+	line("PORTAL_CAPTURE_SCHEDULE", c.Snapshots.CaptureSchedule)
+	line("PORTAL_RETENTION_KEEP", c.Snapshots.RetentionKeep)
+	line("PORTAL_SMTP_ADDR", c.Mail.SMTPAddr)
+	line("PORTAL_SUPPORT_ADDRESSES", strings.Join(c.Mail.SupportAddresses, ","))
+	line("PORTAL_SMTP_RELAY", c.Mail.RelayAddr)
+	line("PORTAL_MAIL_FROM", c.Mail.From)
+	line("PORTAL_INTAKE_SECRET", redact(c.Mail.IntakeSecret))
+	line("PORTAL_MAIL_MAX_BYTES", c.Mail.MaxMessageBytes)
+}
+
+func redact(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// RedactURL hides the password of a connection URL, for logs and pages.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "[unparseable URL]"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "redacted")
+	}
+	return u.String()
+}
+
+// Names lists every variable Load reads; the README table and compose.yaml are
+// checked against it.
+func Names() []string {
+	var names []string
+	env := map[string]string{}
+	_, _ = Load(func(k string) string { names = append(names, k); return env[k] })
+	return names
+}
+
+type reader struct {
+	getenv func(string) string
+	err    error
+}
+
+func (r *reader) str(k, def string) string {
+	if v := strings.TrimSpace(r.getenv(k)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *reader) fail(k, msg string) {
+	if r.err == nil {
+		r.err = &Error{k, msg}
+	}
+}
+
+func (r *reader) boolean(k string, def bool) bool {
+	v := r.str(k, "")
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(k, fmt.Sprintf("%q is not true or false", v))
+	}
+	return b
+}
+
+func (r *reader) integer(k string, def int) int {
+	v := r.str(k, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		r.fail(k, fmt.Sprintf("%q is not a whole number", v))
+	}
+	return n
+}
+
+func (r *reader) duration(k string, def time.Duration) time.Duration {
+	v := r.str(k, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		r.fail(k, fmt.Sprintf("%q is not a positive duration such as 90s, 5m or 168h", v))
+	}
+	return d
+}
+
+func (r *reader) list(k, def string) []string {
+	var out []string
+	for _, p := range strings.Split(r.str(k, def), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, strings.ToLower(p))
+		}
+	}
+	return out
+}
+
+// Environ is os.Getenv, for main.
+func Environ(k string) string { return os.Getenv(k) }

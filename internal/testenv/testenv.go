@@ -1,0 +1,316 @@
+// Package testenv gives tests the real services of the dev stack
+// (scripts/stack.sh): fresh databases on the private Postgres cluster, a
+// portal database with every migration applied, and fresh buckets on the
+// local S3 server. A test that cannot reach them fails; it never skips.
+package testenv
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/restoreportal/portal/internal/config"
+	"github.com/restoreportal/portal/internal/database"
+	"github.com/restoreportal/portal/internal/objstore"
+	"github.com/restoreportal/portal/migrations"
+)
+
+var (
+	envOnce sync.Once
+	envVals map[string]string
+	envErr  error
+)
+
+// RepoRoot is the folder holding go.mod.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the working folder")
+		}
+		dir = parent
+	}
+}
+
+func loadEnv() (map[string]string, error) {
+	envOnce.Do(func() {
+		path := os.Getenv("PORTAL_ENV_FILE")
+		if path == "" {
+			root, err := RepoRoot()
+			if err != nil {
+				envErr = err
+				return
+			}
+			path = filepath.Join(root, ".stack", "env")
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			envErr = fmt.Errorf("read the stack's env file (start it with `make up` or run `make test`): %w", err)
+			return
+		}
+		defer f.Close()
+		envVals = map[string]string{}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			k, v, ok := strings.Cut(line, "=")
+			if ok {
+				envVals[k] = v
+			}
+		}
+		envErr = sc.Err()
+	})
+	return envVals, envErr
+}
+
+// Env returns one variable of the stack's env file.
+func Env(t testing.TB, key string) string {
+	t.Helper()
+	vals, err := loadEnv()
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return vals[key]
+}
+
+// Config is the stack's configuration, as the binaries would load it.
+func Config(t testing.TB) config.Config {
+	t.Helper()
+	vals, err := loadEnv()
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	c, err := config.Load(func(k string) string { return vals[k] })
+	if err != nil {
+		t.Fatalf("testenv: stack config: %v", err)
+	}
+	return c
+}
+
+// PGBin is the folder of the cluster's server and client binaries (pg_dump).
+func PGBin(t testing.TB) string { return Env(t, "PORTAL_PG_BIN") }
+
+// AdminURL is a superuser URL of the project cluster.
+func AdminURL(t testing.TB) string {
+	t.Helper()
+	return Config(t).ProjectsAdminURL
+}
+
+// Logger writes to the test's log.
+func Logger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// Name returns a fresh lowercase identifier with prefix, usable as a database
+// or bucket name.
+func Name(prefix string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+func adminConn(t testing.TB, ctx context.Context) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, AdminURL(t))
+	if err != nil {
+		t.Fatalf("testenv: connect to the project cluster (is the stack up? `make up`): %v", err)
+	}
+	return conn
+}
+
+// DatabaseURL replaces the database name of the admin URL.
+func DatabaseURL(t testing.TB, name string) string {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(AdminURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
+}
+
+// NewDatabase creates an empty database on the project cluster, dropped when
+// the test ends, and returns its URL.
+func NewDatabase(t testing.TB) string {
+	t.Helper()
+	return createDatabase(t, Name("t_"), "")
+}
+
+func createDatabase(t testing.TB, name, template string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn := adminConn(t, ctx)
+	defer conn.Close(ctx)
+	sql := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
+	if template != "" {
+		sql += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
+	}
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		t.Fatalf("testenv: %s: %v", sql, err)
+	}
+	t.Cleanup(func() { DropDatabase(t, name) })
+	return DatabaseURL(t, name)
+}
+
+// DropDatabase drops name if it exists, ending its sessions.
+func DropDatabase(t testing.TB, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn := adminConn(t, ctx)
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		t.Errorf("testenv: drop database %s: %v", name, err)
+	}
+}
+
+// migrationsHash names the template database, so a changed migration makes a
+// new template instead of reusing a stale one.
+func migrationsHash() string {
+	h := sha256.New()
+	_ = fs.WalkDir(migrations.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := fs.ReadFile(migrations.FS, p)
+			h.Write([]byte(p))
+			h.Write(b)
+		}
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// PortalURL creates a database holding the portal's schema (every migration
+// and River's), cloned from a template made once per migration set, and
+// returns its URL. It is dropped when the test ends.
+func PortalURL(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	tmpl := "portal_tmpl_" + migrationsHash()
+	conn := adminConn(t, ctx)
+	// Test binaries of several packages run at once: one makes the template.
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(7215)`); err != nil {
+		t.Fatal(err)
+	}
+	var exists bool
+	err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1 AND datistemplate)`, tmpl).Scan(&exists)
+	if err == nil && !exists {
+		err = buildTemplate(ctx, t, conn, tmpl)
+	}
+	_, _ = conn.Exec(ctx, `SELECT pg_advisory_unlock(7215)`)
+	conn.Close(ctx)
+	if err != nil {
+		t.Fatalf("testenv: portal template: %v", err)
+	}
+	return createDatabase(t, Name("portal_t_"), tmpl)
+}
+
+func buildTemplate(ctx context.Context, t testing.TB, conn *pgx.Conn, tmpl string) error {
+	q := pgx.Identifier{tmpl}.Sanitize()
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+q+" WITH (FORCE)"); err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+q); err != nil {
+		return err
+	}
+	pool, err := database.Open(ctx, DatabaseURL(t, tmpl))
+	if err != nil {
+		return err
+	}
+	err = database.Migrate(ctx, pool, slog.New(slog.DiscardHandler))
+	pool.Close()
+	if err != nil {
+		return err
+	}
+	_, err = conn.Exec(ctx, "ALTER DATABASE "+q+" WITH IS_TEMPLATE true")
+	return err
+}
+
+// PortalPool is a pool on a fresh PortalURL database, closed when the test ends.
+func PortalPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	url := PortalURL(t)
+	pool, err := database.Open(context.Background(), url)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(pool.Close) // runs before the drop registered earlier
+	return pool
+}
+
+// S3 returns a client for the local S3 server and a fresh bucket, emptied and
+// removed when the test ends.
+func S3(t testing.TB) (*s3.Client, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client, err := objstore.New(ctx, Config(t).S3)
+	if err != nil {
+		t.Fatalf("testenv: s3 client: %v", err)
+	}
+	bucket := Name("test-")
+	if err := objstore.EnsureBucket(ctx, client, bucket); err != nil {
+		t.Fatalf("testenv: create bucket on the local S3 server (is the stack up? `make up`): %v", err)
+	}
+	t.Cleanup(func() { removeBucket(t, client, bucket) })
+	return client, bucket
+}
+
+func removeBucket(t testing.TB, c *s3.Client, bucket string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: &bucket})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Errorf("testenv: list %s: %v", bucket, err)
+			return
+		}
+		if len(page.Contents) == 0 {
+			continue
+		}
+		ids := make([]s3types.ObjectIdentifier, len(page.Contents))
+		for i, o := range page.Contents {
+			ids[i] = s3types.ObjectIdentifier{Key: o.Key}
+		}
+		if _, err := c.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: &bucket, Delete: &s3types.Delete{Objects: ids}}); err != nil {
+			t.Errorf("testenv: empty %s: %v", bucket, err)
+			return
+		}
+	}
+	if _, err := c.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: &bucket}); err != nil {
+		t.Errorf("testenv: delete bucket %s: %v", bucket, err)
+	}
+}

@@ -1,0 +1,83 @@
+package testenv_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/restoreportal/portal/internal/database"
+	"github.com/restoreportal/portal/internal/objstore"
+	"github.com/restoreportal/portal/internal/testenv"
+)
+
+func TestPortalDatabaseHasMigrations(t *testing.T) {
+	t.Parallel()
+	pool := testenv.PortalPool(t)
+	ctx := context.Background()
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM portal_migrations`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatal("no migration recorded")
+	}
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM river_job`).Scan(&n); err != nil {
+		t.Fatalf("river schema missing: %v", err)
+	}
+	// A second run applies nothing and fails nothing.
+	if err := database.Migrate(ctx, pool, testenv.Logger(t)); err != nil {
+		t.Fatalf("second migrate: %v", err)
+	}
+}
+
+func TestNewDatabaseIsEmptyAndReachable(t *testing.T) {
+	t.Parallel()
+	url := testenv.NewDatabase(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("fresh database has %d tables", n)
+	}
+}
+
+func TestS3BucketRoundTrip(t *testing.T) {
+	t.Parallel()
+	client, bucket := testenv.S3(t)
+	ctx := context.Background()
+	body := strings.Repeat("0123456789", 100_000)
+	key := "a/b.txt"
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: strings.NewReader(body)}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := objstore.NewReader(ctx, client, bucket, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Size() != int64(len(body)) {
+		t.Fatalf("size %d, want %d", r.Size(), len(body))
+	}
+	var sb strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := r.Read(buf)
+		sb.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	if sb.String() != body {
+		t.Fatalf("read %d bytes, differs from what was written", sb.Len())
+	}
+}

@@ -1,0 +1,257 @@
+#!/usr/bin/env bash
+# stack.sh: the private dev/test stack, with no Docker: a Postgres cluster
+# initdb'd into .stack/pg and a versitygw S3 server with its data in .stack/s3,
+# both on 127.0.0.1 at free ports. Idempotent: `up` reuses what runs.
+#
+#   scripts/stack.sh up        install what is missing, start both, write .stack/env
+#   scripts/stack.sh down      stop both (data is kept)
+#   scripts/stack.sh status    say what runs
+#   scripts/stack.sh env       print the env file path
+#   scripts/stack.sh deps      install tools only (Postgres, versitygw, chromium)
+#
+# Works as root (the server runs as the `postgres` user) and as a normal user.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+STACK=${PORTAL_STACK_DIR:-$ROOT/.stack}
+ENV_FILE=$STACK/env
+VERSITYGW_VERSION=v1.8.0
+BUCKET=snapshots
+mkdir -p "$STACK"
+
+log() { printf 'stack: %s\n' "$*" >&2; }
+die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+	if [ "$(id -u)" = 0 ]; then "$@"
+	elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+	else die "need root to run: $* (install it by hand, or install sudo)"; fi
+}
+
+apt_install() {
+	log "installing Debian packages: $*"
+	export DEBIAN_FRONTEND=noninteractive
+	if [ ! -f "$STACK/.apt-updated" ]; then
+		as_root apt-get update -qq >&2 && touch "$STACK/.apt-updated"
+	fi
+	as_root apt-get install -y -qq "$@" >&2
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+pick_port() { # pick_port NAME FIRST: a remembered port, else the first free one from FIRST
+	local f="$STACK/$1.port" p
+	if [ -s "$f" ]; then cat "$f"; return; fi
+	p=$2
+	while ! port_free "$p"; do p=$((p + 1)); done
+	echo "$p" > "$f"
+	echo "$p"
+}
+
+# --- Go ----------------------------------------------------------------------
+ensure_go() {
+	if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+		export PATH=/usr/local/go/bin:$PATH
+	fi
+	if ! command -v go >/dev/null 2>&1; then
+		# Debian's Go is older than go.mod asks for; GOTOOLCHAIN=auto then
+		# fetches the right toolchain through the module proxy.
+		apt_install golang-go ca-certificates
+	fi
+}
+
+# --- Postgres ------------------------------------------------------------------
+find_pg_bin() {
+	local d
+	if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
+		d=$(dirname "$(readlink -f "$(command -v pg_ctl)")")
+		[ -x "$d/postgres" ] && { echo "$d"; return; }
+	fi
+	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+		[ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && { echo "$d"; return; }
+	done
+}
+
+ensure_pg_bin() {
+	PG_BIN=$(find_pg_bin)
+	if [ -z "$PG_BIN" ]; then
+		apt_install postgresql postgresql-contrib
+		PG_BIN=$(find_pg_bin)
+		[ -n "$PG_BIN" ] || die "installed postgresql but found no initdb under /usr/lib/postgresql/*/bin"
+	fi
+	command -v pg_dump >/dev/null 2>&1 || [ -x "$PG_BIN/pg_dump" ] || apt_install postgresql-client
+}
+
+# pg_run CMD...: run a server binary as the cluster's owner.
+pg_run() {
+	if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_datadir() {
+	# As root the server runs as `postgres`, which must reach the data folder.
+	# When the repo sits under a folder it cannot enter (say /root), the data
+	# goes under /var/tmp and .stack/pg links to it.
+	local d=$STACK/pg
+	if [ "$(id -u)" = 0 ] && [ ! -e "$d" ]; then
+		id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+		if ! runuser -u postgres -- test -x "$STACK"; then
+			local alt
+			alt=/var/tmp/restoreportal-$(printf '%s' "$STACK" | md5sum | cut -c1-12)/pg
+			mkdir -p "$alt" && chown -R postgres "$(dirname "$alt")"
+			ln -s "$alt" "$d"
+			log "postgres cannot enter $STACK; data lives in $alt"
+		fi
+	fi
+	echo "$d"
+}
+
+pg_up() {
+	ensure_pg_bin
+	local data port
+	data=$(pg_datadir)
+	port=$(pick_port pg 54329)
+	if [ ! -s "$data/PG_VERSION" ]; then
+		log "initdb into $data"
+		mkdir -p "$data"
+		[ "$(id -u)" = 0 ] && chown postgres "$data" && chmod 700 "$data"
+		pg_run "$PG_BIN/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$STACK/initdb.log" 2>&1 \
+			|| pg_run "$PG_BIN/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C >"$STACK/initdb.log" 2>&1 \
+			|| die "initdb failed, see $STACK/initdb.log"
+		cat >>"$data/postgresql.conf" <<CONF
+# restore portal dev/test cluster: private, fast, not durable
+listen_addresses = '127.0.0.1'
+unix_socket_directories = ''
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_connections = 300
+shared_buffers = 256MB
+max_wal_size = 4GB
+log_min_messages = warning
+CONF
+	fi
+	if pg_run "$PG_BIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+		return
+	fi
+	if ! port_free "$port"; then
+		# Our remembered port is taken by someone else: pick another.
+		rm -f "$STACK/pg.port"
+		port=$(pick_port pg $((port + 1)))
+	fi
+	log "starting postgres on 127.0.0.1:$port"
+	touch "$STACK/pg.log" && { [ "$(id -u)" != 0 ] || chown postgres "$STACK/pg.log" 2>/dev/null || true; }
+	local logf=$STACK/pg.log
+	[ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -w "$logf" && logf=$data/server.log
+	pg_run "$PG_BIN/pg_ctl" -D "$data" -o "-p $port" -l "$logf" -w -t 60 start >/dev/null \
+		|| die "postgres did not start, see $logf"
+	echo "$port" > "$STACK/pg.port"
+}
+
+pg_down() {
+	local data=$STACK/pg
+	PG_BIN=$(find_pg_bin)
+	[ -n "$PG_BIN" ] && [ -s "$data/PG_VERSION" ] || return 0
+	pg_run "$PG_BIN/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# --- versitygw -----------------------------------------------------------------
+ensure_versitygw() {
+	VGW=$STACK/bin/versitygw
+	if [ ! -x "$VGW" ]; then
+		ensure_go
+		log "installing versitygw $VERSITYGW_VERSION (go install, once)"
+		mkdir -p "$STACK/bin"
+		GOBIN=$STACK/bin GOFLAGS=-mod=mod go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION" >&2
+	fi
+}
+
+s3_running() { [ -s "$STACK/s3.pid" ] && kill -0 "$(cat "$STACK/s3.pid")" 2>/dev/null; }
+
+s3_up() {
+	ensure_versitygw
+	[ -s "$STACK/s3.secret" ] || head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$STACK/s3.secret"
+	local port
+	port=$(pick_port s3 7070)
+	mkdir -p "$STACK/s3/data" "$STACK/s3/meta"
+	if ! s3_running; then
+		port_free "$port" || { rm -f "$STACK/s3.port"; port=$(pick_port s3 $((port + 1))); }
+		log "starting versitygw on 127.0.0.1:$port"
+		ROOT_ACCESS_KEY=portal-dev ROOT_SECRET_KEY=$(cat "$STACK/s3.secret") \
+			setsid nohup "$VGW" --port "127.0.0.1:$port" --quiet posix --sidecar "$STACK/s3/meta" "$STACK/s3/data" \
+			>"$STACK/s3.log" 2>&1 < /dev/null &
+		echo $! > "$STACK/s3.pid"
+		local i
+		for i in $(seq 1 100); do
+			port_free "$port" || break
+			s3_running || die "versitygw exited, see $STACK/s3.log"
+			sleep 0.1
+		done
+		port_free "$port" && die "versitygw did not listen on $port, see $STACK/s3.log"
+	fi
+	echo "$port" > "$STACK/s3.port"
+}
+
+s3_down() {
+	if s3_running; then kill "$(cat "$STACK/s3.pid")" 2>/dev/null || true; fi
+	rm -f "$STACK/s3.pid"
+}
+
+# --- chromium (browser tests) ------------------------------------------------------
+ensure_chromium() {
+	[ -x /usr/bin/chromium ] || apt_install chromium
+}
+
+write_env() {
+	local pg s3
+	pg=$(cat "$STACK/pg.port"); s3=$(cat "$STACK/s3.port")
+	cat > "$ENV_FILE.tmp" <<ENV
+# Written by scripts/stack.sh; read by the Makefile, the binaries and the tests.
+PORTAL_DATABASE_URL=postgres://postgres@127.0.0.1:$pg/portal?sslmode=disable
+PORTAL_PROJECTS_ADMIN_URL=postgres://postgres@127.0.0.1:$pg/postgres?sslmode=disable
+PORTAL_S3_ENDPOINT=http://127.0.0.1:$s3
+PORTAL_S3_REGION=us-east-1
+PORTAL_S3_BUCKET=$BUCKET
+PORTAL_S3_PREFIX=daily
+PORTAL_S3_ACCESS_KEY=portal-dev
+PORTAL_S3_SECRET_KEY=$(cat "$STACK/s3.secret")
+PORTAL_S3_PATH_STYLE=true
+PORTAL_PG_BIN=$PG_BIN
+ENV
+	mv "$ENV_FILE.tmp" "$ENV_FILE"
+}
+
+ensure_databases() {
+	local pg
+	pg=$(cat "$STACK/pg.port")
+	"$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$pg" -U postgres -d postgres -tAc \
+		"SELECT 1 FROM pg_database WHERE datname = 'portal'" | grep -q 1 \
+		|| "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$pg" -U postgres -d postgres -c 'CREATE DATABASE portal' >/dev/null
+}
+
+status() {
+	local ok=0
+	PG_BIN=$(find_pg_bin)
+	if [ -n "$PG_BIN" ] && [ -s "$STACK/pg/PG_VERSION" ] && pg_run "$PG_BIN/pg_ctl" -D "$STACK/pg" status >/dev/null 2>&1; then
+		echo "postgres: running on 127.0.0.1:$(cat "$STACK/pg.port")"
+	else echo "postgres: stopped"; ok=1; fi
+	if s3_running; then echo "versitygw: running on 127.0.0.1:$(cat "$STACK/s3.port") (pid $(cat "$STACK/s3.pid"))"
+	else echo "versitygw: stopped"; ok=1; fi
+	[ -f "$ENV_FILE" ] && echo "env file: $ENV_FILE"
+	return $ok
+}
+
+case "${1:-up}" in
+	up)
+		ensure_go
+		pg_up
+		s3_up
+		write_env
+		ensure_databases
+		;;
+	deps) ensure_go; ensure_pg_bin; ensure_versitygw; ensure_chromium ;;
+	chromium) ensure_chromium ;;
+	down) s3_down; pg_down; log "stopped (data kept in $STACK)" ;;
+	status) status ;;
+	env) echo "$ENV_FILE" ;;
+	*) die "usage: $0 up|down|status|env|deps|chromium" ;;
+esac
