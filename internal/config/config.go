@@ -18,18 +18,19 @@ import (
 
 // Config is every setting of both binaries.
 type Config struct {
-	DatabaseURL       string // PORTAL_DATABASE_URL: the portal's own Postgres (catalog, tickets, River queue)
-	ProjectsAdminURL  string // PORTAL_PROJECTS_ADMIN_URL: superuser URL of the cluster hosting project databases
-	HTTPAddr          string // PORTAL_HTTP_ADDR
-	BaseURL           string // PORTAL_BASE_URL: how people reach the portal (links in mail)
-	AutoMigrate       bool   // PORTAL_AUTO_MIGRATE: apply migrations at start of serve/run
-	LogLevel          string // PORTAL_LOG_LEVEL: debug, info, warn, error
-	LogFormat         string // PORTAL_LOG_FORMAT: text or json
-	SecureCookies     bool   // PORTAL_SECURE_COOKIES: mark cookies Secure (behind TLS)
-	S3                S3
-	Worker            Worker
-	Snapshots         Snapshots
-	Mail              Mail
+	DatabaseURL      string // PORTAL_DATABASE_URL: the portal's own Postgres (catalog, tickets, River queue)
+	ProjectsAdminURL string // PORTAL_PROJECTS_ADMIN_URL: superuser URL of the cluster hosting project databases
+	HTTPAddr         string // PORTAL_HTTP_ADDR
+	BaseURL          string // PORTAL_BASE_URL: how people reach the portal (links in mail)
+	AutoMigrate      bool   // PORTAL_AUTO_MIGRATE: apply migrations at start of serve/run
+	LogLevel         string // PORTAL_LOG_LEVEL: debug, info, warn, error
+	LogFormat        string // PORTAL_LOG_FORMAT: text or json
+	SecureCookies    bool   // PORTAL_SECURE_COOKIES: mark cookies Secure (behind TLS)
+	PGDump           string // PORTAL_PG_DUMP: the pg_dump binary used for captures
+	S3               S3
+	Worker           Worker
+	Snapshots        Snapshots
+	Mail             Mail
 }
 
 // S3 is where snapshots live.
@@ -45,10 +46,10 @@ type S3 struct {
 
 // Worker tunes the job runner.
 type Worker struct {
-	Concurrency  int           // PORTAL_WORKER_CONCURRENCY: restore jobs run at once by one worker
-	ApplyJobs    int           // PORTAL_APPLY_JOBS: parallel connections of one restore (0 = CPUs)
-	MetricsAddr  string        // PORTAL_METRICS_ADDR: worker /metrics and /healthz
-	KeepFor      time.Duration // PORTAL_KEEP_FOR: how long a replaced database is kept for rollback
+	Concurrency int           // PORTAL_WORKER_CONCURRENCY: restore jobs run at once by one worker
+	ApplyJobs   int           // PORTAL_APPLY_JOBS: parallel connections of one restore (0 = CPUs)
+	MetricsAddr string        // PORTAL_METRICS_ADDR: worker /metrics and /healthz
+	KeepFor     time.Duration // PORTAL_KEEP_FOR: how long a replaced database is kept for rollback
 }
 
 // Snapshots tunes the catalog.
@@ -88,6 +89,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LogLevel:         r.str("PORTAL_LOG_LEVEL", "info"),
 		LogFormat:        r.str("PORTAL_LOG_FORMAT", "text"),
 		SecureCookies:    r.boolean("PORTAL_SECURE_COOKIES", false),
+		PGDump:           r.str("PORTAL_PG_DUMP", "pg_dump"),
 		S3: S3{
 			Endpoint:  r.str("PORTAL_S3_ENDPOINT", ""),
 			Region:    r.str("PORTAL_S3_REGION", "us-east-1"),
@@ -209,6 +211,7 @@ func (c Config) Print(w io.Writer) {
 	line("PORTAL_LOG_LEVEL", c.LogLevel)
 	line("PORTAL_LOG_FORMAT", c.LogFormat)
 	line("PORTAL_SECURE_COOKIES", c.SecureCookies)
+	line("PORTAL_PG_DUMP", c.PGDump)
 	line("PORTAL_S3_ENDPOINT", c.S3.Endpoint)
 	line("PORTAL_S3_REGION", c.S3.Region)
 	line("PORTAL_S3_BUCKET", c.S3.Bucket)

@@ -1,0 +1,139 @@
+// Command portal serves the restore portal (pages, JSON API, mail intake) and
+// administers it: migrations, demo data, staff accounts.
+//
+//	portal serve        run the HTTP server (and the SMTP intake when configured)
+//	portal migrate      apply the portal's and River's migrations
+//	portal demo         seed the demo projects and snapshots when missing
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/restoreportal/portal/internal/app"
+	"github.com/restoreportal/portal/internal/database"
+	"github.com/restoreportal/portal/internal/demo"
+	"github.com/restoreportal/portal/internal/objstore"
+	"github.com/restoreportal/portal/internal/web"
+)
+
+const usage = `usage: portal <command>
+
+commands:
+  serve     run the portal's HTTP server
+  migrate   apply database migrations (the portal's and River's)
+  demo      create the demo projects and their snapshots when missing
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(ctx)
+	case "migrate":
+		err = migrate(ctx)
+	case "demo":
+		err = seedDemo(ctx)
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "portal: unknown command %q\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		app.Fatal("portal", err)
+	}
+}
+
+func migrate(ctx context.Context) error {
+	cfg, log, err := app.Start("portal", os.Stderr)
+	if err != nil {
+		return err
+	}
+	pool, err := database.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("PORTAL_DATABASE_URL: %w", err)
+	}
+	defer pool.Close()
+	return database.Migrate(ctx, pool, log)
+}
+
+func seedDemo(ctx context.Context) error {
+	cfg, log, err := app.Start("portal", os.Stderr)
+	if err != nil {
+		return err
+	}
+	pool, err := database.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("PORTAL_DATABASE_URL: %w", err)
+	}
+	defer pool.Close()
+	s3c, err := objstore.New(ctx, cfg.S3)
+	if err != nil {
+		return err
+	}
+	return demo.Seed(ctx, demo.Deps{Config: cfg, Pool: pool, S3: s3c, Log: log})
+}
+
+func serve(ctx context.Context) error {
+	cfg, log, err := app.Start("portal", os.Stderr)
+	if err != nil {
+		return err
+	}
+	pool, err := database.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("PORTAL_DATABASE_URL: %w", err)
+	}
+	defer pool.Close()
+	if cfg.AutoMigrate {
+		if err := database.Migrate(ctx, pool, log); err != nil {
+			return err
+		}
+	}
+	s3c, err := objstore.New(ctx, cfg.S3)
+	if err != nil {
+		return err
+	}
+	if err := objstore.Check(ctx, s3c, cfg.S3.Bucket); err != nil {
+		log.Warn("S3 bucket not reachable yet; /readyz will say so", "err", err)
+	}
+	// Insert-only River client: the portal enqueues, workers work.
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: log})
+	if err != nil {
+		return fmt.Errorf("river client: %w", err)
+	}
+	e := web.New(web.Deps{Config: cfg, Pool: pool, S3: s3c, River: rc, Log: log})
+	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("portal listening", "addr", cfg.HTTPAddr)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("PORTAL_HTTP_ADDR: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+

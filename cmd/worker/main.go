@@ -1,0 +1,113 @@
+// Command worker runs the portal's River jobs (restores, snapshot sync,
+// verification, capture, cleanup, mail). Run as many as you like, on as many
+// machines: they share the queue in the portal's Postgres.
+//
+//	worker run      work jobs until SIGINT/SIGTERM
+//	worker apply    break-glass: apply a dump into an empty database
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/restoreportal/portal/internal/app"
+	"github.com/restoreportal/portal/internal/database"
+	"github.com/restoreportal/portal/internal/jobs"
+	"github.com/restoreportal/portal/internal/objstore"
+)
+
+const usage = `usage: worker <command>
+
+commands:
+  run       work jobs from the queue until interrupted
+  apply     apply a dump into an existing empty database (worker apply -h)
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "run":
+		err = run(ctx)
+	case "apply":
+		err = apply(ctx, os.Args[2:])
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "worker: unknown command %q\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		app.Fatal("worker", err)
+	}
+}
+
+func run(ctx context.Context) error {
+	cfg, log, err := app.Start("worker", os.Stderr)
+	if err != nil {
+		return err
+	}
+	pool, err := database.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("PORTAL_DATABASE_URL: %w", err)
+	}
+	defer pool.Close()
+	if cfg.AutoMigrate {
+		if err := database.Migrate(ctx, pool, log); err != nil {
+			return err
+		}
+	}
+	s3c, err := objstore.New(ctx, cfg.S3)
+	if err != nil {
+		return err
+	}
+	deps := jobs.Deps{Config: cfg, Pool: pool, S3: s3c, Log: log}
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Logger:       log,
+		Queues:       jobs.Queues(cfg),
+		Workers:      jobs.Workers(deps),
+		PeriodicJobs: jobs.PeriodicJobs(deps),
+		JobTimeout:   -1, // restores run as long as they need; they watch ctx
+	})
+	if err != nil {
+		return fmt.Errorf("river client: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.Handle("/metrics", jobs.MetricsHandler())
+	msrv := &http.Server{Addr: cfg.Worker.MetricsAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := msrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener stopped", "addr", cfg.Worker.MetricsAddr, "err", err)
+		}
+	}()
+	if err := rc.Start(ctx); err != nil {
+		return fmt.Errorf("start river: %w", err)
+	}
+	log.Info("worker running", "restore_concurrency", cfg.Worker.Concurrency, "metrics_addr", cfg.Worker.MetricsAddr)
+	<-ctx.Done()
+	log.Info("stopping: finishing running jobs (send again to cancel them)")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := rc.Stop(sctx); err != nil {
+		log.Warn("jobs still running at shutdown; cancelling them, River will retry", "err", err)
+		_ = rc.StopAndCancel(context.Background())
+	}
+	_ = msrv.Shutdown(context.Background())
+	return nil
+}

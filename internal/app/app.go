@@ -1,0 +1,48 @@
+// Package app holds the start-up steps both binaries share: load and print
+// config, build the logger, and fail at start with one clear line.
+package app
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/restoreportal/portal/internal/config"
+)
+
+// Fatal prints err as one line naming the binary and exits 1. Config errors
+// already name their variable.
+func Fatal(binary string, err error) {
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		fmt.Fprintf(os.Stderr, "%s: bad configuration: %s\n", binary, ce)
+	} else {
+		fmt.Fprintf(os.Stderr, "%s: %s\n", binary, err)
+	}
+	os.Exit(1)
+}
+
+// Start loads the config from the environment, prints it (secrets redacted)
+// to w and returns it with a logger.
+func Start(binary string, w io.Writer) (config.Config, *slog.Logger, error) {
+	cfg, err := config.Load(config.Environ)
+	if err != nil {
+		return config.Config{}, nil, err
+	}
+	fmt.Fprintf(w, "%s: configuration\n", binary)
+	cfg.Print(w)
+	return cfg, NewLogger(cfg, os.Stderr), nil
+}
+
+// NewLogger builds the slog logger the config asks for.
+func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,46 @@
+// Package jobs holds the River workers: snapshot sync, verification, capture
+// and retention, restores, cleanup and mail. Job args live in their domain
+// packages; the workers here call into those domains.
+package jobs
+
+import (
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/restoreportal/portal/internal/config"
+)
+
+// Deps is what the workers need, built by cmd/worker.
+type Deps struct {
+	Config config.Config
+	Pool   *pgxpool.Pool // the portal's database
+	S3     *s3.Client
+	Log    *slog.Logger
+}
+
+// Workers registers every worker.
+func Workers(d Deps) *river.Workers {
+	w := river.NewWorkers()
+	river.AddWorker(w, &noopWorker{})
+	return w
+}
+
+// PeriodicJobs are the schedules the worker runs (sync, capture, cleanup).
+func PeriodicJobs(d Deps) []*river.PeriodicJob {
+	return nil
+}
+
+// Queues are the worker's queues and how many jobs of each run at once.
+func Queues(cfg config.Config) map[string]river.QueueConfig {
+	return map[string]river.QueueConfig{
+		river.QueueDefault: {MaxWorkers: 4},
+		QueueRestore:       {MaxWorkers: cfg.Worker.Concurrency},
+	}
+}
+
+// QueueRestore runs restores and captures, the long jobs, apart from the
+// quick catalog and mail jobs.
+const QueueRestore = "restore"
