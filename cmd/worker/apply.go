@@ -1,12 +1,146 @@
 package main
 
 import (
+	"bufio"
+	"cmp"
+	"compress/gzip"
 	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/restoreportal/portal/internal/config"
+	"github.com/restoreportal/portal/internal/extract"
+	"github.com/restoreportal/portal/internal/objstore"
+	"github.com/restoreportal/portal/internal/restore"
 )
 
-// runApply is replaced by the dump engine's break-glass command.
+type tableFlags []string
+
+func (t *tableFlags) String() string     { return strings.Join(*t, ",") }
+func (t *tableFlags) Set(v string) error { *t = append(*t, v); return nil }
+
+// runApply is the break-glass command: worker apply --dump PATH|s3://bucket/key
+// --database-url URL [--table schema.table]... [--jobs N]. It applies a plain
+// dump (.sql or .sql.gz, detected by magic bytes) into an existing empty database.
 func runApply(ctx context.Context, args []string, stderr io.Writer) error {
-	return errors.New("apply: not built yet")
+	fs := flag.NewFlagSet("worker apply", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dump := fs.String("dump", "", "dump to apply: a local path or s3://bucket/key (.sql or .sql.gz)")
+	dbURL := fs.String("database-url", "", "target database URL (an existing, empty database)")
+	jobs := fs.Int("jobs", 0, "parallel connections (default: number of CPUs)")
+	var tables tableFlags
+	fs.Var(&tables, "table", "restore only this table, schema.table (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dump == "" || *dbURL == "" {
+		fs.Usage()
+		return errors.New("apply: --dump and --database-url are required")
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("apply: unexpected arguments %q", fs.Args())
+	}
+
+	var sel []extract.QualifiedName
+	if len(tables) > 0 {
+		// Names are validated against the dump's own inventory: one extra read of the dump.
+		r, closeFn, err := openDump(ctx, *dump)
+		if err != nil {
+			return err
+		}
+		inv, err := extract.Inventory(r)
+		closeFn()
+		if err != nil {
+			return fmt.Errorf("apply: inventory of %s: %w", *dump, err)
+		}
+		sel, err = inv.ResolveTables(tables)
+		if err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
+	}
+
+	r, closeFn, err := openDump(ctx, *dump)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	start := time.Now()
+	res, err := restore.Apply(ctx, r, restore.Options{
+		DatabaseURL: *dbURL,
+		Jobs:        *jobs,
+		Tables:      sel,
+		Progress: func(p restore.Progress) {
+			if p.Done {
+				return
+			}
+			fmt.Fprintf(stderr, "apply: %s  %d entries  %.1f MiB read  %d rows  %s\n",
+				p.Phase, p.Entries, float64(p.BytesRead)/(1<<20), p.Rows, time.Since(start).Round(time.Second))
+		},
+		Warn: func(msg string) { fmt.Fprintf(stderr, "apply: warning: %s\n", msg) },
+	})
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	var rows int64
+	for _, t := range res.Tables {
+		rows += t.CopiedRows
+	}
+	for _, fk := range res.DroppedForeignKeys {
+		fmt.Fprintf(stderr, "apply: foreign key left out (references a table not selected): %s\n", fk)
+	}
+	if !res.TrailerSeen {
+		fmt.Fprintf(stderr, "apply: warning: dump has no completion trailer\n")
+	}
+	fmt.Fprintf(stderr, "apply: done in %s: %d entries, %d tables, %d rows verified, %.1f MiB read, %d warnings\n",
+		res.Duration.Round(time.Millisecond), res.Entries, len(res.Tables), rows, float64(res.BytesRead)/(1<<20), len(res.Warnings))
+	return nil
+}
+
+// openDump opens a local file or s3://bucket/key and unwraps gzip when the stream
+// starts with the gzip magic bytes.
+func openDump(ctx context.Context, loc string) (io.Reader, func(), error) {
+	var rc io.ReadCloser
+	if rest, ok := strings.CutPrefix(loc, "s3://"); ok {
+		bucket, key, _ := strings.Cut(rest, "/")
+		if bucket == "" || key == "" {
+			return nil, nil, fmt.Errorf("apply: %q is not s3://bucket/key", loc)
+		}
+		client, err := objstore.New(ctx, config.S3{
+			Endpoint:  os.Getenv("PORTAL_S3_ENDPOINT"),
+			Region:    cmp.Or(os.Getenv("PORTAL_S3_REGION"), "us-east-1"),
+			AccessKey: os.Getenv("PORTAL_S3_ACCESS_KEY"),
+			SecretKey: os.Getenv("PORTAL_S3_SECRET_KEY"),
+			PathStyle: os.Getenv("PORTAL_S3_PATH_STYLE") != "false",
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("apply: %w", err)
+		}
+		or, err := objstore.NewReader(ctx, client, bucket, key)
+		if err != nil {
+			return nil, nil, fmt.Errorf("apply: open %s: %w", loc, err)
+		}
+		rc = or
+	} else {
+		f, err := os.Open(loc)
+		if err != nil {
+			return nil, nil, fmt.Errorf("apply: %w", err)
+		}
+		rc = f
+	}
+	br := bufio.NewReaderSize(rc, 1<<20)
+	magic, _ := br.Peek(2)
+	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			rc.Close()
+			return nil, nil, fmt.Errorf("apply: %s: %w", loc, err)
+		}
+		return zr, func() { zr.Close(); rc.Close() }, nil
+	}
+	return br, func() { rc.Close() }, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 )
 
 // ErrForbiddenMeta is wrapped by the error Next returns for a psql meta-command other
@@ -59,20 +60,21 @@ func (r *Reader) ServerVersion() string { return r.serverVersion }
 func (r *Reader) DumpVersion() string { return r.dumpVersion }
 
 // BytesRead is the number of bytes consumed from the underlying reader so far
-// (including read-ahead of up to 1 MiB).
-func (r *Reader) BytesRead() int64 { return r.src.n }
+// (including read-ahead of up to 1 MiB). Unlike other methods, it may be called
+// from another goroutine, for progress reports.
+func (r *Reader) BytesRead() int64 { return r.src.n.Load() }
 
 // Line is the number of lines consumed so far.
 func (r *Reader) Line() int { return r.line }
 
 type countingReader struct {
 	r io.Reader
-	n int64
+	n atomic.Int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
 }
 

@@ -1,0 +1,394 @@
+package restore
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/restoreportal/portal/internal/extract"
+)
+
+// ErrVerification is wrapped by Apply's error when the rows copied into a table differ
+// from the rows of its COPY block in the dump.
+var ErrVerification = errors.New("restore verification failed")
+
+// Options configure Apply. Zero values mean defaults.
+type Options struct {
+	// DatabaseURL is the target database, which should be empty.
+	DatabaseURL string
+	// Jobs is the number of connections for data and post-data; default runtime.NumCPU().
+	Jobs int
+	// Tables, when not empty, restricts the restore to these tables and what they need
+	// (see extract.Select). Names must come from the dump's inventory.
+	Tables []extract.QualifiedName
+	// Progress, if set, is called from a separate goroutine at most every
+	// ProgressInterval (default 1s), and once more at the end.
+	Progress         func(Progress)
+	ProgressInterval time.Duration
+	// Warn, if set, receives warnings (a skipped unknown SET, say). They are also in Result.
+	Warn func(string)
+}
+
+// Progress is a snapshot of a running Apply.
+type Progress struct {
+	Phase     extract.Phase
+	Entries   int64 // entries read from the dump so far
+	BytesRead int64 // dump bytes consumed (uncompressed)
+	Rows      int64 // rows streamed to the target so far
+	// Tables has the rows streamed per table so far, in dump order.
+	Tables []TableResult
+	Done   bool
+}
+
+// TableResult is the outcome for one table's data.
+type TableResult struct {
+	Table extract.QualifiedName
+	// DumpRows is the number of rows in the dump's COPY block(s); CopiedRows what the
+	// server reported it stored (CommandTag.RowsAffected).
+	DumpRows   int64
+	CopiedRows int64
+	Bytes      int64
+}
+
+// Result describes a finished Apply.
+type Result struct {
+	Tables    []TableResult
+	Entries   int64
+	BytesRead int64
+	// Warnings lists things skipped on purpose, e.g. header SETs the server does not know.
+	Warnings []string
+	// DroppedForeignKeys names foreign keys left out of a table selection because they
+	// reference tables not selected.
+	DroppedForeignKeys []string
+	TrailerSeen        bool
+	ServerVersion      string
+	DumpVersion        string
+	Duration           time.Duration
+}
+
+// source yields entries: an *extract.Reader or a selection over one.
+type source interface {
+	Next() (extract.Entry, error)
+}
+
+type tableStat struct {
+	table      extract.QualifiedName
+	dumpRows   atomic.Int64
+	copiedRows atomic.Int64
+	bytes      atomic.Int64
+}
+
+type applier struct {
+	opts    Options
+	cfg     *pgx.ConnConfig
+	dbname  string
+	rd      *extract.Reader
+	sess    session
+	main    *worker
+	workers []*worker
+	idle    chan *worker
+	bufs    chan []byte
+	wg      sync.WaitGroup
+
+	errOnce sync.Once
+	err     error
+	cancel  context.CancelFunc
+
+	mu       sync.Mutex
+	tables   []*tableStat
+	byName   map[extract.QualifiedName]*tableStat
+	truncd   map[extract.QualifiedName]bool
+	warnings []string
+
+	phase   atomic.Int32
+	entries atomic.Int64
+	rows    atomic.Int64
+}
+
+const chunkSize = 256 << 10
+
+// Apply reads the uncompressed plain-format dump and applies it to opts.DatabaseURL.
+// It returns an error naming the entry when a statement fails (wrapping the server's
+// *pgconn.PgError), and an error wrapping ErrVerification when copied row counts differ
+// from the dump's.
+func Apply(ctx context.Context, dump io.Reader, opts Options) (*Result, error) {
+	start := time.Now()
+	opts.Jobs = cmp.Or(opts.Jobs, runtime.NumCPU())
+	opts.ProgressInterval = cmp.Or(opts.ProgressInterval, time.Second)
+	cfg, err := pgx.ParseConfig(opts.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	cfg.RuntimeParams["application_name"] = "portal-restore"
+	cfg.RuntimeParams["synchronous_commit"] = "off"
+	cfg.RuntimeParams["maintenance_work_mem"] = "256MB"
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a := &applier{
+		opts: opts, cfg: cfg, dbname: cfg.Database, cancel: cancel,
+		byName: map[extract.QualifiedName]*tableStat{},
+		truncd: map[extract.QualifiedName]bool{},
+		idle:   make(chan *worker, opts.Jobs),
+		// Bounded chunk buffers: memory for row data never exceeds len(bufs)*chunkSize.
+		bufs: make(chan []byte, 4*opts.Jobs+4),
+	}
+	for range cap(a.bufs) {
+		a.bufs <- make([]byte, chunkSize)
+	}
+	a.rd = extract.NewReader(dump)
+	var src source = a.rd
+	var sel *extract.Selection
+	if len(opts.Tables) > 0 {
+		sel = extract.Select(a.rd, opts.Tables)
+		src = sel
+	}
+	a.phase.Store(int32(extract.PreData))
+
+	a.main, err = connect(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer a.main.conn.Close(context.WithoutCancel(ctx))
+	defer func() {
+		for _, w := range a.workers {
+			_ = w.conn.Close(context.WithoutCancel(ctx))
+		}
+	}()
+
+	stopProgress := a.startProgress(ctx)
+	err = a.run(ctx, src)
+	if err != nil {
+		a.fail(err)
+	}
+	a.wg.Wait()
+	stopProgress()
+	if err == nil {
+		err = a.err
+	}
+	res := a.result()
+	res.Duration = time.Since(start)
+	if sel != nil {
+		res.DroppedForeignKeys = sel.DroppedForeignKeys()
+	}
+	if opts.Progress != nil {
+		p := a.progress()
+		p.Done = true
+		opts.Progress(p)
+	}
+	if err != nil {
+		return res, err
+	}
+	if err := res.verify(); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+func (r *Result) verify() error {
+	var bad []string
+	for _, t := range r.Tables {
+		if t.DumpRows != t.CopiedRows {
+			bad = append(bad, fmt.Sprintf("%s: dump has %d rows, copied %d", t.Table, t.DumpRows, t.CopiedRows))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%w: %s", ErrVerification, strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+func (a *applier) fail(err error) {
+	a.errOnce.Do(func() {
+		a.err = err
+		a.cancel()
+	})
+}
+
+func (a *applier) warn(msg string) {
+	a.mu.Lock()
+	a.warnings = append(a.warnings, msg)
+	a.mu.Unlock()
+	if a.opts.Warn != nil {
+		a.opts.Warn(msg)
+	}
+}
+
+func (a *applier) run(ctx context.Context, src source) error {
+	var post []*extract.Entry
+	for {
+		e, err := src.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if a.err != nil {
+			return a.err
+		}
+		a.entries.Add(1)
+		if e.Phase != extract.PostData && e.Kind != extract.KindMeta {
+			a.phase.Store(int32(e.Phase))
+		}
+		switch e.Kind {
+		case extract.KindMeta:
+			if err := a.meta(&e); err != nil {
+				return err
+			}
+		case extract.KindCopy:
+			if err := a.copy(ctx, &e); err != nil {
+				return err
+			}
+		case extract.KindStatement:
+			if e.Phase == extract.PostData {
+				post = append(post, &e)
+				continue
+			}
+			if err := a.serial(ctx, a.main, &e); err != nil {
+				return err
+			}
+		}
+	}
+	a.wg.Wait()
+	if a.err != nil {
+		return a.err
+	}
+	a.phase.Store(int32(extract.PostData))
+	return a.postData(ctx, post)
+}
+
+func (a *applier) meta(e *extract.Entry) error {
+	switch e.Command {
+	case "restrict", "unrestrict":
+		return nil
+	case "connect":
+		db := connectTarget(e.Arg)
+		if db == "" || db == "-" || db == a.dbname {
+			return nil
+		}
+		return fmt.Errorf("line %d: \\connect to database %q refused: a dump applies to one database", e.Line, db)
+	}
+	return fmt.Errorf("line %d: meta-command \\%s: %w", e.Line, e.Command, extract.ErrForbiddenMeta)
+}
+
+// connectTarget extracts the database name of a \connect argument: `db`, `"db"`,
+// `-reuse-previous=on "dbname='db'"`.
+func connectTarget(arg string) string {
+	arg = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(arg), "-reuse-previous=on"))
+	arg = strings.TrimSpace(arg)
+	if f := strings.Fields(arg); len(f) > 0 {
+		arg = f[0]
+	}
+	arg = strings.Trim(arg, `"`)
+	if v, ok := strings.CutPrefix(arg, "dbname="); ok {
+		arg = strings.Trim(v, `'`)
+	}
+	if u, err := url.Parse(arg); err == nil && u.Scheme != "" {
+		return strings.TrimPrefix(u.Path, "/")
+	}
+	return arg
+}
+
+// serial runs one statement on w in dump order.
+func (a *applier) serial(ctx context.Context, w *worker, e *extract.Entry) error {
+	if err := w.sync(ctx, &a.sess); err != nil {
+		return err
+	}
+	err := w.exec(ctx, e.SQL)
+	if isSessionSetting(e.SQL) {
+		if err != nil && isUnknownSetting(err) {
+			a.warn(fmt.Sprintf("skipped %s: %v", e.FirstLine(), err))
+			return nil
+		}
+		if err == nil {
+			a.sess.add(e.SQL)
+			w.applied++
+		}
+	}
+	if err != nil {
+		return entryError(e, err)
+	}
+	return nil
+}
+
+func (a *applier) stat(q extract.QualifiedName) *tableStat {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t := a.byName[q]
+	if t == nil {
+		t = &tableStat{table: q}
+		a.byName[q] = t
+		a.tables = append(a.tables, t)
+	}
+	return t
+}
+
+func (a *applier) result() *Result {
+	res := &Result{
+		Entries:       a.entries.Load(),
+		BytesRead:     a.rd.BytesRead(),
+		TrailerSeen:   a.rd.TrailerSeen(),
+		ServerVersion: a.rd.ServerVersion(),
+		DumpVersion:   a.rd.DumpVersion(),
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	res.Warnings = append(res.Warnings, a.warnings...)
+	for _, t := range a.tables {
+		res.Tables = append(res.Tables, TableResult{Table: t.table, DumpRows: t.dumpRows.Load(),
+			CopiedRows: t.copiedRows.Load(), Bytes: t.bytes.Load()})
+	}
+	return res
+}
+
+func (a *applier) progress() Progress {
+	p := Progress{
+		Phase:     extract.Phase(a.phase.Load()),
+		Entries:   a.entries.Load(),
+		BytesRead: a.rd.BytesRead(),
+		Rows:      a.rows.Load(),
+	}
+	a.mu.Lock()
+	for _, t := range a.tables {
+		p.Tables = append(p.Tables, TableResult{Table: t.table, DumpRows: t.dumpRows.Load(),
+			CopiedRows: t.copiedRows.Load(), Bytes: t.bytes.Load()})
+	}
+	a.mu.Unlock()
+	return p
+}
+
+func (a *applier) startProgress(ctx context.Context) func() {
+	if a.opts.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(a.opts.ProgressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				a.opts.Progress(a.progress())
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
+}

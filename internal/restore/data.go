@@ -1,0 +1,213 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/restoreportal/portal/internal/extract"
+)
+
+// startWorkers opens the Jobs connections used for data and post-data.
+func (a *applier) startWorkers(ctx context.Context) error {
+	if a.workers != nil {
+		return nil
+	}
+	a.workers = []*worker{}
+	for range a.opts.Jobs {
+		w, err := connect(ctx, a.cfg)
+		if err != nil {
+			return err
+		}
+		a.workers = append(a.workers, w)
+		a.idle <- w
+	}
+	return nil
+}
+
+type copyJob struct {
+	entry  *extract.Entry
+	stat   *tableStat
+	first  bool // first COPY into this table in this run
+	chunks chan []byte
+	failed chan struct{}
+}
+
+// copy hands a COPY block to an idle worker connection and streams its rows there in
+// bounded chunks; it returns once the block has been read, while the worker finishes.
+func (a *applier) copy(ctx context.Context, e *extract.Entry) error {
+	if err := a.startWorkers(ctx); err != nil {
+		return err
+	}
+	var w *worker
+	select {
+	case w = <-a.idle:
+	case <-ctx.Done():
+		return a.ctxErr(ctx)
+	}
+	st := a.stat(e.Table)
+	a.mu.Lock()
+	first := !a.truncd[e.Table]
+	a.truncd[e.Table] = true
+	a.mu.Unlock()
+	job := &copyJob{entry: e, stat: st, first: first, chunks: make(chan []byte, 4), failed: make(chan struct{})}
+	a.wg.Add(1)
+	go a.runCopy(ctx, w, job)
+
+	defer close(job.chunks)
+	var sent int64
+	for {
+		var buf []byte
+		select {
+		case buf = <-a.bufs:
+		case <-ctx.Done():
+			return a.ctxErr(ctx)
+		}
+		n, err := io.ReadFull(e.Rows, buf[:chunkSize])
+		if n > 0 {
+			select {
+			case job.chunks <- buf[:n]:
+			case <-job.failed:
+				a.bufs <- buf
+				return a.ctxErr(ctx)
+			case <-ctx.Done():
+				a.bufs <- buf
+				return a.ctxErr(ctx)
+			}
+			rows := e.Rows.Count()
+			a.rows.Add(rows - sent)
+			st.dumpRows.Add(rows - sent)
+			sent = rows
+			st.bytes.Add(int64(n))
+		} else {
+			a.bufs <- buf
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			if e.Rows.Done() {
+				return nil
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (a *applier) ctxErr(ctx context.Context) error {
+	if a.err != nil {
+		return a.err
+	}
+	return ctx.Err()
+}
+
+func (a *applier) runCopy(ctx context.Context, w *worker, job *copyJob) {
+	defer a.wg.Done()
+	err := a.copyInto(ctx, w, job)
+	if err != nil {
+		close(job.failed)
+		// Drain what the reader already queued so it never blocks.
+		for b := range job.chunks {
+			a.bufs <- b[:cap(b)]
+		}
+		a.fail(entryError(job.entry, err))
+		return
+	}
+	a.idle <- w
+}
+
+func (a *applier) copyInto(ctx context.Context, w *worker, job *copyJob) error {
+	if err := w.sync(ctx, &a.sess); err != nil {
+		return err
+	}
+	e := job.entry
+	target := e.Table.Quoted()
+	cols := ""
+	if len(e.Columns) > 0 {
+		q := make([]string, len(e.Columns))
+		for i, c := range e.Columns {
+			q[i] = extract.QuoteIdent(c)
+		}
+		cols = " (" + strings.Join(q, ", ") + ")"
+	}
+	// A plain table created by this restore is truncated and loaded in one transaction
+	// with FREEZE: rows are written frozen (no hint-bit rewrites when the indexes are
+	// built) and, with wal_level=minimal, without WAL.
+	freeze := false
+	if job.first {
+		kind, err := a.relkind(ctx, w, target)
+		if err != nil {
+			return err
+		}
+		freeze = kind == "r"
+	}
+	sql := "COPY " + target + cols + " FROM STDIN"
+	r := &chanReader{ch: job.chunks, bufs: a.bufs, ctx: ctx}
+	if !freeze {
+		tag, err := w.conn.PgConn().CopyFrom(ctx, r, sql)
+		if err != nil {
+			return err
+		}
+		job.stat.copiedRows.Add(tag.RowsAffected())
+		return nil
+	}
+	if err := w.exec(ctx, "BEGIN; TRUNCATE ONLY "+target); err != nil {
+		return err
+	}
+	tag, err := w.conn.PgConn().CopyFrom(ctx, r, sql+" WITH (FREEZE)")
+	if err != nil {
+		_ = w.exec(context.WithoutCancel(ctx), "ROLLBACK")
+		return err
+	}
+	if err := w.exec(ctx, "COMMIT"); err != nil {
+		return err
+	}
+	job.stat.copiedRows.Add(tag.RowsAffected())
+	return nil
+}
+
+func (a *applier) relkind(ctx context.Context, w *worker, target string) (string, error) {
+	lit := "'" + strings.ReplaceAll(target, "'", "''") + "'"
+	rr := w.conn.PgConn().Exec(ctx, "SELECT relkind FROM pg_catalog.pg_class WHERE oid = "+lit+"::pg_catalog.regclass")
+	res, err := rr.ReadAll()
+	if err != nil {
+		return "", err
+	}
+	if len(res) == 0 || len(res[0].Rows) == 0 {
+		return "", errors.New("table not found: " + target)
+	}
+	return string(res[0].Rows[0][0]), nil
+}
+
+// chanReader reads the chunks the reader goroutine queued for one COPY block,
+// returning each buffer to the pool once consumed.
+type chanReader struct {
+	ch   chan []byte
+	bufs chan []byte
+	ctx  context.Context
+	cur  []byte
+	full []byte
+}
+
+func (r *chanReader) Read(p []byte) (int, error) {
+	for len(r.cur) == 0 {
+		if r.full != nil {
+			r.bufs <- r.full[:cap(r.full)]
+			r.full = nil
+		}
+		select {
+		case b, ok := <-r.ch:
+			if !ok {
+				return 0, io.EOF
+			}
+			r.cur, r.full = b, b
+		case <-r.ctx.Done():
+			return 0, fmt.Errorf("copy aborted: %w", r.ctx.Err())
+		}
+	}
+	n := copy(p, r.cur)
+	r.cur = r.cur[n:]
+	return n, nil
+}
