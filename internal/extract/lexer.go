@@ -11,7 +11,7 @@ const (
 )
 
 // lexer finds the end of an SQL statement across lines, honouring quoted identifiers,
-// standard and E'' string literals, dollar quotes and comments (-- and nested /* */).
+// standard and E” string literals, dollar quotes and comments (-- and nested /* */).
 type lexer struct {
 	state   int
 	estring bool

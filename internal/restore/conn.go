@@ -67,7 +67,7 @@ func (w *worker) exec(ctx context.Context, sql string) error {
 func isSessionSetting(sql string) bool {
 	u := strings.ToUpper(sql)
 	if strings.HasPrefix(u, "SET ") {
-		return !strings.HasPrefix(u, "SET CONSTRAINTS") && !strings.HasPrefix(u, "SET TRANSACTION")
+		return !strings.HasPrefix(u, "SET CONSTRAINTS ") && !strings.HasPrefix(u, "SET TRANSACTION ")
 	}
 	return strings.HasPrefix(u, "SELECT PG_CATALOG.SET_CONFIG(")
 }

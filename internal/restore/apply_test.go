@@ -1,0 +1,219 @@
+package restore_test
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/restoreportal/portal/internal/extract"
+	"github.com/restoreportal/portal/internal/restore"
+	"github.com/restoreportal/portal/internal/testenv"
+)
+
+//go:embed testdata/source.sql
+var sourceSQL string
+
+// sourceDatabase creates a database holding every feature of the correctness bar.
+func sourceDatabase(t *testing.T) string {
+	t.Helper()
+	url := testenv.NewDatabase(t)
+	execSQL(t, url, sourceSQL)
+	return url
+}
+
+func execSQL(t *testing.T, url, sql string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.PgConn().Exec(ctx, sql).ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pgDump runs the cluster's pg_dump (tests only; the restore path never shells out).
+func pgDump(t *testing.T, url string, args ...string) string {
+	t.Helper()
+	bin := filepath.Join(testenv.PGBin(t), "pg_dump")
+	args = append([]string{"--no-owner", "--no-privileges", "-d", url}, args...)
+	out, err := exec.Command(bin, args...).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("pg_dump: %v: %s", err, ee.Stderr)
+		}
+		t.Fatalf("pg_dump: %v", err)
+	}
+	return string(out)
+}
+
+// normalize drops the lines that legitimately differ between two dumps of equal
+// databases: the random \restrict/\unrestrict keys and the version headers.
+func normalize(dump string) string {
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(dump, "\n") {
+		switch {
+		case strings.HasPrefix(line, `\restrict `), strings.HasPrefix(line, `\unrestrict `),
+			strings.HasPrefix(line, "-- Dumped from database version "),
+			strings.HasPrefix(line, "-- Dumped by pg_dump version "):
+			continue
+		}
+		b.WriteString(line)
+	}
+	return b.String()
+}
+
+func apply(t *testing.T, dump, target string, opts restore.Options) (*restore.Result, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	opts.DatabaseURL = target
+	return restore.Apply(ctx, strings.NewReader(dump), opts)
+}
+
+func TestApplyRoundTrip(t *testing.T) {
+	t.Parallel()
+	src := sourceDatabase(t)
+	dump := pgDump(t, src)
+	want := normalize(dump)
+	for _, jobs := range []int{1, 4} {
+		t.Run("jobs="+strconv.Itoa(jobs), func(t *testing.T) {
+			t.Parallel()
+			dst := testenv.NewDatabase(t)
+			var progressed bool
+			res, err := apply(t, dump, dst, restore.Options{Jobs: jobs, Progress: func(p restore.Progress) {
+				if p.Done {
+					progressed = true
+				}
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := normalize(pgDump(t, dst)); got != want {
+				t.Errorf("pg_dump of restored database differs from source:\n%s", diffLines(want, got))
+			}
+			if !progressed {
+				t.Error("no final progress event")
+			}
+			if !res.TrailerSeen || len(res.Warnings) != 0 {
+				t.Errorf("trailer %v, warnings %q", res.TrailerSeen, res.Warnings)
+			}
+			rows := map[string]int64{}
+			for _, tr := range res.Tables {
+				if tr.DumpRows != tr.CopiedRows {
+					t.Errorf("%s: dump %d copied %d", tr.Table, tr.DumpRows, tr.CopiedRows)
+				}
+				rows[tr.Table.String()] = tr.CopiedRows
+			}
+			for table, n := range map[string]int64{"auth.users": 3, "storage.buckets": 3, `public."User Events_2025"`: 2, "public.empty_table": 0, "ai.documents": 2} {
+				if rows[table] != n {
+					t.Errorf("%s: copied %d rows, want %d (all: %v)", table, rows[table], n, rows)
+				}
+			}
+		})
+	}
+}
+
+func TestApplyErrors(t *testing.T) {
+	t.Parallel()
+	header := "SET statement_timeout = 0;\nSET client_encoding = 'UTF8';\n"
+	for _, tc := range []struct {
+		name, dump string
+		check      func(t *testing.T, res *restore.Result, err error)
+	}{
+		{
+			name: "unknown setting is skipped with a warning",
+			dump: header + "SET transaction_timeout = 0;\nCREATE TABLE t (a int);\n",
+			check: func(t *testing.T, res *restore.Result, err error) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "transaction_timeout") {
+					t.Errorf("warnings = %q", res.Warnings)
+				}
+			},
+		},
+		{
+			name: "failing statement names the entry and wraps the server error",
+			dump: header + "--\n-- Name: t; Type: TABLE; Schema: public; Owner: -\n--\n\nCREATE TABLE t (a nosuchtype,\n b int);\n",
+			check: func(t *testing.T, res *restore.Result, err error) {
+				var pgErr *pgconn.PgError
+				if !errors.As(err, &pgErr) || pgErr.Code != "42704" {
+					t.Fatalf("err = %v, want wrapped PgError 42704", err)
+				}
+				if !strings.Contains(err.Error(), `TABLE "t" (line 7)`) || !strings.Contains(err.Error(), "CREATE TABLE t (a nosuchtype,") {
+					t.Errorf("err = %v", err)
+				}
+			},
+		},
+		{
+			name: "shell escape is refused",
+			dump: header + "\\! rm -rf /\n",
+			check: func(t *testing.T, res *restore.Result, err error) {
+				if !errors.Is(err, extract.ErrForbiddenMeta) || !strings.Contains(err.Error(), "line 3") {
+					t.Fatalf("err = %v", err)
+				}
+			},
+		},
+		{
+			name: "connect to another database is refused",
+			dump: header + "\\connect postgres\nCREATE TABLE t (a int);\n",
+			check: func(t *testing.T, res *restore.Result, err error) {
+				if err == nil || !strings.Contains(err.Error(), `\connect to database "postgres" refused`) {
+					t.Fatalf("err = %v", err)
+				}
+			},
+		},
+		{
+			name: "bad copy data fails naming the table",
+			dump: header + "CREATE TABLE t (a int);\nCOPY public.t (a) FROM stdin;\n1\nx\n\\.\n",
+			check: func(t *testing.T, res *restore.Result, err error) {
+				var pgErr *pgconn.PgError
+				if !errors.As(err, &pgErr) || !strings.Contains(err.Error(), "COPY public.t (a) FROM stdin;") {
+					t.Fatalf("err = %v", err)
+				}
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res, err := apply(t, tc.dump, testenv.NewDatabase(t), restore.Options{Jobs: 2})
+			tc.check(t, res, err)
+		})
+	}
+}
+
+// diffLines shows the first differing lines of two texts.
+func diffLines(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var a, b string
+		if i < len(w) {
+			a = w[i]
+		}
+		if i < len(g) {
+			b = g[i]
+		}
+		if a != b {
+			lo := max(0, i-3)
+			return "first difference at line " + itoa(i+1) + ":\n--- want\n" + strings.Join(w[lo:min(len(w), i+5)], "\n") +
+				"\n+++ got\n" + strings.Join(g[lo:min(len(g), i+5)], "\n")
+		}
+	}
+	return "(no line difference)"
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
