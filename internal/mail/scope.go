@@ -1,0 +1,175 @@
+package mail
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+var (
+	reFull = regexp.MustCompile(`(?i)\b((full|entire|whole|complete)\s+(database|db|project|restore|backup|snapshot|dump)|all\s+(of\s+)?(the\s+)?(tables|data)|everything)\b`)
+	// "the users and orders tables", "public.orders table"
+	reTablesBefore = regexp.MustCompile(`(?i)((?:[\w."]+\s*(?:,|\band\b|&)\s*)*[\w."]+)\s+tables?\b`)
+	// "tables public.orders and auth.users", "table: users"
+	reTablesAfter = regexp.MustCompile(`(?i)\btables?\s*:?\s+([\w."]+(?:\s*(?:,|\band\b|&)\s*[\w."]+)*)`)
+	reQualified   = regexp.MustCompile(`(?i)\b"?([a-z_][a-z0-9_$]*)"?\."?([a-z_][a-z0-9_$]*)"?`)
+	reListSep     = regexp.MustCompile(`(?i)\s*(?:,|\band\b|&)\s*`)
+	reIdent       = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$`)
+	reNegBefore   = regexp.MustCompile(`(?i)\b(not|n't|no need (for|to)|rather than|instead of|without|except)\s+(\w+\s+){0,3}$`)
+)
+
+// defaultSchemas are the schemas every project has; a "schema.table" token
+// in one of them is taken for a table even without an inventory.
+var defaultSchemas = []string{"public", "auth", "storage", "ai", "extensions"}
+
+// notTables are words caught by the table phrases that are not tables.
+var notTables = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`the a an this that these those my our your their his her its same whole entire full
+		one two three four five each every any all which what and or of in on from to only just following affected
+		other specific some table tables schema database db restore please also single main important
+		following both few several many old new live production prod whose with for into by don doesn didn isn can won wouldn shouldn please`) {
+		notTables[w] = true
+	}
+}
+
+func findScope(lines []line, opts UnderstandOptions, problems *[]string) Field[Scope] {
+	schemas := slices.Clone(defaultSchemas)
+	for _, t := range opts.Tables {
+		if s, _, ok := strings.Cut(t, "."); ok && !slices.Contains(schemas, strings.ToLower(s)) {
+			schemas = append(schemas, strings.ToLower(s))
+		}
+	}
+
+	type mention struct {
+		name string
+		line line
+	}
+	var names []mention
+	var full *line
+	for _, l := range lines {
+		text := l.text
+		for _, m := range reFull.FindAllStringIndex(text, 5) {
+			if !reNegBefore.MatchString(text[:m[0]]) && full == nil {
+				full = &l
+			}
+		}
+		add := func(list string) {
+			for _, n := range reListSep.Split(list, -1) {
+				n = strings.Trim(n, `"'.`+"`")
+				if n == "" || notTables[strings.ToLower(n)] || !reIdent.MatchString(n) {
+					continue
+				}
+				names = append(names, mention{n, l})
+			}
+		}
+		for _, m := range reTablesBefore.FindAllStringSubmatch(text, 10) {
+			add(m[1])
+		}
+		for _, m := range reTablesAfter.FindAllStringSubmatch(text, 10) {
+			add(m[1])
+		}
+		for _, m := range reQualified.FindAllStringSubmatch(text, 20) {
+			if slices.Contains(schemas, strings.ToLower(m[1])) {
+				names = append(names, mention{m[1] + "." + m[2], l})
+			}
+		}
+	}
+
+	if len(names) == 0 {
+		if full != nil {
+			return Field[Scope]{Value: Scope{Full: true}, Source: full.describe(), Confidence: Likely}
+		}
+		return Field[Scope]{Confidence: Missing}
+	}
+
+	// Resolve each name against the inventory.
+	var tables []string
+	conf := Likely
+	if len(opts.Tables) > 0 {
+		conf = Certain
+	}
+	seen := map[string]bool{}
+	for _, n := range names {
+		key := strings.ToLower(n.name)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		if len(opts.Tables) == 0 {
+			tables = append(tables, n.name)
+			continue
+		}
+		matches := resolveTable(n.name, opts.Tables)
+		switch {
+		case len(matches) == 1:
+			if !strings.Contains(n.name, ".") {
+				conf = min2(conf, Likely)
+			}
+			if !slices.Contains(tables, matches[0]) {
+				tables = append(tables, matches[0])
+			}
+		case len(matches) > 1:
+			conf = worse(conf, Ambiguous)
+			*problems = append(*problems, fmt.Sprintf("There is a table %s in more than one schema: %s. Which one do you mean?", n.name, strings.Join(matches, ", ")))
+		default:
+			conf = worse(conf, Invalid)
+			if c := Closest(n.name, opts.Tables, 3); len(c) > 0 {
+				*problems = append(*problems, fmt.Sprintf("There is no table %s in the project; the closest are: %s.", n.name, strings.Join(c, ", ")))
+			} else {
+				*problems = append(*problems, fmt.Sprintf("There is no table %s in the project.", n.name))
+			}
+		}
+	}
+	f := Field[Scope]{Value: Scope{Tables: tables}, Source: names[0].line.describe(), Confidence: conf}
+	if full != nil && conf.NeedsAsking() == false {
+		// Both "the full database" and tables: ask which.
+		f.Confidence = Ambiguous
+		f.Candidates = []Scope{{Full: true}, {Tables: tables}}
+	}
+	return f
+}
+
+// worse keeps the more serious of two states: invalid over ambiguous over
+// the rest.
+func worse(a, b Confidence) Confidence {
+	order := func(c Confidence) int {
+		switch c {
+		case Invalid:
+			return 2
+		case Ambiguous:
+			return 1
+		}
+		return 0
+	}
+	if order(b) > order(a) {
+		return b
+	}
+	return a
+}
+
+// resolveTable finds name in the inventory: a schema.table exactly, or a
+// bare name in every schema that has it. Case is forgiven.
+func resolveTable(name string, inventory []string) []string {
+	var out []string
+	if strings.Contains(name, ".") {
+		for _, t := range inventory {
+			if strings.EqualFold(t, name) {
+				return []string{t}
+			}
+		}
+		return nil
+	}
+	for _, t := range inventory {
+		_, tbl, ok := strings.Cut(t, ".")
+		if !ok {
+			tbl = t
+		}
+		if strings.EqualFold(tbl, name) {
+			out = append(out, t)
+		}
+	}
+	return out
+}

@@ -1,0 +1,47 @@
+package mail
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// SubjectTag is the tag the portal puts in the subject of its mail, so that
+// a reply finds its ticket even when a mail client drops In-Reply-To.
+func SubjectTag(ticketID int64) string {
+	return fmt.Sprintf("[Restore #%d]", ticketID)
+}
+
+var reSubjectTag = regexp.MustCompile(`(?i)\[\s*restore\s*#\s*(\d{1,18})\s*\]`)
+
+// ParseSubjectTag finds the ticket ID in a subject holding a SubjectTag,
+// wherever it is ("Re: AW: [Restore #123] ..."). Case and spacing inside the
+// brackets are forgiven, as some clients alter them.
+func ParseSubjectTag(subject string) (int64, bool) {
+	m := reSubjectTag.FindStringSubmatch(subject)
+	if m == nil {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil || id <= 0 {
+		return 0, false
+	}
+	return id, true
+}
+
+// NewMessageID mints a globally unique Message-ID for outbound mail, without
+// angle brackets: a timestamp and 80 random bits at domain.
+func NewMessageID(domain string) string {
+	var b [10]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	r := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+	domain = strings.Trim(strings.TrimSpace(domain), "<>@")
+	if domain == "" {
+		domain = "restore-portal.invalid"
+	}
+	return fmt.Sprintf("restore.%s.%s@%s", strconv.FormatInt(time.Now().UnixMilli(), 36), r, domain)
+}

@@ -1,0 +1,407 @@
+package mail
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Confidence says how sure Understand is of a field.
+type Confidence string
+
+const (
+	// Certain: stated exactly (an ISO time with its zone, a known ref).
+	Certain Confidence = "certain"
+	// Likely: stated clearly but interpreted ("May 3 at 2pm PST", "overwrite").
+	Likely Confidence = "likely"
+	// Guess: inferred ("this morning", "yesterday" without a time).
+	Guess Confidence = "guess"
+	// Missing: not found at all.
+	Missing Confidence = "missing"
+	// Ambiguous: more than one different answer was found.
+	Ambiguous Confidence = "ambiguous"
+	// Invalid: an answer was found but does not exist (an unknown ref or
+	// table); Request.Problems names it with the closest valid choices.
+	Invalid Confidence = "invalid"
+)
+
+// NeedsAsking reports whether the requester must be asked for the field.
+func (c Confidence) NeedsAsking() bool {
+	return c == Missing || c == Ambiguous || c == Invalid || c == ""
+}
+
+// Field is one understood value with where it was found and how sure we are.
+// Source reads like "subject" or "body line 3: 'restore proj-abc to
+// yesterday 3pm'". Candidates lists the competing values of an ambiguous
+// field, to show in the reply.
+type Field[T any] struct {
+	Value      T
+	Source     string
+	Confidence Confidence
+	Candidates []T
+}
+
+// Names of the request's fields, as Request.Missing returns them.
+const (
+	FieldProjectRef = "project_ref"
+	FieldTime       = "time"
+	FieldScope      = "scope"
+	FieldMode       = "mode"
+)
+
+// FieldLabel is the name of a field a requester reads in a reply.
+func FieldLabel(name string) string {
+	switch name {
+	case FieldProjectRef:
+		return "the project ref"
+	case FieldTime:
+		return "the time to restore to"
+	case FieldScope:
+		return "what to restore (the full database, or which tables)"
+	case FieldMode:
+		return "how to restore (overwrite the live project, or into a new project)"
+	}
+	return name
+}
+
+// Scope is what to restore: the full database, or named tables.
+type Scope struct {
+	Full   bool
+	Tables []string // schema.table when resolved against the inventory, else as written
+}
+
+// String reads "full database" or "tables public.orders, auth.users".
+func (s Scope) String() string {
+	switch {
+	case s.Full:
+		return "full database"
+	case len(s.Tables) == 1:
+		return "table " + s.Tables[0]
+	case len(s.Tables) > 1:
+		return "tables " + strings.Join(s.Tables, ", ")
+	}
+	return ""
+}
+
+// Mode is how to restore.
+type Mode string
+
+const (
+	// ModeDestructive overwrites the live project (kept aside for rollback).
+	ModeDestructive Mode = "destructive"
+	// ModeNewProject restores into a new project; the live one is untouched.
+	ModeNewProject Mode = "new_project"
+)
+
+// Request is what Understand read from a mail.
+type Request struct {
+	ProjectRef Field[string]
+	Time       Field[time.Time]
+	Scope      Field[Scope]
+	Mode       Field[Mode]
+
+	// Problems are to be named in the reply, e.g. "there is no project
+	// proj-abd; the closest are proj-abc, proj-abe".
+	Problems []string
+}
+
+// Missing lists the fields (FieldProjectRef, ...) that are missing,
+// ambiguous or invalid, in a fixed order: the ones the reply asks for.
+func (r Request) Missing() []string {
+	var out []string
+	if r.ProjectRef.Confidence.NeedsAsking() {
+		out = append(out, FieldProjectRef)
+	}
+	if r.Time.Confidence.NeedsAsking() {
+		out = append(out, FieldTime)
+	}
+	if r.Scope.Confidence.NeedsAsking() {
+		out = append(out, FieldScope)
+	}
+	if r.Mode.Confidence.NeedsAsking() {
+		out = append(out, FieldMode)
+	}
+	return out
+}
+
+// DefaultRefPattern matches the platform's project refs: "proj-" and a
+// lowercase word ("proj-abc", "proj-alpha"), or 20 lowercase letters.
+var DefaultRefPattern = regexp.MustCompile(`\b(proj-[a-z0-9]+(?:-[a-z0-9]+)*|[a-z]{20})\b`)
+
+// UnderstandOptions tune Understand. The zero value works.
+type UnderstandOptions struct {
+	// RefPattern matches a project ref; the first submatch, if any, is the
+	// ref, else the whole match. Nil means DefaultRefPattern.
+	RefPattern *regexp.Regexp
+	// KnownRefs are the valid refs. When given, an unknown ref is reported
+	// with the closest of these. Pass only refs the requester may know
+	// about (their organisation's), or the reply could name other
+	// customers' projects.
+	KnownRefs []string
+	// Tables is the project's inventory as "schema.table"; bare table names
+	// are resolved against it and unknown ones reported with the closest.
+	Tables []string
+	// Now is the reference time when the mail has no Date header; zero means
+	// time.Now().
+	Now time.Time
+}
+
+// line is one piece of text Understand reads, with where it came from.
+type line struct {
+	text   string
+	source string
+}
+
+func (l line) describe() string {
+	return fmt.Sprintf("%s: '%s'", l.source, truncate(strings.TrimSpace(l.text), 80))
+}
+
+// Understand extracts a restore request from the subject and the body of
+// msg (its quoted history and signature stripped). Times are read relative
+// to the mail's Date header, in its time zone.
+func Understand(msg *Message, opts UnderstandOptions) Request {
+	var r Request
+	if msg == nil {
+		msg = &Message{}
+	}
+	lines := requestLines(msg)
+
+	ref := cmpOr(opts.Now, time.Now())
+	if !msg.Date.IsZero() {
+		ref = msg.Date
+	}
+
+	r.ProjectRef = findRef(lines, opts, &r.Problems)
+	r.Time = findTime(lines, ref, &r.Problems)
+	r.Scope = findScope(lines, opts, &r.Problems)
+	r.Mode = findMode(lines)
+	return r
+}
+
+func cmpOr(t, def time.Time) time.Time {
+	if t.IsZero() {
+		return def
+	}
+	return t
+}
+
+// requestLines is the subject (without Re:/Fwd: and our tag) and the
+// stripped body, one entry a line, with bounded size.
+func requestLines(msg *Message) []line {
+	const maxLines, maxLineLen = 400, 1000
+	var out []line
+	if s := cleanSubject(msg.Subject); s != "" {
+		out = append(out, line{text: truncateBytes(s, maxLineLen), source: "subject"})
+	}
+	body := StripQuoted(msg.Text)
+	for i, l := range strings.Split(body, "\n") {
+		if len(out) >= maxLines {
+			break
+		}
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		out = append(out, line{text: truncateBytes(l, maxLineLen), source: fmt.Sprintf("body line %d", i+1)})
+	}
+	return out
+}
+
+func truncateBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}
+
+var reSubjectPrefix = regexp.MustCompile(`(?i)^\s*((re|fwd?|aw|wg|tr|sv|vs)\s*(\[\d+\])?\s*:\s*)+`)
+
+// cleanSubject drops reply and forward prefixes and our own ticket tag.
+func cleanSubject(s string) string {
+	s = reSubjectTag.ReplaceAllString(s, " ")
+	s = reSubjectPrefix.ReplaceAllString(s, "")
+	return strings.TrimSpace(s)
+}
+
+// found is one value seen on one line.
+type found[T any] struct {
+	value T
+	key   string // what makes two values the same
+	line  line
+	conf  Confidence
+	score int    // how well the context says "this is what to restore"
+	note  string // added to the source, e.g. " (09:00 assumed)"
+}
+
+// decide turns the values seen into a field: none is missing, one distinct
+// value keeps its confidence (raised to certain when seen twice at likely),
+// several distinct values are ambiguous unless the best scored one stands
+// out.
+func decide[T any](fs []found[T]) Field[T] {
+	if len(fs) == 0 {
+		return Field[T]{Confidence: Missing}
+	}
+	var distinct []found[T]
+	for _, f := range fs {
+		i := slices.IndexFunc(distinct, func(d found[T]) bool { return d.key == f.key })
+		if i < 0 {
+			distinct = append(distinct, f)
+			continue
+		}
+		d := &distinct[i]
+		if rank(f.conf) > rank(d.conf) {
+			d.conf = f.conf
+		} else if f.conf == Likely && d.conf == Likely {
+			d.conf = Certain
+		}
+		d.score = max(d.score, f.score)
+	}
+	if len(distinct) == 1 {
+		d := distinct[0]
+		return Field[T]{Value: d.value, Source: d.line.describe() + d.note, Confidence: d.conf}
+	}
+	slices.SortStableFunc(distinct, func(a, b found[T]) int { return b.score - a.score })
+	if distinct[0].score > distinct[1].score {
+		d := distinct[0]
+		return Field[T]{Value: d.value, Source: d.line.describe() + d.note, Confidence: min2(d.conf, Likely)}
+	}
+	f := Field[T]{Confidence: Ambiguous, Value: distinct[0].value, Source: distinct[0].line.describe()}
+	for _, d := range distinct {
+		f.Candidates = append(f.Candidates, d.value)
+	}
+	return f
+}
+
+func rank(c Confidence) int {
+	switch c {
+	case Certain:
+		return 3
+	case Likely:
+		return 2
+	case Guess:
+		return 1
+	}
+	return 0
+}
+
+func min2(a, b Confidence) Confidence {
+	if rank(a) < rank(b) {
+		return a
+	}
+	return b
+}
+
+// --- project ref ---
+
+func findRef(lines []line, opts UnderstandOptions, problems *[]string) Field[string] {
+	re := opts.RefPattern
+	if re == nil {
+		re = DefaultRefPattern
+	}
+	known := make(map[string]string, len(opts.KnownRefs))
+	for _, k := range opts.KnownRefs {
+		known[strings.ToLower(k)] = k
+	}
+	var fs []found[string]
+	var unknown []found[string]
+	for _, l := range lines {
+		for _, m := range re.FindAllStringSubmatchIndex(l.text, 20) {
+			s, e := m[0], m[1]
+			if len(m) >= 4 && m[2] >= 0 {
+				s, e = m[2], m[3]
+			}
+			v := l.text[s:e]
+			if k, ok := known[strings.ToLower(v)]; ok {
+				fs = append(fs, found[string]{value: k, key: k, line: l, conf: Certain, score: 1})
+				continue
+			}
+			conf := Likely
+			if !strings.HasPrefix(v, "proj-") && !refContext(l.text[:s]) {
+				// 20 letters with nothing saying it is a project.
+				conf = Guess
+			}
+			unknown = append(unknown, found[string]{value: v, key: v, line: l, conf: conf})
+		}
+		// Known refs the pattern does not match, written as a word.
+		for lk, k := range known {
+			if !re.MatchString(k) && containsWord(strings.ToLower(l.text), lk) {
+				fs = append(fs, found[string]{value: k, key: k, line: l, conf: Certain, score: 1})
+			}
+		}
+	}
+	if len(known) == 0 {
+		return decide(unknown)
+	}
+	if len(fs) > 0 {
+		// Unknown matches next to known refs are most likely words that
+		// happen to fit the pattern; do not let them muddle the answer.
+		return decide(fs)
+	}
+	if len(unknown) == 0 {
+		return Field[string]{Confidence: Missing}
+	}
+	f := decide(unknown)
+	seen := map[string]bool{}
+	for _, u := range unknown {
+		if seen[u.value] {
+			continue
+		}
+		seen[u.value] = true
+		if c := Closest(u.value, opts.KnownRefs, 3); len(c) > 0 {
+			*problems = append(*problems, fmt.Sprintf("There is no project %s; the closest are: %s.", u.value, strings.Join(c, ", ")))
+		} else {
+			*problems = append(*problems, fmt.Sprintf("There is no project %s.", u.value))
+		}
+	}
+	f.Confidence = Invalid
+	return f
+}
+
+var reRefContext = regexp.MustCompile(`(?i)(project|ref|reference|id|/)\W{0,3}$`)
+
+func refContext(before string) bool { return reRefContext.MatchString(before) }
+
+func containsWord(text, w string) bool {
+	for i := 0; ; {
+		j := strings.Index(text[i:], w)
+		if j < 0 {
+			return false
+		}
+		s, e := i+j, i+j+len(w)
+		if (s == 0 || !isWordByte(text[s-1])) && (e == len(text) || !isWordByte(text[e])) {
+			return true
+		}
+		i = s + 1
+	}
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// --- mode ---
+
+var (
+	reDestructive = regexp.MustCompile(`(?i)\b(overwrit\w*|replac\w*|roll(ing|ed)?[ -]?back|revert\w*|in[ -]place|destructive(ly)?|restore over|wipe)\b`)
+	reNewProject  = regexp.MustCompile(`(?i)\b(new project|separate project|another project|different project|fresh project|new database|separate database|side[ -]by[ -]side|keep (the )?(current|live|existing)|(don'?t|do not|without) (touch|chang|modif|affect)\w*)`)
+	reNegation    = regexp.MustCompile(`(?i)\b(don'?t|do not|not|never|no need to|without|rather than|instead of)\s+(\w+\s+){0,2}$`)
+)
+
+func findMode(lines []line) Field[Mode] {
+	var fs []found[Mode]
+	for _, l := range lines {
+		for range reNewProject.FindAllStringIndex(l.text, 10) {
+			fs = append(fs, found[Mode]{value: ModeNewProject, key: string(ModeNewProject), line: l, conf: Likely})
+		}
+		for _, m := range reDestructive.FindAllStringIndex(l.text, 10) {
+			if reNegation.MatchString(l.text[:m[0]]) {
+				// "don't overwrite the live one" asks for a new project.
+				fs = append(fs, found[Mode]{value: ModeNewProject, key: string(ModeNewProject), line: l, conf: Likely})
+				continue
+			}
+			fs = append(fs, found[Mode]{value: ModeDestructive, key: string(ModeDestructive), line: l, conf: Likely})
+		}
+	}
+	return decide(fs)
+}

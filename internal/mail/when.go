@@ -1,0 +1,395 @@
+package mail
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const zonePat = `(?:\s*\(?((?:utc|gmt)\s*[+-]\s*\d{1,2}(?::?\d{2})?|[+-]\d{2}:?\d{2}|z|[a-z]{2,4})\b\)?)?`
+
+var (
+	reISO = regexp.MustCompile(`(?i)\b(\d{4})-(\d{1,2})-(\d{1,2})(?:(?:t|\s+|\s*at\s*)(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?)?` + zonePat)
+
+	monthPat   = `(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?`
+	reDayMonth = regexp.MustCompile(`(?i)\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?` + monthPat + `(?:,?\s+(\d{4}))?\b`)
+	reMonthDay = regexp.MustCompile(`(?i)\b` + monthPat + `\s+(\d{1,2})(?:st|nd|rd|th)?\b(?:,?\s+(\d{4})\b)?`)
+	reRelDay   = regexp.MustCompile(`(?i)\b(the\s+day\s+before\s+yesterday|yesterday|today|tonight|last\s+night|this\s+(?:morning|afternoon|evening)|(?:last\s+|on\s+)?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday))\b(?:\s+(morning|afternoon|evening|night))?`)
+	reAgo      = regexp.MustCompile(`(?i)\b(\d{1,3}|an?|one|two|three|four|five|six|ten|twelve|half\s+an?)\s+(minute|min|hour|hr|day|week)s?\s+ago\b`)
+	reClock    = regexp.MustCompile(`(?i)(?:\b(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)|\b(\d{1,2}):(\d{2})(?::\d{2})?|\b(noon|midday|midnight))` + zonePat)
+	reApprox   = regexp.MustCompile(`(?i)(around|about|approx\w*|roughly|circa|ca\.|~|-ish|ish)\s*$`)
+	rePosCue   = regexp.MustCompile(`(?i)\b(restore|restored|back|as\s+of|state|snapshot|before|rollback|roll\s+back|revert|return)\b[^.!?]{0,40}$`)
+	reNegCue   = regexp.MustCompile(`(?i)\b(deleted|dropped|truncated|broke|broken|lost|happened|ran|mistake|accident\w*|since|started|began|failed|corrupted|wiped|noticed)\b[^.!?]{0,30}$`)
+)
+
+var months = map[string]time.Month{
+	"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12,
+}
+
+var weekdays = map[string]time.Weekday{
+	"sunday": 0, "monday": 1, "tuesday": 2, "wednesday": 3, "thursday": 4, "friday": 5, "saturday": 6,
+}
+
+var smallNumbers = map[string]int{"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "ten": 10, "twelve": 12}
+
+// span is a piece of a line recognised as part of a time.
+type span struct{ start, end int }
+
+// dayAnchor is a recognised date: a calendar day, with a default hour for
+// parts of the day ("this morning").
+type dayAnchor struct {
+	span
+	y       int
+	m       time.Month
+	d       int
+	defHour int  // -1: none
+	exact   bool // a calendar date, not a relative day
+	desc    string
+}
+
+type clockAnchor struct {
+	span
+	h, min int
+	loc    *time.Location // nil: not given
+	approx bool
+}
+
+// findTime reads the requested time. ref is the mail's Date, whose zone is
+// the one assumed when the requester names none.
+func findTime(lines []line, ref time.Time, problems *[]string) Field[time.Time] {
+	var fs []found[time.Time]
+	for _, l := range lines {
+		fs = append(fs, timesInLine(l, ref)...)
+	}
+	f := decide(fs)
+	if f.Confidence != Missing && f.Value.After(ref.Add(10*time.Minute)) {
+		*problems = append(*problems, fmt.Sprintf("The time %s is after your mail was sent; a restore can only go back in time.", f.Value.Format("2006-01-02 15:04 MST")))
+		f.Confidence = Invalid
+	}
+	return f
+}
+
+func timesInLine(l line, ref time.Time) []found[time.Time] {
+	text := l.text
+	loc := ref.Location()
+	refDay := ref.In(loc)
+	var out []found[time.Time]
+	var used []span
+
+	score := func(start int, conf Confidence) found[time.Time] {
+		before := text[:start]
+		s := 0
+		if rePosCue.MatchString(before) {
+			s++
+		}
+		if reNegCue.MatchString(before) {
+			s--
+		}
+		return found[time.Time]{line: l, conf: conf, score: s}
+	}
+	emit := func(start int, t time.Time, conf Confidence, note string) {
+		f := score(start, conf)
+		f.note = note
+		f.value = t
+		f.key = t.UTC().Format(time.RFC3339)
+		out = append(out, f)
+	}
+
+	// ISO dates, with or without a time.
+	for _, m := range reISO.FindAllStringSubmatchIndex(text, 10) {
+		g := groups(text, m)
+		y, mo, d := atoi(g[1]), atoi(g[2]), atoi(g[3])
+		if mo < 1 || mo > 12 || d < 1 || d > 31 {
+			continue
+		}
+		used = append(used, span{m[0], m[1]})
+		zl, hasZone := lookupZone(g[7])
+		if !hasZone {
+			zl = loc
+		}
+		if g[4] == "" {
+			// A date alone: the day, start unknown. Let a nearby clock time
+			// complete it below.
+			continue
+		}
+		h, mi, sec := atoi(g[4]), atoi(g[5]), atoi(g[6])
+		if h > 23 || mi > 59 || sec > 59 {
+			continue
+		}
+		conf := Likely
+		if hasZone {
+			conf = Certain
+		}
+		if reApprox.MatchString(text[:m[0]]) {
+			conf = Likely
+		}
+		emit(m[0], time.Date(y, time.Month(mo), d, h, mi, sec, 0, zl), conf, "")
+	}
+
+	// "2 hours ago"
+	for _, m := range reAgo.FindAllStringSubmatchIndex(text, 10) {
+		g := groups(text, m)
+		n, ok := smallNumbers[strings.ToLower(strings.Join(strings.Fields(g[1]), " "))]
+		half := strings.HasPrefix(strings.ToLower(g[1]), "half")
+		if !ok && !half {
+			n = atoi(g[1])
+		}
+		var unit time.Duration
+		switch strings.ToLower(g[2]) {
+		case "minute", "min":
+			unit = time.Minute
+		case "hour", "hr":
+			unit = time.Hour
+		case "day":
+			unit = 24 * time.Hour
+		case "week":
+			unit = 7 * 24 * time.Hour
+		}
+		d := time.Duration(n) * unit
+		if half {
+			d = unit / 2
+		}
+		used = append(used, span{m[0], m[1]})
+		emit(m[0], ref.Add(-d).Truncate(time.Minute), Likely, "")
+	}
+
+	// Days: calendar dates and relative days.
+	var days []dayAnchor
+	for _, m := range reISO.FindAllStringSubmatchIndex(text, 10) {
+		g := groups(text, m)
+		if g[4] != "" {
+			continue
+		}
+		y, mo, d := atoi(g[1]), atoi(g[2]), atoi(g[3])
+		if mo < 1 || mo > 12 || d < 1 || d > 31 {
+			continue
+		}
+		days = append(days, dayAnchor{span: span{m[0], m[1]}, y: y, m: time.Month(mo), d: d, defHour: -1, exact: true})
+	}
+	for _, m := range reDayMonth.FindAllStringSubmatchIndex(text, 10) {
+		if overlaps(used, m[0], m[1]) {
+			continue
+		}
+		g := groups(text, m)
+		days = append(days, calendarDay(span{m[0], m[1]}, atoi(g[1]), g[2], g[3], refDay))
+	}
+	for _, m := range reMonthDay.FindAllStringSubmatchIndex(text, 10) {
+		if overlaps(used, m[0], m[1]) || overlapsDays(days, m[0], m[1]) {
+			continue
+		}
+		g := groups(text, m)
+		days = append(days, calendarDay(span{m[0], m[1]}, atoi(g[2]), g[1], g[3], refDay))
+	}
+	for _, m := range reRelDay.FindAllStringSubmatchIndex(text, 10) {
+		g := groups(text, m)
+		days = append(days, relativeDay(span{m[0], m[1]}, strings.ToLower(g[1]), strings.ToLower(g[2]), refDay))
+	}
+	for _, d := range days {
+		used = append(used, d.span)
+	}
+
+	// Clock times, not inside what was already read.
+	var clocks []clockAnchor
+	for _, m := range reClock.FindAllStringSubmatchIndex(text, 10) {
+		if overlaps(used, m[0], m[1]) {
+			continue
+		}
+		g := groups(text, m)
+		c := clockAnchor{span: span{m[0], m[1]}, approx: reApprox.MatchString(text[:m[0]])}
+		switch {
+		case g[1] != "":
+			c.h, c.min = atoi(g[1]), atoi(g[2])
+			if c.h < 1 || c.h > 12 {
+				continue
+			}
+			pm := strings.HasPrefix(strings.ToLower(g[3]), "p")
+			if pm && c.h != 12 {
+				c.h += 12
+			}
+			if !pm && c.h == 12 {
+				c.h = 0
+			}
+		case g[4] != "":
+			c.h, c.min = atoi(g[4]), atoi(g[5])
+		case strings.EqualFold(g[6], "midnight"):
+			c.h = 0
+		default:
+			c.h = 12
+		}
+		if c.h > 23 || c.min > 59 {
+			continue
+		}
+		if zl, ok := lookupZone(g[7]); ok {
+			c.loc = zl
+		}
+		clocks = append(clocks, c)
+	}
+
+	// Pair days and clock times, nearest first, within one sentence.
+	type pair struct{ d, c, gap int }
+	var pairs []pair
+	for i, d := range days {
+		for j, c := range clocks {
+			g := gap(d.span, c.span)
+			lo, hi := min(d.end, c.end), max(d.start, c.start)
+			if g < 40 && (lo >= hi || !strings.ContainsAny(text[lo:hi], ".!?;")) {
+				pairs = append(pairs, pair{i, j, g})
+			}
+		}
+	}
+	slices.SortStableFunc(pairs, func(a, b pair) int { return a.gap - b.gap })
+	dayClock := make([]int, len(days))
+	for i := range dayClock {
+		dayClock[i] = -1
+	}
+	taken := make([]bool, len(clocks))
+	for _, p := range pairs {
+		if dayClock[p.d] >= 0 || taken[p.c] {
+			continue
+		}
+		dayClock[p.d], taken[p.c] = p.c, true
+	}
+	for i, d := range days {
+		if dayClock[i] < 0 {
+			h, note := 0, " (a day without a time of day)"
+			if d.defHour >= 0 {
+				h, note = d.defHour, fmt.Sprintf(" (%02d:00 assumed)", d.defHour)
+			}
+			emit(d.start, time.Date(d.y, d.m, d.d, h, 0, 0, 0, loc), Guess, note)
+			continue
+		}
+		c := clocks[dayClock[i]]
+		zl := c.loc
+		if zl == nil {
+			zl = loc
+		}
+		emit(min(d.start, c.start), time.Date(d.y, d.m, d.d, c.h, c.min, 0, 0, zl), Likely, "")
+	}
+	// Clock times alone: the latest such time not after the mail.
+	for i, c := range clocks {
+		if taken[i] {
+			continue
+		}
+		zl := c.loc
+		if zl == nil {
+			zl = loc
+		}
+		r := ref.In(zl)
+		t := time.Date(r.Year(), r.Month(), r.Day(), c.h, c.min, 0, 0, zl)
+		if t.After(ref) {
+			t = t.AddDate(0, 0, -1)
+		}
+		emit(c.start, t, Guess, " (a time without a day: the latest before the mail)")
+	}
+	return out
+}
+
+// calendarDay builds a day from "3 May" or "May 3rd, 2026"; without a year
+// it is the latest such day not after the mail.
+func calendarDay(s span, day int, month, year string, ref time.Time) dayAnchor {
+	mo := months[strings.ToLower(month)[:3]]
+	y := ref.Year()
+	explicit := year != ""
+	if explicit {
+		y = atoi(year)
+	}
+	d := dayAnchor{span: s, y: y, m: mo, d: day, defHour: -1, exact: true}
+	if !explicit && time.Date(y, mo, day, 0, 0, 0, 0, ref.Location()).After(ref) {
+		d.y--
+	}
+	return d
+}
+
+// relativeDay builds a day from "yesterday", "this morning", "last friday".
+func relativeDay(s span, word, part string, ref time.Time) dayAnchor {
+	day := ref
+	defHour := -1
+	word = strings.Join(strings.Fields(word), " ")
+	switch {
+	case word == "the day before yesterday":
+		day = ref.AddDate(0, 0, -2)
+	case word == "yesterday":
+		day = ref.AddDate(0, 0, -1)
+	case word == "today":
+	case word == "tonight":
+		defHour = 20
+	case word == "last night":
+		day = ref.AddDate(0, 0, -1)
+		defHour = 22
+	case strings.HasPrefix(word, "this "):
+		part = strings.TrimPrefix(word, "this ")
+	default:
+		name := word[strings.LastIndex(word, " ")+1:]
+		wd := weekdays[name]
+		back := (int(ref.Weekday()) - int(wd) + 7) % 7
+		if back == 0 && strings.HasPrefix(word, "last") {
+			back = 7
+		}
+		day = ref.AddDate(0, 0, -back)
+	}
+	switch part {
+	case "morning":
+		defHour = 9
+	case "afternoon":
+		defHour = 15
+	case "evening":
+		defHour = 19
+	case "night":
+		defHour = 22
+	}
+	return dayAnchor{span: s, y: day.Year(), m: day.Month(), d: day.Day(), defHour: defHour, desc: word}
+}
+
+func groups(text string, m []int) []string {
+	g := make([]string, len(m)/2)
+	for i := range g {
+		if m[2*i] >= 0 {
+			g[i] = text[m[2*i]:m[2*i+1]]
+		}
+	}
+	// Pad so callers can index the optional zone group.
+	for len(g) < 8 {
+		g = append(g, "")
+	}
+	return g
+}
+
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+func overlaps(spans []span, s, e int) bool {
+	for _, x := range spans {
+		if s < x.end && x.start < e {
+			return true
+		}
+	}
+	return false
+}
+
+func overlapsDays(days []dayAnchor, s, e int) bool {
+	for _, d := range days {
+		if s < d.end && d.start < e {
+			return true
+		}
+	}
+	return false
+}
+
+// gap is the number of characters between two spans.
+func gap(a, b span) int {
+	switch {
+	case a.end <= b.start:
+		return b.start - a.end
+	case b.end <= a.start:
+		return a.start - b.end
+	}
+	return 0
+}
