@@ -45,3 +45,20 @@ func NewMessageID(domain string) string {
 	}
 	return fmt.Sprintf("restore.%s.%s@%s", strconv.FormatInt(time.Now().UnixMilli(), 36), r, domain)
 }
+
+// maxReferences bounds the References of an answer; long threads keep the
+// first id (the thread's root) and the latest ones, as RFC 5322 suggests.
+const maxReferences = 20
+
+// ThreadHeaders returns the In-Reply-To and References an answer to in
+// carries, so that the requester's mail client shows one conversation.
+func ThreadHeaders(in *Message) (inReplyTo string, references []string) {
+	if in == nil || in.MessageID == "" {
+		return "", nil
+	}
+	refs := append(append([]string(nil), in.References...), in.MessageID)
+	if len(refs) > maxReferences {
+		refs = append(refs[:1:1], refs[len(refs)-maxReferences+1:]...)
+	}
+	return in.MessageID, refs
+}
