@@ -1,0 +1,64 @@
+package extract
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+// TestGolden reads real pg_dump 15 output (made by testdata/gen.sh) and compares the
+// entries and the inventory with the golden files.
+func TestGolden(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob("testdata/*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden dumps in testdata (run testdata/gen.sh): %v", err)
+	}
+	for _, p := range files {
+		t.Run(filepath.Base(p), func(t *testing.T) {
+			t.Parallel()
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := render(t, strings.NewReader(string(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			inv, err := Inventory(strings.NewReader(string(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sb strings.Builder
+			for _, line := range strings.SplitAfter(got, "\n") {
+				if len(line) > 300 {
+					line = fmt.Sprintf("%s...(%d bytes)\n", line[:300], len(line))
+				}
+				sb.WriteString(line)
+			}
+			fmt.Fprintf(&sb, "inventory: server %q pg_dump %q trailer=%v entries=%d\n", inv.ServerVersion, inv.DumpVersion, inv.TrailerSeen, inv.Entries)
+			for _, tb := range inv.Tables {
+				fmt.Fprintf(&sb, "  %s rows=%d bytes=%d data=%v\n", tb.Table, tb.Rows, tb.Bytes, tb.HasData)
+			}
+			golden := strings.TrimSuffix(p, ".sql") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(sb.String()), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update)", err)
+			}
+			if sb.String() != string(want) {
+				t.Errorf("%s differs from %s; run go test -run Golden -update and review the diff", p, golden)
+			}
+		})
+	}
+}
