@@ -128,7 +128,7 @@ func TestReaderErrors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name, dump, want string
-		is         error
+		is               error
 	}{
 		{"shell", "SELECT 1;\n\\! rm -rf /\n", "line 2: \\!", ErrForbiddenMeta},
 		{"include", "\\i /etc/passwd\n", "line 1: \\i", ErrForbiddenMeta},
@@ -182,12 +182,12 @@ func TestReaderLongRowsAndSkipping(t *testing.T) {
 func TestTargetTable(t *testing.T) {
 	t.Parallel()
 	for sql, want := range map[string]string{
-		"ALTER TABLE ONLY public.\"User Events\"\n    ADD CONSTRAINT x PRIMARY KEY (id);": `public."User Events"`,
-		"CREATE UNIQUE INDEX \"on\" ON ONLY s.t USING btree (a);":                       "s.t",
-		"CREATE INDEX i ON s.\"ON x\" USING gin (a);":                                   `s."ON x"`,
+		"ALTER TABLE ONLY public.\"User Events\"\n    ADD CONSTRAINT x PRIMARY KEY (id);":    `public."User Events"`,
+		"CREATE UNIQUE INDEX \"on\" ON ONLY s.t USING btree (a);":                            "s.t",
+		"CREATE INDEX i ON s.\"ON x\" USING gin (a);":                                        `s."ON x"`,
 		"CREATE TRIGGER tr BEFORE INSERT ON ai.documents FOR EACH ROW EXECUTE FUNCTION f();": "ai.documents",
-		"CREATE POLICY \"p; ON\" ON ai.documents USING (true);":                                "ai.documents",
-		"ALTER TABLE ai.documents ENABLE ROW LEVEL SECURITY;":                                  "ai.documents",
+		"CREATE POLICY \"p; ON\" ON ai.documents USING (true);":                              "ai.documents",
+		"ALTER TABLE ai.documents ENABLE ROW LEVEL SECURITY;":                                "ai.documents",
 	} {
 		q, ok := TargetTable(sql)
 		if !ok || q.String() != want {

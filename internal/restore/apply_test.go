@@ -216,4 +216,3 @@ func diffLines(want, got string) string {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
-
