@@ -202,8 +202,9 @@ ensure_chromium() {
 }
 
 write_env() {
-	local pg s3
+	local pg s3 http metrics
 	pg=$(cat "$STACK/pg.port"); s3=$(cat "$STACK/s3.port")
+	http=$(pick_port http 8080); metrics=$(pick_port metrics 9090)
 	cat > "$ENV_FILE.tmp" <<ENV
 # Written by scripts/stack.sh; read by the Makefile, the binaries and the tests.
 PORTAL_DATABASE_URL=postgres://postgres@127.0.0.1:$pg/portal?sslmode=disable
@@ -215,6 +216,10 @@ PORTAL_S3_PREFIX=daily
 PORTAL_S3_ACCESS_KEY=portal-dev
 PORTAL_S3_SECRET_KEY=$(cat "$STACK/s3.secret")
 PORTAL_S3_PATH_STYLE=true
+PORTAL_HTTP_ADDR=127.0.0.1:$http
+PORTAL_BASE_URL=http://127.0.0.1:$http
+PORTAL_METRICS_ADDR=127.0.0.1:$metrics
+PORTAL_SMTP_ADDR=127.0.0.1:2525
 PORTAL_PG_BIN=$PG_BIN
 PORTAL_PG_DUMP=$PG_BIN/pg_dump
 ENV

@@ -1,0 +1,95 @@
+package config_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/restoreportal/portal/internal/config"
+)
+
+func env(kv ...string) func(string) string {
+	m := map[string]string{"PORTAL_S3_BUCKET": "snaps"}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != "127.0.0.1:8080" || c.S3.Prefix != "snapshots" || !c.S3.PathStyle || c.Worker.KeepFor != 7*24*time.Hour {
+		t.Fatalf("unexpected defaults: %+v", c)
+	}
+}
+
+func TestLoadRejectsBadValuesNamingTheVariable(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		getenv  func(string) string
+		wantVar string
+	}{
+		{"missing bucket", env("PORTAL_S3_BUCKET", ""), "PORTAL_S3_BUCKET"},
+		{"malformed database URL", env("PORTAL_DATABASE_URL", "mysql://x"), "PORTAL_DATABASE_URL"},
+		{"database URL without host", env("PORTAL_DATABASE_URL", "postgres:///portal"), "PORTAL_DATABASE_URL"},
+		{"admin URL garbage", env("PORTAL_PROJECTS_ADMIN_URL", "::::"), "PORTAL_PROJECTS_ADMIN_URL"},
+		{"endpoint not a URL", env("PORTAL_S3_ENDPOINT", "127.0.0.1:7070"), "PORTAL_S3_ENDPOINT"},
+		{"secret without key", env("PORTAL_S3_SECRET_KEY", "s"), "PORTAL_S3_SECRET_KEY"},
+		{"bad bool", env("PORTAL_S3_PATH_STYLE", "yes please"), "PORTAL_S3_PATH_STYLE"},
+		{"bad duration", env("PORTAL_KEEP_FOR", "7 days"), "PORTAL_KEEP_FOR"},
+		{"bad int", env("PORTAL_WORKER_CONCURRENCY", "two"), "PORTAL_WORKER_CONCURRENCY"},
+		{"zero concurrency", env("PORTAL_WORKER_CONCURRENCY", "0"), "PORTAL_WORKER_CONCURRENCY"},
+		{"bad listen addr", env("PORTAL_HTTP_ADDR", "8080"), "PORTAL_HTTP_ADDR"},
+		{"bad log level", env("PORTAL_LOG_LEVEL", "loud"), "PORTAL_LOG_LEVEL"},
+		{"bad schedule", env("PORTAL_CAPTURE_SCHEDULE", "2am"), "PORTAL_CAPTURE_SCHEDULE"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(tc.getenv)
+			var ce *config.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("want *config.Error, got %v", err)
+			}
+			if ce.Var != tc.wantVar {
+				t.Fatalf("error names %s, want %s: %v", ce.Var, tc.wantVar, err)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error is not one line: %q", err)
+			}
+		})
+	}
+}
+
+func TestPrintRedactsSecrets(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(
+		"PORTAL_S3_ACCESS_KEY", "AKIA", "PORTAL_S3_SECRET_KEY", "topsecret",
+		"PORTAL_DATABASE_URL", "postgres://portal:dbpassword@db:5432/portal",
+		"PORTAL_INTAKE_SECRET", "hmacsecret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	c.Print(&sb)
+	out := sb.String()
+	for _, secret := range []string{"topsecret", "dbpassword", "hmacsecret"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("Print shows secret %q:\n%s", secret, out)
+		}
+	}
+	if !strings.Contains(out, "PORTAL_S3_BUCKET") || !strings.Contains(out, "snaps") {
+		t.Errorf("Print lacks the bucket:\n%s", out)
+	}
+	for _, name := range config.Names() {
+		if !strings.Contains(out, name) {
+			t.Errorf("Print omits %s", name)
+		}
+	}
+}
