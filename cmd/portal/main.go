@@ -136,4 +136,3 @@ func serve(ctx context.Context) error {
 	}
 	return nil
 }
-
