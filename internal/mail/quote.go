@@ -44,8 +44,19 @@ func StripQuoted(text string) string {
 			}
 			return strings.TrimSpace(fwd)
 		}
-		if isQuoteStart(lines, i) || isSignature(t, line) {
+		if isQuoteStart(lines, i) {
 			break
+		}
+		if isSignature(t, line) {
+			// A signature ends what was written, unless a forwarded
+			// message follows it: "FYI, see below\n-- \nCarol\n\n------
+			// Forwarded message -----". Then skip just the signature.
+			j := forwardAfter(lines, i+1)
+			if j < 0 {
+				break
+			}
+			i = j - 1
+			continue
 		}
 		if strings.HasPrefix(t, ">") {
 			// An attribution line just above quoted lines, not matched by
@@ -58,6 +69,21 @@ func StripQuoted(text string) string {
 		out = append(out, line)
 	}
 	return strings.TrimSpace(strings.Join(trimEmpty(out), "\n"))
+}
+
+// forwardAfter returns the index of the first forward marker at or after
+// from, if no quoted history starts before it; else -1.
+func forwardAfter(lines []string, from int) int {
+	for j := from; j < len(lines) && j < from+30; j++ {
+		t := strings.TrimSpace(lines[j])
+		if reForwarded.MatchString(t) {
+			return j
+		}
+		if isQuoteStart(lines, j) || strings.HasPrefix(t, ">") {
+			return -1
+		}
+	}
+	return -1
 }
 
 // isQuoteStart reports whether lines[i] begins quoted history.

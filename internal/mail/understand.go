@@ -175,6 +175,9 @@ func Understand(msg *Message, opts UnderstandOptions) Request {
 
 	r.ProjectRef = findRef(lines, opts, &r.Problems)
 	r.Time = findTime(lines, ref, &r.Problems)
+	if msg.Date.IsZero() && r.Time.Confidence != Missing && r.Time.Confidence != Certain {
+		r.Time.Source += " (the mail had no readable Date: read relative to " + ref.Format("2006-01-02 15:04 MST") + ")"
+	}
 	r.Scope = findScope(lines, opts, &r.Problems)
 	r.Mode = findMode(lines)
 	return r
@@ -192,15 +195,26 @@ func cmpOr(t, def time.Time) time.Time {
 func requestLines(msg *Message) []line {
 	const maxLines, maxLineLen = 400, 1000
 	var out []line
-	if s := cleanSubject(msg.Subject); s != "" {
+	if s := smartQuotes.Replace(cleanSubject(msg.Subject)); s != "" {
 		out = append(out, line{text: truncateBytes(s, maxLineLen), source: "subject"})
 	}
-	body := StripQuoted(msg.Text)
+	body := smartQuotes.Replace(StripQuoted(msg.Text))
+	inFwdHeader := false
 	for i, l := range strings.Split(body, "\n") {
 		if len(out) >= maxLines {
 			break
 		}
-		if strings.TrimSpace(l) == "" {
+		t := strings.TrimSpace(l)
+		if t == "" {
+			inFwdHeader = false
+			continue
+		}
+		if reForwarded.MatchString(t) {
+			inFwdHeader = true
+			continue
+		}
+		if inFwdHeader && reFwdHeaderSkip.MatchString(t) {
+			// The forwarded mail's own Date is not the requested time.
 			continue
 		}
 		out = append(out, line{text: truncateBytes(l, maxLineLen), source: fmt.Sprintf("body line %d", i+1)})
@@ -208,12 +222,18 @@ func requestLines(msg *Message) []line {
 	return out
 }
 
+// smartQuotes turns typographic quotes and dashes into ASCII, so "don’t"
+// and “users” read like "don't" and "users".
+var smartQuotes = strings.NewReplacer("\u2018", "'", "\u2019", "'", "\u201c", `"`, "\u201d", `"`, "\u00ab", `"`, "\u00bb", `"`, "\u2013", "-", "\u2014", "-", "\u00a0", " ", "\u202f", " ")
+
 func truncateBytes(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
 	return strings.ToValidUTF8(s[:n], "")
 }
+
+var reFwdHeaderSkip = regexp.MustCompile(`(?i)^\*?(date|sent|from|to|cc|gesendet|envoyé|datum|von|an|de|para|enviado)\*?\s*:`)
 
 var reSubjectPrefix = regexp.MustCompile(`(?i)^\s*((re|fwd?|aw|wg|tr|sv|vs)\s*(\[\d+\])?\s*:\s*)+`)
 
