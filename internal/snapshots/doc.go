@@ -1,0 +1,50 @@
+// Package snapshots is the catalog of every project's dumps in S3.
+//
+// It discovers project prefixes and snapshot objects (Sync), parses snapshot
+// times from keys (ParseKeyTime), verifies each new snapshot by streaming it
+// through the dump reader (Verify), stores the table inventory, answers "which
+// snapshot for this time" (Resolve), captures new snapshots with pg_dump
+// (Capture) and prunes old automatic ones (Prune). All SQL is in store.go.
+// Pages read the catalog, never S3.
+//
+// Job args for the River workers in internal/jobs live here too (jobargs.go);
+// this package imports neither River's client nor echo.
+package snapshots
+
+import (
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/restoreportal/portal/internal/config"
+)
+
+// Deps is what the catalog's operations need.
+type Deps struct {
+	Pool   *pgxpool.Pool // the portal's database
+	S3     *s3.Client
+	Bucket string // PORTAL_S3_BUCKET
+	Prefix string // PORTAL_S3_PREFIX, without a trailing slash
+	// PGDump is the pg_dump binary of captures (PORTAL_PG_DUMP).
+	PGDump string
+	// ProjectsAdminURL reaches the project cluster (PORTAL_PROJECTS_ADMIN_URL);
+	// captures dump ref's database_name on it.
+	ProjectsAdminURL string
+	Log              *slog.Logger
+}
+
+// NewDeps builds Deps from the configuration.
+func NewDeps(cfg config.Config, pool *pgxpool.Pool, client *s3.Client, log *slog.Logger) Deps {
+	return Deps{
+		Pool: pool, S3: client, Bucket: cfg.S3.Bucket, Prefix: cfg.S3.Prefix,
+		PGDump: cfg.PGDump, ProjectsAdminURL: cfg.ProjectsAdminURL, Log: log,
+	}
+}
+
+func (d Deps) log() *slog.Logger {
+	if d.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return d.Log
+}
