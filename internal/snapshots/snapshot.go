@@ -99,18 +99,18 @@ type Table struct {
 
 // ProjectSummary is one line of the projects list.
 type ProjectSummary struct {
-	Ref            string     `json:"ref"`
-	Source         string     `json:"source"`
-	DatabaseName   string     `json:"database_name,omitempty"`
-	SnapshotCount  int        `json:"snapshot_count"`
-	VerifiedCount  int        `json:"verified_count"`
-	CorruptCount   int        `json:"corrupt_count"`
-	PendingCount   int        `json:"pending_count"`
-	TotalBytes     int64      `json:"total_bytes"`
-	NewestID       *int64     `json:"newest_id"`
-	NewestAt       *time.Time `json:"newest_at"`
-	NewestStatus   Status     `json:"newest_status,omitempty"`
-	Warnings       []string   `json:"warnings"`
+	Ref           string     `json:"ref"`
+	Source        string     `json:"source"`
+	DatabaseName  string     `json:"database_name,omitempty"`
+	SnapshotCount int        `json:"snapshot_count"`
+	VerifiedCount int        `json:"verified_count"`
+	CorruptCount  int        `json:"corrupt_count"`
+	PendingCount  int        `json:"pending_count"`
+	TotalBytes    int64      `json:"total_bytes"`
+	NewestID      *int64     `json:"newest_id"`
+	NewestAt      *time.Time `json:"newest_at"`
+	NewestStatus  Status     `json:"newest_status,omitempty"`
+	Warnings      []string   `json:"warnings"`
 }
 
 // StaleAfter is how old the newest snapshot may be before a project is

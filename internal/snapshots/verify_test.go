@@ -1,0 +1,89 @@
+package snapshots
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// bigDump is a complete dump whose gzip is a few kilobytes, so cutting it
+// leaves a stream truncated inside the deflate data.
+func bigDump(rows int) string {
+	var b strings.Builder
+	for i := range rows {
+		fmt.Fprintf(&b, "%d\tname %d %x\n", i, i*7919, i*104729)
+	}
+	return strings.Replace(dumpSQL, "1\tone\n2\ttwo\n3\tthree\n", b.String(), 1)
+}
+
+func TestVerify(t *testing.T) {
+	t.Parallel()
+	d := newDeps(t)
+	ctx := context.Background()
+	full := gz(bigDump(2000))
+	noTrailer := strings.Replace(dumpSQL, "-- PostgreSQL database dump complete", "-- something else", 1)
+	forbidden := strings.Replace(dumpSQL, "SET statement_timeout = 0;\n", "SET statement_timeout = 0;\n\\! touch /tmp/pwned\n", 1)
+	restricted := strings.Replace(dumpSQL, "SET statement_timeout = 0;\n", "\\restrict abc123\nSET statement_timeout = 0;\n", 1) + "\\unrestrict abc123\n"
+	tests := []struct {
+		name   string
+		body   []byte
+		status Status
+		reason string
+	}{
+		{"good", gz(dumpSQL), StatusVerified, ""},
+		{"restrict", gz(restricted), StatusVerified, ""},
+		{"tiny", []byte(strings.Repeat("x", 37)), StatusCorrupt, "only 37 bytes"},
+		{"empty", nil, StatusCorrupt, "only 0 bytes"},
+		{"truncated", full[:len(full)/2], StatusCorrupt, fmt.Sprintf("truncated gzip at byte %d", len(full)/2)},
+		{"trailerless", gz(noTrailer), StatusCorrupt, "no completion trailer"},
+		{"forbidden", gz(forbidden), StatusCorrupt, `forbidden meta-command at line 9: \!`},
+		{"plain", []byte(dumpSQL), StatusCorrupt, "not gzip (bad header)"},
+		{"checksum", append(append([]byte{}, full[:len(full)-8]...), 0, 0, 0, 0, full[len(full)-4], full[len(full)-3], full[len(full)-2], full[len(full)-1]), StatusCorrupt, "gzip checksum mismatch"},
+	}
+	for _, tt := range tests {
+		putObject(t, d, "daily/proj-v/"+tt.name+".sql.gz", tt.body)
+	}
+	mustSync(t, d, SyncOptions{Ref: "proj-v", Full: true})
+	for _, tt := range tests {
+		s, err := SnapshotGetByKey(ctx, d.Pool, "daily/proj-v/"+tt.name+".sql.gz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Verify(ctx, d, s.ID)
+		if err != nil {
+			t.Errorf("%s: Verify: %v", tt.name, err)
+			continue
+		}
+		if got.Status != tt.status || got.Reason != tt.reason {
+			t.Errorf("%s: status %s, reason %q; want %s, %q", tt.name, got.Status, got.Reason, tt.status, tt.reason)
+		}
+		if (got.Usable() == nil) != (tt.status == StatusVerified) {
+			t.Errorf("%s: Usable() = %v", tt.name, got.Usable())
+		}
+	}
+
+	good, _ := SnapshotGetByKey(ctx, d.Pool, "daily/proj-v/good.sql.gz")
+	if good.ServerVersion != "15.8" || good.DumpVersion != "15.8" || good.UncompressedBytes != int64(len(dumpSQL)) || good.VerifiedAt == nil {
+		t.Errorf("metadata = %+v", good)
+	}
+	tables, err := SnapshotTables(ctx, d.Pool, good.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Table{{"public", "items", 3, 20, true}, {"public", "empty", 0, 0, false}}
+	if fmt.Sprint(tables) != fmt.Sprint(want) {
+		t.Errorf("inventory = %+v, want %+v", tables, want)
+	}
+	sum, _ := ProjectSummaryGet(ctx, d.Pool, "proj-v", good.FirstSeen)
+	if sum.VerifiedCount != 2 || sum.CorruptCount != len(tests)-2 || sum.PendingCount != 0 {
+		t.Errorf("summary = %+v", sum)
+	}
+
+	// A snapshot whose object vanished before verification is marked deleted.
+	deleteObject(t, d, good.Key)
+	got, err := Verify(ctx, d, good.ID)
+	if err != nil || got.DeletedAt == nil {
+		t.Errorf("verify of a deleted object = %+v, %v", got, err)
+	}
+}
