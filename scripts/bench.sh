@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Performance figures of the dump engine against the baselines of issue 3, from
+# one run on this machine:
+#   (a) gunzip -c dump.sql.gz | psql   into a fresh database
+#   (b) pg_restore -j 2                of a custom-format dump of the same database
+#   (c) worker apply                   (default jobs) of dump.sql.gz
+#   extraction of one small table with worker apply --table vs gunzip > /dev/null
+#   peak RSS of worker apply at two dump sizes
+# Goals: (c) <= 0.8 x (a) and <= 1.0 x (b); extraction <= 1.3 x gunzip; RSS <= 150 MiB.
+#
+# Reads the stack's settings from .stack/env (scripts/stack.sh up). Tunables:
+#   BENCH_SCALE (default 20: ~350 MB plain dump), BENCH_SMALL_SCALE (default 6),
+#   BENCH_DIR (work folder, default a temp dir, removed unless BENCH_KEEP=1).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+set -a
+# shellcheck disable=SC1091
+. .stack/env
+set +a
+export PATH=$PATH:/usr/local/go/bin
+admin=$PORTAL_PROJECTS_ADMIN_URL
+base=${admin%%\?*}
+base=${base%/*}
+bin=${PORTAL_PG_BIN:-/usr/lib/postgresql/15/bin}
+scale=${BENCH_SCALE:-20}
+small_scale=${BENCH_SMALL_SCALE:-6}
+work=${BENCH_DIR:-$(mktemp -d /tmp/portal-bench.XXXXXX)}
+mkdir -p "$work"
+worker=$work/worker
+go build -o "$worker" ./cmd/worker
+timebin=/usr/bin/time
+[[ -x $timebin ]] || { echo "bench: /usr/bin/time missing (apt-get install time)" >&2; exit 1; }
+
+url() { echo "$base/$1?sslmode=disable"; }
+dbs=()
+newdb() {
+	psql -qX "$admin" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null
+	dbs+=("$1")
+}
+cleanup() {
+	for d in "${dbs[@]}"; do psql -qX "$admin" -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true; done
+	[[ ${BENCH_KEEP:-} == 1 ]] || rm -rf "$work"
+}
+trap cleanup EXIT
+checkpoint() { psql -qX "$admin" -c CHECKPOINT >/dev/null; sync; }
+# seconds runs a command and prints its wall time in seconds (stdout of the command discarded).
+seconds() {
+	local t0 t1
+	t0=$(date +%s.%N)
+	"$@" >/dev/null
+	t1=$(date +%s.%N)
+	echo "$t1 - $t0" | bc -l | xargs printf '%.2f'
+}
+ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
+rss_mib() { awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$1"; }
+
+# generate DB SCALE: pgbench tables with foreign keys, plus an events table with a
+# jsonb column, two indexes and a foreign key, plus a small lookup table.
+generate() {
+	local db=$1 s=$2
+	newdb "$db"
+	pgbench -i -q -s "$s" --foreign-keys "$(url "$db")" >/dev/null 2>&1
+	psql -qX -v ON_ERROR_STOP=1 "$(url "$db")" >/dev/null <<SQL
+CREATE TABLE public.small_lookup (id int PRIMARY KEY, name text NOT NULL);
+INSERT INTO public.small_lookup SELECT g, 'name ' || g FROM generate_series(1, 100) g;
+CREATE TABLE public.events (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    aid integer NOT NULL REFERENCES public.pgbench_accounts (aid),
+    kind integer REFERENCES public.small_lookup (id),
+    at timestamptz NOT NULL,
+    payload jsonb,
+    note text
+);
+INSERT INTO public.events (aid, kind, at, payload, note)
+SELECT 1 + (g * 7919) % ($s * 100000), 1 + g % 100, '2024-01-01'::timestamptz + g * interval '1 second',
+       jsonb_build_object('n', g, 'tag', 't' || (g % 17)), md5(g::text) || E'\t' || g
+FROM generate_series(1, $s * 50000) g;
+CREATE INDEX events_aid_idx ON public.events (aid);
+CREATE INDEX events_at_idx ON public.events (at);
+SQL
+}
+
+dump() {
+	local db=$1 out=$2
+	"$bin/pg_dump" --no-owner --no-privileges -d "$(url "$db")" | gzip >"$out.sql.gz"
+	"$bin/pg_dump" --no-owner --no-privileges -Fc -d "$(url "$db")" -f "$out.dump"
+}
+
+echo "bench: generating scale $scale and $small_scale databases in $work ..." >&2
+generate bench_src "$scale"
+dump bench_src "$work/big"
+generate bench_src_small "$small_scale"
+dump bench_src_small "$work/small"
+plain_mb=$(gunzip -c "$work/big.sql.gz" | wc -c | awk '{printf "%.0f", $1/1048576}')
+small_mb=$(gunzip -c "$work/small.sql.gz" | wc -c | awk '{printf "%.0f", $1/1048576}')
+gz_mb=$(du -m "$work/big.sql.gz" | cut -f1)
+echo "bench: dump ${plain_mb} MiB plain (${gz_mb} MiB gzip); small dump ${small_mb} MiB" >&2
+
+checkpoint
+t_gunzip=$(seconds sh -c "gunzip -c '$work/big.sql.gz' >/dev/null")
+
+newdb bench_a; checkpoint
+t_a=$(seconds sh -c "gunzip -c '$work/big.sql.gz' | psql -qX -v ON_ERROR_STOP=1 '$(url bench_a)'")
+psql -qX "$admin" -c "DROP DATABASE bench_a WITH (FORCE)"
+
+newdb bench_b; checkpoint
+t_b=$(seconds "$bin/pg_restore" -j 2 --no-owner --no-privileges -d "$(url bench_b)" "$work/big.dump")
+psql -qX "$admin" -c "DROP DATABASE bench_b WITH (FORCE)"
+
+newdb bench_c; checkpoint
+t_c=$(seconds "$timebin" -v -o "$work/rss_big.txt" "$worker" apply --dump "$work/big.sql.gz" --database-url "$(url bench_c)")
+psql -qX "$admin" -c "DROP DATABASE bench_c WITH (FORCE)"
+
+newdb bench_x; checkpoint
+t_x=$(seconds "$worker" apply --dump "$work/big.sql.gz" --database-url "$(url bench_x)" --table public.small_lookup)
+rows_x=$(psql -qXAt "$(url bench_x)" -c "SELECT count(*) FROM public.small_lookup")
+
+newdb bench_s; checkpoint
+"$timebin" -v -o "$work/rss_small.txt" "$worker" apply --dump "$work/small.sql.gz" --database-url "$(url bench_s)" 2>/dev/null
+
+cat <<REPORT
+dump: ${plain_mb} MiB plain, ${gz_mb} MiB gzip (pgbench scale $scale + events); jobs default = $(nproc) CPUs
+gunzip > /dev/null            ${t_gunzip}s
+(a) gunzip | psql             ${t_a}s
+(b) pg_restore -j 2           ${t_b}s
+(c) worker apply              ${t_c}s    c/a = $(ratio "$t_c" "$t_a") (goal <= 0.80)   c/b = $(ratio "$t_c" "$t_b") (goal <= 1.00)
+extract one small table       ${t_x}s    x/gunzip = $(ratio "$t_x" "$t_gunzip") (goal <= 1.30), ${rows_x} rows
+peak RSS worker apply         $(rss_mib "$work/rss_small.txt") MiB at ${small_mb} MiB dump, $(rss_mib "$work/rss_big.txt") MiB at ${plain_mb} MiB dump (goal <= 150)
+REPORT
