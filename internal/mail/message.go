@@ -120,7 +120,37 @@ func Parse(raw []byte) (*Message, error) {
 	if p.dropped > 0 {
 		p.msg.Problems = append(p.msg.Problems, fmt.Sprintf("%d more problems not listed", p.dropped))
 	}
+	sanitize(p.msg)
 	return p.msg, nil
+}
+
+// sanitize makes every string of m valid UTF-8, whatever the header bytes
+// were, so that callers can store and show them without checking.
+func sanitize(m *Message) {
+	v := func(s *string) { *s = strings.ToValidUTF8(*s, "\uFFFD") }
+	addrs := func(l []Address) {
+		for i := range l {
+			v(&l[i].Name)
+			v(&l[i].Addr)
+		}
+	}
+	v(&m.MessageID)
+	v(&m.InReplyTo)
+	for i := range m.References {
+		v(&m.References[i])
+	}
+	v(&m.From.Name)
+	v(&m.From.Addr)
+	addrs(m.To)
+	addrs(m.Cc)
+	addrs(m.ReplyTo)
+	v(&m.Subject)
+	v(&m.Text)
+	v(&m.AutomaticReason)
+	for i := range m.Attachments {
+		v(&m.Attachments[i].Filename)
+		v(&m.Attachments[i].ContentType)
+	}
 }
 
 // parser holds the state of one Parse call.
@@ -139,7 +169,7 @@ func (p *parser) problem(format string, args ...any) {
 		p.dropped++
 		return
 	}
-	p.msg.Problems = append(p.msg.Problems, fmt.Sprintf(format, args...))
+	p.msg.Problems = append(p.msg.Problems, strings.ToValidUTF8(fmt.Sprintf(format, args...), "\uFFFD"))
 }
 
 // readHeader reads the header block strictly, and falls back to a lenient

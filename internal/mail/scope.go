@@ -30,7 +30,8 @@ func init() {
 	for _, w := range strings.Fields(`the a an this that these those my our your their his her its same whole entire full
 		one two three four five each every any all which what and or of in on from to only just following affected
 		other specific some table tables schema database db restore please also single main important
-		following both few several many old new live production prod whose with for into by don doesn didn isn can won wouldn shouldn please`) {
+		following both few several many old new live production prod whose with for into by don doesn didn isn can won wouldn shouldn please
+		as at is was were be been has had have we i you it they if but so then than last when where there here`) {
 		notTables[w] = true
 	}
 }

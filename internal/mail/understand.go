@@ -337,8 +337,9 @@ func findRef(lines []line, opts UnderstandOptions, problems *[]string) Field[str
 				continue
 			}
 			conf := Likely
-			if !strings.HasPrefix(v, "proj-") && !refContext(l.text[:s]) {
-				// 20 letters with nothing saying it is a project.
+			if opts.RefPattern == nil && !strings.HasPrefix(v, "proj-") && !refContext(l.text[:s]) {
+				// 20 letters with nothing saying it is a project: it may
+				// be a long word.
 				conf = Guess
 			}
 			unknown = append(unknown, found[string]{value: v, key: v, line: l, conf: conf})
