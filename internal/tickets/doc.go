@@ -1,0 +1,20 @@
+// Package tickets is the restore workflow: a ticket holds one customer's
+// request (project, time, scope, mode), the snapshot staff chose for it, its
+// state, approvals, the restore job's progress and result, and its message
+// thread. Every state change goes through one transition function that checks
+// the state machine (state.go) and appends to the audit trail in the same
+// transaction.
+//
+// Callers:
+//
+//   - the portal's pages and JSON API: Create, Prepare, Submit, Start, Approve,
+//     Reject, Cancel, AskForInfo, RequestRollback, AddNote;
+//   - mail intake: Create with Source "email", AddEntry, FindByMessageID,
+//     ParseSubjectTag / SubjectTag;
+//   - the restore workers (internal/jobs): MarkRunning, UpdateProgress, Finish,
+//     FinishRollback, with RestoreArgs and RollbackArgs as their job args.
+//
+// The package imports no HTTP, template or River client code; jobs are
+// inserted through the JobInserter interface (a *river.Client satisfies it)
+// inside the transaction of the state change.
+package tickets
