@@ -1,0 +1,285 @@
+// Package cluster performs the database-level steps of restores on the
+// project cluster: creating and dropping databases, the atomic cut-over
+// that swaps a staging database in for the live one, and checksums that
+// prove a live database was left unchanged. Table-level steps are in
+// tables.go. Names come from code, never from people; they are quoted.
+package cluster
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Cluster is the Postgres cluster hosting project databases.
+type Cluster struct {
+	adminURL string
+}
+
+// New returns the cluster reached through a superuser URL.
+func New(adminURL string) (*Cluster, error) {
+	if _, err := pgx.ParseConfig(adminURL); err != nil {
+		return nil, fmt.Errorf("project cluster URL: %w", err)
+	}
+	return &Cluster{adminURL: adminURL}, nil
+}
+
+// URL is the connection URL of database name (with the admin credentials).
+func (c *Cluster) URL(name string) string {
+	u, err := url.Parse(c.adminURL)
+	if err != nil {
+		return ""
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// Address describes how to reach database name, without credentials, for
+// tickets and pages.
+func (c *Cluster) Address(name string) string {
+	cfg, err := pgx.ParseConfig(c.adminURL)
+	if err != nil {
+		return name
+	}
+	return fmt.Sprintf("host=%s port=%d dbname=%s", cfg.Host, cfg.Port, name)
+}
+
+// Connect opens a connection to database name.
+func (c *Cluster) Connect(ctx context.Context, name string) (*pgx.Conn, error) {
+	conn, err := pgx.Connect(ctx, c.URL(name))
+	if err != nil {
+		return nil, fmt.Errorf("connect to database %s: %w", name, err)
+	}
+	return conn, nil
+}
+
+func (c *Cluster) admin(ctx context.Context) (*pgx.Conn, error) {
+	conn, err := pgx.Connect(ctx, c.adminURL)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the project cluster: %w", err)
+	}
+	return conn, nil
+}
+
+func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+// Exists tells whether database name exists.
+func (c *Cluster) Exists(ctx context.Context, name string) (bool, error) {
+	conn, err := c.admin(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close(ctx)
+	var ok bool
+	err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&ok)
+	return ok, err
+}
+
+// Create makes an empty database.
+func (c *Cluster) Create(ctx context.Context, name string) error {
+	conn, err := c.admin(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+ident(name)+" TEMPLATE template0"); err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return nil
+}
+
+// Drop removes database name if it exists, ending its sessions.
+func (c *Cluster) Drop(ctx context.Context, name string) error {
+	conn, err := c.admin(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop database %s: %w", name, err)
+	}
+	return nil
+}
+
+// ErrSwapState means the databases of a cut-over are in a state the swap
+// cannot start from (say, the kept name is taken).
+var ErrSwapState = errors.New("cut-over: unexpected database state")
+
+// SwapState says how far a cut-over of live/staging/kept got, read from which
+// of the three databases exist. Because the two renames commit together, a
+// cut-over is either not done (live and staging exist) or done (live and
+// kept exist, staging does not).
+type SwapState int
+
+const (
+	SwapNotStarted SwapState = iota // live and staging exist, kept does not
+	SwapDone                        // live and kept exist, staging does not
+	SwapUnknown                     // anything else: needs a person
+)
+
+// State reads the cut-over state of the three names.
+func (c *Cluster) State(ctx context.Context, live, staging, kept string) (SwapState, error) {
+	conn, err := c.admin(ctx)
+	if err != nil {
+		return SwapUnknown, err
+	}
+	defer conn.Close(ctx)
+	has := map[string]bool{}
+	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE datname = ANY($1)`, []string{live, staging, kept})
+	if err != nil {
+		return SwapUnknown, err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return SwapUnknown, err
+	}
+	for _, n := range names {
+		has[n] = true
+	}
+	switch {
+	case has[live] && has[staging] && !has[kept]:
+		return SwapNotStarted, nil
+	case has[live] && has[kept] && !has[staging]:
+		return SwapDone, nil
+	default:
+		return SwapUnknown, fmt.Errorf("%w: live %s exists=%t, staging %s exists=%t, kept %s exists=%t",
+			ErrSwapState, live, has[live], staging, has[staging], kept, has[kept])
+	}
+}
+
+// Swap is the cut-over: it blocks new connections to live and staging, ends
+// the existing ones, and in one transaction renames live to kept and staging
+// to live, then lets connections in again. The renames commit together, so a
+// crash leaves either the old or the new database live, never neither.
+func (c *Cluster) Swap(ctx context.Context, live, staging, kept string) error {
+	conn, err := c.admin(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	for _, db := range []string{live, staging} {
+		if _, err := conn.Exec(ctx, "ALTER DATABASE "+ident(db)+" ALLOW_CONNECTIONS false"); err != nil {
+			return fmt.Errorf("block connections to %s: %w", db, err)
+		}
+	}
+	// Whatever happens next, connections are allowed again on the live name.
+	defer conn.Exec(context.WithoutCancel(ctx), "ALTER DATABASE "+ident(live)+" ALLOW_CONNECTIONS true") //nolint:errcheck
+	if err := terminate(ctx, conn, live, staging); err != nil {
+		return err
+	}
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "ALTER DATABASE "+ident(live)+" RENAME TO "+ident(kept)); err != nil {
+			return fmt.Errorf("rename %s to %s: %w", live, kept, err)
+		}
+		if _, err := tx.Exec(ctx, "ALTER DATABASE "+ident(staging)+" RENAME TO "+ident(live)); err != nil {
+			return fmt.Errorf("rename %s to %s: %w", staging, live, err)
+		}
+		return nil
+	})
+	if err != nil {
+		// Undo the connection block on the old live database, still named live.
+		_, _ = conn.Exec(context.WithoutCancel(ctx), "ALTER DATABASE "+ident(staging)+" ALLOW_CONNECTIONS true")
+		return fmt.Errorf("cut-over: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+ident(kept)+" ALLOW_CONNECTIONS true"); err != nil {
+		return fmt.Errorf("allow connections to kept %s: %w", kept, err)
+	}
+	return nil
+}
+
+// terminate ends every session of dbs and waits until they are gone (a
+// terminated backend takes a moment to exit; renames fail while it lingers).
+// New sessions are blocked by the caller through ALLOW_CONNECTIONS.
+func terminate(ctx context.Context, conn *pgx.Conn, dbs ...string) error {
+	for i := 0; ; i++ {
+		var n int
+		err := conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = ANY($1) AND pid <> pg_backend_pid()`, dbs).Scan(&n)
+		if err != nil {
+			return fmt.Errorf("end sessions of %s: %w", strings.Join(dbs, ", "), err)
+		}
+		if n == 0 {
+			return nil
+		}
+		if i == 100 {
+			return fmt.Errorf("sessions of %s did not end within 10s", strings.Join(dbs, ", "))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Checksum is a digest of database name's user schema and every row of every
+// user table, ordered, to prove a database was not changed.
+func (c *Cluster) Checksum(ctx context.Context, name string) (string, error) {
+	conn, err := c.Connect(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	return Checksum(ctx, conn)
+}
+
+// Checksum digests the database conn is connected to; see Cluster.Checksum.
+func Checksum(ctx context.Context, conn *pgx.Conn) (string, error) {
+	h := sha256.New()
+	rows, err := conn.Query(ctx, `
+		SELECT format('%I.%I', n.nspname, c.relname),
+		       string_agg(format('%s %s %s', a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull), ',' ORDER BY a.attnum)
+		FROM pg_class c
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+		WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S')
+		  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+		GROUP BY 1, c.relkind ORDER BY 1`)
+	if err != nil {
+		return "", fmt.Errorf("checksum: list relations: %w", err)
+	}
+	type rel struct{ name, cols string }
+	rels, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (rel, error) {
+		var x rel
+		return x, r.Scan(&x.name, &x.cols)
+	})
+	if err != nil {
+		return "", err
+	}
+	tables, err := userTables(ctx, conn)
+	if err != nil {
+		return "", err
+	}
+	for _, r := range rels {
+		fmt.Fprintf(h, "rel %s (%s)\n", r.name, r.cols)
+	}
+	for _, t := range tables {
+		var digest string
+		q := `SELECT coalesce(md5(string_agg(x::text, E'\n' ORDER BY x::text)), '') FROM ` + t + ` x`
+		if err := conn.QueryRow(ctx, q).Scan(&digest); err != nil {
+			return "", fmt.Errorf("checksum %s: %w", t, err)
+		}
+		fmt.Fprintf(h, "rows %s %s\n", t, digest)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// userTables lists the quoted names of ordinary tables with rows (partition
+// children, not their parents), in name order.
+func userTables(ctx context.Context, conn *pgx.Conn) ([]string, error) {
+	rows, err := conn.Query(ctx, `
+		SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+		ORDER BY 1`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
