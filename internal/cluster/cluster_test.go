@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-
 	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/testenv"
 )
@@ -252,4 +251,3 @@ func TestColumnDiffIsReadable(t *testing.T) {
 		t.Fatalf("diff:\n%s\nwant:\n%s", strings.Join(diff, "\n"), strings.Join(want, "\n"))
 	}
 }
-
