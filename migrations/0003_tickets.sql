@@ -59,7 +59,7 @@ CREATE TABLE tickets (
     project_ref     text NOT NULL,
     requested_at    timestamptz,
     requested_tz    text NOT NULL DEFAULT 'UTC',
-    snapshot_id     bigint,
+    snapshot_id     bigint REFERENCES snapshots (id),
     scope_kind      text NOT NULL DEFAULT 'full' CHECK (scope_kind IN ('full', 'tables')),
     scope_tables    text[] NOT NULL DEFAULT '{}',
     mode            text NOT NULL DEFAULT 'new_project' CHECK (mode IN ('destructive', 'new_project')),

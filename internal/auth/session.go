@@ -10,8 +10,8 @@ import (
 	"github.com/restoreportal/portal/internal/audit"
 )
 
-// Session lifetimes: a session ends after SessionIdle without use, and never
-// lives past SessionMax... sliding is bounded by SessionIdle from last use.
+// SessionIdle is how long a session lives without use; each use (at most once
+// a minute) extends it.
 const (
 	SessionIdle = 12 * time.Hour
 )

@@ -21,8 +21,8 @@ import (
 type fixture struct {
 	pool                       *pgxpool.Pool
 	river                      *river.Client[pgx.Tx]
-	cat                        *tickettest.Catalog
-	snaps                      []tickets.Snapshot
+	cat                        tickets.Catalog
+	snaps, bravo               []tickets.Snapshot
 	viewer, operator, approver tickets.Actor
 	approver2                  tickets.Actor
 }
@@ -34,11 +34,8 @@ func setup(t *testing.T) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat := tickettest.NewCatalog()
-	f := fixture{pool: pool, river: rc, cat: cat, snaps: cat.Standard("proj-alpha", 100)}
-	cat.Standard("proj-bravo", 200)
-	tickettest.Project(t, pool, "proj-alpha")
-	tickettest.Project(t, pool, "proj-bravo")
+	f := fixture{pool: pool, river: rc, cat: tickets.SnapshotCatalog(pool), snaps: tickettest.Snapshots(t, pool, "proj-alpha")}
+	f.bravo = tickettest.Snapshots(t, pool, "proj-bravo")
 	act := func(email string, r auth.Role) tickets.Actor {
 		return tickets.UserActor(tickettest.User(t, pool, email, r), "127.0.0.1")
 	}
@@ -87,7 +84,7 @@ func TestDestructiveRestoreLifecycle(t *testing.T) {
 	if _, err := tickets.Prepare(ctx, f.pool, f.cat, f.operator, tk.ID, prep); !isValidation(err, "scope") {
 		t.Fatalf("unknown table: got %v", err)
 	}
-	if _, err := tickets.Prepare(ctx, f.pool, f.cat, f.operator, tk.ID, tickets.Preparation{SnapshotID: 201, Mode: tickets.ModeDestructive}); !isValidation(err, "snapshot_id") {
+	if _, err := tickets.Prepare(ctx, f.pool, f.cat, f.operator, tk.ID, tickets.Preparation{SnapshotID: f.bravo[0].ID, Mode: tickets.ModeDestructive}); !isValidation(err, "snapshot_id") {
 		t.Fatalf("other project's snapshot: got %v", err)
 	}
 	if _, err := tickets.Prepare(ctx, f.pool, f.cat, f.viewer, tk.ID, prep); !isPermission(err) {
@@ -211,7 +208,7 @@ func TestCancelledTicketStopsWorker(t *testing.T) {
 	ctx := context.Background()
 	f := setup(t)
 	tk := f.newTicket(t, "proj-bravo", tickets.ModeNewProject)
-	if _, err := tickets.Prepare(ctx, f.pool, f.cat, f.operator, tk.ID, tickets.Preparation{SnapshotID: 204, Mode: tickets.ModeNewProject}); err != nil {
+	if _, err := tickets.Prepare(ctx, f.pool, f.cat, f.operator, tk.ID, tickets.Preparation{SnapshotID: f.bravo[3].ID, Mode: tickets.ModeNewProject}); err != nil {
 		t.Fatal(err)
 	}
 	tk, err := tickets.Start(ctx, f.pool, f.river, f.operator, tk.ID)

@@ -5,8 +5,6 @@ package tickettest
 import (
 	"context"
 	"fmt"
-	"sort"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,82 +15,41 @@ import (
 	"github.com/restoreportal/portal/internal/tickets"
 )
 
-// Catalog is an in-memory tickets.Catalog.
-type Catalog struct {
-	mu        sync.Mutex
-	snapshots map[int64]tickets.Snapshot
-	tables    map[int64][]tickets.Table
-}
-
-// NewCatalog returns an empty catalog.
-func NewCatalog() *Catalog {
-	return &Catalog{snapshots: map[int64]tickets.Snapshot{}, tables: map[int64][]tickets.Table{}}
-}
-
-// Add puts a snapshot and its tables in the catalog.
-func (c *Catalog) Add(s tickets.Snapshot, tables ...tickets.Table) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.snapshots[s.ID] = s
-	c.tables[s.ID] = tables
-}
-
-// Standard adds, for project, daily usable snapshots ids base+1..base+4 at
-// 00:00 UTC of the four days before now, the second oldest corrupt, each
-// with tables public.orders, public.customers and auth.users.
-func (c *Catalog) Standard(project string, base int64) []tickets.Snapshot {
+// Snapshots inserts into the real catalog tables four daily snapshots of
+// project (creating the project), taken at 00:00 UTC on each of the four days
+// before today, oldest first; the second one is corrupt. Each verified one
+// holds tables public.orders, public.customers and auth.users.
+func Snapshots(t testing.TB, pool *pgxpool.Pool, project string) []tickets.Snapshot {
+	t.Helper()
+	ctx := context.Background()
+	Project(t, pool, project)
 	day := time.Now().UTC().Truncate(24 * time.Hour)
 	var out []tickets.Snapshot
-	for i := int64(1); i <= 4; i++ {
-		s := tickets.Snapshot{ID: base + i, ProjectRef: project, TakenAt: day.AddDate(0, 0, int(i)-5), SizeBytes: 1000 * i, Usable: true}
+	for i := 1; i <= 4; i++ {
+		at := day.AddDate(0, 0, i-5)
+		status, reason := "verified", ""
 		if i == 2 {
-			s.Usable, s.Reason = false, "no `-- PostgreSQL database dump complete` trailer (truncated)"
+			status, reason = "corrupt", "no `-- PostgreSQL database dump complete` trailer (truncated)"
 		}
-		c.Add(s, tickets.Table{Schema: "public", Name: "orders", Rows: 120 * i}, tickets.Table{Schema: "public", Name: "customers", Rows: 40},
-			tickets.Table{Schema: "auth", Name: "users", Rows: 7})
-		out = append(out, s)
+		var id int64
+		err := pool.QueryRow(ctx, `INSERT INTO snapshots (project_ref, key, size, taken_at, status, reason, verified_at)
+			VALUES ($1, $2, $3, $4, $5, $6, now()) RETURNING id`,
+			project, fmt.Sprintf("snapshots/%s/%s.sql.gz", project, at.Format("2006-01-02T15-04-05Z")), 1000*i, at, status, reason).Scan(&id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status == "verified" {
+			for pos, tb := range []tickets.Table{{Schema: "public", Name: "orders", Rows: int64(120 * i)},
+				{Schema: "public", Name: "customers", Rows: 40}, {Schema: "auth", Name: "users", Rows: 7}} {
+				if _, err := pool.Exec(ctx, `INSERT INTO snapshot_tables (snapshot_id, position, schema_name, table_name, rows, bytes, has_data)
+					VALUES ($1, $2, $3, $4, $5, $6, true)`, id, pos, tb.Schema, tb.Name, tb.Rows, tb.Rows*50); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		out = append(out, tickets.Snapshot{ID: id, ProjectRef: project, TakenAt: at, SizeBytes: int64(1000 * i), Usable: status == "verified", Reason: reason})
 	}
 	return out
-}
-
-func (c *Catalog) SnapshotGet(_ context.Context, id int64) (tickets.Snapshot, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s, ok := c.snapshots[id]
-	if !ok {
-		return tickets.Snapshot{}, fmt.Errorf("snapshot %d: not found", id)
-	}
-	return s, nil
-}
-
-func (c *Catalog) SnapshotTables(_ context.Context, id int64) ([]tickets.Table, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.tables[id], nil
-}
-
-func (c *Catalog) SnapshotsNear(_ context.Context, project string, at time.Time, n int) (tickets.Snapshot, bool, []tickets.Snapshot, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var all []tickets.Snapshot
-	for _, s := range c.snapshots {
-		if s.ProjectRef == project {
-			all = append(all, s)
-		}
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].TakenAt.After(all[j].TakenAt) })
-	idx := -1
-	for i, s := range all {
-		if !s.TakenAt.After(at) {
-			idx = i
-			break
-		}
-	}
-	if idx < 0 {
-		return tickets.Snapshot{}, false, all[:min(n, len(all))], nil
-	}
-	lo, hi := max(0, idx-n), min(len(all), idx+n+1)
-	return all[idx], true, all[lo:hi], nil
 }
 
 // Project inserts a project row.
