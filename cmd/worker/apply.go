@@ -46,22 +46,15 @@ func runApply(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("apply: unexpected arguments %q", fs.Args())
 	}
 
+	// Names are validated against the dump itself by the selection, before anything
+	// is applied; unknown ones fail with the closest matches.
 	var sel []extract.QualifiedName
-	if len(tables) > 0 {
-		// Names are validated against the dump's own inventory: one extra read of the dump.
-		r, closeFn, err := openDump(ctx, *dump)
-		if err != nil {
-			return err
+	for _, t := range tables {
+		q, ok := extract.ParseQualifiedName(t)
+		if !ok {
+			return fmt.Errorf("apply: --table %q is not schema.table", t)
 		}
-		inv, err := extract.Inventory(r)
-		closeFn()
-		if err != nil {
-			return fmt.Errorf("apply: inventory of %s: %w", *dump, err)
-		}
-		sel, err = inv.ResolveTables(tables)
-		if err != nil {
-			return fmt.Errorf("apply: %w", err)
-		}
+		sel = append(sel, q)
 	}
 
 	r, closeFn, err := openDump(ctx, *dump)

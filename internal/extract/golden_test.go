@@ -62,3 +62,66 @@ func TestGolden(t *testing.T) {
 		})
 	}
 }
+
+// TestGoldenSelect selects tables from the full golden dump.
+func TestGoldenSelect(t *testing.T) {
+	t.Parallel()
+	for name, tables := range map[string][]QualifiedName{
+		"select_buckets":   {{"storage", "buckets"}},
+		"select_events":    {{"public", "User Events"}},
+		"select_documents": {{"ai", "documents"}, {"auth", "users"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f, err := os.Open("testdata/full.sql")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			sel := Select(NewReader(f), tables)
+			var sb strings.Builder
+			for {
+				e, err := sel.Next()
+				if err != nil {
+					if err.Error() == "EOF" {
+						break
+					}
+					t.Fatal(err)
+				}
+				line := fmt.Sprintf("%d %s %s [%s|%s|%s] %q\n", e.Line, e.Phase, e.Kind, e.Type, e.Schema, e.Name, e.FirstLine())
+				if e.Kind == KindCopy {
+					line = fmt.Sprintf("%d %s copy %s\n", e.Line, e.Phase, e.Table)
+				}
+				sb.WriteString(line)
+			}
+			fmt.Fprintf(&sb, "dropped foreign keys: %q\n", sel.DroppedForeignKeys())
+			golden := "testdata/" + name + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(sb.String()), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update)", err)
+			}
+			if sb.String() != string(want) {
+				t.Errorf("selection differs from %s:\n%s", golden, sb.String())
+			}
+		})
+	}
+}
+
+func TestSelectUnknownTable(t *testing.T) {
+	t.Parallel()
+	f, err := os.Open("testdata/full.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	_, err = Select(NewReader(f), []QualifiedName{{"storage", "bucket"}}).Next()
+	if err == nil || !strings.Contains(err.Error(), "unknown table storage.bucket (did you mean storage.buckets") {
+		t.Fatalf("err = %v", err)
+	}
+}
