@@ -28,7 +28,7 @@ type Selection struct {
 
 	tables  map[QualifiedName]bool // selected tables, partitions included
 	defs    map[QualifiedName][]int
-	emitted []bool // per pre entry
+	emitted []bool                 // per pre entry
 	kept    map[QualifiedName]bool // kept definitions (types, sequences, functions, indexes)
 	lastOK  bool                   // whether the previous entry was kept (comments follow it)
 	fks     []string
