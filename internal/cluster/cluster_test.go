@@ -168,12 +168,15 @@ func TestReplaceTablesAndRollBack(t *testing.T) {
 	if backup["public.orders"] != 4 {
 		t.Fatalf("backed up %v", backup)
 	}
-	res, err := cluster.Replace(ctx, lc, sc, tables, false)
+	res, err := cluster.Replace(ctx, lc, sc, tables, "restore_backup_t1", false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Before["public.orders"] != 4 || res.After["public.orders"] != 2 {
 		t.Fatalf("replace result %+v", res)
+	}
+	if done, err := cluster.IsReplaced(ctx, lc, "restore_backup_t1"); err != nil || !done {
+		t.Fatalf("IsReplaced after Replace = %v, %v", done, err)
 	}
 	if got := query[int64](t, c, live, `SELECT sum(doubled) FROM orders`); got != 600 {
 		t.Fatalf("generated column sum %d, want 600", got)
@@ -212,7 +215,11 @@ func TestReplaceRefusesDanglingReferences(t *testing.T) {
 	defer sc.Close(ctx)
 	before, _ := cluster.Checksum(ctx, lc)
 
-	_, err := cluster.Replace(ctx, lc, sc, []cluster.Table{{"public", "orders"}}, false)
+	if _, err := cluster.Backup(ctx, lc, "bk", []cluster.Table{{"public", "orders"}}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ = cluster.Checksum(ctx, lc)
+	_, err := cluster.Replace(ctx, lc, sc, []cluster.Table{{"public", "orders"}}, "bk", false)
 	var de *cluster.DanglingError
 	if !errors.As(err, &de) || len(de.Refs) != 1 || !strings.Contains(de.Refs[0], "public.notes") {
 		t.Fatalf("want a dangling error naming public.notes, got %v", err)
@@ -220,7 +227,10 @@ func TestReplaceRefusesDanglingReferences(t *testing.T) {
 	if after, _ := cluster.Checksum(ctx, lc); after != before {
 		t.Fatal("refused replacement changed the live database")
 	}
-	res, err := cluster.Replace(ctx, lc, sc, []cluster.Table{{"public", "orders"}}, true)
+	if done, _ := cluster.IsReplaced(ctx, lc, "bk"); done {
+		t.Fatal("refused replacement left its marker")
+	}
+	res, err := cluster.Replace(ctx, lc, sc, []cluster.Table{{"public", "orders"}}, "bk", true)
 	if err != nil || len(res.Dangling) != 1 {
 		t.Fatalf("allowed replacement: %+v, %v", res, err)
 	}
@@ -249,5 +259,47 @@ func TestColumnDiffIsReadable(t *testing.T) {
 	}
 	if strings.Join(diff, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("diff:\n%s\nwant:\n%s", strings.Join(diff, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestDisableSideEffects(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	ctx := context.Background()
+	db := testenv.Name("se_")
+	// Stand-ins shaped like pg_net's and pg_cron's objects (the extensions are
+	// not installed on the test cluster).
+	makeDB(t, c, db, `
+		CREATE SCHEMA net;
+		CREATE FUNCTION net.http_post(url text) RETURNS bigint LANGUAGE sql AS 'SELECT 1::bigint';
+		CREATE TABLE orders (id int);
+		CREATE FUNCTION notify_hook() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN PERFORM net.http_post('https://example.invalid/hook'); RETURN NEW; END $$;
+		CREATE TRIGGER orders_hook AFTER INSERT ON orders FOR EACH ROW EXECUTE FUNCTION notify_hook();
+		CREATE SCHEMA cron;
+		CREATE TABLE cron.job (jobid serial, schedule text, command text, active bool DEFAULT true);
+		INSERT INTO cron.job (schedule, command) VALUES ('* * * * *', 'SELECT 1'), ('0 0 * * *', 'VACUUM');`)
+	conn, err := c.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	done, err := cluster.DisableSideEffects(ctx, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "2 pg_cron jobs paused (cron.job.active = false)\nHTTP hook trigger orders_hook on public.orders disabled"
+	if strings.Join(done, "\n") != want {
+		t.Fatalf("disabled:\n%s\nwant:\n%s", strings.Join(done, "\n"), want)
+	}
+	if n := query[int64](t, c, db, `SELECT count(*) FROM cron.job WHERE active`); n != 0 {
+		t.Fatalf("%d cron jobs still active", n)
+	}
+	if e := query[string](t, c, db, `SELECT tgenabled::text FROM pg_trigger WHERE tgname = 'orders_hook'`); e != "D" {
+		t.Fatalf("trigger enabled state %q", e)
+	}
+	again, err := cluster.DisableSideEffects(ctx, conn)
+	if err != nil || len(again) != 0 {
+		t.Fatalf("second pass = %v, %v; want nothing left to disable", again, err)
 	}
 }

@@ -178,6 +178,17 @@ func backupName(schema string, t Table) Table {
 	return Table{schema, t.Schema + "." + t.Name}
 }
 
+// replacedMarker is the table Replace creates in the backup schema.
+const replacedMarker = "_replaced"
+
+// IsReplaced tells whether Replace committed with backupSchema.
+func IsReplaced(ctx context.Context, conn *pgx.Conn, backupSchema string) (bool, error) {
+	var ok bool
+	err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relname = $2)`, backupSchema, replacedMarker).Scan(&ok)
+	return ok, err
+}
+
 // DropSchema removes a backup schema (after the retention period).
 func DropSchema(ctx context.Context, live *pgx.Conn, schema string) error {
 	_, err := live.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
@@ -218,7 +229,10 @@ func (e *DanglingError) Unwrap() error { return ErrDangling }
 // the restored rows arrive exactly as they were; afterwards every foreign key
 // touching the tables is checked, and unless allowDangling the transaction
 // rolls back with the list of broken references.
-func Replace(ctx context.Context, live, staging *pgx.Conn, tables []Table, allowDangling bool) (Replaced, error) {
+//
+// The same transaction creates a marker table in backupSchema, so a retried
+// job can tell (Replaced) whether the swap committed before a crash.
+func Replace(ctx context.Context, live, staging *pgx.Conn, tables []Table, backupSchema string, allowDangling bool) (Replaced, error) {
 	tables, err := topTables(ctx, live, tables)
 	if err != nil {
 		return Replaced{}, err
@@ -256,7 +270,8 @@ func Replace(ctx context.Context, live, staging *pgx.Conn, tables []Table, allow
 			return &DanglingError{Refs: refs}
 		}
 		res.Dangling = refs
-		return nil
+		_, err = tx.Exec(ctx, "CREATE TABLE "+Table{backupSchema, replacedMarker}.Quoted()+" (at timestamptz DEFAULT now())")
+		return err
 	})
 	if err != nil {
 		return Replaced{}, err
