@@ -1,0 +1,186 @@
+package snapshots
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pgx/v5"
+)
+
+var (
+	// ErrNotCapturable is returned for a project without a database the
+	// portal knows (discovered only in S3).
+	ErrNotCapturable = errors.New("project has no registered database to capture")
+	// ErrTooSmall is returned when pg_dump produced less than MinSize bytes;
+	// the object is deleted.
+	ErrTooSmall = errors.New("capture too small")
+	// ErrCaptureCorrupt is returned when the captured snapshot failed its
+	// verification; the snapshot is returned too.
+	ErrCaptureCorrupt = errors.New("captured snapshot failed verification")
+)
+
+// capturePartSize bounds the uploader's memory: parts of this size, two in
+// flight, never a temporary file.
+const capturePartSize = 8 << 20
+
+// Capture runs pg_dump --no-owner --no-privileges on ref's database, gzips
+// the output and streams it to S3 as a multipart upload of unknown length
+// (nothing touches local disk), records the snapshot and verifies it. manual
+// snapshots ("snapshot now", the safety snapshot before a destructive
+// restore) are never pruned. The returned snapshot is verified unless the
+// error says otherwise.
+func Capture(ctx context.Context, d Deps, ref string, manual bool) (Snapshot, error) {
+	p, err := ProjectGet(ctx, d.Pool, ref)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if p.DatabaseName == "" || p.Source == "discovered" {
+		return Snapshot{}, fmt.Errorf("capture %s: %w", ref, ErrNotCapturable)
+	}
+	connURL, password, err := databaseURL(d.ProjectsAdminURL, p.DatabaseName)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	at := time.Now().UTC().Truncate(time.Second)
+	key := KeyFor(d.Prefix, ref, at)
+	if _, err := SnapshotGetByKey(ctx, d.Pool, key); err == nil {
+		return Snapshot{}, fmt.Errorf("capture %s: a snapshot with key %s exists already; try again in a second", ref, key)
+	}
+	start := time.Now()
+	size, etag, err := dumpToS3(ctx, d, connURL, password, key)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("capture %s: %w", ref, err)
+	}
+	if size < MinSize {
+		_, derr := d.S3.DeleteObject(context.WithoutCancel(ctx), &s3.DeleteObjectInput{Bucket: &d.Bucket, Key: &key})
+		return Snapshot{}, errors.Join(fmt.Errorf("capture %s: pg_dump produced only %d bytes: %w", ref, size, ErrTooSmall), derr)
+	}
+	kind := KindAutomatic
+	if manual {
+		kind = KindManual
+	}
+	var id int64
+	err = pgx.BeginFunc(ctx, d.Pool, func(tx pgx.Tx) error {
+		mod := time.Now()
+		if _, err := snapshotUpsert(ctx, tx, []listed{{ref: ref, key: key, size: size, etag: etag, takenAt: &at, lastModified: &mod}}, kind); err != nil {
+			return err
+		}
+		// A sync may have inserted the row first, as automatic.
+		if err := tx.QueryRow(ctx, `UPDATE snapshots SET kind = $2 WHERE key = $1 RETURNING id`, key, kind).Scan(&id); err != nil {
+			return err
+		}
+		return SummaryRefresh(ctx, tx, []string{ref})
+	})
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("capture %s: record %s: %w", ref, key, err)
+	}
+	d.log().Info("snapshot captured", "ref", ref, "key", key, "bytes", size, "manual", manual,
+		"duration_ms", time.Since(start).Milliseconds())
+	s, err := Verify(ctx, d, id)
+	if err != nil {
+		return s, fmt.Errorf("capture %s: %w", ref, err)
+	}
+	if s.Status != StatusVerified {
+		return s, fmt.Errorf("capture %s: %w: %s", ref, ErrCaptureCorrupt, s.Reason)
+	}
+	return s, nil
+}
+
+// dumpToS3 pipes pg_dump through gzip into a multipart upload and returns the
+// compressed size and the object's ETag.
+func dumpToS3(ctx context.Context, d Deps, connURL, password, key string) (int64, string, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, cmpOr(d.PGDump, "pg_dump"), "--no-owner", "--no-privileges", "--dbname", connURL)
+	// The password goes through the environment, never the command line.
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+password, "PGAPPNAME=portal-capture")
+	var stderr bytes.Buffer
+	cmd.Stderr = &limitedWriter{w: &stderr, n: 8 << 10}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, "", err
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, "", fmt.Errorf("start pg_dump: %w", err)
+	}
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		zw := gzip.NewWriter(pw)
+		_, err := io.Copy(zw, stdout)
+		if err == nil {
+			err = zw.Close()
+		}
+		if werr := cmd.Wait(); werr != nil && err == nil {
+			err = fmt.Errorf("pg_dump: %w: %s", werr, strings.TrimSpace(stderr.String()))
+		}
+		pw.CloseWithError(err) // nil: the uploader sees EOF
+	}()
+	body := &countReader{r: pr}
+	up := manager.NewUploader(d.S3, func(u *manager.Uploader) {
+		u.PartSize = capturePartSize
+		u.Concurrency = 2
+		// S3-compatible servers reject the newer checksum headers: compute
+		// checksums only when an operation requires them.
+		u.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+	})
+	out, err := up.Upload(ctx, &s3.PutObjectInput{Bucket: &d.Bucket, Key: &key, Body: body,
+		ContentType: aws.String("application/gzip")})
+	if err != nil {
+		cancel() // stop pg_dump
+		pr.CloseWithError(err)
+		<-done
+		return 0, "", fmt.Errorf("upload s3://%s/%s: %w", d.Bucket, key, err)
+	}
+	<-done
+	return body.n, strings.Trim(aws.ToString(out.ETag), `"`), nil
+}
+
+// databaseURL points the admin URL at dbname and takes its password out, for
+// PGPASSWORD.
+func databaseURL(adminURL, dbname string) (string, string, error) {
+	u, err := url.Parse(adminURL)
+	if err != nil {
+		return "", "", fmt.Errorf("PORTAL_PROJECTS_ADMIN_URL: not a URL")
+	}
+	password, _ := u.User.Password()
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	u.Path = "/" + dbname
+	return u.String(), password, nil
+}
+
+type limitedWriter struct {
+	w io.Writer
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if l.n > 0 {
+		k := min(len(p), l.n)
+		l.n -= k
+		_, _ = l.w.Write(p[:k])
+	}
+	return len(p), nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,108 @@
+package snapshots
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pgx/v5"
+)
+
+// retentionCandidates are automatic snapshots beyond the newest keep of their
+// project, except each project's newest verified snapshot (so a run of
+// corrupt dumps never leaves a project with nothing to restore) and
+// snapshots an open ticket references (the view snapshot_references, which
+// the tickets migration defines).
+const retentionCandidates = `WITH ranked AS (
+		SELECT id, row_number() OVER (PARTITION BY project_ref
+			ORDER BY coalesce(taken_at, last_modified) DESC NULLS LAST, key DESC) AS n
+		FROM snapshots WHERE deleted_at IS NULL AND kind = 'automatic' AND ($2 = '' OR project_ref = $2)
+	), newest_verified AS (
+		SELECT DISTINCT ON (project_ref) id FROM snapshots
+		WHERE deleted_at IS NULL AND status = 'verified' AND ($2 = '' OR project_ref = $2)
+		ORDER BY project_ref, coalesce(taken_at, last_modified) DESC NULLS LAST, key DESC
+	)
+	SELECT id FROM ranked WHERE n > $1
+		AND id NOT IN (SELECT id FROM newest_verified)
+		AND id NOT IN (SELECT snapshot_id FROM snapshot_references WHERE snapshot_id IS NOT NULL)
+	ORDER BY id`
+
+// Prune deletes automatic snapshots beyond the newest keep per project (ref
+// empty: every project), from S3 and then from the catalog (the row stays,
+// marked deleted by "retention"). It never prunes a manual snapshot, a
+// snapshot an open ticket references, or a project's newest verified one.
+func Prune(ctx context.Context, d Deps, keep int, ref string) ([]Snapshot, error) {
+	if keep < 1 {
+		return nil, fmt.Errorf("retention: keep must be at least 1, not %d", keep)
+	}
+	rows, err := d.Pool.Query(ctx, retentionCandidates, keep, ref)
+	if err != nil {
+		return nil, fmt.Errorf("retention candidates: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("retention candidates: %w", err)
+	}
+	var pruned []Snapshot
+	refs := map[string]bool{}
+	var errs []error
+	for _, id := range ids {
+		s, ok, err := pruneOne(ctx, d, id)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if ok {
+			pruned = append(pruned, s)
+			refs[s.ProjectRef] = true
+		}
+	}
+	var list []string
+	for r := range refs {
+		list = append(list, r)
+	}
+	if err := SummaryRefresh(ctx, d.Pool, list); err != nil {
+		errs = append(errs, err)
+	}
+	if len(pruned) > 0 {
+		d.log().Info("retention pruned snapshots", "ref", ref, "keep", keep, "pruned", len(pruned))
+	}
+	return pruned, errors.Join(errs...)
+}
+
+// pruneOne deletes one snapshot while holding its row lock, after checking
+// again that no ticket took a reference meanwhile. A ticket that references a
+// snapshot should take FOR SHARE on its row and check deleted_at in the same
+// transaction.
+func pruneOne(ctx context.Context, d Deps, id int64) (Snapshot, bool, error) {
+	var s Snapshot
+	var ok bool
+	err := pgx.BeginFunc(ctx, d.Pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+snapshotCols+` FROM snapshots WHERE id = $1 AND deleted_at IS NULL
+			AND kind = 'automatic' AND id NOT IN (SELECT snapshot_id FROM snapshot_references WHERE snapshot_id IS NOT NULL)
+			FOR UPDATE`, id)
+		if err != nil {
+			return err
+		}
+		s, err = pgx.CollectExactlyOneRow(rows, scanSnapshot)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // referenced, changed or gone meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := d.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &d.Bucket, Key: &s.Key}); err != nil {
+			return fmt.Errorf("delete s3://%s/%s: %w", d.Bucket, s.Key, err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE snapshots SET deleted_at = now(), deleted_reason = 'retention' WHERE id = $1`, id); err != nil {
+			return err
+		}
+		ok = true
+		return nil
+	})
+	if err != nil {
+		return s, false, fmt.Errorf("prune snapshot %d: %w", id, err)
+	}
+	return s, ok, nil
+}
