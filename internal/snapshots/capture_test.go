@@ -223,4 +223,3 @@ func TestPrune(t *testing.T) {
 		t.Errorf("second prune = %v, %v", again, err)
 	}
 }
-
