@@ -558,17 +558,23 @@ func unflow(s string, delsp bool) string {
 
 // normalizeText makes line endings "\n", drops trailing white space on each
 // line, and collapses runs of more than two empty lines.
-func normalizeText(s string) string {
+func normalizeText(s string) string { return squeezeText(s, 2) }
+
+// squeezeText is normalizeText with at most maxEmpty empty lines in a row.
+// A "-- " signature separator keeps its space.
+func squeezeText(s string, maxEmpty int) string {
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	s = strings.ReplaceAll(s, "\r", "\n")
 	lines := strings.Split(s, "\n")
 	out := lines[:0]
 	empty := 0
 	for _, l := range lines {
-		l = strings.TrimRight(l, " \t\u00a0")
+		if l != "-- " {
+			l = strings.TrimRight(l, " \t\u00a0")
+		}
 		if l == "" {
 			empty++
-			if empty > 2 {
+			if empty > maxEmpty {
 				continue
 			}
 		} else {

@@ -74,7 +74,7 @@ func Render(kind NoticeKind, d NoticeData) (subject, text string, err error) {
 	if s := cleanSubject(d.OriginalSubject); s != "" {
 		title = "Re: " + s
 	}
-	return oneLine(SubjectTag(d.TicketID) + " " + title), normalizeText(buf.String()) + "\n", nil
+	return oneLine(SubjectTag(d.TicketID) + " " + title), squeezeText(buf.String(), 1) + "\n", nil
 }
 
 var noticeTitles = map[NoticeKind]string{
@@ -158,6 +158,7 @@ What we have so far:
 
 {{- define "started"}}{{template "greeting" .}}
 Your restore (ticket #{{.TicketID}}) was approved{{with .ApprovedBy}} by {{.}}{{end}} and has started.
+
 {{template "summary" .}}
 {{- if not .SnapshotAt.IsZero}}  Snapshot: {{when .SnapshotAt}}
 {{end}}
@@ -166,6 +167,7 @@ We will write again when it is done.
 
 {{- define "succeeded"}}{{template "greeting" .}}
 Your restore (ticket #{{.TicketID}}) is done{{if .FinishedIn}} after {{days .FinishedIn}}{{end}}.
+
 {{template "summary" .}}
 {{- if not .SnapshotAt.IsZero}}  Snapshot: {{when .SnapshotAt}}
 {{end}}
@@ -191,7 +193,8 @@ So that the copy does not repeat the original's side effects, we disabled:
 {{template "footer" .}}{{end}}
 
 {{- define "failed"}}{{template "greeting" .}}
-Your restore (ticket #{{.TicketID}}) failed{{with .Reason}}: {{.}}{{else}}.{{end}}
+Your restore (ticket #{{.TicketID}}) failed{{with .Reason}}: {{.}}.{{else}}.{{end}}
+
 {{template "summary" .}}
 {{- if .LiveUnchanged}}
 Your live project was not changed.
