@@ -35,7 +35,7 @@ func Closest(s string, choices []string, n int) []string {
 	}
 	slices.SortStableFunc(l, func(a, b scored) int { return cmp.Compare(a.d, b.d) })
 	// Do not offer choices that have nothing in common with s.
-	limit := max(3, len(s)*2/3)
+	limit := max(2, len(s)/3)
 	var out []string
 	for _, x := range l {
 		if len(out) == n || x.d > limit {
