@@ -25,12 +25,15 @@ type Deps struct {
 func Workers(d Deps) *river.Workers {
 	w := river.NewWorkers()
 	river.AddWorker(w, &noopWorker{})
+	addSnapshotWorkers(w, d)
 	return w
 }
 
 // PeriodicJobs are the schedules the worker runs (sync, capture, cleanup).
 func PeriodicJobs(d Deps) []*river.PeriodicJob {
-	return nil
+	var jobs []*river.PeriodicJob
+	jobs = append(jobs, snapshotPeriodicJobs(d)...)
+	return jobs
 }
 
 // Queues are the worker's queues and how many jobs of each run at once.
