@@ -73,7 +73,7 @@ CREATE TABLE public.events (
     note text
 );
 INSERT INTO public.events (aid, kind, at, payload, note)
-SELECT 1 + (g * 7919) % ($s * 100000), 1 + g % 100, '2024-01-01'::timestamptz + g * interval '1 second',
+SELECT 1 + (g::bigint * 7919) % ($s * 100000), 1 + g % 100, '2024-01-01'::timestamptz + g * interval '1 second',
        jsonb_build_object('n', g, 'tag', 't' || (g % 17)), md5(g::text) || E'\t' || g
 FROM generate_series(1, $s * 50000) g;
 CREATE INDEX events_aid_idx ON public.events (aid);
