@@ -50,6 +50,7 @@ type Worker struct {
 	ApplyJobs   int           // PORTAL_APPLY_JOBS: parallel connections of one restore (0 = CPUs)
 	MetricsAddr string        // PORTAL_METRICS_ADDR: worker /metrics and /healthz
 	KeepFor     time.Duration // PORTAL_KEEP_FOR: how long a replaced database is kept for rollback
+	RescueAfter time.Duration // PORTAL_RESCUE_AFTER: when a job of a dead worker is handed to another
 }
 
 // Snapshots tunes the catalog.
@@ -104,6 +105,7 @@ func Load(getenv func(string) string) (Config, error) {
 			ApplyJobs:   r.integer("PORTAL_APPLY_JOBS", 0),
 			MetricsAddr: r.str("PORTAL_METRICS_ADDR", "127.0.0.1:9090"),
 			KeepFor:     r.duration("PORTAL_KEEP_FOR", 7*24*time.Hour),
+			RescueAfter: r.duration("PORTAL_RESCUE_AFTER", 10*time.Minute),
 		},
 		Snapshots: Snapshots{
 			SyncInterval:    r.duration("PORTAL_SYNC_INTERVAL", 5*time.Minute),
@@ -223,6 +225,7 @@ func (c Config) Print(w io.Writer) {
 	line("PORTAL_APPLY_JOBS", c.Worker.ApplyJobs)
 	line("PORTAL_METRICS_ADDR", c.Worker.MetricsAddr)
 	line("PORTAL_KEEP_FOR", c.Worker.KeepFor)
+	line("PORTAL_RESCUE_AFTER", c.Worker.RescueAfter)
 	line("PORTAL_SYNC_INTERVAL", c.Snapshots.SyncInterval)
 	line("PORTAL_CAPTURE_SCHEDULE", c.Snapshots.CaptureSchedule)
 	line("PORTAL_RETENTION_KEEP", c.Snapshots.RetentionKeep)

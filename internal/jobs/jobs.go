@@ -26,6 +26,9 @@ func Workers(d Deps) *river.Workers {
 	w := river.NewWorkers()
 	river.AddWorker(w, &noopWorker{})
 	addSnapshotWorkers(w, d)
+	river.AddWorker(w, &RestoreWorker{d: d})
+	river.AddWorker(w, &RollbackWorker{d: d})
+	river.AddWorker(w, &CleanupWorker{d: d})
 	return w
 }
 

@@ -7,11 +7,28 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// registry holds the worker's metrics; restores and captures record into it.
+// registry holds the worker's metrics.
 var registry = prometheus.NewRegistry()
 
+var (
+	metricRestores = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "portal_restores_total",
+		Help: "Restores and rollbacks by kind (scope_mode) and outcome.",
+	}, []string{"kind", "outcome"})
+	metricRestoreSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "portal_restore_duration_seconds",
+		Help:    "Duration of restore attempts by kind.",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 16),
+	}, []string{"kind"})
+	metricRestoreBytes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "portal_restore_bytes_total",
+		Help: "Compressed snapshot bytes read from S3 by restores.",
+	})
+)
+
 func init() {
-	registry.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	registry.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
+		metricRestores, metricRestoreSeconds, metricRestoreBytes)
 }
 
 // MetricsHandler serves the worker's /metrics.

@@ -41,10 +41,11 @@ type RestoreArgs struct {
 func (RestoreArgs) Kind() string { return "restore" }
 
 // InsertOpts puts restores on the restore queue, one per project at a time.
-// Restores are not retried blindly: a failed restore is reported on the
-// ticket and retried by a person.
+// A restore that fails is reported on the ticket and not retried by River (a
+// person retries from the ticket); the extra attempts are for a worker that
+// died mid-restore, whose job River rescues and another worker resumes.
 func (RestoreArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueRestore, MaxAttempts: 1, UniqueOpts: uniqueByProject}
+	return river.InsertOpts{Queue: QueueRestore, MaxAttempts: 5, UniqueOpts: uniqueByProject}
 }
 
 // RollbackArgs is the job that undoes a succeeded restore: it puts back the
@@ -59,7 +60,7 @@ func (RollbackArgs) Kind() string { return "restore_rollback" }
 
 // InsertOpts shares the restore queue and its per-project uniqueness.
 func (RollbackArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueRestore, MaxAttempts: 1, UniqueOpts: uniqueByProject}
+	return river.InsertOpts{Queue: QueueRestore, MaxAttempts: 5, UniqueOpts: uniqueByProject}
 }
 
 func insertJob(ctx context.Context, jobs JobInserter, tx pgx.Tx, args river.JobArgs) (int64, error) {

@@ -63,6 +63,10 @@ type Options struct {
 	// KeepDays is how long the replaced state is kept for rollback; 0 means
 	// the worker's PORTAL_KEEP_FOR.
 	KeepDays int `json:"keep_days,omitempty"`
+	// AllowDangling lets a destructive tables restore proceed although rows
+	// of other tables would point at rows that are no longer there (the
+	// restore lists them); by default it fails with the list.
+	AllowDangling bool `json:"allow_dangling,omitempty"`
 }
 
 // Ticket is one restore request and its life.

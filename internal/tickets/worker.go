@@ -13,6 +13,11 @@ import (
 // in order: MarkRunning, then UpdateProgress as often as it likes, then Finish
 // exactly once. A rollback job (RollbackArgs) calls FinishRollback.
 
+// PhaseCutover is the progress phase of the short, uncancellable step that
+// changes the live database (the rename, or the one-transaction table swap).
+// A worker writes it with UpdateProgress before it starts that step.
+const PhaseCutover = "cut-over"
+
 // WorkerActor is how the restore workers appear in the audit trail.
 var WorkerActor = SystemActor("worker")
 

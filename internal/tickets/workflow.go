@@ -356,8 +356,10 @@ func Reject(ctx context.Context, db DB, a Actor, id int64, reason string) (Ticke
 	return decide(ctx, db, a, id, StateRejected, "ticket.rejected", reason)
 }
 
-// Cancel withdraws a ticket that has not started running. A worker that picks
-// up the job of a cancelled ticket finds MarkRunning refused and stops.
+// Cancel withdraws a ticket at any moment before the cut-over. A worker that
+// picks up the job of a cancelled ticket finds MarkRunning refused and stops;
+// a running restore sees its progress refused, stops and removes its staging
+// database. The cut-over itself (PhaseCutover) cannot be cancelled.
 func Cancel(ctx context.Context, db DB, a Actor, id int64, reason string) (Ticket, error) {
 	return decide(ctx, db, a, id, StateCancelled, "ticket.cancelled", reason)
 }
@@ -381,8 +383,8 @@ func decide(ctx context.Context, db DB, a Actor, id int64, to State, action, tex
 		return Ticket{}, &ValidationError{Field: "message", Msg: "say why, for the requester and the trail"}
 	}
 	return change(ctx, db, a, id, action, func(tx pgx.Tx, t *Ticket) error {
-		if to == StateCancelled && (t.State == StateRunning) {
-			return &TransitionError{From: t.State, To: to}
+		if to == StateCancelled && t.State == StateRunning && t.Progress != nil && t.Progress.Phase == PhaseCutover {
+			return &ValidationError{Field: "cancel", Msg: "the restore is in its cut-over, which is short and cannot be cancelled; wait for it to end, then roll back if needed"}
 		}
 		if to == StateReady && t.State != StateAwaitingApproval && t.State != StateFailed {
 			return &TransitionError{From: t.State, To: to}

@@ -1,0 +1,610 @@
+package jobs
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/restoreportal/portal/internal/cluster"
+	"github.com/restoreportal/portal/internal/extract"
+	"github.com/restoreportal/portal/internal/objstore"
+	"github.com/restoreportal/portal/internal/restore"
+	"github.com/restoreportal/portal/internal/snapshots"
+	"github.com/restoreportal/portal/internal/tickets"
+)
+
+// RestoreWorker performs a ticket's restore: one of full or tables scope,
+// destructive or into a new project. Every kind restores into a database or
+// schema of its own first and verifies it; the live database changes only in
+// the final short step (a transactional rename, or a one-transaction table
+// swap). A retried attempt (after a crash) finds where the last one got by
+// the names that exist on the cluster and carries on, or starts over.
+type RestoreWorker struct {
+	river.WorkerDefaults[tickets.RestoreArgs]
+	d Deps
+}
+
+// Timeout lets a restore run as long as it needs; it watches ctx.
+func (*RestoreWorker) Timeout(*river.Job[tickets.RestoreArgs]) time.Duration { return -1 }
+
+// errTicketCancelled is the cause of a restore's context ending because a
+// person cancelled the ticket.
+var errTicketCancelled = errors.New("the ticket was cancelled")
+
+// errFailed marks an error already recorded on the ticket: River must not
+// retry (a person retries from the ticket).
+type errFailed struct{ err error }
+
+func (e errFailed) Error() string { return e.err.Error() }
+func (e errFailed) Unwrap() error { return e.err }
+
+// Work runs one attempt.
+func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.RestoreArgs]) error {
+	a := job.Args
+	log := w.d.Log.With("ticket_id", a.TicketID, "project_ref", a.ProjectRef, "job_id", job.ID, "attempt", job.Attempt)
+	unlock, ok, err := projectLock(ctx, w.d.Pool, a.ProjectRef)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		log.Info("another restore of this project holds its lock; waiting")
+		return river.JobSnooze(15 * time.Second)
+	}
+	defer unlock()
+
+	t, err := tickets.TicketGet(ctx, w.d.Pool, a.TicketID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case t.State == tickets.StateRunning && t.JobID == job.ID:
+		log.Warn("resuming a restore whose previous attempt ended abruptly")
+	case t.State == tickets.StateQueued:
+		if t, err = tickets.MarkRunning(ctx, w.d.Pool, t.ID, job.ID); err != nil {
+			var te *tickets.TransitionError
+			if errors.As(err, &te) {
+				log.Info("ticket no longer queued; nothing to do", "err", err)
+				return nil
+			}
+			return err
+		}
+	default:
+		log.Info("ticket is not queued or running for this job; nothing to do", "state", t.State)
+		return nil
+	}
+
+	start := time.Now()
+	kind := restoreKind(t)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	r := &restoreRun{d: w.d, t: t, log: log.With("kind", kind), cancel: cancel}
+	stopProgress := r.reportProgress(ctx)
+	res, err := r.run(ctx)
+	stopProgress()
+
+	outcome := "succeeded"
+	defer func() {
+		metricRestores.WithLabelValues(kind, outcome).Inc()
+		metricRestoreSeconds.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+	}()
+	switch {
+	case err == nil:
+		res.OK = true
+		res.Message = fmt.Sprintf("%s finished in %s. %s", kind, time.Since(start).Round(time.Second), res.Message)
+		if _, err := tickets.Finish(context.WithoutCancel(ctx), w.d.Pool, t.ID, res); err != nil {
+			return fmt.Errorf("record success on ticket %d: %w", t.ID, err)
+		}
+		log.Info("restore succeeded", "duration", time.Since(start).Round(time.Millisecond))
+		return nil
+	case errors.Is(context.Cause(ctx), errTicketCancelled):
+		outcome = "cancelled"
+		log.Info("restore cancelled from the ticket; staging removed")
+		return nil
+	case ctx.Err() != nil:
+		// The worker is shutting down: leave the ticket running; River retries.
+		outcome = "interrupted"
+		return err
+	default:
+		outcome = "failed"
+		log.Error("restore failed", "err", err)
+		if _, ferr := tickets.Finish(context.WithoutCancel(ctx), w.d.Pool, t.ID, tickets.Result{OK: false, Message: err.Error(), Warnings: res.Warnings}); ferr != nil {
+			return fmt.Errorf("%w (and recording it on the ticket failed: %v)", err, ferr)
+		}
+		return river.JobCancel(errFailed{err})
+	}
+}
+
+func restoreKind(t tickets.Ticket) string {
+	return string(t.Scope.Kind) + "_" + string(t.Mode)
+}
+
+// projectLock takes the per-project restore lock, a session advisory lock on
+// a connection of its own: held while the attempt runs, released when it
+// returns or when its process dies (the connection closes).
+func projectLock(ctx context.Context, pool *pgxpool.Pool, ref string) (unlock func(), ok bool, err error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	h := fnv.New64a()
+	h.Write([]byte("restore:" + ref))
+	key := int64(h.Sum64())
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil || !ok {
+		conn.Release()
+		return nil, false, err
+	}
+	return func() {
+		_, _ = conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, key)
+		conn.Release()
+	}, true, nil
+}
+
+// restoreRun is one attempt at one ticket's restore.
+type restoreRun struct {
+	d      Deps
+	t      tickets.Ticket
+	log    *slog.Logger
+	cancel context.CancelCauseFunc
+
+	mu   sync.Mutex
+	prog tickets.Progress
+	src  *objstore.Reader
+}
+
+func (r *restoreRun) cluster() (*cluster.Cluster, error) {
+	return cluster.New(r.d.Config.ProjectsAdminURL)
+}
+
+func (r *restoreRun) setPhase(phase, msg string) {
+	r.mu.Lock()
+	r.prog.Phase, r.prog.Message = phase, msg
+	r.mu.Unlock()
+	r.log.Info("restore phase", "phase", phase, "detail", msg)
+}
+
+// reportProgress writes the progress to the ticket every second until stop.
+// When the ticket has left the running state (cancelled), it cancels ctx.
+func (r *restoreRun) reportProgress(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if err := r.flushProgress(ctx); errors.Is(err, tickets.ErrNotRunning) {
+				r.cancel(errTicketCancelled)
+				return
+			} else if err != nil {
+				r.log.Warn("could not record progress", "err", err)
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func (r *restoreRun) flushProgress(ctx context.Context) error {
+	r.mu.Lock()
+	p := r.prog
+	if r.src != nil && r.src.Size() > 0 {
+		p.Bytes, p.BytesTotal = r.src.Offset(), r.src.Size()
+		p.Percent = 95 * float64(p.Bytes) / float64(p.BytesTotal)
+	}
+	r.mu.Unlock()
+	return tickets.UpdateProgress(ctx, r.d.Pool, r.t.ID, p)
+}
+
+// run performs the restore the ticket asks for.
+func (r *restoreRun) run(ctx context.Context) (tickets.Result, error) {
+	snap, err := snapshots.Get(ctx, r.d.Pool, r.t.SnapshotID)
+	if err != nil {
+		return tickets.Result{}, fmt.Errorf("snapshot %d: %w", r.t.SnapshotID, err)
+	}
+	if err := snap.Usable(); err != nil {
+		return tickets.Result{}, err
+	}
+	if snap.ProjectRef != r.t.ProjectRef {
+		return tickets.Result{}, fmt.Errorf("snapshot %d belongs to %s, not %s", snap.ID, snap.ProjectRef, r.t.ProjectRef)
+	}
+	var tables []extract.QualifiedName
+	if r.t.Scope.Kind == tickets.ScopeTables {
+		inv, err := snapshots.SnapshotTables(ctx, r.d.Pool, snap.ID)
+		if err != nil {
+			return tickets.Result{}, err
+		}
+		if tables, err = resolveTables(r.t.Scope.Tables, inv); err != nil {
+			return tickets.Result{}, err
+		}
+	}
+	switch {
+	case r.t.Mode == tickets.ModeNewProject:
+		return r.newProject(ctx, snap, tables)
+	case r.t.Scope.Kind == tickets.ScopeFull:
+		return r.fullDestructive(ctx, snap)
+	default:
+		return r.tablesDestructive(ctx, snap, tables)
+	}
+}
+
+// resolveTables checks the ticket's tables against the snapshot's inventory.
+func resolveTables(names []string, inv []snapshots.Table) ([]extract.QualifiedName, error) {
+	known := map[extract.QualifiedName]bool{}
+	for _, t := range inv {
+		known[extract.QualifiedName{Schema: t.Schema, Name: t.Name}] = true
+	}
+	var out []extract.QualifiedName
+	for _, n := range names {
+		q, ok := extract.ParseQualifiedName(n)
+		if !ok || !known[q] {
+			return nil, fmt.Errorf("table %q is not in the snapshot's inventory", n)
+		}
+		out = append(out, q)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("a tables restore needs at least one table")
+	}
+	return out, nil
+}
+
+// apply streams the snapshot from S3 through gunzip into database dbname.
+func (r *restoreRun) apply(ctx context.Context, cl *cluster.Cluster, snap snapshots.Snapshot, dbname string, tables []extract.QualifiedName) (*restore.Result, error) {
+	src, err := objstore.NewReader(ctx, r.d.S3, r.d.Config.S3.Bucket, snap.Key)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	r.mu.Lock()
+	r.src = src
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.src = nil
+		r.mu.Unlock()
+		metricRestoreBytes.Add(float64(src.Offset()))
+	}()
+	gz, err := gzip.NewReader(bufio.NewReaderSize(src, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: not gzip: %w", snap.Key, err)
+	}
+	res, err := restore.Apply(ctx, gz, restore.Options{
+		DatabaseURL: cl.URL(dbname),
+		Jobs:        r.d.Config.Worker.ApplyJobs,
+		Tables:      tables,
+		Progress: func(p restore.Progress) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.prog.Rows = p.Rows
+			r.prog.TablesDone = len(p.Tables)
+			if n := len(p.Tables); n > 0 {
+				r.prog.CurrentTable = p.Tables[n-1].Table.String()
+			}
+			r.prog.Phase = "apply: " + p.Phase.String()
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("restore into %s: %w", dbname, err)
+	}
+	if !res.TrailerSeen {
+		return nil, fmt.Errorf("snapshot %s has no completion trailer: the dump is incomplete", snap.Key)
+	}
+	if src.Resumed > 0 {
+		r.log.Info("S3 stream resumed after broken connections", "resumed", src.Resumed)
+	}
+	return res, nil
+}
+
+func rowCounts(res *restore.Result) map[string]int64 {
+	m := map[string]int64{}
+	for _, t := range res.Tables {
+		m[t.Table.String()] = t.CopiedRows
+	}
+	return m
+}
+
+// databaseName is the project database of a ref the portal creates.
+func databaseName(ref string) string { return strings.ReplaceAll(ref, "-", "_") }
+
+func (r *restoreRun) liveDatabase(ctx context.Context) (string, error) {
+	p, err := snapshots.ProjectGet(ctx, r.d.Pool, r.t.ProjectRef)
+	if err != nil {
+		return "", fmt.Errorf("project %s: %w", r.t.ProjectRef, err)
+	}
+	if p.DatabaseName == "" {
+		return "", fmt.Errorf("project %s has no registered database on the project cluster; a destructive restore needs one", r.t.ProjectRef)
+	}
+	return p.DatabaseName, nil
+}
+
+// newProject restores into a fresh database, registered as a new project.
+func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, tables []extract.QualifiedName) (tickets.Result, error) {
+	cl, err := r.cluster()
+	if err != nil {
+		return tickets.Result{}, err
+	}
+	ref := r.t.TargetRef()
+	db := databaseName(ref)
+	if p, err := snapshots.ProjectGet(ctx, r.d.Pool, ref); err == nil {
+		if p.RestoredFrom == r.t.ProjectRef && p.DatabaseName == db {
+			// An earlier attempt finished the work but died before recording it.
+			return tickets.Result{TargetDatabase: db, Message: fmt.Sprintf("New project %s (%s) was created by an earlier attempt.", ref, cl.Address(db))}, nil
+		}
+		return tickets.Result{}, fmt.Errorf("project %s exists already; choose another target ref", ref)
+	}
+	r.setPhase("prepare", "creating database "+db)
+	if err := cl.Drop(ctx, db); err != nil { // a stale copy of a killed attempt
+		return tickets.Result{}, err
+	}
+	if err := cl.Create(ctx, db); err != nil {
+		return tickets.Result{}, err
+	}
+	fail := func(err error) (tickets.Result, error) {
+		if derr := cl.Drop(context.WithoutCancel(ctx), db); derr != nil {
+			r.log.Error("could not drop the incomplete new database", "database", db, "err", derr)
+		}
+		return tickets.Result{}, err
+	}
+	res, err := r.apply(ctx, cl, snap, db, tables)
+	if err != nil {
+		return fail(err)
+	}
+	r.setPhase("verify", "disabling side effects")
+	conn, err := cl.Connect(ctx, db)
+	if err != nil {
+		return fail(err)
+	}
+	disabled, err := cluster.DisableSideEffects(ctx, conn)
+	conn.Close(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	if err := snapshots.ProjectRegisterRestored(ctx, r.d.Pool, ref, db, r.t.ProjectRef); err != nil {
+		return fail(err)
+	}
+	out := tickets.Result{
+		TargetDatabase:      db,
+		RowCounts:           rowCounts(res),
+		Warnings:            res.Warnings,
+		DisabledSideEffects: disabled,
+		Message:             fmt.Sprintf("New project %s is at %s (connect with the cluster's usual credentials).", ref, cl.Address(db)),
+	}
+	if len(res.DroppedForeignKeys) > 0 {
+		out.Warnings = append(out.Warnings, "left out foreign keys to tables not restored: "+strings.Join(res.DroppedForeignKeys, ", "))
+	}
+	return out, nil
+}
+
+// fullDestructive restores into a staging database, then swaps it in for
+// the live one; the live one is kept, renamed, for rollback.
+func (r *restoreRun) fullDestructive(ctx context.Context, snap snapshots.Snapshot) (tickets.Result, error) {
+	cl, err := r.cluster()
+	if err != nil {
+		return tickets.Result{}, err
+	}
+	live, err := r.liveDatabase(ctx)
+	if err != nil {
+		return tickets.Result{}, err
+	}
+	staging, kept := fmt.Sprintf("%s_stg_t%d", live, r.t.ID), fmt.Sprintf("%s_pre_t%d", live, r.t.ID)
+	keptUntil := time.Now().Add(r.keepFor())
+
+	// A previous attempt may have died after the cut-over committed.
+	if st, _ := cl.State(ctx, live, staging, kept); st == cluster.SwapDone {
+		r.log.Warn("cut-over was done by an earlier attempt; finishing")
+		return r.finishFull(ctx, live, kept, keptUntil, nil)
+	}
+	if ok, err := cl.Exists(ctx, kept); err != nil || ok {
+		return tickets.Result{}, fmt.Errorf("database %s exists already (a kept copy from an earlier restore of this ticket?): resolve it by hand before retrying", kept)
+	}
+
+	r.setPhase("safety snapshot", "capturing the live database before anything changes")
+	safety, err := snapshots.Capture(ctx, snapshots.NewDeps(r.d.Config, r.d.Pool, r.d.S3, r.log), r.t.ProjectRef, true)
+	if err != nil {
+		return tickets.Result{}, fmt.Errorf("safety snapshot of %s: %w", live, err)
+	}
+
+	r.setPhase("prepare", "creating staging database "+staging)
+	if err := cl.Drop(ctx, staging); err != nil { // stale staging of a killed attempt
+		return tickets.Result{}, err
+	}
+	if err := cl.Create(ctx, staging); err != nil {
+		return tickets.Result{}, err
+	}
+	dropStaging := func() {
+		if err := cl.Drop(context.WithoutCancel(ctx), staging); err != nil {
+			r.log.Error("could not drop the staging database", "database", staging, "err", err)
+		}
+	}
+	res, err := r.apply(ctx, cl, snap, staging, nil)
+	if err != nil {
+		dropStaging()
+		return tickets.Result{}, err
+	}
+	// From here on a cancel is refused: the cut-over is short and whole.
+	r.setPhase(tickets.PhaseCutover, fmt.Sprintf("swapping %s in for %s", staging, live))
+	if err := r.flushProgress(ctx); err != nil {
+		dropStaging()
+		if errors.Is(err, tickets.ErrNotRunning) {
+			r.cancel(errTicketCancelled)
+		}
+		return tickets.Result{}, err
+	}
+	if err := cl.Swap(context.WithoutCancel(ctx), live, staging, kept); err != nil {
+		dropStaging()
+		return tickets.Result{}, err
+	}
+	out, err := r.finishFull(ctx, live, kept, keptUntil, res)
+	out.Message += fmt.Sprintf(" Safety snapshot %d (%s) holds the state just before.", safety.ID, safety.Key)
+	return out, err
+}
+
+func (r *restoreRun) finishFull(ctx context.Context, live, kept string, keptUntil time.Time, res *restore.Result) (tickets.Result, error) {
+	if err := scheduleCleanup(ctx, CleanupArgs{TicketID: r.t.ID, ProjectRef: r.t.ProjectRef, Database: kept}, keptUntil); err != nil {
+		return tickets.Result{}, err
+	}
+	out := tickets.Result{
+		TargetDatabase: live,
+		KeptDatabase:   kept,
+		KeptUntil:      &keptUntil,
+		Message: fmt.Sprintf("Database %s now holds the snapshot; the replaced one is kept as %s until %s for rollback.",
+			live, kept, keptUntil.UTC().Format("2006-01-02 15:04 UTC")),
+	}
+	if res != nil {
+		out.RowCounts, out.Warnings = rowCounts(res), res.Warnings
+	}
+	return out, nil
+}
+
+func (r *restoreRun) keepFor() time.Duration {
+	if r.t.Options.KeepDays > 0 {
+		return time.Duration(r.t.Options.KeepDays) * 24 * time.Hour
+	}
+	return r.d.Config.Worker.KeepFor
+}
+
+// tablesDestructive restores the tables into a staging database, checks they
+// still fit the live ones, backs the live rows up into a schema, and swaps
+// the contents in one transaction.
+func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snapshot, tables []extract.QualifiedName) (tickets.Result, error) {
+	cl, err := r.cluster()
+	if err != nil {
+		return tickets.Result{}, err
+	}
+	live, err := r.liveDatabase(ctx)
+	if err != nil {
+		return tickets.Result{}, err
+	}
+	staging := fmt.Sprintf("%s_stg_t%d", live, r.t.ID)
+	backup := fmt.Sprintf("restore_backup_t%d", r.t.ID)
+	keptUntil := time.Now().Add(r.keepFor())
+	ctables := make([]cluster.Table, len(tables))
+	for i, q := range tables {
+		ctables[i] = cluster.Table{Schema: q.Schema, Name: q.Name}
+	}
+
+	lc, err := cl.Connect(ctx, live)
+	if err != nil {
+		return tickets.Result{}, err
+	}
+	defer lc.Close(context.WithoutCancel(ctx))
+	if done, err := cluster.IsReplaced(ctx, lc, backup); err != nil {
+		return tickets.Result{}, err
+	} else if done {
+		r.log.Warn("tables were swapped by an earlier attempt; finishing")
+		return r.finishTables(ctx, live, backup, ctables, keptUntil, nil, nil)
+	}
+
+	r.setPhase("prepare", "creating staging database "+staging)
+	if err := cl.Drop(ctx, staging); err != nil {
+		return tickets.Result{}, err
+	}
+	if err := cl.Create(ctx, staging); err != nil {
+		return tickets.Result{}, err
+	}
+	defer func() {
+		if err := cl.Drop(context.WithoutCancel(ctx), staging); err != nil {
+			r.log.Error("could not drop the staging database", "database", staging, "err", err)
+		}
+	}()
+	res, err := r.apply(ctx, cl, snap, staging, tables)
+	if err != nil {
+		return tickets.Result{}, err
+	}
+	sc, err := cl.Connect(ctx, staging)
+	if err != nil {
+		return tickets.Result{}, err
+	}
+	defer sc.Close(context.WithoutCancel(ctx))
+
+	r.setPhase("verify", "comparing the live tables' columns with the snapshot's")
+	diff, err := cluster.ColumnDiff(ctx, lc, sc, ctables)
+	if err != nil {
+		return tickets.Result{}, err
+	}
+	if len(diff) > 0 {
+		return tickets.Result{}, fmt.Errorf("the live tables no longer match the snapshot, nothing was changed:\n%s", strings.Join(diff, "\n"))
+	}
+
+	r.setPhase("backup", "copying the live rows into schema "+backup)
+	if err := cluster.DropSchema(ctx, lc, backup); err != nil { // a backup of a killed attempt, before any swap
+		return tickets.Result{}, err
+	}
+	if _, err := cluster.Backup(ctx, lc, backup, ctables); err != nil {
+		return tickets.Result{}, err
+	}
+	r.setPhase(tickets.PhaseCutover, "replacing the tables' rows in one transaction")
+	if err := r.flushProgress(ctx); err != nil {
+		_ = cluster.DropSchema(context.WithoutCancel(ctx), lc, backup)
+		if errors.Is(err, tickets.ErrNotRunning) {
+			r.cancel(errTicketCancelled)
+		}
+		return tickets.Result{}, err
+	}
+	replaced, err := cluster.Replace(context.WithoutCancel(ctx), lc, sc, ctables, backup, r.t.Options.AllowDangling)
+	if err != nil {
+		_ = cluster.DropSchema(context.WithoutCancel(ctx), lc, backup)
+		return tickets.Result{}, err
+	}
+	return r.finishTables(ctx, live, backup, ctables, keptUntil, res, &replaced)
+}
+
+func (r *restoreRun) finishTables(ctx context.Context, live, backup string, tables []cluster.Table, keptUntil time.Time, res *restore.Result, rep *cluster.Replaced) (tickets.Result, error) {
+	if err := scheduleCleanup(ctx, CleanupArgs{TicketID: r.t.ID, ProjectRef: r.t.ProjectRef, Database: live, Schema: backup}, keptUntil); err != nil {
+		return tickets.Result{}, err
+	}
+	kept := map[string]string{}
+	for _, t := range tables {
+		kept[t.String()] = backup + "." + t.String()
+	}
+	out := tickets.Result{TargetDatabase: live, KeptTables: kept, KeptUntil: &keptUntil}
+	var lines []string
+	if rep != nil {
+		out.RowCounts = rep.After
+		names := make([]string, 0, len(rep.After))
+		for n := range rep.After {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			lines = append(lines, fmt.Sprintf("%s: %d rows before, %d after", n, rep.Before[n], rep.After[n]))
+		}
+		out.Warnings = append(out.Warnings, rep.Dangling...)
+	}
+	if res != nil {
+		out.Warnings = append(out.Warnings, res.Warnings...)
+	}
+	out.Message = fmt.Sprintf("Tables replaced in %s (%s); the previous rows are kept in schema %s until %s for rollback.",
+		live, strings.Join(lines, "; "), backup, keptUntil.UTC().Format("2006-01-02 15:04 UTC"))
+	return out, nil
+}
+
+// scheduleCleanup inserts the job that drops a kept copy after its time.
+func scheduleCleanup(ctx context.Context, args CleanupArgs, at time.Time) error {
+	client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+	if err != nil {
+		return fmt.Errorf("schedule cleanup: %w", err)
+	}
+	if _, err := client.Insert(ctx, args, &river.InsertOpts{ScheduledAt: at}); err != nil {
+		return fmt.Errorf("schedule cleanup of %s: %w", args.what(), err)
+	}
+	return nil
+}
