@@ -5,9 +5,9 @@ package web
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/restoreportal/portal/internal/config"
 	"github.com/restoreportal/portal/internal/objstore"
+	"github.com/restoreportal/portal/internal/tickets"
 )
 
 // Deps is what the handlers need, built by cmd/portal.
@@ -33,24 +34,66 @@ type Deps struct {
 // Server holds the handlers' dependencies.
 type Server struct {
 	Deps
+	catalog tickets.Catalog
+
+	riverUIOnce sync.Once
+	riverUI     http.Handler
+	riverUIErr  error
 }
 
 // New builds the router exactly as the portal serves it; tests use it too.
 func New(d Deps) *echo.Echo {
-	s := &Server{Deps: d}
+	s := &Server{Deps: d, catalog: tickets.SnapshotCatalog(d.Pool)}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
+	// The client address is the TCP peer's: login throttling per address must
+	// not trust a header the client writes.
+	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.recoverPanics, s.logRequests)
+	e.Use(s.recoverPanics, s.logRequests, s.securityHeaders, s.authenticate)
 	s.routes(e)
 	return e
+}
+
+// publicRoutes are the only routes served without a login or API token; the
+// route test checks every other route refuses anonymous requests.
+var publicRoutes = map[string]bool{
+	"GET /healthz":       true,
+	"GET /readyz":        true,
+	"GET /login":         true,
+	"POST /login":        true,
+	"GET /static/*":      true,
+	"POST /intake/email": true,
 }
 
 func (s *Server) routes(e *echo.Echo) {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	e.GET("/", s.home)
+	e.GET("/login", s.loginForm)
+	e.POST("/login", s.login)
+	e.GET("/static/*", s.static)
+
+	app := e.Group("", s.requireLogin, s.checkCSRF)
+	app.POST("/logout", s.logout)
+	app.GET("/", s.dashboard)
+	app.GET("/tickets", s.ticketList)
+	app.GET("/tickets/new", s.ticketNewForm, s.requireRole("operator"))
+	app.POST("/tickets", s.ticketCreate, s.requireRole("operator"))
+	app.GET("/tickets/:id", s.ticketShow)
+	app.POST("/tickets/:id/:action", s.ticketAction)
+	app.GET("/live/progress", s.liveProgress)
+	app.GET("/audit", s.auditList)
+	app.GET("/account", s.account)
+	app.POST("/account/tokens", s.tokenCreate)
+	app.POST("/account/tokens/:id/revoke", s.tokenRevoke)
+	app.GET("/users", s.userList, s.requireRole("admin"))
+	app.POST("/users", s.userCreate, s.requireRole("admin"))
+	app.POST("/users/:id", s.userUpdate, s.requireRole("admin"))
+	app.Any("/riverui", s.riverUIRedirect, s.requireRole("admin"))
+	app.Any("/riverui/*", s.riverUIHandler, s.requireRole("admin"))
+	s.apiRoutes(app)
+	s.projectRoutes(app)
 }
 
 func (s *Server) healthz(c echo.Context) error {
@@ -79,10 +122,6 @@ func (s *Server) readyz(c echo.Context) error {
 	return c.String(http.StatusOK, "ready\n")
 }
 
-func (s *Server) home(c echo.Context) error {
-	return c.String(http.StatusOK, "restore portal\n")
-}
-
 func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
 		defer func() {
@@ -109,29 +148,16 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// handleError is the one place errors become responses: 5xx are logged at
-// Error with the request, 4xx at Info.
-func (s *Server) handleError(err error, c echo.Context) {
-	if c.Response().Committed {
-		return
-	}
-	code := http.StatusInternalServerError
-	msg := "internal error"
-	var he *echo.HTTPError
-	if errors.As(err, &he) {
-		code = he.Code
-		if m, ok := he.Message.(string); ok {
-			msg = m
-		} else {
-			msg = http.StatusText(code)
+// securityHeaders keeps pages out of frames and other sites' scripts.
+func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		if !isRiverUI(c.Request().URL.Path) {
+			h.Set("X-Frame-Options", "DENY")
+			h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'")
 		}
+		return next(c)
 	}
-	r := c.Request()
-	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", code, "err", err}
-	if code >= 500 {
-		s.Log.Error("request failed", attrs...)
-	} else {
-		s.Log.Info("request refused", attrs...)
-	}
-	_ = c.String(code, msg+"\n")
 }

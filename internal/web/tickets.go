@@ -1,0 +1,264 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/restoreportal/portal/internal/audit"
+	"github.com/restoreportal/portal/internal/auth"
+	"github.com/restoreportal/portal/internal/snapshots"
+	"github.com/restoreportal/portal/internal/tickets"
+	"github.com/restoreportal/portal/web/templates"
+)
+
+func ticketID(c echo.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, echo.NewHTTPError(http.StatusNotFound, "no such ticket")
+	}
+	return id, nil
+}
+
+func (s *Server) ticketList(c echo.Context) error {
+	page, _ := strconv.Atoi(c.QueryParam("page"))
+	f := tickets.Filter{State: tickets.State(c.QueryParam("state")), ProjectRef: strings.TrimSpace(c.QueryParam("project")),
+		Requester: strings.TrimSpace(c.QueryParam("requester")), Query: c.QueryParam("q"), Page: page}
+	if f.State != "" && !f.State.Valid() {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("%q is not a ticket state", f.State))
+	}
+	list, err := tickets.TicketList(c.Request().Context(), s.Pool, f)
+	if err != nil {
+		return err
+	}
+	return renderPage(c, http.StatusOK, templates.TicketList(templates.TicketListPage{Base: s.base(c, "Tickets", "tickets"),
+		Filter: f, List: list, States: tickets.States}))
+}
+
+func (s *Server) ticketNewForm(c echo.Context) error {
+	return renderPage(c, http.StatusOK, templates.NewTicket(templates.NewTicketPage{Base: s.base(c, "New ticket", "tickets"),
+		Form: templates.TicketForm{RequestedTZ: "UTC", ScopeKind: "full", Mode: "new_project", ProjectRef: c.QueryParam("project")}}))
+}
+
+// splitTables reads a list of tables separated by commas, spaces or lines.
+func splitTables(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' || r == ' ' || r == '\t' })
+}
+
+// newTicketParams turns the form or API fields into the domain's request.
+func newTicketParams(src tickets.Source, project, requester, at, tz, scopeKind string, tables []string, mode, note string) (tickets.NewTicket, error) {
+	n := tickets.NewTicket{Source: src, ProjectRef: project, RequesterEmail: requester, RequestedTZ: tz,
+		Scope: tickets.Scope{Kind: tickets.ScopeKind(scopeKind), Tables: tables}, Mode: tickets.Mode(mode), Note: note}
+	if strings.TrimSpace(at) != "" {
+		loc := time.UTC
+		if tz != "" {
+			l, err := time.LoadLocation(tz)
+			if err != nil {
+				return n, &tickets.ValidationError{Field: "requested_tz", Msg: fmt.Sprintf("%q is not a time zone such as Europe/Berlin", tz)}
+			}
+			loc = l
+		}
+		t, err := snapshots.ParseTime(strings.TrimSpace(at), loc)
+		if err != nil {
+			return n, &tickets.ValidationError{Field: "requested_at", Msg: err.Error()}
+		}
+		n.RequestedAt = &t
+	}
+	return n, nil
+}
+
+// ticketCreate: parse form -> domain params -> validate and act -> redirect;
+// on a validation error the form is shown again with the message.
+func (s *Server) ticketCreate(c echo.Context) error {
+	form := templates.TicketForm{ProjectRef: c.FormValue("project_ref"), RequesterEmail: c.FormValue("requester_email"),
+		RequestedAt: c.FormValue("requested_at"), RequestedTZ: c.FormValue("requested_tz"), ScopeKind: c.FormValue("scope_kind"),
+		Tables: c.FormValue("tables"), Mode: c.FormValue("mode"), Note: c.FormValue("note")}
+	tables := splitTables(form.Tables)
+	if form.ScopeKind != string(tickets.ScopeTables) {
+		tables = nil
+	}
+	n, err := newTicketParams(tickets.SourcePortal, form.ProjectRef, form.RequesterEmail, form.RequestedAt, form.RequestedTZ,
+		form.ScopeKind, tables, form.Mode, form.Note)
+	var t tickets.Ticket
+	if err == nil {
+		t, err = tickets.Create(c.Request().Context(), s.Pool, s.catalog, s.actor(c), n)
+	}
+	if err != nil {
+		if !userFacing(err) {
+			return err
+		}
+		code, msg, _ := statusOf(err)
+		return renderPage(c, code, templates.NewTicket(templates.NewTicketPage{Base: s.base(c, "New ticket", "tickets"), Form: form, Error: msg}))
+	}
+	return s.redirectFlash(c, fmt.Sprintf("/tickets/%d", t.ID), "ok", fmt.Sprintf("Ticket #%d created.", t.ID))
+}
+
+func (s *Server) ticketShow(c echo.Context) error {
+	id, err := ticketID(c)
+	if err != nil {
+		return err
+	}
+	return s.renderTicket(c, id, http.StatusOK, "")
+}
+
+// renderTicket shows the ticket page, with msg as the error of a refused
+// action.
+func (s *Server) renderTicket(c echo.Context, id int64, status int, msg string) error {
+	ctx := c.Request().Context()
+	t, err := tickets.TicketGet(ctx, s.Pool, id)
+	if err != nil {
+		return err
+	}
+	entries, err := tickets.EntryListByTicket(ctx, s.Pool, id)
+	if err != nil {
+		return err
+	}
+	events, err := audit.List(ctx, s.Pool, audit.Filter{TicketID: id, Limit: 200})
+	if err != nil {
+		return err
+	}
+	p := templates.TicketPage{Base: s.base(c, fmt.Sprintf("Ticket #%d", id), "tickets"), Ticket: t, Entries: entries,
+		Events: events, Error: msg}
+	at := time.Now()
+	if t.RequestedAt != nil {
+		at = *t.RequestedAt
+	}
+	resolved, ok, near, err := s.catalog.SnapshotsNear(ctx, t.ProjectRef, at, 3)
+	switch {
+	case errors.Is(err, snapshots.ErrNotFound):
+		p.ResolveMessage = fmt.Sprintf("The catalog does not know project %s.", t.ProjectRef)
+	case err != nil:
+		return err
+	case ok:
+		p.Resolved = &resolved
+		p.ResolveMessage = fmt.Sprintf("The requested time resolves to the snapshot of %s (%s earlier).",
+			templates.FormatTime(resolved.TakenAt), at.Sub(resolved.TakenAt).Round(time.Minute))
+	default:
+		p.ResolveMessage = "No verified snapshot was taken at or before the requested time."
+	}
+	p.Snapshots = near
+	chosen := t.SnapshotID
+	if q, err := strconv.ParseInt(c.QueryParam("snapshot"), 10, 64); err == nil {
+		chosen = q
+	} else if chosen == 0 && p.Resolved != nil {
+		chosen = p.Resolved.ID
+	}
+	if chosen != 0 {
+		if snap, err := s.catalog.SnapshotGet(ctx, chosen); err == nil && snap.ProjectRef == t.ProjectRef {
+			p.Chosen = &snap
+			if !containsSnapshot(p.Snapshots, snap.ID) {
+				p.Snapshots = append([]tickets.Snapshot{snap}, p.Snapshots...)
+			}
+			if p.Tables, err = s.catalog.SnapshotTables(ctx, snap.ID); err != nil {
+				return err
+			}
+		}
+	}
+	if t.SnapshotID != 0 {
+		if snap, err := s.catalog.SnapshotGet(ctx, t.SnapshotID); err == nil && t.State != tickets.StateNew {
+			p.Preflight = tickets.Preflight(t, snap, s.Config.Worker.KeepFor)
+		}
+	}
+	if u := p.User; t.State == tickets.StateAwaitingApproval {
+		switch {
+		case !u.Role.AtLeast(auth.RoleApprover):
+			p.ApproveBlocked = "Waiting for an approver: a destructive restore needs the approver role to approve."
+		case u.ID == t.PreparedBy:
+			p.ApproveBlocked = "You prepared this restore; another approver must approve it."
+		}
+	}
+	p.Rollbackable = t.Result.Rollbackable(time.Now())
+	return renderPage(c, status, templates.Ticket(p))
+}
+
+func containsSnapshot(list []tickets.Snapshot, id int64) bool {
+	for _, s := range list {
+		if s.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// ticketAction runs one of the ticket page's forms: parse -> domain call ->
+// redirect back with a flash; a refused action shows the page again with the
+// reason.
+func (s *Server) ticketAction(c echo.Context) error {
+	id, err := ticketID(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	a := s.actor(c)
+	var done string
+	switch c.Param("action") {
+	case "prepare":
+		var p tickets.Preparation
+		p.SnapshotID, _ = strconv.ParseInt(c.FormValue("snapshot_id"), 10, 64)
+		p.Mode = tickets.Mode(c.FormValue("mode"))
+		p.Scope.Kind = tickets.ScopeKind(c.FormValue("scope_kind"))
+		if p.Scope.Kind == tickets.ScopeTables {
+			form, _ := c.FormParams()
+			p.Scope.Tables = form["tables"]
+		}
+		p.Options.TargetRef = strings.TrimSpace(c.FormValue("target_ref"))
+		if cur, err := tickets.TicketGet(ctx, s.Pool, id); err == nil {
+			p.Options.KeepDays, p.Options.AllowDangling = cur.Options.KeepDays, cur.Options.AllowDangling
+		}
+		_, err = tickets.Prepare(ctx, s.Pool, s.catalog, a, id, p)
+		done = "Triage saved; the ticket is ready."
+	case "submit":
+		_, err = tickets.Submit(ctx, s.Pool, a, id)
+		done = "Approval requested."
+	case "start":
+		_, err = tickets.Start(ctx, s.Pool, s.River, a, id)
+		done = "Restore queued."
+	case "approve":
+		_, err = tickets.Approve(ctx, s.Pool, s.River, a, id, c.FormValue("confirm_ref"))
+		done = "Approved; the restore is queued."
+	case "withdraw":
+		_, err = tickets.Withdraw(ctx, s.Pool, a, id)
+		done = "Approval request withdrawn."
+	case "retry":
+		_, err = tickets.Retry(ctx, s.Pool, a, id)
+		done = "The ticket is ready again."
+	case "rollback":
+		_, err = tickets.RequestRollback(ctx, s.Pool, s.River, a, id, c.FormValue("confirm_ref"))
+		done = "Rollback queued."
+	case "decide":
+		msg := c.FormValue("message")
+		switch tickets.State(c.FormValue("decision")) {
+		case tickets.StateNeedsInfo:
+			_, err = tickets.AskForInfo(ctx, s.Pool, a, id, msg)
+		case tickets.StateRejected:
+			_, err = tickets.Reject(ctx, s.Pool, a, id, msg)
+		case tickets.StateCancelled:
+			_, err = tickets.Cancel(ctx, s.Pool, a, id, msg)
+		default:
+			return echo.NewHTTPError(http.StatusBadRequest, "unknown decision")
+		}
+		done = "Ticket updated."
+	case "notes":
+		_, err = tickets.AddEntry(ctx, s.Pool, a, tickets.Entry{TicketID: id, Kind: tickets.EntryNote, Body: c.FormValue("body")})
+		done = "Note added."
+	case "assign":
+		uid, _ := strconv.ParseInt(c.FormValue("user_id"), 10, 64)
+		_, err = tickets.Assign(ctx, s.Pool, a, id, uid)
+		done = "Assignee changed."
+	default:
+		return echo.NewHTTPError(http.StatusNotFound, "no such action")
+	}
+	if err != nil {
+		if !userFacing(err) || errors.Is(err, tickets.ErrNotFound) {
+			return err
+		}
+		code, msg, _ := statusOf(err)
+		return s.renderTicket(c, id, code, msg)
+	}
+	return s.redirectFlash(c, fmt.Sprintf("/tickets/%d", id), "ok", done)
+}

@@ -1,0 +1,188 @@
+package templates
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/restoreportal/portal/internal/audit"
+	"github.com/restoreportal/portal/internal/auth"
+	"github.com/restoreportal/portal/internal/tickets"
+)
+
+// StateCount is one tile of the dashboard.
+type StateCount struct {
+	State tickets.State
+	N     int
+}
+
+// DashboardPage is the landing page.
+type DashboardPage struct {
+	Base
+	Counts   []StateCount
+	Active   []tickets.Ticket // queued and running
+	Awaiting []tickets.Ticket // awaiting approval
+}
+
+// TicketListPage is the filtered, paged ticket list.
+type TicketListPage struct {
+	Base
+	Filter tickets.Filter
+	List   tickets.ListPage
+	States []tickets.State
+}
+
+// PageURL is the list URL of page n with the same filter.
+func (p TicketListPage) PageURL(n int) string {
+	v := url.Values{}
+	if p.Filter.State != "" {
+		v.Set("state", string(p.Filter.State))
+	}
+	if p.Filter.ProjectRef != "" {
+		v.Set("project", p.Filter.ProjectRef)
+	}
+	if p.Filter.Requester != "" {
+		v.Set("requester", p.Filter.Requester)
+	}
+	if p.Filter.Query != "" {
+		v.Set("q", p.Filter.Query)
+	}
+	v.Set("page", fmt.Sprint(n))
+	return "/tickets?" + v.Encode()
+}
+
+// TicketForm is the new-ticket form's fields, as typed.
+type TicketForm struct {
+	ProjectRef     string
+	RequesterEmail string
+	RequestedAt    string // datetime-local
+	RequestedTZ    string
+	ScopeKind      string
+	Tables         string // comma or newline separated
+	Mode           string
+	Note           string
+}
+
+// NewTicketPage is the new-ticket form.
+type NewTicketPage struct {
+	Base
+	Form     TicketForm
+	Error    string
+	Projects []string
+}
+
+// TicketPage is one ticket with its thread, triage, approval and progress.
+type TicketPage struct {
+	Base
+	Ticket  tickets.Ticket
+	Entries []tickets.Entry
+	Events  []audit.Event
+	// Resolution of the requested time.
+	Resolved       *tickets.Snapshot
+	ResolveMessage string
+	// Snapshots are the picker's choices: the resolved one and its neighbours.
+	Snapshots []tickets.Snapshot
+	// Chosen is the snapshot the table picker shows (?snapshot=, else the
+	// ticket's, else the resolved one).
+	Chosen    *tickets.Snapshot
+	Tables    []tickets.Table
+	Preflight string
+	Error     string
+	// Why the current user cannot approve, when they could otherwise.
+	ApproveBlocked string
+	Rollbackable   bool
+	Users          []auth.User
+}
+
+// Selected says whether table is in the ticket's scope.
+func (p TicketPage) Selected(t tickets.Table) bool {
+	for _, n := range p.Ticket.Scope.Tables {
+		if n == t.QualifiedName() {
+			return true
+		}
+	}
+	return false
+}
+
+// Editable says whether the triage form may be changed.
+func (p TicketPage) Editable() bool {
+	switch p.Ticket.State {
+	case tickets.StateNew, tickets.StateNeedsInfo, tickets.StateReady, tickets.StateAwaitingApproval, tickets.StateFailed:
+		return p.Can(auth.RoleOperator)
+	}
+	return false
+}
+
+// UsersPage is the admin's user list.
+type UsersPage struct {
+	Base
+	Users []auth.User
+	Roles []auth.Role
+	Error string
+	// Created is set after a user was created with a generated password.
+	CreatedEmail    string
+	CreatedPassword string
+}
+
+// AccountPage is the user's own API tokens.
+type AccountPage struct {
+	Base
+	Tokens   []auth.Token
+	NewToken string // shown once
+	Error    string
+}
+
+// AuditPage is the trail, newest first.
+type AuditPage struct {
+	Base
+	Events   []audit.Event
+	Action   string
+	TicketID int64
+	// Older is the URL of the next page, empty at the end.
+	Older string
+}
+
+func scopeText(s tickets.Scope) string {
+	if s.Kind == tickets.ScopeTables {
+		return strings.Join(s.Tables, ", ")
+	}
+	return "full database"
+}
+
+func modeText(m tickets.Mode) string {
+	if m == tickets.ModeDestructive {
+		return "destructive (replace the live project)"
+	}
+	return "new project (live project untouched)"
+}
+
+func percent(p *tickets.Progress) float64 {
+	if p == nil {
+		return 0
+	}
+	return p.Percent
+}
+
+func percentText(p *tickets.Progress) string { return fmt.Sprintf("%.0f%%", percent(p)) }
+
+func percentValue(p *tickets.Progress) string { return fmt.Sprintf("%.1f", percent(p)) }
+
+func ticketURL(id int64) string { return fmt.Sprintf("/tickets/%d", id) }
+
+func actionURL(id int64, action string) string { return fmt.Sprintf("/tickets/%d/%s", id, action) }
+
+func stateLabel(s string) string { return tickets.State(s).Label() }
+
+func phase(p *tickets.Progress) string {
+	if p == nil {
+		return ""
+	}
+	return p.Phase
+}
+
+func table(p *tickets.Progress) string {
+	if p == nil {
+		return ""
+	}
+	return p.CurrentTable
+}

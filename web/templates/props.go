@@ -1,0 +1,93 @@
+// Package templates holds the portal's templ components. Every page takes a
+// typed props struct embedding Base (title, user, flash, CSRF token, nav);
+// nothing takes a map. Static assets (CSS, the live-progress script) are
+// embedded here and served by internal/web; no CDN.
+package templates
+
+import (
+	"embed"
+	"fmt"
+	"time"
+
+	"github.com/restoreportal/portal/internal/auth"
+)
+
+// Static holds the stylesheet and the small live-progress script.
+//
+//go:embed static
+var Static embed.FS
+
+// StaticVersion busts caches when the assets change (set by the server).
+var StaticVersion = "1"
+
+// Base is what every page's layout needs.
+type Base struct {
+	Title string
+	// User is the logged-in user; nil on the login and error pages.
+	User *auth.User
+	// Flash is a one-time message from the previous action.
+	Flash Flash
+	// CSRF is the session's token, put in every form.
+	CSRF string
+	// Nav names the active navigation entry: dashboard, tickets, projects,
+	// audit, users, account.
+	Nav string
+}
+
+// Flash is a one-time message.
+type Flash struct {
+	Kind string // "ok" or "error"
+	Text string
+}
+
+// Can says whether the page's user has at least role.
+func (b Base) Can(role auth.Role) bool { return b.User != nil && b.User.Role.AtLeast(role) }
+
+type navItem struct {
+	Key, Label, Href string
+	Min              auth.Role
+}
+
+var nav = []navItem{
+	{"dashboard", "Dashboard", "/", auth.RoleViewer},
+	{"tickets", "Tickets", "/tickets", auth.RoleViewer},
+	{"projects", "Projects", "/projects", auth.RoleViewer},
+	{"audit", "Audit", "/audit", auth.RoleViewer},
+	{"users", "Users", "/users", auth.RoleAdmin},
+	{"jobs", "Jobs", "/riverui/", auth.RoleAdmin},
+	{"account", "Account", "/account", auth.RoleViewer},
+}
+
+// FormatTime writes a time for pages, in UTC.
+func FormatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// FormatTimePtr is FormatTime of an optional time.
+func FormatTimePtr(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return FormatTime(*t)
+}
+
+// FormatBytes writes a size for people.
+func FormatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func itoa[T ~int | ~int64](n T) string { return fmt.Sprint(n) }
+
+func staticURL(name string) string { return "/static/" + name + "?v=" + StaticVersion }
