@@ -74,6 +74,11 @@ type Message struct {
 
 	Attachments []Attachment
 
+	// ReportedMessageID is, in a bounce or a read receipt, the Message-ID
+	// of the mail it reports on (usually one of ours): it finds the ticket
+	// when the report carries no In-Reply-To.
+	ReportedMessageID string
+
 	// IsAutomatic is set on auto-replies, bounces, receipts and bulk mail:
 	// they are recorded but never answered, so that robots do not talk to
 	// each other forever. AutomaticReason says which sign gave it away.
@@ -436,7 +441,21 @@ func (p *parser) leaf(e *message.Entity, ct string, params map[string]string) {
 
 	isBody := (ct == "text/plain" || ct == "text/html") && disp != "attachment" && filename == ""
 	if !isBody {
-		n, err := io.Copy(io.Discard, e.Body)
+		body := e.Body
+		var head bytes.Buffer
+		if p.reportType != "" && (ct == "message/rfc822" || ct == "text/rfc822-headers") {
+			// Keep the start of the reported mail to read its Message-ID.
+			body = io.TeeReader(body, &limitedBuffer{buf: &head, max: maxRawHeader})
+		}
+		n, err := io.Copy(io.Discard, body)
+		if head.Len() > 0 && p.msg.ReportedMessageID == "" {
+			if h, herr := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(head.Bytes()))); herr == nil || h.Len() > 0 {
+				mh := gomail.Header{Header: message.Header{Header: h}}
+				if id, _ := mh.MessageID(); id != "" {
+					p.msg.ReportedMessageID = id
+				}
+			}
+		}
 		if err != nil {
 			p.problem("attachment %q (%s): could not decode all of it: %v", filename, ct, err)
 		}
@@ -599,4 +618,17 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// limitedBuffer keeps the first max bytes written to it and drops the rest.
+type limitedBuffer struct {
+	buf *bytes.Buffer
+	max int
+}
+
+func (l *limitedBuffer) Write(b []byte) (int, error) {
+	if room := l.max - l.buf.Len(); room > 0 {
+		l.buf.Write(b[:min(len(b), room)])
+	}
+	return len(b), nil
 }

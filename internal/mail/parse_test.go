@@ -36,6 +36,7 @@ func TestParseFixtures(t *testing.T) {
 		reasonHas     string
 		problemsHave  []string // substrings, each must appear in some problem
 		problemsEmpty bool
+		reported      string
 	}{
 		{
 			file:          "gmail_reply.eml",
@@ -107,6 +108,7 @@ func TestParseFixtures(t *testing.T) {
 			textHasNot:  []string{"Reporting-MTA", "Hello, we received"},
 			attachments: []string{"message/delivery-status", "message/rfc822"},
 			automatic:   true,
+			reported:    "restore.lx1.cccc@portal.example.com",
 		},
 		{
 			file:         "malformed_boundary.eml",
@@ -193,6 +195,9 @@ func TestParseFixtures(t *testing.T) {
 			}
 			if !strings.Contains(m.AutomaticReason, tt.reasonHas) {
 				t.Errorf("AutomaticReason = %q, want it to contain %q", m.AutomaticReason, tt.reasonHas)
+			}
+			if m.ReportedMessageID != tt.reported {
+				t.Errorf("ReportedMessageID = %q, want %q", m.ReportedMessageID, tt.reported)
 			}
 			if tt.problemsEmpty && len(m.Problems) > 0 {
 				t.Errorf("Problems = %q, want none", m.Problems)

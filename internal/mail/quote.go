@@ -28,7 +28,13 @@ var (
 // A forwarded message ("---------- Forwarded message ---------", "Begin
 // forwarded message:") is kept, with its From/Date/Subject lines, because
 // it usually carries the request; its own quoted history is stripped.
-func StripQuoted(text string) string {
+func StripQuoted(text string) string { return stripQuoted(text, false) }
+
+// stripQuoted is StripQuoted; with outlookForward, an Outlook header block
+// ("-----Original Message-----", "From: ... Sent: ...") is a forwarded
+// message, not quoted history: Outlook forwards look exactly like its
+// replies, and only the "FW:" subject tells them apart.
+func stripQuoted(text string, outlookForward bool) string {
 	text = strings.ReplaceAll(text, "\r\n", "\n")
 	lines := strings.Split(text, "\n")
 	var out []string
@@ -36,7 +42,7 @@ func StripQuoted(text string) string {
 		line := lines[i]
 		t := strings.TrimSpace(line)
 
-		if reForwarded.MatchString(t) {
+		if reForwarded.MatchString(t) || outlookForward && isOutlookBlock(lines, i) {
 			kept := trimEmpty(out)
 			fwd := forwardedPart(lines[i:])
 			if len(kept) > 0 {
@@ -51,7 +57,7 @@ func StripQuoted(text string) string {
 			// A signature ends what was written, unless a forwarded
 			// message follows it: "FYI, see below\n-- \nCarol\n\n------
 			// Forwarded message -----". Then skip just the signature.
-			j := forwardAfter(lines, i+1)
+			j := forwardAfter(lines, i+1, outlookForward)
 			if j < 0 {
 				break
 			}
@@ -73,10 +79,10 @@ func StripQuoted(text string) string {
 
 // forwardAfter returns the index of the first forward marker at or after
 // from, if no quoted history starts before it; else -1.
-func forwardAfter(lines []string, from int) int {
+func forwardAfter(lines []string, from int, outlookForward bool) int {
 	for j := from; j < len(lines) && j < from+30; j++ {
 		t := strings.TrimSpace(lines[j])
-		if reForwarded.MatchString(t) {
+		if reForwarded.MatchString(t) || outlookForward && isOutlookBlock(lines, j) {
 			return j
 		}
 		if isQuoteStart(lines, j) || strings.HasPrefix(t, ">") {
@@ -92,9 +98,6 @@ func isQuoteStart(lines []string, i int) bool {
 	if t == "" {
 		return false
 	}
-	if reOriginal.MatchString(t) {
-		return true
-	}
 	if reAttribution.MatchString(t) {
 		return true
 	}
@@ -102,7 +105,17 @@ func isQuoteStart(lines []string, i int) bool {
 	if i+1 < len(lines) && len(t) < 200 && reAttribution.MatchString(t+" "+strings.TrimSpace(lines[i+1])) {
 		return true
 	}
-	// Outlook: a line of underscores, or "From:" followed closely by "Sent:".
+	return isOutlookBlock(lines, i)
+}
+
+// isOutlookBlock reports whether lines[i] begins Outlook's header block:
+// "-----Original Message-----", a line of underscores before "From:", or
+// "From:" followed closely by "Sent:".
+func isOutlookBlock(lines []string, i int) bool {
+	t := strings.TrimSpace(lines[i])
+	if reOriginal.MatchString(t) {
+		return true
+	}
 	if reUnderscores.MatchString(t) && i+1 < len(lines) && reHeaderLine.MatchString(strings.TrimSpace(lines[i+1])) {
 		return true
 	}
@@ -143,7 +156,7 @@ func forwardedPart(lines []string) string {
 		}
 		head = append(head, t)
 	}
-	body := StripQuoted(strings.Join(lines[i:], "\n"))
+	body := stripQuoted(strings.Join(lines[i:], "\n"), false)
 	if body == "" {
 		return strings.Join(head, "\n")
 	}

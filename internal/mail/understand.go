@@ -2,6 +2,7 @@ package mail
 
 import (
 	"fmt"
+	netmail "net/mail"
 	"regexp"
 	"slices"
 	"strings"
@@ -152,6 +153,9 @@ type UnderstandOptions struct {
 type line struct {
 	text   string
 	source string
+	// ref, when set, is the time relative times on this line are read
+	// against: the Date of a forwarded mail, for its lines.
+	ref time.Time
 }
 
 func (l line) describe() string {
@@ -166,12 +170,11 @@ func Understand(msg *Message, opts UnderstandOptions) Request {
 	if msg == nil {
 		msg = &Message{}
 	}
-	lines := requestLines(msg)
-
 	ref := cmpOr(opts.Now, time.Now())
 	if !msg.Date.IsZero() {
 		ref = msg.Date
 	}
+	lines := requestLines(msg, ref)
 
 	r.ProjectRef = findRef(lines, opts, &r.Problems)
 	r.Time = findTime(lines, ref, &r.Problems)
@@ -192,14 +195,16 @@ func cmpOr(t, def time.Time) time.Time {
 
 // requestLines is the subject (without Re:/Fwd: and our tag) and the
 // stripped body, one entry a line, with bounded size.
-func requestLines(msg *Message) []line {
+func requestLines(msg *Message, ref time.Time) []line {
 	const maxLines, maxLineLen = 400, 1000
 	var out []line
 	if s := smartQuotes.Replace(cleanSubject(msg.Subject)); s != "" {
 		out = append(out, line{text: truncateBytes(s, maxLineLen), source: "subject"})
 	}
-	body := smartQuotes.Replace(StripQuoted(msg.Text))
+	fwd := reFwdSubject.MatchString(msg.Subject)
+	body := smartQuotes.Replace(stripQuoted(msg.Text, fwd))
 	inFwdHeader := false
+	var fwdRef time.Time
 	for i, l := range strings.Split(body, "\n") {
 		if len(out) >= maxLines {
 			break
@@ -209,15 +214,23 @@ func requestLines(msg *Message) []line {
 			inFwdHeader = false
 			continue
 		}
-		if reForwarded.MatchString(t) {
+		if reForwarded.MatchString(t) || fwd && (reOriginal.MatchString(t) || reUnderscores.MatchString(t) || reHeaderLine.MatchString(t)) {
 			inFwdHeader = true
-			continue
+			if !reHeaderLine.MatchString(t) {
+				continue
+			}
 		}
 		if inFwdHeader && reFwdHeaderSkip.MatchString(t) {
-			// The forwarded mail's own Date is not the requested time.
+			// The forwarded mail's own Date is not the requested time, but
+			// its "yesterday" is relative to it.
+			if k, v, _ := strings.Cut(t, ":"); reFwdDateKey.MatchString(k) {
+				if d, ok := forwardedDate(v, ref); ok {
+					fwdRef = d
+				}
+			}
 			continue
 		}
-		out = append(out, line{text: truncateBytes(l, maxLineLen), source: fmt.Sprintf("body line %d", i+1)})
+		out = append(out, line{text: truncateBytes(l, maxLineLen), source: fmt.Sprintf("body line %d", i+1), ref: fwdRef})
 	}
 	return out
 }
@@ -234,6 +247,26 @@ func truncateBytes(s string, n int) string {
 }
 
 var reFwdHeaderSkip = regexp.MustCompile(`(?i)^\*?(date|sent|from|to|cc|gesendet|envoyé|datum|von|an|de|para|enviado)\*?\s*:`)
+
+var reFwdDateKey = regexp.MustCompile(`(?i)^\*?(date|sent|gesendet|envoyé|datum|enviado)\*?$`)
+
+// forwardedDate reads the Date line of a forwarded mail's header, as mail
+// clients write it ("Sun, May 3, 2026 at 6:02 PM", "Friday, May 1, 2026
+// 9:00 AM", or RFC 5322), in the zone of the forwarding mail.
+func forwardedDate(v string, ref time.Time) (time.Time, bool) {
+	v = strings.TrimSpace(v)
+	if d, err := netmail.ParseDate(v); err == nil {
+		return d, true
+	}
+	for _, f := range timesInLine(line{text: v}, ref) {
+		if f.conf == Likely || f.conf == Certain {
+			return f.value, true
+		}
+	}
+	return time.Time{}, false
+}
+
+var reFwdSubject = regexp.MustCompile(`(?i)^\s*(re:\s*)*(fwd?|wg|tr|rv)\s*:`)
 
 var reSubjectPrefix = regexp.MustCompile(`(?i)^\s*((re|fwd?|aw|wg|tr|sv|vs)\s*(\[\d+\])?\s*:\s*)+`)
 
@@ -323,6 +356,13 @@ func findRef(lines []line, opts UnderstandOptions, problems *[]string) Field[str
 	for _, k := range opts.KnownRefs {
 		known[strings.ToLower(k)] = k
 	}
+	// Known refs the pattern does not match are looked for as words.
+	var odd []string
+	for _, k := range opts.KnownRefs {
+		if !re.MatchString(k) {
+			odd = append(odd, k)
+		}
+	}
 	var fs []found[string]
 	var unknown []found[string]
 	for _, l := range lines {
@@ -344,10 +384,12 @@ func findRef(lines []line, opts UnderstandOptions, problems *[]string) Field[str
 			}
 			unknown = append(unknown, found[string]{value: v, key: v, line: l, conf: conf})
 		}
-		// Known refs the pattern does not match, written as a word.
-		for lk, k := range known {
-			if !re.MatchString(k) && containsWord(strings.ToLower(l.text), lk) {
-				fs = append(fs, found[string]{value: k, key: k, line: l, conf: Certain, score: 1})
+		if len(odd) > 0 {
+			lower := strings.ToLower(l.text)
+			for _, k := range odd {
+				if containsWord(lower, strings.ToLower(k)) {
+					fs = append(fs, found[string]{value: k, key: k, line: l, conf: Certain, score: 1})
+				}
 			}
 		}
 	}

@@ -275,6 +275,11 @@ func TestUnderstandFixtures(t *testing.T) {
 			problemHas: "There is a table users in more than one schema",
 		},
 		{
+			file: "outlook_forward.eml", tables: testInventory,
+			ref: "proj-abc", time: "2026-04-30T20:00:00Z", timeConf: Likely, scope: "full database", mode: ModeDestructive,
+			sourceHas: "(relative to the forwarded mail's date, 2026-05-01 09:00)",
+		},
+		{
 			file:    "bounce.eml",
 			missing: []string{FieldProjectRef, FieldTime, FieldScope, FieldMode},
 		},

@@ -62,7 +62,14 @@ type clockAnchor struct {
 func findTime(lines []line, ref time.Time, problems *[]string) Field[time.Time] {
 	var fs []found[time.Time]
 	for _, l := range lines {
-		fs = append(fs, timesInLine(l, ref)...)
+		if l.ref.IsZero() {
+			fs = append(fs, timesInLine(l, ref)...)
+			continue
+		}
+		for _, f := range timesInLine(l, l.ref) {
+			f.note += " (relative to the forwarded mail's date, " + l.ref.Format("2006-01-02 15:04") + ")"
+			fs = append(fs, f)
+		}
 	}
 	f := decide(fs)
 	if f.Confidence != Missing && f.Value.After(ref.Add(10*time.Minute)) {
