@@ -110,19 +110,7 @@ func register(ctx context.Context, pool *pgxpool.Pool, ref string) error {
 
 func seedProject(ctx context.Context, d Deps, client *s3.Client, ref string, now time.Time) error {
 	dbname := DatabaseName(ref)
-	admin, err := pgx.Connect(ctx, d.Config.ProjectsAdminURL)
-	if err != nil {
-		return fmt.Errorf("PORTAL_PROJECTS_ADMIN_URL: %w", err)
-	}
-	defer admin.Close(ctx)
-	q := pgx.Identifier{dbname}.Sanitize()
-	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+q+" WITH (FORCE)"); err != nil {
-		return err
-	}
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+q); err != nil {
-		return err
-	}
-	url, err := databaseURL(d.Config.ProjectsAdminURL, dbname)
+	url, err := CreateDatabase(ctx, d.Config.ProjectsAdminURL, dbname)
 	if err != nil {
 		return err
 	}
@@ -131,15 +119,12 @@ func seedProject(ctx context.Context, d Deps, client *s3.Client, ref string, now
 		return err
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, schemaSQL); err != nil {
-		return fmt.Errorf("create schema: %w", err)
-	}
 	first := now.UTC().Truncate(24*time.Hour).Add(2*time.Hour).AddDate(0, 0, -(Days - 1))
 	if first.After(now) {
 		first = first.AddDate(0, 0, -1)
 	}
 	for day := 0; day < Days; day++ {
-		if err := changeDay(ctx, conn, ref, day); err != nil {
+		if err := ChangeDay(ctx, conn, ref, day); err != nil {
 			return fmt.Errorf("day %d: %w", day, err)
 		}
 		dump, err := pgDump(ctx, d.Config.PGDump, url)
@@ -164,8 +149,38 @@ func seedProject(ctx context.Context, d Deps, client *s3.Client, ref string, now
 
 func ptr[T any](v T) *T { return &v }
 
-// changeDay makes one day of changes, so snapshots differ from day to day.
-func changeDay(ctx context.Context, conn *pgx.Conn, ref string, day int) error {
+// CreateDatabase (re)creates database dbname on the cluster of adminURL with
+// the demo schema, and returns its URL. Tests use it for realistic projects.
+func CreateDatabase(ctx context.Context, adminURL, dbname string) (string, error) {
+	admin, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return "", fmt.Errorf("PORTAL_PROJECTS_ADMIN_URL: %w", err)
+	}
+	defer admin.Close(ctx)
+	q := pgx.Identifier{dbname}.Sanitize()
+	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+q+" WITH (FORCE)"); err != nil {
+		return "", err
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+q); err != nil {
+		return "", err
+	}
+	url, err := databaseURL(adminURL, dbname)
+	if err != nil {
+		return "", err
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, schemaSQL); err != nil {
+		return "", fmt.Errorf("create schema: %w", err)
+	}
+	return url, nil
+}
+
+// ChangeDay makes one day of changes, so snapshots differ from day to day.
+func ChangeDay(ctx context.Context, conn *pgx.Conn, ref string, day int) error {
 	batch := []string{
 		fmt.Sprintf(`INSERT INTO auth.users (email, full_name)
 			SELECT format('user%%s.d%s@%s.example', g), format('User %%s of day %s', g)

@@ -53,10 +53,25 @@ func Capture(ctx context.Context, d Deps, ref string, manual bool) (Snapshot, er
 	if err != nil {
 		return Snapshot{}, err
 	}
+	// Keys have second precision: two captures of a project in the same
+	// second (a scheduled one and a safety snapshot, say) take the next free
+	// second instead of failing.
 	at := time.Now().UTC().Truncate(time.Second)
 	key := KeyFor(d.Prefix, ref, at)
-	if _, err := SnapshotGetByKey(ctx, d.Pool, key); err == nil {
-		return Snapshot{}, fmt.Errorf("capture %s: a snapshot with key %s exists already; try again in a second", ref, key)
+	for tries := 0; ; tries++ {
+		if _, err := SnapshotGetByKey(ctx, d.Pool, key); err != nil {
+			break
+		}
+		if tries == 5 {
+			return Snapshot{}, fmt.Errorf("capture %s: a snapshot with key %s exists already; try again in a few seconds", ref, key)
+		}
+		select {
+		case <-ctx.Done():
+			return Snapshot{}, ctx.Err()
+		case <-time.After(time.Until(at.Add(time.Second))):
+		}
+		at = time.Now().UTC().Truncate(time.Second)
+		key = KeyFor(d.Prefix, ref, at)
 	}
 	start := time.Now()
 	size, etag, err := dumpToS3(ctx, d, connURL, password, key)

@@ -1,0 +1,294 @@
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/restoreportal/portal/internal/auth"
+	"github.com/restoreportal/portal/internal/cluster"
+	"github.com/restoreportal/portal/internal/config"
+	"github.com/restoreportal/portal/internal/demo"
+	"github.com/restoreportal/portal/internal/jobs"
+	"github.com/restoreportal/portal/internal/snapshots"
+	"github.com/restoreportal/portal/internal/testenv"
+	"github.com/restoreportal/portal/internal/tickets"
+	"github.com/restoreportal/portal/internal/tickets/tickettest"
+)
+
+// harness is one project with a live database on the cluster, a portal
+// database, a bucket, a River client working the real workers, and staff.
+type harness struct {
+	t        *testing.T
+	cfg      config.Config
+	pool     *pgxpool.Pool
+	deps     jobs.Deps
+	cl       *cluster.Cluster
+	river    *river.Client[pgx.Tx]
+	ref      string
+	db       string // the live database
+	operator tickets.Actor
+	approver tickets.Actor
+}
+
+func randomRef() string {
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("proj-%x", b)
+}
+
+// newHarness builds the project (two days of changes) but starts no worker;
+// call startRiver for an in-process one.
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	ctx := context.Background()
+	cfg := testenv.Config(t)
+	s3c, bucket := testenv.S3(t)
+	cfg.S3.Bucket = bucket
+	cfg.Worker.ApplyJobs = 2
+	pool := testenv.PortalPool(t)
+	cl, err := cluster.New(cfg.ProjectsAdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, cfg: cfg, pool: pool, cl: cl, ref: randomRef()}
+	h.db = demo.DatabaseName(h.ref)
+	t.Cleanup(func() { h.dropDatabases() })
+	url, err := demo.CreateDatabase(ctx, cfg.ProjectsAdminURL, h.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for day := 0; day < 2; day++ {
+		if err := demo.ChangeDay(ctx, conn, h.ref, day); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.Close(ctx)
+	if _, err := pool.Exec(ctx, `INSERT INTO projects (ref, database_name, source) VALUES ($1, $2, 'registered')`, h.ref, h.db); err != nil {
+		t.Fatal(err)
+	}
+	h.deps = jobs.Deps{Config: cfg, Pool: pool, S3: s3c, Log: testenv.Logger(t)}
+	op := tickettest.User(t, pool, "op-"+h.ref+"@example.com", auth.RoleOperator)
+	ap := tickettest.User(t, pool, "ap-"+h.ref+"@example.com", auth.RoleApprover)
+	h.operator, h.approver = tickets.UserActor(op, "test"), tickets.UserActor(ap, "test")
+	return h
+}
+
+// startRiver runs the real workers in this process until the test ends.
+func (h *harness) startRiver() {
+	h.t.Helper()
+	rc, err := river.NewClient(riverpgxv5.New(h.pool), &river.Config{
+		Logger:  h.deps.Log,
+		Queues:  jobs.Queues(h.cfg),
+		Workers: jobs.Workers(h.deps),
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := rc.Start(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = rc.Stop(ctx)
+	})
+	h.river = rc
+}
+
+// insertOnly is a client that inserts jobs without working them.
+func (h *harness) insertOnly() *river.Client[pgx.Tx] {
+	rc, err := river.NewClient(riverpgxv5.New(h.pool), &river.Config{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return rc
+}
+
+func (h *harness) dropDatabases() {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, h.cfg.ProjectsAdminURL)
+	if err != nil {
+		return
+	}
+	defer conn.Close(ctx)
+	rows, _ := conn.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE $1`, h.db+"%")
+	names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+	for _, n := range names {
+		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{n}.Sanitize()+" WITH (FORCE)")
+	}
+}
+
+// change makes another day of changes in the live database.
+func (h *harness) change(day int) {
+	h.t.Helper()
+	ctx := context.Background()
+	conn, err := h.cl.Connect(ctx, h.db)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := demo.ChangeDay(ctx, conn, h.ref, day); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// capture takes a verified snapshot of the live database, as the platform does.
+func (h *harness) capture() snapshots.Snapshot {
+	h.t.Helper()
+	s, err := snapshots.Capture(context.Background(), snapshots.NewDeps(h.cfg, h.pool, h.deps.S3, h.deps.Log), h.ref, false)
+	if err != nil {
+		h.t.Fatalf("capture: %v", err)
+	}
+	return s
+}
+
+// dump is pg_dump of a database, without the lines that differ between two
+// dumps of equal databases (the \restrict key, versions).
+func (h *harness) dump(db string, tables ...string) string {
+	h.t.Helper()
+	args := []string{"--no-owner", "--no-privileges", "--dbname", h.cl.URL(db)}
+	for _, t := range tables {
+		args = append(args, "-t", t)
+	}
+	var out, errb bytes.Buffer
+	cmd := exec.Command(h.cfg.PGDump, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		h.t.Fatalf("pg_dump %s: %v: %s", db, err, errb.String())
+	}
+	var keep []string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(line, `\restrict`) || strings.HasPrefix(line, `\unrestrict`) ||
+			strings.HasPrefix(line, "-- Dumped from") || strings.HasPrefix(line, "-- Dumped by") {
+			continue
+		}
+		keep = append(keep, line)
+	}
+	return strings.Join(keep, "\n")
+}
+
+func (h *harness) checksum(db string) string {
+	h.t.Helper()
+	s, err := h.cl.Checksum(context.Background(), db)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return s
+}
+
+// ticket creates and prepares a ticket, then starts it (new project) or has
+// it approved by a second person (destructive), which queues the job.
+func (h *harness) ticket(snap snapshots.Snapshot, scope tickets.Scope, mode tickets.Mode, opts tickets.Options) tickets.Ticket {
+	h.t.Helper()
+	ctx := context.Background()
+	cat := tickets.SnapshotCatalog(h.pool)
+	tk, err := tickets.Create(ctx, h.pool, cat, h.operator, tickets.NewTicket{
+		Source: tickets.SourcePortal, ProjectRef: h.ref, RequesterEmail: "customer@example.com",
+		Scope: scope, Mode: mode, Note: "test restore",
+	})
+	if err != nil {
+		h.t.Fatalf("create ticket: %v", err)
+	}
+	if tk, err = tickets.Prepare(ctx, h.pool, cat, h.operator, tk.ID, tickets.Preparation{SnapshotID: snap.ID, Scope: scope, Mode: mode, Options: opts}); err != nil {
+		h.t.Fatalf("prepare: %v", err)
+	}
+	jobsClient := h.river
+	if jobsClient == nil {
+		jobsClient = h.insertOnly()
+	}
+	if mode == tickets.ModeNewProject {
+		tk, err = tickets.Start(ctx, h.pool, jobsClient, h.operator, tk.ID)
+	} else {
+		if _, err = tickets.Submit(ctx, h.pool, h.operator, tk.ID); err == nil {
+			tk, err = tickets.Approve(ctx, h.pool, jobsClient, h.approver, tk.ID, h.ref)
+		}
+	}
+	if err != nil {
+		h.t.Fatalf("queue restore: %v", err)
+	}
+	return tk
+}
+
+// wait polls the ticket until done says so, or fails after timeout.
+func (h *harness) wait(id int64, timeout time.Duration, done func(tickets.Ticket) bool) tickets.Ticket {
+	h.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		tk, err := tickets.TicketGet(context.Background(), h.pool, id)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if done(tk) {
+			return tk
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("ticket %d still %s after %s; progress %+v result %+v", id, tk.State, timeout, tk.Progress, tk.Result)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitFinal waits for the ticket to end, and for its River job to be
+// finalized too (the ticket is written before River records the job's end).
+func (h *harness) waitFinal(id int64) tickets.Ticket {
+	h.t.Helper()
+	tk := h.wait(id, 3*time.Minute, func(tk tickets.Ticket) bool {
+		return tk.State == tickets.StateSucceeded || tk.State == tickets.StateFailed || tk.State == tickets.StateCancelled
+	})
+	h.waitJobFinalized(tk.JobID)
+	return tk
+}
+
+func (h *harness) waitJobFinalized(jobID int64) {
+	h.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var final bool
+		err := h.pool.QueryRow(context.Background(), `SELECT finalized_at IS NOT NULL FROM river_job WHERE id = $1`, jobID).Scan(&final)
+		if err != nil {
+			h.t.Fatalf("job %d: %v", jobID, err)
+		}
+		if final {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("job %d not finalized after 30s", jobID)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (h *harness) rollback(id int64) tickets.Ticket {
+	h.t.Helper()
+	if _, err := tickets.RequestRollback(context.Background(), h.pool, h.river, h.approver, id, h.ref); err != nil {
+		h.t.Fatalf("request rollback: %v", err)
+	}
+	tk := h.wait(id, 2*time.Minute, func(tk tickets.Ticket) bool {
+		return tk.State == tickets.StateRolledBack || (tk.Result != nil && tk.Result.RollbackError != "")
+	})
+	return tk
+}
+
+func (h *harness) databaseExists(name string) bool {
+	h.t.Helper()
+	ok, err := h.cl.Exists(context.Background(), name)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return ok
+}
