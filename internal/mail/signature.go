@@ -24,6 +24,11 @@ const (
 	SignatureHeader = "X-Portal-Signature"
 )
 
+// DefaultSignatureMaxAge is the window VerifySignature callers should use
+// unless configured otherwise: wide enough for clock skew and retries,
+// narrow enough that a captured post is soon useless.
+const DefaultSignatureMaxAge = 5 * time.Minute
+
 // Errors of VerifySignature; all mean 401 to the caller, and the handler
 // should not say which one to the client.
 var (

@@ -192,10 +192,14 @@ func (b *backend) traceHeaders(env Envelope) []byte {
 	if err != nil {
 		host = env.RemoteAddr
 	}
-	fmt.Fprintf(&buf, "Received: from %s ([%s])\r\n\tby %s (restore portal) with ESMTP;\r\n\t%s\r\n",
+	fmt.Fprintf(&buf, "Received: from %s ([%s])\r\n\tby %s"+traceMark+"\t%s\r\n",
 		cmp.Or(oneLine(env.Helo), "unknown"), oneLine(host), oneLine(b.domain), env.ReceivedAt.Format(time.RFC1123Z))
 	return buf.Bytes()
 }
+
+// traceMark ends the first lines of our Received field; StripTrace looks
+// for it.
+const traceMark = " (restore portal) with ESMTP;\r\n"
 
 // slogAdapter lets go-smtp log through slog.
 type slogAdapter struct{ l *slog.Logger }

@@ -297,3 +297,40 @@ func TestSMTPServerConcurrent(t *testing.T) {
 	}
 	t.Logf("%d mails over %d connections in %v (%.0f mails/s)", conns*perConn, conns, elapsed, float64(conns*perConn)/elapsed.Seconds())
 }
+
+func TestDedupeKey(t *testing.T) {
+	t.Parallel()
+	box := &inbox{}
+	addr := startSMTP(t, SMTPOptions{}, box.deliver)
+	noID := "From: a@example.com\r\nSubject: no id\r\n\r\nrestore proj-abc\r\n"
+	for range 2 {
+		c := dialSMTP(t, addr)
+		if err := c.SendMail("a@example.com", []string{"restore@support.example.com"}, strings.NewReader(noID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if string(StripTrace(box.raws[0])) != noID {
+		t.Errorf("StripTrace = %q", StripTrace(box.raws[0]))
+	}
+	var keys []string
+	for _, raw := range box.raws {
+		m, err := Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, DedupeKey(m, raw))
+	}
+	if keys[0] != keys[1] || !strings.HasPrefix(keys[0], "sha256:") {
+		t.Errorf("keys of the same mail sent twice: %q", keys)
+	}
+	other := []byte("From: a@example.com\r\nSubject: other\r\n\r\nx\r\n")
+	if DedupeKey(nil, other) == keys[0] {
+		t.Error("different mails share a key")
+	}
+	if got := DedupeKey(&Message{MessageID: "ABC@x"}, nil); got != "mid:ABC@x" {
+		t.Errorf("DedupeKey with Message-ID = %q", got)
+	}
+	if got := StripTrace(other); string(got) != string(other) {
+		t.Error("StripTrace changed a mail without our trace")
+	}
+}

@@ -1,8 +1,11 @@
 package mail
 
 import (
+	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base32"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -61,4 +64,44 @@ func ThreadHeaders(in *Message) (inReplyTo string, references []string) {
 		refs = append(refs[:1:1], refs[len(refs)-maxReferences+1:]...)
 	}
 	return in.MessageID, refs
+}
+
+// DedupeKey names a mail so that the same mail delivered twice (a sender
+// retrying after a lost 250, a provider posting twice) is stored once:
+// "mid:" and the Message-ID when there is one, else "sha256:" and the
+// hash of the raw bytes without the trace headers our listener added.
+func DedupeKey(m *Message, raw []byte) string {
+	if m != nil && m.MessageID != "" {
+		return "mid:" + m.MessageID
+	}
+	sum := sha256.Sum256(StripTrace(raw))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// StripTrace removes the Return-Path and Received fields that NewSMTPServer
+// puts in front of a mail, giving back the bytes the sender sent.
+func StripTrace(raw []byte) []byte {
+	rest := raw
+	if !bytes.HasPrefix(rest, []byte("Return-Path: ")) {
+		return raw
+	}
+	i := bytes.Index(rest, []byte("\r\n"))
+	if i < 0 {
+		return raw
+	}
+	rest = rest[i+2:]
+	if !bytes.HasPrefix(rest, []byte("Received: ")) {
+		return raw
+	}
+	end := bytes.Index(rest, []byte(traceMark))
+	if end < 0 {
+		return raw
+	}
+	// The date follows on its own folded line.
+	after := rest[end+len(traceMark):]
+	j := bytes.Index(after, []byte("\r\n"))
+	if j < 0 {
+		return raw
+	}
+	return after[j+2:]
 }
