@@ -1,0 +1,208 @@
+package web_test
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/restoreportal/portal/internal/auth"
+	"github.com/restoreportal/portal/internal/tickets/tickettest"
+)
+
+// public is every route served without a login: login, health, the embedded
+// assets and mail intake.
+var public = map[string]bool{
+	"GET /healthz": true, "GET /readyz": true, "GET /login": true, "POST /login": true,
+	"GET /static/*": true, "POST /intake/email": true,
+}
+
+var param = regexp.MustCompile(`:[a-z_]+`)
+
+// TestEveryRouteNeedsLogin walks the router's route list: every route but the
+// public ones refuses an anonymous request (401 for the API and streams, a
+// redirect to the login page for pages), and a bad API token too.
+func TestEveryRouteNeedsLogin(t *testing.T) {
+	t.Parallel()
+	p := newPortal(t)
+	anon := p.anon(t)
+	checked := 0
+	for _, r := range p.e.Routes() {
+		key := r.Method + " " + r.Path
+		if public[key] || r.Method == "echo_route_not_found" {
+			continue
+		}
+		path := strings.ReplaceAll(param.ReplaceAllString(r.Path, "1"), "*", "x")
+		method := r.Method
+		if method == "RouteNotFound" {
+			continue
+		}
+		req, _ := http.NewRequest(method, p.srv.URL+path, nil)
+		res, body := anon.do(req)
+		switch {
+		case res.StatusCode == http.StatusUnauthorized:
+		case res.StatusCode == http.StatusSeeOther && strings.HasPrefix(res.Header.Get("Location"), "/login"):
+		default:
+			t.Errorf("%s (as %s %s): anonymous got %d %q", key, method, path, res.StatusCode, body)
+		}
+		req, _ = http.NewRequest(method, p.srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer rp_forged")
+		if res, _ := anon.do(req); res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s: forged token got %d", key, res.StatusCode)
+		}
+		checked++
+	}
+	t.Logf("%d routes refuse anonymous requests", checked)
+	if checked < 20 {
+		t.Fatalf("only %d routes checked", checked)
+	}
+	for _, path := range []string{"/healthz", "/login", "/static/style.css"} {
+		if res, _ := anon.get(path); res.StatusCode != http.StatusOK {
+			t.Errorf("public %s: %d", path, res.StatusCode)
+		}
+	}
+}
+
+func TestLoginLogoutAndSessionCookie(t *testing.T) {
+	t.Parallel()
+	p := newPortal(t)
+	b := p.anon(t)
+	res, body := b.get("/tickets")
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/login?next=%2Ftickets" {
+		t.Fatalf("anonymous /tickets: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	_, body = b.get("/login?next=/tickets")
+	res, _ = b.post("/login", url.Values{"_csrf": {csrfOf(t, body)}, "email": {"Operator@Example.com"},
+		"password": {tickettest.Password}, "next": {"/tickets"}})
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/tickets" {
+		t.Fatalf("login: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	var ck *http.Cookie
+	for _, c := range res.Cookies() {
+		if c.Name == "portal_session" {
+			ck = c
+		}
+	}
+	if ck == nil || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode {
+		t.Fatalf("session cookie: %+v", ck)
+	}
+	res, body = b.get("/tickets")
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, "operator@example.com") {
+		t.Fatalf("/tickets after login: %d", res.StatusCode)
+	}
+	b.csrf = csrfOf(t, body)
+	// Logout needs the CSRF token too.
+	if res, _ := b.post("/logout", url.Values{"_csrf": {"wrong"}}); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("logout without token: %d", res.StatusCode)
+	}
+	if res, _ := b.post("/logout", nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", res.StatusCode)
+	}
+	if res, _ := b.get("/tickets"); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("after logout: %d", res.StatusCode)
+	}
+	// An open redirect is refused.
+	b2 := p.anon(t)
+	_, body = b2.get("/login")
+	res, _ = b2.post("/login", url.Values{"_csrf": {csrfOf(t, body)}, "email": {"viewer@example.com"},
+		"password": {tickettest.Password}, "next": {"//evil.example/x"}})
+	if res.Header.Get("Location") != "/" {
+		t.Fatalf("next=//evil: %s", res.Header.Get("Location"))
+	}
+}
+
+func TestLoginRefusesWithoutCSRF(t *testing.T) {
+	t.Parallel()
+	p := newPortal(t)
+	b := p.anon(t)
+	res, _ := b.post("/login", url.Values{"email": {"admin@example.com"}, "password": {tickettest.Password}})
+	if res.StatusCode != http.StatusForbidden {
+		t.Fatalf("login without CSRF: %d", res.StatusCode)
+	}
+}
+
+func TestLoginThrottledPerAccountAndAddress(t *testing.T) {
+	t.Parallel()
+	p := newPortal(t)
+	try := func(email, password string) int {
+		b := p.anon(t)
+		_, body := b.get("/login")
+		res, _ := b.post("/login", url.Values{"_csrf": {csrfOf(t, body)}, "email": {email}, "password": {password}})
+		return res.StatusCode
+	}
+	for i := 0; i < auth.MaxFailsPerAccount; i++ {
+		if got := try("operator@example.com", "wrong password!!"); got != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i, got)
+		}
+	}
+	if got := try("operator@example.com", tickettest.Password); got != http.StatusTooManyRequests {
+		t.Fatalf("right password after %d failures: %d, want 429", auth.MaxFailsPerAccount, got)
+	}
+	// Another account is not locked by the first one's failures...
+	if got := try("viewer@example.com", tickettest.Password); got != http.StatusSeeOther {
+		t.Fatalf("other account: %d", got)
+	}
+	// ...until the address has failed too often.
+	for i := 0; i < auth.MaxFailsPerAddress; i++ {
+		try("nobody"+string(rune('a'+i))+"@example.com", "wrong password!!")
+	}
+	if got := try("approver@example.com", tickettest.Password); got != http.StatusTooManyRequests {
+		t.Fatalf("after many failures from the address: %d, want 429", got)
+	}
+}
+
+func TestCSRFRequiredOnForms(t *testing.T) {
+	t.Parallel()
+	p := newPortal(t)
+	b := p.login(t, "operator@example.com")
+	form := url.Values{"project_ref": {"proj-alpha"}, "requester_email": {"c@example.org"}, "mode": {"new_project"}}
+	for _, tok := range []string{"", "not-the-token"} {
+		f := url.Values{}
+		for k, v := range form {
+			f[k] = v
+		}
+		f.Set("_csrf", tok)
+		res, body := b.post("/tickets", f)
+		if res.StatusCode != http.StatusForbidden || !strings.Contains(body, "CSRF") {
+			t.Fatalf("token %q: %d", tok, res.StatusCode)
+		}
+	}
+	if res, _ := b.post("/tickets", form); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("with token: %d", res.StatusCode)
+	}
+}
+
+func TestRolesOnAdminPages(t *testing.T) {
+	t.Parallel()
+	p := newPortal(t)
+	op := p.login(t, "approver@example.com")
+	for _, path := range []string{"/users", "/riverui/"} {
+		if res, _ := op.get(path); res.StatusCode != http.StatusForbidden {
+			t.Errorf("approver %s: %d", path, res.StatusCode)
+		}
+	}
+	admin := p.login(t, "admin@example.com")
+	if res, body := admin.get("/riverui/"); res.StatusCode != http.StatusOK || !strings.Contains(strings.ToLower(body), "river") {
+		t.Errorf("admin riverui: %d", res.StatusCode)
+	}
+	res, body := admin.post("/users", url.Values{"email": {"new@example.com"}, "role": {"operator"}})
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, `id="created-password"`) {
+		t.Fatalf("create user: %d", res.StatusCode)
+	}
+	res, body = admin.post("/users", url.Values{"email": {"new@example.com"}, "role": {"operator"}})
+	if res.StatusCode != http.StatusConflict {
+		t.Fatalf("duplicate user: %d", res.StatusCode)
+	}
+	if res, _ := admin.post("/users", url.Values{"email": {"x@example.com"}, "role": {"root"}}); res.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("bad role: %d", res.StatusCode)
+	}
+	viewer := p.login(t, "viewer@example.com")
+	if res, _ := viewer.post("/users", url.Values{"email": {"y@example.com"}, "role": {"admin"}}); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("viewer creates a user: %d", res.StatusCode)
+	}
+	_, body = admin.get("/audit?action=user.")
+	if !strings.Contains(body, "user.created") || !strings.Contains(body, "user.login") {
+		t.Fatalf("audit page lacks user events")
+	}
+}
