@@ -1,0 +1,192 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/restoreportal/portal/internal/auth"
+	"github.com/restoreportal/portal/internal/tickets"
+)
+
+var ticketLocation = regexp.MustCompile(`^/tickets/(\d+)$`)
+
+func (b *browser) createTicket(mode string) string {
+	b.t.Helper()
+	at := time.Now().UTC().Add(-30 * time.Hour).Format("2006-01-02T15:04")
+	res, body := b.post("/tickets", url.Values{"project_ref": {"proj-alpha"}, "requester_email": {"Cust <cust@example.org>"},
+		"requested_at": {at}, "requested_tz": {"UTC"}, "scope_kind": {"full"}, "mode": {mode}, "note": {"please"}})
+	if res.StatusCode != http.StatusSeeOther || !ticketLocation.MatchString(res.Header.Get("Location")) {
+		b.t.Fatalf("create ticket: %d %s", res.StatusCode, body)
+	}
+	return res.Header.Get("Location")
+}
+
+func TestTicketWorkflowPages(t *testing.T) {
+	t.Parallel()
+	p := newPortal(t)
+	op := p.login(t, "operator@example.com")
+	loc := op.createTicket("destructive")
+	_, body := op.get(loc)
+	for _, want := range []string{`id="triage"`, "resolves to the snapshot", "public.orders"} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("ticket page lacks %q", want)
+		}
+	}
+	if !regexp.MustCompile(`<input type="radio" name="snapshot_id" value="\d+" data-snapshot-pick disabled`).MatchString(body) {
+		t.Error("the corrupt snapshot is not disabled in the picker")
+	}
+	// Triage with a table the snapshot does not hold: the page again, with why.
+	res, body := op.post(loc+"/prepare", url.Values{"snapshot_id": {fmt.Sprint(p.snaps[2].ID)}, "scope_kind": {"tables"},
+		"tables": {"public.orders", "public.nope"}, "mode": {"destructive"}})
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "public.nope is not in the snapshot") {
+		t.Fatalf("bad table: %d", res.StatusCode)
+	}
+	res, _ = op.post(loc+"/prepare", url.Values{"snapshot_id": {fmt.Sprint(p.snaps[2].ID)}, "scope_kind": {"tables"},
+		"tables": {"public.orders", "auth.users"}, "mode": {"destructive"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("prepare: %d", res.StatusCode)
+	}
+	_, body = op.get(loc)
+	if !strings.Contains(body, `id="preflight"`) || !strings.Contains(body, "2 table(s) (public.orders, auth.users) will be replaced") {
+		t.Fatalf("preflight missing:\n%s", body)
+	}
+	if res, _ := op.post(loc+"/submit", nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("submit: %d", res.StatusCode)
+	}
+	// A viewer and the operator cannot approve.
+	viewer := p.login(t, "viewer@example.com")
+	if res, _ := viewer.post(loc+"/approve", url.Values{"confirm_ref": {"proj-alpha"}}); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("viewer approves: %d", res.StatusCode)
+	}
+	if res, _ := op.post(loc+"/approve", url.Values{"confirm_ref": {"proj-alpha"}}); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("operator approves: %d", res.StatusCode)
+	}
+	ap := p.login(t, "approver@example.com")
+	_, body = ap.get(loc)
+	if !strings.Contains(body, `id="approve-form"`) {
+		t.Fatal("approver sees no approval form")
+	}
+	res, body = ap.post(loc+"/approve", url.Values{"confirm_ref": {"proj-bravo"}})
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "type the project ref proj-alpha") {
+		t.Fatalf("wrong ref: %d", res.StatusCode)
+	}
+	if p.jobCount(t, "restore") != 0 {
+		t.Fatal("job inserted before approval")
+	}
+	if res, _ := ap.post(loc+"/approve", url.Values{"confirm_ref": {"proj-alpha"}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("approve: %d", res.StatusCode)
+	}
+	if p.jobCount(t, "restore") != 1 {
+		t.Fatal("no restore job after approval")
+	}
+	_, body = ap.get(loc)
+	if !strings.Contains(body, `data-state="queued"`) || !strings.Contains(body, "Approved; the restore is queued.") {
+		t.Fatal("ticket page after approval")
+	}
+	_, body = ap.get("/")
+	if !strings.Contains(body, `id="active"`) {
+		t.Fatal("dashboard does not list the queued restore")
+	}
+}
+
+func TestPreparerCannotApprove(t *testing.T) {
+	t.Parallel()
+	p := newPortal(t)
+	ap := p.login(t, "approver@example.com")
+	loc := ap.createTicket("destructive")
+	if res, _ := ap.post(loc+"/prepare", url.Values{"snapshot_id": {fmt.Sprint(p.snaps[3].ID)}, "scope_kind": {"full"}, "mode": {"destructive"}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("prepare: %d", res.StatusCode)
+	}
+	ap.post(loc+"/submit", nil)
+	_, body := ap.get(loc)
+	if !strings.Contains(body, "You prepared this restore; another approver must approve it.") || strings.Contains(body, `id="approve-form"`) {
+		t.Fatal("the preparer is offered the approval")
+	}
+	res, body := ap.post(loc+"/approve", url.Values{"confirm_ref": {"proj-alpha"}})
+	if res.StatusCode != http.StatusForbidden || !strings.Contains(body, "another approver must approve") {
+		t.Fatalf("preparer approves: %d", res.StatusCode)
+	}
+}
+
+func TestTicketListFiltersAndPages(t *testing.T) {
+	t.Parallel()
+	p := newPortal(t)
+	ctx := context.Background()
+	op := tickets.UserActor(p.users[auth.RoleOperator], "")
+	for i := 0; i < 60; i++ {
+		ref := "proj-alpha"
+		if i%3 == 0 {
+			ref = "proj-bravo"
+		}
+		if _, err := tickets.Create(ctx, p.pool, nil, op, tickets.NewTicket{Source: tickets.SourceAPI, ProjectRef: ref,
+			RequesterEmail: fmt.Sprintf("r%d@example.org", i%5), Subject: fmt.Sprintf("case %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := p.login(t, "viewer@example.com")
+	for _, tc := range []struct {
+		query string
+		count string
+	}{
+		{"", "60 tickets"},
+		{"?project=proj-bravo", "20 tickets"},
+		{"?requester=r1@example.org", "12 tickets"},
+		{"?q=case+1", "11 tickets"},
+		{"?state=new&project=proj-alpha", "40 tickets"},
+		{"?state=running", "0 tickets"},
+	} {
+		res, body := b.get("/tickets" + tc.query)
+		if res.StatusCode != http.StatusOK || !strings.Contains(body, `<p class="muted" id="count">`+tc.count) {
+			t.Errorf("%s: want %s", tc.query, tc.count)
+		}
+	}
+	_, body := b.get("/tickets?page=2")
+	if !strings.Contains(body, "page 2 of 2") || !strings.Contains(body, "case 9<") {
+		t.Errorf("page 2")
+	}
+	if res, _ := b.get("/tickets?state=bogus"); res.StatusCode != http.StatusBadRequest {
+		t.Errorf("bogus state: %d", res.StatusCode)
+	}
+}
+
+func TestNewTicketFormShowsErrors(t *testing.T) {
+	t.Parallel()
+	p := newPortal(t)
+	op := p.login(t, "operator@example.com")
+	res, body := op.post("/tickets", url.Values{"project_ref": {"proj-zulu"}, "requester_email": {"c@example.org"}, "mode": {"new_project"}})
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "no project") || !strings.Contains(body, `value="proj-zulu"`) {
+		t.Fatalf("unknown project: %d", res.StatusCode)
+	}
+	viewer := p.login(t, "viewer@example.com")
+	if res, _ := viewer.get("/tickets/new"); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("viewer new form: %d", res.StatusCode)
+	}
+}
+
+func TestLiveProgressStream(t *testing.T) {
+	t.Parallel()
+	p := newPortal(t)
+	b := p.login(t, "viewer@example.com")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.srv.URL+"/live/progress?ids=1,2", nil)
+	res, err := b.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("content type %s", res.Header.Get("Content-Type"))
+	}
+	buf := make([]byte, 256)
+	n, _ := res.Body.Read(buf)
+	if !strings.HasPrefix(string(buf[:n]), "event: progress\ndata: [") {
+		t.Fatalf("first event: %q", buf[:n])
+	}
+}
