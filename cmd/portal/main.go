@@ -4,6 +4,7 @@
 //	portal serve        run the HTTP server (and the SMTP intake when configured)
 //	portal migrate      apply the portal's and River's migrations
 //	portal demo         seed the demo projects and snapshots when missing
+//	portal user add     create a staff user (the first admin)
 package main
 
 import (
@@ -32,6 +33,7 @@ commands:
   serve     run the portal's HTTP server
   migrate   apply database migrations (the portal's and River's)
   demo      create the demo projects and their snapshots when missing
+  user add  create a staff user: --email E --role viewer|operator|approver|admin
 `
 
 func main() {
@@ -49,6 +51,8 @@ func main() {
 		err = migrate(ctx)
 	case "demo":
 		err = seedDemo(ctx)
+	case "user":
+		err = userCmd(ctx, os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return
