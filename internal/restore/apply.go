@@ -35,6 +35,10 @@ type Options struct {
 	// ProgressInterval (default 1s), and once more at the end.
 	Progress         func(Progress)
 	ProgressInterval time.Duration
+	// MemoryBudget bounds the row data buffered between the dump reader and the COPY
+	// connections (default 80 MiB). Reading ahead lets the next table's COPY start on
+	// another connection while the previous one is still being stored.
+	MemoryBudget int64
 	// Warn, if set, receives warnings (a skipped unknown SET, say). They are also in Result.
 	Warn func(string)
 }
@@ -97,7 +101,7 @@ type applier struct {
 	main    *worker
 	workers []*worker
 	idle    chan *worker
-	bufs    chan []byte
+	bufs    *bufPool
 	wg      sync.WaitGroup
 
 	errOnce sync.Once
@@ -125,6 +129,7 @@ func Apply(ctx context.Context, dump io.Reader, opts Options) (*Result, error) {
 	start := time.Now()
 	opts.Jobs = cmp.Or(opts.Jobs, runtime.NumCPU())
 	opts.ProgressInterval = cmp.Or(opts.ProgressInterval, time.Second)
+	opts.MemoryBudget = max(cmp.Or(opts.MemoryBudget, 80<<20), 4*chunkSize)
 	cfg, err := pgx.ParseConfig(opts.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
@@ -141,11 +146,9 @@ func Apply(ctx context.Context, dump io.Reader, opts Options) (*Result, error) {
 		byName: map[extract.QualifiedName]*tableStat{},
 		truncd: map[extract.QualifiedName]bool{},
 		idle:   make(chan *worker, opts.Jobs),
-		// Bounded chunk buffers: memory for row data never exceeds len(bufs)*chunkSize.
-		bufs: make(chan []byte, 4*opts.Jobs+4),
-	}
-	for range cap(a.bufs) {
-		a.bufs <- make([]byte, chunkSize)
+		// Row data in flight never exceeds the budget: the reader reads ahead of a
+		// busy COPY by at most that much, then waits.
+		bufs: newBufPool(int(opts.MemoryBudget / chunkSize)),
 	}
 	a.rd = extract.NewReader(dump)
 	var src source = a.rd

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/restoreportal/portal/internal/extract"
 )
@@ -52,17 +53,15 @@ func (a *applier) copy(ctx context.Context, e *extract.Entry) error {
 	first := !a.truncd[e.Table]
 	a.truncd[e.Table] = true
 	a.mu.Unlock()
-	job := &copyJob{entry: e, stat: st, first: first, chunks: make(chan []byte, 4), failed: make(chan struct{})}
+	job := &copyJob{entry: e, stat: st, first: first, chunks: make(chan []byte, a.bufs.max), failed: make(chan struct{})}
 	a.wg.Add(1)
 	go a.runCopy(ctx, w, job)
 
 	defer close(job.chunks)
 	var sent int64
 	for {
-		var buf []byte
-		select {
-		case buf = <-a.bufs:
-		case <-ctx.Done():
+		buf, err := a.bufs.get(ctx)
+		if err != nil {
 			return a.ctxErr(ctx)
 		}
 		n, err := io.ReadFull(e.Rows, buf[:chunkSize])
@@ -70,10 +69,10 @@ func (a *applier) copy(ctx context.Context, e *extract.Entry) error {
 			select {
 			case job.chunks <- buf[:n]:
 			case <-job.failed:
-				a.bufs <- buf
+				a.bufs.put(buf)
 				return a.ctxErr(ctx)
 			case <-ctx.Done():
-				a.bufs <- buf
+				a.bufs.put(buf)
 				return a.ctxErr(ctx)
 			}
 			rows := e.Rows.Count()
@@ -82,7 +81,7 @@ func (a *applier) copy(ctx context.Context, e *extract.Entry) error {
 			sent = rows
 			st.bytes.Add(int64(n))
 		} else {
-			a.bufs <- buf
+			a.bufs.put(buf)
 		}
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			if e.Rows.Done() {
@@ -110,7 +109,7 @@ func (a *applier) runCopy(ctx context.Context, w *worker, job *copyJob) {
 		close(job.failed)
 		// Drain what the reader already queued so it never blocks.
 		for b := range job.chunks {
-			a.bufs <- b[:cap(b)]
+			a.bufs.put(b)
 		}
 		a.fail(entryError(job.entry, err))
 		return
@@ -185,7 +184,7 @@ func (a *applier) relkind(ctx context.Context, w *worker, target string) (string
 // returning each buffer to the pool once consumed.
 type chanReader struct {
 	ch   chan []byte
-	bufs chan []byte
+	bufs *bufPool
 	ctx  context.Context
 	cur  []byte
 	full []byte
@@ -194,7 +193,7 @@ type chanReader struct {
 func (r *chanReader) Read(p []byte) (int, error) {
 	for len(r.cur) == 0 {
 		if r.full != nil {
-			r.bufs <- r.full[:cap(r.full)]
+			r.bufs.put(r.full)
 			r.full = nil
 		}
 		select {
@@ -210,4 +209,42 @@ func (r *chanReader) Read(p []byte) (int, error) {
 	n := copy(p, r.cur)
 	r.cur = r.cur[n:]
 	return n, nil
+}
+
+// bufPool hands out at most max chunk buffers, allocating them on first use.
+type bufPool struct {
+	free chan []byte
+	mu   sync.Mutex
+	n    int
+	max  int
+}
+
+func newBufPool(max int) *bufPool {
+	return &bufPool{free: make(chan []byte, max), max: max}
+}
+
+func (p *bufPool) get(ctx context.Context) ([]byte, error) {
+	select {
+	case b := <-p.free:
+		return b, nil
+	default:
+	}
+	p.mu.Lock()
+	if p.n < p.max {
+		p.n++
+		p.mu.Unlock()
+		return make([]byte, chunkSize), nil
+	}
+	p.mu.Unlock()
+	select {
+	case b := <-p.free:
+		return b, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// put returns a buffer; it never blocks since at most max exist.
+func (p *bufPool) put(b []byte) {
+	p.free <- b[:cap(b)]
 }
