@@ -9,7 +9,7 @@
 # Goals: (c) <= 0.8 x (a) and <= 1.0 x (b); extraction <= 1.3 x gunzip; RSS <= 150 MiB.
 #
 # Reads the stack's settings from .stack/env (scripts/stack.sh up). Tunables:
-#   BENCH_SCALE (default 20: ~350 MB plain dump), BENCH_SMALL_SCALE (default 6),
+#   BENCH_SCALE (default 22: ~320 MiB plain dump), BENCH_SMALL_SCALE (default 6),
 #   BENCH_DIR (work folder, default a temp dir, removed unless BENCH_KEEP=1).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,7 +23,7 @@ admin=$PORTAL_PROJECTS_ADMIN_URL
 base=${admin%%\?*}
 base=${base%/*}
 bin=${PORTAL_PG_BIN:-/usr/lib/postgresql/15/bin}
-scale=${BENCH_SCALE:-20}
+scale=${BENCH_SCALE:-22}
 small_scale=${BENCH_SMALL_SCALE:-6}
 work=${BENCH_DIR:-$(mktemp -d /tmp/portal-bench.XXXXXX)}
 mkdir -p "$work"
