@@ -127,6 +127,12 @@ func TestUnderstandTime(t *testing.T) {
 		},
 		{name: "missing", text: "restore proj-abc please", conf: Missing},
 		{name: "not a time: version numbers", text: "we run version 15.4 of postgres", conf: Missing},
+		{name: "not a time: 24/7", text: "we run 24/7 and 1/2 of the rows are gone", conf: Missing},
+		{name: "numeric date both ways is ambiguous", text: "restore to 5/3 at 2pm", want: time.Date(2026, 5, 3, 14, 0, 0, 0, pdt), conf: Ambiguous},
+		{name: "numeric date one way", text: "restore to 25/4/2026 14:00", want: time.Date(2026, 4, 25, 14, 0, 0, 0, pdt), conf: Likely},
+		{name: "numeric date with year, no time", text: "restore to 4/25/2026", want: time.Date(2026, 4, 25, 0, 0, 0, 0, pdt), conf: Guess},
+		{name: "dotted european date", text: "restore to 03.05.2026 14:00", want: time.Date(2026, 5, 3, 14, 0, 0, 0, pdt), conf: Likely},
+		{name: "slashed ISO", text: "restore to 2026/05/03 14:00 UTC", want: time.Date(2026, 5, 3, 14, 0, 0, 0, utc), conf: Certain},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,10 +12,11 @@ import (
 const zonePat = `(?:\s*\(?((?:utc|gmt)\s*[+-]\s*\d{1,2}(?::?\d{2})?|[+-]\d{2}:?\d{2}|z|[a-z]{2,4})\b\)?)?`
 
 var (
-	reISO = regexp.MustCompile(`(?i)\b(\d{4})-(\d{1,2})-(\d{1,2})(?:(?:t|\s+|\s*at\s*)(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?)?` + zonePat)
+	reISO = regexp.MustCompile(`(?i)\b(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:(?:t|\s+|\s*at\s*)(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?)?` + zonePat)
 
 	monthPat   = `(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?`
 	reDayMonth = regexp.MustCompile(`(?i)\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?` + monthPat + `(?:,?\s+(\d{4}))?\b`)
+	reNumDate  = regexp.MustCompile(`\b(\d{1,2})([/.])(\d{1,2})(?:[/.](\d{4}|\d{2}))?\b`)
 	reMonthDay = regexp.MustCompile(`(?i)\b` + monthPat + `\s+(\d{1,2})(?:st|nd|rd|th)?\b(?:,?\s+(\d{4})\b)?`)
 	reRelDay   = regexp.MustCompile(`(?i)\b(the\s+day\s+before\s+yesterday|yesterday|today|tonight|last\s+night|this\s+(?:morning|afternoon|evening)|(?:last\s+|on\s+)?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday))\b(?:\s+(morning|afternoon|evening|night))?`)
 	reAgo      = regexp.MustCompile(`(?i)\b(\d{1,3}|an?|one|two|three|four|five|six|ten|twelve|half\s+an?)\s+(minute|min|hour|hr|day|week)s?\s+ago\b`)
@@ -48,6 +49,20 @@ type dayAnchor struct {
 	defHour int  // -1: none
 	exact   bool // a calendar date, not a relative day
 	desc    string
+	// needsClock drops the anchor when no clock time is near: "24/7" and
+	// "1/2" are not dates, "5/3 at 2pm" is.
+	needsClock bool
+	// alt is the other reading of a numeric date like 5/3 (May 3 or 5
+	// March): both are offered, which makes the time ambiguous.
+	alt *dayAnchor
+}
+
+// readings is the anchor and its other reading, if any.
+func (d dayAnchor) readings() []dayAnchor {
+	if d.alt == nil {
+		return []dayAnchor{d}
+	}
+	return []dayAnchor{d, *d.alt}
 }
 
 type clockAnchor struct {
@@ -190,6 +205,14 @@ func timesInLine(l line, ref time.Time) []found[time.Time] {
 		g := groups(text, m)
 		days = append(days, calendarDay(span{m[0], m[1]}, atoi(g[2]), g[1], g[3], refDay))
 	}
+	for _, m := range reNumDate.FindAllStringSubmatchIndex(text, 10) {
+		if overlaps(used, m[0], m[1]) || overlapsDays(days, m[0], m[1]) {
+			continue
+		}
+		if d, ok := numericDay(span{m[0], m[1]}, groups(text, m), refDay); ok {
+			days = append(days, d)
+		}
+	}
 	for _, m := range reRelDay.FindAllStringSubmatchIndex(text, 10) {
 		g := groups(text, m)
 		days = append(days, relativeDay(span{m[0], m[1]}, strings.ToLower(g[1]), strings.ToLower(g[2]), refDay))
@@ -259,21 +282,26 @@ func timesInLine(l line, ref time.Time) []found[time.Time] {
 		}
 		dayClock[p.d], taken[p.c] = p.c, true
 	}
-	for i, d := range days {
-		if dayClock[i] < 0 {
-			h, note := 0, " (a day without a time of day)"
-			if d.defHour >= 0 {
-				h, note = d.defHour, fmt.Sprintf(" (%02d:00 assumed)", d.defHour)
-			}
-			emit(d.start, time.Date(d.y, d.m, d.d, h, 0, 0, 0, loc), Guess, note)
+	for i, day := range days {
+		if dayClock[i] < 0 && day.needsClock {
 			continue
 		}
-		c := clocks[dayClock[i]]
-		zl := c.loc
-		if zl == nil {
-			zl = loc
+		for _, d := range day.readings() {
+			if dayClock[i] < 0 {
+				h, note := 0, " (a day without a time of day)"
+				if d.defHour >= 0 {
+					h, note = d.defHour, fmt.Sprintf(" (%02d:00 assumed)", d.defHour)
+				}
+				emit(d.start, time.Date(d.y, d.m, d.d, h, 0, 0, 0, loc), Guess, note+d.desc)
+				continue
+			}
+			c := clocks[dayClock[i]]
+			zl := c.loc
+			if zl == nil {
+				zl = loc
+			}
+			emit(min(d.start, c.start), time.Date(d.y, d.m, d.d, c.h, c.min, 0, 0, zl), Likely, d.desc)
 		}
-		emit(min(d.start, c.start), time.Date(d.y, d.m, d.d, c.h, c.min, 0, 0, zl), Likely, "")
 	}
 	// Clock times alone: the latest such time not after the mail.
 	for i, c := range clocks {
@@ -308,6 +336,50 @@ func calendarDay(s span, day int, month, year string, ref time.Time) dayAnchor {
 		d.y--
 	}
 	return d
+}
+
+// numericDay reads 5/3, 5/3/2026, 03.05.2026. Dots are day.month (as
+// Europe writes them); slashes are month/day in the US and day/month
+// elsewhere, so when both readings are valid both are returned.
+func numericDay(s span, g []string, ref time.Time) (dayAnchor, bool) {
+	a, sep, b, year := atoi(g[1]), g[2], atoi(g[3]), g[4]
+	y := ref.Year()
+	if year != "" {
+		y = atoi(year)
+		if len(year) == 2 {
+			y += 2000
+		}
+	}
+	mk := func(mo, d int, desc string) (dayAnchor, bool) {
+		if mo < 1 || mo > 12 || d < 1 || d > 31 {
+			return dayAnchor{}, false
+		}
+		da := dayAnchor{span: s, y: y, m: time.Month(mo), d: d, defHour: -1, exact: true, needsClock: year == "", desc: desc}
+		if year == "" && time.Date(y, da.m, d, 0, 0, 0, 0, ref.Location()).After(ref) {
+			da.y--
+		}
+		return da, true
+	}
+	if sep == "." {
+		if year == "" {
+			return dayAnchor{}, false // 15.4 is a version, 3.5 a number
+		}
+		return mk(b, a, "")
+	}
+	us, okUS := mk(a, b, "")
+	eu, okEU := mk(b, a, "")
+	switch {
+	case okUS && okEU && a != b:
+		us.desc = fmt.Sprintf(" (%s read as month/day; it could be day/month)", g[0])
+		eu.desc = fmt.Sprintf(" (%s read as day/month; it could be month/day)", g[0])
+		us.alt = &eu
+		return us, true
+	case okUS:
+		return us, true
+	case okEU:
+		return eu, true
+	}
+	return dayAnchor{}, false
 }
 
 // relativeDay builds a day from "yesterday", "this morning", "last friday".
@@ -347,7 +419,7 @@ func relativeDay(s span, word, part string, ref time.Time) dayAnchor {
 	case "night":
 		defHour = 22
 	}
-	return dayAnchor{span: s, y: day.Year(), m: day.Month(), d: day.Day(), defHour: defHour, desc: word}
+	return dayAnchor{span: s, y: day.Year(), m: day.Month(), d: day.Day(), defHour: defHour}
 }
 
 func groups(text string, m []int) []string {
