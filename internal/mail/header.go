@@ -218,4 +218,3 @@ func parseLooseDate(v string) (time.Time, bool) {
 	}
 	return time.Time{}, false
 }
-
