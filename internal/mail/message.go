@@ -101,10 +101,17 @@ func (m *Message) ReplyAddress() Address {
 // a malformed message, with the trouble listed in Message.Problems; it
 // returns ErrNothingUsable only when there is nothing to read at all.
 func Parse(raw []byte) (*Message, error) {
+	return parse(raw, 0)
+}
+
+// maxNested bounds mail attached in mail (forwarded as attachment).
+const maxNested = 3
+
+func parse(raw []byte, nested int) (*Message, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, ErrNothingUsable
 	}
-	p := &parser{msg: &Message{}}
+	p := &parser{msg: &Message{}, nested: nested}
 
 	hdr, body, ok := p.readHeader(raw)
 	if !ok {
@@ -166,6 +173,8 @@ type parser struct {
 	broken     bool   // the MIME structure could not be followed
 	reportType string // report-type of a multipart/report
 	dropped    int
+	nested     int      // how deep in attached mail this parser is
+	forwarded  []string // attached mail, shown as forwarded messages
 }
 
 func (p *parser) problem(format string, args ...any) {
@@ -236,6 +245,28 @@ func (p *parser) leaf(e *message.Entity, ct string, params map[string]string) {
 	if !isBody {
 		body := e.Body
 		var head bytes.Buffer
+		if ct == "message/rfc822" && p.reportType == "" && p.nested < maxNested {
+			// Mail forwarded as an attachment carries the request: show it
+			// as a forwarded message, and record it as an attachment too.
+			inner, err := io.ReadAll(io.LimitReader(body, maxTextBytes))
+			if err != nil {
+				p.problem("attached mail %q: could not decode all of it: %v", filename, err)
+			}
+			if fm, ferr := parse(inner, p.nested+1); ferr == nil {
+				p.forwarded = append(p.forwarded, forwardBlock(fm))
+				for _, pr := range fm.Problems {
+					p.problem("attached mail: %s", pr)
+				}
+			}
+			n, _ := io.Copy(io.Discard, body)
+			p.msg.Attachments = append(p.msg.Attachments, Attachment{
+				Filename:    p.toUTF8([]byte(filename), "filename"),
+				ContentType: ct,
+				Size:        int64(len(inner)) + n,
+				Inline:      disp == "inline",
+			})
+			return
+		}
 		if p.reportType != "" && (ct == "message/rfc822" || ct == "text/rfc822-headers") {
 			// Keep the start of the reported mail to read its Message-ID.
 			body = io.TeeReader(body, &limitedBuffer{buf: &head, max: maxRawHeader})
@@ -296,10 +327,32 @@ func (p *parser) finishText(rawBody []byte) {
 		m.Text = normalizeText(strings.Join(parts, "\n\n"))
 		m.TextFromHTML = true
 	}
+	if len(p.forwarded) > 0 {
+		m.Text = strings.TrimSpace(m.Text + "\n\n" + strings.Join(p.forwarded, "\n\n"))
+	}
 	if m.Text == "" && p.broken && len(bytes.TrimSpace(rawBody)) > 0 {
 		m.Text = normalizeText(stripMIMENoise(p.toUTF8(rawBody, "raw body")))
 		p.problem("showed the raw body because its MIME structure could not be read")
 	}
+}
+
+// forwardBlock writes attached mail the way Gmail writes an inline
+// forward, so StripQuoted and Understand treat both alike.
+func forwardBlock(m *Message) string {
+	var b strings.Builder
+	b.WriteString("---------- Forwarded message ---------\n")
+	if m.From.Addr != "" {
+		fmt.Fprintf(&b, "From: %s\n", m.From)
+	}
+	if !m.Date.IsZero() {
+		fmt.Fprintf(&b, "Date: %s\n", m.Date.Format("Mon, 2 Jan 2006 15:04:05 -0700"))
+	}
+	if m.Subject != "" {
+		fmt.Fprintf(&b, "Subject: %s\n", oneLine(m.Subject))
+	}
+	b.WriteString("\n")
+	b.WriteString(m.Text)
+	return b.String()
 }
 
 // stripMIMENoise drops boundary lines and part headers from a raw body that

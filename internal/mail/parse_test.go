@@ -68,6 +68,16 @@ func TestParseFixtures(t *testing.T) {
 			problemsEmpty: true,
 		},
 		{
+			file:          "forward_attached.eml",
+			messageID:     "attached-fw-1@customer.example",
+			from:          Address{Name: "Carol Diaz", Addr: "carol@customer.example"},
+			subject:       "FW: restore needed",
+			date:          "2026-05-04T10:00:00-05:00",
+			textHas:       []string{"See the attached mail from Dana.\n\n---------- Forwarded message ---------\nFrom: Dana Smith <dana@customer.example>\nDate: Fri, 1 May 2026 09:00:00 -0500", "Please restore proj-abc to yesterday at 3pm as a new project."},
+			attachments:   []string{"message/rfc822"},
+			problemsEmpty: true,
+		},
+		{
 			file:          "oneline.eml",
 			messageID:     "20260505074500.1@tiny.example",
 			from:          Address{Addr: "ops@tiny.example"},

@@ -286,6 +286,12 @@ func TestUnderstandFixtures(t *testing.T) {
 			sourceHas: "(relative to the forwarded mail's date, 2026-05-01 09:00)",
 		},
 		{
+			file: "forward_attached.eml",
+			ref:  "proj-abc", time: "2026-04-30T20:00:00Z", timeConf: Likely, mode: ModeNewProject,
+			missing:   []string{FieldScope},
+			sourceHas: "(relative to the forwarded mail's date, 2026-05-01 09:00)",
+		},
+		{
 			file:    "bounce.eml",
 			missing: []string{FieldProjectRef, FieldTime, FieldScope, FieldMode},
 		},
