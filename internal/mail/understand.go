@@ -42,6 +42,9 @@ type Field[T any] struct {
 	Source     string
 	Confidence Confidence
 	Candidates []T
+	// Problems about this field, to name in the reply; Request.Problems
+	// holds them all.
+	Problems []string
 }
 
 // Names of the request's fields, as Request.Missing returns them.
@@ -176,14 +179,46 @@ func Understand(msg *Message, opts UnderstandOptions) Request {
 	}
 	lines := requestLines(msg, ref)
 
-	r.ProjectRef = findRef(lines, opts, &r.Problems)
-	r.Time = findTime(lines, ref, &r.Problems)
+	var refP, timeP, scopeP []string
+	r.ProjectRef = findRef(lines, opts, &refP)
+	r.ProjectRef.Problems = refP
+	r.Time = findTime(lines, ref, &timeP)
+	r.Time.Problems = timeP
 	if msg.Date.IsZero() && r.Time.Confidence != Missing && r.Time.Confidence != Certain {
 		r.Time.Source += " (the mail had no readable Date: read relative to " + ref.Format("2006-01-02 15:04 MST") + ")"
 	}
-	r.Scope = findScope(lines, opts, &r.Problems)
+	r.Scope = findScope(lines, opts, &scopeP)
+	r.Scope.Problems = scopeP
 	r.Mode = findMode(lines)
+	r.collectProblems()
 	return r
+}
+
+func (r *Request) collectProblems() {
+	r.Problems = nil
+	for _, p := range [][]string{r.ProjectRef.Problems, r.Time.Problems, r.Scope.Problems, r.Mode.Problems} {
+		r.Problems = append(r.Problems, p...)
+	}
+}
+
+// Update merges what a reply in the same thread says into r: each field
+// the reply speaks about (anything but missing) replaces the earlier one,
+// even when the reply is less sure, because the requester's latest word
+// wins and an unclear one must be asked about again. Fields the reply does
+// not mention, and their problems, are kept.
+func (r Request) Update(newer Request) Request {
+	update(&r.ProjectRef, newer.ProjectRef)
+	update(&r.Time, newer.Time)
+	update(&r.Scope, newer.Scope)
+	update(&r.Mode, newer.Mode)
+	r.collectProblems()
+	return r
+}
+
+func update[T any](old *Field[T], newer Field[T]) {
+	if newer.Confidence != Missing && newer.Confidence != "" {
+		*old = newer
+	}
 }
 
 func cmpOr(t, def time.Time) time.Time {

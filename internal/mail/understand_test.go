@@ -333,6 +333,35 @@ func TestUnderstandFixtures(t *testing.T) {
 	}
 }
 
+func TestRequestUpdate(t *testing.T) {
+	t.Parallel()
+	opts := UnderstandOptions{KnownRefs: testRefs, Tables: testInventory}
+	first := Understand(testMessage("restore please", "please restore proj-abx to yesterday 3pm, the users table"), opts)
+	if got := first.Missing(); !slices.Equal(got, []string{FieldProjectRef, FieldScope, FieldMode}) {
+		t.Fatalf("first Missing() = %v", got)
+	}
+	// The reply fixes the ref and the mode; the table is still unclear.
+	reply := Understand(testMessage("Re: [Restore #3] We need a little more information", "sorry, it's proj-abc. Overwrite it."), opts)
+	merged := first.Update(reply)
+	if merged.ProjectRef.Value != "proj-abc" || merged.ProjectRef.Confidence != Certain {
+		t.Errorf("ref = %+v", merged.ProjectRef)
+	}
+	if merged.Mode.Value != ModeDestructive || !merged.Time.Value.Equal(first.Time.Value) {
+		t.Errorf("mode %q, time %v", merged.Mode.Value, merged.Time.Value)
+	}
+	if got := merged.Missing(); !slices.Equal(got, []string{FieldScope}) {
+		t.Errorf("merged Missing() = %v", got)
+	}
+	if len(merged.Problems) != 1 || !strings.Contains(merged.Problems[0], "table users in more than one schema") {
+		t.Errorf("merged Problems = %q", merged.Problems)
+	}
+	// A later reply that changes its mind wins.
+	again := merged.Update(Understand(testMessage("", "actually, a new project please, table public.users"), opts))
+	if again.Mode.Value != ModeNewProject || again.Scope.Value.String() != "table public.users" || len(again.Missing()) != 0 || len(again.Problems) != 0 {
+		t.Errorf("again = %+v", again)
+	}
+}
+
 func FuzzUnderstand(f *testing.F) {
 	for _, s := range []string{
 		"please restore proj-abc to yesterday",
