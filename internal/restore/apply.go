@@ -87,6 +87,7 @@ type source interface {
 
 type tableStat struct {
 	table      extract.QualifiedName
+	pending    atomic.Int32 // COPY jobs not finished
 	dumpRows   atomic.Int64
 	copiedRows atomic.Int64
 	bytes      atomic.Int64
@@ -104,9 +105,12 @@ type applier struct {
 	bufs    *bufPool
 	wg      sync.WaitGroup
 
-	errOnce sync.Once
-	err     error
-	cancel  context.CancelFunc
+	errMu  sync.Mutex
+	err    error
+	cancel context.CancelFunc
+	// changed is closed and replaced whenever a COPY finishes, to wake the post-data
+	// scheduler.
+	changed chan struct{}
 
 	mu       sync.Mutex
 	tables   []*tableStat
@@ -143,9 +147,10 @@ func Apply(ctx context.Context, dump io.Reader, opts Options) (*Result, error) {
 	defer cancel()
 	a := &applier{
 		opts: opts, cfg: cfg, dbname: cfg.Database, cancel: cancel,
-		byName: map[extract.QualifiedName]*tableStat{},
-		truncd: map[extract.QualifiedName]bool{},
-		idle:   make(chan *worker, opts.Jobs),
+		byName:  map[extract.QualifiedName]*tableStat{},
+		truncd:  map[extract.QualifiedName]bool{},
+		changed: make(chan struct{}),
+		idle:    make(chan *worker, opts.Jobs),
 		// Row data in flight never exceeds the budget: the reader reads ahead of a
 		// busy COPY by at most that much, then waits.
 		bufs: newBufPool(int(opts.MemoryBudget / chunkSize)),
@@ -178,7 +183,7 @@ func Apply(ctx context.Context, dump io.Reader, opts Options) (*Result, error) {
 	a.wg.Wait()
 	stopProgress()
 	if err == nil {
-		err = a.err
+		err = a.firstErr()
 	}
 	res := a.result()
 	res.Duration = time.Since(start)
@@ -213,10 +218,32 @@ func (r *Result) verify() error {
 }
 
 func (a *applier) fail(err error) {
-	a.errOnce.Do(func() {
+	a.errMu.Lock()
+	defer a.errMu.Unlock()
+	if a.err == nil {
 		a.err = err
 		a.cancel()
-	})
+	}
+}
+
+func (a *applier) firstErr() error {
+	a.errMu.Lock()
+	defer a.errMu.Unlock()
+	return a.err
+}
+
+// waitChange returns a channel closed at the next notify.
+func (a *applier) waitChange() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.changed
+}
+
+func (a *applier) notify() {
+	a.mu.Lock()
+	close(a.changed)
+	a.changed = make(chan struct{})
+	a.mu.Unlock()
 }
 
 func (a *applier) warn(msg string) {
@@ -238,8 +265,8 @@ func (a *applier) run(ctx context.Context, src source) error {
 		if err != nil {
 			return err
 		}
-		if a.err != nil {
-			return a.err
+		if err := a.firstErr(); err != nil {
+			return err
 		}
 		a.entries.Add(1)
 		if e.Phase != extract.PostData && e.Kind != extract.KindMeta {
@@ -264,10 +291,7 @@ func (a *applier) run(ctx context.Context, src source) error {
 			}
 		}
 	}
-	a.wg.Wait()
-	if a.err != nil {
-		return a.err
-	}
+	// Data may still be stored by COPY connections: post-data waits for it per table.
 	a.phase.Store(int32(extract.PostData))
 	return a.postData(ctx, post)
 }

@@ -55,6 +55,7 @@ func (a *applier) copy(ctx context.Context, e *extract.Entry) error {
 	a.mu.Unlock()
 	job := &copyJob{entry: e, stat: st, first: first, chunks: make(chan []byte, a.bufs.max), failed: make(chan struct{})}
 	a.wg.Add(1)
+	st.pending.Add(1)
 	go a.runCopy(ctx, w, job)
 
 	defer close(job.chunks)
@@ -96,8 +97,8 @@ func (a *applier) copy(ctx context.Context, e *extract.Entry) error {
 }
 
 func (a *applier) ctxErr(ctx context.Context) error {
-	if a.err != nil {
-		return a.err
+	if err := a.firstErr(); err != nil {
+		return err
 	}
 	return ctx.Err()
 }
@@ -105,6 +106,8 @@ func (a *applier) ctxErr(ctx context.Context) error {
 func (a *applier) runCopy(ctx context.Context, w *worker, job *copyJob) {
 	defer a.wg.Done()
 	err := a.copyInto(ctx, w, job)
+	job.stat.pending.Add(-1)
+	defer a.notify()
 	if err != nil {
 		close(job.failed)
 		// Drain what the reader already queued so it never blocks.

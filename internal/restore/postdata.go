@@ -62,8 +62,18 @@ func (a *applier) postData(ctx context.Context, entries []*extract.Entry) error 
 		}
 		items = append(items, &postItem{kind: postSerial, entries: []*extract.Entry{e}})
 	}
+	barrier := false
 	for i := 0; i < len(items); {
 		it := items[i]
+		if it.kind != postKey && !barrier {
+			// Foreign keys, triggers and the rest wait for all data; keys and indexes
+			// only for their own table's.
+			a.wg.Wait()
+			barrier = true
+			if err := a.firstErr(); err != nil {
+				return err
+			}
+		}
 		if it.kind == postSerial {
 			for _, e := range it.entries {
 				if err := a.serial(ctx, a.main, e); err != nil {
@@ -82,6 +92,10 @@ func (a *applier) postData(ctx context.Context, entries []*extract.Entry) error 
 		}
 		i = j
 	}
+	a.wg.Wait()
+	if err := a.firstErr(); err != nil {
+		return err
+	}
 	for _, e := range refresh {
 		if err := a.serial(ctx, a.main, e); err != nil {
 			return err
@@ -90,48 +104,62 @@ func (a *applier) postData(ctx context.Context, entries []*extract.Entry) error 
 	return nil
 }
 
-// parallel runs items over the worker connections. Items whose lock sets overlap never
-// run at the same time; larger tables start first.
+// parallel runs items over the worker connections as they become idle. Items whose
+// lock sets overlap never run at the same time; an item waits until the data of its
+// tables is stored; larger tables start first.
 func (a *applier) parallel(ctx context.Context, items []*postItem) error {
 	if err := a.startWorkers(ctx); err != nil {
 		return err
 	}
-	if len(items) == 1 {
-		return a.runItem(ctx, a.main, items[0])
-	}
 	a.mu.Lock()
+	stats := map[*postItem][]*tableStat{}
 	for _, it := range items {
 		for _, l := range it.locks {
 			if st := a.byName[l]; st != nil {
 				it.size += st.bytes.Load()
+				stats[it] = append(stats[it], st)
 			}
 		}
 	}
 	a.mu.Unlock()
 	pending := slices.Clone(items)
 	slices.SortStableFunc(pending, func(x, y *postItem) int { return cmp.Compare(y.size, x.size) })
+	ready := func(it *postItem) bool {
+		for _, st := range stats[it] {
+			if st.pending.Load() > 0 {
+				return false
+			}
+		}
+		return true
+	}
 
 	var mu sync.Mutex
-	cond := sync.NewCond(&mu)
 	busy := map[extract.QualifiedName]bool{}
 	var firstErr error
 	take := func() *postItem {
-		mu.Lock()
-		defer mu.Unlock()
 		for {
+			changed := a.waitChange()
+			mu.Lock()
 			if firstErr != nil || len(pending) == 0 {
+				mu.Unlock()
 				return nil
 			}
 			for k, it := range pending {
-				if !slices.ContainsFunc(it.locks, func(q extract.QualifiedName) bool { return busy[q] }) {
+				if ready(it) && !slices.ContainsFunc(it.locks, func(q extract.QualifiedName) bool { return busy[q] }) {
 					pending = slices.Delete(pending, k, k+1)
 					for _, q := range it.locks {
 						busy[q] = true
 					}
+					mu.Unlock()
 					return it
 				}
 			}
-			cond.Wait()
+			mu.Unlock()
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				return nil
+			}
 		}
 	}
 	release := func(it *postItem, err error) {
@@ -142,12 +170,19 @@ func (a *applier) parallel(ctx context.Context, items []*postItem) error {
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}
-		cond.Broadcast()
 		mu.Unlock()
+		a.notify()
 	}
 	var wg sync.WaitGroup
-	for _, w := range a.workers {
+	for range a.workers {
 		wg.Go(func() {
+			var w *worker
+			select {
+			case w = <-a.idle:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { a.idle <- w }()
 			for {
 				it := take()
 				if it == nil {
@@ -158,7 +193,13 @@ func (a *applier) parallel(ctx context.Context, items []*postItem) error {
 		})
 	}
 	wg.Wait()
-	return firstErr
+	if firstErr != nil {
+		return firstErr
+	}
+	if err := a.firstErr(); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 func (a *applier) runItem(ctx context.Context, w *worker, it *postItem) error {
