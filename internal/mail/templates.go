@@ -101,6 +101,14 @@ var noticeTemplates = template.Must(template.New("notices").Funcs(template.FuncM
 		return ""
 	},
 	"join": strings.Join,
+	// sentence ends s with one full stop.
+	"sentence": func(s string) string {
+		s = strings.TrimSpace(s)
+		if strings.HasSuffix(s, ".") || strings.HasSuffix(s, "!") || strings.HasSuffix(s, "?") {
+			return s
+		}
+		return s + "."
+	},
 }).Parse(`
 {{- define "greeting"}}Hello{{with .RequesterName}} {{.}}{{end}},
 {{end}}
@@ -193,7 +201,7 @@ So that the copy does not repeat the original's side effects, we disabled:
 {{template "footer" .}}{{end}}
 
 {{- define "failed"}}{{template "greeting" .}}
-Your restore (ticket #{{.TicketID}}) failed{{with .Reason}}: {{.}}.{{else}}.{{end}}
+Your restore (ticket #{{.TicketID}}) failed{{with .Reason}}: {{sentence .}}{{else}}.{{end}}
 
 {{template "summary" .}}
 {{- if .LiveUnchanged}}

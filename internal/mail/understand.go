@@ -102,9 +102,13 @@ const (
 // Request is what Understand read from a mail.
 type Request struct {
 	ProjectRef Field[string]
-	Time       Field[time.Time]
-	Scope      Field[Scope]
-	Mode       Field[Mode]
+	// Time is the state to restore to. For a day without a time of day
+	// ("yesterday", "5/3/2026") Value is the start of that day in the
+	// mail's zone, Confidence is Guess and Source says so: staff pick the
+	// snapshot.
+	Time  Field[time.Time]
+	Scope Field[Scope]
+	Mode  Field[Mode]
 
 	// Problems are to be named in the reply, e.g. "there is no project
 	// proj-abd; the closest are proj-abc, proj-abe".
