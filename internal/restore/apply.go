@@ -282,6 +282,10 @@ func (a *applier) run(ctx context.Context, src source) error {
 				return err
 			}
 		case extract.KindStatement:
+			if e.Type == "DATABASE" || isDatabaseStatement(e.SQL) {
+				// pg_dump --create output: it would create or alter databases beside the target.
+				return fmt.Errorf("%s: %s: refused: a dump applies to one existing database (made with pg_dump --create?)", e.Describe(), e.FirstLine())
+			}
 			if e.Phase == extract.PostData {
 				post = append(post, &e)
 				continue
@@ -418,4 +422,10 @@ func (a *applier) startProgress(ctx context.Context) func() {
 		}
 	}()
 	return func() { close(done); <-stopped }
+}
+
+// isDatabaseStatement reports CREATE/DROP/ALTER DATABASE statements.
+func isDatabaseStatement(sql string) bool {
+	f := strings.Fields(strings.ToUpper(sql[:min(len(sql), 64)]))
+	return len(f) >= 2 && (f[0] == "CREATE" || f[0] == "DROP" || f[0] == "ALTER") && f[1] == "DATABASE"
 }

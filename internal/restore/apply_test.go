@@ -177,6 +177,15 @@ func TestApplyErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "pg_dump --create output is refused",
+			dump: header + "--\n-- Name: x; Type: DATABASE; Schema: -; Owner: -\n--\n\nCREATE DATABASE x WITH TEMPLATE = template0;\n",
+			check: func(t *testing.T, res *restore.Result, err error) {
+				if err == nil || !strings.Contains(err.Error(), "DATABASE \"x\" (line 7): CREATE DATABASE x") {
+					t.Fatalf("err = %v", err)
+				}
+			},
+		},
+		{
 			name: "bad copy data fails naming the table",
 			dump: header + "CREATE TABLE t (a int);\nCOPY public.t (a) FROM stdin;\n1\nx\n\\.\n",
 			check: func(t *testing.T, res *restore.Result, err error) {
