@@ -14,6 +14,7 @@ var (
 	// "tables public.orders and auth.users", "table: users"
 	reTablesAfter = regexp.MustCompile(`(?i)\btables?\s*:?\s+([\w."]+(?:\s*(?:,|\band\b|&)\s*[\w."]+)*)`)
 	reQualified   = regexp.MustCompile(`(?i)\b"?([a-z_][a-z0-9_$]*)"?\."?([a-z_][a-z0-9_$]*)"?`)
+	reSchemaHint  = regexp.MustCompile(`(?i)\b(?:in|from|of)\s+(?:the\s+)?"?([a-z_][a-z0-9_]*)"?\s+schema\b`)
 	reListSep     = regexp.MustCompile(`(?i)\s*(?:,|\band\b|&)\s*`)
 	reIdent       = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$`)
 	reNegBefore   = regexp.MustCompile(`(?i)\b(not|n't|no need (for|to)|rather than|instead of|without|except)\s+(\w+\s+){0,3}$`)
@@ -57,20 +58,34 @@ func findScope(lines []line, opts UnderstandOptions, problems *[]string) Field[S
 				full = &l
 			}
 		}
-		add := func(list string) {
+		// "the users table in the auth schema": qualify bare names.
+		hint := ""
+		if m := reSchemaHint.FindStringSubmatch(text); m != nil && slices.Contains(schemas, strings.ToLower(m[1])) {
+			hint = m[1]
+		}
+		add := func(list string, after bool) {
 			for _, n := range reListSep.Split(list, -1) {
 				n = strings.Trim(n, `"'.`+"`")
 				if n == "" || notTables[strings.ToLower(n)] || !reIdent.MatchString(n) {
 					continue
 				}
+				// "the table restored as it was": a participle after
+				// "table" is prose, unless the inventory has it.
+				if after && !strings.ContainsAny(n, "._") && strings.HasSuffix(strings.ToLower(n), "ed") &&
+					len(resolveTable(n, opts.Tables)) == 0 {
+					continue
+				}
+				if hint != "" && !strings.Contains(n, ".") {
+					n = hint + "." + n
+				}
 				names = append(names, mention{n, l})
 			}
 		}
 		for _, m := range reTablesBefore.FindAllStringSubmatch(text, 10) {
-			add(m[1])
+			add(m[1], false)
 		}
 		for _, m := range reTablesAfter.FindAllStringSubmatch(text, 10) {
-			add(m[1])
+			add(m[1], true)
 		}
 		for _, m := range reQualified.FindAllStringSubmatch(text, 20) {
 			if slices.Contains(schemas, strings.ToLower(m[1])) {

@@ -182,6 +182,8 @@ func TestUnderstandScope(t *testing.T) {
 			name: "full and tables both asked", text: "restore the full database. also the orders table",
 			inventory: testInventory, want: Scope{Tables: []string{"public.orders"}}, conf: Ambiguous,
 		},
+		{name: "schema named apart", text: "the users table in the auth schema", inventory: testInventory, want: Scope{Tables: []string{"auth.users"}}, conf: Certain},
+		{name: "participle after table is prose", text: "we'd like the table restored as it was", conf: Missing},
 		{name: "smart quotes", text: "the \u201corders\u201d table", inventory: testInventory, want: Scope{Tables: []string{"public.orders"}}, conf: Likely},
 		{name: "words that are not tables", text: "the same table as last time", inventory: testInventory, conf: Missing},
 		{name: "domain names are not tables", text: "see example.com for details", conf: Missing},
