@@ -116,6 +116,7 @@ type applier struct {
 	tables   []*tableStat
 	byName   map[extract.QualifiedName]*tableStat
 	truncd   map[extract.QualifiedName]bool
+	created  map[extract.QualifiedName]bool // tables this run created
 	warnings []string
 
 	phase   atomic.Int32
@@ -149,6 +150,7 @@ func Apply(ctx context.Context, dump io.Reader, opts Options) (*Result, error) {
 		opts: opts, cfg: cfg, dbname: cfg.Database, cancel: cancel,
 		byName:  map[extract.QualifiedName]*tableStat{},
 		truncd:  map[extract.QualifiedName]bool{},
+		created: map[extract.QualifiedName]bool{},
 		changed: make(chan struct{}),
 		idle:    make(chan *worker, opts.Jobs),
 		// Row data in flight never exceeds the budget: the reader reads ahead of a
@@ -350,6 +352,13 @@ func (a *applier) serial(ctx context.Context, w *worker, e *extract.Entry) error
 	}
 	if err != nil {
 		return entryError(e, err)
+	}
+	if e.Type == "TABLE" {
+		if q, ok := extract.TargetTable(e.SQL); ok && strings.HasPrefix(strings.ToUpper(e.SQL), "CREATE") {
+			a.mu.Lock()
+			a.created[q] = true
+			a.mu.Unlock()
+		}
 	}
 	return nil
 }

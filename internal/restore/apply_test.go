@@ -225,3 +225,24 @@ func diffLines(want, got string) string {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestApplyNeverTruncatesExistingTables: COPY into a table this run did not create
+// appends; only tables created by the restore are truncated (for COPY FREEZE).
+func TestApplyNeverTruncatesExistingTables(t *testing.T) {
+	t.Parallel()
+	dst := testenv.NewDatabase(t)
+	execSQL(t, dst, "CREATE TABLE public.t (a int); INSERT INTO public.t VALUES (1);")
+	if _, err := apply(t, "COPY public.t (a) FROM stdin;\n2\n\\.\n", dst, restore.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM public.t").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("rows = %d, %v; want 2", n, err)
+	}
+}

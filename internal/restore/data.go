@@ -50,7 +50,9 @@ func (a *applier) copy(ctx context.Context, e *extract.Entry) error {
 	}
 	st := a.stat(e.Table)
 	a.mu.Lock()
-	first := !a.truncd[e.Table]
+	// Only a table this run created, on its first COPY, may be truncated for FREEZE:
+	// never rows that were there before.
+	first := a.created[e.Table] && !a.truncd[e.Table]
 	a.truncd[e.Table] = true
 	a.mu.Unlock()
 	job := &copyJob{entry: e, stat: st, first: first, chunks: make(chan []byte, a.bufs.max), failed: make(chan struct{})}
