@@ -22,6 +22,7 @@ func FuzzReader(f *testing.F) {
 		"\\restrict k\n-- PostgreSQL database dump complete\n\\unrestrict k\n",
 		"\\! id\n",
 		"-- Name: a; b; Type: TABLE; Schema: s; Owner: o\nCREATE TABLE s.a (x int);\n",
+		"-- Name: t; Type: TABLE; Schema: public; Owner: o\nCREATE TABLE public.t (x s.ty DEFAULT s.f());\n-- Name: f(); Type: FUNCTION; Schema: s; Owner: -\nCREATE FUNCTION s.f() AS $$ s.g() $$;\nCOPY public.t (x) FROM stdin;\n1\n\\.\n-- Name: t tr; Type: TRIGGER; Schema: public; Owner: -\nCREATE TRIGGER tr AFTER INSERT ON public.t EXECUTE FUNCTION s.f();\n",
 	} {
 		f.Add(s)
 	}
@@ -49,5 +50,11 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 		_, _ = Inventory(strings.NewReader(dump))
+		sel := Select(NewReader(strings.NewReader(dump)), []QualifiedName{{"public", "t"}})
+		for {
+			if _, err := sel.Next(); err != nil {
+				break
+			}
+		}
 	})
 }

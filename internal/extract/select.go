@@ -268,24 +268,21 @@ func (s *Selection) emit(i int) {
 // emitDeps emits, before a post-data entry, pre-data definitions (functions, say)
 // it references that were not emitted yet, with their own dependencies.
 func (s *Selection) emitDeps(sql string) {
-	var visit func(sql string, depth int)
-	visit = func(sql string, depth int) {
-		if depth > 20 {
-			return
-		}
+	seen := map[int]bool{}
+	var visit func(sql string)
+	visit = func(sql string) {
 		for _, ref := range references(sql) {
 			for _, j := range s.defs[ref] {
-				if s.emitted[j] || !s.definition(j) || s.pre[j].Type == "SEQUENCE" {
+				if seen[j] || s.emitted[j] || !s.definition(j) || s.pre[j].Type == "SEQUENCE" {
 					continue
 				}
-				s.emitted[j] = true // guard against cycles while visiting
-				visit(s.pre[j].SQL, depth+1)
-				s.emitted[j] = false
+				seen[j] = true
+				visit(s.pre[j].SQL) // its own dependencies first
 				s.emit(j)
 			}
 		}
 	}
-	visit(sql, 0)
+	visit(sql)
 }
 
 // definition reports whether pre-data entry j may be pulled in because something kept
