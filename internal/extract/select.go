@@ -182,16 +182,11 @@ func (s *Selection) decide() error {
 			mark(i)
 		case e.Type == "":
 			mark(i) // not understood: keep, in order
-		case tableTypes[e.Type]:
-			if q, ok := createTableName(e.SQL); ok && s.tables[q] {
+		case tableTypes[e.Type] || strings.HasPrefix(strings.ToUpper(e.SQL), "ALTER TABLE"):
+			// The table itself and statements on it: identity columns, defaults,
+			// partition attachment, storage and statistics settings.
+			if q, ok := TargetTable(e.SQL); ok && s.tables[q] {
 				mark(i)
-			}
-		case e.Type == "SEQUENCE" || e.Type == "DEFAULT" || e.Type == "TABLE ATTACH" || e.Type == "CONSTRAINT":
-			// Identity columns, column defaults, partition attachment of selected tables.
-			if strings.HasPrefix(strings.ToUpper(e.SQL), "ALTER TABLE") {
-				if q, ok := TargetTable(e.SQL); ok && s.tables[q] {
-					mark(i)
-				}
 			}
 		}
 	}

@@ -2,7 +2,7 @@
 -- PostgreSQL database dump
 --
 
-\restrict zQT5cOxXdyhKTJCpc6WqzhQ8hTFeEHv5Nlr4Ke6wEKJ2YtcvOBZ1EAzJOaeT3op
+\restrict UyHWpcHdEnX91xIE8oAmysh8q877kR4xqLunXHIurKtXUg3Ik3wGqidZeiPYwyv
 
 -- Dumped from database version 15.18 (Debian 15.18-0+deb12u1)
 -- Dumped by pg_dump version 15.18 (Debian 15.18-0+deb12u1)
@@ -242,6 +242,9 @@ CREATE TABLE storage.buckets (
     name_len integer GENERATED ALWAYS AS (length(name)) STORED,
     quota auth.positive
 );
+ALTER TABLE ONLY storage.buckets ALTER COLUMN name SET STATISTICS 500;
+
+ALTER TABLE ONLY storage.buckets REPLICA IDENTITY FULL;
 
 
 --
@@ -591,5 +594,5 @@ REFRESH MATERIALIZED VIEW public.bucket_counts;
 -- PostgreSQL database dump complete
 --
 
-\unrestrict zQT5cOxXdyhKTJCpc6WqzhQ8hTFeEHv5Nlr4Ke6wEKJ2YtcvOBZ1EAzJOaeT3op
+\unrestrict UyHWpcHdEnX91xIE8oAmysh8q877kR4xqLunXHIurKtXUg3Ik3wGqidZeiPYwyv
 

@@ -2,7 +2,7 @@
 -- PostgreSQL database dump
 --
 
-\restrict OJMSGdbrHn1NOVe1kGmJ4MgtgJO4Rkm7YXfIJHob9Aqpr4KrtbyKHgfIjLwbeF4
+\restrict Wo03k30YWsbNaSCef2O88E5fncZXR8KBs0YbfpUEx7Pt1pQGaOLpgHbCglHAbD7
 
 -- Dumped from database version 15.18 (Debian 15.18-0+deb12u1)
 -- Dumped by pg_dump version 15.18 (Debian 15.18-0+deb12u1)
@@ -242,6 +242,9 @@ CREATE TABLE storage.buckets (
     name_len integer GENERATED ALWAYS AS (length(name)) STORED,
     quota auth.positive
 );
+ALTER TABLE ONLY storage.buckets ALTER COLUMN name SET STATISTICS 500;
+
+ALTER TABLE ONLY storage.buckets REPLICA IDENTITY FULL;
 
 
 --
@@ -494,5 +497,5 @@ ALTER TABLE ai.documents ENABLE ROW LEVEL SECURITY;
 -- PostgreSQL database dump complete
 --
 
-\unrestrict OJMSGdbrHn1NOVe1kGmJ4MgtgJO4Rkm7YXfIJHob9Aqpr4KrtbyKHgfIjLwbeF4
+\unrestrict Wo03k30YWsbNaSCef2O88E5fncZXR8KBs0YbfpUEx7Pt1pQGaOLpgHbCglHAbD7
 

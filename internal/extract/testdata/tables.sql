@@ -2,7 +2,7 @@
 -- PostgreSQL database dump
 --
 
-\restrict bZ8L3JZnAGlhZhyZHvwqRe4ju59071fTFiFGa7J0QoF4dq6YvPK9Mlj0Z5VEnsj
+\restrict Lbh24oUeclgofinkLWNM22bRSOdP0z57RuORloEsj0wNTxhsyircsttD7tkNPBY
 
 -- Dumped from database version 15.18 (Debian 15.18-0+deb12u1)
 -- Dumped by pg_dump version 15.18 (Debian 15.18-0+deb12u1)
@@ -89,6 +89,9 @@ CREATE TABLE storage.buckets (
     name_len integer GENERATED ALWAYS AS (length(name)) STORED,
     quota auth.positive
 );
+ALTER TABLE ONLY storage.buckets ALTER COLUMN name SET STATISTICS 500;
+
+ALTER TABLE ONLY storage.buckets REPLICA IDENTITY FULL;
 
 
 --
@@ -284,5 +287,5 @@ ALTER TABLE ONLY storage.buckets
 -- PostgreSQL database dump complete
 --
 
-\unrestrict bZ8L3JZnAGlhZhyZHvwqRe4ju59071fTFiFGa7J0QoF4dq6YvPK9Mlj0Z5VEnsj
+\unrestrict Lbh24oUeclgofinkLWNM22bRSOdP0z57RuORloEsj0wNTxhsyircsttD7tkNPBY
 

@@ -88,3 +88,6 @@ INSERT INTO ai.documents (id, bucket_id, body, embedding) VALUES
 INSERT INTO public."semi;colon
 newline" VALUES ('v');
 REFRESH MATERIALIZED VIEW public.bucket_counts;
+-- Statements pg_dump writes inside a TABLE entry, after CREATE TABLE.
+ALTER TABLE storage.buckets ALTER COLUMN name SET STATISTICS 500;
+ALTER TABLE storage.buckets REPLICA IDENTITY FULL;
