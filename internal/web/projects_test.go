@@ -29,8 +29,10 @@ const catalogDump = "--\n-- PostgreSQL database dump\n--\n\n-- Dumped from datab
 	"CREATE TABLE auth.users (id integer);\n\nCOPY auth.users (id) FROM stdin;\n7\n\\.\n\n--\n-- PostgreSQL database dump complete\n--\n\n"
 
 type catalogEnv struct {
-	handler   http.Handler
-	pool      interface{ Query(context.Context, string, ...any) (pgx.Rows, error) }
+	handler http.Handler
+	pool    interface {
+		Query(context.Context, string, ...any) (pgx.Rows, error)
+	}
 	good, bad snapshots.Snapshot
 	viewer    string
 	operator  string
@@ -51,8 +53,8 @@ func newCatalogEnv(t *testing.T) catalogEnv {
 	zw.Close()
 	good := b.Bytes()
 	for key, body := range map[string][]byte{
-		"daily/proj-web/20260501T020000Z.sql.gz": good,
-		"daily/proj-web/20260502T020000Z.sql.gz": good[:len(good)-20],
+		"daily/proj-web/20260501T020000Z.sql.gz":   good,
+		"daily/proj-web/20260502T020000Z.sql.gz":   good[:len(good)-20],
 		"daily/proj-other/20260502T020000Z.sql.gz": good,
 	} {
 		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String(key),
@@ -161,9 +163,9 @@ func TestProjectsAPI(t *testing.T) {
 	}
 	for path, code := range map[string]int{
 		"/api/v1/projects/proj-web/snapshots?at=yesterday": http.StatusBadRequest,
-		"/api/v1/projects/nobody/snapshots":               http.StatusNotFound,
-		"/api/v1/snapshots/abc":                           http.StatusBadRequest,
-		"/api/v1/snapshots/999999":                        http.StatusNotFound,
+		"/api/v1/projects/nobody/snapshots":                http.StatusNotFound,
+		"/api/v1/snapshots/abc":                            http.StatusBadRequest,
+		"/api/v1/snapshots/999999":                         http.StatusNotFound,
 	} {
 		if rec := e.do(t, "GET", path, e.viewer); rec.Code != code {
 			t.Errorf("%s = %d %s, want %d", path, rec.Code, rec.Body, code)
