@@ -88,6 +88,7 @@ type source interface {
 type tableStat struct {
 	table      extract.QualifiedName
 	pending    atomic.Int32 // COPY jobs not finished
+	relkind    atomic.Int32 // pg_class.relkind, when this run created and loaded it
 	dumpRows   atomic.Int64
 	copiedRows atomic.Int64
 	bytes      atomic.Int64

@@ -146,6 +146,9 @@ func (a *applier) copyInto(ctx context.Context, w *worker, job *copyJob) error {
 			return err
 		}
 		freeze = kind == "r"
+		if len(kind) == 1 {
+			job.stat.relkind.Store(int32(kind[0]))
+		}
 	}
 	sql := "COPY " + target + cols + " FROM STDIN"
 	r := &chanReader{ch: job.chunks, bufs: a.bufs, ctx: ctx}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/restoreportal/portal/internal/extract"
@@ -13,20 +14,31 @@ type postKind int
 
 const (
 	postSerial postKind = iota
-	postKey             // primary/unique/exclusion constraint or index: parallel per table
-	postFK              // foreign key: parallel, never two on one table at once
+	postKey             // primary/unique/exclusion constraint or index
+	postFK              // foreign key
 )
 
 type postItem struct {
 	kind    postKind
 	entries []*extract.Entry
-	locks   []extract.QualifiedName
-	size    int64
+	// locks are the tables the item locks; shared items (CREATE INDEX takes a SHARE
+	// lock) may run together on one table, exclusive ones (ALTER TABLE) may not.
+	locks  []extract.QualifiedName
+	shared bool
+	size   int64
+	early  bool // a foreign key run with the keys, as soon as its tables are ready
 }
 
-// postData runs post-data entries: consecutive keys and indexes in parallel per table,
-// consecutive foreign keys in parallel with lock-aware scheduling, anything else
-// serially in dump order, materialized view refreshes last.
+// postData runs post-data entries in a dependency-safe schedule:
+//
+//   - the leading run of keys and indexes (pg_dump writes them first) in parallel,
+//     each as soon as its own table's data is stored; indexes of one table together,
+//     constraints (ALTER TABLE) alone on their table;
+//   - foreign keys between two plain tables with the same scheduler, once both tables'
+//     data and keys are done (never two items locking one table exclusively at once);
+//   - after all data: the rest in dump order, serially, except consecutive foreign keys
+//     in parallel;
+//   - materialized view refreshes last.
 func (a *applier) postData(ctx context.Context, entries []*extract.Entry) error {
 	var items []*postItem
 	var refresh []*extract.Entry
@@ -45,11 +57,8 @@ func (a *applier) postData(ctx context.Context, entries []*extract.Entry) error 
 			continue
 		case e.Type == "CONSTRAINT" || e.Type == "INDEX":
 			if t, ok := extract.TargetTable(e.SQL); ok && !isSessionSetting(e.SQL) {
-				if last != nil && last.kind == postKey && last.locks[0] == t {
-					last.entries = append(last.entries, e)
-				} else {
-					items = append(items, &postItem{kind: postKey, entries: []*extract.Entry{e}, locks: []extract.QualifiedName{t}})
-				}
+				shared := e.Type == "INDEX" && strings.HasPrefix(strings.ToUpper(e.SQL), "CREATE ")
+				items = append(items, &postItem{kind: postKey, entries: []*extract.Entry{e}, locks: []extract.QualifiedName{t}, shared: shared})
 				continue
 			}
 		case e.Type == "FK CONSTRAINT":
@@ -62,18 +71,40 @@ func (a *applier) postData(ctx context.Context, entries []*extract.Entry) error 
 		}
 		items = append(items, &postItem{kind: postSerial, entries: []*extract.Entry{e}})
 	}
-	barrier := false
-	for i := 0; i < len(items); {
-		it := items[i]
-		if it.kind != postKey && !barrier {
-			// Foreign keys, triggers and the rest wait for all data; keys and indexes
-			// only for their own table's.
-			a.wg.Wait()
-			barrier = true
-			if err := a.firstErr(); err != nil {
-				return err
-			}
+
+	// Phase A: the leading keys, and the foreign keys that may join them.
+	lead := 0
+	for lead < len(items) && items[lead].kind == postKey {
+		lead++
+	}
+	phaseA := slices.Clone(items[:lead])
+	lateKeys := map[extract.QualifiedName]bool{}
+	for _, it := range items[lead:] {
+		if it.kind == postKey {
+			lateKeys[it.locks[0]] = true
 		}
+	}
+	var rest []*postItem
+	for _, it := range items[lead:] {
+		if it.kind == postFK && a.plainTable(it.locks[0]) && a.plainTable(it.locks[1]) &&
+			!lateKeys[it.locks[0]] && !lateKeys[it.locks[1]] {
+			it.early = true
+			phaseA = append(phaseA, it)
+			continue
+		}
+		rest = append(rest, it)
+	}
+	if err := a.parallel(ctx, phaseA); err != nil {
+		return err
+	}
+
+	// Phase B: after all data, in dump order.
+	a.wg.Wait()
+	if err := a.firstErr(); err != nil {
+		return err
+	}
+	for i := 0; i < len(rest); {
+		it := rest[i]
 		if it.kind == postSerial {
 			for _, e := range it.entries {
 				if err := a.serial(ctx, a.main, e); err != nil {
@@ -84,17 +115,13 @@ func (a *applier) postData(ctx context.Context, entries []*extract.Entry) error 
 			continue
 		}
 		j := i
-		for j < len(items) && items[j].kind == it.kind {
+		for j < len(rest) && rest[j].kind == it.kind {
 			j++
 		}
-		if err := a.parallel(ctx, items[i:j]); err != nil {
+		if err := a.parallel(ctx, rest[i:j]); err != nil {
 			return err
 		}
 		i = j
-	}
-	a.wg.Wait()
-	if err := a.firstErr(); err != nil {
-		return err
 	}
 	for _, e := range refresh {
 		if err := a.serial(ctx, a.main, e); err != nil {
@@ -104,10 +131,23 @@ func (a *applier) postData(ctx context.Context, entries []*extract.Entry) error 
 	return nil
 }
 
-// parallel runs items over the worker connections as they become idle. Items whose
-// lock sets overlap never run at the same time; an item waits until the data of its
-// tables is stored; larger tables start first.
+// plainTable reports whether q is an ordinary table (not partitioned) whose data this
+// run loaded, so that a foreign key on it only depends on its own data and keys.
+func (a *applier) plainTable(q extract.QualifiedName) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := a.byName[q]
+	return st != nil && st.relkind.Load() == 'r'
+}
+
+// parallel runs items over the worker connections as they become idle. An item waits
+// until the data of its tables is stored (and, for an early foreign key, until the
+// keys of both tables exist); items with conflicting locks never run together;
+// larger tables start first.
 func (a *applier) parallel(ctx context.Context, items []*postItem) error {
+	if len(items) == 0 {
+		return nil
+	}
 	if err := a.startWorkers(ctx); err != nil {
 		return err
 	}
@@ -123,19 +163,43 @@ func (a *applier) parallel(ctx context.Context, items []*postItem) error {
 	}
 	a.mu.Unlock()
 	pending := slices.Clone(items)
-	slices.SortStableFunc(pending, func(x, y *postItem) int { return cmp.Compare(y.size, x.size) })
+	slices.SortStableFunc(pending, func(x, y *postItem) int {
+		// Keys before foreign keys, then larger tables first.
+		if c := cmp.Compare(x.kind, y.kind); c != 0 {
+			return c
+		}
+		return cmp.Compare(y.size, x.size)
+	})
+	keysLeft := map[extract.QualifiedName]int{}
+	for _, it := range items {
+		if it.kind == postKey {
+			keysLeft[it.locks[0]]++
+		}
+	}
+
+	var mu sync.Mutex
+	busy := map[extract.QualifiedName]int{} // >0 shared holders, -1 exclusive
+	var firstErr error
 	ready := func(it *postItem) bool {
 		for _, st := range stats[it] {
 			if st.pending.Load() > 0 {
 				return false
 			}
 		}
+		if it.early {
+			for _, q := range it.locks {
+				if keysLeft[q] > 0 {
+					return false
+				}
+			}
+		}
+		for _, q := range it.locks {
+			if it.shared && busy[q] < 0 || !it.shared && busy[q] != 0 {
+				return false
+			}
+		}
 		return true
 	}
-
-	var mu sync.Mutex
-	busy := map[extract.QualifiedName]bool{}
-	var firstErr error
 	take := func() *postItem {
 		for {
 			changed := a.waitChange()
@@ -145,10 +209,14 @@ func (a *applier) parallel(ctx context.Context, items []*postItem) error {
 				return nil
 			}
 			for k, it := range pending {
-				if ready(it) && !slices.ContainsFunc(it.locks, func(q extract.QualifiedName) bool { return busy[q] }) {
+				if ready(it) {
 					pending = slices.Delete(pending, k, k+1)
 					for _, q := range it.locks {
-						busy[q] = true
+						if it.shared {
+							busy[q]++
+						} else {
+							busy[q] = -1
+						}
 					}
 					mu.Unlock()
 					return it
@@ -165,7 +233,14 @@ func (a *applier) parallel(ctx context.Context, items []*postItem) error {
 	release := func(it *postItem, err error) {
 		mu.Lock()
 		for _, q := range it.locks {
-			delete(busy, q)
+			if it.shared {
+				busy[q]--
+			} else {
+				busy[q] = 0
+			}
+		}
+		if it.kind == postKey {
+			keysLeft[it.locks[0]]--
 		}
 		if err != nil && firstErr == nil {
 			firstErr = err
