@@ -107,3 +107,23 @@ func TestParseTime(t *testing.T) {
 		t.Error("ParseTime(yesterday) succeeded")
 	}
 }
+
+func TestGetUsable(t *testing.T) {
+	t.Parallel()
+	pool := newDeps(t).Pool
+	ctx := context.Background()
+	good := insertSnapshot(t, pool, "proj-u", "daily/proj-u/a.sql.gz", ptr(day(1)), StatusVerified, KindAutomatic)
+	bad := insertSnapshot(t, pool, "proj-u", "daily/proj-u/b.sql.gz", ptr(day(2)), StatusCorrupt, KindAutomatic)
+	pending := insertSnapshot(t, pool, "proj-u", "daily/proj-u/c.sql.gz", ptr(day(3)), StatusPending, KindAutomatic)
+	if _, err := GetUsable(ctx, pool, good); err != nil {
+		t.Errorf("verified: %v", err)
+	}
+	for _, id := range []int64{bad, pending} {
+		if _, err := GetUsable(ctx, pool, id); !errors.Is(err, ErrNotUsable) {
+			t.Errorf("snapshot %d: %v, want ErrNotUsable", id, err)
+		}
+	}
+	if _, err := GetUsable(ctx, pool, 424242); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing: %v", err)
+	}
+}

@@ -440,3 +440,14 @@ func SyncLatest(ctx context.Context, db DB, ref string) (*SyncRun, error) {
 	}
 	return &r, nil
 }
+
+// GetUsable returns snapshot id when a restore may use it (verified, still
+// in S3), else an error wrapping ErrNotUsable or ErrNotFound. Restore jobs
+// call it before streaming a snapshot.
+func GetUsable(ctx context.Context, db DB, id int64) (Snapshot, error) {
+	s, err := SnapshotGet(ctx, db, id)
+	if err != nil {
+		return s, err
+	}
+	return s, s.Usable()
+}
