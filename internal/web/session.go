@@ -202,7 +202,14 @@ func (s *Server) loginForm(c echo.Context) error {
 }
 
 func (s *Server) renderLogin(c echo.Context, status int, email, next, msg string) error {
-	token := randomString()
+	// Keep the token of an earlier visit, so two open login tabs (or a
+	// prefetch) do not invalidate each other's forms.
+	token := ""
+	if ck, err := c.Cookie(loginCSRFCookie); err == nil && len(ck.Value) >= 32 {
+		token = ck.Value
+	} else {
+		token = randomString()
+	}
 	c.SetCookie(s.cookie(loginCSRFCookie, token, 3600))
 	b := templates.Base{Title: "Log in", CSRF: token}
 	return renderPage(c, status, templates.Login(templates.LoginPage{Base: b, Email: email, Next: safeNext(next), Error: msg}))
