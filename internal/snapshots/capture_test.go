@@ -223,3 +223,34 @@ func TestPrune(t *testing.T) {
 		t.Errorf("second prune = %v, %v", again, err)
 	}
 }
+
+// TestCaptureMultipart streams a dump larger than one upload part, so the
+// uploader makes a multipart upload of unknown length.
+func TestCaptureMultipart(t *testing.T) {
+	t.Parallel()
+	d := newDeps(t)
+	ctx := context.Background()
+	registeredProject(t, d, "proj-big")
+	p := filepath.Join(t.TempDir(), "pg_dump")
+	script := `#!/bin/sh
+printf -- '--\n-- PostgreSQL database dump\n--\n\n-- Dumped from database version 15.8\n-- Dumped by pg_dump version 15.8\n\n'
+printf 'CREATE TABLE public.r (v text);\n\nCOPY public.r (v) FROM stdin;\n'
+head -c 9000000 /dev/urandom | base64 -w 100
+printf '\\.\n\n--\n-- PostgreSQL database dump complete\n--\n\n'
+`
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d.PGDump = p
+	s, err := Capture(ctx, d, "proj-big", false)
+	if err != nil {
+		t.Fatalf("Capture: %v", err)
+	}
+	if s.Size <= capturePartSize || !strings.HasSuffix(s.ETag, "-2") || s.Kind != KindAutomatic {
+		t.Errorf("captured %d bytes, etag %s, kind %s; want a 2-part multipart upload", s.Size, s.ETag, s.Kind)
+	}
+	tables, _ := SnapshotTables(ctx, d.Pool, s.ID)
+	if len(tables) != 1 || tables[0].Rows != 120000 {
+		t.Errorf("inventory = %+v, want 120000 rows", tables)
+	}
+}
