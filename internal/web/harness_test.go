@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -36,13 +37,17 @@ type portal struct {
 	second auth.User // a second approver
 }
 
-func newPortal(t *testing.T) *portal {
+func newPortal(t testing.TB) *portal {
+	t.Helper()
+	return newPortalLog(t, testenv.Logger(t))
+}
+
+func newPortalLog(t testing.TB, log *slog.Logger) *portal {
 	t.Helper()
 	pool := testenv.PortalPool(t)
 	s3c, bucket := testenv.S3(t)
 	cfg := testenv.Config(t)
 	cfg.S3.Bucket = bucket
-	log := testenv.Logger(t)
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -62,13 +67,13 @@ func newPortal(t *testing.T) *portal {
 
 // browser is an HTTP client with cookies that does not follow redirects.
 type browser struct {
-	t    *testing.T
+	t    testing.TB
 	p    *portal
 	c    *http.Client
 	csrf string
 }
 
-func (p *portal) anon(t *testing.T) *browser {
+func (p *portal) anon(t testing.TB) *browser {
 	jar, _ := cookiejar.New(nil)
 	return &browser{t: t, p: p, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
@@ -78,7 +83,7 @@ func (p *portal) anon(t *testing.T) *browser {
 var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 
 // login logs in as email and remembers the session's CSRF token.
-func (p *portal) login(t *testing.T, email string) *browser {
+func (p *portal) login(t testing.TB, email string) *browser {
 	t.Helper()
 	b := p.anon(t)
 	res, body := b.get("/login")
@@ -94,7 +99,7 @@ func (p *portal) login(t *testing.T, email string) *browser {
 	return b
 }
 
-func csrfOf(t *testing.T, body string) string {
+func csrfOf(t testing.TB, body string) string {
 	t.Helper()
 	m := csrfField.FindStringSubmatch(body)
 	if m == nil {
@@ -177,4 +182,3 @@ func (p *portal) jobCount(t *testing.T, kind string) int {
 	}
 	return n
 }
-
