@@ -83,9 +83,6 @@ func run(ctx context.Context) error {
 		Workers:      jobs.Workers(deps),
 		PeriodicJobs: jobs.PeriodicJobs(deps),
 		JobTimeout:   -1, // restores run as long as they need; they watch ctx
-		// A job whose worker died (kill -9, node loss) is handed to another
-		// worker after this long; see PORTAL_RESCUE_AFTER.
-		RescueStuckJobsAfter: cfg.Worker.RescueAfter,
 	})
 	if err != nil {
 		return fmt.Errorf("river client: %w", err)

@@ -105,7 +105,7 @@ func Load(getenv func(string) string) (Config, error) {
 			ApplyJobs:   r.integer("PORTAL_APPLY_JOBS", 0),
 			MetricsAddr: r.str("PORTAL_METRICS_ADDR", "127.0.0.1:9090"),
 			KeepFor:     r.duration("PORTAL_KEEP_FOR", 7*24*time.Hour),
-			RescueAfter: r.duration("PORTAL_RESCUE_AFTER", 10*time.Minute),
+			RescueAfter: r.duration("PORTAL_RESCUE_AFTER", time.Minute),
 		},
 		Snapshots: Snapshots{
 			SyncInterval:    r.duration("PORTAL_SYNC_INTERVAL", 5*time.Minute),

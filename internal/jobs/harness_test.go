@@ -18,6 +18,7 @@ import (
 	"github.com/restoreportal/portal/internal/auth"
 	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/config"
+	"github.com/restoreportal/portal/internal/database"
 	"github.com/restoreportal/portal/internal/demo"
 	"github.com/restoreportal/portal/internal/jobs"
 	"github.com/restoreportal/portal/internal/snapshots"
@@ -29,16 +30,18 @@ import (
 // harness is one project with a live database on the cluster, a portal
 // database, a bucket, a River client working the real workers, and staff.
 type harness struct {
-	t        *testing.T
-	cfg      config.Config
-	pool     *pgxpool.Pool
-	deps     jobs.Deps
-	cl       *cluster.Cluster
-	river    *river.Client[pgx.Tx]
-	ref      string
-	db       string // the live database
-	operator tickets.Actor
-	approver tickets.Actor
+	t    *testing.T
+	cfg  config.Config
+	pool *pgxpool.Pool
+	// portalURL reaches pool's database, for worker processes.
+	portalURL string
+	deps      jobs.Deps
+	cl        *cluster.Cluster
+	river     *river.Client[pgx.Tx]
+	ref       string
+	db        string // the live database
+	operator  tickets.Actor
+	approver  tickets.Actor
 }
 
 func randomRef() string {
@@ -56,12 +59,17 @@ func newHarness(t *testing.T) *harness {
 	s3c, bucket := testenv.S3(t)
 	cfg.S3.Bucket = bucket
 	cfg.Worker.ApplyJobs = 2
-	pool := testenv.PortalPool(t)
+	portalURL := testenv.PortalURL(t)
+	pool, err := database.Open(ctx, portalURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
 	cl, err := cluster.New(cfg.ProjectsAdminURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, cfg: cfg, pool: pool, cl: cl, ref: randomRef()}
+	h := &harness{t: t, cfg: cfg, pool: pool, portalURL: portalURL, cl: cl, ref: randomRef()}
 	h.db = demo.DatabaseName(h.ref)
 	t.Cleanup(func() { h.dropDatabases() })
 	url, err := demo.CreateDatabase(ctx, cfg.ProjectsAdminURL, h.db)
@@ -91,10 +99,15 @@ func newHarness(t *testing.T) *harness {
 // startRiver runs the real workers in this process until the test ends.
 func (h *harness) startRiver() {
 	h.t.Helper()
+	h.startRiverWith(h.deps)
+}
+
+func (h *harness) startRiverWith(deps jobs.Deps) {
+	h.t.Helper()
 	rc, err := river.NewClient(riverpgxv5.New(h.pool), &river.Config{
-		Logger:  h.deps.Log,
+		Logger:  deps.Log,
 		Queues:  jobs.Queues(h.cfg),
-		Workers: jobs.Workers(h.deps),
+		Workers: jobs.Workers(deps),
 	})
 	if err != nil {
 		h.t.Fatal(err)

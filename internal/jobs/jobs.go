@@ -29,6 +29,7 @@ func Workers(d Deps) *river.Workers {
 	river.AddWorker(w, &RestoreWorker{d: d})
 	river.AddWorker(w, &RollbackWorker{d: d})
 	river.AddWorker(w, &CleanupWorker{d: d})
+	river.AddWorker(w, &WatchdogWorker{d: d})
 	return w
 }
 
@@ -36,6 +37,7 @@ func Workers(d Deps) *river.Workers {
 func PeriodicJobs(d Deps) []*river.PeriodicJob {
 	var jobs []*river.PeriodicJob
 	jobs = append(jobs, snapshotPeriodicJobs(d)...)
+	jobs = append(jobs, watchdogPeriodicJob(d))
 	return jobs
 }
 

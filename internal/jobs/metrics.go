@@ -24,11 +24,15 @@ var (
 		Name: "portal_restore_bytes_total",
 		Help: "Compressed snapshot bytes read from S3 by restores.",
 	})
+	metricS3Resumes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "portal_restore_s3_resumes_total",
+		Help: "Ranged GETs issued to resume snapshot downloads after a broken connection.",
+	})
 )
 
 func init() {
 	registry.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
-		metricRestores, metricRestoreSeconds, metricRestoreBytes)
+		metricRestores, metricRestoreSeconds, metricRestoreBytes, metricS3Resumes)
 }
 
 // MetricsHandler serves the worker's /metrics.

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"sort"
 	"strings"
@@ -54,7 +53,7 @@ func (e errFailed) Unwrap() error { return e.err }
 func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.RestoreArgs]) error {
 	a := job.Args
 	log := w.d.Log.With("ticket_id", a.TicketID, "project_ref", a.ProjectRef, "job_id", job.ID, "attempt", job.Attempt)
-	unlock, ok, err := projectLock(ctx, w.d.Pool, a.ProjectRef)
+	unlock, alive, ok, err := projectLock(ctx, w.d.Pool, a.ProjectRef)
 	if err != nil {
 		return err
 	}
@@ -89,7 +88,7 @@ func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.Restore
 	kind := restoreKind(t)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	r := &restoreRun{d: w.d, t: t, log: log.With("kind", kind), cancel: cancel}
+	r := &restoreRun{d: w.d, t: t, log: log.With("kind", kind), cancel: cancel, alive: alive}
 	stopProgress := r.reportProgress(ctx)
 	res, err := r.run(ctx)
 	stopProgress()
@@ -132,23 +131,31 @@ func restoreKind(t tickets.Ticket) string {
 
 // projectLock takes the per-project restore lock, a session advisory lock on
 // a connection of its own: held while the attempt runs, released when it
-// returns or when its process dies (the connection closes).
-func projectLock(ctx context.Context, pool *pgxpool.Pool, ref string) (unlock func(), ok bool, err error) {
+// returns or when its process dies (the connection closes). The watchdog
+// reads a free lock on a running job as a dead worker. alive reports whether
+// the lock's session still answers; an attempt that lost it must stop, since
+// another worker may be handed the job.
+func projectLock(ctx context.Context, pool *pgxpool.Pool, ref string) (unlock func(), alive func(context.Context) error, ok bool, err error) {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	h := fnv.New64a()
-	h.Write([]byte("restore:" + ref))
-	key := int64(h.Sum64())
+	key := lockKey(ref)
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil || !ok {
 		conn.Release()
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	return func() {
+	unlock = func() {
 		_, _ = conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, key)
 		conn.Release()
-	}, true, nil
+	}
+	alive = func(ctx context.Context) error {
+		if err := conn.Ping(ctx); err != nil {
+			return fmt.Errorf("lost the project lock's session: %w", err)
+		}
+		return nil
+	}
+	return unlock, alive, true, nil
 }
 
 // restoreRun is one attempt at one ticket's restore.
@@ -157,6 +164,7 @@ type restoreRun struct {
 	t      tickets.Ticket
 	log    *slog.Logger
 	cancel context.CancelCauseFunc
+	alive  func(context.Context) error // the project lock still held
 
 	mu   sync.Mutex
 	prog tickets.Progress
@@ -191,6 +199,11 @@ func (r *restoreRun) reportProgress(ctx context.Context) (stop func()) {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
+			}
+			if err := r.alive(ctx); err != nil {
+				r.log.Error("stopping: the project lock is lost, another worker may take the job over", "err", err)
+				r.cancel(err)
+				return
 			}
 			if err := r.flushProgress(ctx); errors.Is(err, tickets.ErrNotRunning) {
 				r.cancel(errTicketCancelled)
@@ -281,6 +294,7 @@ func (r *restoreRun) apply(ctx context.Context, cl *cluster.Cluster, snap snapsh
 		r.src = nil
 		r.mu.Unlock()
 		metricRestoreBytes.Add(float64(src.Offset()))
+		metricS3Resumes.Add(float64(src.Resumed))
 	}()
 	gz, err := gzip.NewReader(bufio.NewReaderSize(src, 1<<20))
 	if err != nil {

@@ -230,4 +230,3 @@ func TestCorruptSnapshotFailsBeforeAnythingChanges(t *testing.T) {
 		}
 	}
 }
-

@@ -73,7 +73,7 @@ func TestSnapshotJobs(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if got := len(PeriodicJobs(d)); got != 2 {
+	if got := len(snapshotPeriodicJobs(d)); got != 2 {
 		t.Errorf("%d periodic jobs without a capture schedule, want 2 (sync, prune)", got)
 	}
 	at, _ := snapshots.ParseDailyAt("02:00")

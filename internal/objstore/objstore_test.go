@@ -5,9 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"io"
-	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -15,54 +12,6 @@ import (
 	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/testenv"
 )
-
-// cutProxy forwards TCP to target and cuts each of the first `cuts`
-// connections after it has sent `after` bytes back to the client.
-type cutProxy struct {
-	ln     net.Listener
-	target string
-	after  int64
-	cuts   atomic.Int32
-	wg     sync.WaitGroup
-}
-
-func startCutProxy(t *testing.T, target string, after int64, cuts int32) *cutProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, target: target, after: after}
-	p.cuts.Store(cuts)
-	go p.serve()
-	t.Cleanup(func() { ln.Close(); p.wg.Wait() })
-	return p
-}
-
-func (p *cutProxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			defer c.Close()
-			up, err := net.Dial("tcp", p.target)
-			if err != nil {
-				return
-			}
-			defer up.Close()
-			go io.Copy(up, c) //nolint:errcheck
-			if p.cuts.Add(-1) >= 0 {
-				io.CopyN(c, up, p.after) //nolint:errcheck
-				return // drop both sides mid-response
-			}
-			io.Copy(c, up) //nolint:errcheck
-		}()
-	}
-}
 
 func TestReaderResumesAfterConnectionCut(t *testing.T) {
 	t.Parallel()
@@ -77,8 +26,7 @@ func TestReaderResumesAfterConnectionCut(t *testing.T) {
 
 	cfg := testenv.Config(t).S3
 	target := cfg.Endpoint[len("http://"):]
-	proxy := startCutProxy(t, target, 700_000, 2) // two cuts, each mid-body
-	cfg.Endpoint = "http://" + proxy.ln.Addr().String()
+	cfg.Endpoint = "http://" + testenv.CutProxy(t, target, 700_000, 2) // two cuts, each mid-body
 	cut, err := objstore.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -113,8 +61,7 @@ func TestReaderRefusesAReplacedObject(t *testing.T) {
 	first := bytes.Repeat([]byte("a"), 2<<20)
 	put(first)
 	cfg := testenv.Config(t).S3
-	proxy := startCutProxy(t, cfg.Endpoint[len("http://"):], 500_000, 1)
-	cfg.Endpoint = "http://" + proxy.ln.Addr().String()
+	cfg.Endpoint = "http://" + testenv.CutProxy(t, cfg.Endpoint[len("http://"):], 500_000, 1)
 	cut, err := objstore.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -7,8 +7,8 @@ package testenv
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io/fs"

@@ -1,0 +1,116 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+)
+
+// River rescues a stuck job only after the job's timeout, and never when the
+// timeout is off, as it is for restores (they run for hours). So restores
+// carry their own liveness signal: the per-project advisory lock, held on a
+// session of the attempt's worker for as long as the attempt runs, and gone
+// the moment that worker's connection dies (kill -9, node loss). The
+// watchdog hands a running restore whose lock is free back to the queue.
+
+// WatchdogArgs is the periodic job that rescues restores of dead workers.
+type WatchdogArgs struct{}
+
+// Kind is the River job kind.
+func (WatchdogArgs) Kind() string { return "restore_watchdog" }
+
+// InsertOpts makes one watchdog at a time.
+func (WatchdogArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByPeriod: time.Second}}
+}
+
+// WatchdogWorker looks for running restore and rollback jobs older than
+// PORTAL_RESCUE_AFTER whose project lock nobody holds.
+type WatchdogWorker struct {
+	river.WorkerDefaults[WatchdogArgs]
+	d Deps
+}
+
+// Work rescues what it finds.
+func (w *WatchdogWorker) Work(ctx context.Context, job *river.Job[WatchdogArgs]) error {
+	n, err := RescueDeadRestores(ctx, w.d.Pool, w.d.Config.Worker.RescueAfter)
+	if n > 0 {
+		w.d.Log.Warn("restores of dead workers handed back to the queue", "count", n)
+	}
+	return err
+}
+
+func watchdogPeriodicJob(d Deps) *river.PeriodicJob {
+	every := min(d.Config.Worker.RescueAfter, 30*time.Second)
+	return river.NewPeriodicJob(river.PeriodicInterval(every),
+		func() (river.JobArgs, *river.InsertOpts) { return WatchdogArgs{}, nil },
+		&river.PeriodicJobOpts{RunOnStart: true})
+}
+
+// lockKey is the advisory lock of a project's restores.
+func lockKey(ref string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("restore:" + ref))
+	return int64(h.Sum64())
+}
+
+// RescueDeadRestores makes available again every running restore or
+// rollback job attempted more than after ago whose project lock is free, and
+// returns how many it rescued.
+func RescueDeadRestores(ctx context.Context, pool *pgxpool.Pool, after time.Duration) (int, error) {
+	rows, err := pool.Query(ctx, `SELECT id, attempt, args->>'project_ref' FROM river_job
+		WHERE kind IN ('restore', 'restore_rollback') AND state = 'running' AND attempted_at < now() - $1::interval`,
+		after.String())
+	if err != nil {
+		return 0, fmt.Errorf("find running restores: %w", err)
+	}
+	type stuck struct {
+		id      int64
+		attempt int
+		ref     string
+	}
+	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (stuck, error) {
+		var s stuck
+		return s, r.Scan(&s.id, &s.attempt, &s.ref)
+	})
+	if err != nil {
+		return 0, err
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Release()
+	rescued := 0
+	for _, j := range jobs {
+		var free bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey(j.ref)).Scan(&free); err != nil {
+			return rescued, err
+		}
+		if !free {
+			continue // its worker is alive and working
+		}
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, lockKey(j.ref)); err != nil {
+			return rescued, err
+		}
+		note, _ := json.Marshal(map[string]any{
+			"at": time.Now().UTC(), "attempt": j.attempt,
+			"error": "the worker running this attempt stopped (its project lock was released without the job ending); handed to another worker",
+		})
+		tag, err := conn.Exec(ctx, `UPDATE river_job SET state = 'available', scheduled_at = now(),
+			errors = array_append(errors, $2::jsonb),
+			metadata = metadata || jsonb_build_object('portal:rescue_count', coalesce((metadata->>'portal:rescue_count')::int, 0) + 1)
+			WHERE id = $1 AND state = 'running'`, j.id, note)
+		if err != nil {
+			return rescued, fmt.Errorf("rescue job %d: %w", j.id, err)
+		}
+		rescued += int(tag.RowsAffected())
+	}
+	return rescued, nil
+}
