@@ -31,9 +31,11 @@ type SyncOptions struct {
 	// objects. Otherwise the sync is incremental: each project is listed after
 	// its highest known key, and new project prefixes are discovered.
 	Full bool
-	// Concurrency is how many project listings an incremental sync runs at
-	// once (default 16).
+	// Concurrency is how many project listings run at once (default 16).
 	Concurrency int
+	// WholePrefix makes a full sync of every project list the whole prefix
+	// in sequential pages instead of each project's prefix in parallel.
+	WholePrefix bool
 	// BatchSize is how many new or changed objects are written per
 	// transaction (default 2000).
 	BatchSize int
@@ -59,15 +61,19 @@ type SyncResult struct {
 // Sync brings the catalog up to date with S3 and records the run in
 // snapshot_syncs.
 //
-// Why two modes: S3 cannot list "what changed since", and a full listing of
-// 10,000 projects x 30 snapshots is 300 pages of 1,000 keys. Snapshot keys
-// sort by time within a project, so an incremental sync lists each project
-// with StartAfter its highest known key and gets only new snapshots (usually
-// an empty page); it discovers new projects with one delimiter listing of
-// the prefix. It cannot notice deleted objects, replaced objects, or keys
+// Why two modes: S3 cannot list "what changed since", and 10,000 projects x
+// 30 snapshots are 300,000 keys. Snapshot keys sort by time within a
+// project, so an incremental sync lists each project with StartAfter its
+// highest known key and gets only new snapshots (usually an empty page); it
+// discovers new projects with a delimiter listing of the prefix (1,000
+// projects a page). It cannot notice deleted or replaced objects, or keys
 // that sort before the newest one (a backfill, a project mixing key forms):
-// a periodic full sync, which lists everything and compares with the
-// catalog, does. "Sync now" on a project page is a full sync of that project.
+// a periodic full sync, which lists every key and compares with the catalog,
+// does. Both list project prefixes in parallel: on the local S3 server a
+// 1,000-key page of the whole prefix costs seconds while a project's prefix
+// costs milliseconds (see scripts/bench-sync.sh; WholePrefix keeps the
+// sequential listing). "Sync now" on a project page is a full sync of that
+// project.
 func Sync(ctx context.Context, d Deps, opts SyncOptions) (SyncResult, error) {
 	start := time.Now()
 	opts.Concurrency = cmp.Or(opts.Concurrency, 16)
@@ -107,6 +113,7 @@ type syncer struct {
 	res    SyncResult
 	batch  []listed
 	warned map[string]bool
+	known  map[string]catalogEntry // full sync: live catalog rows not listed yet
 }
 
 func (s *syncer) prefix() string {
@@ -143,60 +150,39 @@ func (s *syncer) toListed(key string, size int64, etag string, mod *time.Time) (
 }
 
 // full lists everything under the scope, writes what is new or changed and
-// marks what is gone.
+// marks what is gone. By default it lists each project's prefix (known and
+// discovered ones) in parallel; WholePrefix lists the prefix in one
+// sequential run of 1,000-key pages instead.
 func (s *syncer) full(ctx context.Context) error {
-	var refs []string
+	var scope []string
 	if s.opts.Ref != "" {
-		refs = []string{s.opts.Ref}
+		scope = []string{s.opts.Ref}
 	}
-	known, err := snapshotCatalog(ctx, s.d.Pool, refs)
+	known, err := snapshotCatalog(ctx, s.d.Pool, scope)
 	if err != nil {
 		return fmt.Errorf("load catalog: %w", err)
 	}
-	prefix := s.prefix()
-	p := s3.NewListObjectsV2Paginator(s.d.S3, &s3.ListObjectsV2Input{Bucket: &s.d.Bucket, Prefix: &prefix})
-	seenRefs := map[string]bool{}
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("list s3://%s/%s: %w", s.d.Bucket, prefix, err)
-		}
-		s.res.Requests++
-		for _, o := range page.Contents {
-			s.res.Listed++
-			l, ok := s.toListed(aws.ToString(o.Key), aws.ToInt64(o.Size), aws.ToString(o.ETag), o.LastModified)
-			if !ok {
-				continue
-			}
-			seenRefs[l.ref] = true
-			if k, ok := known[l.key]; ok {
-				delete(known, l.key)
-				if k.size == l.size && k.etag == l.etag {
-					continue
-				}
-			}
-			s.batch = append(s.batch, l)
-		}
-		if len(s.batch) >= s.opts.BatchSize {
-			if err := s.flush(ctx); err != nil {
-				return err
-			}
-		}
-	}
-	s.res.Projects = len(seenRefs)
+	s.known = known
 	if s.opts.Ref != "" {
-		s.res.Projects = 1
 		// A project with no object left still needs its summary emptied.
-		if err := ProjectEnsure(ctx, s.d.Pool, refs); err != nil {
+		if err := ProjectEnsure(ctx, s.d.Pool, scope); err != nil {
 			return err
 		}
+	}
+	if s.opts.WholePrefix && s.opts.Ref == "" {
+		err = s.listWholePrefix(ctx)
+	} else {
+		err = s.listProjects(ctx, nil)
+	}
+	if err != nil {
+		return err
 	}
 	if err := s.flush(ctx); err != nil {
 		return err
 	}
-	if len(known) > 0 {
-		ids := make([]int64, 0, len(known))
-		for _, k := range known {
+	if len(s.known) > 0 {
+		ids := make([]int64, 0, len(s.known))
+		for _, k := range s.known {
 			ids = append(ids, k.id)
 		}
 		gone, err := snapshotMarkDeleted(ctx, s.d.Pool, ids, s.startedAt, "gone from S3")
@@ -212,12 +198,63 @@ func (s *syncer) full(ctx context.Context) error {
 	return nil
 }
 
+// add queues a listed object for writing, unless a full sync finds it
+// unchanged in the catalog. Concurrent listers hold s.mu.
+func (s *syncer) add(l listed) {
+	if s.known != nil {
+		if k, ok := s.known[l.key]; ok {
+			delete(s.known, l.key)
+			if k.size == l.size && k.etag == l.etag {
+				return
+			}
+		}
+	}
+	s.batch = append(s.batch, l)
+}
+
+func (s *syncer) listWholePrefix(ctx context.Context) error {
+	prefix := s.prefix()
+	p := s3.NewListObjectsV2Paginator(s.d.S3, &s3.ListObjectsV2Input{Bucket: &s.d.Bucket, Prefix: &prefix})
+	seenRefs := map[string]bool{}
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list s3://%s/%s: %w", s.d.Bucket, prefix, err)
+		}
+		s.res.Requests++
+		for _, o := range page.Contents {
+			s.res.Listed++
+			if l, ok := s.toListed(aws.ToString(o.Key), aws.ToInt64(o.Size), aws.ToString(o.ETag), o.LastModified); ok {
+				seenRefs[l.ref] = true
+				s.add(l)
+			}
+		}
+		if len(s.batch) >= s.opts.BatchSize {
+			if err := s.flush(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	s.res.Projects = len(seenRefs)
+	return nil
+}
+
 // incremental lists each project after its highest known key.
 func (s *syncer) incremental(ctx context.Context) error {
 	newest, err := projectNewestKeys(ctx, s.d.Pool)
 	if err != nil {
 		return fmt.Errorf("load newest keys: %w", err)
 	}
+	if err := s.listProjects(ctx, newest); err != nil {
+		return err
+	}
+	return s.flush(ctx)
+}
+
+// listProjects lists the scope's projects concurrently: opts.Ref, or every
+// known project and every discovered prefix. after maps a ref to the key its
+// listing starts after (nil: from the start).
+func (s *syncer) listProjects(ctx context.Context, after map[string]string) error {
 	var refs []string
 	if s.opts.Ref != "" {
 		refs = []string{s.opts.Ref}
@@ -226,11 +263,15 @@ func (s *syncer) incremental(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		for ref := range newest {
+		all, err := projectNewestKeys(ctx, s.d.Pool)
+		if err != nil {
+			return fmt.Errorf("load projects: %w", err)
+		}
+		for ref := range all {
 			refs = append(refs, ref)
 		}
 		for _, ref := range found {
-			if _, ok := newest[ref]; !ok {
+			if _, ok := all[ref]; !ok {
 				refs = append(refs, ref)
 			}
 		}
@@ -240,12 +281,9 @@ func (s *syncer) incremental(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.opts.Concurrency)
 	for _, ref := range refs {
-		g.Go(func() error { return s.listProject(gctx, ref, newest[ref]) })
+		g.Go(func() error { return s.listProject(gctx, ref, after[ref]) })
 	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	return s.flush(ctx)
+	return g.Wait()
 }
 
 // discover returns the project refs that have a prefix under the configured
@@ -291,7 +329,7 @@ func (s *syncer) listProject(ctx context.Context, ref, after string) error {
 		for _, o := range page.Contents {
 			s.res.Listed++
 			if l, ok := s.toListed(aws.ToString(o.Key), aws.ToInt64(o.Size), aws.ToString(o.ETag), o.LastModified); ok {
-				s.batch = append(s.batch, l)
+				s.add(l)
 			}
 		}
 		var ferr error

@@ -151,6 +151,14 @@ func TestSyncPaginatesAndBatches(t *testing.T) {
 	if res.Added != n || res.Projects != 3 || res.Requests < 2 {
 		t.Fatalf("full sync = %+v, want %d added", res, n)
 	}
+	res = mustSync(t, d, SyncOptions{Full: true, WholePrefix: true})
+	if res.Added+res.Changed+res.Deleted != 0 || res.Listed != n || res.Requests != 2 {
+		t.Fatalf("whole-prefix full sync = %+v, want %d listed in 2 pages, nothing changed", res, n)
+	}
+	deleteObject(t, d, KeyFor(d.Prefix, "pb", start))
+	if res = mustSync(t, d, SyncOptions{Full: true, WholePrefix: true}); res.Deleted != 1 {
+		t.Fatalf("whole-prefix full sync after a deletion = %+v", res)
+	}
 	res = mustSync(t, d, SyncOptions{})
 	if res.Added != 0 || res.Listed != 0 || res.Requests != 4 {
 		t.Fatalf("incremental = %+v, want nothing listed in 1 discover + 3 project requests", res)
