@@ -8,7 +8,7 @@ set -a; . .stack/env; set +a
 export PORTAL_LOG_LEVEL=${PORTAL_LOG_LEVEL:-info}
 
 bin/portal migrate 2>.stack/migrate.log || { cat .stack/migrate.log >&2; exit 1; }
-bin/portal demo 2>.stack/demo-seed.log || { cat .stack/demo-seed.log >&2; exit 1; }
+PORTAL_DEMO_LOGINS_FILE=.stack/demo-logins bin/portal demo 2>.stack/demo-seed.log || { cat .stack/demo-seed.log >&2; exit 1; }
 
 bin/worker run 2>>.stack/worker.log &
 worker=$!
@@ -22,7 +22,10 @@ cat <<MSG
   S3 (versitygw) $PORTAL_S3_ENDPOINT  bucket $PORTAL_S3_BUCKET, prefix $PORTAL_S3_PREFIX
   Postgres:      $PORTAL_PROJECTS_ADMIN_URL
   Logs:          .stack/worker.log (worker); the portal logs here.
-$(cat .stack/demo-logins 2>/dev/null || true)
+
+  Log in at $PORTAL_BASE_URL/login as (passwords generated on the first run,
+  kept in .stack/demo-logins):
+$(cat .stack/demo-logins 2>/dev/null || echo "  (no demo logins file; create one with: bin/portal user add --email you@example.com --role admin)")
   Stop with Ctrl-C. The stack keeps running: 'make down' stops it.
 
 MSG

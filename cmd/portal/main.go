@@ -92,7 +92,7 @@ func seedDemo(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return demo.Seed(ctx, demo.Deps{Config: cfg, Pool: pool, S3: s3c, Log: log})
+	return demo.Seed(ctx, demo.Deps{Config: cfg, Pool: pool, S3: s3c, Log: log, LoginsFile: os.Getenv("PORTAL_DEMO_LOGINS_FILE")})
 }
 
 func serve(ctx context.Context) error {

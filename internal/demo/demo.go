@@ -47,6 +47,8 @@ type Deps struct {
 	}
 	Log *slog.Logger
 	Now time.Time // zero: time.Now
+	// LoginsFile receives the demo users' generated passwords.
+	LoginsFile string
 }
 
 // DatabaseName is the project database of ref on the cluster.
@@ -59,6 +61,9 @@ func Seed(ctx context.Context, d Deps) error {
 		return fmt.Errorf("demo: S3 client of unexpected type %T", d.S3)
 	}
 	if err := objstore.EnsureBucket(ctx, client, d.Config.S3.Bucket); err != nil {
+		return err
+	}
+	if err := seedUsers(ctx, d.Pool, d.LoginsFile); err != nil {
 		return err
 	}
 	now := d.Now
