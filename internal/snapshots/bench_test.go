@@ -23,7 +23,9 @@ import (
 // 10,000) projects x BENCH_SYNC_SNAPSHOTS (default 30) tiny objects against
 // the local S3 server: the first sync (full), an idle incremental sync, an
 // incremental sync after 100 new snapshots, an idle full sync, and the
-// projects list queries. The objects are seeded once into the bucket
+// projects list queries. BENCH_SYNC_WHOLE_PREFIX=1 makes the full syncs
+// list the whole prefix in 1,000-key pages instead of each project's prefix
+// in parallel. The objects are seeded once into the bucket
 // BENCH_SYNC_BUCKET (default "bench-sync") and kept for the next run.
 // Run it with scripts/bench-sync.sh; each phase runs once whatever -benchtime.
 func BenchmarkSyncScale(b *testing.B) {
@@ -48,6 +50,16 @@ func BenchmarkSyncScale(b *testing.B) {
 	seeded := seedBench(b, client, bucket, prefix, projects, per, start)
 	b.Logf("seed: %d objects put in %s (objects already present are not put again)", seeded, time.Since(seedStart).Round(time.Millisecond))
 
+	// The 100 snapshots the incremental phase adds, removed first in case an
+	// earlier run was interrupted before it deleted them.
+	next := start.AddDate(0, 0, per)
+	var extra []string
+	for i := 0; i < projects && len(extra) < 100; i += max(1, projects/100) {
+		extra = append(extra, KeyFor(prefix, benchRef(i), next))
+	}
+	for _, k := range extra {
+		_, _ = client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: aws.String(k)})
+	}
 	d := Deps{Pool: testenv.PortalPool(b), S3: client, Bucket: bucket, Prefix: prefix}
 	report := func(name string, res SyncResult) {
 		b.Logf("%-34s %8s  requests %6d  listed %7d  added %6d  changed %d  deleted %d",
@@ -56,30 +68,30 @@ func BenchmarkSyncScale(b *testing.B) {
 	}
 	b.ResetTimer()
 	for range b.N {
-		res := mustSyncB(b, d, SyncOptions{Full: true})
+		whole := os.Getenv("BENCH_SYNC_WHOLE_PREFIX") != ""
+		res := mustSyncB(b, d, SyncOptions{Full: true, WholePrefix: whole})
 		if res.Added != projects*per {
 			b.Fatalf("first sync added %d, want %d", res.Added, projects*per)
 		}
 		report("first_full", res)
 		report("incremental_idle", mustSyncB(b, d, SyncOptions{}))
 		// 100 projects get their next daily snapshot.
-		next := start.AddDate(0, 0, per)
-		var extra []string
-		for i := 0; i < projects && len(extra) < 100; i += max(1, projects/100) {
-			key := KeyFor(prefix, benchRef(i), next)
+		for _, key := range extra {
 			putBench(b, client, bucket, key)
-			extra = append(extra, key)
 		}
 		res = mustSyncB(b, d, SyncOptions{})
 		if res.Added != len(extra) {
 			b.Errorf("incremental added %d, want %d", res.Added, len(extra))
 		}
 		report("incremental_100_new", res)
-		report("full_idle", mustSyncB(b, d, SyncOptions{Full: true}))
+		report("full_idle", mustSyncB(b, d, SyncOptions{Full: true, WholePrefix: whole}))
 		for _, k := range extra {
 			_, _ = client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: aws.String(k)})
 		}
-		res = mustSyncB(b, d, SyncOptions{Full: true})
+		res = mustSyncB(b, d, SyncOptions{Full: true, WholePrefix: whole})
+		if res.Deleted != len(extra) {
+			b.Errorf("full sync noticed %d deletions, want %d", res.Deleted, len(extra))
+		}
 		report("full_100_deleted", res)
 
 		for _, q := range []struct {
@@ -136,6 +148,11 @@ func putBench(b *testing.B, client *s3.Client, bucket, key string) {
 // yet (one listing per 1,000 keys finds what is there).
 func seedBench(b *testing.B, client *s3.Client, bucket, prefix string, projects, per int, start time.Time) int {
 	ctx := context.Background()
+	// The marker, written once every object is in, sits outside any project.
+	marker := prefix + "/.seeded"
+	if _, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &marker}); err == nil {
+		return 0
+	}
 	have := map[string]int{}
 	p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: aws.String(prefix + "/")})
 	for p.HasMorePages() {
@@ -177,5 +194,6 @@ func seedBench(b *testing.B, client *s3.Client, bucket, prefix string, projects,
 	if err := g.Wait(); err != nil {
 		b.Fatal(err)
 	}
+	putBench(b, client, bucket, marker)
 	return int(put.Load())
 }
