@@ -218,6 +218,31 @@ func terminate(ctx context.Context, conn *pgx.Conn, dbs ...string) error {
 	}
 }
 
+// AllowConnections lets sessions into each database of names that exists
+// again. A cut-over blocks connections before its renames; if its process
+// dies there, the block outlives it, and the retry lifts it first.
+func (c *Cluster) AllowConnections(ctx context.Context, names ...string) error {
+	conn, err := c.admin(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE datname = ANY($1) AND NOT datallowconn`, names)
+	if err != nil {
+		return err
+	}
+	blocked, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, db := range blocked {
+		if _, err := conn.Exec(ctx, "ALTER DATABASE "+ident(db)+" ALLOW_CONNECTIONS true"); err != nil {
+			return fmt.Errorf("allow connections to %s: %w", db, err)
+		}
+	}
+	return nil
+}
+
 // Checksum is a digest of database name's user schema and every row of every
 // user table, ordered, to prove a database was not changed.
 func (c *Cluster) Checksum(ctx context.Context, name string) (string, error) {

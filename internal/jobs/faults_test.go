@@ -190,3 +190,32 @@ func TestRestoreSurvivesS3ConnectionCuts(t *testing.T) {
 		t.Fatalf("want at least 2 resumed S3 reads in /metrics, got %v", m)
 	}
 }
+
+// TestInterruptedCutoverIsUndoneOnRetry recreates what a worker that died
+// inside the cut-over leaves behind (a stale staging database and the live
+// database still closed to connections) and checks the next attempt lifts
+// the block, redoes the work and finishes the cut-over.
+func TestInterruptedCutoverIsUndoneOnRetry(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	snap := h.capture()
+	atSnapshot := h.dump(h.db)
+	h.change(2)
+	tk := h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{})
+	staging := fmt.Sprintf("%s_stg_t%d", h.db, tk.ID)
+	ctx := context.Background()
+	if err := h.cl.Create(ctx, staging); err != nil {
+		t.Fatal(err)
+	}
+	h.adminExec(`ALTER DATABASE ` + h.db + ` ALLOW_CONNECTIONS false`)
+	h.adminExec(`ALTER DATABASE ` + staging + ` ALLOW_CONNECTIONS false`)
+
+	h.startRiver()
+	done := h.waitFinal(tk.ID)
+	if done.State != tickets.StateSucceeded {
+		t.Fatalf("restore after an interrupted cut-over: %s %+v", done.State, done.Result)
+	}
+	if got := h.dump(h.db); got != atSnapshot {
+		t.Fatalf("live database differs from the snapshot's source:\n%s", firstDiff(atSnapshot, got))
+	}
+}

@@ -421,7 +421,12 @@ func (r *restoreRun) fullDestructive(ctx context.Context, snap snapshots.Snapsho
 	staging, kept := fmt.Sprintf("%s_stg_t%d", live, r.t.ID), fmt.Sprintf("%s_pre_t%d", live, r.t.ID)
 	keptUntil := time.Now().Add(r.keepFor())
 
-	// A previous attempt may have died after the cut-over committed.
+	// A previous attempt may have died in the cut-over: before its renames
+	// (connections still blocked: lift that, then redo the work) or after
+	// them (done: finish).
+	if err := cl.AllowConnections(ctx, live, kept); err != nil {
+		return tickets.Result{}, err
+	}
 	if st, _ := cl.State(ctx, live, staging, kept); st == cluster.SwapDone {
 		r.log.Warn("cut-over was done by an earlier attempt; finishing")
 		return r.finishFull(ctx, live, kept, keptUntil, nil)

@@ -76,6 +76,9 @@ func (w *RollbackWorker) rollback(ctx context.Context, t tickets.Ticket) error {
 		// comes back under the live name.
 		live, kept := res.TargetDatabase, res.KeptDatabase
 		aside := fmt.Sprintf("%s_rb_t%d", live, t.ID)
+		if err := cl.AllowConnections(ctx, live, kept, aside); err != nil {
+			return err
+		}
 		st, err := cl.State(ctx, live, kept, aside)
 		switch {
 		case st == cluster.SwapDone:

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -85,4 +87,17 @@ func (h *harness) tableDigest(table string) string {
 		h.t.Fatal(err)
 	}
 	return d
+}
+
+func (h *harness) adminExec(sql string) {
+	h.t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, h.cfg.ProjectsAdminURL)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		h.t.Fatal(err)
+	}
 }
