@@ -114,16 +114,23 @@ func (tb *tab) exists(sel string) bool {
 	return ok
 }
 
-// waitText waits until the element's text contains want.
+// waitText waits until the element's text contains want. It polls from Go,
+// so a page that reloads meanwhile (on a state change) does not break it.
 func (tb *tab) waitText(sel, want string) {
 	tb.c.t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, 20*time.Second)
-	defer cancel()
 	expr := fmt.Sprintf(`(function(){ var e = document.querySelector(%q); return !!e && e.textContent.includes(%q); })()`, sel, want)
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr)); err != nil {
-		got, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q)||{}).textContent`, sel)))
-		tb.c.t.Fatalf("waiting for %q in %s (has %q): %v", want, sel, got, err)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
+	got, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q)||{}).textContent`, sel)))
+	tb.c.t.Fatalf("waiting for %q in %s: has %q", want, sel, got)
 }
 
 // post sends a form from the page with fetch, as a forged or scripted
