@@ -298,3 +298,32 @@ func isPermission(err error) bool {
 	var pe *tickets.PermissionError
 	return errors.As(err, &pe)
 }
+
+// TestSnapshotReferences checks the retention guard: an open ticket's
+// snapshot is referenced, a closed one's is not.
+func TestSnapshotReferences(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := setup(t)
+	tk := f.newTicket(t, "proj-alpha", tickets.ModeNewProject)
+	refs := func() []int64 {
+		rows, err := f.pool.Query(ctx, `SELECT snapshot_id FROM snapshot_references ORDER BY 1`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	if got := refs(); len(got) != 1 || got[0] != tk.SnapshotID {
+		t.Fatalf("open ticket: %v, want [%d]", got, tk.SnapshotID)
+	}
+	if _, err := tickets.Reject(ctx, f.pool, f.operator, tk.ID, "duplicate"); err != nil {
+		t.Fatal(err)
+	}
+	if got := refs(); len(got) != 0 {
+		t.Fatalf("rejected ticket still references %v", got)
+	}
+}
