@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -204,5 +205,59 @@ func TestRolesOnAdminPages(t *testing.T) {
 	_, body = admin.get("/audit?action=user.")
 	if !strings.Contains(body, "user.created") || !strings.Contains(body, "user.login") {
 		t.Fatalf("audit page lacks user events")
+	}
+}
+
+// TestAPITokensShownOnceAndRevocable makes a token on the account page, uses
+// it on the API, revokes it.
+func TestAPITokensShownOnceAndRevocable(t *testing.T) {
+	t.Parallel()
+	p := newPortal(t)
+	b := p.login(t, "operator@example.com")
+	res, body := b.post("/account/tokens", url.Values{"name": {"ci script"}})
+	m := regexp.MustCompile(`<code class="secret" id="new-token">(rp_[A-Za-z0-9_-]+)</code>`).FindStringSubmatch(body)
+	if res.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("create token: %d", res.StatusCode)
+	}
+	if code, _ := p.api(t, m[1], "GET", "/api/v1/tickets", nil); code != http.StatusOK {
+		t.Fatalf("token on API: %d", code)
+	}
+	_, body = b.get("/account")
+	if strings.Contains(body, m[1]) {
+		t.Fatal("token shown twice")
+	}
+	// Only the SHA-256 of the token is stored.
+	var n int
+	if err := p.pool.QueryRow(t.Context(), `SELECT count(*) FROM api_tokens WHERE token_hash = sha256(convert_to($1, 'UTF8'))
+		AND position($1 in name || prefix) = 0`, m[1]).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("token not stored hashed: %v %d", err, n)
+	}
+	id := regexp.MustCompile(`/account/tokens/(\d+)/revoke`).FindStringSubmatch(body)
+	if res, _ := b.post("/account/tokens/"+id[1]+"/revoke", nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("revoke: %d", res.StatusCode)
+	}
+	if code, _ := p.api(t, m[1], "GET", "/api/v1/tickets", nil); code != http.StatusUnauthorized {
+		t.Fatalf("revoked token: %d", code)
+	}
+}
+
+func TestAdminSetsPassword(t *testing.T) {
+	t.Parallel()
+	p := newPortal(t)
+	viewer := p.login(t, "viewer@example.com")
+	admin := p.login(t, "admin@example.com")
+	id := p.users[auth.RoleViewer].ID
+	res, body := admin.post(fmt.Sprintf("/users/%d/password", id), nil)
+	m := regexp.MustCompile(`id="created-password">([^<]+)<`).FindStringSubmatch(body)
+	if res.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("set password: %d", res.StatusCode)
+	}
+	if res, _ := viewer.get("/"); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the viewer's session survived the password change: %d", res.StatusCode)
+	}
+	b := p.anon(t)
+	_, body = b.get("/login")
+	if res, _ := b.post("/login", url.Values{"_csrf": {csrfOf(t, body)}, "email": {"viewer@example.com"}, "password": {m[1]}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login with the new password: %d", res.StatusCode)
 	}
 }

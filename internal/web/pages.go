@@ -155,3 +155,33 @@ func (s *Server) userUpdate(c echo.Context) error {
 	}
 	return err
 }
+
+// userSetPassword replaces a user's password (ending their sessions); an
+// empty one is generated and shown once.
+func (s *Server) userSetPassword(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusNotFound, "no such user")
+	}
+	ctx := c.Request().Context()
+	u, err := auth.UserGet(ctx, s.Pool, id)
+	if err != nil {
+		return err
+	}
+	pw := c.FormValue("password")
+	generated := pw == ""
+	if generated {
+		pw = auth.GeneratePassword()
+	}
+	if err := auth.SetPassword(ctx, s.Pool, s.auditActor(c), id, pw); err != nil {
+		if userFacing(err) {
+			code, msg, _ := statusOf(err)
+			return s.renderUsers(c, code, msg, "", "")
+		}
+		return err
+	}
+	if !generated {
+		return s.redirectFlash(c, "/users", "ok", "Password of "+u.Email+" changed; their sessions ended.")
+	}
+	return s.renderUsers(c, http.StatusOK, "", u.Email, pw)
+}

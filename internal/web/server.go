@@ -90,6 +90,7 @@ func (s *Server) routes(e *echo.Echo) {
 	app.GET("/users", s.userList, s.requireRole("admin"))
 	app.POST("/users", s.userCreate, s.requireRole("admin"))
 	app.POST("/users/:id", s.userUpdate, s.requireRole("admin"))
+	app.POST("/users/:id/password", s.userSetPassword, s.requireRole("admin"))
 	app.Any("/riverui", s.riverUIRedirect, s.requireRole("admin"))
 	app.Any("/riverui/*", s.riverUIHandler, s.requireRole("admin"))
 	s.apiRoutes(app)
