@@ -33,6 +33,7 @@ func runApply(ctx context.Context, args []string, stderr io.Writer) error {
 	dump := fs.String("dump", "", "dump to apply: a local path or s3://bucket/key (.sql or .sql.gz)")
 	dbURL := fs.String("database-url", "", "target database URL (an existing, empty database)")
 	jobs := fs.Int("jobs", 0, "parallel connections (default: number of CPUs)")
+	reread := fs.Bool("reread", false, "also read the dump with extra cursors (up to jobs-1) so that more tables load at once; costs one more download and decompression per cursor")
 	var tables tableFlags
 	fs.Var(&tables, "table", "restore only this table, schema.table (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -62,8 +63,20 @@ func runApply(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer closeFn()
+	var reopen func(context.Context) (io.ReadCloser, error)
+	if *reread {
+		// Extra cursors re-read the dump so that several tables load at once.
+		reopen = func(ctx context.Context) (io.ReadCloser, error) {
+			r, closeFn, err := openDump(ctx, *dump)
+			if err != nil {
+				return nil, err
+			}
+			return readCloser{r, closeFn}, nil
+		}
+	}
 	start := time.Now()
 	res, err := restore.Apply(ctx, r, restore.Options{
+		Reopen:      reopen,
 		DatabaseURL: *dbURL,
 		Jobs:        *jobs,
 		Tables:      sel,
@@ -137,3 +150,10 @@ func openDump(ctx context.Context, loc string) (io.Reader, func(), error) {
 	}
 	return br, func() { rc.Close() }, nil
 }
+
+type readCloser struct {
+	io.Reader
+	close func()
+}
+
+func (r readCloser) Close() error { r.close(); return nil }

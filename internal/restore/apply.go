@@ -39,6 +39,12 @@ type Options struct {
 	// connections (default 80 MiB). Reading ahead lets the next table's COPY start on
 	// another connection while the previous one is still being stored.
 	MemoryBudget int64
+	// Reopen, if set, opens the same uncompressed dump again from its start. Apply then
+	// reads it with up to Jobs-1 extra cursors (at most 3) that each take the next
+	// COPY block no other cursor has taken and skip everything else, so several tables
+	// load at once even though one stream is sequential, at the cost of decompressing
+	// the dump once more per cursor. The returned reader is closed when done.
+	Reopen func(ctx context.Context) (io.ReadCloser, error)
 	// Warn, if set, receives warnings (a skipped unknown SET, say). They are also in Result.
 	Warn func(string)
 }
@@ -113,6 +119,16 @@ type applier struct {
 	// scheduler.
 	changed chan struct{}
 
+	// Several cursors over the dump share COPY blocks by ordinal; preDone is closed
+	// when the main cursor has applied pre-data.
+	startMu  sync.Mutex
+	claimMu  sync.Mutex
+	claimed  map[int]bool
+	preDone  chan struct{}
+	preOnce  sync.Once
+	cursors  sync.WaitGroup
+	ncursors int
+
 	mu       sync.Mutex
 	tables   []*tableStat
 	byName   map[extract.QualifiedName]*tableStat
@@ -153,6 +169,8 @@ func Apply(ctx context.Context, dump io.Reader, opts Options) (*Result, error) {
 		truncd:  map[extract.QualifiedName]bool{},
 		created: map[extract.QualifiedName]bool{},
 		changed: make(chan struct{}),
+		claimed: map[int]bool{},
+		preDone: make(chan struct{}),
 		idle:    make(chan *worker, opts.Jobs),
 		// Row data in flight never exceeds the budget: the reader reads ahead of a
 		// busy COPY by at most that much, then waits.
@@ -179,10 +197,19 @@ func Apply(ctx context.Context, dump io.Reader, opts Options) (*Result, error) {
 	}()
 
 	stopProgress := a.startProgress(ctx)
+	if opts.Reopen != nil {
+		a.ncursors = min(opts.Jobs-1, 3)
+		for range a.ncursors {
+			a.cursors.Add(1)
+			go a.cursor(ctx)
+		}
+	}
 	err = a.run(ctx, src)
 	if err != nil {
 		a.fail(err)
 	}
+	a.preOnce.Do(func() { close(a.preDone) })
+	a.cursors.Wait()
 	a.wg.Wait()
 	stopProgress()
 	if err == nil {
@@ -260,6 +287,7 @@ func (a *applier) warn(msg string) {
 
 func (a *applier) run(ctx context.Context, src source) error {
 	var post []*extract.Entry
+	copies := 0
 	for {
 		e, err := src.Next()
 		if err == io.EOF {
@@ -275,12 +303,19 @@ func (a *applier) run(ctx context.Context, src source) error {
 		if e.Phase != extract.PostData && e.Kind != extract.KindMeta {
 			a.phase.Store(int32(e.Phase))
 		}
+		if e.Phase != extract.PreData && e.Kind != extract.KindMeta {
+			a.preOnce.Do(func() { close(a.preDone) })
+		}
 		switch e.Kind {
 		case extract.KindMeta:
 			if err := a.meta(&e); err != nil {
 				return err
 			}
 		case extract.KindCopy:
+			copies++
+			if !a.claim(copies, e.Table) {
+				continue // another cursor loads it; Next skips the rows
+			}
 			if err := a.copy(ctx, &e); err != nil {
 				return err
 			}
@@ -298,7 +333,9 @@ func (a *applier) run(ctx context.Context, src source) error {
 			}
 		}
 	}
-	// Data may still be stored by COPY connections: post-data waits for it per table.
+	// Data may still be stored by COPY connections (and handed over by other cursors):
+	// post-data waits for it per table.
+	a.preOnce.Do(func() { close(a.preDone) })
 	a.phase.Store(int32(extract.PostData))
 	return a.postData(ctx, post)
 }
@@ -438,4 +475,67 @@ func (a *applier) startProgress(ctx context.Context) func() {
 func isDatabaseStatement(sql string) bool {
 	f := strings.Fields(strings.ToUpper(sql[:min(len(sql), 64)]))
 	return len(f) >= 2 && (f[0] == "CREATE" || f[0] == "DROP" || f[0] == "ALTER") && f[1] == "DATABASE"
+}
+
+// claim reports whether the calling cursor takes COPY block k (1-based, in dump order).
+// The claimant counts the block as pending for its table, so that once the main cursor
+// has seen every block, a table with no pending block has all its data stored.
+func (a *applier) claim(k int, table extract.QualifiedName) bool {
+	a.claimMu.Lock()
+	defer a.claimMu.Unlock()
+	if a.claimed[k] {
+		return false
+	}
+	a.claimed[k] = true
+	a.stat(table).pending.Add(1)
+	return true
+}
+
+// cursor is an extra reader of the dump: once pre-data is applied, it loads the COPY
+// blocks no other cursor has taken and skips everything else.
+func (a *applier) cursor(ctx context.Context) {
+	defer a.cursors.Done()
+	select {
+	case <-a.preDone:
+	case <-ctx.Done():
+		return
+	}
+	if a.firstErr() != nil {
+		return
+	}
+	rc, err := a.opts.Reopen(ctx)
+	if err != nil {
+		a.fail(fmt.Errorf("reopen dump: %w", err))
+		return
+	}
+	defer rc.Close()
+	var src source = extract.NewReader(rc)
+	if len(a.opts.Tables) > 0 {
+		src = extract.Select(src.(*extract.Reader), a.opts.Tables)
+	}
+	copies := 0
+	for {
+		e, err := src.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			a.fail(err)
+			return
+		}
+		if a.firstErr() != nil {
+			return
+		}
+		if e.Kind != extract.KindCopy {
+			continue
+		}
+		copies++
+		if !a.claim(copies, e.Table) {
+			continue
+		}
+		if err := a.copy(ctx, &e); err != nil {
+			a.fail(err)
+			return
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"errors"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -88,16 +89,23 @@ func TestApplyRoundTrip(t *testing.T) {
 	src := sourceDatabase(t)
 	dump := pgDump(t, src)
 	want := normalize(dump)
-	for _, jobs := range []int{1, 4} {
-		t.Run("jobs="+strconv.Itoa(jobs), func(t *testing.T) {
+	for _, tc := range []struct {
+		jobs   int
+		reopen bool
+	}{{1, false}, {4, false}, {2, true}, {4, true}} {
+		t.Run("jobs="+strconv.Itoa(tc.jobs)+" reopen="+strconv.FormatBool(tc.reopen), func(t *testing.T) {
 			t.Parallel()
 			dst := testenv.NewDatabase(t)
 			var progressed bool
-			res, err := apply(t, dump, dst, restore.Options{Jobs: jobs, Progress: func(p restore.Progress) {
+			opts := restore.Options{Jobs: tc.jobs, Progress: func(p restore.Progress) {
 				if p.Done {
 					progressed = true
 				}
-			}})
+			}}
+			if tc.reopen {
+				opts.Reopen = reopen(dump)
+			}
+			res, err := apply(t, dump, dst, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -244,5 +252,12 @@ func TestApplyNeverTruncatesExistingTables(t *testing.T) {
 	var n int
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM public.t").Scan(&n); err != nil || n != 2 {
 		t.Fatalf("rows = %d, %v; want 2", n, err)
+	}
+}
+
+// reopen serves the dump again for Apply's extra cursors.
+func reopen(dump string) func(context.Context) (io.ReadCloser, error) {
+	return func(context.Context) (io.ReadCloser, error) {
+		return io.NopCloser(strings.NewReader(dump)), nil
 	}
 }

@@ -13,16 +13,24 @@ import (
 
 // startWorkers opens the Jobs connections used for data and post-data.
 func (a *applier) startWorkers(ctx context.Context) error {
+	a.startMu.Lock()
+	defer a.startMu.Unlock()
 	if a.workers != nil {
 		return nil
 	}
-	a.workers = []*worker{}
+	var ws []*worker
 	for range a.opts.Jobs {
 		w, err := connect(ctx, a.cfg)
 		if err != nil {
+			for _, w := range ws {
+				_ = w.conn.Close(context.WithoutCancel(ctx))
+			}
 			return err
 		}
-		a.workers = append(a.workers, w)
+		ws = append(ws, w)
+	}
+	a.workers = ws
+	for _, w := range ws {
 		a.idle <- w
 	}
 	return nil
@@ -55,9 +63,10 @@ func (a *applier) copy(ctx context.Context, e *extract.Entry) error {
 	first := a.created[e.Table] && !a.truncd[e.Table]
 	a.truncd[e.Table] = true
 	a.mu.Unlock()
-	job := &copyJob{entry: e, stat: st, first: first, chunks: make(chan []byte, a.bufs.max), failed: make(chan struct{})}
+	// One block may queue the whole budget, unless other cursors need a share of it.
+	queue := max(a.bufs.max/(1+a.ncursors), 4)
+	job := &copyJob{entry: e, stat: st, first: first, chunks: make(chan []byte, queue), failed: make(chan struct{})}
 	a.wg.Add(1)
-	st.pending.Add(1)
 	go a.runCopy(ctx, w, job)
 
 	defer close(job.chunks)

@@ -99,6 +99,7 @@ func (a *applier) postData(ctx context.Context, entries []*extract.Entry) error 
 	}
 
 	// Phase B: after all data, in dump order.
+	a.cursors.Wait()
 	a.wg.Wait()
 	if err := a.firstErr(); err != nil {
 		return err
