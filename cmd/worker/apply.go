@@ -37,7 +37,10 @@ func runApply(ctx context.Context, args []string, stderr io.Writer) error {
 	var tables tableFlags
 	fs.Var(&tables, "table", "restore only this table, schema.table (repeatable)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return fmt.Errorf("apply: %w", err)
 	}
 	if *dump == "" || *dbURL == "" {
 		fs.Usage()
