@@ -59,7 +59,7 @@ func TestSnapshotJobs(t *testing.T) {
 	if _, err := rc.Insert(ctx, snapshots.SyncArgs{}, nil); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		sum, err := snapshots.ProjectSummaryGet(ctx, pool, "proj-j", time.Now())
 		if err == nil && sum.SnapshotCount == 2 && sum.PendingCount == 0 {
@@ -69,7 +69,10 @@ func TestSnapshotJobs(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("snapshots not verified in time: %+v, %v", sum, err)
+			var jobs string
+			_ = pool.QueryRow(ctx, `SELECT coalesce(string_agg(kind || ' ' || state || ' ' || errors::text, '; '), '')
+				FROM river_job`).Scan(&jobs)
+			t.Fatalf("snapshots not verified in time: %+v, %v; jobs: %s", sum, err, jobs)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
