@@ -70,7 +70,7 @@ func TestSnapshotJobs(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			var jobs string
-			_ = pool.QueryRow(ctx, `SELECT coalesce(string_agg(kind || ' ' || state || ' ' || errors::text, '; '), '')
+			_ = pool.QueryRow(ctx, `SELECT coalesce(string_agg(kind || ' ' || state || ' ' || coalesce(errors::text, ''), '; '), '')
 				FROM river_job`).Scan(&jobs)
 			t.Fatalf("snapshots not verified in time: %+v, %v; jobs: %s", sum, err, jobs)
 		}
