@@ -117,8 +117,8 @@ func Resolve(ctx context.Context, db DB, ref string, at, now time.Time) (Resolut
 }
 
 func fmtTime(t time.Time) string {
-	if t.Location() == time.UTC {
-		return t.Format("2006-01-02 15:04 UTC")
+	if _, offset := t.Zone(); offset == 0 {
+		return t.UTC().Format("2006-01-02 15:04 UTC")
 	}
 	return t.Format("2006-01-02 15:04 -07:00") + " (" + t.UTC().Format("15:04 UTC") + ")"
 }
