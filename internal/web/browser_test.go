@@ -326,6 +326,9 @@ func TestBrowserRestoreWorkflow(t *testing.T) {
 	admin.do(chromedp.Navigate(base + "/users"))
 	admin.waitText(`#users`, "approver2@example.com")
 	admin.shot("12-users")
+	admin.do(chromedp.Navigate(base + "/riverui/"))
+	admin.waitText(`body`, "Available2") // River's UI, under the portal's login: two jobs available
+	admin.shot("14-riverui")
 	dash.do(chromedp.Navigate(base + "/"))
 	dash.shot("13-dashboard")
 }

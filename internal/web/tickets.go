@@ -160,7 +160,7 @@ func (s *Server) renderTicket(c echo.Context, id int64, status int, msg string) 
 		}
 	}
 	if t.SnapshotID != 0 {
-		if snap, err := s.catalog.SnapshotGet(ctx, t.SnapshotID); err == nil && t.State != tickets.StateNew {
+		if snap, err := s.catalog.SnapshotGet(ctx, t.SnapshotID); err == nil && preflightShown(t.State) {
 			p.Preflight = tickets.Preflight(t, snap, s.Config.Worker.KeepFor)
 		}
 	}
@@ -261,4 +261,10 @@ func (s *Server) ticketAction(c echo.Context) error {
 		return s.renderTicket(c, id, code, msg)
 	}
 	return s.redirectFlash(c, fmt.Sprintf("/tickets/%d", id), "ok", done)
+}
+
+// preflightShown says whether the page says what the restore will do: from
+// triage until it starts.
+func preflightShown(s tickets.State) bool {
+	return s == tickets.StateReady || s == tickets.StateAwaitingApproval || s == tickets.StateQueued
 }

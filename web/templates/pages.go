@@ -3,6 +3,7 @@ package templates
 import (
 	"fmt"
 	"net/url"
+	"sort"
 	"strings"
 
 	"github.com/restoreportal/portal/internal/audit"
@@ -185,4 +186,13 @@ func table(p *tickets.Progress) string {
 		return ""
 	}
 	return p.CurrentTable
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
