@@ -109,11 +109,12 @@ type syncer struct {
 	opts      SyncOptions
 	startedAt time.Time
 
-	mu     sync.Mutex
-	res    SyncResult
-	batch  []listed
-	warned map[string]bool
-	known  map[string]catalogEntry // full sync: live catalog rows not listed yet
+	writeMu sync.Mutex // one batch written at a time
+	mu      sync.Mutex // guards what follows
+	res     SyncResult
+	batch   []listed
+	warned  map[string]bool
+	known   map[string]catalogEntry // full sync: live catalog rows not listed yet
 }
 
 func (s *syncer) prefix() string {
@@ -332,27 +333,38 @@ func (s *syncer) listProject(ctx context.Context, ref, after string) error {
 				s.add(l)
 			}
 		}
-		var ferr error
+		var full []listed
 		if len(s.batch) >= s.opts.BatchSize {
-			ferr = s.flush(ctx)
+			full, s.batch = s.batch, nil
 		}
 		s.mu.Unlock()
-		if ferr != nil {
-			return ferr
+		// Written outside the lock: the other listings go on meanwhile.
+		if err := s.write(ctx, full); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// flush writes the batch, refreshes the summaries of its projects and hands
-// the snapshots to verify to OnChanged, in one transaction.
+// flush writes what is left in the batch; no listing may run concurrently.
 func (s *syncer) flush(ctx context.Context) error {
-	if len(s.batch) == 0 {
-		return nil
-	}
 	batch := s.batch
 	s.batch = nil
-	return pgx.BeginFunc(ctx, s.d.Pool, func(tx pgx.Tx) error {
+	return s.write(ctx, batch)
+}
+
+// write stores a batch, refreshes the summaries of its projects and hands
+// the snapshots to verify to OnChanged, in one transaction. Writes are
+// serialised; the counters are updated under s.mu.
+func (s *syncer) write(ctx context.Context, batch []listed) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	var added, changed int
+	err := pgx.BeginFunc(ctx, s.d.Pool, func(tx pgx.Tx) error {
+		added, changed = 0, 0
 		ups, err := snapshotUpsert(ctx, tx, batch, KindAutomatic)
 		if err != nil {
 			return fmt.Errorf("write snapshots: %w", err)
@@ -361,9 +373,9 @@ func (s *syncer) flush(ctx context.Context) error {
 		var verify []ToVerify
 		for _, u := range ups {
 			if u.Created {
-				s.res.Added++
+				added++
 			} else {
-				s.res.Changed++
+				changed++
 			}
 			refs = append(refs, u.Ref)
 			verify = append(verify, ToVerify{ID: u.ID, ETag: u.ETag})
@@ -376,4 +388,11 @@ func (s *syncer) flush(ctx context.Context) error {
 		}
 		return nil
 	})
+	if err == nil {
+		s.mu.Lock()
+		s.res.Added += added
+		s.res.Changed += changed
+		s.mu.Unlock()
+	}
+	return err
 }
