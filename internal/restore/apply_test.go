@@ -261,3 +261,29 @@ func reopen(dump string) func(context.Context) (io.ReadCloser, error) {
 		return io.NopCloser(strings.NewReader(dump)), nil
 	}
 }
+
+// TestApplyLongRows streams rows longer than every buffer on the way (reader buffer,
+// chunk, pgconn's copy buffer) through COPY.
+func TestApplyLongRows(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("ab\\tc", 1<<20) // 5 MiB in the dump, 4 MiB stored
+	dump := "CREATE TABLE public.big (id int, t text);\nCOPY public.big (id, t) FROM stdin;\n1\t" + long + "\n2\t\\N\n3\t" + long + "x\n\\.\n"
+	dst := testenv.NewDatabase(t)
+	res, err := apply(t, dump, dst, restore.Options{Jobs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Tables) != 1 || res.Tables[0].CopiedRows != 3 {
+		t.Fatalf("tables = %+v", res.Tables)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var sum int64
+	if err := conn.QueryRow(ctx, "SELECT sum(length(t)) FROM public.big").Scan(&sum); err != nil || sum != 2*4<<20+1 {
+		t.Fatalf("stored length %d, %v; want %d", sum, err, 2*4<<20+1)
+	}
+}
