@@ -127,7 +127,7 @@ func ticketUpdate(ctx context.Context, tx pgx.Tx, t Ticket) error {
 	if tables == nil {
 		tables = []string{}
 	}
-	_, err = tx.Exec(ctx, `UPDATE tickets SET subject = $2, requester_email = $3, requester_name = $4,
+	_, err = tx.Exec(ctx, `UPDATE tickets SET subject = $2, requester_email = $3, requester_name = $4, project_ref = $20,
 			requested_at = $5, requested_tz = $6, snapshot_id = NULLIF($7, 0), scope_kind = $8, scope_tables = $9,
 			mode = $10, options = $11, state = $12, assignee_id = NULLIF($13, 0), prepared_by = NULLIF($14, 0),
 			approved_by = NULLIF($15, 0), job_id = NULLIF($16, 0), rollback_job_id = NULLIF($17, 0),
@@ -135,7 +135,7 @@ func ticketUpdate(ctx context.Context, tx pgx.Tx, t Ticket) error {
 		WHERE id = $1`,
 		t.ID, t.Subject, t.RequesterEmail, t.RequesterName, t.RequestedAt, t.RequestedTZ, t.SnapshotID, t.Scope.Kind,
 		tables, t.Mode, opts, t.State, t.AssigneeID, t.PreparedBy, t.ApprovedBy, t.JobID, t.RollbackJobID,
-		progress, result)
+		progress, result, t.ProjectRef)
 	if err != nil {
 		return fmt.Errorf("update ticket %d: %w", t.ID, err)
 	}

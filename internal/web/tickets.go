@@ -212,6 +212,15 @@ func (s *Server) ticketAction(c echo.Context) error {
 		}
 		_, err = tickets.Prepare(ctx, s.Pool, s.catalog, a, id, p)
 		done = "Triage saved; the ticket is ready."
+	case "edit":
+		var n tickets.NewTicket
+		n, err = newTicketParams(tickets.SourcePortal, c.FormValue("project_ref"), "", c.FormValue("requested_at"),
+			c.FormValue("requested_tz"), "", nil, "", "")
+		if err == nil {
+			_, err = tickets.EditRequest(ctx, s.Pool, s.catalog, a, id, tickets.RequestEdit{ProjectRef: n.ProjectRef,
+				RequestedAt: n.RequestedAt, RequestedTZ: n.RequestedTZ})
+		}
+		done = "Request corrected."
 	case "submit":
 		_, err = tickets.Submit(ctx, s.Pool, a, id)
 		done = "Approval requested."

@@ -190,3 +190,32 @@ func TestLiveProgressStream(t *testing.T) {
 		t.Fatalf("first event: %q", buf[:n])
 	}
 }
+
+func TestCorrectTheRequest(t *testing.T) {
+	t.Parallel()
+	p := newPortal(t)
+	op := p.login(t, "operator@example.com")
+	res, _ := op.post("/tickets", url.Values{"project_ref": {"proj-alpha"}, "requester_email": {"c@example.org"}, "mode": {"new_project"}})
+	loc := res.Header.Get("Location")
+	_, body := op.get(loc)
+	if !strings.Contains(body, `id="edit-request"`) {
+		t.Fatal("no request form in triage")
+	}
+	at := time.Now().UTC().Add(-50 * time.Hour).Format("2006-01-02T15:04")
+	if res, body := op.post(loc+"/edit", url.Values{"project_ref": {"proj-nope"}, "requested_at": {at}}); res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "no project") {
+		t.Fatalf("unknown project: %d", res.StatusCode)
+	}
+	if res, _ := op.post(loc+"/edit", url.Values{"project_ref": {"proj-bravo"}, "requested_at": {at}, "requested_tz": {"Europe/Berlin"}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("edit: %d", res.StatusCode)
+	}
+	var id int64
+	fmt.Sscanf(loc, "/tickets/%d", &id)
+	tk, err := tickets.TicketGet(context.Background(), p.pool, id)
+	if err != nil || tk.ProjectRef != "proj-bravo" || tk.SnapshotID == 0 || tk.RequestedTZ != "Europe/Berlin" {
+		t.Fatalf("after edit: %v %+v", err, tk)
+	}
+	viewer := p.login(t, "viewer@example.com")
+	if res, _ := viewer.post(loc+"/edit", url.Values{"project_ref": {"proj-alpha"}}); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("viewer edits: %d", res.StatusCode)
+	}
+}
