@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"crypto/subtle"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -112,4 +113,19 @@ func Logout(ctx context.Context, db DB, s Session, token, address string) error 
 // CheckCSRF compares a submitted token with the session's in constant time.
 func (s Session) CheckCSRF(submitted string) bool {
 	return submitted != "" && subtle.ConstantTimeCompare([]byte(submitted), []byte(s.CSRFToken)) == 1
+}
+
+// Prune deletes expired sessions and login attempts older than a day (the
+// throttle looks back ThrottleWindow). A periodic cleanup job calls it.
+func Prune(ctx context.Context, db DB) (sessions, attempts int64, err error) {
+	tag, err := db.Exec(ctx, `DELETE FROM sessions WHERE expires_at < now()`)
+	if err != nil {
+		return 0, 0, fmt.Errorf("prune sessions: %w", err)
+	}
+	sessions = tag.RowsAffected()
+	tag, err = db.Exec(ctx, `DELETE FROM login_attempts WHERE created_at < now() - interval '1 day'`)
+	if err != nil {
+		return sessions, 0, fmt.Errorf("prune login attempts: %w", err)
+	}
+	return sessions, tag.RowsAffected(), nil
 }

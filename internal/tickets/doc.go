@@ -7,8 +7,9 @@
 //
 // Callers:
 //
-//   - the portal's pages and JSON API: Create, Prepare, Submit, Start, Approve,
-//     Reject, Cancel, AskForInfo, RequestRollback, AddNote;
+//   - the portal's pages and JSON API: Create, EditRequest, Prepare, Submit,
+//     Start, Approve, Withdraw, Retry, Reject, Cancel, AskForInfo, Assign,
+//     RequestRollback, AddEntry (notes), Preflight;
 //   - mail intake: Create with Source "email", AddEntry, FindByMessageID,
 //     ParseSubjectTag / SubjectTag;
 //   - the restore workers (internal/jobs): MarkRunning, UpdateProgress, Finish,
