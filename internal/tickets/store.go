@@ -164,6 +164,9 @@ type Filter struct {
 	Query      string // matches subject, requester, project ref or "#id"
 	Page       int    // 1-based
 	PerPage    int    // 0 means 50
+	// SkipTotal leaves ListPage.Total zero, saving the count when the caller
+	// knows it (the dashboard has the counts by state).
+	SkipTotal bool
 }
 
 // ListPage is one page of tickets and the count of all that match.
@@ -203,8 +206,10 @@ func TicketList(ctx context.Context, db DB, f Filter) (ListPage, error) {
 		AND ($4 = '' OR t.id = $5 OR lower(t.subject || ' ' || t.requester_email || ' ' || t.project_ref) LIKE $4)`
 	args := []any{string(f.State), f.ProjectRef, f.Requester, like, idq}
 	var total int
-	if err := db.QueryRow(ctx, `SELECT count(*) FROM tickets t`+where, args...).Scan(&total); err != nil {
-		return ListPage{}, fmt.Errorf("count tickets: %w", err)
+	if !f.SkipTotal {
+		if err := db.QueryRow(ctx, `SELECT count(*) FROM tickets t`+where, args...).Scan(&total); err != nil {
+			return ListPage{}, fmt.Errorf("count tickets: %w", err)
+		}
 	}
 	// The page's ids first (an index scan of tickets alone, however deep the
 	// page), then their rows and names.

@@ -24,7 +24,7 @@ func (s *Server) dashboard(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	awaiting, err := tickets.TicketList(ctx, s.Pool, tickets.Filter{State: tickets.StateAwaitingApproval, PerPage: 20})
+	awaiting, err := tickets.TicketList(ctx, s.Pool, tickets.Filter{State: tickets.StateAwaitingApproval, PerPage: 20, SkipTotal: true})
 	if err != nil {
 		return err
 	}
