@@ -1,0 +1,66 @@
+package intake
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/restoreportal/portal/internal/mail"
+)
+
+// DB is a pool, a connection or a transaction.
+type DB interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Begin(ctx context.Context) (pgx.Tx, error)
+	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error)
+}
+
+// JobInserter inserts a River job inside the caller's transaction; the
+// portal's *river.Client[pgx.Tx] satisfies it.
+type JobInserter interface {
+	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
+// ProcessArgs is the job that reads one stored mail and files it.
+type ProcessArgs struct {
+	MailID int64 `json:"mail_id" river:"unique"`
+}
+
+// Kind is the River job kind.
+func (ProcessArgs) Kind() string { return "mail_process" }
+
+// InsertOpts: one job per mail; a failing one is retried by River (the mail
+// stays stored and marked received meanwhile).
+func (ProcessArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 10, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// NotifyArgs is the job that writes and sends one notification about a
+// ticket to its requester. Missing and Problems are for NoticeNeedsInfo.
+type NotifyArgs struct {
+	TicketID int64           `json:"ticket_id"`
+	Notice   mail.NoticeKind `json:"notice"`
+	Missing  []string        `json:"missing,omitempty"`
+	Problems []string        `json:"problems,omitempty"`
+}
+
+// Kind is the River job kind.
+func (NotifyArgs) Kind() string { return "mail_notify" }
+
+// InsertOpts: a relay outage is ridden out by River's retries (its backoff
+// spreads 12 attempts over about a day); a permanent refusal stops at once.
+func (NotifyArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 12}
+}
+
+// Notify queues a notification in tx, the transaction of the change it
+// tells about.
+func Notify(ctx context.Context, tx pgx.Tx, jobs JobInserter, args NotifyArgs) error {
+	_, err := jobs.InsertTx(ctx, tx, args, nil)
+	return err
+}
