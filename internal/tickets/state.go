@@ -27,7 +27,7 @@ var States = []State{StateNew, StateNeedsInfo, StateReady, StateAwaitingApproval
 // follow which. Everything that changes a ticket's state asks CheckTransition.
 var transitions = map[State][]State{
 	StateNew:              {StateNeedsInfo, StateReady, StateCancelled, StateRejected},
-	StateNeedsInfo:        {StateReady, StateCancelled, StateRejected},
+	StateNeedsInfo:        {StateNew, StateReady, StateCancelled, StateRejected},
 	StateReady:            {StateNeedsInfo, StateAwaitingApproval, StateQueued, StateCancelled, StateRejected},
 	StateAwaitingApproval: {StateReady, StateQueued, StateCancelled, StateRejected},
 	StateQueued:           {StateRunning, StateFailed, StateCancelled},

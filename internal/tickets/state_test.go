@@ -10,7 +10,7 @@ func TestCheckTransitionEveryPair(t *testing.T) {
 	legal := map[[2]State]bool{}
 	for _, p := range [][2]State{
 		{StateNew, StateNeedsInfo}, {StateNew, StateReady}, {StateNew, StateCancelled}, {StateNew, StateRejected},
-		{StateNeedsInfo, StateReady}, {StateNeedsInfo, StateCancelled}, {StateNeedsInfo, StateRejected},
+		{StateNeedsInfo, StateNew}, {StateNeedsInfo, StateReady}, {StateNeedsInfo, StateCancelled}, {StateNeedsInfo, StateRejected},
 		{StateReady, StateNeedsInfo}, {StateReady, StateAwaitingApproval}, {StateReady, StateQueued},
 		{StateReady, StateCancelled}, {StateReady, StateRejected},
 		{StateAwaitingApproval, StateReady}, {StateAwaitingApproval, StateQueued},

@@ -3,31 +3,22 @@ package tickets
 import (
 	"context"
 	"fmt"
-	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/restoreportal/portal/internal/audit"
 	"github.com/restoreportal/portal/internal/auth"
+	"github.com/restoreportal/portal/internal/mail"
 )
 
 // SubjectTag is the tag put in the subject of every mail about a ticket, so a
-// reply finds its ticket even when its headers were lost.
-func SubjectTag(id int64) string { return fmt.Sprintf("[restore #%d]", id) }
-
-var subjectTag = regexp.MustCompile(`\[restore #(\d+)\]`)
+// reply finds its ticket even when its headers were lost. It is mail's
+// ("[Restore #123]"): one tag, one parser.
+func SubjectTag(id int64) string { return mail.SubjectTag(id) }
 
 // ParseSubjectTag returns the ticket id of a subject carrying SubjectTag.
-func ParseSubjectTag(subject string) (int64, bool) {
-	m := subjectTag.FindStringSubmatch(subject)
-	if m == nil {
-		return 0, false
-	}
-	id, err := strconv.ParseInt(m[1], 10, 64)
-	return id, err == nil
-}
+func ParseSubjectTag(subject string) (int64, bool) { return mail.ParseSubjectTag(subject) }
 
 // FindByMessageID returns the ticket whose thread holds a mail with one of
 // the given Message-IDs (In-Reply-To and References of a reply); angle

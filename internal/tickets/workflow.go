@@ -147,7 +147,9 @@ func Create(ctx context.Context, db DB, cat Catalog, a Actor, n NewTicket) (Tick
 	if t.RequesterName == "" {
 		t.RequesterName = addr.Name
 	}
-	if !projectRef.MatchString(t.ProjectRef) {
+	// A mail that names no project still becomes a ticket, asking for it.
+	unnamed := t.ProjectRef == "" && n.Source == SourceEmail
+	if !unnamed && !projectRef.MatchString(t.ProjectRef) {
 		return Ticket{}, &ValidationError{Field: "project_ref", Msg: fmt.Sprintf("%q is not a project ref (lower-case letters, digits and dashes)", n.ProjectRef)}
 	}
 	if ok, err := projectExists(ctx, db, t.ProjectRef); err != nil {

@@ -1,0 +1,69 @@
+package tickets
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// MailRequest is what mail intake understood of an email ticket's request,
+// after a requester's mail: the fields to set and whether something is still
+// to be asked.
+type MailRequest struct {
+	ProjectRef  string     // empty: unknown, left as it is
+	RequestedAt *time.Time // nil: unknown, left as it is
+	RequestedTZ string
+	Scope       Scope // zero: left as it is
+	Mode        Mode  // empty: left as it is
+	// NeedsInfo puts the ticket in needs_info (the requester was asked);
+	// false puts a needs_info ticket back to new, for triage.
+	NeedsInfo bool
+	// Note is a system thread entry saying how each field was found.
+	Note string
+}
+
+// UpdateFromMail applies what intake understood from the requester's mail to
+// an email ticket still in triage (new or needs_info). For a ticket past
+// triage it changes nothing and returns the ticket as it is: staff decide.
+// Invalid values (a malformed ref or table) are left out, not refused, since
+// the mail is already stored and the reply asks again.
+func UpdateFromMail(ctx context.Context, db DB, a Actor, id int64, r MailRequest) (Ticket, error) {
+	return change(ctx, db, a, id, "ticket.updated_from_mail", func(tx pgx.Tx, t *Ticket) error {
+		if t.State != StateNew && t.State != StateNeedsInfo {
+			return nil
+		}
+		if ref := strings.ToLower(strings.TrimSpace(r.ProjectRef)); projectRef.MatchString(ref) {
+			t.ProjectRef = ref
+		}
+		if r.RequestedAt != nil && !r.RequestedAt.After(time.Now().Add(5*time.Minute)) {
+			t.RequestedAt = r.RequestedAt
+			if tz := strings.TrimSpace(r.RequestedTZ); tz != "" {
+				if _, err := time.LoadLocation(tz); err == nil {
+					t.RequestedTZ = tz
+				}
+			}
+		}
+		if r.Scope.Kind != "" {
+			if s, err := validateScope(r.Scope); err == nil {
+				t.Scope = s
+			}
+		}
+		if m, err := ParseMode(string(r.Mode)); err == nil {
+			t.Mode = m
+		}
+		switch {
+		case r.NeedsInfo && t.State == StateNew:
+			t.State = StateNeedsInfo
+		case !r.NeedsInfo && t.State == StateNeedsInfo:
+			t.State = StateNew
+		}
+		if note := strings.TrimSpace(r.Note); note != "" {
+			if _, err := entryInsert(ctx, tx, Entry{TicketID: t.ID, Kind: EntrySystem, Subject: "understood from mail", Body: note}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
