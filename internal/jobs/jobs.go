@@ -30,6 +30,7 @@ func Workers(d Deps) *river.Workers {
 	river.AddWorker(w, &RollbackWorker{d: d})
 	river.AddWorker(w, &CleanupWorker{d: d})
 	river.AddWorker(w, &WatchdogWorker{d: d})
+	addMailWorkers(w, d)
 	return w
 }
 

@@ -79,6 +79,7 @@ func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.Restore
 			}
 			return err
 		}
+		notifyRequester(ctx, w.d, t, noticeStarted)
 	default:
 		log.Info("ticket is not queued or running for this job; nothing to do", "state", t.State)
 		return nil
@@ -105,6 +106,7 @@ func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.Restore
 		if _, err := tickets.Finish(context.WithoutCancel(ctx), w.d.Pool, t.ID, res); err != nil {
 			return fmt.Errorf("record success on ticket %d: %w", t.ID, err)
 		}
+		notifyRequester(ctx, w.d, t, noticeSucceeded)
 		log.Info("restore succeeded", "duration", time.Since(start).Round(time.Millisecond))
 		return nil
 	case errors.Is(context.Cause(ctx), errTicketCancelled):
@@ -121,6 +123,7 @@ func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.Restore
 		if _, ferr := tickets.Finish(context.WithoutCancel(ctx), w.d.Pool, t.ID, tickets.Result{OK: false, Message: err.Error(), Warnings: res.Warnings}); ferr != nil {
 			return fmt.Errorf("%w (and recording it on the ticket failed: %v)", err, ferr)
 		}
+		notifyRequester(ctx, w.d, t, noticeFailed)
 		return river.JobCancel(errFailed{err})
 	}
 }
