@@ -17,12 +17,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/emersion/go-smtp"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/restoreportal/portal/internal/app"
 	"github.com/restoreportal/portal/internal/database"
 	"github.com/restoreportal/portal/internal/demo"
+	"github.com/restoreportal/portal/internal/intake"
+	"github.com/restoreportal/portal/internal/mail"
 	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/web"
 )
@@ -127,14 +130,31 @@ func serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	log.Info("portal listening", "addr", cfg.HTTPAddr)
+	smtpErrc := make(chan error, 1)
+	var smtpSrv *smtp.Server
+	if cfg.Mail.SMTPAddr != "" {
+		smtpSrv = mail.NewSMTPServer(cfg.Mail.SMTPAddr, mail.SMTPOptions{SupportAddresses: cfg.Mail.SupportAddresses,
+			MaxMessageBytes: cfg.Mail.MaxMessageBytes, Logger: log},
+			func(ctx context.Context, env mail.Envelope, raw []byte) error {
+				_, err := intake.Deliver(ctx, pool, rc, intake.ViaSMTP, env, raw)
+				return err
+			})
+		go func() { smtpErrc <- smtpSrv.ListenAndServe() }()
+		log.Info("smtp intake listening", "addr", cfg.Mail.SMTPAddr)
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("PORTAL_HTTP_ADDR: %w", err)
+	case err := <-smtpErrc:
+		return fmt.Errorf("PORTAL_SMTP_ADDR: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if smtpSrv != nil {
+		_ = smtpSrv.Shutdown(sctx)
+	}
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

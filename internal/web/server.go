@@ -73,6 +73,7 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/login", s.loginForm)
 	e.POST("/login", s.login)
 	e.GET("/static/*", s.static)
+	e.POST("/intake/email", s.intakeEmail)
 
 	app := e.Group("", s.requireLogin, s.checkCSRF)
 	app.POST("/logout", s.logout)
