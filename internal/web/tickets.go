@@ -160,8 +160,11 @@ func (s *Server) renderTicket(c echo.Context, id int64, status int, msg string) 
 		}
 	}
 	if t.SnapshotID != 0 {
-		if snap, err := s.catalog.SnapshotGet(ctx, t.SnapshotID); err == nil && preflightShown(t.State) {
-			p.Preflight = tickets.Preflight(t, snap, s.Config.Worker.KeepFor)
+		if snap, err := s.catalog.SnapshotGet(ctx, t.SnapshotID); err == nil {
+			p.Snapshot = &snap
+			if preflightShown(t.State) {
+				p.Preflight = tickets.Preflight(t, snap, s.Config.Worker.KeepFor)
+			}
 		}
 	}
 	if u := p.User; t.State == tickets.StateAwaitingApproval {

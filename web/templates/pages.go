@@ -87,6 +87,8 @@ type TicketPage struct {
 	// Chosen is the snapshot the table picker shows (?snapshot=, else the
 	// ticket's, else the resolved one).
 	Chosen    *tickets.Snapshot
+	// Snapshot is the ticket's chosen (or suggested) snapshot.
+	Snapshot *tickets.Snapshot
 	Tables    []tickets.Table
 	Preflight string
 	Error     string
