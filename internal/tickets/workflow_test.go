@@ -3,6 +3,7 @@ package tickets_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,6 +141,18 @@ func TestDestructiveRestoreLifecycle(t *testing.T) {
 	}
 	if queue != "restore" || string(args) == "" {
 		t.Fatalf("job: %s %s", queue, args)
+	}
+	// The job, the state change and the approval were written by one
+	// transaction: their rows carry the same xmin.
+	var sameTx bool
+	if err := f.pool.QueryRow(ctx, `SELECT t.xmin::text = j.xmin::text AND a.xmin::text = j.xmin::text
+		FROM tickets t JOIN river_job j ON j.id = t.job_id JOIN approvals a ON a.ticket_id = t.id WHERE t.id = $1`, tk.ID).Scan(&sameTx); err != nil || !sameTx {
+		t.Fatalf("job and approval not in the state change's transaction: %v %v", err, sameTx)
+	}
+	for _, secret := range []string{"password", "secret", "access_key", "postgres://"} {
+		if strings.Contains(strings.ToLower(string(args)), secret) {
+			t.Fatalf("job args carry %q: %s", secret, args)
+		}
 	}
 	// A second restore of the same project is refused while one is queued.
 	tk2 := f.newTicket(t, "proj-alpha", tickets.ModeNewProject)
