@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/restoreportal/portal/internal/demo"
+	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/tickets"
 )
 
@@ -45,6 +46,22 @@ func TestFullNewProjectRestore(t *testing.T) {
 	}
 	if tk.Result.RowCounts["auth.users"] == 0 {
 		t.Fatalf("no row counts on the ticket: %+v", tk.Result.RowCounts)
+	}
+
+	// The new project gets captured like any registered one; rolling the
+	// restore back drops its database but keeps its snapshots listed.
+	if _, err := snapshots.Capture(context.Background(), snapshots.NewDeps(h.cfg, h.pool, h.deps.S3, h.deps.Log), tk.TargetRef(), true); err != nil {
+		t.Fatalf("capture the new project: %v", err)
+	}
+	tk = h.rollback(tk.ID)
+	if tk.State != tickets.StateRolledBack {
+		t.Fatalf("rollback of a new-project restore: %s %+v", tk.State, tk.Result)
+	}
+	if h.databaseExists(newDB) {
+		t.Fatal("rollback left the new database")
+	}
+	if err := h.pool.QueryRow(context.Background(), `SELECT source FROM projects WHERE ref = $1`, tk.TargetRef()).Scan(&source); err != nil || source != "discovered" {
+		t.Fatalf("after rollback the new project is %q (%v), want it kept as discovered for its snapshots", source, err)
 	}
 }
 
