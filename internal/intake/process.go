@@ -149,13 +149,16 @@ func (p *processor) findTicket(ctx context.Context, msg *pmail.Message) (t ticke
 		}
 	}
 	if len(ids) > 0 {
-		t, err := tickets.FindByMessageID(ctx, p.tx, ids...)
-		if err == nil || !errors.Is(err, tickets.ErrNotFound) {
-			return t, false, err
-		}
+		// Pending first: a parent that commits between the two statements
+		// is then found by the second (each statement sees the latest
+		// commits).
 		pending, err := inboundPendingWithMessageID(ctx, p.tx, p.id, ids)
 		if err != nil {
 			return tickets.Ticket{}, false, err
+		}
+		t, err := tickets.FindByMessageID(ctx, p.tx, ids...)
+		if err == nil || !errors.Is(err, tickets.ErrNotFound) {
+			return t, false, err
 		}
 		if pending && !p.d.NoWait {
 			return tickets.Ticket{}, false, ErrParentPending
