@@ -68,6 +68,9 @@ type TableResult struct {
 	DumpRows   int64
 	CopiedRows int64
 	Bytes      int64
+	// LoadedBy is the cursor that read the table's data: 0 for the main reader, n for
+	// the n-th extra cursor (Options.Reopen).
+	LoadedBy int
 }
 
 // Result describes a finished Apply.
@@ -95,6 +98,7 @@ type tableStat struct {
 	table      extract.QualifiedName
 	pending    atomic.Int32 // COPY jobs not finished
 	relkind    atomic.Int32 // pg_class.relkind, when this run created and loaded it
+	loadedBy   atomic.Int32 // cursor that loaded the last block
 	dumpRows   atomic.Int64
 	copiedRows atomic.Int64
 	bytes      atomic.Int64
@@ -199,9 +203,9 @@ func Apply(ctx context.Context, dump io.Reader, opts Options) (*Result, error) {
 	stopProgress := a.startProgress(ctx)
 	if opts.Reopen != nil {
 		a.ncursors = min(opts.Jobs-1, 3)
-		for range a.ncursors {
+		for i := range a.ncursors {
 			a.cursors.Add(1)
-			go a.cursor(ctx)
+			go a.cursor(ctx, i+1)
 		}
 	}
 	err = a.run(ctx, src)
@@ -316,7 +320,7 @@ func (a *applier) run(ctx context.Context, src source) error {
 			if !a.claim(copies, e.Table) {
 				continue // another cursor loads it; Next skips the rows
 			}
-			if err := a.copy(ctx, &e); err != nil {
+			if err := a.copy(ctx, &e, 0); err != nil {
 				return err
 			}
 		case extract.KindStatement:
@@ -426,7 +430,7 @@ func (a *applier) result() *Result {
 	res.Warnings = append(res.Warnings, a.warnings...)
 	for _, t := range a.tables {
 		res.Tables = append(res.Tables, TableResult{Table: t.table, DumpRows: t.dumpRows.Load(),
-			CopiedRows: t.copiedRows.Load(), Bytes: t.bytes.Load()})
+			CopiedRows: t.copiedRows.Load(), Bytes: t.bytes.Load(), LoadedBy: int(t.loadedBy.Load())})
 	}
 	return res
 }
@@ -441,7 +445,7 @@ func (a *applier) progress() Progress {
 	a.mu.Lock()
 	for _, t := range a.tables {
 		p.Tables = append(p.Tables, TableResult{Table: t.table, DumpRows: t.dumpRows.Load(),
-			CopiedRows: t.copiedRows.Load(), Bytes: t.bytes.Load()})
+			CopiedRows: t.copiedRows.Load(), Bytes: t.bytes.Load(), LoadedBy: int(t.loadedBy.Load())})
 	}
 	a.mu.Unlock()
 	return p
@@ -493,7 +497,7 @@ func (a *applier) claim(k int, table extract.QualifiedName) bool {
 
 // cursor is an extra reader of the dump: once pre-data is applied, it loads the COPY
 // blocks no other cursor has taken and skips everything else.
-func (a *applier) cursor(ctx context.Context) {
+func (a *applier) cursor(ctx context.Context, id int) {
 	defer a.cursors.Done()
 	select {
 	case <-a.preDone:
@@ -533,7 +537,7 @@ func (a *applier) cursor(ctx context.Context) {
 		if !a.claim(copies, e.Table) {
 			continue
 		}
-		if err := a.copy(ctx, &e); err != nil {
+		if err := a.copy(ctx, &e, id); err != nil {
 			a.fail(err)
 			return
 		}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -287,3 +288,76 @@ func TestApplyLongRows(t *testing.T) {
 		t.Fatalf("stored length %d, %v; want %d", sum, err, 2*4<<20+1)
 	}
 }
+
+// gatedReader serves a dump in small reads and blocks before byte gate until open is
+// closed, so that Apply's main reader stalls and the extra cursor must load the rest.
+type gatedReader struct {
+	s    string
+	off  int
+	gate int
+	open chan struct{}
+}
+
+func (g *gatedReader) Read(p []byte) (int, error) {
+	if g.off >= len(g.s) {
+		return 0, io.EOF
+	}
+	if g.off >= g.gate {
+		<-g.open
+	}
+	end := min(len(g.s), g.off+4096, len(p)+g.off)
+	if g.off < g.gate {
+		end = min(end, g.gate)
+	}
+	n := copy(p, g.s[g.off:end])
+	g.off += n
+	return n, nil
+}
+
+// TestApplyExtraCursor stalls the main reader after the first COPY block: the extra
+// cursor (Options.Reopen) must load the other tables, and the result must still be
+// identical to the source.
+func TestApplyExtraCursor(t *testing.T) {
+	t.Parallel()
+	src := sourceDatabase(t)
+	dump := pgDump(t, src)
+	first := strings.Index(dump, "\nCOPY ")
+	second := first + 1 + strings.Index(dump[first+1:], "\nCOPY ")
+	main := &gatedReader{s: dump, gate: second, open: make(chan struct{})}
+	var once sync.Once
+	opts := restore.Options{Jobs: 2, DatabaseURL: testenv.NewDatabase(t), Reopen: func(context.Context) (io.ReadCloser, error) {
+		return eofSignal{strings.NewReader(dump), func() { once.Do(func() { close(main.open) }) }}, nil
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := restore.Apply(ctx, main, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byCursor := map[int]int{}
+	for _, tr := range res.Tables {
+		byCursor[tr.LoadedBy]++
+	}
+	if byCursor[0] != 1 || byCursor[1] != len(res.Tables)-1 {
+		t.Errorf("tables loaded per cursor = %v, want 1 by the main reader and the rest by cursor 1", byCursor)
+	}
+	if got, want := normalize(pgDump(t, opts.DatabaseURL)), normalize(dump); got != want {
+		t.Errorf("pg_dump of restored database differs from source:\n%s", diffLines(want, got))
+	}
+}
+
+// eofSignal calls done when its reader reaches EOF.
+type eofSignal struct {
+	r    io.Reader
+	done func()
+}
+
+func (e eofSignal) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err == io.EOF {
+		e.done()
+	}
+	return n, err
+}
+
+func (e eofSignal) Close() error { return nil }

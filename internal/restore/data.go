@@ -46,7 +46,7 @@ type copyJob struct {
 
 // copy hands a COPY block to an idle worker connection and streams its rows there in
 // bounded chunks; it returns once the block has been read, while the worker finishes.
-func (a *applier) copy(ctx context.Context, e *extract.Entry) error {
+func (a *applier) copy(ctx context.Context, e *extract.Entry, cursor int) error {
 	if err := a.startWorkers(ctx); err != nil {
 		return err
 	}
@@ -57,6 +57,7 @@ func (a *applier) copy(ctx context.Context, e *extract.Entry) error {
 		return a.ctxErr(ctx)
 	}
 	st := a.stat(e.Table)
+	st.loadedBy.Store(int32(cursor))
 	a.mu.Lock()
 	// Only a table this run created, on its first COPY, may be truncated for FREEZE:
 	// never rows that were there before.
