@@ -93,6 +93,20 @@ func noticeData(ctx context.Context, db DB, t tickets.Ticket, args NotifyArgs) (
 		}
 	}
 	d.Scope = pmail.Scope{Full: t.Scope.Kind != tickets.ScopeTables, Tables: t.Scope.Tables}
+	// What is asked for is not shown as known: the ticket's defaults (full
+	// database, new project) are not the requester's words.
+	for _, f := range args.Missing {
+		switch f {
+		case pmail.FieldProjectRef:
+			d.ProjectRef = ""
+		case pmail.FieldTime:
+			d.Time = time.Time{}
+		case pmail.FieldScope:
+			d.Scope = pmail.Scope{}
+		case pmail.FieldMode:
+			d.Mode = ""
+		}
+	}
 	if t.SnapshotID != 0 && (args.Notice == pmail.NoticeSucceeded || args.Notice == pmail.NoticeStarted) {
 		if s, err := tickets.SnapshotCatalog(db).SnapshotGet(ctx, t.SnapshotID); err == nil {
 			d.SnapshotAt = s.TakenAt
