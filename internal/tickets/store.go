@@ -206,7 +206,15 @@ func TicketList(ctx context.Context, db DB, f Filter) (ListPage, error) {
 		AND ($4 = '' OR t.id = $5 OR lower(t.subject || ' ' || t.requester_email || ' ' || t.project_ref) LIKE $4)`
 	args := []any{string(f.State), f.ProjectRef, f.Requester, like, idq}
 	var total int
-	if !f.SkipTotal {
+	switch {
+	case f.SkipTotal:
+	case f.ProjectRef == "" && f.Requester == "" && like == "":
+		// Unfiltered, or by state only: the kept counts answer.
+		if err := db.QueryRow(ctx, `SELECT coalesce(sum(n), 0) FROM ticket_state_counts WHERE $1 = '' OR state = $1`,
+			string(f.State)).Scan(&total); err != nil {
+			return ListPage{}, fmt.Errorf("count tickets: %w", err)
+		}
+	default:
 		if err := db.QueryRow(ctx, `SELECT count(*) FROM tickets t`+where, args...).Scan(&total); err != nil {
 			return ListPage{}, fmt.Errorf("count tickets: %w", err)
 		}
@@ -229,9 +237,10 @@ func TicketList(ctx context.Context, db DB, f Filter) (ListPage, error) {
 	return ListPage{Tickets: ts, Total: total, Page: page, PerPage: per}, nil
 }
 
-// TicketCountByState counts tickets per state (every state present, zero or not).
+// TicketCountByState counts tickets per state (every state present, zero or
+// not), from the counts the tickets table's trigger keeps.
 func TicketCountByState(ctx context.Context, db DB) (map[State]int, error) {
-	rows, err := db.Query(ctx, `SELECT state, count(*) FROM tickets GROUP BY state`)
+	rows, err := db.Query(ctx, `SELECT state, n FROM ticket_state_counts`)
 	if err != nil {
 		return nil, fmt.Errorf("count tickets by state: %w", err)
 	}
@@ -381,4 +390,46 @@ func ticketIDByMessageID(ctx context.Context, db DB, ids []string) (int64, error
 		return 0, fmt.Errorf("ticket by message id: %w", err)
 	}
 	return id, nil
+}
+
+// Batcher sends several queries in one round trip: a pool, a conn or a tx.
+type Batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// Overview is what the dashboard shows.
+type Overview struct {
+	Counts   map[State]int
+	Active   []Ticket // queued and running, oldest first
+	Awaiting []Ticket // awaiting approval, newest first, at most the limit asked
+}
+
+// OverviewGet reads the dashboard's counts, active and awaiting tickets in
+// one round trip.
+func OverviewGet(ctx context.Context, db Batcher, awaitingLimit int) (Overview, error) {
+	o := Overview{Counts: map[State]int{}}
+	for _, s := range States {
+		o.Counts[s] = 0
+	}
+	collect := func(dst *[]Ticket) func(pgx.Rows) error {
+		return func(rows pgx.Rows) error {
+			ts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Ticket, error) { return scanTicket(r) })
+			*dst = ts
+			return err
+		}
+	}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT state, n FROM ticket_state_counts`).Query(func(rows pgx.Rows) error {
+		var s State
+		var n int
+		_, err := pgx.ForEachRow(rows, []any{&s, &n}, func() error { o.Counts[s] = n; return nil })
+		return err
+	})
+	b.Queue(`SELECT ` + ticketColumns + ticketFrom + ` WHERE t.state IN ('queued', 'running') ORDER BY t.id`).Query(collect(&o.Active))
+	b.Queue(`SELECT `+ticketColumns+ticketFrom+` WHERE t.state = 'awaiting_approval' ORDER BY t.id DESC LIMIT $1`, awaitingLimit).
+		Query(collect(&o.Awaiting))
+	if err := db.SendBatch(ctx, b).Close(); err != nil {
+		return Overview{}, fmt.Errorf("dashboard: %w", err)
+	}
+	return o, nil
 }

@@ -340,3 +340,41 @@ func TestSnapshotReferences(t *testing.T) {
 		t.Fatalf("rejected ticket still references %v", got)
 	}
 }
+
+// TestStateCounts checks the trigger-kept counts against a real count.
+func TestStateCounts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := setup(t)
+	a := f.newTicket(t, "proj-alpha", tickets.ModeNewProject)
+	b := f.newTicket(t, "proj-bravo", tickets.ModeNewProject)
+	f.newTicket(t, "proj-bravo", tickets.ModeDestructive)
+	if _, err := tickets.Reject(ctx, f.pool, f.operator, a.ID, "dup"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tickets.AskForInfo(ctx, f.pool, f.operator, b.ID, "which time?"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.pool.Exec(ctx, `DELETE FROM tickets WHERE id = $1`, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := tickets.TicketCountByState(ctx, f.pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := f.pool.Query(ctx, `SELECT state, count(*)::int FROM tickets GROUP BY state`)
+	want := map[tickets.State]int{}
+	var s tickets.State
+	var n int
+	if _, err := pgx.ForEachRow(rows, []any{&s, &n}, func() error { want[s] = n; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range tickets.States {
+		if got[st] != want[st] {
+			t.Errorf("%s: kept %d, counted %d", st, got[st], want[st])
+		}
+	}
+	if got[tickets.StateNew] != 1 || got[tickets.StateRejected] != 1 {
+		t.Errorf("counts: %v", got)
+	}
+}

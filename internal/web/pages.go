@@ -15,22 +15,13 @@ import (
 )
 
 func (s *Server) dashboard(c echo.Context) error {
-	ctx := c.Request().Context()
-	counts, err := tickets.TicketCountByState(ctx, s.Pool)
+	o, err := tickets.OverviewGet(c.Request().Context(), s.Pool, 20)
 	if err != nil {
 		return err
 	}
-	active, err := tickets.TicketListActive(ctx, s.Pool)
-	if err != nil {
-		return err
-	}
-	awaiting, err := tickets.TicketList(ctx, s.Pool, tickets.Filter{State: tickets.StateAwaitingApproval, PerPage: 20, SkipTotal: true})
-	if err != nil {
-		return err
-	}
-	p := templates.DashboardPage{Base: s.base(c, "Dashboard", "dashboard"), Active: active, Awaiting: awaiting.Tickets}
+	p := templates.DashboardPage{Base: s.base(c, "Dashboard", "dashboard"), Active: o.Active, Awaiting: o.Awaiting}
 	for _, st := range tickets.States {
-		p.Counts = append(p.Counts, templates.StateCount{State: st, N: counts[st]})
+		p.Counts = append(p.Counts, templates.StateCount{State: st, N: o.Counts[st]})
 	}
 	return renderPage(c, http.StatusOK, templates.Dashboard(p))
 }
