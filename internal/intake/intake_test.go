@@ -135,8 +135,8 @@ func TestFixtures(t *testing.T) {
 // TestReplyThreads: a request missing its mode is asked about; the Gmail
 // reply (HTML with quoted history) threads by In-Reply-To to the portal's
 // question, fills the fields and the ticket goes back to triage with an
-// acknowledgement; an auto-reply to the acknowledgement lands on the thread
-// and is not answered.
+// acknowledgement; an auto-reply to the acknowledgement and a bounce of it
+// land on the thread and are not answered.
 func TestReplyThreads(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, stackOptions{})
@@ -203,8 +203,17 @@ func TestReplyThreads(t *testing.T) {
 	if st := s.mailByMessageID("oof-1@example.de"); st.Outcome != intake.OutcomeAutomatic || st.TicketID != tk.ID || !st.Automatic {
 		t.Errorf("auto-reply: %+v", st)
 	}
+	// A bounce of the acknowledgement: found by the Message-ID it reports,
+	// on the thread, never answered.
+	bounce := fixture(t, "bounce.eml")
+	bounce = bytes.ReplaceAll(bounce, []byte("restore.lx1.cccc@portal.example.com"), []byte(ack.MessageID))
+	s.send("", bounce)
+	s.settle()
+	if st := s.mailByMessageID("20260504170003.5C1A2B3C4D@mx.support.example.com"); st.Outcome != intake.OutcomeAutomatic || st.TicketID != tk.ID {
+		t.Errorf("bounce: %+v", st)
+	}
 	if s.relay.count() != before {
-		t.Errorf("the auto-reply was answered")
+		t.Errorf("the auto-reply or the bounce was answered")
 	}
 }
 
@@ -223,9 +232,8 @@ func TestReplyBySubjectTag(t *testing.T) {
 	if tk.State != tickets.StateNew || tk.Mode != tickets.ModeDestructive || tk.ProjectRef != "proj-alpha" || tk.RequestedAt == nil {
 		t.Fatalf("complete request: %+v", tk)
 	}
-	if tk.SnapshotID != 0 {
-		// Create's suggestion needs the catalog, which intake does not pass.
-		t.Logf("snapshot suggested: %d", tk.SnapshotID)
+	if tk.SnapshotID == 0 {
+		t.Errorf("no snapshot suggested for %s", tk.RequestedAt)
 	}
 	s.send("carol@customer.example", compose("carol@customer.example", "Re: "+mail.SubjectTag(tk.ID)+" thanks",
 		"Sorry, only the customers table please.", "c2@customer.example", "", now.Add(time.Minute)))

@@ -274,7 +274,9 @@ func (p *processor) newTicket(ctx context.Context, msg *pmail.Message) (Result, 
 	n := tickets.NewTicket{Source: tickets.SourceEmail, Subject: msg.Subject, RequesterEmail: requester(msg, p.env),
 		RequesterName: msg.ReplyAddress().Name, ProjectRef: mr.ProjectRef, RequestedAt: mr.RequestedAt,
 		RequestedTZ: mr.RequestedTZ, Scope: mr.Scope, Mode: mr.Mode, Mail: &e}
-	t, err := tickets.Create(ctx, p.tx, nil, Actor, n)
+	// With the catalog, Create suggests the snapshot the time resolves to.
+	cat := tickets.SnapshotCatalog(p.tx)
+	t, err := tickets.Create(ctx, p.tx, cat, Actor, n)
 	var ve *tickets.ValidationError
 	if errors.As(err, &ve) {
 		// Something understood does not fit a ticket: keep the mail and
@@ -282,7 +284,7 @@ func (p *processor) newTicket(ctx context.Context, msg *pmail.Message) (Result, 
 		u.Problems = append(u.Problems, fmt.Sprintf("%s could not be used (%s)", ve.Field, ve.Msg))
 		u.Missing = addField(u.Missing, fieldOf(ve.Field))
 		n.ProjectRef, n.RequestedAt, n.RequestedTZ, n.Scope, n.Mode = "", nil, "", tickets.Scope{}, ""
-		t, err = tickets.Create(ctx, p.tx, nil, Actor, n)
+		t, err = tickets.Create(ctx, p.tx, cat, Actor, n)
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("ticket of mail %d: %w", p.id, err)

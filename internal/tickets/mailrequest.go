@@ -35,9 +35,15 @@ func UpdateFromMail(ctx context.Context, db DB, a Actor, id int64, r MailRequest
 			return nil
 		}
 		if ref := strings.ToLower(strings.TrimSpace(r.ProjectRef)); projectRef.MatchString(ref) {
+			if ref != t.ProjectRef {
+				t.SnapshotID = 0 // a suggestion for another project
+			}
 			t.ProjectRef = ref
 		}
 		if r.RequestedAt != nil && !r.RequestedAt.After(time.Now().Add(5*time.Minute)) {
+			if t.RequestedAt == nil || !t.RequestedAt.Equal(*r.RequestedAt) {
+				t.SnapshotID = 0 // a suggestion for another time; staff pick
+			}
 			t.RequestedAt = r.RequestedAt
 			if tz := strings.TrimSpace(r.RequestedTZ); tz != "" {
 				if _, err := time.LoadLocation(tz); err == nil {
