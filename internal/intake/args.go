@@ -26,6 +26,10 @@ type JobInserter interface {
 	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
 }
 
+// QueueMail is the River queue of mail jobs, apart from the catalog's long
+// verify and sync jobs so a busy catalog does not keep requesters waiting.
+const QueueMail = "mail"
+
 // ProcessArgs is the job that reads one stored mail and files it.
 type ProcessArgs struct {
 	MailID int64 `json:"mail_id" river:"unique"`
@@ -37,7 +41,7 @@ func (ProcessArgs) Kind() string { return "mail_process" }
 // InsertOpts: one job per mail; a failing one is retried by River (the mail
 // stays stored and marked received meanwhile).
 func (ProcessArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 10, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return river.InsertOpts{Queue: QueueMail, MaxAttempts: 10, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
 // NotifyArgs is the job that writes and sends one notification about a
@@ -55,7 +59,7 @@ func (NotifyArgs) Kind() string { return "mail_notify" }
 // InsertOpts: a relay outage is ridden out by River's retries (its backoff
 // spreads 12 attempts over about a day); a permanent refusal stops at once.
 func (NotifyArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 12}
+	return river.InsertOpts{Queue: QueueMail, MaxAttempts: 12}
 }
 
 // Notify queues a notification in tx, the transaction of the change it

@@ -87,7 +87,7 @@ func (r *relay) count() int {
 type stackOptions struct {
 	noRelay     bool
 	recipients  []string // the relay accepts only these (others get 550)
-	workers     int      // default queue's workers; 0: production's
+	workers     int      // mail queue's workers; 0: production's
 	quietLogger bool
 }
 
@@ -123,7 +123,7 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	s.cfg = cfg
 	queues := jobs.Queues(cfg)
 	if o.workers > 0 {
-		queues[river.QueueDefault] = river.QueueConfig{MaxWorkers: o.workers}
+		queues[intake.QueueMail] = river.QueueConfig{MaxWorkers: o.workers}
 	}
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Logger:            log,

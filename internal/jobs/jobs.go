@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/restoreportal/portal/internal/config"
+	"github.com/restoreportal/portal/internal/intake"
 )
 
 // Deps is what the workers need, built by cmd/worker.
@@ -47,6 +48,7 @@ func Queues(cfg config.Config) map[string]river.QueueConfig {
 	return map[string]river.QueueConfig{
 		river.QueueDefault: {MaxWorkers: 4},
 		QueueRestore:       {MaxWorkers: cfg.Worker.Concurrency},
+		intake.QueueMail:   {MaxWorkers: 4},
 	}
 }
 

@@ -80,10 +80,10 @@ func TestMailNotifyRestoreOutcomes(t *testing.T) {
 	cfg.Mail.RelayAddr = l.Addr().String()
 	cfg.Mail.From = "Restore Portal <restore@support.example.com>"
 	log := testenv.Logger(t)
-	// Only the default queue: the restore jobs Start and Approve insert stay
+	// Only the mail queue: the restore jobs Start and Approve insert stay
 	// queued; this test plays the restore worker's part.
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: log,
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}},
+		Queues:  map[string]river.QueueConfig{intake.QueueMail: {MaxWorkers: 2}},
 		Workers: jobs.Workers(jobs.Deps{Config: cfg, Pool: pool, Log: log}), FetchCooldown: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
