@@ -86,6 +86,7 @@ func (r *relay) count() int {
 
 type stackOptions struct {
 	noRelay     bool
+	relayAddr   string   // the relay's address, when the test starts it itself
 	recipients  []string // the relay accepts only these (others get 550)
 	workers     int      // mail queue's workers; 0: production's
 	quietLogger bool
@@ -117,7 +118,11 @@ func newStack(t *testing.T, o stackOptions) *stack {
 			}
 		}
 		s.relay = &relay{}
-		s.relay.addr = serveSMTP(t, mail.SMTPOptions{Domain: "relay.example", SupportAddresses: rcpts, Logger: log}, s.relay.deliver)
+		if o.relayAddr != "" {
+			s.relay.addr = o.relayAddr
+		} else {
+			s.relay.addr = serveSMTP(t, mail.SMTPOptions{Domain: "relay.example", SupportAddresses: rcpts, Logger: log}, s.relay.deliver)
+		}
 		cfg.Mail.RelayAddr = s.relay.addr
 	}
 	s.cfg = cfg
@@ -157,8 +162,14 @@ func newStack(t *testing.T, o stackOptions) *stack {
 // serveSMTP runs a mail.NewSMTPServer on a free local port.
 func serveSMTP(t *testing.T, opts mail.SMTPOptions, deliver func(context.Context, mail.Envelope, []byte) error) string {
 	t.Helper()
-	srv := mail.NewSMTPServer("127.0.0.1:0", opts, deliver)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return serveSMTPAt(t, "127.0.0.1:0", opts, deliver)
+}
+
+// serveSMTPAt runs a mail.NewSMTPServer on addr.
+func serveSMTPAt(t *testing.T, addr string, opts mail.SMTPOptions, deliver func(context.Context, mail.Envelope, []byte) error) string {
+	t.Helper()
+	srv := mail.NewSMTPServer(addr, opts, deliver)
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

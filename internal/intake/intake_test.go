@@ -3,6 +3,7 @@ package intake_test
 import (
 	"bytes"
 	"context"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -339,5 +340,46 @@ func TestRelayRefusesForGood(t *testing.T) {
 	var state string
 	if err := s.pool.QueryRow(context.Background(), `SELECT state FROM river_job WHERE kind = 'mail_notify'`).Scan(&state); err != nil || state != "cancelled" {
 		t.Errorf("notify job %q %v, want cancelled", state, err)
+	}
+}
+
+// TestRelayOutage: while the relay is down the notice waits in River's
+// retries (pending, attempts counted); once the relay is back the same mail
+// (same Message-ID) is sent and recorded.
+func TestRelayOutage(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there: the relay is down
+	s := newStack(t, stackOptions{relayAddr: addr})
+	s.send("ops@tiny.example", fixture(t, "oneline.eml"))
+	tk := int64(0)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var attempts int
+		err := s.pool.QueryRow(context.Background(), `SELECT ticket_id, attempts FROM outbound_mail`).Scan(&tk, &attempts)
+		if err == nil && attempts > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed attempt recorded (%v)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	before, err := intake.OutboundListByTicket(context.Background(), s.pool, tk)
+	if err != nil || len(before) != 1 || before[0].Status != "pending" {
+		t.Fatalf("during the outage: %+v %v", before, err)
+	}
+	serveSMTPAt(t, addr, mail.SMTPOptions{Domain: "relay.example", SupportAddresses: requesters}, s.relay.deliver)
+	s.settle()
+	got := s.relay.to("ops@tiny.example")
+	if len(got) != 1 || got[0].MessageID != before[0].MessageID {
+		t.Fatalf("after the outage the relay got %d mails (want the one written before, %s)", len(got), before[0].MessageID)
+	}
+	if out := s.outMailOf(tk); out.MessageID != before[0].MessageID {
+		t.Errorf("thread mail_out %q", out.MessageID)
 	}
 }
