@@ -3,6 +3,7 @@ package intake_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -381,5 +382,24 @@ func TestRelayOutage(t *testing.T) {
 	}
 	if out := s.outMailOf(tk); out.MessageID != before[0].MessageID {
 		t.Errorf("thread mail_out %q", out.MessageID)
+	}
+}
+
+// TestNoMailToRobotsOrSelf: a request from a no-reply robot or from the
+// portal's own support address makes a ticket but is never answered.
+func TestNoMailToRobotsOrSelf(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{recipients: []string{support, "noreply@customer.example"}})
+	for i, from := range []string{support, "noreply@customer.example"} {
+		s.send(from, compose(from, "restore proj-abc", "please restore proj-abc", fmt.Sprintf("self-%d@example.com", i), "", time.Now()))
+	}
+	s.settle()
+	for i := range 2 {
+		if st := s.mailByMessageID(fmt.Sprintf("self-%d@example.com", i)); st.Outcome != intake.OutcomeNewTicket {
+			t.Errorf("mail %d: %+v", i, st)
+		}
+	}
+	if n := s.relay.count(); n != 0 {
+		t.Errorf("%d mails sent to a robot or to the portal itself", n)
 	}
 }

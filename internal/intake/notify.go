@@ -39,6 +39,9 @@ type Outbound struct {
 type NoticeConfig struct {
 	From    string // PORTAL_MAIL_FROM, "Name <addr>"
 	BaseURL string
+	// SupportAddresses are the portal's own mailboxes: never written to,
+	// so the portal cannot talk to itself.
+	SupportAddresses []string
 }
 
 // NoticePrepare returns the notification of a notify job, writing (and
@@ -57,6 +60,11 @@ func NoticePrepare(ctx context.Context, db DB, cfg NoticeConfig, jobID int64, ar
 	from, err := mail.ParseAddress(cfg.From)
 	if err != nil {
 		return Outbound{}, fmt.Errorf("PORTAL_MAIL_FROM %q: %w", cfg.From, err)
+	}
+	for _, own := range append([]string{from.Address}, cfg.SupportAddresses...) {
+		if strings.EqualFold(strings.TrimSpace(own), t.RequesterEmail) {
+			return Outbound{}, ErrNoRecipient
+		}
 	}
 	data, err := noticeData(ctx, db, t, args)
 	if err != nil {

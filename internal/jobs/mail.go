@@ -68,7 +68,8 @@ func (w *MailNotifyWorker) Work(ctx context.Context, job *river.Job[intake.Notif
 	a := job.Args
 	log := w.d.Log.With("ticket_id", a.TicketID, "notice", a.Notice, "job_id", job.ID, "attempt", job.Attempt)
 	cfg := w.d.Config.Mail
-	o, err := intake.NoticePrepare(ctx, w.d.Pool, intake.NoticeConfig{From: cfg.From, BaseURL: w.d.Config.BaseURL}, job.ID, a)
+	o, err := intake.NoticePrepare(ctx, w.d.Pool, intake.NoticeConfig{From: cfg.From, BaseURL: w.d.Config.BaseURL,
+		SupportAddresses: cfg.SupportAddresses}, job.ID, a)
 	switch {
 	case errors.Is(err, intake.ErrNoRecipient):
 		log.Info("notice not sent: no person to send it to")
