@@ -24,7 +24,7 @@ build:
 	go build -o bin/ ./cmd/portal ./cmd/worker
 
 generate: ## regenerate templ code
-	go tool templ generate
+	go tool templ generate -path web/templates
 
 demo: up build ## the whole system with demo data, in the foreground
 	@scripts/demo.sh

@@ -79,6 +79,8 @@ type createTicketRequest struct {
 	RequesterEmail string        `json:"requester_email"`
 	Subject        string        `json:"subject"`
 	Note           string        `json:"note"`
+	// Options: target_ref (new project), keep_days, allow_dangling.
+	Options tickets.Options `json:"options"`
 }
 
 // apiTicketCreate creates a ticket; when the requested time resolves to a
@@ -97,7 +99,7 @@ func (s *Server) apiTicketCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	n.Subject = req.Subject
+	n.Subject, n.Options = req.Subject, req.Options
 	ctx := c.Request().Context()
 	a := s.actor(c)
 	t, err := tickets.Create(ctx, s.Pool, s.catalog, a, n)
@@ -106,7 +108,7 @@ func (s *Server) apiTicketCreate(c echo.Context) error {
 	}
 	out := s.toJSON(t)
 	if t.SnapshotID != 0 {
-		p, err := tickets.Prepare(ctx, s.Pool, s.catalog, a, t.ID, tickets.Preparation{SnapshotID: t.SnapshotID, Scope: t.Scope, Mode: t.Mode})
+		p, err := tickets.Prepare(ctx, s.Pool, s.catalog, a, t.ID, tickets.Preparation{SnapshotID: t.SnapshotID, Scope: t.Scope, Mode: t.Mode, Options: t.Options})
 		if err == nil && p.Destructive() {
 			p, err = tickets.Submit(ctx, s.Pool, a, t.ID)
 		}

@@ -210,8 +210,9 @@ func (s *Server) ticketAction(c echo.Context) error {
 			p.Scope.Tables = form["tables"]
 		}
 		p.Options.TargetRef = strings.TrimSpace(c.FormValue("target_ref"))
+		p.Options.AllowDangling = c.FormValue("allow_dangling") == "1"
 		if cur, err := tickets.TicketGet(ctx, s.Pool, id); err == nil {
-			p.Options.KeepDays, p.Options.AllowDangling = cur.Options.KeepDays, cur.Options.AllowDangling
+			p.Options.KeepDays = cur.Options.KeepDays
 		}
 		_, err = tickets.Prepare(ctx, s.Pool, s.catalog, a, id, p)
 		done = "Triage saved; the ticket is ready."

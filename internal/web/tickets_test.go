@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -217,5 +218,40 @@ func TestCorrectTheRequest(t *testing.T) {
 	viewer := p.login(t, "viewer@example.com")
 	if res, _ := viewer.post(loc+"/edit", url.Values{"project_ref": {"proj-alpha"}}); res.StatusCode != http.StatusForbidden {
 		t.Fatalf("viewer edits: %d", res.StatusCode)
+	}
+}
+
+// TestTriageAllowDanglingOption checks the triage form's opt-in for a
+// destructive tables restore that would leave rows pointing at missing rows:
+// saved when ticked, cleared when not.
+func TestTriageAllowDanglingOption(t *testing.T) {
+	t.Parallel()
+	p := newPortal(t)
+	op := p.login(t, "operator@example.com")
+	loc := op.createTicket("destructive")
+	id, err := strconv.ParseInt(loc[strings.LastIndex(loc, "/")+1:], 10, 64)
+	if err != nil {
+		t.Fatalf("ticket location %q", loc)
+	}
+	form := url.Values{"snapshot_id": {fmt.Sprint(p.snaps[2].ID)}, "scope_kind": {"tables"},
+		"tables": {"public.orders"}, "mode": {"destructive"}, "allow_dangling": {"1"}}
+	for _, want := range []bool{true, false} {
+		if !want {
+			form.Del("allow_dangling")
+		}
+		if res, _ := op.post(loc+"/prepare", form); res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("prepare: %d", res.StatusCode)
+		}
+		tk, err := tickets.TicketGet(context.Background(), p.pool, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tk.Options.AllowDangling != want {
+			t.Fatalf("allow_dangling saved as %v, want %v", tk.Options.AllowDangling, want)
+		}
+		_, body := op.get(loc)
+		if strings.Contains(body, `name="allow_dangling" value="1" checked`) != want {
+			t.Fatalf("the form does not show allow_dangling=%v", want)
+		}
 	}
 }
