@@ -31,6 +31,7 @@ func Workers(d Deps) *river.Workers {
 	river.AddWorker(w, &RollbackWorker{d: d})
 	river.AddWorker(w, &CleanupWorker{d: d})
 	river.AddWorker(w, &WatchdogWorker{d: d})
+	river.AddWorker(w, &AuthPruneWorker{d: d})
 	addMailWorkers(w, d)
 	return w
 }
@@ -39,7 +40,7 @@ func Workers(d Deps) *river.Workers {
 func PeriodicJobs(d Deps) []*river.PeriodicJob {
 	var jobs []*river.PeriodicJob
 	jobs = append(jobs, snapshotPeriodicJobs(d)...)
-	jobs = append(jobs, watchdogPeriodicJob(d))
+	jobs = append(jobs, watchdogPeriodicJob(d), authPrunePeriodicJob())
 	return jobs
 }
 
