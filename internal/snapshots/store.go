@@ -289,9 +289,21 @@ func projectNewestKeys(ctx context.Context, db DB) (map[string]string, error) {
 }
 
 // SummaryRefresh recomputes the per-project summary rows of refs.
+//
+// Two transactions refreshing the same project (two verify jobs of one
+// project finishing together) would each count the other's snapshot as it
+// was before, and the last to commit would leave a stale summary. So the
+// refresh first takes a per-project transaction lock, in ref order: the
+// second waits for the first to commit, and its count, a new statement,
+// sees the first's change. Called outside a transaction the lock is
+// released at once and only orders the statements.
 func SummaryRefresh(ctx context.Context, db DB, refs []string) error {
 	if len(refs) == 0 {
 		return nil
+	}
+	if _, err := db.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('snapshot_summary:' || ref))
+		FROM (SELECT DISTINCT unnest($1::text[]) AS ref ORDER BY 1) r`, refs); err != nil {
+		return fmt.Errorf("lock project summaries: %w", err)
 	}
 	_, err := db.Exec(ctx, `INSERT INTO project_snapshot_summaries AS p (project_ref, snapshot_count, verified_count,
 			corrupt_count, pending_count, total_bytes, newest_id, newest_at, newest_status, newest_key, updated_at)
