@@ -26,14 +26,12 @@ import (
 //go:embed schema.sql
 var schemaSQL string
 
-// Refs are the demo projects.
+// Refs are the demo projects; the second one's newest snapshot is cut short.
 var Refs = []string{"proj-alpha", "proj-bravo", "proj-charlie"}
 
 // Days is how many daily snapshots each demo project gets.
 const Days = 14
 
-// BrokenRef is the project whose newest snapshot is cut short.
-const BrokenRef = "proj-bravo"
 
 // Deps is what seeding needs.
 type Deps struct {
@@ -49,6 +47,9 @@ type Deps struct {
 	Now time.Time // zero: time.Now
 	// LoginsFile receives the demo users' generated passwords.
 	LoginsFile string
+	// Refs are the projects to seed; nil means Refs. The second one gets a
+	// truncated newest snapshot.
+	Refs []string
 }
 
 // DatabaseName is the project database of ref on the cluster.
@@ -70,7 +71,11 @@ func Seed(ctx context.Context, d Deps) error {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	for _, ref := range Refs {
+	refs := d.Refs
+	if refs == nil {
+		refs = Refs
+	}
+	for i, ref := range refs {
 		n, err := countSnapshots(ctx, client, d.Config.S3, ref)
 		if err != nil {
 			return err
@@ -82,7 +87,7 @@ func Seed(ctx context.Context, d Deps) error {
 			}
 			continue
 		}
-		if err := seedProject(ctx, d, client, ref, now); err != nil {
+		if err := seedProject(ctx, d, client, ref, now, i == 1); err != nil {
 			return fmt.Errorf("demo project %s: %w", ref, err)
 		}
 	}
@@ -113,7 +118,7 @@ func register(ctx context.Context, pool *pgxpool.Pool, ref string) error {
 	return nil
 }
 
-func seedProject(ctx context.Context, d Deps, client *s3.Client, ref string, now time.Time) error {
+func seedProject(ctx context.Context, d Deps, client *s3.Client, ref string, now time.Time, broken bool) error {
 	dbname := DatabaseName(ref)
 	url, err := CreateDatabase(ctx, d.Config.ProjectsAdminURL, dbname)
 	if err != nil {
@@ -137,7 +142,7 @@ func seedProject(ctx context.Context, d Deps, client *s3.Client, ref string, now
 			return err
 		}
 		at := first.AddDate(0, 0, day)
-		if ref == BrokenRef && day == Days-1 {
+		if broken && day == Days-1 {
 			dump = dump[:len(dump)/2] // a truncated gzip, for the portal to flag
 		}
 		key := fmt.Sprintf("%s/%s/%s.sql.gz", d.Config.S3.Prefix, ref, at.Format("20060102T150405Z"))
