@@ -32,7 +32,6 @@ var Refs = []string{"proj-alpha", "proj-bravo", "proj-charlie"}
 // Days is how many daily snapshots each demo project gets.
 const Days = 14
 
-
 // Deps is what seeding needs.
 type Deps struct {
 	Config config.Config
