@@ -19,10 +19,21 @@ import (
 	"github.com/restoreportal/portal/internal/tickets"
 )
 
-// bigTable makes the data phase of a restore last long enough to interrupt.
+// bigTable gives a restore a data phase worth interrupting: about 15 MB of
+// rows that gzip cannot shrink much, read through a proxy that limits the
+// download to slowS3 bytes a second (a slow link), so the data phase lasts
+// several seconds without making captures slow.
 const bigTable = `CREATE TABLE public.audit_log AS
-	SELECT g AS id, md5(g::text) AS digest, repeat(md5((g * 7)::text), 6) AS body
-	FROM generate_series(1, 1500000) g`
+	SELECT g AS id, md5(g::text) AS digest, md5((g * 7)::text) AS body
+	FROM generate_series(1, 200000) g`
+
+const slowS3 = 1 << 20
+
+// slowS3Endpoint is the stack's S3 endpoint behind a download-limiting proxy.
+func (h *harness) slowS3Endpoint() string {
+	h.t.Helper()
+	return "http://" + testenv.Proxy(h.t, strings.TrimPrefix(h.cfg.S3.Endpoint, "http://"), testenv.ProxyOptions{BytesPerSecond: slowS3})
+}
 
 func inDataPhase(tk tickets.Ticket) bool {
 	return tk.State == tickets.StateRunning && tk.Progress != nil && tk.Progress.Phase == "apply: data"
@@ -49,7 +60,7 @@ func TestWorkerKilledMidRestoreLeavesLiveUntouchedAndRetrySucceeds(t *testing.T)
 	env := append(os.Environ(),
 		"PORTAL_DATABASE_URL="+h.portalURL,
 		"PORTAL_PROJECTS_ADMIN_URL="+h.cfg.ProjectsAdminURL,
-		"PORTAL_S3_ENDPOINT="+h.cfg.S3.Endpoint,
+		"PORTAL_S3_ENDPOINT="+h.slowS3Endpoint(),
 		"PORTAL_S3_BUCKET="+h.cfg.S3.Bucket,
 		"PORTAL_S3_PREFIX="+h.cfg.S3.Prefix,
 		"PORTAL_S3_ACCESS_KEY="+h.cfg.S3.AccessKey,
@@ -122,10 +133,16 @@ func TestWorkerKilledMidRestoreLeavesLiveUntouchedAndRetrySucceeds(t *testing.T)
 func TestCancelDuringDataPhaseRemovesStaging(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.cfg.Worker.ApplyJobs = 1
-	h.deps.Config.Worker.ApplyJobs = 1
 	h.exec(bigTable)
-	h.startRiver()
+	slow := h.cfg.S3
+	slow.Endpoint = h.slowS3Endpoint()
+	s3c, err := objstore.New(context.Background(), slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := h.deps
+	deps.S3 = s3c
+	h.startRiverWith(deps)
 	snap := h.capture()
 	h.change(2)
 	before := h.checksum(h.db)

@@ -141,12 +141,19 @@ func TestMailNotifyRestoreOutcomes(t *testing.T) {
 	if !strings.Contains(m.Text, ok.TargetRef()) || m.InReplyTo != "ask-1@customer.example" {
 		t.Errorf("success notice (In-Reply-To %q):\n%s", m.InReplyTo, m.Text)
 	}
-	entries, err := tickets.EntryListByTicket(ctx, pool, ok.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if last := entries[len(entries)-1]; last.Kind != tickets.EntryMailOut || last.MessageID != m.MessageID {
-		t.Errorf("thread does not end with the sent mail: %+v", last)
+	// The relay has the mail before the worker records it on the thread.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		entries, err := tickets.EntryListByTicket(ctx, pool, ok.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := entries[len(entries)-1]
+		if last.Kind == tickets.EntryMailOut && last.MessageID == m.MessageID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("thread does not end with the sent mail: %+v", last)
+		}
 	}
 
 	// A destructive restore fails: the reason, and that nothing changed.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -78,7 +79,7 @@ type Reader struct {
 	key     string
 	etag    string
 	size    int64
-	offset  int64
+	offset  atomic.Int64 // read by progress reporters on other goroutines
 	body    io.ReadCloser
 	retries int // consecutive failed resumes
 
@@ -99,15 +100,15 @@ func NewReader(ctx context.Context, c *s3.Client, bucket, key string) (*Reader, 
 
 func (r *Reader) open() error {
 	in := &s3.GetObjectInput{Bucket: &r.bucket, Key: &r.key}
-	if r.offset > 0 {
-		in.Range = aws.String(fmt.Sprintf("bytes=%d-", r.offset))
+	if off := r.offset.Load(); off > 0 {
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-", off))
 	}
 	if r.etag != "" {
 		in.IfMatch = aws.String(r.etag)
 	}
 	out, err := r.client.GetObject(r.ctx, in)
 	if err != nil {
-		return fmt.Errorf("get s3://%s/%s at byte %d: %w", r.bucket, r.key, r.offset, err)
+		return fmt.Errorf("get s3://%s/%s at byte %d: %w", r.bucket, r.key, r.offset.Load(), err)
 	}
 	if r.etag == "" {
 		r.etag = aws.ToString(out.ETag)
@@ -120,8 +121,9 @@ func (r *Reader) open() error {
 // Size is the object's length in bytes.
 func (r *Reader) Size() int64 { return r.size }
 
-// Offset is how many bytes have been delivered so far.
-func (r *Reader) Offset() int64 { return r.offset }
+// Offset is how many bytes have been delivered so far. It is safe to call
+// while another goroutine reads.
+func (r *Reader) Offset() int64 { return r.offset.Load() }
 
 // ETag is the object's entity tag when it was opened.
 func (r *Reader) ETag() string { return strings.Trim(r.etag, `"`) }
@@ -129,7 +131,7 @@ func (r *Reader) ETag() string { return strings.Trim(r.etag, `"`) }
 func (r *Reader) Read(p []byte) (int, error) {
 	for {
 		if r.body == nil {
-			if r.offset >= r.size {
+			if r.offset.Load() >= r.size {
 				return 0, io.EOF
 			}
 			if err := r.resume(); err != nil {
@@ -137,11 +139,11 @@ func (r *Reader) Read(p []byte) (int, error) {
 			}
 		}
 		n, err := r.body.Read(p)
-		r.offset += int64(n)
+		off := r.offset.Add(int64(n))
 		if n > 0 {
 			r.retries = 0
 		}
-		if err == nil || (err == io.EOF && r.offset >= r.size) {
+		if err == nil || (err == io.EOF && off >= r.size) {
 			return n, err
 		}
 		// The stream broke (or ended short): drop it and resume from offset.
@@ -158,7 +160,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 
 func (r *Reader) resume() error {
 	if r.retries >= r.MaxRetries {
-		return fmt.Errorf("s3://%s/%s: gave up resuming at byte %d after %d tries", r.bucket, r.key, r.offset, r.retries)
+		return fmt.Errorf("s3://%s/%s: gave up resuming at byte %d after %d tries", r.bucket, r.key, r.offset.Load(), r.retries)
 	}
 	if r.retries > 0 {
 		select {
@@ -179,6 +181,6 @@ func (r *Reader) Close() error {
 	}
 	err := r.body.Close()
 	r.body = nil
-	r.offset = r.size // no resume after Close
+	r.offset.Store(r.size) // no resume after Close
 	return err
 }
