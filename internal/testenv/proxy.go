@@ -54,7 +54,7 @@ func Proxy(t testing.TB, target string, opts ProxyOptions) string {
 				}
 				if cutsLeft.Add(-1) >= 0 {
 					io.CopyN(c, down, opts.CutAfter) //nolint:errcheck
-					return // drop both sides mid-response
+					return                           // drop both sides mid-response
 				}
 				io.Copy(c, down) //nolint:errcheck
 			}()
