@@ -22,7 +22,6 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/restoreportal/portal/internal/app"
-	"github.com/restoreportal/portal/internal/database"
 	"github.com/restoreportal/portal/internal/demo"
 	"github.com/restoreportal/portal/internal/intake"
 	"github.com/restoreportal/portal/internal/mail"
@@ -73,12 +72,12 @@ func migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pool, err := database.Open(ctx, cfg.DatabaseURL)
+	pool, err := app.OpenDatabase(ctx, cfg, log, true)
 	if err != nil {
-		return fmt.Errorf("PORTAL_DATABASE_URL: %w", err)
+		return err
 	}
-	defer pool.Close()
-	return database.Migrate(ctx, pool, log)
+	pool.Close()
+	return nil
 }
 
 func seedDemo(ctx context.Context) error {
@@ -86,9 +85,9 @@ func seedDemo(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pool, err := database.Open(ctx, cfg.DatabaseURL)
+	pool, err := app.OpenDatabase(ctx, cfg, log, false)
 	if err != nil {
-		return fmt.Errorf("PORTAL_DATABASE_URL: %w", err)
+		return err
 	}
 	defer pool.Close()
 	s3c, err := objstore.New(ctx, cfg.S3)
@@ -103,16 +102,11 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pool, err := database.Open(ctx, cfg.DatabaseURL)
+	pool, err := app.OpenDatabase(ctx, cfg, log, cfg.AutoMigrate)
 	if err != nil {
-		return fmt.Errorf("PORTAL_DATABASE_URL: %w", err)
+		return err
 	}
 	defer pool.Close()
-	if cfg.AutoMigrate {
-		if err := database.Migrate(ctx, pool, log); err != nil {
-			return err
-		}
-	}
 	s3c, err := objstore.New(ctx, cfg.S3)
 	if err != nil {
 		return err

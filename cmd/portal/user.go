@@ -15,7 +15,6 @@ import (
 	"github.com/restoreportal/portal/internal/app"
 	"github.com/restoreportal/portal/internal/audit"
 	"github.com/restoreportal/portal/internal/auth"
-	"github.com/restoreportal/portal/internal/database"
 )
 
 const userUsage = `usage: portal user add --email E --role R [--name N] [--generate]
@@ -57,12 +56,11 @@ func userCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	pool, err := database.Open(ctx, cfg.DatabaseURL)
+	pool, err := app.OpenDatabase(ctx, cfg, log, false)
 	if err != nil {
-		return fmt.Errorf("PORTAL_DATABASE_URL: %w", err)
+		return err
 	}
 	defer pool.Close()
-	_ = log
 	u, pw, err := auth.CreateUser(ctx, pool, audit.System("portal user add"), auth.NewUser{Email: *email, Name: *name, Role: r, Password: password})
 	if err != nil {
 		return err

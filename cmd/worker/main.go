@@ -20,7 +20,6 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/restoreportal/portal/internal/app"
-	"github.com/restoreportal/portal/internal/database"
 	"github.com/restoreportal/portal/internal/jobs"
 	"github.com/restoreportal/portal/internal/objstore"
 )
@@ -62,16 +61,11 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pool, err := database.Open(ctx, cfg.DatabaseURL)
+	pool, err := app.OpenDatabase(ctx, cfg, log, cfg.AutoMigrate)
 	if err != nil {
-		return fmt.Errorf("PORTAL_DATABASE_URL: %w", err)
+		return err
 	}
 	defer pool.Close()
-	if cfg.AutoMigrate {
-		if err := database.Migrate(ctx, pool, log); err != nil {
-			return err
-		}
-	}
 	s3c, err := objstore.New(ctx, cfg.S3)
 	if err != nil {
 		return err

@@ -3,13 +3,17 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/restoreportal/portal/internal/config"
+	"github.com/restoreportal/portal/internal/database"
 )
 
 // Fatal prints err as one line naming the binary and exits 1. Config errors
@@ -45,4 +49,20 @@ func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// OpenDatabase opens the portal's database pool and applies the migrations
+// when migrate is true. A connection failure names PORTAL_DATABASE_URL.
+func OpenDatabase(ctx context.Context, cfg config.Config, log *slog.Logger, migrate bool) (*pgxpool.Pool, error) {
+	pool, err := database.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("PORTAL_DATABASE_URL: %w", err)
+	}
+	if migrate {
+		if err := database.Migrate(ctx, pool, log); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
+	return pool, nil
 }
