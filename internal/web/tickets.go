@@ -40,9 +40,15 @@ func (s *Server) ticketList(c echo.Context) error {
 		Filter: f, List: list, States: tickets.States}))
 }
 
+// ticketNewForm shows the new ticket form, prefilled from the project page's
+// "Request a restore" (project, and at: the snapshot's time, which resolves
+// to that snapshot).
 func (s *Server) ticketNewForm(c echo.Context) error {
-	return renderPage(c, http.StatusOK, templates.NewTicket(templates.NewTicketPage{Base: s.base(c, "New ticket", "tickets"),
-		Form: templates.TicketForm{RequestedTZ: "UTC", ScopeKind: "full", Mode: "new_project", ProjectRef: c.QueryParam("project")}}))
+	form := templates.TicketForm{RequestedTZ: "UTC", ScopeKind: "full", Mode: "new_project", ProjectRef: c.QueryParam("project")}
+	if at, err := time.Parse(time.RFC3339, c.QueryParam("at")); err == nil {
+		form.RequestedAt = at.UTC().Format("2006-01-02T15:04")
+	}
+	return renderPage(c, http.StatusOK, templates.NewTicket(templates.NewTicketPage{Base: s.base(c, "New ticket", "tickets"), Form: form}))
 }
 
 // splitTables reads a list of tables separated by commas, spaces or lines.

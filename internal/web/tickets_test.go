@@ -255,3 +255,18 @@ func TestTriageAllowDanglingOption(t *testing.T) {
 		}
 	}
 }
+
+// TestNewTicketPrefilledFromRequestARestore follows the project page's
+// "Request a restore" link: the form holds the project and the snapshot's time.
+func TestNewTicketPrefilledFromRequestARestore(t *testing.T) {
+	t.Parallel()
+	p := newPortal(t)
+	op := p.login(t, "operator@example.com")
+	res, body := op.get("/tickets/new?project=proj-alpha&snapshot=7&at=2026-05-03T02%3A00%3A00Z")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("new ticket form: %d", res.StatusCode)
+	}
+	if !strings.Contains(body, `value="proj-alpha"`) || !strings.Contains(body, `value="2026-05-03T02:00"`) {
+		t.Fatal("form not prefilled with the project and the snapshot's time")
+	}
+}
