@@ -12,6 +12,8 @@ import (
 
 	"github.com/restoreportal/portal/internal/audit"
 	"github.com/restoreportal/portal/internal/auth"
+	"github.com/restoreportal/portal/internal/intake"
+	"github.com/restoreportal/portal/internal/mail"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/tickets"
 	"github.com/restoreportal/portal/web/templates"
@@ -253,7 +255,11 @@ func (s *Server) ticketAction(c echo.Context) error {
 		msg := c.FormValue("message")
 		switch tickets.State(c.FormValue("decision")) {
 		case tickets.StateNeedsInfo:
-			_, err = tickets.AskForInfo(ctx, s.Pool, a, id, msg)
+			if _, err = tickets.AskForInfo(ctx, s.Pool, a, id, msg); err == nil {
+				// The requester of a mailed ticket is asked by mail (the
+				// notice job skips other tickets and robots).
+				_, err = s.River.Insert(ctx, intake.NotifyArgs{TicketID: id, Notice: mail.NoticeNeedsInfo, Problems: []string{msg}}, nil)
+			}
 		case tickets.StateRejected:
 			_, err = tickets.Reject(ctx, s.Pool, a, id, msg)
 		case tickets.StateCancelled:

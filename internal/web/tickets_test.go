@@ -270,3 +270,25 @@ func TestNewTicketPrefilledFromRequestARestore(t *testing.T) {
 		t.Fatal("form not prefilled with the project and the snapshot's time")
 	}
 }
+
+// TestAskForInfoQueuesTheRequestersMail: asking for information on the
+// ticket page puts the ticket on hold and queues the mail to the requester
+// (the notice job decides whether the requester can be mailed).
+func TestAskForInfoQueuesTheRequestersMail(t *testing.T) {
+	t.Parallel()
+	p := newPortal(t)
+	op := p.login(t, "operator@example.com")
+	loc := op.createTicket("destructive")
+	before := p.jobCount(t, "mail_notify")
+	res, body := op.post(loc+"/decide", url.Values{"decision": {"needs_info"}, "message": {"Which tables, exactly?"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("ask for info: %d %s", res.StatusCode, body)
+	}
+	if got := p.jobCount(t, "mail_notify"); got != before+1 {
+		t.Fatalf("mail_notify jobs %d, want %d", got, before+1)
+	}
+	_, body = op.get(loc)
+	if !strings.Contains(body, "Which tables, exactly?") {
+		t.Fatal("the question is not on the thread")
+	}
+}
