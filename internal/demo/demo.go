@@ -19,8 +19,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/config"
 	"github.com/restoreportal/portal/internal/objstore"
+	"github.com/restoreportal/portal/internal/snapshots"
 )
 
 //go:embed schema.sql
@@ -52,7 +54,7 @@ type Deps struct {
 }
 
 // DatabaseName is the project database of ref on the cluster.
-func DatabaseName(ref string) string { return strings.ReplaceAll(ref, "-", "_") }
+func DatabaseName(ref string) string { return snapshots.DatabaseName(ref) }
 
 // Seed creates whatever demo project is missing its database or snapshots.
 func Seed(ctx context.Context, d Deps) error {
@@ -173,10 +175,11 @@ func CreateDatabase(ctx context.Context, adminURL, dbname string) (string, error
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+q); err != nil {
 		return "", err
 	}
-	url, err := databaseURL(adminURL, dbname)
+	cl, err := cluster.New(adminURL)
 	if err != nil {
 		return "", err
 	}
+	url := cl.URL(dbname)
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return "", err
@@ -234,16 +237,4 @@ func pgDump(ctx context.Context, bin, url string) ([]byte, error) {
 		return nil, err
 	}
 	return out.Bytes(), nil
-}
-
-func databaseURL(adminURL, dbname string) (string, error) {
-	cfg, err := pgx.ParseConfig(adminURL)
-	if err != nil {
-		return "", err
-	}
-	u := fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, dbname)
-	if cfg.Password != "" {
-		u = fmt.Sprintf("postgres://%s:%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Password, cfg.Host, cfg.Port, dbname)
-	}
-	return u, nil
 }

@@ -338,9 +338,6 @@ func rowCounts(res *restore.Result) map[string]int64 {
 	return m
 }
 
-// databaseName is the project database of a ref the portal creates.
-func databaseName(ref string) string { return strings.ReplaceAll(ref, "-", "_") }
-
 func (r *restoreRun) liveDatabase(ctx context.Context) (string, error) {
 	p, err := snapshots.ProjectGet(ctx, r.d.Pool, r.t.ProjectRef)
 	if err != nil {
@@ -359,7 +356,7 @@ func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, ta
 		return tickets.Result{}, err
 	}
 	ref := r.t.TargetRef()
-	db := databaseName(ref)
+	db := snapshots.DatabaseName(ref)
 	if p, err := snapshots.ProjectGet(ctx, r.d.Pool, ref); err == nil {
 		if p.RestoredFrom == r.t.ProjectRef && p.DatabaseName == db {
 			// An earlier attempt finished the work but died before recording it.

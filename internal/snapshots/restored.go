@@ -3,7 +3,13 @@ package snapshots
 import (
 	"context"
 	"fmt"
+	"strings"
 )
+
+// DatabaseName is the database on the project cluster of a project the
+// portal creates (the demo's, a new-project restore's): its ref with dashes
+// made underscores.
+func DatabaseName(ref string) string { return strings.ReplaceAll(ref, "-", "_") }
 
 // ProjectRegisterRestored records a project created by a new-project
 // restore of from, living in database db on the project cluster.

@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/config"
 	"github.com/restoreportal/portal/internal/database"
 	"github.com/restoreportal/portal/internal/objstore"
@@ -154,11 +155,11 @@ func adminConn(t testing.TB, ctx context.Context) *pgx.Conn {
 // DatabaseURL replaces the database name of the admin URL.
 func DatabaseURL(t testing.TB, name string) string {
 	t.Helper()
-	cfg, err := pgx.ParseConfig(AdminURL(t))
+	c, err := cluster.New(AdminURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
+	return c.URL(name)
 }
 
 // NewDatabase creates an empty database on the project cluster, dropped when
