@@ -86,9 +86,9 @@ type TicketPage struct {
 	Snapshots []tickets.Snapshot
 	// Chosen is the snapshot the table picker shows (?snapshot=, else the
 	// ticket's, else the resolved one).
-	Chosen    *tickets.Snapshot
+	Chosen *tickets.Snapshot
 	// Snapshot is the ticket's chosen (or suggested) snapshot.
-	Snapshot *tickets.Snapshot
+	Snapshot  *tickets.Snapshot
 	Tables    []tickets.Table
 	Preflight string
 	Error     string
