@@ -36,6 +36,8 @@ test: ## every test, against real Postgres, S3 and Chromium
 	@scripts/stack.sh up
 	@scripts/stack.sh chromium
 	go vet ./...
+	@unformatted=$$(gofmt -l cmd internal migrations web); \
+		if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted" >&2; exit 1; fi
 	scripts/check-templ.sh
 	$(LOAD_ENV); go test -race -count=1 -timeout 40m ./...
 
