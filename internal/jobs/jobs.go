@@ -25,7 +25,6 @@ type Deps struct {
 // Workers registers every worker.
 func Workers(d Deps) *river.Workers {
 	w := river.NewWorkers()
-	river.AddWorker(w, &noopWorker{})
 	addSnapshotWorkers(w, d)
 	river.AddWorker(w, &RestoreWorker{d: d})
 	river.AddWorker(w, &RollbackWorker{d: d})
