@@ -219,4 +219,3 @@ func TestPasswordResetRevokesTokens(t *testing.T) {
 		t.Fatalf("token after reset: %d", code)
 	}
 }
-
