@@ -295,3 +295,54 @@ func TestLapseApprovalExplicit(t *testing.T) {
 		t.Fatalf("thread: %+v", last)
 	}
 }
+
+// TestRollbackFollowsTheApprovalRules: a rollback is approved like a
+// restore: bound to the digest of what it puts back, never by an author of
+// the plan.
+func TestRollbackFollowsTheApprovalRules(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := setup(t)
+	tk, seen := f.submitted(t)
+	tk, err := tickets.ApprovePlan(ctx, f.pool, f.cat, f.river, f.approver, tk.ID, tickets.Approval{ConfirmRef: "proj-alpha", PlanDigest: seen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tickets.MarkRunning(ctx, f.pool, tk.ID, tk.JobID); err != nil {
+		t.Fatal(err)
+	}
+	keep := time.Now().Add(24 * time.Hour)
+	if tk, err = tickets.Finish(ctx, f.pool, tk.ID, tickets.Result{OK: true, Message: "done",
+		KeptTables: map[string]string{"public.orders": "restore_backup_t1.orders"}, KeptUntil: &keep}); err != nil {
+		t.Fatal(err)
+	}
+	rp, err := tickets.CurrentRollbackPlan(ctx, f.pool, tk)
+	if err != nil || rp.PlanDigest != seen {
+		t.Fatalf("rollback plan: %v %+v", err, rp)
+	}
+	// The operator who prepared it holds no approver role; make them one to
+	// show that the authorship, not the role, refuses.
+	if _, err := f.pool.Exec(ctx, `UPDATE users SET role = 'approver' WHERE id = $1`, f.operator.UserID); err != nil {
+		t.Fatal(err)
+	}
+	author := f.operator
+	author.Role = "approver"
+	if _, err := tickets.RequestRollbackPlan(ctx, f.pool, f.river, author, tk.ID, tickets.Approval{ConfirmRef: "proj-alpha", PlanDigest: rp.Digest()}); !isPermission(err) {
+		t.Fatalf("the plan's author rolls back: %v", err)
+	}
+	for _, d := range []string{"", seen} {
+		if _, err := tickets.RequestRollbackPlan(ctx, f.pool, f.river, f.approver2, tk.ID, tickets.Approval{ConfirmRef: "proj-alpha", PlanDigest: d}); !errors.Is(err, tickets.ErrPlanChanged) {
+			t.Fatalf("rollback digest %q: %v", d, err)
+		}
+	}
+	if n := jobCount(t, f.pool, "restore_rollback"); n != 0 {
+		t.Fatalf("rollbacks queued by refused requests: %d", n)
+	}
+	if tk, err = tickets.RequestRollbackPlan(ctx, f.pool, f.river, f.approver2, tk.ID, tickets.Approval{ConfirmRef: "proj-alpha", PlanDigest: rp.Digest()}); err != nil || tk.RollbackJobID == 0 {
+		t.Fatalf("rollback: %v", err)
+	}
+	var kind, digest string
+	if err := f.pool.QueryRow(ctx, `SELECT kind, plan_digest FROM approvals WHERE ticket_id = $1 ORDER BY id DESC LIMIT 1`, tk.ID).Scan(&kind, &digest); err != nil || kind != "rollback" || digest != rp.Digest() {
+		t.Fatalf("rollback approval row: %s %s %v", kind, digest, err)
+	}
+}
