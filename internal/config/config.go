@@ -26,11 +26,14 @@ type Config struct {
 	LogLevel         string // PORTAL_LOG_LEVEL: debug, info, warn, error
 	LogFormat        string // PORTAL_LOG_FORMAT: text or json
 	SecureCookies    bool   // PORTAL_SECURE_COOKIES: mark cookies Secure (behind TLS)
-	PGDump           string // PORTAL_PG_DUMP: the pg_dump binary used for captures
-	S3               S3
-	Worker           Worker
-	Snapshots        Snapshots
-	Mail             Mail
+	// ApprovalTTL is PORTAL_APPROVAL_TTL: how long a destructive plan submitted
+	// for approval waits; then the request lapses and must be submitted again.
+	ApprovalTTL time.Duration
+	PGDump      string // PORTAL_PG_DUMP: the pg_dump binary used for captures
+	S3          S3
+	Worker      Worker
+	Snapshots   Snapshots
+	Mail        Mail
 }
 
 // S3 is where snapshots live.
@@ -90,6 +93,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LogLevel:         r.str("PORTAL_LOG_LEVEL", "info"),
 		LogFormat:        r.str("PORTAL_LOG_FORMAT", "text"),
 		SecureCookies:    r.boolean("PORTAL_SECURE_COOKIES", false),
+		ApprovalTTL:      r.duration("PORTAL_APPROVAL_TTL", 24*time.Hour),
 		PGDump:           r.str("PORTAL_PG_DUMP", "pg_dump"),
 		S3: S3{
 			Endpoint:  r.str("PORTAL_S3_ENDPOINT", ""),
@@ -213,6 +217,7 @@ func (c Config) Print(w io.Writer) {
 	line("PORTAL_LOG_LEVEL", c.LogLevel)
 	line("PORTAL_LOG_FORMAT", c.LogFormat)
 	line("PORTAL_SECURE_COOKIES", c.SecureCookies)
+	line("PORTAL_APPROVAL_TTL", c.ApprovalTTL)
 	line("PORTAL_PG_DUMP", c.PGDump)
 	line("PORTAL_S3_ENDPOINT", c.S3.Endpoint)
 	line("PORTAL_S3_REGION", c.S3.Region)

@@ -23,7 +23,8 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HTTPAddr != "127.0.0.1:8080" || c.S3.Prefix != "snapshots" || !c.S3.PathStyle || c.Worker.KeepFor != 7*24*time.Hour {
+	if c.HTTPAddr != "127.0.0.1:8080" || c.S3.Prefix != "snapshots" || !c.S3.PathStyle || c.Worker.KeepFor != 7*24*time.Hour ||
+		c.ApprovalTTL != 24*time.Hour {
 		t.Fatalf("unexpected defaults: %+v", c)
 	}
 }
@@ -43,6 +44,7 @@ func TestLoadRejectsBadValuesNamingTheVariable(t *testing.T) {
 		{"secret without key", env("PORTAL_S3_SECRET_KEY", "s"), "PORTAL_S3_SECRET_KEY"},
 		{"bad bool", env("PORTAL_S3_PATH_STYLE", "yes please"), "PORTAL_S3_PATH_STYLE"},
 		{"bad duration", env("PORTAL_KEEP_FOR", "7 days"), "PORTAL_KEEP_FOR"},
+		{"bad approval TTL", env("PORTAL_APPROVAL_TTL", "-1h"), "PORTAL_APPROVAL_TTL"},
 		{"bad int", env("PORTAL_WORKER_CONCURRENCY", "two"), "PORTAL_WORKER_CONCURRENCY"},
 		{"zero concurrency", env("PORTAL_WORKER_CONCURRENCY", "0"), "PORTAL_WORKER_CONCURRENCY"},
 		{"bad listen addr", env("PORTAL_HTTP_ADDR", "8080"), "PORTAL_HTTP_ADDR"},

@@ -94,7 +94,14 @@ type TicketPage struct {
 	Error     string
 	// Why the current user cannot approve, when they could otherwise.
 	ApproveBlocked string
-	Rollbackable   bool
+	// PlanDigest is the digest of the plan shown, carried by the approval
+	// form; PlanChanges says what changed when an approval of an older plan
+	// was refused.
+	PlanDigest   string
+	PlanChanges  []string
+	Rollbackable bool
+	// RollbackDigest is the digest of the rollback the form requests.
+	RollbackDigest string
 	Users          []auth.User
 }
 
@@ -111,7 +118,7 @@ func (p TicketPage) Selected(t tickets.Table) bool {
 // Editable says whether the triage form may be changed.
 func (p TicketPage) Editable() bool {
 	switch p.Ticket.State {
-	case tickets.StateNew, tickets.StateNeedsInfo, tickets.StateReady, tickets.StateAwaitingApproval, tickets.StateFailed:
+	case tickets.StateNew, tickets.StateNeedsInfo, tickets.StateReady, tickets.StateFailed:
 		return p.Can(auth.RoleOperator)
 	}
 	return false
@@ -210,4 +217,12 @@ func localTime(t *time.Time, tz string) string {
 		loc = time.UTC
 	}
 	return t.In(loc).Format("2006-01-02T15:04")
+}
+
+// shortDigest is the first 12 hex digits of a plan digest, for people.
+func shortDigest(d string) string {
+	if len(d) > 12 {
+		return d[:12]
+	}
+	return d
 }
