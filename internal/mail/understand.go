@@ -110,8 +110,10 @@ type Request struct {
 	Scope Field[Scope]
 	Mode  Field[Mode]
 
-	// Problems are to be named in the reply, e.g. "there is no project
-	// proj-abd; the closest are proj-abc, proj-abe".
+	// Problems are to be named in the reply, e.g. "We could not find
+	// project proj-abd; please check the ref." They never name a project
+	// the requester did not write; the closest known refs of an unknown one
+	// are ProjectRef.Candidates, for staff.
 	Problems []string
 }
 
@@ -445,18 +447,24 @@ func findRef(lines []line, opts UnderstandOptions, problems *[]string) Field[str
 	}
 	f := decide(unknown)
 	seen := map[string]bool{}
+	var closest []string
 	for _, u := range unknown {
 		if seen[u.value] {
 			continue
 		}
 		seen[u.value] = true
-		if c := Closest(u.value, opts.KnownRefs, 3); len(c) > 0 {
-			*problems = append(*problems, fmt.Sprintf("There is no project %s; the closest are: %s.", u.value, strings.Join(c, ", ")))
-		} else {
-			*problems = append(*problems, fmt.Sprintf("There is no project %s.", u.value))
+		// The sentence goes to the requester: it names what they wrote and
+		// never another project (the known refs are every customer's).
+		// The closest refs are candidates, for staff only.
+		*problems = append(*problems, fmt.Sprintf("We could not find project %s; please check the ref.", u.value))
+		for _, c := range Closest(u.value, opts.KnownRefs, 3) {
+			if !slices.Contains(closest, c) {
+				closest = append(closest, c)
+			}
 		}
 	}
 	f.Confidence = Invalid
+	f.Candidates = closest
 	return f
 }
 
