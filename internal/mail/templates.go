@@ -98,8 +98,8 @@ var noticeTitles = map[NoticeKind]string{
 
 var noticeTemplates = template.Must(template.New("notices").Funcs(template.FuncMap{
 	"label": FieldLabel,
-	"when": when,
-	"days": humanDuration,
+	"when":  when,
+	"days":  humanDuration,
 	"modeText": func(m Mode) string {
 		switch m {
 		case ModeDestructive:
