@@ -27,7 +27,9 @@ type MailProcessWorker struct {
 }
 
 func newMailProcessWorker(d Deps) *MailProcessWorker {
-	return &MailProcessWorker{d: d, intake: intake.NewDeps(d.Pool, nil, d.Log)}
+	in := intake.NewDeps(d.Pool, nil, d.Log)
+	in.Forwarders, in.RequireDMARC = d.Config.Mail.Forwarders, d.Config.Mail.RequireDMARC
+	return &MailProcessWorker{d: d, intake: in}
 }
 
 // Work processes one mail.
@@ -42,6 +44,15 @@ func (w *MailProcessWorker) Work(ctx context.Context, job *river.Job[intake.Proc
 	res, err := intake.Process(ctx, d, job.Args.MailID)
 	if errors.Is(err, intake.ErrParentPending) {
 		return river.JobSnooze(time.Second)
+	}
+	if err != nil && job.Attempt >= job.MaxAttempts {
+		// The last attempt: the mail stays stored, listed for staff as not
+		// filed, rather than failing forever in silence.
+		w.d.Log.Error("mail could not be filed after the last attempt", "mail_id", job.Args.MailID, "err", err)
+		if rerr := intake.ProcessFailed(context.WithoutCancel(ctx), w.d.Pool, job.Args.MailID, err); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
 	}
 	if err != nil {
 		return err
