@@ -98,7 +98,8 @@ func (w *MailNotifyWorker) Work(ctx context.Context, job *river.Job[intake.Notif
 		log.Warn("notice not sent: no SMTP relay configured (PORTAL_SMTP_RELAY)")
 		return intake.NoticeNotSent(ctx, w.d.Pool, o, "no SMTP relay is configured (PORTAL_SMTP_RELAY)")
 	}
-	err = pmail.Send(ctx, cfg.RelayAddr, o.From, []string{o.To}, o.Raw)
+	err = pmail.SendWith(ctx, cfg.RelayAddr, pmail.RelayOptions{TLS: cfg.RelayTLS, CAFile: cfg.RelayCA,
+		User: cfg.RelayUser, Password: cfg.RelayPassword}, o.From, []string{o.To}, o.Raw)
 	switch {
 	case err == nil:
 		log.Info("notice sent", "message_id", o.MessageID)
