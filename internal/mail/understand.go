@@ -106,9 +106,13 @@ type Request struct {
 	// ("yesterday", "5/3/2026") Value is the start of that day in the
 	// mail's zone, Confidence is Guess and Source says so: staff pick the
 	// snapshot.
-	Time  Field[time.Time]
-	Scope Field[Scope]
-	Mode  Field[Mode]
+	Time Field[time.Time]
+	// TimeZone is the IANA zone Time was written in ("America/Los_Angeles"
+	// for "2:15pm PST"); empty for UTC or a bare offset. It is kept apart
+	// because a time.Time stored as JSON keeps only its offset.
+	TimeZone string `json:"time_zone,omitempty"`
+	Scope    Field[Scope]
+	Mode     Field[Mode]
 
 	// Problems are to be named in the reply, e.g. "We could not find
 	// project proj-abd; please check the ref." They never name a project
@@ -189,6 +193,9 @@ func Understand(msg *Message, opts UnderstandOptions) Request {
 	r.ProjectRef = findRef(lines, opts, &refP)
 	r.ProjectRef.Problems = refP
 	r.Time = findTime(lines, ref, &timeP)
+	if name := r.Time.Value.Location().String(); strings.Contains(name, "/") {
+		r.TimeZone = name
+	}
 	r.Time.Problems = timeP
 	if msg.Date.IsZero() && r.Time.Confidence != Missing && r.Time.Confidence != Certain {
 		r.Time.Source += " (the mail had no readable Date: read relative to " + ref.Format("2006-01-02 15:04 MST") + ")"
@@ -214,11 +221,23 @@ func (r *Request) collectProblems() {
 // not mention, and their problems, are kept.
 func (r Request) Update(newer Request) Request {
 	update(&r.ProjectRef, newer.ProjectRef)
-	update(&r.Time, newer.Time)
+	if newer.Time.Confidence != Missing && newer.Time.Confidence != "" {
+		r.Time, r.TimeZone = newer.Time, newer.TimeZone
+	}
 	update(&r.Scope, newer.Scope)
 	update(&r.Mode, newer.Mode)
 	r.collectProblems()
 	return r
+}
+
+// TimeIn is Time's value in its TimeZone, when there is one.
+func (r Request) TimeIn() time.Time {
+	if r.TimeZone != "" {
+		if loc, err := time.LoadLocation(r.TimeZone); err == nil {
+			return r.Time.Value.In(loc)
+		}
+	}
+	return r.Time.Value
 }
 
 func update[T any](old *Field[T], newer Field[T]) {
