@@ -184,6 +184,9 @@ func (s *Server) renderTicket(c echo.Context, id int64, status int, msg string) 
 		}
 	}
 	p.Rollbackable = t.Result.Rollbackable(time.Now())
+	if err := s.ticketProposals(c, &p); err != nil {
+		return err
+	}
 	return renderPage(c, status, templates.Ticket(p))
 }
 

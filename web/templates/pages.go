@@ -96,6 +96,7 @@ type TicketPage struct {
 	ApproveBlocked string
 	Rollbackable   bool
 	Users          []auth.User
+	Proposals      []tickets.Proposal // changes proposed by mail (internal/web/proposals.go)
 }
 
 // Selected says whether table is in the ticket's scope.
