@@ -236,3 +236,30 @@ func TestUnfiledRecorded(t *testing.T) {
 		t.Error("a filed mail was queued again")
 	}
 }
+
+// TestDeliverCleansEnvelope: NUL and invalid bytes in the envelope (HELO,
+// MAIL FROM) do not turn a mail away: it is stored with the text cleaned,
+// and the raw bytes as they came.
+func TestDeliverCleansEnvelope(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStack(t, stackOptions{})
+	raw := compose("dana@customer.example", "restore", "restore proj-abc\x00\xff", "env-1@customer.example", "", time.Now())
+	d, err := intake.Deliver(ctx, s.pool, s.river, intake.ViaHTTP, mail.Envelope{From: "dana\x00@customer.example",
+		Helo: "mx\x00\xfe.example", To: []string{support + "\x00"}}, raw)
+	if err != nil || d.MailID == 0 {
+		t.Fatalf("deliver: %+v %v", d, err)
+	}
+	var from, helo string
+	var stored []byte
+	if err := s.pool.QueryRow(ctx, `SELECT envelope_from, helo, raw FROM inbound_mail WHERE id = $1`, d.MailID).Scan(&from, &helo, &stored); err != nil {
+		t.Fatal(err)
+	}
+	if from != "dana@customer.example" || helo != "mx\uFFFD.example" || string(stored) != string(raw) {
+		t.Errorf("stored from %q helo %q, raw kept: %v", from, helo, string(stored) == string(raw))
+	}
+	s.settle()
+	if st, _ := intake.MailGet(ctx, s.pool, d.MailID); st.Status != "processed" || st.TicketID == 0 {
+		t.Errorf("not filed: %+v", st)
+	}
+}
