@@ -413,6 +413,28 @@ func RequesterAliasAdd(ctx context.Context, db DB, ticketID int64, email, why st
 	return nil
 }
 
+// RequesterAliasTrust is staff listing email (a colleague of the requester,
+// say) as one whose mail counts as the requester's on the ticket, audited.
+func RequesterAliasTrust(ctx context.Context, db DB, a Actor, ticketID int64, email string) error {
+	if err := a.require(auth.RoleOperator, "listing a requester's colleague"); err != nil {
+		return err
+	}
+	email = strings.ToLower(strings.TrimSpace(email))
+	if !strings.Contains(email, "@") {
+		return &ValidationError{Field: "email", Msg: fmt.Sprintf("%q is not an email address", email)}
+	}
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		if _, err := ticketGetForUpdate(ctx, tx, ticketID); err != nil {
+			return err
+		}
+		if err := RequesterAliasAdd(ctx, tx, ticketID, email, "listed by "+a.Email); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, a.audit(), audit.Entry{Action: "ticket.requester_alias_added", TicketID: ticketID,
+			After: map[string]any{"email": email}})
+	})
+}
+
 // IsRequester says whether mail from email counts as the ticket's
 // requester's: the requester, or an address listed with RequesterAliasAdd.
 func IsRequester(ctx context.Context, db DB, t Ticket, email string) (bool, error) {

@@ -45,6 +45,11 @@ func (s *Server) proposalDecide(c echo.Context) error {
 	case "accept":
 		_, err = tickets.ProposalAccept(ctx, s.Pool, s.actor(c), pid)
 		done = "Proposed change applied as your edit."
+	case "trust":
+		// The sender is the requester's colleague: their later mail is
+		// understood like the requester's. This proposal stays open.
+		err = tickets.RequesterAliasTrust(ctx, s.Pool, s.actor(c), id, p.From)
+		done = fmt.Sprintf("%s is now listed as the requester's colleague on this ticket.", p.From)
 	case "dismiss":
 		err = tickets.ProposalDismiss(ctx, s.Pool, s.actor(c), pid, c.FormValue("reason"))
 		done = "Proposed change dismissed."

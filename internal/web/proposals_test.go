@@ -86,6 +86,22 @@ func TestProposalPages(t *testing.T) {
 	if pr, _ := tickets.ProposalGet(ctx, p.pool, modeP.ID); pr.Status != tickets.ProposalDismissed {
 		t.Errorf("dismissed: %+v", pr)
 	}
+	stranger, ok, err := tickets.ProposeFromMail(ctx, p.pool, tickets.SystemActor("test"), id, 0, "Colleague@Example.org",
+		"not from the requester (colleague@example.org)", "", tickets.MailRequest{Mode: tickets.ModeNewProject})
+	if err != nil || !ok {
+		t.Fatalf("propose: %v %v", ok, err)
+	}
+	_, body = op.get(loc)
+	if !strings.Contains(body, "List colleague@example.org as the requester") {
+		t.Fatal("no way to list the stranger as a colleague")
+	}
+	if res, _ := op.post(fmt.Sprintf("%s/proposals/%d/trust", loc, stranger.ID), nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("trust: %d", res.StatusCode)
+	}
+	tk, _ = tickets.TicketGet(ctx, p.pool, id)
+	if ok, err := tickets.IsRequester(ctx, p.pool, tk, "colleague@example.org"); err != nil || !ok {
+		t.Errorf("the colleague is not listed: %v %v", ok, err)
+	}
 	other := op.createTicket("new_project")
 	if res, _ := op.post(fmt.Sprintf("%s/proposals/%d/accept", other, modeP.ID), nil); res.StatusCode != http.StatusNotFound {
 		t.Errorf("another ticket's proposal: %d", res.StatusCode)
