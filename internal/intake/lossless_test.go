@@ -263,3 +263,45 @@ func TestDeliverCleansEnvelope(t *testing.T) {
 		t.Errorf("not filed: %+v", st)
 	}
 }
+
+// TestStrandedMailListed: a mail whose processing job ended without filing
+// it and without ProcessFailed (cancelled by hand here; a worker killed on
+// the last attempt looks the same) is listed as not filed, and a retry files
+// it.
+func TestStrandedMailListed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStack(t, stackOptions{})
+	stop, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := s.river.Stop(stop); err != nil {
+		t.Fatal(err)
+	}
+	raw := compose("dana@customer.example", "stranded", "restore proj-abc", "stranded-1@customer.example", "", time.Now())
+	d, err := intake.Deliver(ctx, s.pool, s.river, intake.ViaSMTP, mail.Envelope{From: "dana@customer.example"}, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE river_job SET state = 'cancelled', finalized_at = now()
+		WHERE kind = 'mail_process' AND (args->>'mail_id')::bigint = $1`, d.MailID); err != nil {
+		t.Fatal(err)
+	}
+	list, err := intake.UnfiledList(ctx, s.pool, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].ID != d.MailID || !strings.Contains(list[0].Error, "ended without filing it") {
+		t.Fatalf("not-filed list %+v", list)
+	}
+	if err := intake.MailRetry(ctx, s.pool, s.river, d.MailID); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := intake.UnfiledList(ctx, s.pool, 0); len(list) != 0 {
+		t.Errorf("a queued mail is still listed: %+v", list)
+	}
+	var jobs int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'mail_process' AND state = 'available'
+		AND (args->>'mail_id')::bigint = $1`, d.MailID).Scan(&jobs); err != nil || jobs != 1 {
+		t.Errorf("retry queued %d jobs (%v)", jobs, err)
+	}
+}

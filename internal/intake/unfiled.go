@@ -35,11 +35,21 @@ func ProcessFailed(ctx context.Context, db DB, mailID int64, cause error) error 
 // ErrNotFailed is returned by MailRetry for a mail that is not failed.
 var ErrNotFailed = errors.New("this mail is not waiting for a retry")
 
+// stranded is the SQL condition of a mail still 'received' whose processing
+// job has ended without filing it: a worker that died on the last attempt,
+// or a job cancelled by hand. Such mail is listed and retried like a failed
+// one, so nothing is lost even when ProcessFailed never ran.
+const stranded = `(m.status = 'received' AND NOT EXISTS (SELECT 1 FROM river_job j
+		WHERE j.kind = 'mail_process' AND (j.args->>'mail_id')::bigint = m.id
+			AND j.state NOT IN ('discarded', 'cancelled', 'completed'))
+	AND EXISTS (SELECT 1 FROM river_job j
+		WHERE j.kind = 'mail_process' AND (j.args->>'mail_id')::bigint = m.id AND j.state IN ('discarded', 'cancelled')))`
+
 // MailRetry queues a failed mail's processing again (after a fix, say).
 func MailRetry(ctx context.Context, db DB, jobs JobInserter, mailID int64) error {
 	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE inbound_mail SET status = 'received', retries = retries + 1
-			WHERE id = $1 AND status = 'failed'`, mailID)
+		tag, err := tx.Exec(ctx, `UPDATE inbound_mail m SET status = 'received', retries = retries + 1
+			WHERE id = $1 AND (status = 'failed' OR `+stranded+`)`, mailID)
 		if err != nil {
 			return fmt.Errorf("retry mail %d: %w", mailID, err)
 		}
@@ -66,13 +76,18 @@ type Unfiled struct {
 	Size       int
 }
 
-// UnfiledList returns the mail that could not be filed, newest first.
+// UnfiledList returns the mail that could not be filed, newest first: the
+// failed, and the stranded (their job ended without filing them).
 func UnfiledList(ctx context.Context, db DB, limit int) ([]Unfiled, error) {
 	if limit <= 0 {
 		limit = 200
 	}
-	rows, err := db.Query(ctx, `SELECT id, envelope_from, message_id, error, retries, received_at, coalesce(failed_at, received_at),
-			raw FROM inbound_mail WHERE status = 'failed' ORDER BY id DESC LIMIT $1`, limit)
+	rows, err := db.Query(ctx, `SELECT m.id, m.envelope_from, m.message_id,
+			CASE WHEN m.status = 'failed' THEN m.error ELSE coalesce((SELECT 'its processing job ended without filing it: ' ||
+				coalesce(j.errors[array_length(j.errors, 1)]->>'error', j.state::text) FROM river_job j
+				WHERE j.kind = 'mail_process' AND (j.args->>'mail_id')::bigint = m.id ORDER BY j.id DESC LIMIT 1), '') END,
+			m.retries, m.received_at, coalesce(m.failed_at, m.received_at), m.raw
+		FROM inbound_mail m WHERE m.status = 'failed' OR `+stranded+` ORDER BY m.id DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("mail not filed: %w", err)
 	}
