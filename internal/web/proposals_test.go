@@ -87,13 +87,16 @@ func TestProposalPages(t *testing.T) {
 		t.Errorf("dismissed: %+v", pr)
 	}
 	stranger, ok, err := tickets.ProposeFromMail(ctx, p.pool, tickets.SystemActor("test"), id, 0, "Colleague@Example.org",
-		"not from the requester (colleague@example.org)", "", tickets.MailRequest{Mode: tickets.ModeNewProject})
+		"not from the requester (colleague@example.org)", "spf=<script>alert(1)</script>", tickets.MailRequest{Mode: tickets.ModeNewProject})
 	if err != nil || !ok {
 		t.Fatalf("propose: %v %v", ok, err)
 	}
 	_, body = op.get(loc)
 	if !strings.Contains(body, "List colleague@example.org as the requester") {
 		t.Fatal("no way to list the stranger as a colleague")
+	}
+	if strings.Contains(body, "<script>alert(1)") || !strings.Contains(body, "&lt;script&gt;alert(1)") {
+		t.Error("a hostile header value reached the page unescaped")
 	}
 	if res, _ := op.post(fmt.Sprintf("%s/proposals/%d/trust", loc, stranger.ID), nil); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("trust: %d", res.StatusCode)
