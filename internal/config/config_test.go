@@ -50,6 +50,11 @@ func TestLoadRejectsBadValuesNamingTheVariable(t *testing.T) {
 		{"bad listen addr", env("PORTAL_HTTP_ADDR", "8080"), "PORTAL_HTTP_ADDR"},
 		{"bad log level", env("PORTAL_LOG_LEVEL", "loud"), "PORTAL_LOG_LEVEL"},
 		{"bad schedule", env("PORTAL_CAPTURE_SCHEDULE", "2am"), "PORTAL_CAPTURE_SCHEDULE"},
+		{"bad relay TLS mode", env("PORTAL_SMTP_RELAY_TLS", "maybe"), "PORTAL_SMTP_RELAY_TLS"},
+		{"relay user without password", env("PORTAL_SMTP_RELAY_USER", "portal"), "PORTAL_SMTP_RELAY_PASSWORD"},
+		{"AUTH with TLS off", env("PORTAL_SMTP_RELAY_USER", "portal", "PORTAL_SMTP_RELAY_PASSWORD", "pw", "PORTAL_SMTP_RELAY_TLS", "off"), "PORTAL_SMTP_RELAY_TLS"},
+		{"certificate without key", env("PORTAL_SMTP_TLS_CERT", "/etc/cert.pem"), "PORTAL_SMTP_TLS_KEY"},
+		{"forwarder not an address", env("PORTAL_MAIL_FORWARDERS", "support team"), "PORTAL_MAIL_FORWARDERS"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,14 +79,14 @@ func TestPrintRedactsSecrets(t *testing.T) {
 	c, err := config.Load(env(
 		"PORTAL_S3_ACCESS_KEY", "AKIA", "PORTAL_S3_SECRET_KEY", "topsecret",
 		"PORTAL_DATABASE_URL", "postgres://portal:dbpassword@db:5432/portal",
-		"PORTAL_INTAKE_SECRET", "hmacsecret"))
+		"PORTAL_INTAKE_SECRET", "hmacsecret", "PORTAL_SMTP_RELAY_USER", "portal", "PORTAL_SMTP_RELAY_PASSWORD", "relaypassword"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var sb strings.Builder
 	c.Print(&sb)
 	out := sb.String()
-	for _, secret := range []string{"topsecret", "dbpassword", "hmacsecret"} {
+	for _, secret := range []string{"topsecret", "dbpassword", "hmacsecret", "relaypassword"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("Print shows secret %q:\n%s", secret, out)
 		}

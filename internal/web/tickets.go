@@ -212,6 +212,9 @@ func (s *Server) renderTicketChanges(c echo.Context, id int64, status int, msg s
 		}
 		p.RollbackDigest = rp.Digest()
 	}
+	if err := s.ticketProposals(c, &p); err != nil {
+		return err
+	}
 	return renderPage(c, status, templates.Ticket(p))
 }
 

@@ -103,6 +103,7 @@ type TicketPage struct {
 	// RollbackDigest is the digest of the rollback the form requests.
 	RollbackDigest string
 	Users          []auth.User
+	Proposals      []tickets.Proposal // changes proposed by mail (internal/web/proposals.go)
 }
 
 // Selected says whether table is in the ticket's scope.
