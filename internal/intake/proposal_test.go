@@ -219,7 +219,7 @@ func TestAcceptProposalLapsesApproval(t *testing.T) {
 	for _, e := range events {
 		actions = append(actions, e.Action)
 	}
-	for _, want := range []string{"ticket.change_proposed", "ticket.withdrawn", "ticket.proposal_applied", "ticket.prepared", "ticket.proposal_accepted"} {
+	for _, want := range []string{"ticket.change_proposed", "approval.lapsed", "ticket.proposal_applied", "ticket.prepared", "ticket.proposal_accepted"} {
 		if !slices.Contains(actions, want) {
 			t.Errorf("audit trail %q lacks %s", actions, want)
 		}
