@@ -31,10 +31,10 @@ type SwapOptions struct {
 	// that the swap waits for other sessions and for how long.
 	OnLockWait func(LockWait)
 	// BeforeCommit runs after every check passed and the kept copy is
-	// complete, with the live transaction's id; the caller records it, so a
-	// retry after a crash can ask Postgres (XactStatus) whether the swap
-	// committed. An error rolls the swap back.
-	BeforeCommit func(ctx context.Context, xid uint64) error
+	// complete, with the swap's report (XID is the live transaction's id);
+	// the caller records it, so a retry after a crash can ask Postgres
+	// (XactStatus) whether the swap committed. An error rolls the swap back.
+	BeforeCommit func(ctx context.Context, sw Swapped) error
 	// Step, when set, is told the name of each step as it starts ("locked",
 	// "kept", "cleared", "loaded", "checked"), for progress and fault tests.
 	Step func(step string)
@@ -316,7 +316,7 @@ func replaceOnce(ctx context.Context, live *pgx.Conn, src Source, keep Keep, tab
 		return out, err
 	}
 	if opt.BeforeCommit != nil {
-		if err := opt.BeforeCommit(ctx, out.XID); err != nil {
+		if err := opt.BeforeCommit(ctx, out); err != nil {
 			return out, fmt.Errorf("record the swap before its commit: %w", err)
 		}
 	}
