@@ -1,0 +1,137 @@
+package jobs_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/restoreportal/portal/internal/tickets"
+)
+
+// liveQuery reads one value from the live database.
+func liveQuery[T any](h *harness, db, sql string, args ...any) T {
+	h.t.Helper()
+	ctx := context.Background()
+	conn, err := h.cl.Connect(ctx, db)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var v T
+	if err := conn.QueryRow(ctx, sql, args...).Scan(&v); err != nil {
+		h.t.Fatalf("%s: %s: %v", db, sql, err)
+	}
+	return v
+}
+
+// TestTablesSwapKeepsBackupOutsideAndRollbackKeepsWritesSince restores
+// storage.objects and the partitioned public.events destructively, then
+// writes (a new object and a document pointing at it) and rolls back:
+//   - the restore took a tables-only safety snapshot, kept the replaced rows
+//     in a backup database (not in the live one), recorded the swap as
+//     committed and scheduled the backup's cleanup;
+//   - the rollback refuses while a document points at an object written
+//     since the restore, leaving live unchanged;
+//   - once that reference is gone it puts the old rows back, keeps the rows
+//     written since in an aside database the ticket names, with a summary of
+//     how many, and the next insert gets a fresh id.
+func TestTablesSwapKeepsBackupOutsideAndRollbackKeepsWritesSince(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.startRiver()
+	ctx := context.Background()
+	snap := h.capture()
+	// Changes since the snapshot that leave no reference dangling.
+	h.exec(`UPDATE storage.objects SET path = path || '.v2' WHERE id % 2 = 0;
+		INSERT INTO public.events (at, kind) VALUES ('2025-06-01', 'late'), ('2026-06-01', 'later')`)
+	objectsBefore := h.tableDigest("storage.objects")
+	eventsBefore := h.tableDigest("public.events")
+
+	scope := tickets.Scope{Kind: tickets.ScopeTables, Tables: []string{"storage.objects", "public.events"}}
+	tk := h.waitFinal(h.ticket(snap, scope, tickets.ModeDestructive, tickets.Options{}).ID)
+	if tk.State != tickets.StateSucceeded {
+		t.Fatalf("restore %s: %s", tk.State, tk.Result.Message)
+	}
+	if h.tableDigest("storage.objects") == objectsBefore {
+		t.Fatal("the restore did not change storage.objects; the test proves nothing")
+	}
+	backupDB := h.db + "_bak_t" + itoa(tk.ID)
+	if !h.databaseExists(backupDB) || !strings.Contains(tk.Result.KeptTables["storage.objects"], backupDB) {
+		t.Fatalf("no backup database %s named on the ticket: %+v", backupDB, tk.Result.KeptTables)
+	}
+	if n := liveQuery[int64](h, h.db, `SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'restore_backup%'`); n != 0 {
+		t.Fatal("the backup lives inside the live database")
+	}
+	if got := liveQuery[int64](h, backupDB, `SELECT rows FROM backup._kept WHERE source_table = 'storage.objects'`); got == 0 {
+		t.Fatal("the backup database holds no rows of storage.objects")
+	}
+	var state, key string
+	if err := h.pool.QueryRow(ctx, `SELECT state FROM ticket_table_swaps WHERE ticket_id = $1 AND op = 'restore'`, tk.ID).Scan(&state); err != nil || state != "committed" {
+		t.Fatalf("swap record: %q %v", state, err)
+	}
+	if err := h.pool.QueryRow(ctx, `SELECT key FROM snapshots WHERE project_ref = $1 AND kind = 'manual'`, h.ref).Scan(&key); err != nil || !strings.HasSuffix(key, ".tables.sql.gz") {
+		t.Fatalf("tables safety snapshot: %q %v", key, err)
+	}
+	var cleanups int
+	if err := h.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'restore_cleanup' AND state = 'scheduled' AND args->>'database' = $1`, backupDB).Scan(&cleanups); err != nil || cleanups != 1 {
+		t.Fatalf("scheduled cleanups of %s: %d, %v", backupDB, cleanups, err)
+	}
+
+	// Writes since the restore: an object, and a document pointing at it.
+	newObj := liveQuery[int64](h, h.db, `INSERT INTO storage.objects (path) VALUES ('written after the restore') RETURNING id`)
+	h.exec(`INSERT INTO ai.documents (object_id, title) VALUES (` + itoa(newObj) + `, 'points at a new object')`)
+	beforeRefused := h.checksum(h.db)
+	tk = h.rollback(tk.ID)
+	if tk.State == tickets.StateRolledBack || !strings.Contains(tk.Result.RollbackError, "ai.documents") {
+		t.Fatalf("rollback with a document pointing at a new object: want a refusal naming ai.documents, got %s %q", tk.State, tk.Result.RollbackError)
+	}
+	if h.checksum(h.db) != beforeRefused {
+		t.Fatal("a refused rollback changed the live database")
+	}
+
+	h.exec(`DELETE FROM ai.documents WHERE object_id = ` + itoa(newObj))
+	tk = h.rollback(tk.ID)
+	if tk.State != tickets.StateRolledBack {
+		t.Fatalf("rollback: %s %q", tk.State, tk.Result.RollbackError)
+	}
+	if h.tableDigest("storage.objects") != objectsBefore || h.tableDigest("public.events") != eventsBefore {
+		t.Fatal("rollback did not put the rows back")
+	}
+	asideDB := h.db + "_rba_t" + itoa(tk.ID)
+	if !strings.HasPrefix(tk.Result.RollbackKept, asideDB) || tk.Result.RollbackKeptUntil == nil ||
+		!strings.Contains(tk.Result.RollbackSummary, "1 rows written to storage.objects since the restore will be kept in database "+asideDB) {
+		t.Fatalf("rollback result does not say where the writes since were kept: %+v", tk.Result)
+	}
+	if got := liveQuery[int64](h, asideDB, `SELECT count(*) FROM aside."storage.objects" WHERE id = $1`, itoa(newObj)); got != 1 {
+		t.Fatal("the object written since the restore is not kept aside")
+	}
+	next := liveQuery[int64](h, h.db, `INSERT INTO storage.objects (path) VALUES ('after the rollback') RETURNING id`)
+	if next <= newObj {
+		t.Fatalf("next object id %d reuses a kept-aside key (%d)", next, newObj)
+	}
+}
+
+// TestFullRollbackNamesWhereLaterWritesAreKept: the rollback of a full
+// restore records the database holding what was written since, and until
+// when.
+func TestFullRollbackNamesWhereLaterWritesAreKept(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.startRiver()
+	snap := h.capture()
+	tk := h.waitFinal(h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{}).ID)
+	if tk.State != tickets.StateSucceeded {
+		t.Fatalf("restore %s: %s", tk.State, tk.Result.Message)
+	}
+	tk = h.rollback(tk.ID)
+	if tk.State != tickets.StateRolledBack {
+		t.Fatalf("rollback: %s %+v", tk.State, tk.Result)
+	}
+	aside := h.db + "_rb_t" + itoa(tk.ID)
+	if tk.Result.RollbackKept != aside || tk.Result.RollbackKeptUntil == nil || !strings.Contains(tk.Result.RollbackSummary, "kept as "+aside+" until") {
+		t.Fatalf("rollback result does not name %s and its retention: %+v", aside, tk.Result)
+	}
+	if !h.databaseExists(aside) {
+		t.Fatalf("%s is not there", aside)
+	}
+}
