@@ -206,10 +206,13 @@ func replaceOnce(ctx context.Context, live *pgx.Conn, src Source, keep Keep, tab
 			}
 		}
 		for _, f := range fks {
-			for _, n := range []string{f.child, f.parent} {
-				if !locked[n] {
-					lock = append(lock, "ONLY "+n)
-					locked[n] = true
+			for _, n := range []struct {
+				name string
+				part bool
+			}{{f.child, f.childPart}, {f.parent, f.parentPrt}} {
+				if !locked[n.name] {
+					lock = append(lock, relExpr(n.name, n.part))
+					locked[n.name] = true
 				}
 			}
 		}
