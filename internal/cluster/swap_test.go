@@ -470,3 +470,47 @@ func TestReplaceRowsWaitsForLocksAndSaysSo(t *testing.T) {
 		t.Fatalf("want a lock give-up, got %v", err)
 	}
 }
+
+// BenchmarkReplaceRows swaps 100,000 rows (and keeps 100,000) of a table
+// with a foreign key pointing at it, as the admin: the time the live table
+// stays locked. Run: go test -run '^$' -bench ReplaceRows -benchtime 3x ./internal/cluster/
+func BenchmarkReplaceRows(b *testing.B) {
+	ctx := context.Background()
+	c, err := cluster.New(testenv.AdminURL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	const rows = 100000
+	schema := fmt.Sprintf(`CREATE TABLE public.t (id bigserial PRIMARY KEY, a text, b int);
+		INSERT INTO public.t (a, b) SELECT md5(g::text), g FROM generate_series(1, %d) g;
+		CREATE TABLE public.r (id int PRIMARY KEY, t_id bigint REFERENCES public.t (id));
+		INSERT INTO public.r SELECT g, g FROM generate_series(1, 100) g;`, rows)
+	conns := map[string]*pgx.Conn{}
+	for _, role := range []string{"live", "staging", "keep"} {
+		name := testenv.Name("b_" + role + "_")
+		if err := c.Create(ctx, name); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = c.Drop(context.Background(), name) })
+		conn, err := c.Connect(ctx, name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { conn.Close(context.Background()) })
+		if role != "keep" {
+			if _, err := conn.Exec(ctx, schema); err != nil {
+				b.Fatal(err)
+			}
+		}
+		conns[role] = conn
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := cluster.ReplaceRows(ctx, conns["live"], cluster.Source{Conn: conns["staging"]}, cluster.Keep{Conn: conns["keep"], Schema: "backup"},
+			[]cluster.Table{{Schema: "public", Name: "t"}}, cluster.SwapOptions{})
+		if err != nil || res.After["public.t"] != rows {
+			b.Fatalf("%+v %v", res, err)
+		}
+	}
+	b.ReportMetric(float64(2*rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
