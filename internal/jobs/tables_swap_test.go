@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/restoreportal/portal/internal/tickets"
 )
@@ -133,5 +134,84 @@ func TestFullRollbackNamesWhereLaterWritesAreKept(t *testing.T) {
 	}
 	if !h.databaseExists(aside) {
 		t.Fatalf("%s is not there", aside)
+	}
+}
+
+// TestTablesSwapWaitsForLocksAndSurvivesItsSessionKilled holds a lock on the
+// live table from another session: the ticket shows the swap waiting for it.
+// The swap's session is then terminated while it waits: the ticket fails,
+// the live database is unchanged; retried on the same ticket once the lock
+// is gone, the restore succeeds.
+func TestTablesSwapWaitsForLocksAndSurvivesItsSessionKilled(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.startRiver()
+	ctx := context.Background()
+	snap := h.capture()
+	atSnapshot := h.tableDigest("storage.objects")
+	h.exec(`UPDATE storage.objects SET path = path || '.v2'`)
+
+	holder, err := h.cl.Connect(ctx, h.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(ctx)
+	htx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := htx.Exec(ctx, `LOCK TABLE storage.objects IN SHARE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	before := h.checksum(h.db)
+
+	scope := tickets.Scope{Kind: tickets.ScopeTables, Tables: []string{"storage.objects"}}
+	tk := h.ticket(snap, scope, tickets.ModeDestructive, tickets.Options{})
+	h.wait(tk.ID, 2*time.Minute, func(tk tickets.Ticket) bool {
+		return tk.Progress != nil && strings.Contains(tk.Progress.Message, "waiting for other sessions to release the tables (1 holding locks")
+	})
+	admin, err := h.cl.Connect(ctx, h.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	deadline := time.Now().Add(30 * time.Second)
+	for killed := false; !killed; {
+		if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) > 0 FROM pg_locks
+			WHERE relation = 'storage.objects'::regclass AND NOT granted`).Scan(&killed); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("never saw the swap waiting for its lock")
+		}
+	}
+	tk = h.waitFinal(tk.ID)
+	if tk.State != tickets.StateFailed {
+		t.Fatalf("restore whose swap session was killed: %s %+v", tk.State, tk.Result)
+	}
+	if h.checksum(h.db) != before {
+		t.Fatal("the live database changed although the swap's session was killed")
+	}
+	if err := htx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := tickets.Retry(ctx, h.pool, h.operator, tk.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tickets.Submit(ctx, h.pool, h.operator, tk.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tickets.Approve(ctx, h.pool, h.river, h.approver, tk.ID, h.ref); err != nil {
+		t.Fatal(err)
+	}
+	tk = h.wait(tk.ID, 3*time.Minute, func(tk tickets.Ticket) bool {
+		return tk.State == tickets.StateSucceeded || tk.State == tickets.StateFailed
+	})
+	if tk.State != tickets.StateSucceeded {
+		t.Fatalf("retried restore: %s %+v", tk.State, tk.Result)
+	}
+	if h.tableDigest("storage.objects") != atSnapshot {
+		t.Fatal("storage.objects does not hold the snapshot's rows after the retry")
 	}
 }

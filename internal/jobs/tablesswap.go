@@ -264,7 +264,7 @@ func sortedKeys(m map[string]int64) []string {
 // lockWaitReporter shows a swap's waits for locks as the run's phase.
 func lockWaitReporter(setPhase func(phase, msg string)) func(cluster.LockWait) {
 	return func(w cluster.LockWait) {
-		setPhase(tickets.PhaseCutover, fmt.Sprintf("waiting for %d other sessions to release the tables (attempt %d, %s so far)",
+		setPhase(tickets.PhaseCutover, fmt.Sprintf("waiting for other sessions to release the tables (%d holding locks; attempt %d, %s so far)",
 			w.Holders, w.Attempt, w.Waited.Round(100*time.Millisecond)))
 	}
 }
