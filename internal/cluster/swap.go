@@ -271,7 +271,7 @@ func replaceOnce(ctx context.Context, live *pgx.Conn, src Source, keep Keep, tab
 	opt.step("kept")
 
 	for _, f := range fks {
-		if _, err := tx.Exec(ctx, "ALTER TABLE ONLY "+f.child+" DROP CONSTRAINT "+ident(f.name)); err != nil {
+		if _, err := tx.Exec(ctx, "ALTER TABLE "+relExpr(f.child, f.childPart)+" DROP CONSTRAINT "+ident(f.name)); err != nil {
 			return out, fmt.Errorf("drop foreign key %s of %s for the swap: %w", f.name, f.child, err)
 		}
 	}

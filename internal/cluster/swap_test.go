@@ -36,6 +36,9 @@ CREATE TABLE public.orders (
 	amount int NOT NULL DEFAULT 1 CHECK (public.trap_check(amount)));
 CREATE TABLE public.orders_archive () INHERITS (public.orders);
 CREATE TABLE public.order_items (id bigserial PRIMARY KEY, order_id bigint REFERENCES public.orders (id) ON DELETE CASCADE, qty int);
+CREATE TABLE public.order_events (order_id bigint REFERENCES public.orders (id), at date NOT NULL) PARTITION BY RANGE (at);
+CREATE TABLE public.order_events_2025 PARTITION OF public.order_events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE public.order_events_2026 PARTITION OF public.order_events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
 CREATE FUNCTION public.touch() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	NEW.note := 'touched by trigger';
@@ -107,6 +110,7 @@ func newSwapEnv(t *testing.T) *swapEnv {
 		INSERT INTO public.orders_archive (id, note, amount) SELECT 1000 + g, 'archived ' || g, g FROM generate_series(1, %d) g;
 		ALTER TABLE public.orders ENABLE TRIGGER orders_touch;
 		INSERT INTO public.order_items (order_id, qty) SELECT g, 1 FROM generate_series(1, 5) g;
+		INSERT INTO public.order_events VALUES (1, '2025-05-01'), (2, '2026-05-01');
 		DELETE FROM public.trap_log;`, e.liveRows, e.archiveRows))
 	e.execAs(e.staging, swapSchema+fmt.Sprintf(`
 		INSERT INTO public.customers (name) SELECT 'c' || g FROM generate_series(1, 10) g;
@@ -284,8 +288,13 @@ func TestReplaceRowsLosesNoCommittedWrite(t *testing.T) {
 		t.Fatalf("disabled triggers reported: %v", res.DisabledTriggers)
 	}
 	// The foreign keys are back and valid.
-	if got := scalar[int64](t, live, `SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated AND conrelid IN ('public.orders'::regclass, 'public.order_items'::regclass)`); got != 2 {
-		t.Fatalf("%d valid foreign keys after the swap, want 2", got)
+	if got := scalar[int64](t, live, `SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated AND conparentid = 0
+		AND conrelid IN ('public.orders'::regclass, 'public.order_items'::regclass, 'public.order_events'::regclass)`); got != 3 {
+		t.Fatalf("%d valid foreign keys after the swap, want 3 (one on a partitioned table)", got)
+	}
+	if got := scalar[int64](t, live, `SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conparentid <> 0
+		AND conrelid IN ('public.order_events_2025'::regclass, 'public.order_events_2026'::regclass)`); got != 2 {
+		t.Fatalf("the partitions' foreign keys did not come back: %d", got)
 	}
 	// Nothing of the swap lives in the live database.
 	if got := scalar[int64](t, live, `SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'restore%' OR nspname = 'backup'`); got != 0 {
@@ -513,4 +522,57 @@ func BenchmarkReplaceRows(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(2*rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// TestReplaceRowsPartitionedTable swaps a partitioned table whose trigger is
+// cloned onto its partitions: every partition's rows are replaced, the rows
+// load as they were (the clones are held off), and the clones are enabled
+// again afterwards.
+func TestReplaceRowsPartitionedTable(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	ctx := context.Background()
+	const schema = `
+		CREATE TABLE public.events (id bigserial, at date NOT NULL, note text, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+		CREATE TABLE public.events_2025 PARTITION OF public.events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+		CREATE TABLE public.events_2026 PARTITION OF public.events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+		CREATE FUNCTION public.stamp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.note := 'stamped'; RETURN NEW; END $$;
+		CREATE TRIGGER events_stamp BEFORE INSERT ON public.events FOR EACH ROW EXECUTE FUNCTION public.stamp();
+		ALTER TABLE public.events_2025 DISABLE TRIGGER events_stamp;
+		ALTER TABLE public.events_2026 DISABLE TRIGGER events_stamp;`
+	live, staging, keep := testenv.Name("t_plive_"), testenv.Name("t_pstg_"), testenv.Name("t_pkeep_")
+	makeDB(t, c, live, schema+`INSERT INTO public.events (at, note) SELECT '2025-01-01'::date + g * 3, 'live' FROM generate_series(1, 200) g;
+		ALTER TABLE public.events_2025 ENABLE TRIGGER events_stamp; ALTER TABLE public.events_2026 ENABLE TRIGGER events_stamp;`)
+	makeDB(t, c, staging, schema+`INSERT INTO public.events (at, note) SELECT '2025-01-01'::date + g * 5, 'snapshot' FROM generate_series(1, 100) g;`)
+	makeDB(t, c, keep, "")
+	lc, sc, kc := connect(t, c, live), connect(t, c, staging), connect(t, c, keep)
+	res, err := cluster.ReplaceRows(ctx, lc, cluster.Source{Conn: sc}, cluster.Keep{Conn: kc, Schema: "backup"},
+		[]cluster.Table{{Schema: "public", Name: "events"}}, cluster.SwapOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Before["public.events"] != 200 || res.After["public.events"] != 100 {
+		t.Fatalf("counts %+v", res)
+	}
+	if got := scalar[string](t, lc, `SELECT string_agg(DISTINCT note, ',') FROM public.events`); got != "snapshot" {
+		t.Fatalf("notes after the swap: %q (a trigger ran during the load?)", got)
+	}
+	for _, p := range []string{"events_2025", "events_2026"} {
+		if got := scalar[string](t, lc, `SELECT tgenabled::text FROM pg_trigger WHERE tgname = 'events_stamp' AND tgrelid = $1::regclass`, "public."+p); got != "O" {
+			t.Fatalf("trigger on %s left %q", p, got)
+		}
+	}
+	if got := scalar[string](t, lc, `INSERT INTO public.events (at) VALUES ('2026-02-01') RETURNING note`); got != "stamped" {
+		t.Fatalf("trigger does not fire after the swap: %q", got)
+	}
+}
+
+func connect(t *testing.T, c *cluster.Cluster, db string) *pgx.Conn {
+	t.Helper()
+	conn, err := c.Connect(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
 }
