@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/restoreportal/portal/internal/tickets"
 )
 
@@ -137,8 +139,29 @@ func TestFullRollbackNamesWhereLaterWritesAreKept(t *testing.T) {
 	}
 }
 
+// ownByRole makes a non-superuser login role own the live database and all
+// its tables, as a customer's owner role does, and returns its name.
+func (h *harness) ownByRole() string {
+	h.t.Helper()
+	role := "owner_" + strings.ReplaceAll(h.ref, "-", "_")
+	h.adminExec(`CREATE ROLE ` + role + ` LOGIN NOSUPERUSER; ALTER DATABASE "` + h.db + `" OWNER TO ` + role)
+	h.t.Cleanup(func() {
+		h.dropDatabases()
+		h.adminExec(`DROP ROLE IF EXISTS ` + role)
+	})
+	h.exec(`DO $$ DECLARE r record; BEGIN
+		FOR r IN SELECT quote_ident(nspname) AS s FROM pg_namespace WHERE nspname NOT LIKE 'pg\_%' AND nspname NOT IN ('information_schema', 'public') LOOP
+			EXECUTE 'ALTER SCHEMA ' || r.s || ' OWNER TO ` + role + `';
+		END LOOP;
+		FOR r IN SELECT format('%I.%I', schemaname, tablename) AS t FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') LOOP
+			EXECUTE 'ALTER TABLE ' || r.t || ' OWNER TO ` + role + `';
+		END LOOP; END $$`)
+	return role
+}
+
 // TestTablesSwapWaitsForLocksAndSurvivesItsSessionKilled holds a lock on the
-// live table from another session: the ticket shows the swap waiting for it.
+// live table from another session: the ticket shows the swap waiting for it,
+// as the database's non-superuser owner.
 // The swap's session is then terminated while it waits: the ticket fails,
 // the live database is unchanged; retried on the same ticket once the lock
 // is gone, the restore succeeds.
@@ -150,6 +173,7 @@ func TestTablesSwapWaitsForLocksAndSurvivesItsSessionKilled(t *testing.T) {
 	snap := h.capture()
 	atSnapshot := h.tableDigest("storage.objects")
 	h.exec(`UPDATE storage.objects SET path = path || '.v2'`)
+	owner := h.ownByRole()
 
 	holder, err := h.cl.Connect(ctx, h.db)
 	if err != nil {
@@ -167,9 +191,12 @@ func TestTablesSwapWaitsForLocksAndSurvivesItsSessionKilled(t *testing.T) {
 
 	scope := tickets.Scope{Kind: tickets.ScopeTables, Tables: []string{"storage.objects"}}
 	tk := h.ticket(snap, scope, tickets.ModeDestructive, tickets.Options{})
-	h.wait(tk.ID, 2*time.Minute, func(tk tickets.Ticket) bool {
-		return tk.Progress != nil && strings.Contains(tk.Progress.Message, "waiting for other sessions to release the tables (1 holding locks")
-	})
+	if tk := h.wait(tk.ID, 2*time.Minute, func(tk tickets.Ticket) bool {
+		return tk.State == tickets.StateFailed ||
+			tk.Progress != nil && strings.Contains(tk.Progress.Message, "waiting for other sessions to release the tables (1 holding locks")
+	}); tk.State == tickets.StateFailed {
+		t.Fatalf("restore failed before its swap: %s", tk.Result.Message)
+	}
 	admin, err := h.cl.Connect(ctx, h.db)
 	if err != nil {
 		t.Fatal(err)
@@ -177,6 +204,22 @@ func TestTablesSwapWaitsForLocksAndSurvivesItsSessionKilled(t *testing.T) {
 	defer admin.Close(ctx)
 	deadline := time.Now().Add(30 * time.Second)
 	for killed := false; !killed; {
+		// The waiting swap runs as the database's owner, not as a superuser.
+		var who []string
+		rows, err := admin.Query(ctx, `SELECT a.usename || ':' || r.rolsuper FROM pg_locks l
+			JOIN pg_stat_activity a ON a.pid = l.pid JOIN pg_roles r ON r.rolname = a.usename
+			WHERE l.relation = 'storage.objects'::regclass AND NOT l.granted`)
+		if err == nil {
+			who, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range who {
+			if w != owner+":false" {
+				t.Fatalf("the swap waits for its lock as %s, want %s:false", w, owner)
+			}
+		}
 		if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) > 0 FROM pg_locks
 			WHERE relation = 'storage.objects'::regclass AND NOT granted`).Scan(&killed); err != nil {
 			t.Fatal(err)
