@@ -101,6 +101,9 @@ func ReplaceRows(ctx context.Context, live *pgx.Conn, src Source, keep Keep, tab
 	if err != nil {
 		return Swapped{}, err
 	}
+	if len(tables) == 0 {
+		return Swapped{}, errors.New("a table swap needs at least one table")
+	}
 	var out Swapped
 	lockStart := time.Now()
 	for attempt := 1; ; attempt++ {
@@ -370,7 +373,8 @@ func swapRels(ctx context.Context, tx pgx.Tx, tables []Table) ([]swapRel, error)
 func lockHolders(ctx context.Context, conn *pgx.Conn, list []string) int {
 	var n int
 	_ = conn.QueryRow(ctx, `SELECT count(DISTINCT pid) FROM pg_locks
-		WHERE granted AND pid <> pg_backend_pid() AND relation = ANY (SELECT unnest($1::text[])::regclass)`, list).Scan(&n)
+		WHERE granted AND pid <> pg_backend_pid() AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		  AND relation = ANY (SELECT unnest($1::text[])::regclass)`, list).Scan(&n)
 	return n
 }
 
