@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -148,6 +149,7 @@ func isLockTimeout(err error) bool {
 // swapRel is one live table a swap writes.
 type swapRel struct {
 	t           Table
+	name        string // format('%I.%I'), as foreign keys name tables
 	partitioned bool
 	cols        []column
 	kept        Table // its copy in keep
@@ -203,9 +205,9 @@ func replaceOnce(ctx context.Context, live *pgx.Conn, src Source, keep Keep, tab
 		}
 		var lock []string
 		for _, r := range rels {
-			if !locked[r.t.Quoted()] {
+			if !locked[r.name] {
 				lock = append(lock, r.from())
-				locked[r.t.Quoted()] = true
+				locked[r.name] = true
 			}
 		}
 		for _, f := range fks {
@@ -222,8 +224,8 @@ func replaceOnce(ctx context.Context, live *pgx.Conn, src Source, keep Keep, tab
 		if len(lock) == 0 {
 			break
 		}
-		if _, err := tx.Exec(ctx, "LOCK TABLE "+joinComma(lock)+" IN ACCESS EXCLUSIVE MODE"); err != nil {
-			err = fmt.Errorf("lock %s: %w", joinComma(lock), err)
+		if _, err := tx.Exec(ctx, "LOCK TABLE "+strings.Join(lock, ", ")+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+			err = fmt.Errorf("lock %s: %w", strings.Join(lock, ", "), err)
 			if isLockTimeout(err) {
 				var names []string
 				for n := range locked {
@@ -335,24 +337,13 @@ func replaceOnce(ctx context.Context, live *pgx.Conn, src Source, keep Keep, tab
 	return out, nil
 }
 
-func joinComma(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += ", "
-		}
-		out += x
-	}
-	return out
-}
-
 // swapRels reads what the swap needs to know of each table.
 func swapRels(ctx context.Context, tx pgx.Tx, tables []Table) ([]swapRel, error) {
 	var out []swapRel
 	for _, t := range tables {
-		var kind string
-		err := tx.QueryRow(ctx, `SELECT c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-			WHERE n.nspname = $1 AND c.relname = $2`, t.Schema, t.Name).Scan(&kind)
+		var kind, name string
+		err := tx.QueryRow(ctx, `SELECT c.relkind::text, format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE n.nspname = $1 AND c.relname = $2`, t.Schema, t.Name).Scan(&kind, &name)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, fmt.Errorf("table %s is missing in the live database", t)
 		}
@@ -362,7 +353,7 @@ func swapRels(ctx context.Context, tx pgx.Tx, tables []Table) ([]swapRel, error)
 		if kind != "r" && kind != "p" {
 			return nil, fmt.Errorf("%s is not a table (relkind %s)", t, kind)
 		}
-		out = append(out, swapRel{t: t, partitioned: kind == "p"})
+		out = append(out, swapRel{t: t, name: name, partitioned: kind == "p"})
 	}
 	return out, nil
 }
