@@ -92,6 +92,13 @@ func TestTablesSwapKeepsBackupOutsideAndRollbackKeepsWritesSince(t *testing.T) {
 		t.Fatal("a refused rollback changed the live database")
 	}
 
+	// The refused rollback's job ends after the ticket records the refusal;
+	// a new rollback may be requested once it has.
+	var jobID int64
+	if err := h.pool.QueryRow(ctx, `SELECT id FROM river_job WHERE kind = 'restore_rollback' AND (args->>'ticket_id')::bigint = $1`, tk.ID).Scan(&jobID); err != nil {
+		t.Fatal(err)
+	}
+	h.waitJobFinalized(jobID)
 	h.exec(`DELETE FROM ai.documents WHERE object_id = ` + itoa(newObj))
 	tk = h.rollback(tk.ID)
 	if tk.State != tickets.StateRolledBack {
