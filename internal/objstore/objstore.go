@@ -64,4 +64,3 @@ func Check(ctx context.Context, c *s3.Client, bucket string) error {
 	}
 	return nil
 }
-
