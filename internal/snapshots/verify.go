@@ -50,7 +50,7 @@ func Verify(ctx context.Context, d Deps, id int64) (Snapshot, error) {
 			if err := snapshotSetCorrupt(ctx, tx, id, out.reason); err != nil {
 				return err
 			}
-		} else if err := snapshotSetVerified(ctx, tx, id, out.etag, out.inv, out.uncompressed); err != nil {
+		} else if err := snapshotSetVerified(ctx, tx, id, out.etag, out.size, out.inv, out.uncompressed); err != nil {
 			return err
 		}
 		return SummaryRefresh(ctx, tx, []string{s.ProjectRef})
@@ -112,7 +112,7 @@ func (c *countReader) Read(p []byte) (int, error) {
 
 // inspect reads key to the end and classifies it.
 func inspect(ctx context.Context, d Deps, key string) (inspection, error) {
-	obj, err := objstore.NewReader(ctx, d.S3, d.Bucket, key)
+	obj, err := objstore.NewReaderWith(ctx, d.S3, d.Bucket, key, d.S3Read)
 	if err != nil {
 		return inspection{}, err
 	}
