@@ -35,6 +35,7 @@ type token struct {
 // standard_conforming_strings on (pg_dump sets it; the gate refuses turning it off).
 // complete is false when sql ends inside a quote, a dollar quote or a block comment.
 func tokenize(sql string) (toks []token, complete bool) {
+	toks = make([]token, 0, len(sql)/5+4)
 	depth := 0
 	nl := false
 	i := 0
