@@ -59,16 +59,23 @@ type Refusal struct {
 func ClassifyStatement(sql string) *Refusal {
 	toks, complete := tokenize(sql)
 	start := 0
+	var body bodyTracker // the ';' of a BEGIN ATOMIC body do not end its statement
+	inBody := false      // whether the piece starting at start is inside such a body
 	for i := 0; i <= len(toks); i++ {
 		if i < len(toks) && !(toks[i].kind == tokPunct && toks[i].text == ";") {
+			body.token(toks[i])
 			continue
 		}
 		if i > start {
-			if what := classify(toks[start:i]); what != "" {
+			if what := classify(toks[start:i], inBody); what != "" {
 				return &Refusal{What: what, Offset: toks[start].pos}
 			}
 		}
 		start = i + 1
+		inBody = body.depth > 0
+		if !inBody {
+			body = bodyTracker{}
+		}
 	}
 	if !complete {
 		off := 0
@@ -108,8 +115,8 @@ func CheckEntry(e *Entry) error {
 
 // classify judges one statement's tokens (no ';' among them) and returns what it
 // refuses, or "".
-func classify(t []token) string {
-	if what := classifyVerb(t); what != "" {
+func classify(t []token, inBody bool) string {
+	if what := classifyVerb(t, inBody); what != "" {
 		return what
 	}
 	for i, tk := range t {
@@ -129,8 +136,9 @@ func classify(t []token) string {
 	return ""
 }
 
-// classifyVerb judges a statement by its leading words.
-func classifyVerb(t []token) string {
+// classifyVerb judges a statement by its leading words. inBody is true for the
+// statements of a BEGIN ATOMIC body (and its closing END).
+func classifyVerb(t []token, inBody bool) string {
 	w := func(i int) string {
 		if i < len(t) && t[i].kind == tokWord {
 			return t[i].text
@@ -182,6 +190,16 @@ func classifyVerb(t []token) string {
 			return "RESET ALL"
 		case "standard_conforming_strings":
 			return "RESET standard_conforming_strings"
+		}
+	case "begin", "start", "commit", "end", "rollback", "abort", "savepoint", "release":
+		// pg_dump's plain output has none; the restore manages its transactions (and a
+		// ROLLBACK would undo a SET LOCAL it made). END closes a BEGIN ATOMIC body.
+		if !(inBody && w(0) == "end") {
+			return "transaction control (" + strings.ToUpper(w(0)) + ")"
+		}
+	case "prepare":
+		if w(1) == "transaction" {
+			return "transaction control (PREPARE TRANSACTION)"
 		}
 	case "discard":
 		if w(1) == "all" {
@@ -318,4 +336,51 @@ func copyTarget(t []token) string {
 		return "COPY ... " + dir + " something other than " + want
 	}
 	return "COPY without FROM stdin"
+}
+
+// bodyTracker follows CREATE [OR REPLACE] FUNCTION|PROCEDURE ... BEGIN ATOMIC ... END
+// over a statement's tokens with psql's heuristic, as the Reader's lexer does, but
+// stricter: only BEGIN followed by ATOMIC opens a body, so an END the server would
+// take for COMMIT is never excused as the end of one.
+type bodyTracker struct {
+	words int
+	lead  [4]byte
+	depth int
+	begin bool // the previous word was BEGIN where a body may start
+}
+
+func (b *bodyTracker) token(t token) {
+	if t.kind != tokWord {
+		b.begin = false
+		return
+	}
+	if b.words < len(b.lead) {
+		switch t.text {
+		case "create", "function", "procedure", "or", "replace":
+			b.lead[b.words] = t.text[0]
+		}
+	}
+	b.words++
+	wasBegin := b.begin
+	b.begin = false
+	l := b.lead
+	if l[0] != 'c' || t.depth != 0 || !(l[1] == 'f' || l[1] == 'p' || l[1] == 'o' && l[2] == 'r' && (l[3] == 'f' || l[3] == 'p')) {
+		return
+	}
+	switch t.text {
+	case "begin":
+		b.begin = true
+	case "atomic":
+		if wasBegin {
+			b.depth++
+		}
+	case "case":
+		if b.depth > 0 {
+			b.depth++
+		}
+	case "end":
+		if b.depth > 0 {
+			b.depth--
+		}
+	}
 }

@@ -120,3 +120,33 @@ func TestApplyRefusalStopsBeforePostData(t *testing.T) {
 		t.Error("post-data ran before the refused entry was read")
 	}
 }
+
+// TestApplySQLStandardFunctionBodies: pg_dump writes functions with BEGIN ATOMIC
+// bodies, whose statements end in ';', as one statement; Apply restores them and
+// the gate lets them pass.
+func TestApplySQLStandardFunctionBodies(t *testing.T) {
+	t.Parallel()
+	src := testenv.NewDatabase(t)
+	execSQL(t, src, `CREATE TABLE public.t (x int);
+CREATE FUNCTION public.sign_of(a integer) RETURNS integer LANGUAGE sql
+BEGIN ATOMIC
+  SELECT CASE WHEN a > 0 THEN 1 WHEN a < 0 THEN -1 ELSE 0 END;
+END;
+CREATE PROCEDURE public.add_one() LANGUAGE sql
+BEGIN ATOMIC
+  INSERT INTO public.t (x) VALUES (1);
+  INSERT INTO public.t (x) VALUES (public.sign_of(-5));
+END;`)
+	dump := pgDump(t, src)
+	if !strings.Contains(dump, "BEGIN ATOMIC") {
+		t.Fatalf("pg_dump wrote no SQL-standard body:\n%s", dump)
+	}
+	target := testenv.NewDatabase(t)
+	if _, err := apply(t, dump, target, restore.Options{Jobs: 2}); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	execSQL(t, target, "CALL public.add_one();")
+	if !queryBool(t, target, "SELECT array_agg(x ORDER BY x) = '{-1,1}' FROM public.t") {
+		t.Error("the restored procedure does not do what the original does")
+	}
+}
