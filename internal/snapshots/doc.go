@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/restoreportal/portal/internal/config"
+	"github.com/restoreportal/portal/internal/objstore"
 )
 
 // Deps is what the catalog's operations need.
@@ -32,6 +33,9 @@ type Deps struct {
 	// captures dump ref's database_name on it.
 	ProjectsAdminURL string
 	Log              *slog.Logger
+	// S3Read sets the retry window and idle timeout of S3 reads
+	// (PORTAL_S3_RETRY_FOR, PORTAL_S3_IDLE_TIMEOUT); zero values mean defaults.
+	S3Read objstore.ReaderOptions
 }
 
 // NewDeps builds Deps from the configuration.
@@ -39,6 +43,7 @@ func NewDeps(cfg config.Config, pool *pgxpool.Pool, client *s3.Client, log *slog
 	return Deps{
 		Pool: pool, S3: client, Bucket: cfg.S3.Bucket, Prefix: cfg.S3.Prefix,
 		PGDump: cfg.PGDump, ProjectsAdminURL: cfg.ProjectsAdminURL, Log: log,
+		S3Read: objstore.ReaderOptionsFrom(cfg.S3),
 	}
 }
 
