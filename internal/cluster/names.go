@@ -93,7 +93,9 @@ func NewProjectDatabase(ref string) string { return Name(PurposeNewProject, ref,
 
 // DefaultTargetRef is Name(PurposeTargetRef, ref, ticketID): "<ref>-r<ticket>",
 // shortened with a hash to stay a valid ref of at most 63 characters.
-func DefaultTargetRef(ref string, ticketID int64) string { return Name(PurposeTargetRef, ref, ticketID) }
+func DefaultTargetRef(ref string, ticketID int64) string {
+	return Name(PurposeTargetRef, ref, ticketID)
+}
 
 // OwnerRoleName is Name(PurposeOwnerRole, database, 0).
 func OwnerRoleName(database string) string { return Name(PurposeOwnerRole, database, 0) }

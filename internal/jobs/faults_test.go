@@ -221,6 +221,11 @@ func TestInterruptedCutoverIsUndoneOnRetry(t *testing.T) {
 	tk := h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{})
 	staging := fmt.Sprintf("%s_stg_t%d", h.db, tk.ID)
 	ctx := context.Background()
+	// The dead attempt recorded its staging database before creating it (a
+	// database not recorded for the ticket would be left alone).
+	if _, _, err := tickets.DatabaseRecordClaim(ctx, h.pool, tk.ID, staging, "", tickets.PurposeStaging); err != nil {
+		t.Fatal(err)
+	}
 	if err := h.cl.Create(ctx, staging); err != nil {
 		t.Fatal(err)
 	}

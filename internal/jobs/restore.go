@@ -49,6 +49,14 @@ type errFailed struct{ err error }
 func (e errFailed) Error() string { return e.err.Error() }
 func (e errFailed) Unwrap() error { return e.err }
 
+// errAfterCutover is an error met after the live database was replaced:
+// the attempt is retried (it finishes from the record), the ticket is not
+// failed.
+type errAfterCutover struct{ err error }
+
+func (e errAfterCutover) Error() string { return "after the cut-over: " + e.err.Error() }
+func (e errAfterCutover) Unwrap() error { return e.err }
+
 // Work runs one attempt.
 func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.RestoreArgs]) error {
 	a := job.Args
@@ -117,10 +125,20 @@ func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.Restore
 		// The worker is shutting down: leave the ticket running; River retries.
 		outcome = "interrupted"
 		return err
+	case errors.As(err, new(errAfterCutover)):
+		// The live database was replaced; only recording it failed. River
+		// retries, and the retry finishes from the record.
+		outcome = "interrupted"
+		log.Error("restore done on the cluster but not recorded yet; retrying", "err", err)
+		return err
 	default:
 		outcome = "failed"
 		log.Error("restore failed", "err", err)
-		if _, ferr := tickets.Finish(context.WithoutCancel(ctx), w.d.Pool, t.ID, tickets.Result{OK: false, Message: err.Error(), Warnings: res.Warnings}); ferr != nil {
+		msg := err.Error()
+		if left := leftOnCluster(ctx, w.d, t.ID); !strings.HasPrefix(left, "Nothing") {
+			msg += " " + left
+		}
+		if _, ferr := tickets.Finish(context.WithoutCancel(ctx), w.d.Pool, t.ID, tickets.Result{OK: false, Message: msg, Warnings: res.Warnings}); ferr != nil {
 			return fmt.Errorf("%w (and recording it on the ticket failed: %v)", err, ferr)
 		}
 		notifyRequester(ctx, w.d, t, noticeFailed)
@@ -176,6 +194,22 @@ type restoreRun struct {
 
 func (r *restoreRun) cluster() (*cluster.Cluster, error) {
 	return cluster.New(r.d.Config.ProjectsAdminURL)
+}
+
+// owner is the ticket's hand on cl: records before creates, checks before drops.
+func (r *restoreRun) owner(cl *cluster.Cluster) owner {
+	return owner{d: r.d, cl: cl, ticketID: r.t.ID}
+}
+
+// step calls the test hook at step s.
+func (r *restoreRun) step(ctx context.Context, s Step) error {
+	if r.d.StepHook == nil {
+		return nil
+	}
+	if err := r.d.StepHook(ctx, r.t.ID, s); err != nil {
+		return fmt.Errorf("at step %s: %w", s, err)
+	}
+	return nil
 }
 
 func (r *restoreRun) setPhase(phase, msg string) {
@@ -346,39 +380,62 @@ func (r *restoreRun) liveDatabase(ctx context.Context) (string, error) {
 	if p.DatabaseName == "" {
 		return "", fmt.Errorf("project %s has no registered database on the project cluster; a destructive restore needs one", r.t.ProjectRef)
 	}
+	if err := tickets.CheckLiveDatabase(ctx, r.d.Pool, p.DatabaseName); err != nil {
+		return "", err
+	}
 	return p.DatabaseName, nil
 }
 
 // newProject restores into a fresh database, registered as a new project.
+// The database is recorded for the ticket before it is created; a name that
+// exists on the cluster and is not recorded as this ticket's is refused.
 func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, tables []extract.QualifiedName) (tickets.Result, error) {
 	cl, err := r.cluster()
 	if err != nil {
 		return tickets.Result{}, err
 	}
+	own := r.owner(cl)
 	ref := r.t.TargetRef()
-	db := snapshots.DatabaseName(ref)
+	db := cluster.NewProjectDatabase(ref)
 	if p, err := snapshots.ProjectGet(ctx, r.d.Pool, ref); err == nil {
-		if p.RestoredFrom == r.t.ProjectRef && p.DatabaseName == db {
+		if rec, rerr := own.mine(ctx, db, "", tickets.PurposeNewProject); rerr == nil && rec.State != tickets.RecordPlanned &&
+			p.RestoredFrom == r.t.ProjectRef && p.DatabaseName == db {
 			// An earlier attempt finished the work but died before recording it.
+			if err := tickets.DatabaseRecordSet(ctx, r.d.Pool, rec.ID, tickets.RecordLive, "", nil); err != nil {
+				return tickets.Result{}, errAfterCutover{err}
+			}
 			return tickets.Result{TargetDatabase: db, Message: fmt.Sprintf("New project %s (%s) was created by an earlier attempt.", ref, cl.Address(db))}, nil
 		}
 		return tickets.Result{}, fmt.Errorf("project %s exists already; choose another target ref", ref)
 	}
+	if err := tickets.CheckNewProjectTarget(ctx, r.d.Pool, cl, r.t); err != nil {
+		return tickets.Result{}, err
+	}
 	r.setPhase("prepare", "creating database "+db)
-	if err := cl.Drop(ctx, db); err != nil { // a stale copy of a killed attempt
+	rec, err := own.claim(ctx, db, "", tickets.PurposeNewProject, true) // drops a stale copy of a killed attempt
+	if err != nil {
 		return tickets.Result{}, err
 	}
 	if err := cl.Create(ctx, db); err != nil {
 		return tickets.Result{}, err
 	}
+	if err := own.made(ctx, rec, nil); err != nil {
+		return tickets.Result{}, err
+	}
 	fail := func(err error) (tickets.Result, error) {
-		if derr := cl.Drop(context.WithoutCancel(ctx), db); derr != nil {
+		if derr := own.drop(ctx, rec); derr != nil {
 			r.log.Error("could not drop the incomplete new database", "database", db, "err", derr)
 		}
 		return tickets.Result{}, err
 	}
+	if err := r.step(ctx, StepPrepared); err != nil {
+		return fail(err)
+	}
 	res, err := r.apply(ctx, cl, snap, db, tables)
 	if err != nil {
+		return fail(err)
+	}
+	if err := r.step(ctx, StepApplied); err != nil {
 		return fail(err)
 	}
 	r.setPhase("verify", "disabling side effects")
@@ -391,8 +448,14 @@ func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, ta
 	if err != nil {
 		return fail(err)
 	}
+	if err := r.step(ctx, StepVerified); err != nil {
+		return fail(err)
+	}
 	if err := snapshots.ProjectRegisterRestored(ctx, r.d.Pool, ref, db, r.t.ProjectRef); err != nil {
 		return fail(err)
+	}
+	if err := tickets.DatabaseRecordSet(context.WithoutCancel(ctx), r.d.Pool, rec.ID, tickets.RecordLive, "", nil); err != nil {
+		return tickets.Result{}, errAfterCutover{err}
 	}
 	out := tickets.Result{
 		TargetDatabase:      db,
@@ -408,78 +471,192 @@ func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, ta
 }
 
 // fullDestructive restores into a staging database, then swaps it in for
-// the live one; the live one is kept, renamed, for rollback.
+// the live one; the live one is kept, renamed, for rollback. Staging and kept
+// are recorded for the ticket before they exist; the cut-over's intent is
+// recorded before the swap and its fact right after, and a retry reads that
+// record (the names on the cluster only cross-check it).
 func (r *restoreRun) fullDestructive(ctx context.Context, snap snapshots.Snapshot) (tickets.Result, error) {
 	cl, err := r.cluster()
 	if err != nil {
 		return tickets.Result{}, err
 	}
+	own := r.owner(cl)
 	live, err := r.liveDatabase(ctx)
 	if err != nil {
 		return tickets.Result{}, err
 	}
-	staging, kept := fmt.Sprintf("%s_stg_t%d", live, r.t.ID), fmt.Sprintf("%s_pre_t%d", live, r.t.ID)
+	staging, kept := cluster.StagingName(live, r.t.ID), cluster.KeptName(live, r.t.ID)
 	keptUntil := time.Now().Add(r.keepFor())
 
 	// A previous attempt may have died in the cut-over: before its renames
 	// (connections still blocked: lift that, then redo the work) or after
 	// them (done: finish).
-	if err := cl.AllowConnections(ctx, live, kept); err != nil {
+	if err := cl.AllowConnections(ctx, live); err != nil {
 		return tickets.Result{}, err
 	}
-	if st, _ := cl.State(ctx, live, staging, kept); st == cluster.SwapDone {
+	if done, err := r.cutoverRecorded(ctx, cl, live, staging, kept, keptUntil); err != nil {
+		return tickets.Result{}, err
+	} else if done {
 		r.log.Warn("cut-over was done by an earlier attempt; finishing")
 		return r.finishFull(ctx, live, kept, keptUntil, nil)
 	}
-	if ok, err := cl.Exists(ctx, kept); err != nil || ok {
-		return tickets.Result{}, fmt.Errorf("database %s exists already (a kept copy from an earlier restore of this ticket?): resolve it by hand before retrying", kept)
-	}
 
-	r.setPhase("safety snapshot", "capturing the live database before anything changes")
-	safety, err := snapshots.Capture(ctx, snapshots.NewDeps(r.d.Config, r.d.Pool, r.d.S3, r.log), r.t.ProjectRef, true)
+	safety, err := r.safetySnapshot(ctx, live)
 	if err != nil {
-		return tickets.Result{}, fmt.Errorf("safety snapshot of %s: %w", live, err)
+		return tickets.Result{}, err
 	}
 
 	r.setPhase("prepare", "creating staging database "+staging)
-	if err := cl.Drop(ctx, staging); err != nil { // stale staging of a killed attempt
+	stg, err := own.claim(ctx, staging, "", tickets.PurposeStaging, true) // drops the stale staging of a killed attempt
+	if err != nil {
 		return tickets.Result{}, err
 	}
 	if err := cl.Create(ctx, staging); err != nil {
 		return tickets.Result{}, err
 	}
-	dropStaging := func() {
-		if err := cl.Drop(context.WithoutCancel(ctx), staging); err != nil {
-			r.log.Error("could not drop the staging database", "database", staging, "err", err)
+	if err := own.made(ctx, stg, nil); err != nil {
+		return tickets.Result{}, err
+	}
+	fail := func(err error) (tickets.Result, error) {
+		if derr := own.drop(ctx, stg); derr != nil {
+			r.log.Error("could not drop the staging database", "database", staging, "err", derr)
 		}
+		return tickets.Result{}, err
+	}
+	if err := r.step(ctx, StepPrepared); err != nil {
+		return fail(err)
 	}
 	res, err := r.apply(ctx, cl, snap, staging, nil)
 	if err != nil {
-		dropStaging()
-		return tickets.Result{}, err
+		return fail(err)
+	}
+	if err := r.step(ctx, StepApplied); err != nil {
+		return fail(err)
+	}
+	if err := r.step(ctx, StepVerified); err != nil {
+		return fail(err)
+	}
+	// The cut-over's intent: the kept name, recorded before the rename.
+	keptRec, err := own.claim(ctx, kept, "", tickets.PurposeKept, false)
+	if err != nil {
+		return fail(err)
 	}
 	// From here on a cancel is refused: the cut-over is short and whole.
 	r.setPhase(tickets.PhaseCutover, fmt.Sprintf("swapping %s in for %s", staging, live))
 	if err := r.flushProgress(ctx); err != nil {
-		dropStaging()
+		_ = tickets.DatabaseRecordSet(context.WithoutCancel(ctx), r.d.Pool, keptRec.ID, tickets.RecordDropped, "", nil)
 		if errors.Is(err, tickets.ErrNotRunning) {
 			r.cancel(errTicketCancelled)
 		}
-		return tickets.Result{}, err
+		return fail(err)
 	}
 	if err := cl.Swap(context.WithoutCancel(ctx), live, staging, kept); err != nil {
-		dropStaging()
-		return tickets.Result{}, err
+		_ = tickets.DatabaseRecordSet(context.WithoutCancel(ctx), r.d.Pool, keptRec.ID, tickets.RecordDropped, "", nil)
+		return fail(err)
+	}
+	if err := r.step(ctx, StepCutover); err != nil {
+		return tickets.Result{}, errAfterCutover{err}
+	}
+	// The cut-over's fact, right after it.
+	if err := r.recordCutover(ctx, stg, keptRec, live, keptUntil); err != nil {
+		return tickets.Result{}, errAfterCutover{err}
 	}
 	out, err := r.finishFull(ctx, live, kept, keptUntil, res)
-	out.Message += fmt.Sprintf(" Safety snapshot %d (%s) holds the state just before.", safety.ID, safety.Key)
+	if safety.ID != 0 {
+		out.Message += fmt.Sprintf(" Safety snapshot %d (%s) holds the state just before.", safety.ID, safety.Key)
+	}
 	return out, err
 }
 
-func (r *restoreRun) finishFull(ctx context.Context, live, kept string, keptUntil time.Time, res *restore.Result) (tickets.Result, error) {
-	if err := scheduleCleanup(ctx, CleanupArgs{TicketID: r.t.ID, ProjectRef: r.t.ProjectRef, Database: kept}, keptUntil); err != nil {
-		return tickets.Result{}, err
+// recordCutover records that staging became live and live became kept.
+func (r *restoreRun) recordCutover(ctx context.Context, stg, kept tickets.DatabaseRecord, live string, keptUntil time.Time) error {
+	ctx = context.WithoutCancel(ctx)
+	if err := tickets.DatabaseRecordSet(ctx, r.d.Pool, kept.ID, tickets.RecordMade, "", &keptUntil); err != nil {
+		return err
 	}
+	if err := tickets.DatabaseRecordSet(ctx, r.d.Pool, stg.ID, tickets.RecordDropped, live, nil); err != nil {
+		return err
+	}
+	return r.step(ctx, StepRecorded)
+}
+
+// cutoverRecorded reads the record of an earlier attempt's cut-over: done
+// when its fact is recorded, or when its intent is and the cluster shows the
+// swap committed (then the fact is recorded now). A record and a cluster that
+// disagree are refused.
+func (r *restoreRun) cutoverRecorded(ctx context.Context, cl *cluster.Cluster, live, staging, kept string, keptUntil time.Time) (bool, error) {
+	keptRec, ok, err := tickets.DatabaseRecordActive(ctx, r.d.Pool, kept, "")
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		if exists, err := cl.Exists(ctx, kept); err != nil {
+			return false, err
+		} else if exists {
+			return false, fmt.Errorf("database %s exists already and is not recorded as made by ticket %d: it was left alone; resolve it by hand before retrying", kept, r.t.ID)
+		}
+		return false, nil
+	}
+	if keptRec.TicketID != r.t.ID || keptRec.Purpose != tickets.PurposeKept {
+		return false, &tickets.NameTakenError{Name: kept, TicketID: keptRec.TicketID, Purpose: keptRec.Purpose}
+	}
+	st, stErr := cl.State(ctx, live, staging, kept)
+	if keptRec.State == tickets.RecordMade {
+		if st != cluster.SwapDone {
+			return false, fmt.Errorf("the record says the cut-over is done, the cluster disagrees (%v): resolve it by hand", stErr)
+		}
+		return true, nil
+	}
+	// The intent is recorded: the swap may or may not have committed.
+	switch {
+	case stErr == nil && st == cluster.SwapDone:
+		stg, err := r.owner(cl).mine(ctx, staging, "", tickets.PurposeStaging)
+		if err != nil {
+			return false, err
+		}
+		if err := r.recordCutover(ctx, stg, keptRec, live, keptUntil); err != nil {
+			return false, errAfterCutover{err}
+		}
+		return true, nil
+	case stErr == nil && st == cluster.SwapNotStarted:
+		// The swap did not commit: drop the intent and redo the work.
+		return false, tickets.DatabaseRecordSet(ctx, r.d.Pool, keptRec.ID, tickets.RecordDropped, "", nil)
+	}
+	if exists, err := cl.Exists(ctx, kept); err != nil {
+		return false, err
+	} else if !exists {
+		// No kept database: the swap did not happen (staging is gone too).
+		return false, tickets.DatabaseRecordSet(ctx, r.d.Pool, keptRec.ID, tickets.RecordDropped, "", nil)
+	}
+	return false, fmt.Errorf("the record says a cut-over began; the cluster is in another state: %v", stErr)
+}
+
+// safetySnapshot captures the live database before anything changes, once
+// per ticket: a retried attempt reuses the snapshot recorded for the ticket.
+func (r *restoreRun) safetySnapshot(ctx context.Context, live string) (snapshots.Snapshot, error) {
+	if id, ok, err := tickets.SafetySnapshotOf(ctx, r.d.Pool, r.t.ID); err != nil {
+		return snapshots.Snapshot{}, err
+	} else if ok {
+		if s, err := snapshots.Get(ctx, r.d.Pool, id); err == nil {
+			r.log.Info("reusing this ticket's safety snapshot", "snapshot_id", id)
+			return s, nil
+		}
+	}
+	r.setPhase("safety snapshot", "capturing the live database before anything changes")
+	safety, err := snapshots.Capture(ctx, snapshots.NewDeps(r.d.Config, r.d.Pool, r.d.S3, r.log), r.t.ProjectRef, true)
+	if err != nil {
+		return snapshots.Snapshot{}, fmt.Errorf("safety snapshot of %s: %w", live, err)
+	}
+	if err := tickets.SafetySnapshotRecord(ctx, r.d.Pool, r.t.ID, safety.ID); err != nil {
+		return snapshots.Snapshot{}, err
+	}
+	return safety, nil
+}
+
+// finishFull builds the result of a done cut-over. Its follow-ups (the
+// cleanup job) never fail the restore: a cleanup that could not be scheduled
+// is a warning, and the periodic sweep drops the kept copy from its record.
+func (r *restoreRun) finishFull(ctx context.Context, live, kept string, keptUntil time.Time, res *restore.Result) (tickets.Result, error) {
 	out := tickets.Result{
 		TargetDatabase: live,
 		KeptDatabase:   kept,
@@ -490,7 +667,25 @@ func (r *restoreRun) finishFull(ctx context.Context, live, kept string, keptUnti
 	if res != nil {
 		out.RowCounts, out.Warnings = rowCounts(res), res.Warnings
 	}
+	if w := r.followUp(ctx, CleanupArgs{TicketID: r.t.ID, ProjectRef: r.t.ProjectRef, Database: kept}, keptUntil); w != "" {
+		out.Warnings = append(out.Warnings, w)
+	}
 	return out, nil
+}
+
+// followUp schedules a cleanup; on failure it returns a warning for the
+// ticket instead of an error.
+func (r *restoreRun) followUp(ctx context.Context, args CleanupArgs, at time.Time) string {
+	err := r.step(ctx, StepFollowUps)
+	if err == nil {
+		err = scheduleCleanup(ctx, args, at)
+	}
+	if err != nil {
+		r.log.Error("could not schedule the cleanup; the periodic sweep will drop it from its record", "what", args.what(), "err", err)
+		return fmt.Sprintf("the cleanup of %s could not be scheduled (%v); the periodic cleanup sweep drops it after %s",
+			args.what(), err, at.UTC().Format("2006-01-02 15:04 UTC"))
+	}
+	return ""
 }
 
 func (r *restoreRun) keepFor() time.Duration {
@@ -512,8 +707,9 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 	if err != nil {
 		return tickets.Result{}, err
 	}
-	staging := fmt.Sprintf("%s_stg_t%d", live, r.t.ID)
-	backup := fmt.Sprintf("restore_backup_t%d", r.t.ID)
+	own := r.owner(cl)
+	staging := cluster.StagingName(live, r.t.ID)
+	backup := cluster.BackupSchemaName(r.t.ID)
 	keptUntil := time.Now().Add(r.keepFor())
 	ctables := make([]cluster.Table, len(tables))
 	for i, q := range tables {
@@ -525,27 +721,63 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 		return tickets.Result{}, err
 	}
 	defer lc.Close(context.WithoutCancel(ctx))
+	// The backup schema is recorded before it is made; the record says
+	// whether an earlier attempt's swap committed (IsReplaced cross-checks).
+	bak, fresh, err := tickets.DatabaseRecordClaim(ctx, r.d.Pool, r.t.ID, live, backup, tickets.PurposeTableBackup)
+	if err != nil {
+		return tickets.Result{}, err
+	}
+	releaseBackup := func() {
+		_ = tickets.DatabaseRecordSet(context.WithoutCancel(ctx), r.d.Pool, bak.ID, tickets.RecordDropped, "", nil)
+	}
 	if done, err := cluster.IsReplaced(ctx, lc, backup); err != nil {
 		return tickets.Result{}, err
-	} else if done {
+	} else if done && !fresh {
 		r.log.Warn("tables were swapped by an earlier attempt; finishing")
+		if err := own.made(ctx, bak, &keptUntil); err != nil {
+			return tickets.Result{}, errAfterCutover{err}
+		}
 		return r.finishTables(ctx, live, backup, ctables, keptUntil, nil, nil)
+	} else if bak.State == tickets.RecordMade {
+		return tickets.Result{}, fmt.Errorf("the record says the tables were swapped, but schema %s in %s holds no swap marker: resolve it by hand", backup, live)
+	}
+	if exists, err := cluster.SchemaExists(ctx, lc, backup); err != nil {
+		return tickets.Result{}, err
+	} else if exists && fresh {
+		releaseBackup()
+		return tickets.Result{}, fmt.Errorf("schema %s exists in %s and is not recorded as made by ticket %d: it was left alone; rename it by hand, then retry", backup, live, r.t.ID)
 	}
 
 	r.setPhase("prepare", "creating staging database "+staging)
-	if err := cl.Drop(ctx, staging); err != nil {
+	stg, err := own.claim(ctx, staging, "", tickets.PurposeStaging, true) // drops the stale staging of a killed attempt
+	if err != nil {
 		return tickets.Result{}, err
 	}
 	if err := cl.Create(ctx, staging); err != nil {
 		return tickets.Result{}, err
 	}
+	if err := own.made(ctx, stg, nil); err != nil {
+		return tickets.Result{}, err
+	}
+	swapped := false
 	defer func() {
-		if err := cl.Drop(context.WithoutCancel(ctx), staging); err != nil {
+		if err := own.drop(ctx, stg); err != nil {
 			r.log.Error("could not drop the staging database", "database", staging, "err", err)
 		}
+		if !swapped {
+			if err := own.drop(ctx, bak); err != nil {
+				r.log.Error("could not drop the backup schema", "schema", backup, "err", err)
+			}
+		}
 	}()
+	if err := r.step(ctx, StepPrepared); err != nil {
+		return tickets.Result{}, err
+	}
 	res, err := r.apply(ctx, cl, snap, staging, tables)
 	if err != nil {
+		return tickets.Result{}, err
+	}
+	if err := r.step(ctx, StepApplied); err != nil {
 		return tickets.Result{}, err
 	}
 	sc, err := cl.Connect(ctx, staging)
@@ -564,7 +796,10 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 	}
 
 	r.setPhase("backup", "copying the live rows into schema "+backup)
-	if err := cluster.DropSchema(ctx, lc, backup); err != nil { // a backup of a killed attempt, before any swap
+	if err := cluster.DropSchema(ctx, lc, backup); err != nil { // a backup of a killed attempt (recorded), before any swap
+		return tickets.Result{}, err
+	}
+	if err := r.step(ctx, StepVerified); err != nil {
 		return tickets.Result{}, err
 	}
 	if _, err := cluster.Backup(ctx, lc, backup, ctables); err != nil {
@@ -583,13 +818,21 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 		_ = cluster.DropSchema(context.WithoutCancel(ctx), lc, backup)
 		return tickets.Result{}, err
 	}
+	swapped = true
+	if err := r.step(ctx, StepCutover); err != nil {
+		return tickets.Result{}, errAfterCutover{err}
+	}
+	if err := own.made(ctx, bak, &keptUntil); err != nil {
+		return tickets.Result{}, errAfterCutover{err}
+	}
+	if err := r.step(ctx, StepRecorded); err != nil {
+		return tickets.Result{}, errAfterCutover{err}
+	}
 	return r.finishTables(ctx, live, backup, ctables, keptUntil, res, &replaced)
 }
 
 func (r *restoreRun) finishTables(ctx context.Context, live, backup string, tables []cluster.Table, keptUntil time.Time, res *restore.Result, rep *cluster.Replaced) (tickets.Result, error) {
-	if err := scheduleCleanup(ctx, CleanupArgs{TicketID: r.t.ID, ProjectRef: r.t.ProjectRef, Database: live, Schema: backup}, keptUntil); err != nil {
-		return tickets.Result{}, err
-	}
+	warning := r.followUp(ctx, CleanupArgs{TicketID: r.t.ID, ProjectRef: r.t.ProjectRef, Database: live, Schema: backup}, keptUntil)
 	kept := map[string]string{}
 	for _, t := range tables {
 		kept[t.String()] = backup + "." + t.String()
@@ -613,6 +856,9 @@ func (r *restoreRun) finishTables(ctx context.Context, live, backup string, tabl
 	}
 	out.Message = fmt.Sprintf("Tables replaced in %s (%s); the previous rows are kept in schema %s until %s for rollback.",
 		live, strings.Join(lines, "; "), backup, keptUntil.UTC().Format("2006-01-02 15:04 UTC"))
+	if warning != "" {
+		out.Warnings = append(out.Warnings, warning)
+	}
 	return out, nil
 }
 

@@ -166,6 +166,9 @@ func Create(ctx context.Context, db DB, cat Catalog, a Actor, n NewTicket) (Tick
 	if _, err := ParseMode(string(t.Mode)); err != nil {
 		return Ticket{}, err
 	}
+	if err := validateOptions(t.Options); err != nil {
+		return Ticket{}, err
+	}
 	if t.Scope, err = validateScope(n.Scope); err != nil {
 		return Ticket{}, err
 	}
@@ -264,8 +267,8 @@ func Prepare(ctx context.Context, db DB, cat Catalog, a Actor, id int64, p Prepa
 			}
 		}
 	}
-	if p.Options.TargetRef != "" && !projectRef.MatchString(p.Options.TargetRef) {
-		return Ticket{}, &ValidationError{Field: "target_ref", Msg: fmt.Sprintf("%q is not a project ref", p.Options.TargetRef)}
+	if err := validateOptions(p.Options); err != nil {
+		return Ticket{}, err
 	}
 	return change(ctx, db, a, id, "ticket.prepared", func(tx pgx.Tx, t *Ticket) error {
 		if snap.ProjectRef != t.ProjectRef {
@@ -273,6 +276,9 @@ func Prepare(ctx context.Context, db DB, cat Catalog, a Actor, id int64, p Prepa
 		}
 		t.SnapshotID, t.Scope, t.Mode, t.Options = p.SnapshotID, scope, mode, p.Options
 		t.PreparedBy, t.ApprovedBy = a.UserID, 0
+		if err := checkTarget(ctx, tx, clusterOf(cat), *t); err != nil {
+			return err
+		}
 		if t.State != StateReady {
 			return moveTo(t, StateReady)
 		}
