@@ -32,12 +32,12 @@ type Step string
 // The steps, in order. Before StepCutover a failure leaves the live database
 // as it was; after it, the restore has happened and only follow-ups remain.
 const (
-	StepPrepared      Step = "prepared"        // target or staging database created
-	StepApplied       Step = "applied"         // the dump applied into it
-	StepVerified      Step = "verified"        // checks done, just before the cut-over
-	StepCutover       Step = "cut-over"        // the swap committed, before its record
-	StepRecorded      Step = "recorded"        // the cut-over recorded in the portal
-	StepFollowUps     Step = "follow-ups"      // scheduling cleanup
+	StepPrepared  Step = "prepared"   // target or staging database created
+	StepApplied   Step = "applied"    // the dump applied into it
+	StepVerified  Step = "verified"   // checks done, just before the cut-over
+	StepCutover   Step = "cut-over"   // the swap committed, before its record
+	StepRecorded  Step = "recorded"   // the cut-over recorded in the portal
+	StepFollowUps Step = "follow-ups" // scheduling cleanup
 )
 
 // Workers registers every worker.
