@@ -501,16 +501,18 @@ func (r *restoreRun) fullDestructive(ctx context.Context, snap snapshots.Snapsho
 		return r.finishFull(ctx, live, kept, keptUntil, nil)
 	}
 
+	// Claimed first: a name this ticket may not use is refused before the
+	// expensive safety snapshot.
+	stg, err := own.claim(ctx, staging, "", tickets.PurposeStaging, true) // drops the stale staging of a killed attempt
+	if err != nil {
+		return tickets.Result{}, err
+	}
 	safety, err := r.safetySnapshot(ctx, live)
 	if err != nil {
 		return tickets.Result{}, err
 	}
 
 	r.setPhase("prepare", "creating staging database "+staging)
-	stg, err := own.claim(ctx, staging, "", tickets.PurposeStaging, true) // drops the stale staging of a killed attempt
-	if err != nil {
-		return tickets.Result{}, err
-	}
 	if err := cl.Create(ctx, staging); err != nil {
 		return tickets.Result{}, err
 	}

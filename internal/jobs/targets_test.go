@@ -219,7 +219,11 @@ func TestLongRefRestoresAllKindsAndSurvivesFaults(t *testing.T) {
 func (h *harness) queued(snap snapshots.Snapshot, scope tickets.Scope, mode tickets.Mode, f *faults, step jobs.Step) tickets.Ticket {
 	h.t.Helper()
 	next := h.nextTicketID()
-	f.failAt(next, step, 0)
+	times := 0 // always
+	if step == jobs.StepCutover || step == jobs.StepRecorded {
+		times = 1 // after the swap a failed attempt is retried
+	}
+	f.failAt(next, step, times)
 	tk := h.ticket(snap, scope, mode, tickets.Options{})
 	if tk.ID != next {
 		h.t.Fatalf("ticket id %d, armed %d", tk.ID, next)
@@ -236,4 +240,75 @@ func (h *harness) nextTicketID() int64 {
 		h.t.Fatal(err)
 	}
 	return id
+}
+
+// TestUnrecordedNamesAreNeverDropped puts databases on the cluster under the
+// names a queued ticket's restore would derive (a stale staging name, and a
+// new-project target made after the ticket was prepared): neither is
+// recorded for the ticket, so the restore refuses and leaves them, with
+// their contents, and the live database, as they were.
+func TestUnrecordedNamesAreNeverDropped(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		mode tickets.Mode
+		opts tickets.Options
+		want string
+	}{
+		{"stale staging name", tickets.ModeDestructive, tickets.Options{}, "is not recorded as made by ticket"},
+		{"target made after preparation", tickets.ModeNewProject, tickets.Options{TargetRef: "copy"},
+			"already exists on cluster default: a new-project restore needs a new name"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			snap := h.capture()
+			h.change(2)
+			before := h.checksum(h.db)
+			ctx := context.Background()
+			opts := c.opts
+			if opts.TargetRef != "" {
+				opts.TargetRef = h.ref + "-" + opts.TargetRef
+			}
+			// Queued, not yet worked: the names are known before the worker runs.
+			tk := h.ticket(snap, full, c.mode, opts)
+			db := cluster.StagingName(h.db, tk.ID)
+			if c.mode == tickets.ModeNewProject {
+				db = cluster.NewProjectDatabase(tk.TargetRef())
+			}
+			if err := h.cl.Create(ctx, db); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = h.cl.Drop(ctx, db) })
+			conn, err := h.cl.Connect(ctx, db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := conn.Exec(ctx, `CREATE TABLE precious AS SELECT 42 AS answer`); err != nil {
+				t.Fatal(err)
+			}
+			conn.Close(ctx)
+
+			h.startRiver()
+			done := h.waitFinal(tk.ID)
+			if done.State != tickets.StateFailed || !strings.Contains(done.Result.Message, c.want) {
+				t.Fatalf("restore with %s taken: %s %+v", db, done.State, done.Result)
+			}
+			conn, err = h.cl.Connect(ctx, db)
+			if err != nil {
+				t.Fatalf("database %s is gone: %v", db, err)
+			}
+			defer conn.Close(ctx)
+			var n int
+			if err := conn.QueryRow(ctx, `SELECT answer FROM precious`).Scan(&n); err != nil || n != 42 {
+				t.Fatalf("database %s was changed: %d %v", db, n, err)
+			}
+			if h.checksum(h.db) != before {
+				t.Fatal("the live database changed")
+			}
+			if left := h.activeRecords(tk.ID); len(left) != 0 {
+				t.Fatalf("the refused restore recorded %v", left)
+			}
+		})
+	}
 }
