@@ -361,6 +361,9 @@ func (r *restoreRun) apply(ctx context.Context, cl *cluster.Cluster, snap snapsh
 	if src.Resumed > 0 {
 		r.log.Info("S3 stream resumed after broken connections", "resumed", src.Resumed)
 	}
+	if err := r.checkRowCounts(ctx, snap, res); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 
@@ -409,6 +412,9 @@ func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, ta
 		return tickets.Result{}, fmt.Errorf("project %s exists already; choose another target ref", ref)
 	}
 	if err := tickets.CheckNewProjectTarget(ctx, r.d.Pool, cl, r.t); err != nil {
+		return tickets.Result{}, err
+	}
+	if err := r.precheck(ctx, snap); err != nil {
 		return tickets.Result{}, err
 	}
 	r.setPhase("prepare", "creating database "+db)
@@ -501,8 +507,11 @@ func (r *restoreRun) fullDestructive(ctx context.Context, snap snapshots.Snapsho
 		return r.finishFull(ctx, live, kept, keptUntil, nil)
 	}
 
-	// Claimed first: a name this ticket may not use is refused before the
-	// expensive safety snapshot.
+	// The cheap checks first: the object, and a name this ticket may not
+	// use, are refused before the expensive safety snapshot.
+	if err := r.precheck(ctx, snap); err != nil {
+		return tickets.Result{}, err
+	}
 	stg, err := own.claim(ctx, staging, "", tickets.PurposeStaging, true) // drops the stale staging of a killed attempt
 	if err != nil {
 		return tickets.Result{}, err
@@ -750,6 +759,12 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 		return tickets.Result{}, fmt.Errorf("schema %s exists in %s and is not recorded as made by ticket %d: it was left alone; rename it by hand, then retry", backup, live, r.t.ID)
 	}
 
+	if err := r.precheck(ctx, snap); err != nil {
+		if fresh {
+			releaseBackup()
+		}
+		return tickets.Result{}, err
+	}
 	r.setPhase("prepare", "creating staging database "+staging)
 	stg, err := own.claim(ctx, staging, "", tickets.PurposeStaging, true) // drops the stale staging of a killed attempt
 	if err != nil {
