@@ -13,6 +13,7 @@ import (
 
 	"github.com/restoreportal/portal/internal/config"
 	"github.com/restoreportal/portal/internal/intake"
+	"github.com/restoreportal/portal/internal/tickets"
 )
 
 // Deps is what the workers need, built by cmd/worker.
@@ -63,14 +64,19 @@ func PeriodicJobs(d Deps) []*river.PeriodicJob {
 }
 
 // Queues are the worker's queues and how many jobs of each run at once.
+// Restores and rollbacks have a queue and slots of their own, so a restore
+// approved at the capture hour does not wait behind the day's pg_dumps.
 func Queues(cfg config.Config) map[string]river.QueueConfig {
 	return map[string]river.QueueConfig{
 		river.QueueDefault: {MaxWorkers: 4},
 		QueueRestore:       {MaxWorkers: cfg.Worker.Concurrency},
+		QueueCapture:       {MaxWorkers: max(cfg.Worker.CaptureConcurrency, 1)},
 		intake.QueueMail:   {MaxWorkers: 4},
 	}
 }
 
-// QueueRestore runs restores and captures, the long jobs, apart from the
-// quick catalog and mail jobs.
-const QueueRestore = "restore"
+// QueueRestore runs restores and rollbacks only (tickets.QueueRestore).
+const QueueRestore = tickets.QueueRestore
+
+// QueueCapture runs captures (pg_dump to S3), the other long jobs.
+const QueueCapture = "capture"
