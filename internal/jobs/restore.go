@@ -77,6 +77,14 @@ func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.Restore
 	}
 	switch {
 	case t.State == tickets.StateRunning && t.JobID == job.ID:
+		if n := rescueCount(job.Metadata); n >= w.maxAttempts() {
+			if give, err := w.mayGiveUp(ctx, t); err != nil {
+				return err
+			} else if give {
+				return w.giveUp(ctx, t, n, log)
+			}
+			log.Warn("the worker died too often, but a cut-over is recorded: finishing it", "rescues", n)
+		}
 		log.Warn("resuming a restore whose previous attempt ended abruptly")
 	case t.State == tickets.StateQueued:
 		if t, err = tickets.MarkRunning(ctx, w.d.Pool, t.ID, job.ID); err != nil {
