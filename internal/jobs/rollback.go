@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,7 +46,15 @@ func (w *RollbackWorker) Work(ctx context.Context, job *river.Job[tickets.Rollba
 		log.Info("ticket is not a succeeded restore; nothing to roll back", "state", t.State)
 		return nil
 	}
-	rerr := w.rollback(ctx, t)
+	var rerr error
+	if n, max := rescueCount(job.Metadata), cmp.Or(w.d.Config.Worker.RestoreMaxAttempts, 3); n >= max {
+		// Its workers died too often: stop, say what is where; a person may
+		// request the rollback again.
+		rerr = fmt.Errorf("the worker running this rollback stopped %d times (PORTAL_RESTORE_MAX_ATTEMPTS is %d); it was given up. %s",
+			n, max, leftOnCluster(ctx, w.d, t.ID))
+	} else {
+		rerr = w.rollback(ctx, t)
+	}
 	outcome := "rolled_back"
 	if rerr != nil {
 		outcome = "rollback_failed"

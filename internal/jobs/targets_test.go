@@ -312,3 +312,39 @@ func TestUnrecordedNamesAreNeverDropped(t *testing.T) {
 		})
 	}
 }
+
+// TestKeptCopyCannotBeATarget: after a full destructive restore, a
+// new-project ticket whose target ref maps onto the kept copy's name is
+// refused at preparation; the kept copy is untouched and its rollback puts
+// the right data back.
+func TestKeptCopyCannotBeATarget(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.startRiver()
+	snap := h.capture()
+	h.change(2)
+	before := h.checksum(h.db)
+	tk := h.waitFinal(h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{}).ID)
+	if tk.State != tickets.StateSucceeded {
+		t.Fatalf("restore: %s %+v", tk.State, tk.Result)
+	}
+	ctx := context.Background()
+	cat := tickets.SnapshotCatalogOn(h.pool, h.cl)
+	attack, err := tickets.Create(ctx, h.pool, cat, h.operator, tickets.NewTicket{Source: tickets.SourcePortal,
+		ProjectRef: h.ref, RequesterEmail: "c@example.com", Mode: tickets.ModeNewProject})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tickets.Prepare(ctx, h.pool, cat, h.operator, attack.ID, tickets.Preparation{SnapshotID: snap.ID, Mode: tickets.ModeNewProject,
+		Options: tickets.Options{TargetRef: strings.ReplaceAll(tk.Result.KeptDatabase, "_", "-")}})
+	var ve *tickets.ValidationError
+	if !errors.As(err, &ve) || ve.Field != "target_ref" || !strings.Contains(ve.Msg, "recorded as the kept of ticket") {
+		t.Fatalf("a target onto the kept copy: %v", err)
+	}
+	if h.checksum(tk.Result.KeptDatabase) != before {
+		t.Fatal("the kept copy changed")
+	}
+	if rb := h.rollback(tk.ID); rb.State != tickets.StateRolledBack || h.checksum(h.db) != before {
+		t.Fatalf("rollback: %s %+v", rb.State, rb.Result)
+	}
+}

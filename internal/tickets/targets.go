@@ -21,6 +21,9 @@ type Databases interface {
 // MaxKeepDays bounds Options.KeepDays.
 const MaxKeepDays = 90
 
+// MaxScopeTables bounds the tables one ticket names.
+const MaxScopeTables = 1000
+
 // reservedDatabases are never restore targets, nor live databases a
 // destructive restore renames.
 var reservedDatabases = []string{"postgres", "template0", "template1"}

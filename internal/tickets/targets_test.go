@@ -3,6 +3,7 @@ package tickets_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -117,6 +118,15 @@ func TestOptionsNumbersAreBounded(t *testing.T) {
 		_, err = tickets.Create(ctx, f.pool, f.cat, f.operator, tickets.NewTicket{Source: tickets.SourceAPI, RequesterEmail: "c@example.org",
 			ProjectRef: "proj-alpha", Mode: tickets.ModeDestructive, Options: tickets.Options{KeepDays: days}})
 		validationMsg(t, err, "keep_days")
+	}
+	many := make([]string, tickets.MaxScopeTables+1)
+	for i := range many {
+		many[i] = fmt.Sprintf("public.t%d", i)
+	}
+	_, err := tickets.Create(ctx, f.pool, f.cat, f.operator, tickets.NewTicket{Source: tickets.SourceAPI, RequesterEmail: "c@example.org",
+		ProjectRef: "proj-alpha", Mode: tickets.ModeNewProject, Scope: tickets.Scope{Kind: tickets.ScopeTables, Tables: many}})
+	if msg := validationMsg(t, err, "scope"); !strings.Contains(msg, "at most 1000") {
+		t.Errorf("1001 tables: %q", msg)
 	}
 	tk := f.newTicket(t, "proj-alpha", tickets.ModeDestructive)
 	got, err := tickets.Prepare(ctx, f.pool, f.cat, f.operator, tk.ID, tickets.Preparation{

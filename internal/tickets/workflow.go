@@ -116,6 +116,9 @@ func validateScope(s Scope) (Scope, error) {
 		if len(out) == 0 {
 			return Scope{}, &ValidationError{Field: "scope", Msg: "name at least one table, or choose the full database"}
 		}
+		if len(out) > MaxScopeTables {
+			return Scope{}, &ValidationError{Field: "scope", Msg: fmt.Sprintf("%d tables named; at most %d (choose the full database instead)", len(out), MaxScopeTables)}
+		}
 		return Scope{Kind: ScopeTables, Tables: out}, nil
 	}
 	return Scope{}, &ValidationError{Field: "scope", Msg: fmt.Sprintf("%q is not full or tables", s.Kind)}
