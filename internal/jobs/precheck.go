@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -18,30 +19,42 @@ import (
 )
 
 // precheckBytes is how much of the object the cheap check reads.
-const precheckBytes = 256 << 10
+const precheckBytes = 64 << 10
 
 // precheck is the cheap look at a snapshot before anything expensive (the
 // safety snapshot, a staging database): the object exists with the verified
 // size (and ETag, when known), its gzip header reads and its first entries
 // parse. A truncated or replaced object is refused here.
 func (r *restoreRun) precheck(ctx context.Context, snap snapshots.Snapshot) error {
+	// One ranged GET: its Content-Range carries the object's size, and its
+	// body the first bytes.
 	bucket := r.d.Config.S3.Bucket
-	head, err := r.d.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &snap.Key})
-	if err != nil {
-		return fmt.Errorf("snapshot %s cannot be read from S3: %w", snap.Key, err)
-	}
-	if size := aws.ToInt64(head.ContentLength); size != snap.Size {
-		return fmt.Errorf("snapshot %s is %d bytes in S3, the verified snapshot has %d: it was cut short or replaced; nothing was changed", snap.Key, size, snap.Size)
-	}
-	if etag := strings.Trim(aws.ToString(head.ETag), `"`); snap.ETag != "" && etag != strings.Trim(snap.ETag, `"`) {
-		return fmt.Errorf("snapshot %s changed in S3 since it was verified (ETag %s, verified %s); nothing was changed", snap.Key, etag, snap.ETag)
-	}
 	obj, err := r.d.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &snap.Key,
 		Range: aws.String(fmt.Sprintf("bytes=0-%d", precheckBytes-1))})
 	if err != nil {
 		return fmt.Errorf("snapshot %s cannot be read from S3: %w", snap.Key, err)
 	}
-	defer obj.Body.Close()
+	size := aws.ToInt64(obj.ContentLength)
+	if cr := aws.ToString(obj.ContentRange); cr != "" {
+		if i := strings.LastIndexByte(cr, '/'); i >= 0 {
+			if n, err := strconv.ParseInt(cr[i+1:], 10, 64); err == nil {
+				size = n
+			}
+		}
+	}
+	if size != snap.Size {
+		obj.Body.Close()
+		return fmt.Errorf("snapshot %s is %d bytes in S3, the verified snapshot has %d: it was cut short or replaced; nothing was changed", snap.Key, size, snap.Size)
+	}
+	if etag := strings.Trim(aws.ToString(obj.ETag), `"`); snap.ETag != "" && etag != strings.Trim(snap.ETag, `"`) {
+		obj.Body.Close()
+		return fmt.Errorf("snapshot %s changed in S3 since it was verified (ETag %s, verified %s); nothing was changed", snap.Key, etag, snap.ETag)
+	}
+	defer func() {
+		// Read the rest of the small range, so its connection is reused.
+		_, _ = io.Copy(io.Discard, obj.Body)
+		obj.Body.Close()
+	}()
 	gz, err := gzip.NewReader(obj.Body)
 	if err != nil {
 		return fmt.Errorf("snapshot %s: not gzip: %w", snap.Key, err)

@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -131,10 +130,4 @@ func leftOnCluster(ctx context.Context, d Deps, ticketID int64) string {
 		return "Nothing made by this ticket is left on the cluster."
 	}
 	return "Left on the cluster by this ticket: " + strings.Join(left, "; ") + "."
-}
-
-// isNotMine tells refusals of the record apart.
-func isNotMine(err error) bool {
-	var nt *tickets.NameTakenError
-	return errors.Is(err, tickets.ErrNotRecorded) || errors.As(err, &nt)
 }

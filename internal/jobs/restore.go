@@ -512,6 +512,9 @@ func (r *restoreRun) fullDestructive(ctx context.Context, snap snapshots.Snapsho
 		return tickets.Result{}, err
 	} else if done {
 		r.log.Warn("cut-over was done by an earlier attempt; finishing")
+		if rec, ok, err := tickets.DatabaseRecordActive(ctx, r.d.Pool, kept, ""); err == nil && ok && rec.DropAfter != nil {
+			keptUntil = *rec.DropAfter // as recorded by the cut-over
+		}
 		return r.finishFull(ctx, live, kept, keptUntil, nil)
 	}
 
