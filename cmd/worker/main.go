@@ -93,7 +93,7 @@ func run(ctx context.Context) error {
 	if err := rc.Start(ctx); err != nil {
 		return fmt.Errorf("start river: %w", err)
 	}
-	log.Info("worker running", "restore_concurrency", cfg.Worker.Concurrency, "metrics_addr", cfg.Worker.MetricsAddr)
+	log.Info("worker running", "restore_concurrency", cfg.Worker.Concurrency, "capture_concurrency", cfg.Worker.CaptureConcurrency, "metrics_addr", cfg.Worker.MetricsAddr)
 	<-ctx.Done()
 	log.Info("stopping: finishing running jobs (send again to cancel them)")
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

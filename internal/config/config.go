@@ -60,6 +60,12 @@ type Worker struct {
 	MetricsAddr string        // PORTAL_METRICS_ADDR: worker /metrics and /healthz
 	KeepFor     time.Duration // PORTAL_KEEP_FOR: how long a replaced database is kept for rollback
 	RescueAfter time.Duration // PORTAL_RESCUE_AFTER: when a job of a dead worker is handed to another
+	// CaptureConcurrency is PORTAL_CAPTURE_CONCURRENCY: captures (pg_dump to
+	// S3) one worker runs at once, on a queue of their own.
+	CaptureConcurrency int
+	// RestoreMaxAttempts is PORTAL_RESTORE_MAX_ATTEMPTS: how many attempts a
+	// restore gets whose worker died before the ticket fails.
+	RestoreMaxAttempts int
 }
 
 // Snapshots tunes the catalog.
@@ -126,6 +132,9 @@ func Load(getenv func(string) string) (Config, error) {
 			MetricsAddr: r.str("PORTAL_METRICS_ADDR", "127.0.0.1:9090"),
 			KeepFor:     r.duration("PORTAL_KEEP_FOR", 7*24*time.Hour),
 			RescueAfter: r.duration("PORTAL_RESCUE_AFTER", time.Minute),
+
+			CaptureConcurrency: r.integer("PORTAL_CAPTURE_CONCURRENCY", 1),
+			RestoreMaxAttempts: r.integer("PORTAL_RESTORE_MAX_ATTEMPTS", 3),
 		},
 		Snapshots: Snapshots{
 			SyncInterval:    r.duration("PORTAL_SYNC_INTERVAL", 5*time.Minute),
@@ -208,6 +217,12 @@ func (c Config) validate() error {
 	if c.Worker.Concurrency < 1 {
 		return &Error{"PORTAL_WORKER_CONCURRENCY", "must be at least 1"}
 	}
+	if c.Worker.CaptureConcurrency < 1 {
+		return &Error{"PORTAL_CAPTURE_CONCURRENCY", "must be at least 1"}
+	}
+	if c.Worker.RestoreMaxAttempts < 1 || c.Worker.RestoreMaxAttempts > 20 {
+		return &Error{"PORTAL_RESTORE_MAX_ATTEMPTS", "must be between 1 and 20"}
+	}
 	if c.Worker.ApplyJobs < 0 {
 		return &Error{"PORTAL_APPLY_JOBS", "must be 0 (one per CPU) or more"}
 	}
@@ -286,6 +301,8 @@ func (c Config) Print(w io.Writer) {
 	line("PORTAL_METRICS_ADDR", c.Worker.MetricsAddr)
 	line("PORTAL_KEEP_FOR", c.Worker.KeepFor)
 	line("PORTAL_RESCUE_AFTER", c.Worker.RescueAfter)
+	line("PORTAL_CAPTURE_CONCURRENCY", c.Worker.CaptureConcurrency)
+	line("PORTAL_RESTORE_MAX_ATTEMPTS", c.Worker.RestoreMaxAttempts)
 	line("PORTAL_SYNC_INTERVAL", c.Snapshots.SyncInterval)
 	line("PORTAL_CAPTURE_SCHEDULE", c.Snapshots.CaptureSchedule)
 	line("PORTAL_RETENTION_KEEP", c.Snapshots.RetentionKeep)

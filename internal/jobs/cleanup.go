@@ -9,7 +9,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/restoreportal/portal/internal/cluster"
-	"github.com/restoreportal/portal/internal/snapshots"
+	"github.com/restoreportal/portal/internal/tickets"
 )
 
 // CleanupArgs drops what a restore kept for rollback once its time is up:
@@ -31,8 +31,9 @@ func (a CleanupArgs) what() string {
 	return "database " + a.Database
 }
 
-// CleanupWorker drops kept copies. It never drops the database a project
-// currently lives in.
+// CleanupWorker drops kept copies. It drops only what the ticket's record
+// says the ticket made (a kept copy, a rollback-aside database, a backup
+// schema), never the database a project currently lives in.
 type CleanupWorker struct {
 	river.WorkerDefaults[CleanupArgs]
 	d Deps
@@ -41,39 +42,98 @@ type CleanupWorker struct {
 // Work drops the kept copy if it is still there.
 func (w *CleanupWorker) Work(ctx context.Context, job *river.Job[CleanupArgs]) error {
 	a := job.Args
-	cl, err := cluster.New(w.d.Config.ProjectsAdminURL)
+	rec, ok, err := tickets.DatabaseRecordActive(ctx, w.d.Pool, a.Database, a.Schema)
 	if err != nil {
 		return err
 	}
-	if a.Schema != "" {
-		exists, err := cl.Exists(ctx, a.Database)
-		if err != nil || !exists {
-			return err
-		}
-		conn, err := cl.Connect(ctx, a.Database)
-		if err != nil {
-			return err
-		}
-		defer conn.Close(ctx)
-		if err := cluster.DropSchema(ctx, conn, a.Schema); err != nil {
-			return fmt.Errorf("drop %s: %w", a.what(), err)
-		}
-		w.d.Log.Info("kept tables dropped after their retention", "ticket_id", a.TicketID, "what", a.what())
+	if !ok || rec.TicketID != a.TicketID || rec.State != tickets.RecordMade {
+		w.d.Log.Info("nothing recorded to clean up (dropped already, put live by a rollback, or never this ticket's)", "ticket_id", a.TicketID, "what", a.what())
 		return nil
 	}
-	p, err := snapshots.ProjectGet(ctx, w.d.Pool, a.ProjectRef)
-	if err != nil && !errors.Is(err, snapshots.ErrNotFound) {
+	return dropRecorded(ctx, w.d, rec, a.ProjectRef)
+}
+
+// dropRecorded drops what rec records, after checking it is a kept copy,
+// rollback-aside database or backup schema, and not a project's live
+// database.
+func dropRecorded(ctx context.Context, d Deps, rec tickets.DatabaseRecord, projectRef string) error {
+	switch rec.Purpose {
+	case tickets.PurposeKept, tickets.PurposeRollbackAside, tickets.PurposeTableBackup:
+	default:
+		return river.JobCancel(fmt.Errorf("refusing to clean up %s: not a kept copy", rec))
+	}
+	if rec.Schema == "" {
+		if live, err := projectDatabases(ctx, d); err != nil {
+			return err
+		} else if ref, isLive := live[rec.Name]; isLive {
+			return river.JobCancel(fmt.Errorf("refusing to drop %s: it is project %s's live database", rec.Name, ref))
+		}
+	}
+	cl, err := cluster.New(d.Config.ProjectsAdminURL)
+	if err != nil {
 		return err
 	}
-	if a.Database == p.DatabaseName {
-		return river.JobCancel(fmt.Errorf("refusing to drop %s: it is project %s's live database", a.Database, a.ProjectRef))
-	}
-	if err := cl.Drop(ctx, a.Database); err != nil {
+	if err := (owner{d: d, cl: cl, ticketID: rec.TicketID}).drop(ctx, rec); err != nil {
 		return err
 	}
-	w.d.Log.Info("kept database dropped after its retention", "ticket_id", a.TicketID, "database", a.Database)
+	d.Log.Info("kept copy dropped after its retention", "ticket_id", rec.TicketID, "project_ref", projectRef, "what", rec.String())
 	return nil
+}
+
+// projectDatabases maps every registered project database to its project.
+func projectDatabases(ctx context.Context, d Deps) (map[string]string, error) {
+	rows, err := d.Pool.Query(ctx, `SELECT database_name, ref FROM projects WHERE database_name IS NOT NULL`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var db, ref string
+		if err := rows.Scan(&db, &ref); err != nil {
+			return nil, err
+		}
+		out[db] = ref
+	}
+	return out, rows.Err()
 }
 
 // Timeout bounds a drop.
 func (*CleanupWorker) Timeout(*river.Job[CleanupArgs]) time.Duration { return 10 * time.Minute }
+
+// CleanupSweepArgs is the periodic job that drops every recorded kept copy
+// whose time is up, whether or not its own cleanup job was scheduled (a
+// restore whose follow-up failed still gets its copy dropped).
+type CleanupSweepArgs struct{}
+
+// Kind is the River job kind.
+func (CleanupSweepArgs) Kind() string { return "restore_cleanup_sweep" }
+
+// CleanupSweepWorker runs CleanupSweepArgs.
+type CleanupSweepWorker struct {
+	river.WorkerDefaults[CleanupSweepArgs]
+	d Deps
+}
+
+// Work drops what is due.
+func (w *CleanupSweepWorker) Work(ctx context.Context, _ *river.Job[CleanupSweepArgs]) error {
+	due, err := tickets.DatabaseRecordsDue(ctx, w.d.Pool, time.Now())
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, rec := range due {
+		if err := dropRecorded(ctx, w.d, rec, ""); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func cleanupSweepPeriodicJob() *river.PeriodicJob {
+	return river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+		func() (river.JobArgs, *river.InsertOpts) {
+			return CleanupSweepArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: time.Hour}}
+		},
+		&river.PeriodicJobOpts{RunOnStart: true})
+}

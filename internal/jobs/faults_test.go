@@ -181,7 +181,10 @@ func TestRestoreSurvivesS3ConnectionCuts(t *testing.T) {
 	atSnapshot := h.dump(h.db)
 
 	cut := h.cfg.S3
-	cut.Endpoint = "http://" + testenv.CutProxy(t, strings.TrimPrefix(h.cfg.S3.Endpoint, "http://"), snap.Size/3, 2)
+	// Three armed connections: the worker's cheap check (a small ranged GET,
+	// over before the cut point) takes the first; the restore's stream is
+	// then cut at least twice.
+	cut.Endpoint = "http://" + testenv.CutProxy(t, strings.TrimPrefix(h.cfg.S3.Endpoint, "http://"), snap.Size/3, 3)
 	s3c, err := objstore.New(context.Background(), cut)
 	if err != nil {
 		t.Fatal(err)
@@ -221,6 +224,11 @@ func TestInterruptedCutoverIsUndoneOnRetry(t *testing.T) {
 	tk := h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{})
 	staging := fmt.Sprintf("%s_stg_t%d", h.db, tk.ID)
 	ctx := context.Background()
+	// The dead attempt recorded its staging database before creating it (a
+	// database not recorded for the ticket would be left alone).
+	if _, _, err := tickets.DatabaseRecordClaim(ctx, h.pool, tk.ID, staging, "", tickets.PurposeStaging); err != nil {
+		t.Fatal(err)
+	}
 	if err := h.cl.Create(ctx, staging); err != nil {
 		t.Fatal(err)
 	}

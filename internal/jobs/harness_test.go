@@ -54,6 +54,12 @@ func randomRef() string {
 // call startRiver for an in-process one.
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessRef(t, randomRef())
+}
+
+// newHarnessRef is newHarness for a project of the given ref.
+func newHarnessRef(t *testing.T, ref string) *harness {
+	t.Helper()
 	ctx := context.Background()
 	cfg := testenv.Config(t)
 	s3c, bucket := testenv.S3(t)
@@ -69,7 +75,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, cfg: cfg, pool: pool, portalURL: portalURL, cl: cl, ref: randomRef()}
+	h := &harness{t: t, cfg: cfg, pool: pool, portalURL: portalURL, cl: cl, ref: ref}
 	h.db = demo.DatabaseName(h.ref)
 	t.Cleanup(func() { h.dropDatabases() })
 	url, err := demo.CreateDatabase(ctx, cfg.ProjectsAdminURL, h.db)

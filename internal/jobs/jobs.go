@@ -4,6 +4,7 @@
 package jobs
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/restoreportal/portal/internal/config"
 	"github.com/restoreportal/portal/internal/intake"
+	"github.com/restoreportal/portal/internal/tickets"
 )
 
 // Deps is what the workers need, built by cmd/worker.
@@ -20,7 +22,24 @@ type Deps struct {
 	Pool   *pgxpool.Pool // the portal's database
 	S3     *s3.Client
 	Log    *slog.Logger
+	// StepHook, when set, is called as a restore reaches each Step; an error
+	// it returns acts as a failure of that step. Tests inject faults with it.
+	StepHook func(ctx context.Context, ticketID int64, step Step) error
 }
+
+// Step names a point of a restore where StepHook is called.
+type Step string
+
+// The steps, in order. Before StepCutover a failure leaves the live database
+// as it was; after it, the restore has happened and only follow-ups remain.
+const (
+	StepPrepared  Step = "prepared"   // target or staging database created
+	StepApplied   Step = "applied"    // the dump applied into it
+	StepVerified  Step = "verified"   // checks done, just before the cut-over
+	StepCutover   Step = "cut-over"   // the swap committed, before its record
+	StepRecorded  Step = "recorded"   // the cut-over recorded in the portal
+	StepFollowUps Step = "follow-ups" // scheduling cleanup
+)
 
 // Workers registers every worker.
 func Workers(d Deps) *river.Workers {
@@ -29,6 +48,7 @@ func Workers(d Deps) *river.Workers {
 	river.AddWorker(w, &RestoreWorker{d: d})
 	river.AddWorker(w, &RollbackWorker{d: d})
 	river.AddWorker(w, &CleanupWorker{d: d})
+	river.AddWorker(w, &CleanupSweepWorker{d: d})
 	river.AddWorker(w, &WatchdogWorker{d: d})
 	river.AddWorker(w, &AuthPruneWorker{d: d})
 	addMailWorkers(w, d)
@@ -39,19 +59,24 @@ func Workers(d Deps) *river.Workers {
 func PeriodicJobs(d Deps) []*river.PeriodicJob {
 	var jobs []*river.PeriodicJob
 	jobs = append(jobs, snapshotPeriodicJobs(d)...)
-	jobs = append(jobs, watchdogPeriodicJob(d), authPrunePeriodicJob())
+	jobs = append(jobs, watchdogPeriodicJob(d), authPrunePeriodicJob(), cleanupSweepPeriodicJob())
 	return jobs
 }
 
 // Queues are the worker's queues and how many jobs of each run at once.
+// Restores and rollbacks have a queue and slots of their own, so a restore
+// approved at the capture hour does not wait behind the day's pg_dumps.
 func Queues(cfg config.Config) map[string]river.QueueConfig {
 	return map[string]river.QueueConfig{
 		river.QueueDefault: {MaxWorkers: 4},
 		QueueRestore:       {MaxWorkers: cfg.Worker.Concurrency},
+		QueueCapture:       {MaxWorkers: max(cfg.Worker.CaptureConcurrency, 1)},
 		intake.QueueMail:   {MaxWorkers: 4},
 	}
 }
 
-// QueueRestore runs restores and captures, the long jobs, apart from the
-// quick catalog and mail jobs.
-const QueueRestore = "restore"
+// QueueRestore runs restores and rollbacks only (tickets.QueueRestore).
+const QueueRestore = tickets.QueueRestore
+
+// QueueCapture runs captures (pg_dump to S3), the other long jobs.
+const QueueCapture = "capture"

@@ -48,6 +48,14 @@ type errFailed struct{ err error }
 func (e errFailed) Error() string { return e.err.Error() }
 func (e errFailed) Unwrap() error { return e.err }
 
+// errAfterCutover is an error met after the live database was replaced:
+// the attempt is retried (it finishes from the record), the ticket is not
+// failed.
+type errAfterCutover struct{ err error }
+
+func (e errAfterCutover) Error() string { return "after the cut-over: " + e.err.Error() }
+func (e errAfterCutover) Unwrap() error { return e.err }
+
 // Work runs one attempt.
 func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.RestoreArgs]) error {
 	a := job.Args
@@ -68,6 +76,14 @@ func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.Restore
 	}
 	switch {
 	case t.State == tickets.StateRunning && t.JobID == job.ID:
+		if n := rescueCount(job.Metadata); n >= w.maxAttempts() {
+			if give, err := w.mayGiveUp(ctx, t); err != nil {
+				return err
+			} else if give {
+				return w.giveUp(ctx, t, n, log)
+			}
+			log.Warn("the worker died too often, but a cut-over is recorded: finishing it", "rescues", n)
+		}
 		log.Warn("resuming a restore whose previous attempt ended abruptly")
 	case t.State == tickets.StateQueued:
 		if t, err = tickets.MarkRunning(ctx, w.d.Pool, t.ID, job.ID); err != nil {
@@ -116,10 +132,20 @@ func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.Restore
 		// The worker is shutting down: leave the ticket running; River retries.
 		outcome = "interrupted"
 		return err
+	case errors.As(err, new(errAfterCutover)):
+		// The live database was replaced; only recording it failed. River
+		// retries, and the retry finishes from the record.
+		outcome = "interrupted"
+		log.Error("restore done on the cluster but not recorded yet; retrying", "err", err)
+		return err
 	default:
 		outcome = "failed"
 		log.Error("restore failed", "err", err)
-		if _, ferr := tickets.Finish(context.WithoutCancel(ctx), w.d.Pool, t.ID, tickets.Result{OK: false, Message: err.Error(), Warnings: res.Warnings}); ferr != nil {
+		msg := err.Error()
+		if left := leftOnCluster(ctx, w.d, t.ID); !strings.HasPrefix(left, "Nothing") {
+			msg += " " + left
+		}
+		if _, ferr := tickets.Finish(context.WithoutCancel(ctx), w.d.Pool, t.ID, tickets.Result{OK: false, Message: msg, Warnings: res.Warnings}); ferr != nil {
 			return fmt.Errorf("%w (and recording it on the ticket failed: %v)", err, ferr)
 		}
 		notifyRequester(ctx, w.d, t, noticeFailed)
@@ -175,6 +201,22 @@ type restoreRun struct {
 
 func (r *restoreRun) cluster() (*cluster.Cluster, error) {
 	return cluster.New(r.d.Config.ProjectsAdminURL)
+}
+
+// owner is the ticket's hand on cl: records before creates, checks before drops.
+func (r *restoreRun) owner(cl *cluster.Cluster) owner {
+	return owner{d: r.d, cl: cl, ticketID: r.t.ID}
+}
+
+// step calls the test hook at step s.
+func (r *restoreRun) step(ctx context.Context, s Step) error {
+	if r.d.StepHook == nil {
+		return nil
+	}
+	if err := r.d.StepHook(ctx, r.t.ID, s); err != nil {
+		return fmt.Errorf("at step %s: %w", s, err)
+	}
+	return nil
 }
 
 func (r *restoreRun) setPhase(phase, msg string) {
@@ -326,6 +368,9 @@ func (r *restoreRun) apply(ctx context.Context, cl *cluster.Cluster, snap snapsh
 	if src.Resumed > 0 {
 		r.log.Info("S3 stream resumed after broken connections", "resumed", src.Resumed)
 	}
+	if err := r.checkRowCounts(ctx, snap, res); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 
@@ -345,39 +390,65 @@ func (r *restoreRun) liveDatabase(ctx context.Context) (string, error) {
 	if p.DatabaseName == "" {
 		return "", fmt.Errorf("project %s has no registered database on the project cluster; a destructive restore needs one", r.t.ProjectRef)
 	}
+	if err := tickets.CheckLiveDatabase(ctx, r.d.Pool, p.DatabaseName); err != nil {
+		return "", err
+	}
 	return p.DatabaseName, nil
 }
 
 // newProject restores into a fresh database, registered as a new project.
+// The database is recorded for the ticket before it is created; a name that
+// exists on the cluster and is not recorded as this ticket's is refused.
 func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, tables []extract.QualifiedName) (tickets.Result, error) {
 	cl, err := r.cluster()
 	if err != nil {
 		return tickets.Result{}, err
 	}
+	own := r.owner(cl)
 	ref := r.t.TargetRef()
-	db := snapshots.DatabaseName(ref)
+	db := cluster.NewProjectDatabase(ref)
 	if p, err := snapshots.ProjectGet(ctx, r.d.Pool, ref); err == nil {
-		if p.RestoredFrom == r.t.ProjectRef && p.DatabaseName == db {
+		if rec, rerr := own.mine(ctx, db, "", tickets.PurposeNewProject); rerr == nil && rec.State != tickets.RecordPlanned &&
+			p.RestoredFrom == r.t.ProjectRef && p.DatabaseName == db {
 			// An earlier attempt finished the work but died before recording it.
+			if err := tickets.DatabaseRecordSet(ctx, r.d.Pool, rec.ID, tickets.RecordLive, "", nil); err != nil {
+				return tickets.Result{}, errAfterCutover{err}
+			}
 			return tickets.Result{TargetDatabase: db, Message: fmt.Sprintf("New project %s (%s) was created by an earlier attempt.", ref, cl.Address(db))}, nil
 		}
 		return tickets.Result{}, fmt.Errorf("project %s exists already; choose another target ref", ref)
 	}
+	if err := tickets.CheckNewProjectTarget(ctx, r.d.Pool, cl, r.t); err != nil {
+		return tickets.Result{}, err
+	}
+	if err := r.precheck(ctx, snap); err != nil {
+		return tickets.Result{}, err
+	}
 	r.setPhase("prepare", "creating database "+db)
-	if err := cl.Drop(ctx, db); err != nil { // a stale copy of a killed attempt
+	rec, err := own.claim(ctx, db, "", tickets.PurposeNewProject, true) // drops a stale copy of a killed attempt
+	if err != nil {
 		return tickets.Result{}, err
 	}
 	if err := cl.Create(ctx, db); err != nil {
 		return tickets.Result{}, err
 	}
+	if err := own.made(ctx, rec, nil); err != nil {
+		return tickets.Result{}, err
+	}
 	fail := func(err error) (tickets.Result, error) {
-		if derr := cl.Drop(context.WithoutCancel(ctx), db); derr != nil {
+		if derr := own.drop(ctx, rec); derr != nil {
 			r.log.Error("could not drop the incomplete new database", "database", db, "err", derr)
 		}
 		return tickets.Result{}, err
 	}
+	if err := r.step(ctx, StepPrepared); err != nil {
+		return fail(err)
+	}
 	res, err := r.apply(ctx, cl, snap, db, tables)
 	if err != nil {
+		return fail(err)
+	}
+	if err := r.step(ctx, StepApplied); err != nil {
 		return fail(err)
 	}
 	r.setPhase("verify", "disabling side effects")
@@ -390,8 +461,14 @@ func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, ta
 	if err != nil {
 		return fail(err)
 	}
+	if err := r.step(ctx, StepVerified); err != nil {
+		return fail(err)
+	}
 	if err := snapshots.ProjectRegisterRestored(ctx, r.d.Pool, ref, db, r.t.ProjectRef); err != nil {
 		return fail(err)
+	}
+	if err := tickets.DatabaseRecordSet(context.WithoutCancel(ctx), r.d.Pool, rec.ID, tickets.RecordLive, "", nil); err != nil {
+		return tickets.Result{}, errAfterCutover{err}
 	}
 	out := tickets.Result{
 		TargetDatabase:      db,
@@ -407,78 +484,206 @@ func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, ta
 }
 
 // fullDestructive restores into a staging database, then swaps it in for
-// the live one; the live one is kept, renamed, for rollback.
+// the live one; the live one is kept, renamed, for rollback. Staging and kept
+// are recorded for the ticket before they exist; the cut-over's intent is
+// recorded before the swap and its fact right after, and a retry reads that
+// record (the names on the cluster only cross-check it).
 func (r *restoreRun) fullDestructive(ctx context.Context, snap snapshots.Snapshot) (tickets.Result, error) {
 	cl, err := r.cluster()
 	if err != nil {
 		return tickets.Result{}, err
 	}
+	own := r.owner(cl)
 	live, err := r.liveDatabase(ctx)
 	if err != nil {
 		return tickets.Result{}, err
 	}
-	staging, kept := fmt.Sprintf("%s_stg_t%d", live, r.t.ID), fmt.Sprintf("%s_pre_t%d", live, r.t.ID)
+	staging, kept := cluster.StagingName(live, r.t.ID), cluster.KeptName(live, r.t.ID)
 	keptUntil := time.Now().Add(r.keepFor())
 
 	// A previous attempt may have died in the cut-over: before its renames
 	// (connections still blocked: lift that, then redo the work) or after
 	// them (done: finish).
-	if err := cl.AllowConnections(ctx, live, kept); err != nil {
+	if err := cl.AllowConnections(ctx, live); err != nil {
 		return tickets.Result{}, err
 	}
-	if st, _ := cl.State(ctx, live, staging, kept); st == cluster.SwapDone {
+	if done, err := r.cutoverRecorded(ctx, cl, live, staging, kept, keptUntil); err != nil {
+		return tickets.Result{}, err
+	} else if done {
 		r.log.Warn("cut-over was done by an earlier attempt; finishing")
+		if rec, ok, err := tickets.DatabaseRecordActive(ctx, r.d.Pool, kept, ""); err == nil && ok && rec.DropAfter != nil {
+			keptUntil = *rec.DropAfter // as recorded by the cut-over
+		}
 		return r.finishFull(ctx, live, kept, keptUntil, nil)
 	}
-	if ok, err := cl.Exists(ctx, kept); err != nil || ok {
-		return tickets.Result{}, fmt.Errorf("database %s exists already (a kept copy from an earlier restore of this ticket?): resolve it by hand before retrying", kept)
-	}
 
-	r.setPhase("safety snapshot", "capturing the live database before anything changes")
-	safety, err := snapshots.Capture(ctx, snapshots.NewDeps(r.d.Config, r.d.Pool, r.d.S3, r.log), r.t.ProjectRef, true)
+	// The cheap checks first: the object, and a name this ticket may not
+	// use, are refused before the expensive safety snapshot.
+	if err := r.precheck(ctx, snap); err != nil {
+		return tickets.Result{}, err
+	}
+	stg, err := own.claim(ctx, staging, "", tickets.PurposeStaging, true) // drops the stale staging of a killed attempt
 	if err != nil {
-		return tickets.Result{}, fmt.Errorf("safety snapshot of %s: %w", live, err)
+		return tickets.Result{}, err
+	}
+	safety, err := r.safetySnapshot(ctx, "capturing the live database before anything changes", func(d snapshots.Deps) (snapshots.Snapshot, error) {
+		s, err := snapshots.Capture(ctx, d, r.t.ProjectRef, true)
+		if err != nil {
+			return s, fmt.Errorf("safety snapshot of %s: %w", live, err)
+		}
+		return s, nil
+	})
+	if err != nil {
+		return tickets.Result{}, err
 	}
 
 	r.setPhase("prepare", "creating staging database "+staging)
-	if err := cl.Drop(ctx, staging); err != nil { // stale staging of a killed attempt
-		return tickets.Result{}, err
-	}
 	if err := cl.Create(ctx, staging); err != nil {
 		return tickets.Result{}, err
 	}
-	dropStaging := func() {
-		if err := cl.Drop(context.WithoutCancel(ctx), staging); err != nil {
-			r.log.Error("could not drop the staging database", "database", staging, "err", err)
+	if err := own.made(ctx, stg, nil); err != nil {
+		return tickets.Result{}, err
+	}
+	fail := func(err error) (tickets.Result, error) {
+		if derr := own.drop(ctx, stg); derr != nil {
+			r.log.Error("could not drop the staging database", "database", staging, "err", derr)
 		}
+		return tickets.Result{}, err
+	}
+	if err := r.step(ctx, StepPrepared); err != nil {
+		return fail(err)
 	}
 	res, err := r.apply(ctx, cl, snap, staging, nil)
 	if err != nil {
-		dropStaging()
-		return tickets.Result{}, err
+		return fail(err)
+	}
+	if err := r.step(ctx, StepApplied); err != nil {
+		return fail(err)
+	}
+	if err := r.step(ctx, StepVerified); err != nil {
+		return fail(err)
+	}
+	// The cut-over's intent: the kept name, recorded before the rename.
+	keptRec, err := own.claim(ctx, kept, "", tickets.PurposeKept, false)
+	if err != nil {
+		return fail(err)
 	}
 	// From here on a cancel is refused: the cut-over is short and whole.
 	r.setPhase(tickets.PhaseCutover, fmt.Sprintf("swapping %s in for %s", staging, live))
 	if err := r.flushProgress(ctx); err != nil {
-		dropStaging()
+		_ = tickets.DatabaseRecordSet(context.WithoutCancel(ctx), r.d.Pool, keptRec.ID, tickets.RecordDropped, "", nil)
 		if errors.Is(err, tickets.ErrNotRunning) {
 			r.cancel(errTicketCancelled)
 		}
-		return tickets.Result{}, err
+		return fail(err)
 	}
 	if err := cl.Swap(context.WithoutCancel(ctx), live, staging, kept); err != nil {
-		dropStaging()
-		return tickets.Result{}, err
+		_ = tickets.DatabaseRecordSet(context.WithoutCancel(ctx), r.d.Pool, keptRec.ID, tickets.RecordDropped, "", nil)
+		return fail(err)
+	}
+	if err := r.step(ctx, StepCutover); err != nil {
+		return tickets.Result{}, errAfterCutover{err}
+	}
+	// The cut-over's fact, right after it.
+	if err := r.recordCutover(ctx, stg, keptRec, live, keptUntil); err != nil {
+		return tickets.Result{}, errAfterCutover{err}
 	}
 	out, err := r.finishFull(ctx, live, kept, keptUntil, res)
-	out.Message += fmt.Sprintf(" Safety snapshot %d (%s) holds the state just before.", safety.ID, safety.Key)
+	if safety.ID != 0 {
+		out.Message += fmt.Sprintf(" Safety snapshot %d (%s) holds the state just before.", safety.ID, safety.Key)
+	}
 	return out, err
 }
 
-func (r *restoreRun) finishFull(ctx context.Context, live, kept string, keptUntil time.Time, res *restore.Result) (tickets.Result, error) {
-	if err := scheduleCleanup(ctx, CleanupArgs{TicketID: r.t.ID, ProjectRef: r.t.ProjectRef, Database: kept}, keptUntil); err != nil {
-		return tickets.Result{}, err
+// recordCutover records that staging became live and live became kept.
+func (r *restoreRun) recordCutover(ctx context.Context, stg, kept tickets.DatabaseRecord, live string, keptUntil time.Time) error {
+	ctx = context.WithoutCancel(ctx)
+	if err := tickets.DatabaseRecordSet(ctx, r.d.Pool, kept.ID, tickets.RecordMade, "", &keptUntil); err != nil {
+		return err
 	}
+	if err := tickets.DatabaseRecordSet(ctx, r.d.Pool, stg.ID, tickets.RecordDropped, live, nil); err != nil {
+		return err
+	}
+	return r.step(ctx, StepRecorded)
+}
+
+// cutoverRecorded reads the record of an earlier attempt's cut-over: done
+// when its fact is recorded, or when its intent is and the cluster shows the
+// swap committed (then the fact is recorded now). A record and a cluster that
+// disagree are refused.
+func (r *restoreRun) cutoverRecorded(ctx context.Context, cl *cluster.Cluster, live, staging, kept string, keptUntil time.Time) (bool, error) {
+	keptRec, ok, err := tickets.DatabaseRecordActive(ctx, r.d.Pool, kept, "")
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		if exists, err := cl.Exists(ctx, kept); err != nil {
+			return false, err
+		} else if exists {
+			return false, fmt.Errorf("database %s exists already and is not recorded as made by ticket %d: it was left alone; resolve it by hand before retrying", kept, r.t.ID)
+		}
+		return false, nil
+	}
+	if keptRec.TicketID != r.t.ID || keptRec.Purpose != tickets.PurposeKept {
+		return false, &tickets.NameTakenError{Name: kept, TicketID: keptRec.TicketID, Purpose: keptRec.Purpose}
+	}
+	st, stErr := cl.State(ctx, live, staging, kept)
+	if keptRec.State == tickets.RecordMade {
+		if st != cluster.SwapDone {
+			return false, fmt.Errorf("the record says the cut-over is done, the cluster disagrees (%v): resolve it by hand", stErr)
+		}
+		return true, nil
+	}
+	// The intent is recorded: the swap may or may not have committed.
+	switch {
+	case stErr == nil && st == cluster.SwapDone:
+		stg, err := r.owner(cl).mine(ctx, staging, "", tickets.PurposeStaging)
+		if err != nil {
+			return false, err
+		}
+		if err := r.recordCutover(ctx, stg, keptRec, live, keptUntil); err != nil {
+			return false, errAfterCutover{err}
+		}
+		return true, nil
+	case stErr == nil && st == cluster.SwapNotStarted:
+		// The swap did not commit: drop the intent and redo the work.
+		return false, tickets.DatabaseRecordSet(ctx, r.d.Pool, keptRec.ID, tickets.RecordDropped, "", nil)
+	}
+	if exists, err := cl.Exists(ctx, kept); err != nil {
+		return false, err
+	} else if !exists {
+		// No kept database: the swap did not happen (staging is gone too).
+		return false, tickets.DatabaseRecordSet(ctx, r.d.Pool, keptRec.ID, tickets.RecordDropped, "", nil)
+	}
+	return false, fmt.Errorf("the record says a cut-over began; the cluster is in another state: %v", stErr)
+}
+
+// safetySnapshot captures the live database before anything changes, once
+// per ticket: a retried attempt reuses the snapshot recorded for the ticket.
+func (r *restoreRun) safetySnapshot(ctx context.Context, what string, capture func(snapshots.Deps) (snapshots.Snapshot, error)) (snapshots.Snapshot, error) {
+	if id, ok, err := tickets.SafetySnapshotOf(ctx, r.d.Pool, r.t.ID); err != nil {
+		return snapshots.Snapshot{}, err
+	} else if ok {
+		if s, err := snapshots.Get(ctx, r.d.Pool, id); err == nil {
+			r.log.Info("reusing this ticket's safety snapshot", "snapshot_id", id)
+			return s, nil
+		}
+	}
+	r.setPhase("safety snapshot", what)
+	safety, err := capture(snapshots.NewDeps(r.d.Config, r.d.Pool, r.d.S3, r.log))
+	if err != nil {
+		return snapshots.Snapshot{}, err
+	}
+	if err := tickets.SafetySnapshotRecord(ctx, r.d.Pool, r.t.ID, safety.ID); err != nil {
+		return snapshots.Snapshot{}, err
+	}
+	return safety, nil
+}
+
+// finishFull builds the result of a done cut-over. Its follow-ups (the
+// cleanup job) never fail the restore: a cleanup that could not be scheduled
+// is a warning, and the periodic sweep drops the kept copy from its record.
+func (r *restoreRun) finishFull(ctx context.Context, live, kept string, keptUntil time.Time, res *restore.Result) (tickets.Result, error) {
 	out := tickets.Result{
 		TargetDatabase: live,
 		KeptDatabase:   kept,
@@ -489,7 +694,25 @@ func (r *restoreRun) finishFull(ctx context.Context, live, kept string, keptUnti
 	if res != nil {
 		out.RowCounts, out.Warnings = rowCounts(res), res.Warnings
 	}
+	if w := r.followUp(ctx, CleanupArgs{TicketID: r.t.ID, ProjectRef: r.t.ProjectRef, Database: kept}, keptUntil); w != "" {
+		out.Warnings = append(out.Warnings, w)
+	}
 	return out, nil
+}
+
+// followUp schedules a cleanup; on failure it returns a warning for the
+// ticket instead of an error.
+func (r *restoreRun) followUp(ctx context.Context, args CleanupArgs, at time.Time) string {
+	err := r.step(ctx, StepFollowUps)
+	if err == nil {
+		err = scheduleCleanup(ctx, args, at)
+	}
+	if err != nil {
+		r.log.Error("could not schedule the cleanup; the periodic sweep will drop it from its record", "what", args.what(), "err", err)
+		return fmt.Sprintf("the cleanup of %s could not be scheduled (%v); the periodic cleanup sweep drops it after %s",
+			args.what(), err, at.UTC().Format("2006-01-02 15:04 UTC"))
+	}
+	return ""
 }
 
 func (r *restoreRun) keepFor() time.Duration {
@@ -514,8 +737,9 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 	if err != nil {
 		return tickets.Result{}, err
 	}
-	staging := fmt.Sprintf("%s_stg_t%d", live, r.t.ID)
-	backupDB := backupDatabaseName(live, r.t.ID)
+	own := r.owner(cl)
+	staging := cluster.StagingName(live, r.t.ID)
+	backupDB := cluster.TableBackupName(live, r.t.ID)
 	keptUntil := time.Now().Add(r.keepFor())
 	ctables := make([]cluster.Table, len(tables))
 	names := make([]string, len(tables))
@@ -538,26 +762,51 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 		return tickets.Result{}, err
 	}
 
-	r.setPhase("safety snapshot", "capturing the live tables before anything changes")
-	safety, err := snapshots.CaptureTables(ctx, snapshots.NewDeps(r.d.Config, r.d.Pool, r.d.S3, r.log), r.t.ProjectRef, idents)
+	if err := r.precheck(ctx, snap); err != nil {
+		return tickets.Result{}, err
+	}
+	safety, err := r.safetySnapshot(ctx, "capturing the live tables before anything changes", func(d snapshots.Deps) (snapshots.Snapshot, error) {
+		s, err := snapshots.CaptureTables(ctx, d, r.t.ProjectRef, idents)
+		if err != nil {
+			return s, fmt.Errorf("safety snapshot of %s in %s: %w", strings.Join(names, ", "), live, err)
+		}
+		return s, nil
+	})
 	if err != nil {
-		return tickets.Result{}, fmt.Errorf("safety snapshot of %s in %s: %w", strings.Join(names, ", "), live, err)
+		return tickets.Result{}, err
 	}
 
 	r.setPhase("prepare", "creating staging database "+staging)
-	if err := cl.Drop(ctx, staging); err != nil {
+	stg, err := own.claim(ctx, staging, "", tickets.PurposeStaging, true) // drops the stale staging of a killed attempt
+	if err != nil {
 		return tickets.Result{}, err
 	}
 	if err := cl.Create(ctx, staging); err != nil {
 		return tickets.Result{}, err
 	}
+	if err := own.made(ctx, stg, nil); err != nil {
+		return tickets.Result{}, err
+	}
+	var bak *tickets.DatabaseRecord
+	swapped := false
 	defer func() {
-		if err := cl.Drop(context.WithoutCancel(ctx), staging); err != nil {
+		if err := own.drop(ctx, stg); err != nil {
 			r.log.Error("could not drop the staging database", "database", staging, "err", err)
 		}
+		if bak != nil && !swapped {
+			if err := own.drop(ctx, *bak); err != nil {
+				r.log.Error("could not drop the backup database", "database", backupDB, "err", err)
+			}
+		}
 	}()
+	if err := r.step(ctx, StepPrepared); err != nil {
+		return tickets.Result{}, err
+	}
 	res, err := r.apply(ctx, cl, snap, staging, tables)
 	if err != nil {
+		return tickets.Result{}, err
+	}
+	if err := r.step(ctx, StepApplied); err != nil {
 		return tickets.Result{}, err
 	}
 	sc, err := cl.Connect(ctx, staging)
@@ -579,9 +828,22 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 	if len(diff) > 0 {
 		return tickets.Result{}, fmt.Errorf("the live tables no longer match the snapshot, nothing was changed:\n%s", strings.Join(diff, "\n"))
 	}
+	if err := r.step(ctx, StepVerified); err != nil {
+		return tickets.Result{}, err
+	}
 
+	// The backup database is recorded before it is made; a stale one of a
+	// killed attempt (recorded, and its swap did not commit) is dropped first.
 	r.setPhase("backup", "creating backup database "+backupDB)
-	if err := ensureDatabase(ctx, cl, backupDB); err != nil {
+	rec, err := own.claim(ctx, backupDB, "", tickets.PurposeTableBackup, true)
+	if err != nil {
+		return tickets.Result{}, err
+	}
+	bak = &rec
+	if err := cl.Create(ctx, backupDB); err != nil {
+		return tickets.Result{}, err
+	}
+	if err := own.made(ctx, rec, &keptUntil); err != nil {
 		return tickets.Result{}, err
 	}
 	kc, err := cl.Connect(ctx, backupDB)
@@ -596,9 +858,9 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 		}
 		return tickets.Result{}, err
 	}
-	rec := tableSwap{TicketID: r.t.ID, Op: "restore", LiveDatabase: live, KeepDatabase: backupDB, KeepSchema: keepSchemaBackup,
+	swapRec := tableSwap{TicketID: r.t.ID, Op: "restore", LiveDatabase: live, KeepDatabase: backupDB, KeepSchema: keepSchemaBackup,
 		Tables: names, KeptUntil: &keptUntil}
-	sw, err := runSwap(context.WithoutCancel(ctx), r.d.Pool, cl, rec, lc, cluster.Source{Conn: sc}, cluster.Keep{Conn: kc, Schema: keepSchemaBackup}, ctables,
+	sw, err := runSwap(context.WithoutCancel(ctx), r.d.Pool, cl, swapRec, lc, cluster.Source{Conn: sc}, cluster.Keep{Conn: kc, Schema: keepSchemaBackup}, ctables,
 		cluster.SwapOptions{
 			AllowDangling: r.t.Options.AllowDangling,
 			OnLockWait:    lockWaitReporter(r.setPhase),
@@ -607,19 +869,28 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 	if err != nil {
 		return tickets.Result{}, err
 	}
-	out, err := r.finishTables(ctx, rec, sw, res)
+	swapped = true
+	if err := r.step(ctx, StepCutover); err != nil {
+		return tickets.Result{}, errAfterCutover{err}
+	}
+	if err := r.step(ctx, StepRecorded); err != nil {
+		return tickets.Result{}, errAfterCutover{err}
+	}
+	out, err := r.finishTables(ctx, swapRec, sw, res)
 	out.Message += fmt.Sprintf(" Safety snapshot %d (%s) holds the tables just before.", safety.ID, safety.Key)
 	return out, err
 }
 
+// finishTables builds the result of a committed table swap. Its follow-ups
+// (the cleanup job) never fail the restore: a cleanup that could not be
+// scheduled is a warning, and the periodic sweep drops the backup from its
+// record.
 func (r *restoreRun) finishTables(ctx context.Context, rec tableSwap, sw cluster.Swapped, res *restore.Result) (tickets.Result, error) {
 	keptUntil := time.Now().Add(r.keepFor())
 	if rec.KeptUntil != nil {
 		keptUntil = *rec.KeptUntil
 	}
-	if err := scheduleCleanup(ctx, CleanupArgs{TicketID: r.t.ID, ProjectRef: r.t.ProjectRef, Database: rec.KeepDatabase}, keptUntil); err != nil {
-		return tickets.Result{}, err
-	}
+	warning := r.followUp(ctx, CleanupArgs{TicketID: r.t.ID, ProjectRef: r.t.ProjectRef, Database: rec.KeepDatabase}, keptUntil)
 	kept := map[string]string{}
 	for _, t := range rec.Tables {
 		kept[t] = rec.KeepDatabase + "." + rec.KeepSchema + "." + t
@@ -640,6 +911,9 @@ func (r *restoreRun) finishTables(ctx context.Context, rec tableSwap, sw cluster
 	}
 	if sw.LockWaited > time.Second {
 		out.Message += fmt.Sprintf(" Waited %s for other sessions to release the tables.", sw.LockWaited.Round(100*time.Millisecond))
+	}
+	if warning != "" {
+		out.Warnings = append(out.Warnings, warning)
 	}
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,7 +46,15 @@ func (w *RollbackWorker) Work(ctx context.Context, job *river.Job[tickets.Rollba
 		log.Info("ticket is not a succeeded restore; nothing to roll back", "state", t.State)
 		return nil
 	}
-	rerr := w.rollback(ctx, t)
+	var rerr error
+	if n, max := rescueCount(job.Metadata), cmp.Or(w.d.Config.Worker.RestoreMaxAttempts, 3); n >= max {
+		// Its workers died too often: stop, say what is where; a person may
+		// request the rollback again.
+		rerr = fmt.Errorf("the worker running this rollback stopped %d times (PORTAL_RESTORE_MAX_ATTEMPTS is %d); it was given up. %s",
+			n, max, leftOnCluster(ctx, w.d, t.ID))
+	} else {
+		rerr = w.rollback(ctx, t)
+	}
 	outcome := "rolled_back"
 	if rerr != nil {
 		outcome = "rollback_failed"
@@ -63,11 +72,14 @@ func (w *RollbackWorker) Work(ctx context.Context, job *river.Job[tickets.Rollba
 	return nil
 }
 
+// rollback puts back what the ticket's records say it kept; it renames or
+// drops only databases recorded as made by this ticket.
 func (w *RollbackWorker) rollback(ctx context.Context, t tickets.Ticket) error {
 	cl, err := cluster.New(w.d.Config.ProjectsAdminURL)
 	if err != nil {
 		return err
 	}
+	own := owner{d: w.d, cl: cl, ticketID: t.ID}
 	res := t.Result
 	keep := w.d.Config.Worker.KeepFor
 	switch {
@@ -75,37 +87,76 @@ func (w *RollbackWorker) rollback(ctx context.Context, t tickets.Ticket) error {
 		// The restored database steps aside, kept in turn, and the old one
 		// comes back under the live name.
 		live, kept := res.TargetDatabase, res.KeptDatabase
-		aside := fmt.Sprintf("%s_rb_t%d", live, t.ID)
-		if err := cl.AllowConnections(ctx, live, kept, aside); err != nil {
+		aside := cluster.RollbackAsideName(live, t.ID)
+		asideUntil := time.Now().Add(keep)
+		if err := cl.AllowConnections(ctx, live); err != nil {
 			return err
 		}
-		st, err := cl.State(ctx, live, kept, aside)
-		switch {
-		case st == cluster.SwapDone:
-			// An earlier attempt swapped back already.
-		case err != nil:
+		keptRec, ok, err := tickets.DatabaseRecordActive(ctx, w.d.Pool, kept, "")
+		if err != nil {
 			return err
-		default:
-			if err := cl.Swap(context.WithoutCancel(ctx), live, kept, aside); err != nil {
-				return err
+		}
+		asideRec, fresh, err := tickets.DatabaseRecordClaim(ctx, w.d.Pool, t.ID, aside, "", tickets.PurposeRollbackAside)
+		if err != nil {
+			return err
+		}
+		if !fresh && asideRec.State == tickets.RecordMade {
+			return nil // an earlier attempt swapped back already
+		}
+		st, stErr := cl.State(ctx, live, kept, aside)
+		if !fresh && stErr == nil && st == cluster.SwapDone && ok && keptRec.TicketID == t.ID {
+			// The swap back committed before its record: record it now.
+			return w.recordSwapBack(ctx, t, keptRec, asideRec, live, asideUntil)
+		}
+		if !ok || keptRec.TicketID != t.ID || keptRec.Purpose != tickets.PurposeKept || keptRec.State != tickets.RecordMade {
+			_ = tickets.DatabaseRecordSet(context.WithoutCancel(ctx), w.d.Pool, asideRec.ID, tickets.RecordDropped, "", nil)
+			return fmt.Errorf("database %s is not recorded as the kept copy made by ticket %d: it is not put live", kept, t.ID)
+		}
+		if stErr != nil {
+			_ = tickets.DatabaseRecordSet(context.WithoutCancel(ctx), w.d.Pool, asideRec.ID, tickets.RecordDropped, "", nil)
+			if fresh {
+				return fmt.Errorf("%w (a database named %s that this ticket did not make is left alone)", stErr, aside)
 			}
+			return stErr
 		}
-		until := time.Now().Add(keep)
-		if err := scheduleCleanup(ctx, CleanupArgs{TicketID: t.ID, ProjectRef: t.ProjectRef, Database: aside}, until); err != nil {
+		if err := cl.Swap(context.WithoutCancel(ctx), live, kept, aside); err != nil {
 			return err
 		}
-		_, err = tickets.RecordRollbackKept(ctx, w.d.Pool, t.ID, aside, until, fmt.Sprintf(
-			"Database %s is back as %s. The restored database, with everything written to it since the restore, is kept as %s until %s.",
-			kept, live, aside, until.UTC().Format("2006-01-02 15:04 UTC")))
-		return err
+		return w.recordSwapBack(ctx, t, keptRec, asideRec, live, asideUntil)
 	case len(res.KeptTables) > 0:
 		return w.rollbackTables(ctx, cl, t, keep)
 	case t.Mode == tickets.ModeNewProject && res.TargetDatabase != "":
-		if err := cl.Drop(ctx, res.TargetDatabase); err != nil {
+		rec, err := own.mine(ctx, res.TargetDatabase, "", tickets.PurposeNewProject)
+		if err != nil {
+			return err
+		}
+		if err := own.drop(ctx, rec); err != nil {
 			return err
 		}
 		return snapshots.ProjectUnregisterRestored(ctx, w.d.Pool, t.TargetRef())
 	default:
 		return errors.New("the restore kept nothing to roll back to")
 	}
+}
+
+// recordSwapBack records a rollback's swap: the kept copy is live again,
+// the restored database is kept aside until asideUntil. Its cleanup is a
+// follow-up: failing to schedule it is logged, the sweep drops it later.
+func (w *RollbackWorker) recordSwapBack(ctx context.Context, t tickets.Ticket, kept, aside tickets.DatabaseRecord, live string, asideUntil time.Time) error {
+	ctx = context.WithoutCancel(ctx)
+	if err := tickets.DatabaseRecordSet(ctx, w.d.Pool, aside.ID, tickets.RecordMade, "", &asideUntil); err != nil {
+		return err
+	}
+	if err := tickets.DatabaseRecordSet(ctx, w.d.Pool, kept.ID, tickets.RecordDropped, live, nil); err != nil {
+		return err
+	}
+	if _, err := tickets.RecordRollbackKept(ctx, w.d.Pool, t.ID, aside.Name, asideUntil, fmt.Sprintf(
+		"Database %s is back as %s. The restored database, with everything written to it since the restore, is kept as %s until %s.",
+		kept.Name, live, aside.Name, asideUntil.UTC().Format("2006-01-02 15:04 UTC"))); err != nil {
+		return err
+	}
+	if err := scheduleCleanup(ctx, CleanupArgs{TicketID: t.ID, ProjectRef: t.ProjectRef, Database: aside.Name}, asideUntil); err != nil {
+		w.d.Log.Error("could not schedule the cleanup of the rolled-back database; the sweep drops it later", "database", aside.Name, "err", err)
+	}
+	return nil
 }

@@ -73,7 +73,7 @@ func InsertSyncNow(ctx context.Context, rc *river.Client[pgx.Tx], ref string) er
 
 // InsertCaptureNow enqueues a manual capture of one project ("Snapshot now").
 func InsertCaptureNow(ctx context.Context, rc *river.Client[pgx.Tx], ref string) error {
-	_, err := rc.Insert(ctx, snapshots.CaptureArgs{Ref: ref, Manual: true}, &river.InsertOpts{Queue: QueueRestore})
+	_, err := rc.Insert(ctx, snapshots.CaptureArgs{Ref: ref, Manual: true}, &river.InsertOpts{Queue: QueueCapture})
 	return err
 }
 
@@ -160,7 +160,7 @@ func (w *captureAllWorker) Work(ctx context.Context, job *river.Job[snapshots.Ca
 	params := make([]river.InsertManyParams, len(refs))
 	for i, ref := range refs {
 		params[i] = river.InsertManyParams{Args: snapshots.CaptureArgs{Ref: ref, Day: day},
-			InsertOpts: &river.InsertOpts{Queue: QueueRestore, UniqueOpts: river.UniqueOpts{ByArgs: true}}}
+			InsertOpts: &river.InsertOpts{Queue: QueueCapture, UniqueOpts: river.UniqueOpts{ByArgs: true}}}
 	}
 	rc, err := river.ClientFromContextSafely[pgx.Tx](ctx)
 	if err != nil {

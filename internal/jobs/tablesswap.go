@@ -2,8 +2,6 @@ package jobs
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,35 +27,6 @@ const (
 	keepSchemaBackup = "backup"
 	keepSchemaAside  = "aside"
 )
-
-// backupDatabaseName is the database beside live holding the rows a table
-// restore of ticket replaced.
-//
-// PLACEHOLDER for the "steps" engineer's naming function (cluster/names.go):
-// the lead routes this through it (and records the database for the ticket
-// before it is created).
-func backupDatabaseName(live string, ticket int64) string {
-	return derivedName(live, fmt.Sprintf("_bak_t%d", ticket))
-}
-
-// rollbackAsideDatabaseName is the database beside live holding what a
-// rollback of ticket replaced: everything written since the restore.
-//
-// PLACEHOLDER for the "steps" engineer's naming function, like
-// backupDatabaseName.
-func rollbackAsideDatabaseName(live string, ticket int64) string {
-	return derivedName(live, fmt.Sprintf("_rba_t%d", ticket))
-}
-
-// derivedName is live+suffix, shortened with a hash of live to fit 63 bytes.
-func derivedName(live, suffix string) string {
-	if len(live)+len(suffix) <= 63 {
-		return live + suffix
-	}
-	sum := sha256.Sum256([]byte(live))
-	h := "_" + hex.EncodeToString(sum[:4])
-	return live[:63-len(suffix)-len(h)] + h + suffix
-}
 
 // tableSwap is a row of ticket_table_swaps.
 type tableSwap struct {
@@ -230,16 +199,6 @@ func ownerSession(ctx context.Context, cl *cluster.Cluster, db string, log *slog
 	return conn, nil
 }
 
-// ensureDatabase creates database name unless it exists (a keep database of
-// an attempt that did not commit: the swap replaces its schema).
-func ensureDatabase(ctx context.Context, cl *cluster.Cluster, name string) error {
-	ok, err := cl.Exists(ctx, name)
-	if err != nil || ok {
-		return err
-	}
-	return cl.Create(ctx, name)
-}
-
 func swapTables(names []string) ([]cluster.Table, error) {
 	var out []cluster.Table
 	for _, n := range names {
@@ -297,7 +256,7 @@ func RollbackPreview(ctx context.Context, d Deps, t tickets.Ticket) ([]string, e
 	if err != nil {
 		return nil, err
 	}
-	where := "database " + rollbackAsideDatabaseName(s.LiveDatabase, t.ID)
+	where := "database " + cluster.TableAsideName(s.LiveDatabase, t.ID)
 	var out []string
 	for _, c := range changes {
 		out = append(out, c.Sentence(where))
@@ -329,7 +288,7 @@ func (w *RollbackWorker) rollbackTables(ctx context.Context, cl *cluster.Cluster
 	if err != nil {
 		return err
 	}
-	asideDB := rollbackAsideDatabaseName(rec.LiveDatabase, t.ID)
+	asideDB := cluster.TableAsideName(rec.LiveDatabase, t.ID)
 	until := time.Now().Add(keep)
 	done := false
 	var sw cluster.Swapped
@@ -346,14 +305,24 @@ func (w *RollbackWorker) rollbackTables(ctx context.Context, cl *cluster.Cluster
 	} else if !errors.Is(err, errNoSwap) {
 		return err
 	}
+	own := owner{d: w.d, cl: cl, ticketID: t.ID}
 	var sentences []string
 	if !done {
-		if ok, err := cl.Exists(ctx, rec.KeepDatabase); err != nil {
-			return err
-		} else if !ok {
-			return fmt.Errorf("backup database %s is gone (kept until %v): nothing to put back", rec.KeepDatabase, rec.KeptUntil)
+		if bak, err := own.mine(ctx, rec.KeepDatabase, "", tickets.PurposeTableBackup); err != nil {
+			return fmt.Errorf("backup database %s (kept until %v): %w: nothing to put back", rec.KeepDatabase, rec.KeptUntil, err)
+		} else if bak.State != tickets.RecordMade {
+			return fmt.Errorf("backup database %s is %s (kept until %v): nothing to put back", rec.KeepDatabase, bak.State, rec.KeptUntil)
 		}
-		if err := ensureDatabase(ctx, cl, asideDB); err != nil {
+		// The aside database is recorded before it is made; one left by an
+		// attempt whose swap did not commit is this ticket's and is remade.
+		aside, err := own.claim(ctx, asideDB, "", tickets.PurposeRollbackAside, true)
+		if err != nil {
+			return err
+		}
+		if err := cl.Create(ctx, asideDB); err != nil {
+			return err
+		}
+		if err := own.made(ctx, aside, &until); err != nil {
 			return err
 		}
 		lc, err := ownerSession(ctx, cl, rec.LiveDatabase, w.d.Log)
@@ -388,8 +357,10 @@ func (w *RollbackWorker) rollbackTables(ctx context.Context, cl *cluster.Cluster
 			return err
 		}
 	}
+	// The swap committed: the cleanup is a follow-up that never fails the
+	// rollback; the periodic sweep drops the aside copy from its record.
 	if err := scheduleCleanup(ctx, CleanupArgs{TicketID: t.ID, ProjectRef: t.ProjectRef, Database: asideDB}, until); err != nil {
-		return err
+		w.d.Log.Error("could not schedule the cleanup of the kept-aside rows; the sweep drops them later", "database", asideDB, "err", err)
 	}
 	var put []string
 	for _, n := range sortedKeys(sw.After) {
@@ -412,7 +383,10 @@ func (w *RollbackWorker) rollbackTables(ctx context.Context, cl *cluster.Cluster
 // own: tickets restored then can still be rolled back.
 func (w *RollbackWorker) rollbackTablesInLive(ctx context.Context, cl *cluster.Cluster, t tickets.Ticket) error {
 	res := t.Result
-	schema := fmt.Sprintf("restore_backup_t%d", t.ID)
+	schema := cluster.BackupSchemaName(t.ID)
+	if _, err := (owner{d: w.d, cl: cl, ticketID: t.ID}).mine(ctx, res.TargetDatabase, schema, tickets.PurposeTableBackup); err != nil {
+		return err
+	}
 	var tables []cluster.Table
 	for name := range res.KeptTables {
 		tb, err := cluster.ParseTable(name)

@@ -62,7 +62,14 @@ func lockKey(ref string) int64 {
 
 // RescueDeadRestores makes available again every running restore or
 // rollback job attempted more than after ago whose project lock is free, and
-// returns how many it rescued.
+// returns how many it rescued. It counts the rescues in the job's metadata
+// (portal:rescue_count); the restore worker reads the count and fails the
+// ticket after PORTAL_RESTORE_MAX_ATTEMPTS of them.
+//
+// It is the one place the portal writes River's river_job table: River's
+// client API cannot do this (JobRetry and JobCancel leave a running job
+// alone, since its worker might still be alive; River's own rescuer works
+// only for jobs with a timeout, and restores have none).
 func RescueDeadRestores(ctx context.Context, pool *pgxpool.Pool, after time.Duration) (int, error) {
 	rows, err := pool.Query(ctx, `SELECT id, attempt, args->>'project_ref' FROM river_job
 		WHERE kind IN ('restore', 'restore_rollback') AND state = 'running' AND attempted_at < now() - $1::interval`,
@@ -105,8 +112,8 @@ func RescueDeadRestores(ctx context.Context, pool *pgxpool.Pool, after time.Dura
 		})
 		tag, err := conn.Exec(ctx, `UPDATE river_job SET state = 'available', scheduled_at = now(),
 			errors = array_append(errors, $2::jsonb),
-			metadata = metadata || jsonb_build_object('portal:rescue_count', coalesce((metadata->>'portal:rescue_count')::int, 0) + 1)
-			WHERE id = $1 AND state = 'running'`, j.id, note)
+			metadata = metadata || jsonb_build_object($3::text, coalesce((metadata->>$3::text)::int, 0) + 1)
+			WHERE id = $1 AND state = 'running'`, j.id, note, rescueMetadataKey)
 		if err != nil {
 			return rescued, fmt.Errorf("rescue job %d: %w", j.id, err)
 		}

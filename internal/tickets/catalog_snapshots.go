@@ -9,9 +9,12 @@ import (
 
 // SnapshotCatalog is the Catalog of the real snapshot catalog
 // (internal/snapshots) on the portal's database.
-func SnapshotCatalog(db snapshots.DB) Catalog { return snapshotCatalog{db} }
+func SnapshotCatalog(db snapshots.DB) Catalog { return snapshotCatalog{db: db} }
 
-type snapshotCatalog struct{ db snapshots.DB }
+type snapshotCatalog struct {
+	db  snapshots.DB
+	dbs Databases // the project cluster, when known (SnapshotCatalogOn)
+}
 
 func fromSnapshot(s snapshots.Snapshot) Snapshot {
 	out := Snapshot{ID: s.ID, ProjectRef: s.ProjectRef, TakenAt: s.Time(), SizeBytes: s.Size, Key: s.Key, ETag: s.ETag, Usable: s.Usable() == nil}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/restoreportal/portal/internal/audit"
 	"github.com/restoreportal/portal/internal/auth"
+	"github.com/restoreportal/portal/internal/cluster"
 )
 
 // Source is where a ticket came from.
@@ -58,7 +59,8 @@ type Scope struct {
 // Options are the less common choices of a restore.
 type Options struct {
 	// TargetRef names the new project of a new_project restore; empty means
-	// "<project>-r<ticket id>".
+	// "<project>-r<ticket id>" (cluster.DefaultTargetRef: shortened with a
+	// hash where that would pass 63 characters).
 	TargetRef string `json:"target_ref,omitempty"`
 	// KeepDays is how long the replaced state is kept for rollback; 0 means
 	// the worker's PORTAL_KEEP_FOR.
@@ -107,7 +109,7 @@ func (t Ticket) TargetRef() string {
 	if t.Options.TargetRef != "" {
 		return t.Options.TargetRef
 	}
-	return fmt.Sprintf("%s-r%d", t.ProjectRef, t.ID)
+	return cluster.DefaultTargetRef(t.ProjectRef, t.ID)
 }
 
 // Progress is what a running restore reports, written by the worker with

@@ -118,6 +118,9 @@ func validateScope(s Scope) (Scope, error) {
 		if len(out) == 0 {
 			return Scope{}, &ValidationError{Field: "scope", Msg: "name at least one table, or choose the full database"}
 		}
+		if len(out) > MaxScopeTables {
+			return Scope{}, &ValidationError{Field: "scope", Msg: fmt.Sprintf("%d tables named; at most %d (choose the full database instead)", len(out), MaxScopeTables)}
+		}
 		return Scope{Kind: ScopeTables, Tables: out}, nil
 	}
 	return Scope{}, &ValidationError{Field: "scope", Msg: fmt.Sprintf("%q is not full or tables", s.Kind)}
@@ -166,6 +169,9 @@ func Create(ctx context.Context, db DB, cat Catalog, a Actor, n NewTicket) (Tick
 		return Ticket{}, &ValidationError{Field: "requested_at", Msg: "is in the future; a restore can only go back in time"}
 	}
 	if _, err := ParseMode(string(t.Mode)); err != nil {
+		return Ticket{}, err
+	}
+	if err := validateOptions(t.Options); err != nil {
 		return Ticket{}, err
 	}
 	if t.Scope, err = validateScope(n.Scope); err != nil {
@@ -267,8 +273,8 @@ func Prepare(ctx context.Context, db DB, cat Catalog, a Actor, id int64, p Prepa
 			}
 		}
 	}
-	if p.Options.TargetRef != "" && !projectRef.MatchString(p.Options.TargetRef) {
-		return Ticket{}, &ValidationError{Field: "target_ref", Msg: fmt.Sprintf("%q is not a project ref", p.Options.TargetRef)}
+	if err := validateOptions(p.Options); err != nil {
+		return Ticket{}, err
 	}
 	return change(ctx, db, a, id, "ticket.prepared", func(tx pgx.Tx, t *Ticket) error {
 		if snap.ProjectRef != t.ProjectRef {
@@ -280,6 +286,9 @@ func Prepare(ctx context.Context, db DB, cat Catalog, a Actor, id int64, p Prepa
 		}
 		t.SnapshotID, t.Scope, t.Mode, t.Options = p.SnapshotID, scope, mode, p.Options
 		t.PreparedBy, t.ApprovedBy = a.UserID, 0
+		if err := checkTarget(ctx, tx, clusterOf(cat), *t); err != nil {
+			return err
+		}
 		if t.State != StateReady {
 			if err := moveTo(t, StateReady); err != nil {
 				return err

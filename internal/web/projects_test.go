@@ -269,7 +269,7 @@ func TestProjectPages(t *testing.T) {
 	if rec.Code != http.StatusSeeOther {
 		t.Errorf("snapshot now = %d %s", rec.Code, rec.Body)
 	}
-	e.expectJob(t, "snapshot_capture", `{"ref": "proj-web", "manual": true}`, "restore")
+	e.expectJob(t, "snapshot_capture", `{"ref": "proj-web", "manual": true}`, "capture") // captures have a queue of their own
 }
 
 func (e catalogEnv) mustExec(t *testing.T, sql string) {

@@ -1,0 +1,76 @@
+package jobs_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/restoreportal/portal/internal/jobs"
+	"github.com/restoreportal/portal/internal/testenv"
+	"github.com/restoreportal/portal/internal/tickets"
+)
+
+// TestCleanupDropsOnlyRecordedCopiesWhoseTimeIsUp: a cleanup job naming a
+// database the ticket never recorded leaves it alone; the sweep drops a
+// recorded kept copy whose time is up (and records it dropped), and keeps
+// one whose time is not up.
+func TestCleanupDropsOnlyRecordedCopiesWhoseTimeIsUp(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.startRiver()
+	ctx := context.Background()
+	tk, err := tickets.Create(ctx, h.pool, nil, h.operator, tickets.NewTicket{Source: tickets.SourcePortal,
+		ProjectRef: h.ref, RequesterEmail: "c@example.com", Mode: tickets.ModeDestructive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(prefix string) string {
+		name := h.db + "_" + testenv.Name(prefix)
+		if err := h.cl.Create(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		return name
+	}
+	unrecorded, due, notDue := mk("u"), mk("d"), mk("n")
+	record := func(name string, dropAfter time.Time) tickets.DatabaseRecord {
+		rec, _, err := tickets.DatabaseRecordClaim(ctx, h.pool, tk.ID, name, "", tickets.PurposeKept)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tickets.DatabaseRecordSet(ctx, h.pool, rec.ID, tickets.RecordMade, "", &dropAfter); err != nil {
+			t.Fatal(err)
+		}
+		return rec
+	}
+	dueRec := record(due, time.Now().Add(-time.Minute))
+	record(notDue, time.Now().Add(time.Hour))
+
+	run := func(args river.JobArgs) {
+		t.Helper()
+		res, err := h.river.Insert(ctx, args, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.waitJobFinalized(res.Job.ID)
+	}
+	run(jobs.CleanupArgs{TicketID: tk.ID, ProjectRef: h.ref, Database: unrecorded})
+	run(jobs.CleanupArgs{TicketID: tk.ID, ProjectRef: h.ref, Database: h.db})
+	run(jobs.CleanupSweepArgs{})
+
+	for name, want := range map[string]bool{unrecorded: true, h.db: true, due: false, notDue: true} {
+		if got := h.databaseExists(name); got != want {
+			t.Errorf("database %s exists=%v, want %v", name, got, want)
+		}
+	}
+	recs, err := tickets.DatabaseRecordsByTicket(ctx, h.pool, tk.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.ID == dueRec.ID && (r.State != tickets.RecordDropped || r.DroppedAt == nil) {
+			t.Fatalf("the swept copy is not recorded dropped: %+v", r)
+		}
+	}
+}
