@@ -37,10 +37,10 @@ type Config struct {
 	// ExtensionsAllow lists the extensions a restore may create (as the admin):
 	// PORTAL_EXTENSIONS_ALLOW, comma separated.
 	ExtensionsAllow []string
-	S3               S3
-	Worker           Worker
-	Snapshots        Snapshots
-	Mail             Mail
+	S3              S3
+	Worker          Worker
+	Snapshots       Snapshots
+	Mail            Mail
 }
 
 // S3 is where snapshots live.

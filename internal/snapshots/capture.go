@@ -49,7 +49,13 @@ func Capture(ctx context.Context, d Deps, ref string, manual bool) (Snapshot, er
 	if p.DatabaseName == "" || p.Source == "discovered" {
 		return Snapshot{}, fmt.Errorf("capture %s: %w", ref, ErrNotCapturable)
 	}
-	connURL, password, err := databaseURL(d.ProjectsAdminURL, p.DatabaseName)
+	adminURL := d.ProjectsAdminURL
+	if u, ok := d.ClusterURLs[p.Cluster]; ok {
+		adminURL = u
+	} else if p.Cluster != "" && p.Cluster != "default" {
+		return Snapshot{}, fmt.Errorf("capture %s: project cluster %q is not configured", ref, p.Cluster)
+	}
+	connURL, password, err := databaseURL(adminURL, p.DatabaseName)
 	if err != nil {
 		return Snapshot{}, err
 	}

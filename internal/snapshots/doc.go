@@ -31,14 +31,18 @@ type Deps struct {
 	// ProjectsAdminURL reaches the project cluster (PORTAL_PROJECTS_ADMIN_URL);
 	// captures dump ref's database_name on it.
 	ProjectsAdminURL string
-	Log              *slog.Logger
+	// ClusterURLs maps project cluster names to superuser URLs
+	// (config.Clusters); a project on a cluster other than "default" is
+	// captured there. Nil: every project is on ProjectsAdminURL's cluster.
+	ClusterURLs map[string]string
+	Log         *slog.Logger
 }
 
 // NewDeps builds Deps from the configuration.
 func NewDeps(cfg config.Config, pool *pgxpool.Pool, client *s3.Client, log *slog.Logger) Deps {
 	return Deps{
 		Pool: pool, S3: client, Bucket: cfg.S3.Bucket, Prefix: cfg.S3.Prefix,
-		PGDump: cfg.PGDump, ProjectsAdminURL: cfg.ProjectsAdminURL, Log: log,
+		PGDump: cfg.PGDump, ProjectsAdminURL: cfg.ProjectsAdminURL, ClusterURLs: cfg.Clusters, Log: log,
 	}
 }
 
