@@ -258,3 +258,31 @@ func (c *Cluster) loginURL(db, user, password string) (string, error) {
 	u.Path = "/" + db
 	return u.String(), nil
 }
+
+// GrantRole makes member a member of role (so member can use what role
+// owns). Neither role's attributes change.
+func (c *Cluster) GrantRole(ctx context.Context, role, member string) error {
+	conn, err := c.admin(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "GRANT "+ident(role)+" TO "+ident(member)); err != nil {
+		return fmt.Errorf("grant %s to %s: %w", role, member, err)
+	}
+	return nil
+}
+
+// OwnerRoleFor is the name of the owner role the portal makes for a
+// database it creates (a new-project restore's, a demo project's), at most
+// 63 bytes.
+//
+// TODO(lead, merge with "steps"): route through the one naming function
+// (internal/cluster/names.go) once it lands.
+func OwnerRoleFor(db string) string {
+	const suffix = "_owner"
+	if len(db) > 63-len(suffix) {
+		db = db[:63-len(suffix)]
+	}
+	return db + suffix
+}

@@ -41,7 +41,7 @@ type CleanupWorker struct {
 // Work drops the kept copy if it is still there.
 func (w *CleanupWorker) Work(ctx context.Context, job *river.Job[CleanupArgs]) error {
 	a := job.Args
-	cl, err := cluster.New(w.d.Config.ProjectsAdminURL)
+	cl, err := clusterOf(ctx, w.d, a.ProjectRef)
 	if err != nil {
 		return err
 	}

@@ -172,10 +172,16 @@ type restoreRun struct {
 	mu   sync.Mutex
 	prog tickets.Progress
 	src  *objstore.Reader
+
+	cl    *cluster.Cluster // the project's cluster (identity.go)
+	owner string           // the role the dump runs as (identity.go)
 }
 
 func (r *restoreRun) cluster() (*cluster.Cluster, error) {
-	return cluster.New(r.d.Config.ProjectsAdminURL)
+	if r.cl != nil {
+		return r.cl, nil
+	}
+	return clusterNamed(r.d, cluster.Default)
 }
 
 func (r *restoreRun) setPhase(phase, msg string) {
@@ -252,6 +258,12 @@ func (r *restoreRun) run(ctx context.Context) (tickets.Result, error) {
 			return tickets.Result{}, err
 		}
 	}
+	if r.cl, err = clusterOf(ctx, r.d, r.t.ProjectRef); err != nil {
+		return tickets.Result{}, err
+	}
+	if err := r.checkExtensions(ctx, snap); err != nil {
+		return tickets.Result{}, err
+	}
 	switch {
 	case r.t.Mode == tickets.ModeNewProject:
 		return r.newProject(ctx, snap, tables)
@@ -303,21 +315,24 @@ func (r *restoreRun) apply(ctx context.Context, cl *cluster.Cluster, snap snapsh
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: not gzip: %w", snap.Key, err)
 	}
-	res, err := restore.Apply(ctx, gz, restore.Options{
-		DatabaseURL: cl.URL(dbname),
-		Jobs:        r.d.Config.Worker.ApplyJobs,
-		Tables:      tables,
-		Progress: func(p restore.Progress) {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			r.prog.Rows = p.Rows
-			r.prog.TablesDone = len(p.Tables)
-			if n := len(p.Tables); n > 0 {
-				r.prog.CurrentTable = p.Tables[n-1].Table.String()
-			}
-			r.prog.Phase = "apply: " + p.Phase.String()
-		},
-	})
+	opts, closeSession, err := r.applyOptions(ctx, cl, dbname, r.owner)
+	if err != nil {
+		return nil, err
+	}
+	defer closeSession()
+	opts.Jobs = r.d.Config.Worker.ApplyJobs
+	opts.Tables = tables
+	opts.Progress = func(p restore.Progress) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.prog.Rows = p.Rows
+		r.prog.TablesDone = len(p.Tables)
+		if n := len(p.Tables); n > 0 {
+			r.prog.CurrentTable = p.Tables[n-1].Table.String()
+		}
+		r.prog.Phase = "apply: " + p.Phase.String()
+	}
+	res, err := restore.Apply(ctx, gz, opts)
 	if err != nil {
 		return nil, fmt.Errorf("restore into %s: %w", dbname, err)
 	}
@@ -365,10 +380,13 @@ func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, ta
 		return tickets.Result{}, fmt.Errorf("project %s exists already; choose another target ref", ref)
 	}
 	r.setPhase("prepare", "creating database "+db)
+	if err := r.newProjectOwner(ctx, cl, db); err != nil {
+		return tickets.Result{}, err
+	}
 	if err := cl.Drop(ctx, db); err != nil { // a stale copy of a killed attempt
 		return tickets.Result{}, err
 	}
-	if err := cl.Create(ctx, db); err != nil {
+	if err := cl.CreateOwned(ctx, db, r.owner); err != nil {
 		return tickets.Result{}, err
 	}
 	fail := func(err error) (tickets.Result, error) {
@@ -394,6 +412,9 @@ func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, ta
 	if err := snapshots.ProjectRegisterRestored(ctx, r.d.Pool, ref, db, r.t.ProjectRef); err != nil {
 		return fail(err)
 	}
+	if err := snapshots.ProjectSetPlacement(ctx, r.d.Pool, ref, cl.Name(), r.owner); err != nil {
+		return fail(err)
+	}
 	out := tickets.Result{
 		TargetDatabase:      db,
 		RowCounts:           rowCounts(res),
@@ -416,6 +437,9 @@ func (r *restoreRun) fullDestructive(ctx context.Context, snap snapshots.Snapsho
 	}
 	live, err := r.liveDatabase(ctx)
 	if err != nil {
+		return tickets.Result{}, err
+	}
+	if r.owner, err = r.liveOwnerRole(ctx, cl, live); err != nil {
 		return tickets.Result{}, err
 	}
 	staging, kept := fmt.Sprintf("%s_stg_t%d", live, r.t.ID), fmt.Sprintf("%s_pre_t%d", live, r.t.ID)
@@ -445,7 +469,7 @@ func (r *restoreRun) fullDestructive(ctx context.Context, snap snapshots.Snapsho
 	if err := cl.Drop(ctx, staging); err != nil { // stale staging of a killed attempt
 		return tickets.Result{}, err
 	}
-	if err := cl.Create(ctx, staging); err != nil {
+	if err := cl.CreateOwned(ctx, staging, r.owner); err != nil {
 		return tickets.Result{}, err
 	}
 	dropStaging := func() {
@@ -512,6 +536,9 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 	if err != nil {
 		return tickets.Result{}, err
 	}
+	if r.owner, err = r.liveOwnerRole(ctx, cl, live); err != nil {
+		return tickets.Result{}, err
+	}
 	staging := fmt.Sprintf("%s_stg_t%d", live, r.t.ID)
 	backup := fmt.Sprintf("restore_backup_t%d", r.t.ID)
 	keptUntil := time.Now().Add(r.keepFor())
@@ -536,7 +563,7 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 	if err := cl.Drop(ctx, staging); err != nil {
 		return tickets.Result{}, err
 	}
-	if err := cl.Create(ctx, staging); err != nil {
+	if err := cl.CreateOwned(ctx, staging, r.owner); err != nil {
 		return tickets.Result{}, err
 	}
 	defer func() {

@@ -64,7 +64,7 @@ func (w *RollbackWorker) Work(ctx context.Context, job *river.Job[tickets.Rollba
 }
 
 func (w *RollbackWorker) rollback(ctx context.Context, t tickets.Ticket) error {
-	cl, err := cluster.New(w.d.Config.ProjectsAdminURL)
+	cl, err := clusterOf(ctx, w.d, t.ProjectRef)
 	if err != nil {
 		return err
 	}
