@@ -96,6 +96,7 @@ func (s *Server) routes(e *echo.Echo) {
 	app.Any("/riverui/*", s.riverUIHandler, s.requireRole("admin"))
 	s.apiRoutes(app)
 	s.projectRoutes(app)
+	s.projectRegistrationRoutes(app)
 }
 
 func (s *Server) healthz(c echo.Context) error {
