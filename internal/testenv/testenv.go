@@ -350,7 +350,13 @@ func buildTemplate(ctx context.Context, tmplURL string, conn *pgx.Conn, tmpl str
 // PortalPool is a pool on a fresh PortalURL database, closed when the test ends.
 func PortalPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	url := PortalURL(t)
+	return PortalPoolAt(t, PortalURL(t))
+}
+
+// PortalPoolAt is a pool on the portal database at url (a PortalURL), closed
+// when the test ends.
+func PortalPoolAt(t testing.TB, url string) *pgxpool.Pool {
+	t.Helper()
 	pool, err := database.Open(context.Background(), url)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
