@@ -463,3 +463,39 @@ func (h *harness) databasesLike(pattern string) []string {
 	}
 	return names
 }
+
+// TestRestoreRunsOnTheProjectsCluster: the worker takes each project's
+// cluster from its registration. With "default" unreachable and the
+// project registered on "second", a destructive restore succeeds there; a
+// project on a cluster the worker has no URL for fails, saying so.
+func TestRestoreRunsOnTheProjectsCluster(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	deps := h.deps
+	deps.Config.Clusters = map[string]string{
+		cluster.Default: "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2",
+		"second":        h.cfg.ProjectsAdminURL,
+	}
+	h.startRiverWith(deps)
+	ctx := context.Background()
+	if _, err := h.pool.Exec(ctx, `UPDATE projects SET cluster = 'second' WHERE ref = $1`, h.ref); err != nil {
+		t.Fatal(err)
+	}
+	h.cfg.Clusters = deps.Config.Clusters // the capture below dumps from "second" too
+	snap := h.capture()
+	tk := h.waitFinal(h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{}).ID)
+	if tk.State != tickets.StateSucceeded {
+		t.Fatalf("restore on cluster second: %s: %s", tk.State, tk.Result.Message)
+	}
+	if _, err := h.pool.Exec(ctx, `UPDATE projects SET cluster = 'gone' WHERE ref = $1`, h.ref); err != nil {
+		t.Fatal(err)
+	}
+	live := h.checksum(h.db)
+	tk = h.waitFinal(h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{}).ID)
+	if tk.State != tickets.StateFailed || !strings.Contains(tk.Result.Message, `"gone"`) || !strings.Contains(tk.Result.Message, "not configured") {
+		t.Fatalf("restore on an unconfigured cluster: %s: %s", tk.State, tk.Result.Message)
+	}
+	if h.checksum(h.db) != live {
+		t.Fatal("a refused restore changed the live database")
+	}
+}
