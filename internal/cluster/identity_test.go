@@ -174,6 +174,20 @@ func TestConnectAsActsAsTheRole(t *testing.T) {
 	if _, err := c.ConnectAs(ctx, db, "postgres"); !errors.Is(err, cluster.ErrPrivilegedRole) {
 		t.Fatalf("ConnectAs a superuser: %v", err)
 	}
+	oc, err := c.ConnectOwner(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := oc.QueryRow(ctx, `SELECT current_user`).Scan(&cur); err != nil || cur != owner {
+		t.Fatalf("ConnectOwner acts as %s (%v), want %s", cur, err, owner)
+	}
+	if err := oc.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, c, "postgres", "ALTER DATABASE "+pgx.Identifier{db}.Sanitize()+" OWNER TO postgres")
+	if _, err := c.ConnectOwner(ctx, db); !errors.Is(err, cluster.ErrPrivilegedRole) {
+		t.Fatalf("ConnectOwner of a superuser-owned database: %v", err)
+	}
 }
 
 func TestCreateExtensionOnlyFromTheAllowlist(t *testing.T) {

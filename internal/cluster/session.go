@@ -245,3 +245,14 @@ func scramVerifier(password string) string {
 }
 
 func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// ConnectOwner opens a connection to database db acting as the role that
+// owns it (through a Session), refusing a privileged owner: for steps that
+// run portal SQL on a live database whose owner is not recorded.
+func (c *Cluster) ConnectOwner(ctx context.Context, db string) (*RoleConn, error) {
+	owner, err := c.DatabaseOwner(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	return c.ConnectAs(ctx, db, owner)
+}
