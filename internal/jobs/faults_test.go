@@ -181,7 +181,10 @@ func TestRestoreSurvivesS3ConnectionCuts(t *testing.T) {
 	atSnapshot := h.dump(h.db)
 
 	cut := h.cfg.S3
-	cut.Endpoint = "http://" + testenv.CutProxy(t, strings.TrimPrefix(h.cfg.S3.Endpoint, "http://"), snap.Size/3, 2)
+	// Three cuts: the first connection is the extension pre-scan's (it reads
+	// only the pre-data, less than a third of this dump, and ends before its
+	// cut); the restore's stream is then cut twice.
+	cut.Endpoint = "http://" + testenv.CutProxy(t, strings.TrimPrefix(h.cfg.S3.Endpoint, "http://"), snap.Size/3, 3)
 	s3c, err := objstore.New(context.Background(), cut)
 	if err != nil {
 		t.Fatal(err)

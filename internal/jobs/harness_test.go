@@ -144,6 +144,12 @@ func (h *harness) dropDatabases() {
 	for _, n := range names {
 		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{n}.Sanitize()+" WITH (FORCE)")
 	}
+	// And the owner roles made for them (the demo's, new projects').
+	rows, _ = conn.Query(ctx, `SELECT rolname FROM pg_roles WHERE rolname LIKE $1`, h.db+"%_owner")
+	roles, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+	for _, r := range roles {
+		_, _ = conn.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{r}.Sanitize())
+	}
 }
 
 // change makes another day of changes in the live database.
