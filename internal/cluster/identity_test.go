@@ -210,6 +210,16 @@ func TestCreateExtensionOnlyFromTheAllowlist(t *testing.T) {
 	if n := query[int](t, c, db, `SELECT count(*)::int FROM pg_extension WHERE extname = 'dblink'`); n != 0 {
 		t.Fatal("dblink was created")
 	}
+	// An extension into a schema the customer already filled is refused: its
+	// install script would run the customer's functions as a superuser.
+	exec(t, c, db, `SET ROLE `+owner+`; CREATE SCHEMA trapped; CREATE FUNCTION trapped.lower(text) RETURNS text LANGUAGE sql AS 'SELECT $1'`)
+	if err := c.CreateExtension(ctx, db, "pgcrypto", "trapped", allow); !errors.Is(err, cluster.ErrExtensionRefused) || !strings.Contains(err.Error(), "function lower") {
+		t.Fatalf("extension into a filled schema: %v", err)
+	}
+	// public holds only citext's objects (the admin's): that is fine.
+	if err := c.CreateExtension(ctx, db, "pgcrypto", "", allow); err != nil {
+		t.Fatalf("pgcrypto into public: %v", err)
+	}
 	err := cluster.CheckExtensions([]string{"citext", "dblink", "postgres_fdw"}, allow)
 	if !errors.Is(err, cluster.ErrExtensionRefused) || !strings.Contains(err.Error(), "dblink, postgres_fdw") {
 		t.Fatalf("CheckExtensions: %v", err)

@@ -195,6 +195,42 @@ func (c *Cluster) CreateExtension(ctx context.Context, db, name, schema string, 
 		return err
 	}
 	defer conn.Close(ctx)
+	// The install script runs as the superuser with the target schema on its
+	// search_path: objects the customer put there first (a function matching
+	// a call better than pg_catalog's, an operator) would run as it. pg_dump
+	// writes extensions right after the schemas, so the schema holds none.
+	target := schema
+	if target == "" {
+		if err := conn.QueryRow(ctx, `SELECT coalesce(current_schema(), '')`).Scan(&target); err != nil {
+			return err
+		}
+	}
+	if target != "" {
+		var objs []string
+		rows, err := conn.Query(ctx, `
+			WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname = $1)
+			SELECT kind || ' ' || name FROM (
+				SELECT 'function' AS kind, proname::text AS name, proowner AS owner FROM pg_proc WHERE pronamespace = (SELECT oid FROM ns)
+				UNION ALL SELECT 'relation', relname::text, relowner FROM pg_class WHERE relnamespace = (SELECT oid FROM ns)
+				UNION ALL SELECT 'type', typname::text, typowner FROM pg_type WHERE typnamespace = (SELECT oid FROM ns)
+				UNION ALL SELECT 'operator', oprname::text, oprowner FROM pg_operator WHERE oprnamespace = (SELECT oid FROM ns)
+				UNION ALL SELECT 'collation', collname::text, collowner FROM pg_collation WHERE collnamespace = (SELECT oid FROM ns)
+				UNION ALL SELECT 'conversion', conname::text, conowner FROM pg_conversion WHERE connamespace = (SELECT oid FROM ns)
+				UNION ALL SELECT 'operator family', opfname::text, opfowner FROM pg_opfamily WHERE opfnamespace = (SELECT oid FROM ns)
+				UNION ALL SELECT 'text search configuration', cfgname::text, cfgowner FROM pg_ts_config WHERE cfgnamespace = (SELECT oid FROM ns)
+				UNION ALL SELECT 'text search dictionary', dictname::text, dictowner FROM pg_ts_dict WHERE dictnamespace = (SELECT oid FROM ns)
+			) o JOIN pg_roles r ON r.oid = o.owner WHERE NOT r.rolsuper ORDER BY 1 LIMIT 5`, target)
+		if err != nil {
+			return fmt.Errorf("create extension %s: look at schema %s: %w", name, target, err)
+		}
+		if objs, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return err
+		}
+		if len(objs) > 0 {
+			return fmt.Errorf("%w: %s: schema %s already holds objects of the database's own (%s): its install script would run them as a superuser",
+				ErrExtensionRefused, name, target, strings.Join(objs, ", "))
+		}
+	}
 	sql := "CREATE EXTENSION IF NOT EXISTS " + ident(name)
 	if schema != "" {
 		sql += " WITH SCHEMA " + ident(schema)
