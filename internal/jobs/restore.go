@@ -420,7 +420,8 @@ func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, ta
 		RowCounts:           rowCounts(res),
 		Warnings:            res.Warnings,
 		DisabledSideEffects: disabled,
-		Message:             fmt.Sprintf("New project %s is at %s (connect with the cluster's usual credentials).", ref, cl.Address(db)),
+		Message: fmt.Sprintf("New project %s is at %s, owned by role %s (the source project's owner role is a member of it; connect with the cluster's usual credentials).",
+			ref, cl.Address(db), r.owner),
 	}
 	if len(res.DroppedForeignKeys) > 0 {
 		out.Warnings = append(out.Warnings, "left out foreign keys to tables not restored: "+strings.Join(res.DroppedForeignKeys, ", "))
