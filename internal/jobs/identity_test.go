@@ -83,6 +83,7 @@ BEGIN
     PERFORM public.trap_attempt(via, 'pg_read_file stack env', format('SELECT pg_read_file(%L)', '@ENVFILE@'));
     PERFORM public.trap_attempt(via, 'lo_import', 'SELECT lo_import(''/etc/hostname'')');
     PERFORM public.trap_attempt(via, 'create extension dblink', 'CREATE EXTENSION IF NOT EXISTS dblink');
+    PERFORM public.trap_attempt(via, 'create extension postgres_fdw', 'CREATE EXTENSION IF NOT EXISTS postgres_fdw');
     PERFORM public.trap_attempt(via, 'grant pg_execute_server_program', format('GRANT pg_execute_server_program TO %I', '@CUSTOMER@'));
     PERFORM public.trap_reset(via);
     RETURN true;
