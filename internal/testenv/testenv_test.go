@@ -2,6 +2,8 @@ package testenv_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -124,5 +126,22 @@ func TestPortalDatabaseIsNotOnTheProjectCluster(t *testing.T) {
 	}
 	if owner != db.Owner {
 		t.Fatalf("owned database is owned by %s, want %s", owner, db.Owner)
+	}
+}
+
+// TestStackEnvFileIsPrivate: the env file holds the S3 secret, so
+// scripts/stack.sh writes it readable by its owner only.
+func TestStackEnvFileIsPrivate(t *testing.T) {
+	t.Parallel()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(root, ".stack", "env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		t.Fatalf(".stack/env has mode %v, want 0600", fi.Mode().Perm())
 	}
 }
