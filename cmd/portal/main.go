@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -131,8 +132,16 @@ func serve(ctx context.Context) error {
 	smtpErrc := make(chan error, 1)
 	var smtpSrv *smtp.Server
 	if cfg.Mail.SMTPAddr != "" {
+		var smtpTLS *tls.Config
+		if cfg.Mail.TLSCert != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.Mail.TLSCert, cfg.Mail.TLSKey)
+			if err != nil {
+				return fmt.Errorf("PORTAL_SMTP_TLS_CERT / PORTAL_SMTP_TLS_KEY: %w", err)
+			}
+			smtpTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
 		smtpSrv = mail.NewSMTPServer(cfg.Mail.SMTPAddr, mail.SMTPOptions{SupportAddresses: cfg.Mail.SupportAddresses,
-			MaxMessageBytes: cfg.Mail.MaxMessageBytes, Logger: log},
+			MaxMessageBytes: cfg.Mail.MaxMessageBytes, Logger: log, TLSConfig: smtpTLS},
 			func(ctx context.Context, env mail.Envelope, raw []byte) error {
 				_, err := intake.Deliver(ctx, pool, rc, intake.ViaSMTP, env, raw)
 				return err

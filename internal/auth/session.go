@@ -17,13 +17,30 @@ const (
 	SessionIdle = 12 * time.Hour
 )
 
-// Throttle limits: more failures than these within ThrottleWindow refuse
-// further attempts, for the account and for the address.
+// Throttle limits. Attempts are counted before the password is checked, under
+// an advisory lock per account and per address, so concurrent guesses stop at
+// the limit. Failures lock the pair (account, address) that made them, with
+// backoff (PairTiers); an address failing for any accounts is locked after
+// MaxFailsPerAddress; and an account failing from many addresses is locked
+// after MaxFailsPerAccountGlobal, but only for addresses it has not logged in
+// from within KnownAddressFor: an attack from elsewhere does not lock the
+// owner out of their usual address.
 const (
-	ThrottleWindow     = 15 * time.Minute
-	MaxFailsPerAccount = 5
-	MaxFailsPerAddress = 20
+	ThrottleWindow = 15 * time.Minute
+	// MaxFailsPerAccount is the failures of one account from one address
+	// within ThrottleWindow (the first of PairTiers).
+	MaxFailsPerAccount       = 5
+	MaxFailsPerAddress       = 20
+	MaxFailsPerAccountGlobal = 50
+	KnownAddressFor          = 30 * 24 * time.Hour
 )
+
+// PairTiers are the backoff of one account from one address: more than N
+// failures (since its last success there) within Window lock it.
+var PairTiers = []struct {
+	N      int
+	Window time.Duration
+}{{MaxFailsPerAccount, ThrottleWindow}, {2 * MaxFailsPerAccount, time.Hour}, {4 * MaxFailsPerAccount, 24 * time.Hour}}
 
 // Session is a logged-in browser.
 type Session struct {
@@ -35,29 +52,55 @@ type Session struct {
 	ExpiresAt  time.Time
 }
 
+// throttled says whether the counts refuse another attempt.
+func (c loginCounts) throttled() bool {
+	for i, tier := range PairTiers {
+		if c.pair[i] >= tier.N {
+			return true
+		}
+	}
+	return c.address >= MaxFailsPerAddress || (!c.known && c.account >= MaxFailsPerAccountGlobal)
+}
+
 // Login checks the credentials, throttled per account and per address, and
-// starts a session. Every attempt is recorded; successes and throttled
-// attempts go to the audit trail.
+// starts a session. Every attempt is recorded before its password is checked
+// (as a failure, turned into a success when it is one); throttled attempts
+// are recorded as such, do not count, and go to the audit trail.
 func Login(ctx context.Context, db DB, email, password, address string) (Session, error) {
 	email, err := NormalizeEmail(email)
 	if err != nil {
-		// Still counted against the address.
-		_ = loginAttemptInsert(ctx, db, "", address, false)
-		return Session{}, ErrBadCredentials
+		email = "" // still counted against the address
 	}
-	byEmail, byAddr, err := loginFailures(ctx, db, email, address, ThrottleWindow)
-	if err != nil {
+	var attempt int64
+	var throttled bool
+	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		if err := loginLock(ctx, tx, email, address); err != nil {
+			return err
+		}
+		c, err := loginCount(ctx, tx, email, address)
+		if err != nil {
+			return err
+		}
+		throttled = c.throttled()
+		if attempt, err = loginAttemptInsert(ctx, tx, email, address, throttled); err != nil {
+			return err
+		}
+		if throttled {
+			return audit.Record(ctx, tx, audit.Actor{Name: email, Address: address}, audit.Entry{Action: "user.login_throttled"})
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
 		return Session{}, err
-	}
-	if byEmail >= MaxFailsPerAccount || byAddr >= MaxFailsPerAddress {
-		_ = loginAttemptInsert(ctx, db, email, address, false)
-		_ = audit.Record(ctx, db, audit.Actor{Name: email, Address: address}, audit.Entry{Action: "user.login_throttled"})
+	case throttled:
 		return Session{}, ErrThrottled
+	case email == "":
+		return Session{}, ErrBadCredentials
 	}
 	u, hash, err := userPasswordHash(ctx, db, email)
 	if err == ErrNotFound {
 		_, _ = CheckPassword(dummyHash(), password)
-		_ = loginAttemptInsert(ctx, db, email, address, false)
 		return Session{}, ErrBadCredentials
 	}
 	if err != nil {
@@ -68,15 +111,12 @@ func Login(ctx context.Context, db DB, email, password, address string) (Session
 		return Session{}, err
 	}
 	if !ok || u.Disabled() {
-		if err := loginAttemptInsert(ctx, db, email, address, false); err != nil {
-			return Session{}, err
-		}
 		return Session{}, ErrBadCredentials
 	}
 	s := Session{Token: randomToken(32), CSRFToken: randomToken(32), User: u,
 		CreatedAt: time.Now(), LastSeenAt: time.Now(), ExpiresAt: time.Now().Add(SessionIdle)}
 	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		if err := loginAttemptInsert(ctx, tx, email, address, true); err != nil {
+		if err := loginAttemptSucceeded(ctx, tx, attempt); err != nil {
 			return err
 		}
 		if err := sessionInsert(ctx, tx, s.Token, u.ID, s.CSRFToken, address, s.ExpiresAt); err != nil {
@@ -116,14 +156,16 @@ func (s Session) CheckCSRF(submitted string) bool {
 }
 
 // Prune deletes expired sessions and login attempts older than a day (the
-// throttle looks back ThrottleWindow). A periodic cleanup job calls it.
+// throttle looks back a day at most), but keeps successes for
+// KnownAddressFor: they make an address known. A periodic cleanup job calls it.
 func Prune(ctx context.Context, db DB) (sessions, attempts int64, err error) {
 	tag, err := db.Exec(ctx, `DELETE FROM sessions WHERE expires_at < now()`)
 	if err != nil {
 		return 0, 0, fmt.Errorf("prune sessions: %w", err)
 	}
 	sessions = tag.RowsAffected()
-	tag, err = db.Exec(ctx, `DELETE FROM login_attempts WHERE created_at < now() - interval '1 day'`)
+	tag, err = db.Exec(ctx, `DELETE FROM login_attempts WHERE created_at < now() - interval '1 day'
+		AND (NOT succeeded OR created_at < now() - $1 * interval '1 second')`, KnownAddressFor.Seconds())
 	if err != nil {
 		return sessions, 0, fmt.Errorf("prune login attempts: %w", err)
 	}

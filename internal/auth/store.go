@@ -153,26 +153,75 @@ func sessionDeleteByUser(ctx context.Context, db DB, userID int64) error {
 	return nil
 }
 
-func loginAttemptInsert(ctx context.Context, db DB, email, address string, ok bool) error {
-	_, err := db.Exec(ctx, `INSERT INTO login_attempts (email, address, succeeded) VALUES ($1, $2, $3)`, email, address, ok)
-	if err != nil {
-		return fmt.Errorf("record login attempt: %w", err)
+// loginLock serialises the attempts of an account and those of an address
+// for the rest of the transaction (always account first, so no two attempts
+// wait on each other in a cycle).
+func loginLock(ctx context.Context, tx pgx.Tx, email, address string) error {
+	for _, key := range []string{"login-account:" + email, "login-address:" + address} {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, key); err != nil {
+			return fmt.Errorf("login lock: %w", err)
+		}
 	}
 	return nil
 }
 
-// loginFailures counts failures since the last success of the account, and
-// failures from the address, within the window.
-func loginFailures(ctx context.Context, db DB, email, address string, window time.Duration) (byEmail, byAddress int, err error) {
-	err = db.QueryRow(ctx, `SELECT
-		(SELECT count(*) FROM login_attempts WHERE email = $1 AND NOT succeeded AND created_at > now() - $3::interval
-			AND created_at > coalesce((SELECT max(created_at) FROM login_attempts WHERE email = $1 AND succeeded), '-infinity')),
-		(SELECT count(*) FROM login_attempts WHERE address = $2 AND NOT succeeded AND created_at > now() - $3::interval)`,
-		email, address, window.String()).Scan(&byEmail, &byAddress)
+// loginAttemptInsert records an attempt as a failure (or as throttled) and
+// returns its id; loginAttemptSucceeded turns it into a success.
+func loginAttemptInsert(ctx context.Context, db DB, email, address string, throttled bool) (int64, error) {
+	var id int64
+	err := db.QueryRow(ctx, `INSERT INTO login_attempts (email, address, succeeded, throttled) VALUES ($1, $2, false, $3) RETURNING id`,
+		email, address, throttled).Scan(&id)
 	if err != nil {
-		return 0, 0, fmt.Errorf("count login failures: %w", err)
+		return 0, fmt.Errorf("record login attempt: %w", err)
 	}
-	return byEmail, byAddress, nil
+	return id, nil
+}
+
+func loginAttemptSucceeded(ctx context.Context, db DB, id int64) error {
+	if _, err := db.Exec(ctx, `UPDATE login_attempts SET succeeded = true WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("record login success: %w", err)
+	}
+	return nil
+}
+
+// loginCounts are the checked failures that bear on an attempt: of the pair
+// (account, address) since its last success there, in each of PairTiers'
+// windows; of the address; of the account from anywhere (a success does not
+// reset it: the owner logging in must not give an attacker new guesses); and
+// whether the account logged in from the address recently.
+type loginCounts struct {
+	pair             [3]int
+	address, account int
+	known            bool
+}
+
+func loginCount(ctx context.Context, db DB, email, address string) (loginCounts, error) {
+	var c loginCounts
+	secs := func(d time.Duration) float64 { return d.Seconds() }
+	err := db.QueryRow(ctx, `WITH f AS (
+			SELECT address, created_at FROM login_attempts
+			WHERE email = $1 AND NOT succeeded AND NOT throttled AND created_at > now() - $6 * interval '1 second'
+		), fp AS (
+			SELECT created_at FROM f
+			WHERE address = $2 AND created_at > coalesce((SELECT max(created_at) FROM login_attempts
+				WHERE email = $1 AND address = $2 AND succeeded), '-infinity')
+		)
+		SELECT
+			(SELECT count(*) FROM fp WHERE created_at > now() - $3 * interval '1 second'),
+			(SELECT count(*) FROM fp WHERE created_at > now() - $4 * interval '1 second'),
+			(SELECT count(*) FROM fp WHERE created_at > now() - $5 * interval '1 second'),
+			(SELECT count(*) FROM login_attempts WHERE address = $2 AND NOT succeeded AND NOT throttled
+				AND created_at > now() - $3 * interval '1 second'),
+			(SELECT count(*) FROM f WHERE created_at > now() - $3 * interval '1 second'),
+			EXISTS (SELECT 1 FROM login_attempts WHERE email = $1 AND address = $2 AND succeeded
+				AND created_at > now() - $7 * interval '1 second')`,
+		email, address, secs(PairTiers[0].Window), secs(PairTiers[1].Window), secs(PairTiers[2].Window),
+		secs(24*time.Hour), secs(KnownAddressFor)).
+		Scan(&c.pair[0], &c.pair[1], &c.pair[2], &c.address, &c.account, &c.known)
+	if err != nil {
+		return loginCounts{}, fmt.Errorf("count login failures: %w", err)
+	}
+	return c, nil
 }
 
 func tokenInsert(ctx context.Context, db DB, userID int64, name, token, prefix string) (Token, error) {
@@ -219,4 +268,12 @@ func tokenRevoke(ctx context.Context, db DB, userID, id int64) error {
 		return ErrNotFound
 	}
 	return nil
+}
+
+func tokenRevokeByUser(ctx context.Context, db DB, userID int64) (int64, error) {
+	tag, err := db.Exec(ctx, `UPDATE api_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, userID)
+	if err != nil {
+		return 0, fmt.Errorf("revoke tokens of user %d: %w", userID, err)
+	}
+	return tag.RowsAffected(), nil
 }

@@ -91,7 +91,8 @@ func UpdateUser(ctx context.Context, db DB, by audit.Actor, id int64, ch UserCha
 	return u, err
 }
 
-// SetPassword replaces a user's password and ends their sessions.
+// SetPassword replaces a user's password, ends their sessions and revokes
+// their API tokens: whoever knew the old password may have made one.
 func SetPassword(ctx context.Context, db DB, by audit.Actor, id int64, password string) error {
 	hash, err := HashPassword(password)
 	if err != nil {
@@ -104,6 +105,11 @@ func SetPassword(ctx context.Context, db DB, by audit.Actor, id int64, password 
 		if err := sessionDeleteByUser(ctx, tx, id); err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx, by, audit.Entry{Action: "user.password_set", UserID: id})
+		revoked, err := tokenRevokeByUser(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, by, audit.Entry{Action: "user.password_set", UserID: id,
+			After: map[string]any{"sessions_ended": true, "tokens_revoked": revoked}})
 	})
 }

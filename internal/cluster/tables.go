@@ -149,6 +149,10 @@ func count(ctx context.Context, q interface {
 
 // Backup copies the live rows of tables into schema (created anew) in one
 // transaction and returns the row counts copied.
+//
+// Deprecated: the backup commits before, and apart from, Replace, so rows
+// written in between are lost, and it lives inside the live database. Use
+// ReplaceRows, which keeps the rows elsewhere in the swap's transaction.
 func Backup(ctx context.Context, live *pgx.Conn, schema string, tables []Table) (map[string]int64, error) {
 	tables, err := topTables(ctx, live, tables)
 	if err != nil {
@@ -232,6 +236,9 @@ func (e *DanglingError) Unwrap() error { return ErrDangling }
 //
 // The same transaction creates a marker table in backupSchema, so a retried
 // job can tell (Replaced) whether the swap committed before a crash.
+//
+// Deprecated: Replace needs superuser (replica mode) and a Backup taken
+// apart from it; use ReplaceRows.
 func Replace(ctx context.Context, live, staging *pgx.Conn, tables []Table, backupSchema string, allowDangling bool) (Replaced, error) {
 	tables, err := topTables(ctx, live, tables)
 	if err != nil {
@@ -248,7 +255,11 @@ func Replace(ctx context.Context, live, staging *pgx.Conn, tables []Table, backu
 				return err
 			}
 			res.Before[t.String()] = n
-			if _, err := tx.Exec(ctx, "DELETE FROM "+t.Quoted()); err != nil {
+			r, err := swapRelsConn(ctx, tx.Conn(), t)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, "DELETE FROM "+r.from()); err != nil {
 				return fmt.Errorf("clear %s: %w", t, err)
 			}
 		}
@@ -310,7 +321,10 @@ func copySequences(ctx context.Context, staging *pgx.Conn, tx pgx.Tx, t Table) e
 	}
 	for _, c := range cols {
 		var seq *string
-		if err := staging.QueryRow(ctx, `SELECT pg_get_serial_sequence($1, $2)`, t.Quoted(), c.name).Scan(&seq); err != nil || seq == nil {
+		if err := staging.QueryRow(ctx, `SELECT pg_get_serial_sequence($1, $2)`, t.Quoted(), c.name).Scan(&seq); err != nil {
+			return fmt.Errorf("sequence of %s.%s: %w", t, c.name, err)
+		}
+		if seq == nil {
 			continue
 		}
 		var last int64
@@ -382,7 +396,9 @@ func danglingRefs(ctx context.Context, tx pgx.Tx, tables []Table) ([]string, err
 }
 
 // RestoreBackup puts the backed-up rows of tables back, in one transaction:
-// the rollback of a table-scope restore.
+// the rollback of a table-scope restore made by Backup and Replace. It keeps
+// for tickets restored before ReplaceRows; new rollbacks swap the kept copy
+// back with ReplaceRows, keeping aside what was written since.
 func RestoreBackup(ctx context.Context, live *pgx.Conn, schema string, tables []Table) (map[string]int64, error) {
 	tables, err := topTables(ctx, live, tables)
 	if err != nil {
@@ -394,7 +410,11 @@ func RestoreBackup(ctx context.Context, live *pgx.Conn, schema string, tables []
 			return err
 		}
 		for _, t := range tables {
-			if _, err := tx.Exec(ctx, "DELETE FROM "+t.Quoted()); err != nil {
+			r, err := swapRelsConn(ctx, tx.Conn(), t)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, "DELETE FROM "+r.from()); err != nil {
 				return fmt.Errorf("clear %s: %w", t, err)
 			}
 			cols, err := columns(ctx, tx, t)

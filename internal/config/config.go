@@ -28,7 +28,10 @@ type Config struct {
 	LogLevel         string // PORTAL_LOG_LEVEL: debug, info, warn, error
 	LogFormat        string // PORTAL_LOG_FORMAT: text or json
 	SecureCookies    bool   // PORTAL_SECURE_COOKIES: mark cookies Secure (behind TLS)
-	PGDump           string // PORTAL_PG_DUMP: the pg_dump binary used for captures
+	// ApprovalTTL is PORTAL_APPROVAL_TTL: how long a destructive plan submitted
+	// for approval waits; then the request lapses and must be submitted again.
+	ApprovalTTL time.Duration
+	PGDump      string // PORTAL_PG_DUMP: the pg_dump binary used for captures
 	// Clusters maps every project cluster's name to its superuser URL (secret):
 	// "default" is ProjectsAdminURL, more come from PORTAL_CLUSTERS
 	// (name=url,...) and PORTAL_CLUSTERS_FILE (one "name url" per line).
@@ -78,6 +81,14 @@ type Mail struct {
 	From             string   // PORTAL_MAIL_FROM
 	IntakeSecret     string   // PORTAL_INTAKE_SECRET: HMAC secret of POST /intake/email (secret)
 	MaxMessageBytes  int64    // PORTAL_MAIL_MAX_BYTES
+	Forwarders       []string // PORTAL_MAIL_FORWARDERS: staff/agent addresses and @domains whose forwards belong to the original sender
+	RequireDMARC     bool     // PORTAL_MAIL_REQUIRE_DMARC: no field changes from mail that failed DMARC
+	RelayTLS         string   // PORTAL_SMTP_RELAY_TLS: starttls (default), required, off
+	RelayUser        string   // PORTAL_SMTP_RELAY_USER: SMTP AUTH user; empty: no AUTH
+	RelayPassword    string   // PORTAL_SMTP_RELAY_PASSWORD (secret)
+	RelayCA          string   // PORTAL_SMTP_RELAY_CA: PEM file of CAs the relay's certificate is checked against; empty: the system's
+	TLSCert          string   // PORTAL_SMTP_TLS_CERT: PEM certificate the intake listener offers STARTTLS with
+	TLSKey           string   // PORTAL_SMTP_TLS_KEY: its private key
 }
 
 // Error names the variable that is wrong, so a bad start prints one clear line.
@@ -100,6 +111,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LogLevel:         r.str("PORTAL_LOG_LEVEL", "info"),
 		LogFormat:        r.str("PORTAL_LOG_FORMAT", "text"),
 		SecureCookies:    r.boolean("PORTAL_SECURE_COOKIES", false),
+		ApprovalTTL:      r.duration("PORTAL_APPROVAL_TTL", 24*time.Hour),
 		PGDump:           r.str("PORTAL_PG_DUMP", "pg_dump"),
 		ClustersFile:     r.str("PORTAL_CLUSTERS_FILE", ""),
 		ExtensionsAllow:  r.list("PORTAL_EXTENSIONS_ALLOW", DefaultExtensions),
@@ -131,6 +143,14 @@ func Load(getenv func(string) string) (Config, error) {
 			From:             r.str("PORTAL_MAIL_FROM", "Restore Portal <restore@support.localhost>"),
 			IntakeSecret:     r.str("PORTAL_INTAKE_SECRET", ""),
 			MaxMessageBytes:  int64(r.integer("PORTAL_MAIL_MAX_BYTES", 25<<20)),
+			Forwarders:       r.list("PORTAL_MAIL_FORWARDERS", ""),
+			RequireDMARC:     r.boolean("PORTAL_MAIL_REQUIRE_DMARC", false),
+			RelayTLS:         r.str("PORTAL_SMTP_RELAY_TLS", "starttls"),
+			RelayUser:        r.str("PORTAL_SMTP_RELAY_USER", ""),
+			RelayPassword:    r.str("PORTAL_SMTP_RELAY_PASSWORD", ""),
+			RelayCA:          r.str("PORTAL_SMTP_RELAY_CA", ""),
+			TLSCert:          r.str("PORTAL_SMTP_TLS_CERT", ""),
+			TLSKey:           r.str("PORTAL_SMTP_TLS_KEY", ""),
 		},
 	}
 	clusters := r.str("PORTAL_CLUSTERS", "")
@@ -269,6 +289,29 @@ func (c Config) validate() error {
 	if c.Snapshots.RetentionKeep < 1 {
 		return &Error{"PORTAL_RETENTION_KEEP", "must be at least 1"}
 	}
+	return c.Mail.validate()
+}
+
+func (m Mail) validate() error {
+	switch m.RelayTLS {
+	case "starttls", "required", "tls", "off":
+	default:
+		return &Error{"PORTAL_SMTP_RELAY_TLS", fmt.Sprintf("%q is not starttls, required, tls or off", m.RelayTLS)}
+	}
+	if (m.RelayUser == "") != (m.RelayPassword == "") {
+		return &Error{"PORTAL_SMTP_RELAY_PASSWORD", "set both PORTAL_SMTP_RELAY_USER and PORTAL_SMTP_RELAY_PASSWORD, or neither"}
+	}
+	if m.RelayUser != "" && m.RelayTLS == "off" {
+		return &Error{"PORTAL_SMTP_RELAY_TLS", "is off, but PORTAL_SMTP_RELAY_USER is set: the password is never sent without TLS"}
+	}
+	if (m.TLSCert == "") != (m.TLSKey == "") {
+		return &Error{"PORTAL_SMTP_TLS_KEY", "set both PORTAL_SMTP_TLS_CERT and PORTAL_SMTP_TLS_KEY, or neither"}
+	}
+	for _, f := range m.Forwarders {
+		if !strings.Contains(f, "@") {
+			return &Error{"PORTAL_MAIL_FORWARDERS", fmt.Sprintf("%q is not an address or @domain", f)}
+		}
+	}
 	return nil
 }
 
@@ -297,6 +340,7 @@ func (c Config) Print(w io.Writer) {
 	line("PORTAL_LOG_LEVEL", c.LogLevel)
 	line("PORTAL_LOG_FORMAT", c.LogFormat)
 	line("PORTAL_SECURE_COOKIES", c.SecureCookies)
+	line("PORTAL_APPROVAL_TTL", c.ApprovalTTL)
 	line("PORTAL_PG_DUMP", c.PGDump)
 	line("PORTAL_CLUSTERS", strings.Join(c.ClusterNames(), ",")+" (URLs not shown)")
 	line("PORTAL_CLUSTERS_FILE", c.ClustersFile)
@@ -322,6 +366,14 @@ func (c Config) Print(w io.Writer) {
 	line("PORTAL_MAIL_FROM", c.Mail.From)
 	line("PORTAL_INTAKE_SECRET", redact(c.Mail.IntakeSecret))
 	line("PORTAL_MAIL_MAX_BYTES", c.Mail.MaxMessageBytes)
+	line("PORTAL_MAIL_FORWARDERS", strings.Join(c.Mail.Forwarders, ","))
+	line("PORTAL_MAIL_REQUIRE_DMARC", c.Mail.RequireDMARC)
+	line("PORTAL_SMTP_RELAY_TLS", c.Mail.RelayTLS)
+	line("PORTAL_SMTP_RELAY_USER", c.Mail.RelayUser)
+	line("PORTAL_SMTP_RELAY_PASSWORD", redact(c.Mail.RelayPassword))
+	line("PORTAL_SMTP_RELAY_CA", c.Mail.RelayCA)
+	line("PORTAL_SMTP_TLS_CERT", c.Mail.TLSCert)
+	line("PORTAL_SMTP_TLS_KEY", c.Mail.TLSKey)
 }
 
 func redact(s string) string {

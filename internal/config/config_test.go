@@ -23,7 +23,8 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HTTPAddr != "127.0.0.1:8080" || c.S3.Prefix != "snapshots" || !c.S3.PathStyle || c.Worker.KeepFor != 7*24*time.Hour {
+	if c.HTTPAddr != "127.0.0.1:8080" || c.S3.Prefix != "snapshots" || !c.S3.PathStyle || c.Worker.KeepFor != 7*24*time.Hour ||
+		c.ApprovalTTL != 24*time.Hour {
 		t.Fatalf("unexpected defaults: %+v", c)
 	}
 }
@@ -43,11 +44,17 @@ func TestLoadRejectsBadValuesNamingTheVariable(t *testing.T) {
 		{"secret without key", env("PORTAL_S3_SECRET_KEY", "s"), "PORTAL_S3_SECRET_KEY"},
 		{"bad bool", env("PORTAL_S3_PATH_STYLE", "yes please"), "PORTAL_S3_PATH_STYLE"},
 		{"bad duration", env("PORTAL_KEEP_FOR", "7 days"), "PORTAL_KEEP_FOR"},
+		{"bad approval TTL", env("PORTAL_APPROVAL_TTL", "-1h"), "PORTAL_APPROVAL_TTL"},
 		{"bad int", env("PORTAL_WORKER_CONCURRENCY", "two"), "PORTAL_WORKER_CONCURRENCY"},
 		{"zero concurrency", env("PORTAL_WORKER_CONCURRENCY", "0"), "PORTAL_WORKER_CONCURRENCY"},
 		{"bad listen addr", env("PORTAL_HTTP_ADDR", "8080"), "PORTAL_HTTP_ADDR"},
 		{"bad log level", env("PORTAL_LOG_LEVEL", "loud"), "PORTAL_LOG_LEVEL"},
 		{"bad schedule", env("PORTAL_CAPTURE_SCHEDULE", "2am"), "PORTAL_CAPTURE_SCHEDULE"},
+		{"bad relay TLS mode", env("PORTAL_SMTP_RELAY_TLS", "maybe"), "PORTAL_SMTP_RELAY_TLS"},
+		{"relay user without password", env("PORTAL_SMTP_RELAY_USER", "portal"), "PORTAL_SMTP_RELAY_PASSWORD"},
+		{"AUTH with TLS off", env("PORTAL_SMTP_RELAY_USER", "portal", "PORTAL_SMTP_RELAY_PASSWORD", "pw", "PORTAL_SMTP_RELAY_TLS", "off"), "PORTAL_SMTP_RELAY_TLS"},
+		{"certificate without key", env("PORTAL_SMTP_TLS_CERT", "/etc/cert.pem"), "PORTAL_SMTP_TLS_KEY"},
+		{"forwarder not an address", env("PORTAL_MAIL_FORWARDERS", "support team"), "PORTAL_MAIL_FORWARDERS"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,14 +79,14 @@ func TestPrintRedactsSecrets(t *testing.T) {
 	c, err := config.Load(env(
 		"PORTAL_S3_ACCESS_KEY", "AKIA", "PORTAL_S3_SECRET_KEY", "topsecret",
 		"PORTAL_DATABASE_URL", "postgres://portal:dbpassword@db:5432/portal",
-		"PORTAL_INTAKE_SECRET", "hmacsecret"))
+		"PORTAL_INTAKE_SECRET", "hmacsecret", "PORTAL_SMTP_RELAY_USER", "portal", "PORTAL_SMTP_RELAY_PASSWORD", "relaypassword"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var sb strings.Builder
 	c.Print(&sb)
 	out := sb.String()
-	for _, secret := range []string{"topsecret", "dbpassword", "hmacsecret"} {
+	for _, secret := range []string{"topsecret", "dbpassword", "hmacsecret", "relaypassword"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("Print shows secret %q:\n%s", secret, out)
 		}

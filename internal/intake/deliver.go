@@ -30,6 +30,15 @@ type Delivery struct {
 // after a lost answer does not make a second ticket.
 func Deliver(ctx context.Context, db DB, jobs JobInserter, via string, env mail.Envelope, raw []byte) (Delivery, error) {
 	key, messageID := dedupeKey(raw)
+	// The envelope is text columns: a NUL or a bad byte in HELO or MAIL FROM
+	// must not turn a mail away (the raw bytes keep everything).
+	env.From, env.Helo, env.RemoteAddr = mail.CleanText(env.From), mail.CleanText(env.Helo), mail.CleanText(env.RemoteAddr)
+	to := make([]string, 0, len(env.To))
+	for _, a := range env.To {
+		to = append(to, mail.CleanText(a))
+	}
+	env.To = to
+	messageID = mail.CleanText(messageID)
 	var d Delivery
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		id, ok, err := inboundInsert(ctx, tx, key, via, messageID, env, raw)

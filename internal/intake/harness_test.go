@@ -85,11 +85,13 @@ func (r *relay) count() int {
 }
 
 type stackOptions struct {
-	noRelay     bool
-	relayAddr   string   // the relay's address, when the test starts it itself
-	recipients  []string // the relay accepts only these (others get 550)
-	workers     int      // mail queue's workers; 0: production's
-	quietLogger bool
+	noRelay      bool
+	relayAddr    string   // the relay's address, when the test starts it itself
+	recipients   []string // the relay accepts only these (others get 550)
+	workers      int      // mail queue's workers; 0: production's
+	quietLogger  bool
+	forwarders   []string // PORTAL_MAIL_FORWARDERS
+	requireDMARC bool     // PORTAL_MAIL_REQUIRE_DMARC
 }
 
 // requesters are the people of the fixtures and the load test: the relay
@@ -104,6 +106,8 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	cfg := testenv.Config(t)
 	cfg.Mail.SupportAddresses = []string{support}
 	cfg.Mail.From = "Restore Portal <" + support + ">"
+	cfg.Mail.Forwarders = o.forwarders
+	cfg.Mail.RequireDMARC = o.requireDMARC
 	log := testenv.Logger(t)
 	if o.quietLogger {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))

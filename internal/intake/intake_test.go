@@ -256,9 +256,10 @@ func TestReplyBySubjectTag(t *testing.T) {
 	}
 }
 
-// TestUnknownRefAndEarlyTime: the reply names the unknown ref with the
-// closest choices, and a time before the first snapshot with the earliest
-// one.
+// TestUnknownRefAndEarlyTime: the reply names the unknown ref and asks to
+// check it, without naming any other customer's ref (staff see the closest
+// refs on the ticket's note, and the ticket keeps the ref written); a time
+// before the first snapshot is answered with the earliest one.
 func TestUnknownRefAndEarlyTime(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, stackOptions{})
@@ -268,8 +269,26 @@ func TestUnknownRefAndEarlyTime(t *testing.T) {
 		"Restore proj-abc to 2025-01-03 14:00 UTC, full database, into a new project.", "o1@tiny.example", "", time.Now()))
 	s.settle()
 	d := s.relay.to("dana@customer.example")
-	if len(d) != 1 || !strings.Contains(d[0].Text, "proj-abd") || !strings.Contains(d[0].Text, "proj-abc") {
-		t.Errorf("unknown ref answer: %+v", d)
+	if len(d) != 1 || !strings.Contains(d[0].Text, "We could not find project proj-abd; please check the ref.") {
+		t.Fatalf("unknown ref answer: %+v", d)
+	}
+	for _, other := range []string{"proj-abc", "proj-alpha"} {
+		if strings.Contains(d[0].Text, other) || strings.Contains(d[0].Subject, other) {
+			t.Errorf("the answer to dana names another customer's project %s:\n%s", other, d[0].Text)
+		}
+	}
+	dt := s.ticket(s.mailByMessageID("d1@customer.example").TicketID)
+	if dt.ProjectRef != "proj-abd" {
+		t.Errorf("ticket project %q, want the ref written, proj-abd", dt.ProjectRef)
+	}
+	var staffSeesClosest bool
+	for _, e := range s.thread(dt.ID) {
+		if e.Kind == tickets.EntrySystem && strings.Contains(e.Body, "candidates: proj-abc") {
+			staffSeesClosest = true
+		}
+	}
+	if !staffSeesClosest {
+		t.Errorf("no staff note naming the closest refs: %+v", s.thread(dt.ID))
 	}
 	o := s.relay.to("ops@tiny.example")
 	if len(o) != 1 || !strings.Contains(o[0].Text, "before the first snapshot") || !strings.Contains(o[0].Text, "2026-04-01 00:00 UTC") {

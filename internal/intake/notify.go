@@ -96,9 +96,10 @@ func noticeData(ctx context.Context, db DB, t tickets.Ticket, args NotifyArgs) (
 		ProjectRef: t.ProjectRef, Mode: pmail.Mode(t.Mode), Missing: args.Missing, Problems: args.Problems}
 	if t.RequestedAt != nil {
 		d.Time = *t.RequestedAt
-		if loc, err := time.LoadLocation(t.RequestedTZ); err == nil {
-			d.Time = d.Time.In(loc)
-		}
+	}
+	if loc, err := time.LoadLocation(t.RequestedTZ); err == nil && t.RequestedTZ != "" {
+		// Every time of the answer in the requester's zone, UTC beside.
+		d.Zone = loc
 	}
 	d.Scope = pmail.Scope{Full: t.Scope.Kind != tickets.ScopeTables, Tables: t.Scope.Tables}
 	// What is asked for is not shown as known: the ticket's defaults (full

@@ -35,6 +35,13 @@ type Deps struct {
 	// (Process returns ErrParentPending otherwise): for a reply that waited
 	// long enough.
 	NoWait bool
+	// Forwarders are the addresses and @domains of staff and agents who
+	// forward customers' mail (PORTAL_MAIL_FORWARDERS): the sender of the
+	// mail they forward is the requester.
+	Forwarders []string
+	// RequireDMARC refuses field changes from mail whose DMARC check failed
+	// at the receiving server (PORTAL_MAIL_REQUIRE_DMARC).
+	RequireDMARC bool
 
 	refs *refCache
 }
@@ -96,7 +103,7 @@ func Process(ctx context.Context, d Deps, mailID int64) (Result, error) {
 		}
 		p := &processor{d: d, tx: tx, id: mailID, env: in.Envelope}
 		msg := parse(in.Raw)
-		res, err = p.file(ctx, msg)
+		res, err = p.fileSafely(ctx, msg)
 		if err != nil {
 			return err
 		}
@@ -123,8 +130,19 @@ func parse(raw []byte) (msg *pmail.Message) {
 	return m
 }
 
+// fileSafely is file with a panic turned into an error, so that the last
+// attempt of a mail that always panics is recorded as failed too.
+func (p *processor) fileSafely(ctx context.Context, msg *pmail.Message) (res Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("filing mail %d panicked: %v", p.id, r)
+		}
+	}()
+	return p.file(ctx, msg)
+}
+
 func (p *processor) file(ctx context.Context, msg *pmail.Message) (Result, error) {
-	t, bySubjectOnly, err := p.findTicket(ctx, msg)
+	t, _, err := p.findTicket(ctx, msg)
 	switch {
 	case errors.Is(err, tickets.ErrNotFound):
 		if msg.IsAutomatic {
@@ -135,7 +153,7 @@ func (p *processor) file(ctx context.Context, msg *pmail.Message) (Result, error
 	case err != nil:
 		return Result{}, err
 	}
-	return p.reply(ctx, msg, t, bySubjectOnly)
+	return p.reply(ctx, msg, t)
 }
 
 // findTicket finds the ticket a mail is about: by its In-Reply-To and
@@ -182,6 +200,9 @@ func entry(msg *pmail.Message, env pmail.Envelope) tickets.Entry {
 	if msg.IsAutomatic {
 		fmt.Fprintf(&b, "[automatic mail: %s; not answered]\n\n", cmp.Or(msg.AutomaticReason, "automatic"))
 	}
+	if v := pmail.ParseAuthResults(msg.AuthResults).String(); v != "" {
+		fmt.Fprintf(&b, "[sender checks by the receiving server: %s]\n\n", v)
+	}
 	b.WriteString(strings.TrimSpace(text))
 	if len(msg.Attachments) > 0 {
 		b.WriteString("\n\nAttachments (recorded, not opened):")
@@ -203,12 +224,35 @@ func entry(msg *pmail.Message, env pmail.Envelope) tickets.Entry {
 		MessageID: msg.MessageID, InReplyTo: msg.InReplyTo}
 }
 
-// reply records a mail on its ticket's thread and, while the ticket is in
-// triage and the mail is the requester's, merges its information.
-func (p *processor) reply(ctx context.Context, msg *pmail.Message, t tickets.Ticket, bySubjectOnly bool) (Result, error) {
+// reply records a mail on its ticket's thread. Only the requester's mail
+// (or a listed alias's: the agent who forwarded the request, a colleague)
+// changes a request, and only while the ticket is in triage; otherwise what
+// the mail asks for that differs from the ticket becomes a proposal staff
+// accept or dismiss. A mail from anyone else is flagged on its entry.
+//
+// Who the sender is decides, not how the mail threads: a subject tag is easy
+// to copy, and so are In-Reply-To and References.
+func (p *processor) reply(ctx context.Context, msg *pmail.Message, t tickets.Ticket) (Result, error) {
+	sender, isReq, err := p.requesterOf(ctx, msg, t)
+	if err != nil {
+		return Result{}, err
+	}
+	auth := pmail.ParseAuthResults(msg.AuthResults)
+	var why string
+	switch {
+	case !isReq:
+		why = fmt.Sprintf("not from the requester (%s)", sender)
+	case p.d.RequireDMARC && auth.DMARCFailed():
+		why = "the mail failed DMARC at the receiving server"
+	case t.State != tickets.StateNew && t.State != tickets.StateNeedsInfo:
+		why = "the ticket is " + t.State.Label() + ": its plan is staff's"
+	}
 	e := entry(msg, p.env)
 	e.TicketID = t.ID
-	e, err := tickets.AddEntry(ctx, p.tx, Actor, e)
+	if why != "" && !msg.IsAutomatic {
+		e.Body = fmt.Sprintf("[fields not changed: %s]\n\n", why) + e.Body
+	}
+	e, err = tickets.AddEntry(ctx, p.tx, Actor, e)
 	if errors.Is(err, tickets.ErrDuplicateMessage) {
 		p.d.Log.Warn("mail's Message-ID is already in a thread; not filed again", "mail_id", p.id, "ticket_id", t.ID)
 		return Result{Outcome: OutcomeLoop, TicketID: t.ID}, nil
@@ -221,22 +265,25 @@ func (p *processor) reply(ctx context.Context, msg *pmail.Message, t tickets.Tic
 		res.Outcome = OutcomeAutomatic
 		return res, nil
 	}
-	if t.State != tickets.StateNew && t.State != tickets.StateNeedsInfo {
+	if !t.State.Open() {
 		return res, nil
-	}
-	sender := strings.ToLower(msg.ReplyAddress().Addr)
-	if bySubjectOnly && sender != t.RequesterEmail && strings.ToLower(msg.From.Addr) != t.RequesterEmail {
-		// A subject tag is easy to copy: only the requester's mail (or one
-		// that threads by header) changes the request.
-		return res, nil
-	}
-	old, ok, err := requestGetForUpdate(ctx, p.tx, t.ID)
-	if err != nil || !ok {
-		return res, err
 	}
 	newer, err := p.understand(ctx, msg, t.ProjectRef)
 	if err != nil {
 		return Result{}, err
+	}
+	if why != "" {
+		// Only what this mail says, against the ticket as it is.
+		u, err := p.check(ctx, newer)
+		if err != nil {
+			return Result{}, err
+		}
+		_, _, err = tickets.ProposeFromMail(ctx, p.tx, Actor, t.ID, e.ID, sender, why, auth.String(), p.mailRequest(u, ""))
+		return res, err
+	}
+	old, ok, err := requestGetForUpdate(ctx, p.tx, t.ID)
+	if err != nil || !ok {
+		return res, err
 	}
 	u, err := p.check(ctx, old.Update(newer))
 	if err != nil {
@@ -245,7 +292,7 @@ func (p *processor) reply(ctx context.Context, msg *pmail.Message, t tickets.Tic
 	if err := requestPut(ctx, p.tx, t.ID, u.Request); err != nil {
 		return Result{}, err
 	}
-	updated, err := tickets.UpdateFromMail(ctx, p.tx, Actor, t.ID, p.mailRequest(u, note(u, msg, "Updated from the requester's reply:")))
+	updated, err := tickets.UpdateFromMail(ctx, p.tx, Actor, t.ID, keepUnknownRef(p.mailRequest(u, note(u, msg, "Updated from the requester's reply:")), u))
 	if err != nil {
 		return Result{}, err
 	}
@@ -256,6 +303,51 @@ func (p *processor) reply(ctx context.Context, msg *pmail.Message, t tickets.Tic
 		err = Notify(ctx, p.tx, p.d.Jobs, NotifyArgs{TicketID: t.ID, Notice: pmail.NoticeAcknowledged})
 	}
 	return res, err
+}
+
+// requesterOf is who a reply is from, and whether that counts as the
+// ticket's requester: the From (or Reply-To) is the requester or a listed
+// alias, or a forwarder forwards the requester's own mail.
+func (p *processor) requesterOf(ctx context.Context, msg *pmail.Message, t tickets.Ticket) (sender string, ok bool, err error) {
+	sender = strings.ToLower(cmp.Or(msg.From.Addr, msg.ReplyAddress().Addr, p.env.From))
+	for _, a := range []string{msg.From.Addr, msg.ReplyAddress().Addr} {
+		if ok, err := tickets.IsRequester(ctx, p.tx, t, a); err != nil || ok {
+			return sender, ok, err
+		}
+	}
+	if p.isForwarder(sender) {
+		if orig, fwd := msg.ForwardedFrom(); fwd {
+			ok, err := tickets.IsRequester(ctx, p.tx, t, orig.Addr)
+			return sender, ok, err
+		}
+	}
+	return sender, false, nil
+}
+
+// isForwarder says whether addr is one of Deps.Forwarders ("agent@x" or
+// "@x" for a whole domain).
+func (p *processor) isForwarder(addr string) bool {
+	return IsForwarder(p.d.Forwarders, addr)
+}
+
+// IsForwarder says whether addr matches the list: an address, or "@domain"
+// for every address of a domain (case-insensitive).
+func IsForwarder(list []string, addr string) bool {
+	addr = strings.ToLower(strings.TrimSpace(addr))
+	_, domain, ok := strings.Cut(addr, "@")
+	if !ok || domain == "" {
+		return false
+	}
+	for _, f := range list {
+		f = strings.ToLower(strings.TrimSpace(f))
+		if f == "" {
+			continue
+		}
+		if f == addr || strings.HasPrefix(f, "@") && f[1:] == domain {
+			return true
+		}
+	}
+	return false
 }
 
 // newTicket makes an email ticket of a mail, with what was understood, and
@@ -269,10 +361,18 @@ func (p *processor) newTicket(ctx context.Context, msg *pmail.Message) (Result, 
 	if err != nil {
 		return Result{}, err
 	}
-	mr := p.mailRequest(u, "")
+	mr := keepUnknownRef(p.mailRequest(u, ""), u)
 	e := entry(msg, p.env)
-	n := tickets.NewTicket{Source: tickets.SourceEmail, Subject: msg.Subject, RequesterEmail: requester(msg, p.env),
-		RequesterName: msg.ReplyAddress().Name, ProjectRef: mr.ProjectRef, RequestedAt: mr.RequestedAt,
+	reqEmail, reqName := requester(msg, p.env), msg.ReplyAddress().Name
+	var agent string
+	if orig, ok := msg.ForwardedFrom(); ok && p.isForwarder(reqEmail) && !p.isForwarder(orig.Addr) {
+		// A support agent forwarded the customer's mail: the ticket is the
+		// customer's, the answers go to them, the agent is on the entry.
+		agent, reqEmail, reqName = reqEmail, orig.Addr, orig.Name
+		e.Body = fmt.Sprintf("[forwarded by %s for %s]\n\n", agent, orig) + e.Body
+	}
+	n := tickets.NewTicket{Source: tickets.SourceEmail, Subject: msg.Subject, RequesterEmail: reqEmail,
+		RequesterName: reqName, ProjectRef: mr.ProjectRef, RequestedAt: mr.RequestedAt,
 		RequestedTZ: mr.RequestedTZ, Scope: mr.Scope, Mode: mr.Mode, Mail: &e}
 	// With the catalog, Create suggests the snapshot the time resolves to.
 	cat := tickets.SnapshotCatalog(p.tx)
@@ -291,6 +391,11 @@ func (p *processor) newTicket(ctx context.Context, msg *pmail.Message) (Result, 
 	}
 	if err := requestPut(ctx, p.tx, t.ID, u.Request); err != nil {
 		return Result{}, err
+	}
+	if agent != "" {
+		if err := tickets.RequesterAliasAdd(ctx, p.tx, t.ID, agent, "forwarded the request"); err != nil {
+			return Result{}, err
+		}
 	}
 	mr.Note = note(u, msg, "Understood from the requester's mail:")
 	mr.NeedsInfo = len(u.Missing) > 0
@@ -311,6 +416,16 @@ func (p *processor) newTicket(ctx context.Context, msg *pmail.Message) (Result, 
 		args = NotifyArgs{TicketID: t.ID, Notice: pmail.NoticeNeedsInfo, Missing: u.Missing, Problems: u.Problems}
 	}
 	return res, Notify(ctx, p.tx, p.d.Jobs, args)
+}
+
+// keepUnknownRef keeps a ref the catalog does not know on the ticket, so
+// the ticket and the reply name what the requester wrote (the reply asks
+// them to check it) instead of an empty project.
+func keepUnknownRef(mr tickets.MailRequest, u understood) tickets.MailRequest {
+	if r := u.Request.ProjectRef; mr.ProjectRef == "" && r.Confidence == pmail.Invalid && r.Value != "" {
+		mr.ProjectRef = strings.ToLower(r.Value)
+	}
+	return mr
 }
 
 // requester is the address answers go to; a mail with none readable still

@@ -129,13 +129,14 @@ type MailStatus struct {
 	Problems  []string
 	TicketID  int64
 	EntryID   int64
+	Error     string // why it could not be filed (status failed)
 }
 
 // MailGet returns the processing status of a stored mail.
 func MailGet(ctx context.Context, db DB, id int64) (MailStatus, error) {
 	s := MailStatus{ID: id}
-	err := db.QueryRow(ctx, `SELECT status, outcome, automatic, problems, coalesce(ticket_id, 0), coalesce(entry_id, 0)
-		FROM inbound_mail WHERE id = $1`, id).Scan(&s.Status, &s.Outcome, &s.Automatic, &s.Problems, &s.TicketID, &s.EntryID)
+	err := db.QueryRow(ctx, `SELECT status, outcome, automatic, problems, coalesce(ticket_id, 0), coalesce(entry_id, 0), error
+		FROM inbound_mail WHERE id = $1`, id).Scan(&s.Status, &s.Outcome, &s.Automatic, &s.Problems, &s.TicketID, &s.EntryID, &s.Error)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return MailStatus{}, fmt.Errorf("mail %d: %w", id, ErrNotFound)
 	}

@@ -153,7 +153,7 @@ func (p *processor) mailRequest(u understood, note string) tickets.MailRequest {
 		out.ProjectRef = r.ProjectRef.Value
 	}
 	if usable(r.Time.Confidence) && !r.Time.Value.After(p.now()) {
-		at := r.Time.Value
+		at := r.TimeIn()
 		out.RequestedAt = &at
 		out.RequestedTZ = zoneName(at)
 	}

@@ -27,7 +27,9 @@ type MailProcessWorker struct {
 }
 
 func newMailProcessWorker(d Deps) *MailProcessWorker {
-	return &MailProcessWorker{d: d, intake: intake.NewDeps(d.Pool, nil, d.Log)}
+	in := intake.NewDeps(d.Pool, nil, d.Log)
+	in.Forwarders, in.RequireDMARC = d.Config.Mail.Forwarders, d.Config.Mail.RequireDMARC
+	return &MailProcessWorker{d: d, intake: in}
 }
 
 // Work processes one mail.
@@ -42,6 +44,15 @@ func (w *MailProcessWorker) Work(ctx context.Context, job *river.Job[intake.Proc
 	res, err := intake.Process(ctx, d, job.Args.MailID)
 	if errors.Is(err, intake.ErrParentPending) {
 		return river.JobSnooze(time.Second)
+	}
+	if err != nil && job.Attempt >= job.MaxAttempts {
+		// The last attempt: the mail stays stored, listed for staff as not
+		// filed, rather than failing forever in silence.
+		w.d.Log.Error("mail could not be filed after the last attempt", "mail_id", job.Args.MailID, "err", err)
+		if rerr := intake.ProcessFailed(context.WithoutCancel(ctx), w.d.Pool, job.Args.MailID, err); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
 	}
 	if err != nil {
 		return err
@@ -87,7 +98,8 @@ func (w *MailNotifyWorker) Work(ctx context.Context, job *river.Job[intake.Notif
 		log.Warn("notice not sent: no SMTP relay configured (PORTAL_SMTP_RELAY)")
 		return intake.NoticeNotSent(ctx, w.d.Pool, o, "no SMTP relay is configured (PORTAL_SMTP_RELAY)")
 	}
-	err = pmail.Send(ctx, cfg.RelayAddr, o.From, []string{o.To}, o.Raw)
+	err = pmail.SendWith(ctx, cfg.RelayAddr, pmail.RelayOptions{TLS: cfg.RelayTLS, CAFile: cfg.RelayCA,
+		User: cfg.RelayUser, Password: cfg.RelayPassword}, o.From, []string{o.To}, o.Raw)
 	switch {
 	case err == nil:
 		log.Info("notice sent", "message_id", o.MessageID)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -526,8 +525,11 @@ func (r *restoreRun) keepFor() time.Duration {
 }
 
 // tablesDestructive restores the tables into a staging database, checks they
-// still fit the live ones, backs the live rows up into a schema, and swaps
-// the contents in one transaction.
+// still fit the live ones, takes a safety snapshot of the live tables, and
+// swaps the contents in one transaction that locks the live tables and keeps
+// their rows in a backup database beside the live one (cluster.ReplaceRows).
+// The swap is recorded before it starts and its transaction id before its
+// commit; a retry reads that record first (runSwap, resolveSwap).
 func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snapshot, tables []extract.QualifiedName) (tickets.Result, error) {
 	cl, err := r.cluster()
 	if err != nil {
@@ -541,23 +543,33 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 		return tickets.Result{}, err
 	}
 	staging := fmt.Sprintf("%s_stg_t%d", live, r.t.ID)
-	backup := fmt.Sprintf("restore_backup_t%d", r.t.ID)
+	backupDB := backupDatabaseName(live, r.t.ID)
 	keptUntil := time.Now().Add(r.keepFor())
 	ctables := make([]cluster.Table, len(tables))
+	names := make([]string, len(tables))
+	idents := make([]pgx.Identifier, len(tables))
 	for i, q := range tables {
 		ctables[i] = cluster.Table{Schema: q.Schema, Name: q.Name}
+		names[i], idents[i] = ctables[i].String(), pgx.Identifier{q.Schema, q.Name}
 	}
 
-	lc, err := cl.Connect(ctx, live)
-	if err != nil {
+	if rec, err := tableSwapGet(ctx, r.d.Pool, r.t.ID, "restore"); err == nil {
+		done, err := resolveSwap(ctx, r.d.Pool, cl, rec)
+		if err != nil {
+			return tickets.Result{}, err
+		}
+		if done {
+			r.log.Warn("tables were swapped by an earlier attempt; finishing")
+			return r.finishTables(ctx, rec, cluster.Swapped{Before: rec.Before, After: rec.After}, nil)
+		}
+	} else if !errors.Is(err, errNoSwap) {
 		return tickets.Result{}, err
 	}
-	defer lc.Close(context.WithoutCancel(ctx))
-	if done, err := cluster.IsReplaced(ctx, lc, backup); err != nil {
-		return tickets.Result{}, err
-	} else if done {
-		r.log.Warn("tables were swapped by an earlier attempt; finishing")
-		return r.finishTables(ctx, live, backup, ctables, keptUntil, nil, nil)
+
+	r.setPhase("safety snapshot", "capturing the live tables before anything changes")
+	safety, err := snapshots.CaptureTables(ctx, snapshots.NewDeps(r.d.Config, r.d.Pool, r.d.S3, r.log), r.t.ProjectRef, idents)
+	if err != nil {
+		return tickets.Result{}, fmt.Errorf("safety snapshot of %s in %s: %w", strings.Join(names, ", "), live, err)
 	}
 
 	r.setPhase("prepare", "creating staging database "+staging)
@@ -576,11 +588,16 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 	if err != nil {
 		return tickets.Result{}, err
 	}
-	sc, err := cl.Connect(ctx, staging)
+	sc, closeSC, err := ownerSession(ctx, cl, staging, r.log)
 	if err != nil {
 		return tickets.Result{}, err
 	}
-	defer sc.Close(context.WithoutCancel(ctx))
+	defer closeSC()
+	lc, closeLC, err := ownerSession(ctx, cl, live, r.log)
+	if err != nil {
+		return tickets.Result{}, err
+	}
+	defer closeLC()
 
 	r.setPhase("verify", "comparing the live tables' columns with the snapshot's")
 	diff, err := cluster.ColumnDiff(ctx, lc, sc, ctables)
@@ -591,56 +608,67 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 		return tickets.Result{}, fmt.Errorf("the live tables no longer match the snapshot, nothing was changed:\n%s", strings.Join(diff, "\n"))
 	}
 
-	r.setPhase("backup", "copying the live rows into schema "+backup)
-	if err := cluster.DropSchema(ctx, lc, backup); err != nil { // a backup of a killed attempt, before any swap
+	r.setPhase("backup", "creating backup database "+backupDB)
+	if err := ensureDatabase(ctx, cl, backupDB); err != nil {
 		return tickets.Result{}, err
 	}
-	if _, err := cluster.Backup(ctx, lc, backup, ctables); err != nil {
+	kc, err := cl.Connect(ctx, backupDB)
+	if err != nil {
 		return tickets.Result{}, err
 	}
-	r.setPhase(tickets.PhaseCutover, "replacing the tables' rows in one transaction")
+	defer kc.Close(context.WithoutCancel(ctx))
+	r.setPhase(tickets.PhaseCutover, "locking the live tables, keeping their rows and replacing them in one transaction")
 	if err := r.flushProgress(ctx); err != nil {
-		_ = cluster.DropSchema(context.WithoutCancel(ctx), lc, backup)
 		if errors.Is(err, tickets.ErrNotRunning) {
 			r.cancel(errTicketCancelled)
 		}
 		return tickets.Result{}, err
 	}
-	replaced, err := cluster.Replace(context.WithoutCancel(ctx), lc, sc, ctables, backup, r.t.Options.AllowDangling)
+	rec := tableSwap{TicketID: r.t.ID, Op: "restore", LiveDatabase: live, KeepDatabase: backupDB, KeepSchema: keepSchemaBackup,
+		Tables: names, KeptUntil: &keptUntil}
+	sw, err := runSwap(context.WithoutCancel(ctx), r.d.Pool, cl, rec, lc, cluster.Source{Conn: sc}, cluster.Keep{Conn: kc, Schema: keepSchemaBackup}, ctables,
+		cluster.SwapOptions{
+			AllowDangling: r.t.Options.AllowDangling,
+			OnLockWait:    lockWaitReporter(r.setPhase),
+			Step:          func(s string) { r.setPhase(tickets.PhaseCutover, "table swap: "+s) },
+		})
 	if err != nil {
-		_ = cluster.DropSchema(context.WithoutCancel(ctx), lc, backup)
 		return tickets.Result{}, err
 	}
-	return r.finishTables(ctx, live, backup, ctables, keptUntil, res, &replaced)
+	out, err := r.finishTables(ctx, rec, sw, res)
+	out.Message += fmt.Sprintf(" Safety snapshot %d (%s) holds the tables just before.", safety.ID, safety.Key)
+	return out, err
 }
 
-func (r *restoreRun) finishTables(ctx context.Context, live, backup string, tables []cluster.Table, keptUntil time.Time, res *restore.Result, rep *cluster.Replaced) (tickets.Result, error) {
-	if err := scheduleCleanup(ctx, CleanupArgs{TicketID: r.t.ID, ProjectRef: r.t.ProjectRef, Database: live, Schema: backup}, keptUntil); err != nil {
+func (r *restoreRun) finishTables(ctx context.Context, rec tableSwap, sw cluster.Swapped, res *restore.Result) (tickets.Result, error) {
+	keptUntil := time.Now().Add(r.keepFor())
+	if rec.KeptUntil != nil {
+		keptUntil = *rec.KeptUntil
+	}
+	if err := scheduleCleanup(ctx, CleanupArgs{TicketID: r.t.ID, ProjectRef: r.t.ProjectRef, Database: rec.KeepDatabase}, keptUntil); err != nil {
 		return tickets.Result{}, err
 	}
 	kept := map[string]string{}
-	for _, t := range tables {
-		kept[t.String()] = backup + "." + t.String()
+	for _, t := range rec.Tables {
+		kept[t] = rec.KeepDatabase + "." + rec.KeepSchema + "." + t
 	}
-	out := tickets.Result{TargetDatabase: live, KeptTables: kept, KeptUntil: &keptUntil}
+	out := tickets.Result{TargetDatabase: rec.LiveDatabase, KeptTables: kept, KeptUntil: &keptUntil, RowCounts: sw.After}
 	var lines []string
-	if rep != nil {
-		out.RowCounts = rep.After
-		names := make([]string, 0, len(rep.After))
-		for n := range rep.After {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			lines = append(lines, fmt.Sprintf("%s: %d rows before, %d after", n, rep.Before[n], rep.After[n]))
-		}
-		out.Warnings = append(out.Warnings, rep.Dangling...)
+	for _, n := range sortedKeys(sw.After) {
+		lines = append(lines, fmt.Sprintf("%s: %d rows before, %d after", n, sw.Before[n], sw.After[n]))
 	}
+	out.Warnings = append(out.Warnings, sw.Dangling...)
 	if res != nil {
 		out.Warnings = append(out.Warnings, res.Warnings...)
 	}
-	out.Message = fmt.Sprintf("Tables replaced in %s (%s); the previous rows are kept in schema %s until %s for rollback.",
-		live, strings.Join(lines, "; "), backup, keptUntil.UTC().Format("2006-01-02 15:04 UTC"))
+	out.Message = fmt.Sprintf("Tables replaced in %s (%s); the previous rows are kept in database %s (schema %s) until %s for rollback.",
+		rec.LiveDatabase, joinLines(lines), rec.KeepDatabase, rec.KeepSchema, keptUntil.UTC().Format("2006-01-02 15:04 UTC"))
+	if len(sw.DisabledTriggers) > 0 {
+		out.Message += fmt.Sprintf(" Triggers held off during the load and enabled again: %s.", strings.Join(sw.DisabledTriggers, ", "))
+	}
+	if sw.LockWaited > time.Second {
+		out.Message += fmt.Sprintf(" Waited %s for other sessions to release the tables.", sw.LockWaited.Round(100*time.Millisecond))
+	}
 	return out, nil
 }
 

@@ -90,29 +90,16 @@ func (w *RollbackWorker) rollback(ctx context.Context, t tickets.Ticket) error {
 				return err
 			}
 		}
-		return scheduleCleanup(ctx, CleanupArgs{TicketID: t.ID, ProjectRef: t.ProjectRef, Database: aside}, time.Now().Add(keep))
-	case len(res.KeptTables) > 0:
-		schema := fmt.Sprintf("restore_backup_t%d", t.ID)
-		var tables []cluster.Table
-		for name := range res.KeptTables {
-			tb, err := cluster.ParseTable(name)
-			if err != nil {
-				return err
-			}
-			tables = append(tables, tb)
-		}
-		conn, err := cl.Connect(ctx, res.TargetDatabase)
-		if err != nil {
+		until := time.Now().Add(keep)
+		if err := scheduleCleanup(ctx, CleanupArgs{TicketID: t.ID, ProjectRef: t.ProjectRef, Database: aside}, until); err != nil {
 			return err
 		}
-		defer conn.Close(ctx)
-		if ok, err := cluster.SchemaExists(ctx, conn, schema); err != nil {
-			return err
-		} else if !ok {
-			return fmt.Errorf("backup schema %s is gone (kept until %v): nothing to put back", schema, res.KeptUntil)
-		}
-		_, err = cluster.RestoreBackup(ctx, conn, schema, tables)
+		_, err = tickets.RecordRollbackKept(ctx, w.d.Pool, t.ID, aside, until, fmt.Sprintf(
+			"Database %s is back as %s. The restored database, with everything written to it since the restore, is kept as %s until %s.",
+			kept, live, aside, until.UTC().Format("2006-01-02 15:04 UTC")))
 		return err
+	case len(res.KeptTables) > 0:
+		return w.rollbackTables(ctx, cl, t, keep)
 	case t.Mode == tickets.ModeNewProject && res.TargetDatabase != "":
 		if err := cl.Drop(ctx, res.TargetDatabase); err != nil {
 			return err

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	netmail "net/mail"
 	"strings"
 	"time"
@@ -152,41 +151,12 @@ func cleanIDs(ids []string) []string {
 	return out
 }
 
-// Send hands raw to the SMTP relay at relayAddr ("host:port") over plain
-// SMTP (no TLS, no auth: a relay on the local network or a sidecar). ctx
+// Send hands raw to the SMTP relay at relayAddr ("host:port") with the
+// default RelayOptions: STARTTLS when the relay offers it, no AUTH. ctx
 // bounds the whole exchange. A refusal by the relay is a *smtp.SMTPError;
 // IsPermanent tells whether retrying can help.
 func Send(ctx context.Context, relayAddr, from string, to []string, raw []byte) error {
-	if len(to) == 0 {
-		return errors.New("mail: send: no recipients")
-	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", relayAddr)
-	if err != nil {
-		return fmt.Errorf("mail: send: dial %s: %w", relayAddr, err)
-	}
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	defer stop()
-
-	c := smtp.NewClient(conn)
-	defer c.Close()
-	if deadline, ok := ctx.Deadline(); ok {
-		left := time.Until(deadline)
-		c.CommandTimeout = min(c.CommandTimeout, left)
-		c.SubmissionTimeout = min(c.SubmissionTimeout, left)
-	}
-	if _, domain, ok := strings.Cut(from, "@"); ok && domain != "" && !strings.ContainsAny(domain, " \r\n") {
-		if err := c.Hello(domain); err != nil {
-			return sendErr(ctx, err)
-		}
-	}
-	if err := c.SendMail(from, to, bytes.NewReader(raw)); err != nil {
-		return sendErr(ctx, err)
-	}
-	if err := c.Quit(); err != nil {
-		return sendErr(ctx, err)
-	}
-	return nil
+	return SendWith(ctx, relayAddr, RelayOptions{}, from, to, raw)
 }
 
 func sendErr(ctx context.Context, err error) error {

@@ -23,6 +23,10 @@
 //   - Understand extracts the restore request (project ref, time, scope,
 //     mode), each field with where it was found and how sure it is.
 //   - SubjectTag, ParseSubjectTag and NewMessageID thread the conversation.
-//   - Compose and the templates in templates.go write plain-text answers;
-//     Send hands them to an SMTP relay.
+//   - Compose and the templates in templates.go write plain-text answers,
+//     with times in the requester's zone and UTC beside; Send and SendWith
+//     hand them to an SMTP relay over STARTTLS (when offered, or required)
+//     with SMTP AUTH, never sending a password without TLS.
+//   - ForwardedFrom finds the original sender of a forward;
+//     ParseAuthResults reads the receiving server's SPF/DKIM/DMARC verdicts.
 package mail

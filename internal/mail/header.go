@@ -115,6 +115,9 @@ func (p *parser) readFields(h message.Header) {
 	m.To = p.addresses(mh, "To")
 	m.Cc = p.addresses(mh, "Cc")
 	m.ReplyTo = p.addresses(mh, "Reply-To")
+	if v := h.Get("Authentication-Results"); v != "" {
+		m.AuthResults = truncate(strings.Join(strings.Fields(p.toUTF8([]byte(v), "Authentication-Results")), " "), 1000)
+	}
 
 	if h.Has("Subject") {
 		s, err := mh.Subject()

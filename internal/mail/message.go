@@ -84,6 +84,12 @@ type Message struct {
 	IsAutomatic     bool
 	AutomaticReason string
 
+	// AuthResults is the first (topmost) Authentication-Results field: the
+	// one the receiving server added last, with its SPF, DKIM and DMARC
+	// verdicts; empty when there is none. Fields further down may have come
+	// from the sender and are not read.
+	AuthResults string
+
 	// Problems lists, for a person, what could not be read and what was done
 	// instead, e.g. "no Date header".
 	Problems []string
@@ -117,6 +123,7 @@ func parse(raw []byte, nested int) (*Message, error) {
 	if !ok {
 		p.problem("no headers: read the whole message as text")
 		p.msg.Text = normalizeText(p.toUTF8(raw, "message"))
+		sanitize(p.msg)
 		return p.msg, nil
 	}
 	p.readFields(hdr)
@@ -137,8 +144,13 @@ func parse(raw []byte, nested int) (*Message, error) {
 
 // sanitize makes every string of m valid UTF-8, whatever the header bytes
 // were, so that callers can store and show them without checking.
+//
+// NUL and the other C0 control characters but tab, line feed and carriage
+// return are dropped too: Postgres text cannot hold a NUL ("invalid byte
+// sequence 0x00"), and none of them belongs in a name, subject or body. The
+// raw copy of the mail keeps every byte.
 func sanitize(m *Message) {
-	v := func(s *string) { *s = strings.ToValidUTF8(*s, "\uFFFD") }
+	v := func(s *string) { *s = CleanText(*s) }
 	addrs := func(l []Address) {
 		for i := range l {
 			v(&l[i].Name)
@@ -158,10 +170,35 @@ func sanitize(m *Message) {
 	v(&m.Subject)
 	v(&m.Text)
 	v(&m.AutomaticReason)
+	v(&m.AuthResults)
+	v(&m.ReportedMessageID)
+	for i := range m.Problems {
+		v(&m.Problems[i])
+	}
 	for i := range m.Attachments {
 		v(&m.Attachments[i].Filename)
 		v(&m.Attachments[i].ContentType)
 	}
+}
+
+// CleanText returns s as valid UTF-8 without NUL and the other C0 control
+// characters but tab, line feed and carriage return: text that Postgres
+// stores and a page shows as it is.
+func CleanText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if strings.IndexFunc(s, isControl) < 0 {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if isControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func isControl(r rune) bool {
+	return r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f
 }
 
 // parser holds the state of one Parse call.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,6 +36,10 @@ type SMTPOptions struct {
 	Logger *slog.Logger
 	// Now, for tests; default time.Now.
 	Now func() time.Time
+	// TLSConfig, when set, makes the listener offer STARTTLS with its
+	// certificate (PORTAL_SMTP_TLS_CERT / PORTAL_SMTP_TLS_KEY). Mail over
+	// plain SMTP is still accepted: the sending server decides.
+	TLSConfig *tls.Config
 }
 
 // Default limits of the intake listener.
@@ -51,6 +56,7 @@ type Envelope struct {
 	RemoteAddr string
 	Helo       string // the name the client gave in HELO/EHLO
 	ReceivedAt time.Time
+	TLS        bool // the mail came over STARTTLS
 }
 
 // NewSMTPServer builds the intake listener. Start it with ListenAndServe, or
@@ -86,6 +92,7 @@ func NewSMTPServer(addr string, opts SMTPOptions, deliver func(ctx context.Conte
 	s.ReadTimeout = cmp.Or(opts.ReadTimeout, 2*time.Minute)
 	s.WriteTimeout = cmp.Or(opts.WriteTimeout, 2*time.Minute)
 	s.ErrorLog = slogAdapter{b.log}
+	s.TLSConfig = opts.TLSConfig
 	return s
 }
 
@@ -103,7 +110,7 @@ type backend struct {
 }
 
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	s := &session{b: b, helo: c.Hostname()}
+	s := &session{b: b, helo: c.Hostname(), conn: c}
 	if ra := c.Conn().RemoteAddr(); ra != nil {
 		s.remote = ra.String()
 	}
@@ -112,6 +119,7 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 
 type session struct {
 	b      *backend
+	conn   *smtp.Conn
 	helo   string
 	remote string
 	from   string
@@ -165,6 +173,12 @@ func (s *session) Data(r io.Reader) (err error) {
 		Helo:       s.helo,
 		ReceivedAt: s.b.now(),
 	}
+	if _, ok := s.conn.TLSConnectionState(); ok {
+		env.TLS = true
+	}
+	if h := s.conn.Hostname(); h != "" {
+		env.Helo = h // the EHLO after STARTTLS
+	}
 	raw := append(s.b.traceHeaders(env), body...)
 
 	ctx, cancel := context.WithTimeout(context.Background(), s.b.deliverTimeout)
@@ -192,7 +206,11 @@ func (b *backend) traceHeaders(env Envelope) []byte {
 	if err != nil {
 		host = env.RemoteAddr
 	}
-	fmt.Fprintf(&buf, "Received: from %s ([%s])\r\n\tby %s"+traceMark+"\t%s\r\n",
+	mark := traceMark
+	if env.TLS {
+		mark = traceMarkTLS
+	}
+	fmt.Fprintf(&buf, "Received: from %s ([%s])\r\n\tby %s"+mark+"\t%s\r\n",
 		cmp.Or(oneLine(env.Helo), "unknown"), oneLine(host), oneLine(b.domain), env.ReceivedAt.Format(time.RFC1123Z))
 	return buf.Bytes()
 }
@@ -200,6 +218,9 @@ func (b *backend) traceHeaders(env Envelope) []byte {
 // traceMark ends the first lines of our Received field; StripTrace looks
 // for it.
 const traceMark = " (restore portal) with ESMTP;\r\n"
+
+// traceMarkTLS is traceMark of a mail that came over TLS (RFC 3848).
+const traceMarkTLS = " (restore portal) with ESMTPS;\r\n"
 
 // slogAdapter lets go-smtp log through slog.
 type slogAdapter struct{ l *slog.Logger }

@@ -53,6 +53,10 @@ type NoticeData struct {
 	SnapshotAt time.Time
 	FinishedIn time.Duration
 
+	// Zone is the requester's time zone (the ticket's RequestedTZ): every
+	// time in the notice is shown in it, with UTC beside. nil means UTC.
+	Zone *time.Location
+
 	// Failed. LiveUnchanged says the live project was not touched, which
 	// the safety rules guarantee for a failure before the swap.
 	Reason        string
@@ -65,6 +69,13 @@ func Render(kind NoticeKind, d NoticeData) (subject, text string, err error) {
 	t := noticeTemplates.Lookup(string(kind))
 	if t == nil {
 		return "", "", fmt.Errorf("mail: no template for notice %q", kind)
+	}
+	if d.Zone != nil {
+		for _, at := range []*time.Time{&d.Time, &d.KeptUntil, &d.SnapshotAt} {
+			if !at.IsZero() {
+				*at = at.In(d.Zone)
+			}
+		}
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, d); err != nil {
@@ -87,10 +98,8 @@ var noticeTitles = map[NoticeKind]string{
 
 var noticeTemplates = template.Must(template.New("notices").Funcs(template.FuncMap{
 	"label": FieldLabel,
-	"when": func(t time.Time) string {
-		return t.Format("Monday 2 January 2006, 15:04 MST")
-	},
-	"days": humanDuration,
+	"when":  when,
+	"days":  humanDuration,
 	"modeText": func(m Mode) string {
 		switch m {
 		case ModeDestructive:
@@ -210,6 +219,21 @@ Your live project was not changed.
 An engineer is looking at it and will write to you. You do not need to do anything now.
 {{template "footer" .}}{{end}}
 `))
+
+// when writes a time as people read it, in its own zone; a time not in UTC
+// has its UTC time beside it ("Monday 30 November 2026, 14:15 PST (22:15
+// UTC)"), the date too when UTC's day is another.
+func when(t time.Time) string {
+	s := t.Format("Monday 2 January 2006, 15:04 MST")
+	if _, off := t.Zone(); off == 0 && (t.Location() == time.UTC || t.Location().String() == "UTC") {
+		return s
+	}
+	u := t.UTC()
+	if u.YearDay() != t.YearDay() || u.Year() != t.Year() {
+		return s + " (" + u.Format("2 January 15:04 UTC") + ")"
+	}
+	return s + " (" + u.Format("15:04 UTC") + ")"
+}
 
 // humanDuration writes "7 days", "3 hours", "12 minutes".
 func humanDuration(d time.Duration) string {

@@ -93,12 +93,16 @@ func StripTrace(raw []byte) []byte {
 	if !bytes.HasPrefix(rest, []byte("Received: ")) {
 		return raw
 	}
-	end := bytes.Index(rest, []byte(traceMark))
+	mark := traceMark
+	end := bytes.Index(rest, []byte(mark))
 	if end < 0 {
-		return raw
+		mark = traceMarkTLS
+		if end = bytes.Index(rest, []byte(mark)); end < 0 {
+			return raw
+		}
 	}
 	// The date follows on its own folded line.
-	after := rest[end+len(traceMark):]
+	after := rest[end+len(mark):]
 	j := bytes.Index(after, []byte("\r\n"))
 	if j < 0 {
 		return raw

@@ -106,12 +106,18 @@ type Request struct {
 	// ("yesterday", "5/3/2026") Value is the start of that day in the
 	// mail's zone, Confidence is Guess and Source says so: staff pick the
 	// snapshot.
-	Time  Field[time.Time]
-	Scope Field[Scope]
-	Mode  Field[Mode]
+	Time Field[time.Time]
+	// TimeZone is the IANA zone Time was written in ("America/Los_Angeles"
+	// for "2:15pm PST"); empty for UTC or a bare offset. It is kept apart
+	// because a time.Time stored as JSON keeps only its offset.
+	TimeZone string `json:"time_zone,omitempty"`
+	Scope    Field[Scope]
+	Mode     Field[Mode]
 
-	// Problems are to be named in the reply, e.g. "there is no project
-	// proj-abd; the closest are proj-abc, proj-abe".
+	// Problems are to be named in the reply, e.g. "We could not find
+	// project proj-abd; please check the ref." They never name a project
+	// the requester did not write; the closest known refs of an unknown one
+	// are ProjectRef.Candidates, for staff.
 	Problems []string
 }
 
@@ -187,6 +193,9 @@ func Understand(msg *Message, opts UnderstandOptions) Request {
 	r.ProjectRef = findRef(lines, opts, &refP)
 	r.ProjectRef.Problems = refP
 	r.Time = findTime(lines, ref, &timeP)
+	if name := r.Time.Value.Location().String(); strings.Contains(name, "/") {
+		r.TimeZone = name
+	}
 	r.Time.Problems = timeP
 	if msg.Date.IsZero() && r.Time.Confidence != Missing && r.Time.Confidence != Certain {
 		r.Time.Source += " (the mail had no readable Date: read relative to " + ref.Format("2006-01-02 15:04 MST") + ")"
@@ -212,11 +221,23 @@ func (r *Request) collectProblems() {
 // not mention, and their problems, are kept.
 func (r Request) Update(newer Request) Request {
 	update(&r.ProjectRef, newer.ProjectRef)
-	update(&r.Time, newer.Time)
+	if newer.Time.Confidence != Missing && newer.Time.Confidence != "" {
+		r.Time, r.TimeZone = newer.Time, newer.TimeZone
+	}
 	update(&r.Scope, newer.Scope)
 	update(&r.Mode, newer.Mode)
 	r.collectProblems()
 	return r
+}
+
+// TimeIn is Time's value in its TimeZone, when there is one.
+func (r Request) TimeIn() time.Time {
+	if r.TimeZone != "" {
+		if loc, err := time.LoadLocation(r.TimeZone); err == nil {
+			return r.Time.Value.In(loc)
+		}
+	}
+	return r.Time.Value
 }
 
 func update[T any](old *Field[T], newer Field[T]) {
@@ -445,18 +466,24 @@ func findRef(lines []line, opts UnderstandOptions, problems *[]string) Field[str
 	}
 	f := decide(unknown)
 	seen := map[string]bool{}
+	var closest []string
 	for _, u := range unknown {
 		if seen[u.value] {
 			continue
 		}
 		seen[u.value] = true
-		if c := Closest(u.value, opts.KnownRefs, 3); len(c) > 0 {
-			*problems = append(*problems, fmt.Sprintf("There is no project %s; the closest are: %s.", u.value, strings.Join(c, ", ")))
-		} else {
-			*problems = append(*problems, fmt.Sprintf("There is no project %s.", u.value))
+		// The sentence goes to the requester: it names what they wrote and
+		// never another project (the known refs are every customer's).
+		// The closest refs are candidates, for staff only.
+		*problems = append(*problems, fmt.Sprintf("We could not find project %s; please check the ref.", u.value))
+		for _, c := range Closest(u.value, opts.KnownRefs, 3) {
+			if !slices.Contains(closest, c) {
+				closest = append(closest, c)
+			}
 		}
 	}
 	f.Confidence = Invalid
+	f.Candidates = closest
 	return f
 }
 

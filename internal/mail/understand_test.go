@@ -30,6 +30,7 @@ func TestUnderstandRef(t *testing.T) {
 		want     string
 		conf     Confidence
 		problems []string
+		cands    []string
 	}{
 		{name: "known ref in body", text: "please restore proj-abc", known: testRefs, want: "proj-abc", conf: Certain},
 		{name: "known ref in subject", subject: "Restore proj-alpha", text: "to yesterday", known: testRefs, want: "proj-alpha", conf: Certain},
@@ -44,11 +45,11 @@ func TestUnderstandRef(t *testing.T) {
 		{name: "missing", text: "restore my database", known: testRefs, conf: Missing},
 		{
 			name: "unknown ref with closest", text: "restore proj-abx", known: testRefs, want: "proj-abx", conf: Invalid,
-			problems: []string{"There is no project proj-abx; the closest are: proj-abc, proj-abd"},
+			problems: []string{"We could not find project proj-abx; please check the ref."}, cands: []string{"proj-abc", "proj-abd"},
 		},
 		{
 			name: "unknown ref, nothing close", text: "restore proj-qqqqqqqqqqqqqqqqqq", known: testRefs, want: "proj-qqqqqqqqqqqqqqqqqq", conf: Invalid,
-			problems: []string{"There is no project proj-qqqqqqqqqqqqqqqqqq."},
+			problems: []string{"We could not find project proj-qqqqqqqqqqqqqqqqqq; please check the ref."},
 		},
 		{name: "custom pattern", text: "restore db-1234 please", pattern: regexp.MustCompile(`\b(db-\d{4})\b`), want: "db-1234", conf: Likely},
 		{name: "known ref the pattern does not match", text: "restore LegacyShop please", known: []string{"LegacyShop"}, want: "LegacyShop", conf: Certain},
@@ -61,6 +62,16 @@ func TestUnderstandRef(t *testing.T) {
 				t.Errorf("ProjectRef = %q (%s), want %q (%s); source %q", r.ProjectRef.Value, r.ProjectRef.Confidence, tt.want, tt.conf, r.ProjectRef.Source)
 			}
 			checkProblems(t, r.Problems, tt.problems)
+			if tt.cands != nil && !slices.Equal(r.ProjectRef.Candidates, tt.cands) {
+				t.Errorf("Candidates = %q, want %q", r.ProjectRef.Candidates, tt.cands)
+			}
+			for _, p := range r.Problems {
+				for _, c := range tt.cands {
+					if strings.Contains(p, c) {
+						t.Errorf("problem %q, for the requester, names another project %s", p, c)
+					}
+				}
+			}
 		})
 	}
 }

@@ -114,7 +114,8 @@ func timesInLine(l line, ref time.Time) []found[time.Time] {
 	}
 	emit := func(start int, t time.Time, conf Confidence, note string) {
 		f := score(start, conf)
-		f.note = note
+		t, znote := keepZone(t)
+		f.note = note + znote
 		f.value = t
 		f.key = t.UTC().Format(time.RFC3339)
 		out = append(out, f)

@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -36,8 +37,66 @@ var zoneNames = map[string]struct {
 
 var reUTCOffset = regexp.MustCompile(`(?i)^(?:utc|gmt)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?$`)
 
+// zoneIANA maps the abbreviations of zones that follow daylight saving time
+// to their IANA zone, so that "2:15pm PST" is kept as Pacific time (and an
+// answer in July says PDT) rather than a fixed offset that loses the zone.
+// The time is read in the IANA zone: people write "PST" all year round and
+// mean the local time. Where an abbreviation is shared, the zone support
+// mail most likely means wins, as in zoneOffsets.
+var zoneIANA = map[string]string{
+	"pst": "America/Los_Angeles", "pdt": "America/Los_Angeles",
+	"mst": "America/Denver", "mdt": "America/Denver",
+	"cst": "America/Chicago", "cdt": "America/Chicago",
+	"est": "America/New_York", "edt": "America/New_York",
+	"akst": "America/Anchorage", "akdt": "America/Anchorage",
+	"hst": "Pacific/Honolulu",
+	"nst": "America/St_Johns", "ndt": "America/St_Johns",
+	"bst": "Europe/London",
+	"ist": "Asia/Kolkata",
+	"cet": "Europe/Paris", "cest": "Europe/Paris", "met": "Europe/Paris", "mest": "Europe/Paris",
+	"eet": "Europe/Athens", "eest": "Europe/Athens",
+	"msk": "Europe/Moscow",
+	"jst": "Asia/Tokyo", "kst": "Asia/Seoul", "sgt": "Asia/Singapore", "hkt": "Asia/Hong_Kong",
+	"aest": "Australia/Sydney", "aedt": "Australia/Sydney",
+	"acst": "Australia/Adelaide", "acdt": "Australia/Adelaide", "awst": "Australia/Perth",
+	"nzst": "Pacific/Auckland", "nzdt": "Pacific/Auckland",
+	"sast": "Africa/Johannesburg", "brt": "America/Sao_Paulo",
+}
+
+// ZoneIANA returns the IANA zone of an abbreviation people write ("PST"),
+// ok false when it has none.
+func ZoneIANA(abbr string) (string, bool) {
+	z, ok := zoneIANA[strings.ToLower(strings.TrimSpace(abbr))]
+	return z, ok
+}
+
+// keepZone moves a time read with an abbreviation ("PST", a fixed offset:
+// the instant is what the requester wrote) into the abbreviation's IANA
+// zone, so the requester's zone is kept for every answer. note says when
+// the abbreviation is not the one the zone uses that day ("PST" in July):
+// the instant then follows the letters written, and staff should check.
+func keepZone(t time.Time) (_ time.Time, note string) {
+	abbr := t.Location().String()
+	z, ok := zoneIANA[strings.ToLower(abbr)]
+	if !ok || abbr != strings.ToUpper(abbr) {
+		return t, ""
+	}
+	loc, err := time.LoadLocation(z)
+	if err != nil {
+		return t, ""
+	}
+	in := t.In(loc)
+	if got := in.Format("MST"); got != abbr && !strings.HasPrefix(got, "+") && !strings.HasPrefix(got, "-") {
+		note = fmt.Sprintf(" (%s written, but %s is on %s that day: read as %s, i.e. %s)", abbr, z, got,
+			t.Format("15:04 MST"), in.Format("15:04 MST"))
+	}
+	return in, note
+}
+
 // lookupZone reads a zone as written after a time ("PST", "UTC+2",
-// "+02:00"). ok is false when s is not a zone.
+// "+02:00"). ok is false when s is not a zone. An abbreviation gives its
+// fixed offset, named by the abbreviation in capitals; keepZone then moves
+// the time into the IANA zone.
 func lookupZone(s string) (*time.Location, bool) {
 	s = strings.ToLower(strings.TrimSpace(s))
 	if s == "" {

@@ -42,6 +42,22 @@ const capturePartSize = 8 << 20
 // restore) are never pruned. The returned snapshot is verified unless the
 // error says otherwise.
 func Capture(ctx context.Context, d Deps, ref string, manual bool) (Snapshot, error) {
+	return capture(ctx, d, ref, manual, nil)
+}
+
+// CaptureTables is Capture of only tables (pg_dump -t, each name quoted, so
+// it matches that one table and is no pattern), a manual snapshot: the
+// safety snapshot before a table-scope destructive restore. Its key ends in
+// .tables.sql.gz, so a person reading the bucket or the catalog sees it holds
+// only some tables.
+func CaptureTables(ctx context.Context, d Deps, ref string, tables []pgx.Identifier) (Snapshot, error) {
+	if len(tables) == 0 {
+		return Snapshot{}, errors.New("capture tables: no tables")
+	}
+	return capture(ctx, d, ref, true, tables)
+}
+
+func capture(ctx context.Context, d Deps, ref string, manual bool, tables []pgx.Identifier) (Snapshot, error) {
 	p, err := ProjectGet(ctx, d.Pool, ref)
 	if err != nil {
 		return Snapshot{}, err
@@ -63,7 +79,17 @@ func Capture(ctx context.Context, d Deps, ref string, manual bool) (Snapshot, er
 	// second (a scheduled one and a safety snapshot, say) take the next free
 	// second instead of failing.
 	at := time.Now().UTC().Truncate(time.Second)
-	key := KeyFor(d.Prefix, ref, at)
+	keyFor := KeyFor
+	var args []string
+	if len(tables) > 0 {
+		keyFor = func(prefix, ref string, at time.Time) string {
+			return strings.TrimSuffix(KeyFor(prefix, ref, at), ".sql.gz") + ".tables.sql.gz"
+		}
+		for _, t := range tables {
+			args = append(args, "--table", t.Sanitize())
+		}
+	}
+	key := keyFor(d.Prefix, ref, at)
 	for tries := 0; ; tries++ {
 		if _, err := SnapshotGetByKey(ctx, d.Pool, key); err != nil {
 			break
@@ -77,10 +103,10 @@ func Capture(ctx context.Context, d Deps, ref string, manual bool) (Snapshot, er
 		case <-time.After(time.Until(at.Add(time.Second))):
 		}
 		at = time.Now().UTC().Truncate(time.Second)
-		key = KeyFor(d.Prefix, ref, at)
+		key = keyFor(d.Prefix, ref, at)
 	}
 	start := time.Now()
-	size, etag, err := dumpToS3(ctx, d, connURL, password, key)
+	size, etag, err := dumpToS3(ctx, d, connURL, password, key, args...)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("capture %s: %w", ref, err)
 	}
@@ -121,10 +147,10 @@ func Capture(ctx context.Context, d Deps, ref string, manual bool) (Snapshot, er
 
 // dumpToS3 pipes pg_dump through gzip into a multipart upload and returns the
 // compressed size and the object's ETag.
-func dumpToS3(ctx context.Context, d Deps, connURL, password, key string) (int64, string, error) {
+func dumpToS3(ctx context.Context, d Deps, connURL, password, key string, extra ...string) (int64, string, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, cmpOr(d.PGDump, "pg_dump"), "--no-owner", "--no-privileges", "--dbname", connURL)
+	cmd := exec.CommandContext(ctx, cmpOr(d.PGDump, "pg_dump"), append([]string{"--no-owner", "--no-privileges", "--dbname", connURL}, extra...)...)
 	// The password goes through the environment, never the command line.
 	cmd.Env = append(os.Environ(), "PGPASSWORD="+password, "PGAPPNAME=portal-capture")
 	var stderr bytes.Buffer

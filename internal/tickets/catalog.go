@@ -11,6 +11,10 @@ type Snapshot struct {
 	ProjectRef string
 	TakenAt    time.Time
 	SizeBytes  int64
+	// Key and ETag name the S3 object version the catalog verified; they
+	// are part of an approved plan.
+	Key  string
+	ETag string
 	// Usable is false for corrupt, truncated or unverifiable dumps; Reason says why.
 	Usable bool
 	Reason string

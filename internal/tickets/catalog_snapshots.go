@@ -14,7 +14,7 @@ func SnapshotCatalog(db snapshots.DB) Catalog { return snapshotCatalog{db} }
 type snapshotCatalog struct{ db snapshots.DB }
 
 func fromSnapshot(s snapshots.Snapshot) Snapshot {
-	out := Snapshot{ID: s.ID, ProjectRef: s.ProjectRef, TakenAt: s.Time(), SizeBytes: s.Size, Usable: s.Usable() == nil}
+	out := Snapshot{ID: s.ID, ProjectRef: s.ProjectRef, TakenAt: s.Time(), SizeBytes: s.Size, Key: s.Key, ETag: s.ETag, Usable: s.Usable() == nil}
 	if err := s.Usable(); err != nil {
 		out.Reason = err.Error()
 	}

@@ -2,6 +2,7 @@ package tickets
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -34,6 +35,7 @@ func UpdateFromMail(ctx context.Context, db DB, a Actor, id int64, r MailRequest
 		if t.State != StateNew && t.State != StateNeedsInfo {
 			return nil
 		}
+		before := planOf(*t)
 		if ref := strings.ToLower(strings.TrimSpace(r.ProjectRef)); projectRef.MatchString(ref) {
 			if ref != t.ProjectRef {
 				t.SnapshotID = 0 // a suggestion for another project
@@ -59,13 +61,36 @@ func UpdateFromMail(ctx context.Context, db DB, a Actor, id int64, r MailRequest
 		if m, err := ParseMode(string(r.Mode)); err == nil {
 			t.Mode = m
 		}
+		if t.SnapshotID == 0 && t.RequestedAt != nil && t.ProjectRef != "" {
+			// Re-resolve the suggestion, as Create does: a reply that
+			// completes a request keeps a snapshot to confirm.
+			if snap, ok, _, err := SnapshotCatalog(tx).SnapshotsNear(ctx, t.ProjectRef, *t.RequestedAt, 0); err == nil && ok && snap.Usable {
+				t.SnapshotID = snap.ID
+			}
+		}
 		switch {
 		case r.NeedsInfo && t.State == StateNew:
 			t.State = StateNeedsInfo
 		case !r.NeedsInfo && t.State == StateNeedsInfo:
 			t.State = StateNew
 		}
-		if note := strings.TrimSpace(r.Note); note != "" {
+		note := strings.TrimSpace(r.Note)
+		if d := diff(before, Proposal{ProjectRef: t.ProjectRef, RequestedAt: t.RequestedAt, RequestedTZ: t.RequestedTZ,
+			Scope: &t.Scope, Mode: t.Mode}); len(d) > 0 && note != "" {
+			// Say plainly what this mail changed of what was known: a
+			// request rewritten by mail must show.
+			var parts []string
+			for _, c := range d {
+				if c.Before == "" {
+					continue
+				}
+				parts = append(parts, fmt.Sprintf("%s %s -> %s", c.Field, c.Before, c.After))
+			}
+			if len(parts) > 0 {
+				note += "\nChanged by this mail: " + strings.Join(parts, "; ") + "."
+			}
+		}
+		if note != "" {
 			if _, err := entryInsert(ctx, tx, Entry{TicketID: t.ID, Kind: EntrySystem, Subject: "understood from mail", Body: note}); err != nil {
 				return err
 			}

@@ -310,14 +310,6 @@ func projectExists(ctx context.Context, db DB, ref string) (bool, error) {
 	return ok, nil
 }
 
-func approvalInsert(ctx context.Context, tx pgx.Tx, ticketID, userID int64, confirmRef string) error {
-	_, err := tx.Exec(ctx, `INSERT INTO approvals (ticket_id, user_id, confirm_ref) VALUES ($1, $2, $3)`, ticketID, userID, confirmRef)
-	if err != nil {
-		return fmt.Errorf("insert approval: %w", err)
-	}
-	return nil
-}
-
 // Entry is one message of a ticket's thread.
 type Entry struct {
 	ID         int64

@@ -149,6 +149,12 @@ type Result struct {
 	RolledBackAt *time.Time `json:"rolled_back_at,omitempty"`
 	// RollbackError is the reason of a failed rollback.
 	RollbackError string `json:"rollback_error,omitempty"`
+	// RollbackKept names where a rollback kept what was written since the
+	// restore (a database, or tables in one), until RollbackKeptUntil;
+	// RollbackSummary says how much that is.
+	RollbackKept      string     `json:"rollback_kept,omitempty"`
+	RollbackKeptUntil *time.Time `json:"rollback_kept_until,omitempty"`
+	RollbackSummary   string     `json:"rollback_summary,omitempty"`
 }
 
 // Rollbackable says whether the result kept something a rollback can put back.

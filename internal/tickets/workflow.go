@@ -2,6 +2,7 @@ package tickets
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/mail"
 	"slices"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/restoreportal/portal/internal/audit"
 	"github.com/restoreportal/portal/internal/auth"
+	"github.com/restoreportal/portal/internal/snapshots"
 )
 
 // change runs fn on the ticket, locked, in one transaction; then it checks
@@ -221,8 +223,9 @@ type Preparation struct {
 
 // Prepare checks the choice against the catalog (the snapshot belongs to the
 // project and is usable; every table is in its inventory) and makes the
-// ticket ready. The actor becomes its preparer; a previous approval request
-// is withdrawn, since what is to be approved changed.
+// ticket ready. The actor becomes its preparer and is recorded as an author
+// of the plan (who may never approve it). A plan awaiting approval is not
+// changed by saving the triage: Withdraw it first.
 func Prepare(ctx context.Context, db DB, cat Catalog, a Actor, id int64, p Preparation) (Ticket, error) {
 	if err := a.require(auth.RoleOperator, "preparing a restore"); err != nil {
 		return Ticket{}, err
@@ -271,16 +274,25 @@ func Prepare(ctx context.Context, db DB, cat Catalog, a Actor, id int64, p Prepa
 		if snap.ProjectRef != t.ProjectRef {
 			return &ValidationError{Field: "snapshot_id", Msg: fmt.Sprintf("snapshot %d is of project %s, not %s", snap.ID, snap.ProjectRef, t.ProjectRef)}
 		}
+		if t.State == StateAwaitingApproval {
+			return &ValidationError{Field: "state", Msg: "approval is pending, so the plan cannot be changed by saving the triage; " +
+				"use \"Withdraw and edit\" first (the approver then has to approve the new plan)"}
+		}
 		t.SnapshotID, t.Scope, t.Mode, t.Options = p.SnapshotID, scope, mode, p.Options
 		t.PreparedBy, t.ApprovedBy = a.UserID, 0
 		if t.State != StateReady {
-			return moveTo(t, StateReady)
+			if err := moveTo(t, StateReady); err != nil {
+				return err
+			}
 		}
-		return nil
+		_, err := planInsert(ctx, tx, t.ID, planPrepared, PlanOf(*t, snap), a.UserID)
+		return err
 	})
 }
 
-// Submit asks for approval of a prepared destructive restore.
+// Submit asks for approval of a prepared destructive restore: the plan last
+// prepared, which the ticket must still hold. The submitter vouches for it
+// and, like its preparers, may not approve it.
 func Submit(ctx context.Context, db DB, a Actor, id int64) (Ticket, error) {
 	if err := a.require(auth.RoleOperator, "asking for approval"); err != nil {
 		return Ticket{}, err
@@ -289,8 +301,23 @@ func Submit(ctx context.Context, db DB, a Actor, id int64) (Ticket, error) {
 		if !t.Destructive() {
 			return &ValidationError{Field: "mode", Msg: "a new-project restore needs no approval; start it"}
 		}
+		if err := moveTo(t, StateAwaitingApproval); err != nil {
+			return err
+		}
+		prep, err := planLatest(ctx, tx, t.ID, planPrepared)
+		if errors.Is(err, ErrNotFound) {
+			return &ValidationError{Field: "state", Msg: "save the triage first: there is no prepared plan to approve"}
+		}
+		if err != nil {
+			return err
+		}
+		cur := PlanOf(*t, Snapshot{ID: prep.Plan.SnapshotID, Key: prep.Plan.SnapshotKey, ETag: prep.Plan.SnapshotETag, SizeBytes: prep.Plan.SnapshotSize})
+		if cur.Digest() != prep.Digest {
+			return &ValidationError{Field: "state", Msg: "the ticket no longer holds the plan last prepared; save the triage again"}
+		}
 		t.PreparedBy = a.UserID
-		return moveTo(t, StateAwaitingApproval)
+		_, err = planInsert(ctx, tx, t.ID, planSubmitted, prep.Plan, a.UserID)
+		return err
 	})
 }
 
@@ -320,32 +347,199 @@ func queue(ctx context.Context, tx pgx.Tx, jobs JobInserter, t *Ticket) error {
 	return nil
 }
 
-// Approve approves a destructive restore and queues it: the approver must
-// hold the approver role, must not be the one who prepared it, and must type
-// the project ref to confirm. The approval, the state change and the River
-// job commit together.
+// Approve approves the ticket's current plan, whatever it is.
+//
+// Deprecated: it cannot know which plan the approver saw. Handlers and the
+// API use ApprovePlan with the digest the approver was shown; Approve is for
+// tests and tools that just read the plan themselves.
 func Approve(ctx context.Context, db DB, jobs JobInserter, a Actor, id int64, confirmRef string) (Ticket, error) {
+	sdb, ok := db.(snapshots.DB)
+	if !ok {
+		return Ticket{}, fmt.Errorf("approve ticket %d: the database handle cannot read the snapshot catalog", id)
+	}
+	cat := SnapshotCatalog(sdb)
+	t, err := TicketGet(ctx, db, id)
+	if err != nil {
+		return Ticket{}, err
+	}
+	digest := ""
+	if p, err := CurrentPlan(ctx, cat, t); err == nil {
+		digest = p.Digest()
+	}
+	return ApprovePlan(ctx, db, cat, jobs, a, id, Approval{ConfirmRef: confirmRef, PlanDigest: digest})
+}
+
+// CurrentPlan is the plan the ticket holds now, with the snapshot object as
+// the catalog knows it now.
+func CurrentPlan(ctx context.Context, cat Catalog, t Ticket) (Plan, error) {
+	if t.SnapshotID == 0 {
+		return Plan{}, &ValidationError{Field: "snapshot_id", Msg: "no snapshot is chosen"}
+	}
+	snap, err := cat.SnapshotGet(ctx, t.SnapshotID)
+	if err != nil {
+		return Plan{}, fmt.Errorf("snapshot %d of ticket %d: %w", t.SnapshotID, t.ID, err)
+	}
+	return PlanOf(t, snap), nil
+}
+
+// ApprovePlan approves a destructive restore and queues it. The approver
+// must hold the approver role, must never have prepared or submitted any
+// version of the ticket's plan, must approve the plan the ticket holds now
+// (ap.PlanDigest is the digest of the plan they were shown, which must also
+// be the one submitted, with the snapshot object unchanged in the catalog),
+// within the approval TTL of its submission, and must type the project ref.
+// The approval (bound to the digest), the state change and the River job
+// commit together. A request older than the TTL lapses: the ticket goes
+// back to ready (audited) and ErrApprovalLapsed is returned.
+func ApprovePlan(ctx context.Context, db DB, cat Catalog, jobs JobInserter, a Actor, id int64, ap Approval) (Ticket, error) {
 	if err := a.require(auth.RoleApprover, "approving a restore"); err != nil {
 		return Ticket{}, err
 	}
-	return change(ctx, db, a, id, "ticket.approved", func(tx pgx.Tx, t *Ticket) error {
+	if cat == nil {
+		return Ticket{}, fmt.Errorf("approve ticket %d: no snapshot catalog", id)
+	}
+	ttl := cmpOr(ap.TTL, DefaultApprovalTTL)
+	var lapsedSubmission int64
+	t, err := change(ctx, db, a, id, "ticket.approved", func(tx pgx.Tx, t *Ticket) error {
 		if err := CheckTransition(t.State, StateQueued); err != nil || t.State != StateAwaitingApproval {
 			return &TransitionError{From: t.State, To: StateQueued}
 		}
 		if t.PreparedBy == a.UserID {
 			return &PermissionError{Msg: "you prepared this restore; another approver must approve it"}
 		}
-		if strings.TrimSpace(confirmRef) != t.ProjectRef {
+		editor, err := planIsEditor(ctx, tx, t.ID, a.UserID)
+		if err != nil {
+			return err
+		}
+		if editor {
+			return &PermissionError{Msg: "you prepared or submitted a version of this plan; another approver must approve it"}
+		}
+		sub, err := planLatest(ctx, tx, t.ID, planSubmitted)
+		if errors.Is(err, ErrNotFound) {
+			return &PlanChangedError{}
+		}
+		if err != nil {
+			return err
+		}
+		if time.Since(sub.CreatedAt) > ttl {
+			lapsedSubmission = sub.ID
+			return ErrApprovalLapsed
+		}
+		cur, err := CurrentPlan(ctx, cat, *t)
+		if err != nil {
+			return err
+		}
+		if ap.PlanDigest != cur.Digest() || cur.Digest() != sub.Digest {
+			pe := &PlanChangedError{Current: cur}
+			from := sub.Plan
+			if old, err := planByDigest(ctx, tx, t.ID, ap.PlanDigest); err == nil {
+				from = old.Plan
+			} else if !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			pe.Changes = cur.Changes(from)
+			return pe
+		}
+		if strings.TrimSpace(ap.ConfirmRef) != t.ProjectRef {
 			return &ValidationError{Field: "confirm_ref", Msg: fmt.Sprintf("type the project ref %s exactly to confirm", t.ProjectRef)}
 		}
-		if err := approvalInsert(ctx, tx, t.ID, a.UserID, t.ProjectRef); err != nil {
+		if err := approvalInsert(ctx, tx, t.ID, a.UserID, t.ProjectRef, "restore", cur.Digest()); err != nil {
 			return err
 		}
 		t.ApprovedBy = a.UserID
 		t.State = StateQueued
 		return queue(ctx, tx, jobs, t)
 	})
+	if errors.Is(err, ErrApprovalLapsed) {
+		if _, lerr := lapse(ctx, db, SystemActor("approval-ttl"), id, lapsedSubmission,
+			fmt.Sprintf("not approved within %s of its submission", ttl)); lerr != nil {
+			return Ticket{}, lerr
+		}
+	}
+	return t, err
 }
+
+// LapseApproval withdraws a pending approval request explicitly (for
+// example when a proposal that changes the plan is accepted): the ticket goes
+// back to ready, with the reason on its thread and an "approval.lapsed"
+// event. A ticket not awaiting approval is returned unchanged.
+func LapseApproval(ctx context.Context, db DB, a Actor, id int64, reason string) (Ticket, error) {
+	return lapse(ctx, db, a, id, 0, reason)
+}
+
+// LapseExpired lapses every approval request submitted longer than ttl ago
+// (0: DefaultApprovalTTL) and returns how many it lapsed. The ticket page
+// and approvals call it for their ticket; a periodic job may call it for all.
+func LapseExpired(ctx context.Context, db DB, ttl time.Duration) (int, error) {
+	ttl = cmpOr(ttl, DefaultApprovalTTL)
+	ids, err := submittedAwaiting(ctx, db, ttl)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		t, err := lapseIfOlder(ctx, db, id, ttl)
+		if err != nil {
+			return n, err
+		}
+		if t {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// LapseIfExpired lapses the ticket's approval request when it is older than
+// ttl (0: DefaultApprovalTTL) and says whether it did.
+func LapseIfExpired(ctx context.Context, db DB, id int64, ttl time.Duration) (bool, error) {
+	return lapseIfOlder(ctx, db, id, cmpOr(ttl, DefaultApprovalTTL))
+}
+
+func lapseIfOlder(ctx context.Context, db DB, id int64, ttl time.Duration) (bool, error) {
+	t, err := TicketGet(ctx, db, id)
+	if err != nil || t.State != StateAwaitingApproval {
+		return false, err
+	}
+	sub, err := planLatest(ctx, db, id, planSubmitted)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return false, err
+	}
+	if err == nil && time.Since(sub.CreatedAt) <= ttl {
+		return false, nil
+	}
+	after, err := lapse(ctx, db, SystemActor("approval-ttl"), id, sub.ID, fmt.Sprintf("not approved within %s of its submission", ttl))
+	return err == nil && after.State == StateReady, err
+}
+
+// lapse moves a ticket awaiting approval back to ready. submission, when not
+// 0, must still be the latest submission (a newer one is not lapsed).
+func lapse(ctx context.Context, db DB, a Actor, id, submission int64, reason string) (Ticket, error) {
+	reason = strings.TrimSpace(reason)
+	t, err := change(ctx, db, a, id, "approval.lapsed", func(tx pgx.Tx, t *Ticket) error {
+		if t.State != StateAwaitingApproval {
+			return errUnchanged
+		}
+		if submission != 0 {
+			if sub, err := planLatest(ctx, tx, t.ID, planSubmitted); err == nil && sub.ID != submission {
+				return errUnchanged
+			}
+		}
+		if err := moveTo(t, StateReady); err != nil {
+			return err
+		}
+		t.ApprovedBy = 0
+		_, err := entryInsert(ctx, tx, Entry{TicketID: t.ID, Kind: EntrySystem, AuthorID: a.UserID,
+			Subject: "Approval request lapsed", Body: cmpOr(reason, "the approval request was withdrawn") + "; submit the plan again for approval."})
+		return err
+	})
+	if errors.Is(err, errUnchanged) {
+		return TicketGet(ctx, db, id)
+	}
+	return t, err
+}
+
+// errUnchanged ends a change that has nothing to do, writing nothing.
+var errUnchanged = errors.New("unchanged")
 
 // AskForInfo puts the ticket on hold until the requester answers; message
 // goes to the thread.
@@ -417,11 +611,42 @@ func Assign(ctx context.Context, db DB, a Actor, id, userID int64) (Ticket, erro
 	})
 }
 
-// RequestRollback queues the rollback of a succeeded restore, putting back
-// what the restore kept (the replaced database or tables), with the job
-// inserted in the same transaction. Like approval, it needs an approver who
-// types the project ref.
+// RequestRollback requests the rollback of the ticket's current result.
+//
+// Deprecated: it cannot know which rollback the approver saw; handlers and
+// the API use RequestRollbackPlan with the digest the approver was shown.
 func RequestRollback(ctx context.Context, db DB, jobs JobInserter, a Actor, id int64, confirmRef string) (Ticket, error) {
+	t, err := TicketGet(ctx, db, id)
+	if err != nil {
+		return Ticket{}, err
+	}
+	p, err := CurrentRollbackPlan(ctx, db, t)
+	if err != nil {
+		return Ticket{}, err
+	}
+	return RequestRollbackPlan(ctx, db, jobs, a, id, Approval{ConfirmRef: confirmRef, PlanDigest: p.Digest()})
+}
+
+// CurrentRollbackPlan is what a rollback of t would put back now.
+func CurrentRollbackPlan(ctx context.Context, db DB, t Ticket) (RollbackPlan, error) {
+	digest := ""
+	if sub, err := planLatest(ctx, db, t.ID, planSubmitted); err == nil {
+		digest = sub.Digest
+	} else if prep, err2 := planLatest(ctx, db, t.ID, planPrepared); err2 == nil {
+		digest = prep.Digest
+	} else if !errors.Is(err, ErrNotFound) {
+		return RollbackPlan{}, err
+	}
+	return RollbackPlanOf(t, digest), nil
+}
+
+// RequestRollbackPlan queues the rollback of a succeeded restore, putting
+// back what the restore kept (the replaced database or tables), with the job
+// inserted in the same transaction. Like approval, it needs an approver who
+// never prepared or submitted a version of the ticket's plan, who types the
+// project ref, and whose ap.PlanDigest is the digest of the rollback plan
+// (RollbackPlan) they were shown; the approval row records it.
+func RequestRollbackPlan(ctx context.Context, db DB, jobs JobInserter, a Actor, id int64, ap Approval) (Ticket, error) {
 	if err := a.require(auth.RoleApprover, "rolling back a restore"); err != nil {
 		return Ticket{}, err
 	}
@@ -435,8 +660,25 @@ func RequestRollback(ctx context.Context, db DB, jobs JobInserter, a Actor, id i
 		if !t.Result.Rollbackable(time.Now()) {
 			return &ValidationError{Field: "rollback", Msg: "nothing is kept to roll back to (the kept copy expired or was never made)"}
 		}
-		if strings.TrimSpace(confirmRef) != t.ProjectRef {
+		editor, err := planIsEditor(ctx, tx, t.ID, a.UserID)
+		if err != nil {
+			return err
+		}
+		if editor || t.PreparedBy == a.UserID {
+			return &PermissionError{Msg: "you prepared or submitted a version of this restore's plan; another approver must roll it back"}
+		}
+		cur, err := CurrentRollbackPlan(ctx, tx, *t)
+		if err != nil {
+			return err
+		}
+		if ap.PlanDigest != cur.Digest() {
+			return &PlanChangedError{}
+		}
+		if strings.TrimSpace(ap.ConfirmRef) != t.ProjectRef {
 			return &ValidationError{Field: "confirm_ref", Msg: fmt.Sprintf("type the project ref %s exactly to confirm", t.ProjectRef)}
+		}
+		if err := approvalInsert(ctx, tx, t.ID, a.UserID, t.ProjectRef, "rollback", cur.Digest()); err != nil {
+			return err
 		}
 		jobID, err := insertJob(ctx, jobs, tx, RollbackArgs{TicketID: t.ID, ProjectRef: t.ProjectRef})
 		if err != nil {

@@ -114,7 +114,14 @@ func TestDestructiveRestoreLifecycle(t *testing.T) {
 	if _, err := tickets.Approve(ctx, f.pool, f.river, f.approver, tk.ID, "proj-alphA"); !isValidation(err, "confirm_ref") {
 		t.Fatalf("wrong ref: got %v", err)
 	}
-	// An approver who prepares may not approve their own.
+	// An approver who prepares may not approve their own. (Saving the triage
+	// while approval is pending is refused: withdraw first.)
+	if _, err := tickets.Prepare(ctx, f.pool, f.cat, f.approver2, tk.ID, prep); !isValidation(err, "state") {
+		t.Fatalf("prepare while pending: got %v", err)
+	}
+	if _, err := tickets.Withdraw(ctx, f.pool, f.approver2, tk.ID); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := tickets.Prepare(ctx, f.pool, f.cat, f.approver2, tk.ID, prep); err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +208,7 @@ func TestDestructiveRestoreLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"ticket.created", "ticket.prepared", "ticket.submitted", "ticket.prepared", "ticket.submitted",
+	want := []string{"ticket.created", "ticket.prepared", "ticket.submitted", "ticket.withdrawn", "ticket.prepared", "ticket.submitted",
 		"ticket.approved", "restore.started", "restore.succeeded", "restore.rollback_requested", "restore.rolled_back"}
 	if len(evs) != len(want) {
 		t.Fatalf("audit: %d events, want %d", len(evs), len(want))

@@ -1,8 +1,12 @@
 package web
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -51,6 +55,39 @@ type ticketJSON struct {
 	// PreparationError says why a created ticket could not be prepared
 	// automatically (it stays new for a person to triage).
 	PreparationError string `json:"preparation_error,omitempty"`
+	// PlanDigest is the digest of the ticket's current plan: an approval
+	// sends it back (plan_digest), so it approves the plan its caller read.
+	PlanDigest string `json:"plan_digest,omitempty"`
+	// RollbackDigest is the digest of the rollback a succeeded restore
+	// allows, sent back by a rollback request (rollback_digest).
+	RollbackDigest string `json:"rollback_digest,omitempty"`
+}
+
+// withDigests adds the plan and rollback digests a caller needs to approve
+// what it read.
+func (s *Server) withDigests(ctx context.Context, out ticketJSON, t tickets.Ticket) (ticketJSON, error) {
+	if t.SnapshotID != 0 {
+		if p, err := tickets.CurrentPlan(ctx, s.catalog, t); err == nil {
+			out.PlanDigest = p.Digest()
+		}
+	}
+	if t.Result.Rollbackable(time.Now()) {
+		rp, err := tickets.CurrentRollbackPlan(ctx, s.Pool, t)
+		if err != nil {
+			return out, err
+		}
+		out.RollbackDigest = rp.Digest()
+	}
+	return out, nil
+}
+
+// ticketOut is a ticket as a single-ticket answer shows it, with digests.
+func (s *Server) ticketOut(c echo.Context, status int, t tickets.Ticket) error {
+	out, err := s.withDigests(c.Request().Context(), s.toJSON(t), t)
+	if err != nil {
+		return err
+	}
+	return c.JSON(status, out)
 }
 
 func (s *Server) toJSON(t tickets.Ticket) ticketJSON {
@@ -61,8 +98,17 @@ func (s *Server) toJSON(t tickets.Ticket) ticketJSON {
 		RollbackJobID: t.RollbackJobID, Progress: t.Progress, Result: t.Result, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
 }
 
+// decodeJSON reads a JSON body of at most 1 MiB. A NUL escape is refused:
+// no field of the API takes one, and Postgres text cannot hold it.
 func decodeJSON(c echo.Context, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<20))
+	b, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<20))
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "the body could not be read: "+err.Error())
+	}
+	if bytes.Contains(b, []byte(`\u0000`)) {
+		return echo.NewHTTPError(http.StatusBadRequest, "the body holds a NUL character")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "the body is not the expected JSON: "+err.Error())
@@ -119,10 +165,14 @@ func (s *Server) apiTicketCreate(c echo.Context) error {
 			_, msg, _ := statusOf(err)
 			out.PreparationError = msg
 		} else {
-			out = s.toJSON(p)
+			out, t = s.toJSON(p), p
 		}
 	} else {
 		out.PreparationError = "no usable snapshot resolves the requested time; a person must choose one on the ticket page"
+	}
+	out, err = s.withDigests(ctx, out, t)
+	if err != nil {
+		return err
 	}
 	return c.JSON(http.StatusCreated, out)
 }
@@ -136,14 +186,23 @@ func (s *Server) apiTicketGet(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, s.toJSON(t))
+	return s.ticketOut(c, http.StatusOK, t)
 }
 
 func (s *Server) apiTicketList(c echo.Context) error {
-	page, _ := strconv.Atoi(c.QueryParam("page"))
-	per, _ := strconv.Atoi(c.QueryParam("per_page"))
+	page, err := queryInt(c, "page", 1, 1, maxPage)
+	if err != nil {
+		return err
+	}
+	per, err := queryInt(c, "per_page", 50, 1, 200)
+	if err != nil {
+		return err
+	}
 	f := tickets.Filter{State: tickets.State(c.QueryParam("state")), ProjectRef: c.QueryParam("project"),
-		Requester: c.QueryParam("requester"), Query: c.QueryParam("q"), Page: page, PerPage: per}
+		Requester: c.QueryParam("requester"), Query: c.QueryParam("q"), Page: int(page), PerPage: int(per)}
+	if f.State != "" && !f.State.Valid() {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("%q is not a ticket state", f.State))
+	}
 	list, err := tickets.TicketList(c.Request().Context(), s.Pool, f)
 	if err != nil {
 		return err
@@ -163,10 +222,15 @@ func (s *Server) apiTicketList(c echo.Context) error {
 type confirmRequest struct {
 	ConfirmRef string `json:"confirm_ref"`
 	Reason     string `json:"reason"`
+	// PlanDigest (approve) and RollbackDigest (rollback) are the digests the
+	// caller read from GET /api/v1/tickets/:id.
+	PlanDigest     string `json:"plan_digest"`
+	RollbackDigest string `json:"rollback_digest"`
 }
 
 // apiTicketApprove approves a destructive restore awaiting approval (with
-// confirm_ref), or starts a ready new-project restore.
+// confirm_ref and the plan_digest read from the ticket: a changed plan is
+// refused with 409), or starts a ready new-project restore.
 func (s *Server) apiTicketApprove(c echo.Context) error {
 	id, err := ticketID(c)
 	if err != nil {
@@ -184,12 +248,21 @@ func (s *Server) apiTicketApprove(c echo.Context) error {
 	if t.State == tickets.StateReady && !t.Destructive() {
 		t, err = tickets.Start(ctx, s.Pool, s.River, s.actor(c), id)
 	} else {
-		t, err = tickets.Approve(ctx, s.Pool, s.River, s.actor(c), id, req.ConfirmRef)
+		t, err = tickets.ApprovePlan(ctx, s.Pool, s.catalog, s.River, s.actor(c), id,
+			tickets.Approval{ConfirmRef: req.ConfirmRef, PlanDigest: req.PlanDigest, TTL: s.Config.ApprovalTTL})
+	}
+	var pc *tickets.PlanChangedError
+	if errors.As(err, &pc) {
+		body := map[string]any{"error": pc.Error(), "field": "plan_digest", "plan_digest": pc.Current.Digest(), "changes": pc.Changes}
+		if pc.Current.TicketID == 0 {
+			delete(body, "plan_digest")
+		}
+		return c.JSON(http.StatusConflict, body)
 	}
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, s.toJSON(t))
+	return s.ticketOut(c, http.StatusOK, t)
 }
 
 func (s *Server) apiTicketCancel(c echo.Context) error {
@@ -205,7 +278,7 @@ func (s *Server) apiTicketCancel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, s.toJSON(t))
+	return s.ticketOut(c, http.StatusOK, t)
 }
 
 func (s *Server) apiTicketRollback(c echo.Context) error {
@@ -217,12 +290,13 @@ func (s *Server) apiTicketRollback(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	t, err := tickets.RequestRollback(c.Request().Context(), s.Pool, s.River, s.actor(c), id, req.ConfirmRef)
+	t, err := tickets.RequestRollbackPlan(c.Request().Context(), s.Pool, s.River, s.actor(c), id,
+		tickets.Approval{ConfirmRef: req.ConfirmRef, PlanDigest: req.RollbackDigest})
 	if errors.Is(err, tickets.ErrNotFound) {
 		return echo.NewHTTPError(http.StatusNotFound, "no such ticket")
 	}
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, s.toJSON(t))
+	return s.ticketOut(c, http.StatusOK, t)
 }

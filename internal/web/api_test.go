@@ -21,6 +21,10 @@ func TestAPITicketLifecycle(t *testing.T) {
 		t.Fatalf("create: %d %v", code, got)
 	}
 	id := int64(got["id"].(float64))
+	digest, _ := got["plan_digest"].(string)
+	if len(digest) != 64 {
+		t.Fatalf("no plan digest: %v", got)
+	}
 	path := fmt.Sprintf("/api/v1/tickets/%d", id)
 	// Validation errors say what to fix, as JSON.
 	code, got = p.api(t, opTok, "POST", "/api/v1/tickets", map[string]any{"project_ref": "proj-alpha", "mode": "wipe", "requester_email": "c@example.org"})
@@ -39,14 +43,20 @@ func TestAPITicketLifecycle(t *testing.T) {
 		t.Fatalf("operator approves: %d", code)
 	}
 	apTok := p.token(t, auth.RoleApprover)
-	if code, got := p.api(t, apTok, "POST", path+"/approve", map[string]any{"confirm_ref": "nope"}); code != http.StatusUnprocessableEntity || got["field"] != "confirm_ref" {
+	if code, got := p.api(t, apTok, "POST", path+"/approve", map[string]any{"confirm_ref": "nope", "plan_digest": digest}); code != http.StatusUnprocessableEntity || got["field"] != "confirm_ref" {
 		t.Fatalf("wrong ref: %d %v", code, got)
 	}
-	code, got = p.api(t, apTok, "POST", path+"/approve", map[string]any{"confirm_ref": "proj-alpha"})
+	// Without the digest of the plan read, or with another, nothing is approved.
+	for _, d := range []string{"", "0123"} {
+		if code, got := p.api(t, apTok, "POST", path+"/approve", map[string]any{"confirm_ref": "proj-alpha", "plan_digest": d}); code != http.StatusConflict || got["field"] != "plan_digest" || got["plan_digest"] != digest {
+			t.Fatalf("approve digest %q: %d %v", d, code, got)
+		}
+	}
+	code, got = p.api(t, apTok, "POST", path+"/approve", map[string]any{"confirm_ref": "proj-alpha", "plan_digest": digest})
 	if code != http.StatusOK || got["state"] != "queued" || got["job_id"] == nil {
 		t.Fatalf("approve: %d %v", code, got)
 	}
-	if code, got := p.api(t, apTok, "POST", path+"/approve", map[string]any{"confirm_ref": "proj-alpha"}); code != http.StatusConflict {
+	if code, got := p.api(t, apTok, "POST", path+"/approve", map[string]any{"confirm_ref": "proj-alpha", "plan_digest": digest}); code != http.StatusConflict {
 		t.Fatalf("approve twice: %d %v", code, got)
 	}
 	if p.jobCount(t, "restore") != 1 {

@@ -39,7 +39,8 @@ func statusOf(err error) (code int, msg, field string) {
 		return http.StatusForbidden, pe.Error(), ""
 	case errors.As(err, &te):
 		return http.StatusConflict, te.Error(), ""
-	case errors.Is(err, tickets.ErrConflict), errors.Is(err, tickets.ErrRestoreInProgress), errors.Is(err, auth.ErrEmailTaken):
+	case errors.Is(err, tickets.ErrConflict), errors.Is(err, tickets.ErrRestoreInProgress), errors.Is(err, auth.ErrEmailTaken),
+		errors.Is(err, tickets.ErrPlanChanged), errors.Is(err, tickets.ErrApprovalLapsed):
 		return http.StatusConflict, err.Error(), ""
 	case errors.Is(err, tickets.ErrNotFound), errors.Is(err, auth.ErrNotFound):
 		return http.StatusNotFound, "not found", ""

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -27,8 +28,14 @@ func (s *Server) dashboard(c echo.Context) error {
 }
 
 func (s *Server) auditList(c echo.Context) error {
-	before, _ := strconv.ParseInt(c.QueryParam("before"), 10, 64)
-	ticketID, _ := strconv.ParseInt(c.QueryParam("ticket"), 10, 64)
+	before, err := queryInt(c, "before", 0, 0, 1<<62)
+	if err != nil {
+		return err
+	}
+	ticketID, err := queryInt(c, "ticket", 0, 0, 1<<62)
+	if err != nil {
+		return err
+	}
 	action := c.QueryParam("action")
 	const per = 100
 	evs, err := audit.List(c.Request().Context(), s.Pool, audit.Filter{TicketID: ticketID, Action: action, BeforeID: before, Limit: per})
@@ -37,7 +44,7 @@ func (s *Server) auditList(c echo.Context) error {
 	}
 	p := templates.AuditPage{Base: s.base(c, "Audit", "audit"), Events: evs, Action: action, TicketID: ticketID}
 	if len(evs) == per {
-		p.Older = fmt.Sprintf("/audit?action=%s&ticket=%d&before=%d", action, ticketID, evs[len(evs)-1].ID)
+		p.Older = fmt.Sprintf("/audit?action=%s&ticket=%d&before=%d", url.QueryEscape(action), ticketID, evs[len(evs)-1].ID)
 	}
 	return renderPage(c, http.StatusOK, templates.Audit(p))
 }

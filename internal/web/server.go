@@ -51,7 +51,7 @@ func New(d Deps) *echo.Echo {
 	// not trust a header the client writes.
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.recoverPanics, s.logRequests, s.securityHeaders, s.authenticate)
+	e.Use(s.recoverPanics, s.logRequests, s.securityHeaders, s.checkInput, s.authenticate)
 	s.routes(e)
 	return e
 }
@@ -96,6 +96,7 @@ func (s *Server) routes(e *echo.Echo) {
 	app.Any("/riverui/*", s.riverUIHandler, s.requireRole("admin"))
 	s.apiRoutes(app)
 	s.projectRoutes(app)
+	s.proposalRoutes(app)
 	s.projectRegistrationRoutes(app)
 }
 
@@ -151,15 +152,26 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// securityHeaders keeps pages out of frames and other sites' scripts.
+// Content security policies: the portal's pages load only their own assets;
+// River's UI (a React app) also needs inline styles, which its components set.
+const (
+	pageCSP    = "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+	riverUICSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'; object-src 'none'"
+)
+
+// securityHeaders keeps every response, River's UI and errors included, out
+// of frames, other sites' scripts and content sniffing.
 func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
-		if !isRiverUI(c.Request().URL.Path) {
-			h.Set("X-Frame-Options", "DENY")
-			h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if isRiverUI(c.Request().URL.Path) {
+			h.Set("Content-Security-Policy", riverUICSP)
+		} else {
+			h.Set("Content-Security-Policy", pageCSP)
 		}
 		return next(c)
 	}

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -215,10 +217,31 @@ func (s *Server) renderLogin(c echo.Context, status int, email, next, msg string
 	return renderPage(c, status, templates.Login(templates.LoginPage{Base: b, Email: email, Next: safeNext(next), Error: msg}))
 }
 
-// safeNext keeps redirects after login on this site.
+// safeNext keeps redirects after login on this site: only a same-origin
+// absolute path ("/tickets?x=1") is kept, else "/". Browsers drop tabs and
+// line breaks from URLs and read a backslash as a slash, so "/\t/evil" and
+// "/\evil" would leave the site: control characters, spaces, backslashes
+// (also percent-encoded ones, which some proxies decode), a leading "//",
+// schemes and hosts are refused.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if next == "" || len(next) > 2048 || !utf8.ValidString(next) || !strings.HasPrefix(next, "/") ||
+		strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\ ") {
 		return "/"
+	}
+	for _, r := range next {
+		if r < 0x20 || r == 0x7f || unicode.IsSpace(r) {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") ||
+		strings.HasPrefix(u.Path, "//") || strings.ContainsAny(u.Path, "\\") {
+		return "/"
+	}
+	for _, r := range u.Path {
+		if r < 0x20 || r == 0x7f {
+			return "/"
+		}
 	}
 	return next
 }

@@ -28,9 +28,12 @@ func ticketID(c echo.Context) (int64, error) {
 }
 
 func (s *Server) ticketList(c echo.Context) error {
-	page, _ := strconv.Atoi(c.QueryParam("page"))
+	page, err := queryInt(c, "page", 1, 1, maxPage)
+	if err != nil {
+		return err
+	}
 	f := tickets.Filter{State: tickets.State(c.QueryParam("state")), ProjectRef: strings.TrimSpace(c.QueryParam("project")),
-		Requester: strings.TrimSpace(c.QueryParam("requester")), Query: c.QueryParam("q"), Page: page}
+		Requester: strings.TrimSpace(c.QueryParam("requester")), Query: c.QueryParam("q"), Page: int(page)}
 	if f.State != "" && !f.State.Valid() {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("%q is not a ticket state", f.State))
 	}
@@ -117,7 +120,17 @@ func (s *Server) ticketShow(c echo.Context) error {
 // renderTicket shows the ticket page, with msg as the error of a refused
 // action.
 func (s *Server) renderTicket(c echo.Context, id int64, status int, msg string) error {
+	return s.renderTicketChanges(c, id, status, msg, nil)
+}
+
+// renderTicketChanges is renderTicket after a refused approval of a stale
+// plan: changes lists what differs from the plan the approver saw.
+func (s *Server) renderTicketChanges(c echo.Context, id int64, status int, msg string, changes []string) error {
 	ctx := c.Request().Context()
+	// A request older than the approval TTL lapses before anyone sees it.
+	if _, err := tickets.LapseIfExpired(ctx, s.Pool, id, s.Config.ApprovalTTL); err != nil && !errors.Is(err, tickets.ErrNotFound) {
+		return err
+	}
 	t, err := tickets.TicketGet(ctx, s.Pool, id)
 	if err != nil {
 		return err
@@ -131,7 +144,7 @@ func (s *Server) renderTicket(c echo.Context, id int64, status int, msg string) 
 		return err
 	}
 	p := templates.TicketPage{Base: s.base(c, fmt.Sprintf("Ticket #%d", id), "tickets"), Ticket: t, Entries: entries,
-		Events: events, Error: msg}
+		Events: events, Error: msg, PlanChanges: changes}
 	at := time.Now()
 	if t.RequestedAt != nil {
 		at = *t.RequestedAt
@@ -173,17 +186,35 @@ func (s *Server) renderTicket(c echo.Context, id int64, status int, msg string) 
 			if preflightShown(t.State) {
 				p.Preflight = tickets.Preflight(t, snap, s.Config.Worker.KeepFor)
 			}
+			// The approval form carries the digest of the plan shown here.
+			p.PlanDigest = tickets.PlanOf(t, snap).Digest()
 		}
 	}
-	if u := p.User; t.State == tickets.StateAwaitingApproval {
+	if u := p.User; t.State == tickets.StateAwaitingApproval || t.State == tickets.StateSucceeded {
+		editor, err := tickets.PlanEditor(ctx, s.Pool, t.ID, u.ID)
+		if err != nil {
+			return err
+		}
 		switch {
 		case !u.Role.AtLeast(auth.RoleApprover):
 			p.ApproveBlocked = "Waiting for an approver: a destructive restore needs the approver role to approve."
 		case u.ID == t.PreparedBy:
 			p.ApproveBlocked = "You prepared this restore; another approver must approve it."
+		case editor:
+			p.ApproveBlocked = "You prepared or submitted a version of this plan; another approver must approve it."
 		}
 	}
 	p.Rollbackable = t.Result.Rollbackable(time.Now())
+	if p.Rollbackable {
+		rp, err := tickets.CurrentRollbackPlan(ctx, s.Pool, t)
+		if err != nil {
+			return err
+		}
+		p.RollbackDigest = rp.Digest()
+	}
+	if err := s.ticketProposals(c, &p); err != nil {
+		return err
+	}
 	return renderPage(c, status, templates.Ticket(p))
 }
 
@@ -240,16 +271,25 @@ func (s *Server) ticketAction(c echo.Context) error {
 		_, err = tickets.Start(ctx, s.Pool, s.River, a, id)
 		done = "Restore queued."
 	case "approve":
-		_, err = tickets.Approve(ctx, s.Pool, s.River, a, id, c.FormValue("confirm_ref"))
+		_, err = tickets.ApprovePlan(ctx, s.Pool, s.catalog, s.River, a, id, tickets.Approval{ConfirmRef: c.FormValue("confirm_ref"),
+			PlanDigest: c.FormValue("plan_digest"), TTL: s.Config.ApprovalTTL})
+		var pc *tickets.PlanChangedError
+		if errors.As(err, &pc) {
+			return s.renderTicketChanges(c, id, http.StatusConflict, pc.Error(), pc.Changes)
+		}
 		done = "Approved; the restore is queued."
 	case "withdraw":
-		_, err = tickets.Withdraw(ctx, s.Pool, a, id)
-		done = "Approval request withdrawn."
+		// "Withdraw and edit": the only way to change a plan awaiting approval.
+		if _, err = tickets.Withdraw(ctx, s.Pool, a, id); err == nil {
+			return s.redirectFlash(c, fmt.Sprintf("/tickets/%d#triage", id), "ok",
+				"Approval request withdrawn: edit the plan, save the triage and ask for approval again.")
+		}
 	case "retry":
 		_, err = tickets.Retry(ctx, s.Pool, a, id)
 		done = "The ticket is ready again."
 	case "rollback":
-		_, err = tickets.RequestRollback(ctx, s.Pool, s.River, a, id, c.FormValue("confirm_ref"))
+		_, err = tickets.RequestRollbackPlan(ctx, s.Pool, s.River, a, id, tickets.Approval{ConfirmRef: c.FormValue("confirm_ref"),
+			PlanDigest: c.FormValue("rollback_digest")})
 		done = "Rollback queued."
 	case "decide":
 		msg := c.FormValue("message")

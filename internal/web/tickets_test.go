@@ -17,6 +17,18 @@ import (
 
 var ticketLocation = regexp.MustCompile(`^/tickets/(\d+)$`)
 
+var planDigestField = regexp.MustCompile(`name="plan_digest" value="([0-9a-f]{64})"`)
+
+// digestOf is the plan digest the ticket page's approval form carries.
+func digestOf(t testing.TB, body string) string {
+	t.Helper()
+	m := planDigestField.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatal("the page has no approval form with a plan digest")
+	}
+	return m[1]
+}
+
 func (b *browser) createTicket(mode string) string {
 	b.t.Helper()
 	at := time.Now().UTC().Add(-30 * time.Hour).Format("2006-01-02T15:04")
@@ -73,14 +85,15 @@ func TestTicketWorkflowPages(t *testing.T) {
 	if !strings.Contains(body, `id="approve-form"`) {
 		t.Fatal("approver sees no approval form")
 	}
-	res, body = ap.post(loc+"/approve", url.Values{"confirm_ref": {"proj-bravo"}})
+	digest := digestOf(t, body)
+	res, body = ap.post(loc+"/approve", url.Values{"confirm_ref": {"proj-bravo"}, "plan_digest": {digest}})
 	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "type the project ref proj-alpha") {
 		t.Fatalf("wrong ref: %d", res.StatusCode)
 	}
 	if p.jobCount(t, "restore") != 0 {
 		t.Fatal("job inserted before approval")
 	}
-	if res, _ := ap.post(loc+"/approve", url.Values{"confirm_ref": {"proj-alpha"}}); res.StatusCode != http.StatusSeeOther {
+	if res, _ := ap.post(loc+"/approve", url.Values{"confirm_ref": {"proj-alpha"}, "plan_digest": {digest}}); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("approve: %d", res.StatusCode)
 	}
 	if p.jobCount(t, "restore") != 1 {

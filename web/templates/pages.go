@@ -94,8 +94,16 @@ type TicketPage struct {
 	Error     string
 	// Why the current user cannot approve, when they could otherwise.
 	ApproveBlocked string
-	Rollbackable   bool
+	// PlanDigest is the digest of the plan shown, carried by the approval
+	// form; PlanChanges says what changed when an approval of an older plan
+	// was refused.
+	PlanDigest   string
+	PlanChanges  []string
+	Rollbackable bool
+	// RollbackDigest is the digest of the rollback the form requests.
+	RollbackDigest string
 	Users          []auth.User
+	Proposals      []tickets.Proposal // changes proposed by mail (internal/web/proposals.go)
 }
 
 // Selected says whether table is in the ticket's scope.
@@ -111,7 +119,7 @@ func (p TicketPage) Selected(t tickets.Table) bool {
 // Editable says whether the triage form may be changed.
 func (p TicketPage) Editable() bool {
 	switch p.Ticket.State {
-	case tickets.StateNew, tickets.StateNeedsInfo, tickets.StateReady, tickets.StateAwaitingApproval, tickets.StateFailed:
+	case tickets.StateNew, tickets.StateNeedsInfo, tickets.StateReady, tickets.StateFailed:
 		return p.Can(auth.RoleOperator)
 	}
 	return false
@@ -210,4 +218,12 @@ func localTime(t *time.Time, tz string) string {
 		loc = time.UTC
 	}
 	return t.In(loc).Format("2006-01-02T15:04")
+}
+
+// shortDigest is the first 12 hex digits of a plan digest, for people.
+func shortDigest(d string) string {
+	if len(d) > 12 {
+		return d[:12]
+	}
+	return d
 }

@@ -53,6 +53,7 @@ var nav = []navItem{
 	{"tickets", "Tickets", "/tickets", auth.RoleViewer},
 	{"projects", "Projects", "/projects", auth.RoleViewer},
 	{"audit", "Audit", "/audit", auth.RoleViewer},
+	{"mail", "Mail not filed", "/mail/unfiled", auth.RoleViewer},
 	{"users", "Users", "/users", auth.RoleAdmin},
 	{"jobs", "Jobs", "/riverui/", auth.RoleAdmin},
 	{"account", "Account", "/account", auth.RoleViewer},

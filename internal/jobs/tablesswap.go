@@ -1,0 +1,420 @@
+package jobs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/restoreportal/portal/internal/cluster"
+	"github.com/restoreportal/portal/internal/tickets"
+)
+
+// The table-scope swap and its rollback, as the jobs run them: names,
+// the record of each swap in the portal (ticket_table_swaps), and the
+// sessions the swap runs on.
+
+// keepSchemaBackup and keepSchemaAside are the schemas, in a ticket's keep
+// databases, of the rows a restore replaced and of the rows a rollback
+// replaced.
+const (
+	keepSchemaBackup = "backup"
+	keepSchemaAside  = "aside"
+)
+
+// backupDatabaseName is the database beside live holding the rows a table
+// restore of ticket replaced.
+//
+// PLACEHOLDER for the "steps" engineer's naming function (cluster/names.go):
+// the lead routes this through it (and records the database for the ticket
+// before it is created).
+func backupDatabaseName(live string, ticket int64) string {
+	return derivedName(live, fmt.Sprintf("_bak_t%d", ticket))
+}
+
+// rollbackAsideDatabaseName is the database beside live holding what a
+// rollback of ticket replaced: everything written since the restore.
+//
+// PLACEHOLDER for the "steps" engineer's naming function, like
+// backupDatabaseName.
+func rollbackAsideDatabaseName(live string, ticket int64) string {
+	return derivedName(live, fmt.Sprintf("_rba_t%d", ticket))
+}
+
+// derivedName is live+suffix, shortened with a hash of live to fit 63 bytes.
+func derivedName(live, suffix string) string {
+	if len(live)+len(suffix) <= 63 {
+		return live + suffix
+	}
+	sum := sha256.Sum256([]byte(live))
+	h := "_" + hex.EncodeToString(sum[:4])
+	return live[:63-len(suffix)-len(h)] + h + suffix
+}
+
+// tableSwap is a row of ticket_table_swaps.
+type tableSwap struct {
+	TicketID     int64
+	Op           string // "restore" or "rollback"
+	LiveDatabase string
+	KeepDatabase string
+	KeepSchema   string
+	Tables       []string
+	State        string // "prepared", "committing", "committed"
+	XID          *int64
+	Before       map[string]int64
+	After        map[string]int64
+	KeptUntil    *time.Time
+}
+
+var errNoSwap = errors.New("no table swap recorded")
+
+func tableSwapGet(ctx context.Context, db tickets.DB, ticket int64, op string) (tableSwap, error) {
+	var s tableSwap
+	err := db.QueryRow(ctx, `SELECT ticket_id, op, live_database, keep_database, keep_schema, tables, state, xid,
+			coalesce(before_rows, '{}'), coalesce(after_rows, '{}'), kept_until
+		FROM ticket_table_swaps WHERE ticket_id = $1 AND op = $2`, ticket, op).
+		Scan(&s.TicketID, &s.Op, &s.LiveDatabase, &s.KeepDatabase, &s.KeepSchema, &s.Tables, &s.State, &s.XID, &s.Before, &s.After, &s.KeptUntil)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s, errNoSwap
+	}
+	if err != nil {
+		return s, fmt.Errorf("table swap of ticket %d: %w", ticket, err)
+	}
+	return s, nil
+}
+
+// tableSwapPrepare records a swap about to start (again, for a retry of one
+// that did not commit).
+func tableSwapPrepare(ctx context.Context, db tickets.DB, s tableSwap) error {
+	tag, err := db.Exec(ctx, `INSERT INTO ticket_table_swaps (ticket_id, op, live_database, keep_database, keep_schema, tables, kept_until)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (ticket_id, op) DO UPDATE SET live_database = excluded.live_database, keep_database = excluded.keep_database,
+			keep_schema = excluded.keep_schema, tables = excluded.tables, kept_until = excluded.kept_until,
+			state = 'prepared', xid = NULL, before_rows = NULL, after_rows = NULL, created_at = now()
+		WHERE ticket_table_swaps.state <> 'committed'`,
+		s.TicketID, s.Op, s.LiveDatabase, s.KeepDatabase, s.KeepSchema, s.Tables, s.KeptUntil)
+	if err != nil {
+		return fmt.Errorf("record the table swap of ticket %d: %w", s.TicketID, err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("the table swap (%s) of ticket %d is recorded as committed already", s.Op, s.TicketID)
+	}
+	return nil
+}
+
+func tableSwapCommitting(ctx context.Context, db tickets.DB, ticket int64, op string, xid uint64, before, after map[string]int64) error {
+	_, err := db.Exec(ctx, `UPDATE ticket_table_swaps SET state = 'committing', xid = $3, before_rows = $4, after_rows = $5
+		WHERE ticket_id = $1 AND op = $2 AND state = 'prepared'`, ticket, op, int64(xid), before, after)
+	return err
+}
+
+func tableSwapCommitted(ctx context.Context, db tickets.DB, ticket int64, op string) error {
+	_, err := db.Exec(ctx, `UPDATE ticket_table_swaps SET state = 'committed', committed_at = now()
+		WHERE ticket_id = $1 AND op = $2 AND state = 'committing'`, ticket, op)
+	return err
+}
+
+// resolveSwap tells whether recorded swap s committed. A swap recorded as
+// committing is resolved by asking the live database about its transaction;
+// one still in progress (its session not yet gone) is waited for.
+func resolveSwap(ctx context.Context, db tickets.DB, cl *cluster.Cluster, s tableSwap) (bool, error) {
+	switch {
+	case s.State == "committed":
+		return true, nil
+	case s.State != "committing" || s.XID == nil:
+		return false, nil
+	}
+	conn, err := cl.Connect(ctx, s.LiveDatabase)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st, err := cluster.XactStatus(ctx, conn, uint64(*s.XID))
+		if err != nil {
+			return false, err
+		}
+		switch st {
+		case "committed":
+			return true, tableSwapCommitted(ctx, db, s.TicketID, s.Op)
+		case "aborted":
+			return false, nil
+		case "":
+			return false, fmt.Errorf("the live database no longer knows transaction %d of the table swap (%s): check %s by hand", *s.XID, s.Op, s.LiveDatabase)
+		}
+		if time.Now().After(deadline) {
+			return false, fmt.Errorf("transaction %d of the table swap is still in progress after a minute", *s.XID)
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// runSwap records swap s, runs cluster.ReplaceRows with the record of its
+// transaction id written just before the commit, and records the commit. A
+// commit whose outcome is unknown (the connection broke during COMMIT) is
+// resolved from the record.
+func runSwap(ctx context.Context, db tickets.DB, cl *cluster.Cluster, s tableSwap, live *pgx.Conn, src cluster.Source, keep cluster.Keep, tables []cluster.Table, opt cluster.SwapOptions) (cluster.Swapped, error) {
+	if err := tableSwapPrepare(ctx, db, s); err != nil {
+		return cluster.Swapped{}, err
+	}
+	committing := false
+	opt.BeforeCommit = func(ctx context.Context, sw cluster.Swapped) error {
+		committing = true
+		return tableSwapCommitting(ctx, db, s.TicketID, s.Op, sw.XID, sw.Before, sw.After)
+	}
+	sw, err := cluster.ReplaceRows(ctx, live, src, keep, tables, opt)
+	if err == nil {
+		return sw, tableSwapCommitted(ctx, db, s.TicketID, s.Op)
+	}
+	if !committing {
+		return sw, err
+	}
+	rec, gerr := tableSwapGet(ctx, db, s.TicketID, s.Op)
+	if gerr != nil {
+		return sw, errors.Join(err, gerr)
+	}
+	done, rerr := resolveSwap(ctx, db, cl, rec)
+	if rerr != nil {
+		return sw, errors.Join(err, rerr)
+	}
+	if !done {
+		return sw, err
+	}
+	return cluster.Swapped{Before: rec.Before, After: rec.After, XID: uint64(*rec.XID)}, nil
+}
+
+// ownerSession opens a connection to database db acting as the role owning
+// it, through a short-lived login role that is only a member of it
+// (cluster.ConnectOwner): the swap needs no more, and the customer's code it
+// runs (CHECK constraints, index expressions) then runs with the customer's
+// rights, with no superuser to fall back to. A database owned by a
+// privileged role is refused. done closes the connection and drops the
+// login role.
+func ownerSession(ctx context.Context, cl *cluster.Cluster, db string, log *slog.Logger) (conn *pgx.Conn, done func(), err error) {
+	rc, err := cl.ConnectOwner(ctx, db)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to %s as its owner: %w", db, err)
+	}
+	return rc.Conn, func() {
+		if err := rc.Close(context.WithoutCancel(ctx)); err != nil {
+			log.Error("could not drop the owner session's login role", "database", db, "err", err)
+		}
+	}, nil
+}
+
+// ensureDatabase creates database name unless it exists (a keep database of
+// an attempt that did not commit: the swap replaces its schema).
+func ensureDatabase(ctx context.Context, cl *cluster.Cluster, name string) error {
+	ok, err := cl.Exists(ctx, name)
+	if err != nil || ok {
+		return err
+	}
+	return cl.Create(ctx, name)
+}
+
+func swapTables(names []string) ([]cluster.Table, error) {
+	var out []cluster.Table
+	for _, n := range names {
+		t, err := cluster.ParseTable(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func sortedKeys(m map[string]int64) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// lockWaitReporter shows a swap's waits for locks as the run's phase.
+func lockWaitReporter(setPhase func(phase, msg string)) func(cluster.LockWait) {
+	return func(w cluster.LockWait) {
+		setPhase(tickets.PhaseCutover, fmt.Sprintf("waiting for other sessions to release the tables (%d holding locks; attempt %d, %s so far)",
+			w.Holders, w.Attempt, w.Waited.Round(100*time.Millisecond)))
+	}
+}
+
+// RollbackPreview says, for the confirmation of a table-scope rollback, what
+// the rollback will keep aside: per table the rows written since the restore
+// and where they will be kept. It reads the live tables without locking them.
+func RollbackPreview(ctx context.Context, d Deps, t tickets.Ticket) ([]string, error) {
+	s, err := tableSwapGet(ctx, d.Pool, t.ID, "restore")
+	if err != nil {
+		return nil, err
+	}
+	if s.State != "committed" || s.XID == nil {
+		return nil, fmt.Errorf("the table restore of ticket %d is not recorded as committed", t.ID)
+	}
+	cl, err := cluster.New(d.Config.ProjectsAdminURL)
+	if err != nil {
+		return nil, err
+	}
+	tables, err := swapTables(s.Tables)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := cl.Connect(ctx, s.LiveDatabase)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(ctx)
+	changes, err := cluster.ChangesSince(ctx, conn, tables, uint64(*s.XID), s.After)
+	if err != nil {
+		return nil, err
+	}
+	where := "database " + rollbackAsideDatabaseName(s.LiveDatabase, t.ID)
+	var out []string
+	for _, c := range changes {
+		out = append(out, c.Sentence(where))
+	}
+	return out, nil
+}
+
+func joinLines(lines []string) string { return strings.Join(lines, "; ") }
+
+// rollbackTables undoes a table-scope restore: in one transaction that locks
+// the live tables, their current rows (everything written since the restore
+// included) are kept aside in a database of their own, and the rows the
+// restore replaced come back from its backup database. Sequences move past
+// every restored and kept key; foreign keys are checked, and a rollback that
+// would leave rows pointing at missing rows stops unless the ticket allows
+// dangling references. The ticket records where the writes since were kept.
+func (w *RollbackWorker) rollbackTables(ctx context.Context, cl *cluster.Cluster, t tickets.Ticket, keep time.Duration) error {
+	rec, err := tableSwapGet(ctx, w.d.Pool, t.ID, "restore")
+	if errors.Is(err, errNoSwap) {
+		return w.rollbackTablesInLive(ctx, cl, t)
+	}
+	if err != nil {
+		return err
+	}
+	if rec.State != "committed" {
+		return fmt.Errorf("the table restore of ticket %d is recorded as %s, not committed: nothing to roll back", t.ID, rec.State)
+	}
+	tables, err := swapTables(rec.Tables)
+	if err != nil {
+		return err
+	}
+	asideDB := rollbackAsideDatabaseName(rec.LiveDatabase, t.ID)
+	until := time.Now().Add(keep)
+	done := false
+	var sw cluster.Swapped
+	if prev, err := tableSwapGet(ctx, w.d.Pool, t.ID, "rollback"); err == nil {
+		if done, err = resolveSwap(ctx, w.d.Pool, cl, prev); err != nil {
+			return err
+		}
+		if done {
+			sw = cluster.Swapped{Before: prev.Before, After: prev.After}
+			if prev.KeptUntil != nil {
+				until = *prev.KeptUntil
+			}
+		}
+	} else if !errors.Is(err, errNoSwap) {
+		return err
+	}
+	var sentences []string
+	if !done {
+		if ok, err := cl.Exists(ctx, rec.KeepDatabase); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("backup database %s is gone (kept until %v): nothing to put back", rec.KeepDatabase, rec.KeptUntil)
+		}
+		if err := ensureDatabase(ctx, cl, asideDB); err != nil {
+			return err
+		}
+		lc, closeLC, err := ownerSession(ctx, cl, rec.LiveDatabase, w.d.Log)
+		if err != nil {
+			return err
+		}
+		defer closeLC()
+		if rec.XID != nil {
+			changes, err := cluster.ChangesSince(ctx, lc, tables, uint64(*rec.XID), rec.After)
+			if err != nil {
+				return err
+			}
+			for _, c := range changes {
+				sentences = append(sentences, c.Sentence("database "+asideDB))
+			}
+		}
+		bc, err := cl.Connect(ctx, rec.KeepDatabase)
+		if err != nil {
+			return err
+		}
+		defer bc.Close(context.WithoutCancel(ctx))
+		ac, err := cl.Connect(ctx, asideDB)
+		if err != nil {
+			return err
+		}
+		defer ac.Close(context.WithoutCancel(ctx))
+		rb := tableSwap{TicketID: t.ID, Op: "rollback", LiveDatabase: rec.LiveDatabase, KeepDatabase: asideDB, KeepSchema: keepSchemaAside,
+			Tables: rec.Tables, KeptUntil: &until}
+		sw, err = runSwap(context.WithoutCancel(ctx), w.d.Pool, cl, rb, lc, cluster.Source{Conn: bc, Schema: rec.KeepSchema},
+			cluster.Keep{Conn: ac, Schema: keepSchemaAside}, tables, cluster.SwapOptions{AllowDangling: t.Options.AllowDangling})
+		if err != nil {
+			return err
+		}
+	}
+	if err := scheduleCleanup(ctx, CleanupArgs{TicketID: t.ID, ProjectRef: t.ProjectRef, Database: asideDB}, until); err != nil {
+		return err
+	}
+	var put []string
+	for _, n := range sortedKeys(sw.After) {
+		put = append(put, fmt.Sprintf("%s: %d rows put back, %d kept aside", n, sw.After[n], sw.Before[n]))
+	}
+	summary := fmt.Sprintf("The tables of %s are back as they were before the restore (%s). Their rows as they were just before this rollback are kept in database %s (schema %s) until %s.",
+		rec.LiveDatabase, joinLines(put), asideDB, keepSchemaAside, until.UTC().Format("2006-01-02 15:04 UTC"))
+	if len(sentences) > 0 {
+		summary += " " + strings.Join(sentences, " ")
+	}
+	if len(sw.Dangling) > 0 {
+		summary += " Allowed dangling references (their foreign keys are back NOT VALID): " + joinLines(sw.Dangling) + "."
+	}
+	_, err = tickets.RecordRollbackKept(ctx, w.d.Pool, t.ID, asideDB+"."+keepSchemaAside, until, summary)
+	return err
+}
+
+// rollbackTablesInLive puts back a backup schema inside the live database,
+// as table restores made it before the backup moved to a database of its
+// own: tickets restored then can still be rolled back.
+func (w *RollbackWorker) rollbackTablesInLive(ctx context.Context, cl *cluster.Cluster, t tickets.Ticket) error {
+	res := t.Result
+	schema := fmt.Sprintf("restore_backup_t%d", t.ID)
+	var tables []cluster.Table
+	for name := range res.KeptTables {
+		tb, err := cluster.ParseTable(name)
+		if err != nil {
+			return err
+		}
+		tables = append(tables, tb)
+	}
+	conn, err := cl.Connect(ctx, res.TargetDatabase)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	if ok, err := cluster.SchemaExists(ctx, conn, schema); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("backup schema %s is gone (kept until %v): nothing to put back", schema, res.KeptUntil)
+	}
+	_, err = cluster.RestoreBackup(ctx, conn, schema, tables)
+	return err
+}
