@@ -55,6 +55,12 @@ type S3 struct {
 	AccessKey string // PORTAL_S3_ACCESS_KEY
 	SecretKey string // PORTAL_S3_SECRET_KEY (secret)
 	PathStyle bool   // PORTAL_S3_PATH_STYLE
+	// RetryFor is how long a read retries transient S3 failures (refused or dropped
+	// connections, timeouts, 5xx) of one outage before it fails (PORTAL_S3_RETRY_FOR).
+	RetryFor time.Duration
+	// IdleTimeout cuts a read that receives no byte for this long; it resumes by
+	// range (PORTAL_S3_IDLE_TIMEOUT).
+	IdleTimeout time.Duration
 }
 
 // Worker tunes the job runner.
@@ -116,13 +122,15 @@ func Load(getenv func(string) string) (Config, error) {
 		ClustersFile:     r.str("PORTAL_CLUSTERS_FILE", ""),
 		ExtensionsAllow:  r.list("PORTAL_EXTENSIONS_ALLOW", DefaultExtensions),
 		S3: S3{
-			Endpoint:  r.str("PORTAL_S3_ENDPOINT", ""),
-			Region:    r.str("PORTAL_S3_REGION", "us-east-1"),
-			Bucket:    r.str("PORTAL_S3_BUCKET", ""),
-			Prefix:    strings.Trim(r.str("PORTAL_S3_PREFIX", "snapshots"), "/"),
-			AccessKey: r.str("PORTAL_S3_ACCESS_KEY", ""),
-			SecretKey: r.str("PORTAL_S3_SECRET_KEY", ""),
-			PathStyle: r.boolean("PORTAL_S3_PATH_STYLE", true),
+			Endpoint:    r.str("PORTAL_S3_ENDPOINT", ""),
+			Region:      r.str("PORTAL_S3_REGION", "us-east-1"),
+			Bucket:      r.str("PORTAL_S3_BUCKET", ""),
+			Prefix:      strings.Trim(r.str("PORTAL_S3_PREFIX", "snapshots"), "/"),
+			AccessKey:   r.str("PORTAL_S3_ACCESS_KEY", ""),
+			SecretKey:   r.str("PORTAL_S3_SECRET_KEY", ""),
+			PathStyle:   r.boolean("PORTAL_S3_PATH_STYLE", true),
+			RetryFor:    r.duration("PORTAL_S3_RETRY_FOR", 10*time.Minute),
+			IdleTimeout: r.duration("PORTAL_S3_IDLE_TIMEOUT", time.Minute),
 		},
 		Worker: Worker{
 			Concurrency: r.integer("PORTAL_WORKER_CONCURRENCY", 2),
@@ -275,6 +283,12 @@ func (c Config) validate() error {
 	default:
 		return &Error{"PORTAL_LOG_FORMAT", fmt.Sprintf("%q is not text or json", c.LogFormat)}
 	}
+	if c.S3.RetryFor <= 0 {
+		return &Error{"PORTAL_S3_RETRY_FOR", "must be above zero"}
+	}
+	if c.S3.IdleTimeout <= 0 {
+		return &Error{"PORTAL_S3_IDLE_TIMEOUT", "must be above zero"}
+	}
 	if c.Worker.Concurrency < 1 {
 		return &Error{"PORTAL_WORKER_CONCURRENCY", "must be at least 1"}
 	}
@@ -352,6 +366,8 @@ func (c Config) Print(w io.Writer) {
 	line("PORTAL_S3_ACCESS_KEY", c.S3.AccessKey)
 	line("PORTAL_S3_SECRET_KEY", redact(c.S3.SecretKey))
 	line("PORTAL_S3_PATH_STYLE", c.S3.PathStyle)
+	line("PORTAL_S3_RETRY_FOR", c.S3.RetryFor)
+	line("PORTAL_S3_IDLE_TIMEOUT", c.S3.IdleTimeout)
 	line("PORTAL_WORKER_CONCURRENCY", c.Worker.Concurrency)
 	line("PORTAL_APPLY_JOBS", c.Worker.ApplyJobs)
 	line("PORTAL_METRICS_ADDR", c.Worker.MetricsAddr)

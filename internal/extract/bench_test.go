@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"testing"
 )
@@ -57,6 +58,40 @@ func BenchmarkInventory(b *testing.B) {
 		inv, err := Inventory(bytes.NewReader(dump))
 		if err != nil || !inv.TrailerSeen {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkClassifyStatement runs the statement gate over every statement of a real
+// schema-heavy pg_dump (testdata/schema.sql); bytes are statement text.
+func BenchmarkClassifyStatement(b *testing.B) {
+	f, err := os.Open("testdata/schema.sql")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	var stmts []string
+	n := 0
+	rd := NewReader(f)
+	for {
+		e, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		if e.Kind != KindMeta {
+			stmts = append(stmts, e.SQL)
+			n += len(e.SQL)
+		}
+	}
+	b.SetBytes(int64(n))
+	for b.Loop() {
+		for _, s := range stmts {
+			if r := ClassifyStatement(s); r != nil {
+				b.Fatalf("%s: %s", r.What, s)
+			}
 		}
 	}
 }

@@ -60,6 +60,9 @@ type Entry struct {
 	Phase Phase
 	// Line is the 1-based line number where the statement or meta-command starts.
 	Line int
+	// AfterTrailer is true when the entry comes after the "-- PostgreSQL database dump
+	// complete" trailer, where pg_dump writes nothing but \unrestrict (see CheckEntry).
+	AfterTrailer bool
 
 	// Name, Type and Schema come from the "-- Name: ...; Type: ...; Schema: ..." header
 	// preceding the entry, when there is one. They are hints: the SQL is the truth.

@@ -38,7 +38,8 @@ func (inv *InventoryResult) Table(q QualifiedName) (TableInfo, bool) {
 }
 
 // Inventory reads a whole dump and returns its tables, row counts, data sizes and
-// versions. It fails on anything Reader.Next fails on (a forbidden meta-command, say);
+// versions. It fails on anything Reader.Next fails on (a forbidden meta-command, say)
+// and on an entry the statement gate refuses (a *RefusedError, see CheckEntry);
 // a missing trailer is reported in TrailerSeen, not as an error.
 func Inventory(r io.Reader) (*InventoryResult, error) {
 	rd := NewReader(r)
@@ -59,6 +60,9 @@ func Inventory(r io.Reader) (*InventoryResult, error) {
 			break
 		}
 		if err != nil {
+			return nil, err
+		}
+		if err := CheckEntry(&e); err != nil {
 			return nil, err
 		}
 		inv.Entries++

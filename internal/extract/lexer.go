@@ -12,11 +12,50 @@ const (
 
 // lexer finds the end of an SQL statement across lines, honouring quoted identifiers,
 // standard and E” string literals, dollar quotes and comments (-- and nested /* */).
+// Like psql, it does not end a statement at a ';' inside parentheses or inside the
+// BEGIN ATOMIC ... END body of CREATE [OR REPLACE] FUNCTION/PROCEDURE (SQL-standard
+// bodies, which pg_dump 14 and later write), using psql's heuristic.
 type lexer struct {
 	state   int
 	estring bool
 	depth   int
 	tag     []byte
+
+	parens     int     // parenthesis depth
+	words      int     // bare words seen in the statement
+	lead       [4]byte // first letters of the leading create/or/replace/function/procedure words
+	beginDepth int     // BEGIN (and CASE inside it) not yet closed by END
+}
+
+// word tracks CREATE [OR REPLACE] FUNCTION|PROCEDURE ... BEGIN ... END as psql's
+// lexer does (psqlscan.l), so the semicolons of a BEGIN ATOMIC body stay inside.
+func (lx *lexer) word(w []byte) {
+	lower := func(s string) bool { return bytes.EqualFold(w, []byte(s)) }
+	if lx.words < len(lx.lead) {
+		for _, k := range []string{"create", "function", "procedure", "or", "replace"} {
+			if lower(k) {
+				lx.lead[lx.words] = k[0]
+				break
+			}
+		}
+	}
+	lx.words++
+	l := lx.lead
+	if l[0] != 'c' || lx.parens != 0 || !(l[1] == 'f' || l[1] == 'p' || l[1] == 'o' && l[2] == 'r' && (l[3] == 'f' || l[3] == 'p')) {
+		return
+	}
+	switch {
+	case lower("begin"):
+		lx.beginDepth++
+	case lower("case"):
+		if lx.beginDepth > 0 {
+			lx.beginDepth++
+		}
+	case lower("end"):
+		if lx.beginDepth > 0 {
+			lx.beginDepth--
+		}
+	}
 }
 
 // scan consumes one line; it returns the index just after the terminating ';' and true
@@ -53,8 +92,24 @@ func (lx *lexer) scan(line []byte) (int, bool) {
 					i += len(tag)
 					continue
 				}
+			case '(':
+				lx.parens++
+			case ')':
+				lx.parens = max(lx.parens-1, 0)
 			case ';':
-				return i + 1, true
+				if lx.parens == 0 && lx.beginDepth == 0 {
+					return i + 1, true
+				}
+			default:
+				if (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c >= 0x80) && (i == 0 || !isIdentByte(line[i-1])) {
+					j := i + 1
+					for j < len(line) && isIdentByte(line[j]) {
+						j++
+					}
+					lx.word(line[i:j])
+					i = j
+					continue
+				}
 			}
 			i++
 		case stSingle:

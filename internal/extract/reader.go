@@ -227,7 +227,7 @@ func (r *Reader) meta(t string) (Entry, error) {
 			cmd = "connect"
 		}
 		return Entry{Kind: KindMeta, Phase: r.phase, Line: r.line, SQL: t, Command: cmd, Arg: arg,
-			Name: r.hdr.name, Type: r.hdr.typ, Schema: r.hdr.schema}, nil
+			AfterTrailer: r.trailer, Name: r.hdr.name, Type: r.hdr.typ, Schema: r.hdr.schema}, nil
 	}
 	return Entry{}, fmt.Errorf("line %d: \\%s: %w", r.line, cmd, ErrForbiddenMeta)
 }
@@ -259,10 +259,13 @@ func (r *Reader) statement(line []byte) (Entry, error) {
 	r.stmtBuf = sb
 	sql := string(bytes.TrimSpace(sb))
 	e := Entry{Kind: KindStatement, Phase: r.phase, Line: start, SQL: sql,
-		Name: r.hdr.name, Type: r.hdr.typ, Schema: r.hdr.schema}
+		AfterTrailer: r.trailer, Name: r.hdr.name, Type: r.hdr.typ, Schema: r.hdr.schema}
 	if i, ok := keyword(sql, 0, "COPY"); ok {
 		table, cols, ok := parseCopy(sql, i)
 		if !ok {
+			if rf := ClassifyStatement(sql); rf != nil {
+				return Entry{}, &RefusedError{Line: start + strings.Count(sql[:rf.Offset], "\n"), What: rf.What}
+			}
 			return Entry{}, fmt.Errorf("line %d: unsupported COPY statement: %s", start, e.FirstLine())
 		}
 		if r.phase == PreData {

@@ -136,7 +136,9 @@ func TestReaderErrors(t *testing.T) {
 		{"stray terminator", "\\.\n", "line 1: \\.", ErrForbiddenMeta},
 		{"unterminated copy", "COPY t (a) FROM stdin;\n1\n", "line 1: COPY data not terminated", io.ErrUnexpectedEOF},
 		{"unterminated statement", "SELECT 'abc;\n", "line 1: statement not terminated", nil},
-		{"copy to program", "COPY t TO PROGRAM 'id';\n", "line 1: unsupported COPY statement", nil},
+		{"copy to program", "COPY t TO PROGRAM 'id';\n", "refused statement at line 1: COPY ... PROGRAM", ErrRefused},
+		{"copy from file", "COPY t FROM '/etc/passwd';\n", "refused statement at line 1: COPY ... FROM a server file", ErrRefused},
+		{"copy csv", "COPY t FROM stdin WITH CSV;\n", "line 1: unsupported COPY statement", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -75,6 +75,10 @@ func (s *Selection) Next() (Entry, error) {
 		if err != nil {
 			return Entry{}, err
 		}
+		// Every entry passes the gate, also those the selection leaves out.
+		if err := CheckEntry(&e); err != nil {
+			return Entry{}, err
+		}
 		if s.state == 0 {
 			if e.Phase == PreData {
 				s.pre = append(s.pre, e)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 
 	"github.com/restoreportal/portal/internal/cluster"
-	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/restore"
 	"github.com/restoreportal/portal/internal/snapshots"
 )
@@ -72,7 +71,7 @@ func newOwnerRole(db string) string { return cluster.OwnerRoleFor(db) }
 // it creates extensions outside PORTAL_EXTENSIONS_ALLOW: before anything is
 // changed on the cluster.
 func (r *restoreRun) checkExtensions(ctx context.Context, snap snapshots.Snapshot) error {
-	src, err := objstore.NewReader(ctx, r.d.S3, r.d.Config.S3.Bucket, snap.Key)
+	src, err := snapshots.OpenVerified(ctx, r.d.snapshots(), snap, r.d.enqueueVerify) // the version the restore reads
 	if err != nil {
 		return err
 	}

@@ -295,7 +295,7 @@ func resolveTables(names []string, inv []snapshots.Table) ([]extract.QualifiedNa
 
 // apply streams the snapshot from S3 through gunzip into database dbname.
 func (r *restoreRun) apply(ctx context.Context, cl *cluster.Cluster, snap snapshots.Snapshot, dbname string, tables []extract.QualifiedName) (*restore.Result, error) {
-	src, err := objstore.NewReader(ctx, r.d.S3, r.d.Config.S3.Bucket, snap.Key)
+	src, err := snapshots.OpenVerified(ctx, r.d.snapshots(), snap, r.d.enqueueVerify) // only the verified version
 	if err != nil {
 		return nil, err
 	}

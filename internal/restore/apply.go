@@ -316,6 +316,9 @@ func (a *applier) run(ctx context.Context, src source) error {
 		if err := a.firstErr(); err != nil {
 			return err
 		}
+		if err := gate(&e); err != nil {
+			return err
+		}
 		a.entries.Add(1)
 		if e.Phase != extract.PostData && e.Kind != extract.KindMeta {
 			a.phase.Store(int32(e.Phase))
@@ -337,10 +340,6 @@ func (a *applier) run(ctx context.Context, src source) error {
 				return err
 			}
 		case extract.KindStatement:
-			if e.Type == "DATABASE" || isDatabaseStatement(e.SQL) {
-				// pg_dump --create output: it would create or alter databases beside the target.
-				return fmt.Errorf("%s: %s: refused: a dump applies to one existing database (made with pg_dump --create?)", e.Describe(), e.FirstLine())
-			}
 			if a.opts.Role != "" && e.Type == "EXTENSION" {
 				if err := a.extension(ctx, &e); err != nil {
 					return err
@@ -498,10 +497,31 @@ func (a *applier) startProgress(ctx context.Context) func() {
 	return func() { close(done); <-stopped }
 }
 
-// isDatabaseStatement reports CREATE/DROP/ALTER DATABASE statements.
+// gate refuses, again and fail closed, what verification refuses: an entry the
+// statement gate refuses (extract.CheckEntry: COPY ... PROGRAM, ALTER SYSTEM, role and
+// database DDL, SET ROLE, LOAD, anything after the completion trailer, ...). The error
+// names the entry and its line. pg_dump --create output gets its own hint.
+func gate(e *extract.Entry) error {
+	if e.Kind == extract.KindStatement && (e.Type == "DATABASE" || isDatabaseStatement(e.SQL)) {
+		// pg_dump --create output: it would create or alter databases beside the target.
+		what := "DATABASE entry"
+		if r := extract.ClassifyStatement(e.SQL); r != nil {
+			what = r.What
+		}
+		return fmt.Errorf("%s: %s: a dump applies to one existing database (made with pg_dump --create?): %w",
+			e.Describe(), e.FirstLine(), &extract.RefusedError{Line: e.Line, What: what})
+	}
+	if err := extract.CheckEntry(e); err != nil {
+		return fmt.Errorf("%s: %w", e.Describe(), err)
+	}
+	return nil
+}
+
+// isDatabaseStatement reports CREATE/DROP/ALTER DATABASE statements, as the lexer
+// sees them (comments before the words do not hide them).
 func isDatabaseStatement(sql string) bool {
-	f := strings.Fields(strings.ToUpper(sql[:min(len(sql), 64)]))
-	return len(f) >= 2 && (f[0] == "CREATE" || f[0] == "DROP" || f[0] == "ALTER") && f[1] == "DATABASE"
+	r := extract.ClassifyStatement(sql)
+	return r != nil && strings.HasSuffix(r.What, " DATABASE")
 }
 
 // claim reports whether the calling cursor takes COPY block k (1-based, in dump order).

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/restoreportal/portal/internal/config"
+	"github.com/restoreportal/portal/internal/objstore"
 )
 
 // Deps is what the catalog's operations need.
@@ -36,6 +37,9 @@ type Deps struct {
 	// captured there. Nil: every project is on ProjectsAdminURL's cluster.
 	ClusterURLs map[string]string
 	Log         *slog.Logger
+	// S3Read sets the retry window and idle timeout of S3 reads
+	// (PORTAL_S3_RETRY_FOR, PORTAL_S3_IDLE_TIMEOUT); zero values mean defaults.
+	S3Read objstore.ReaderOptions
 }
 
 // NewDeps builds Deps from the configuration.
@@ -43,6 +47,7 @@ func NewDeps(cfg config.Config, pool *pgxpool.Pool, client *s3.Client, log *slog
 	return Deps{
 		Pool: pool, S3: client, Bucket: cfg.S3.Bucket, Prefix: cfg.S3.Prefix,
 		PGDump: cfg.PGDump, ProjectsAdminURL: cfg.ProjectsAdminURL, ClusterURLs: cfg.Clusters, Log: log,
+		S3Read: objstore.ReaderOptionsFrom(cfg.S3),
 	}
 }
 

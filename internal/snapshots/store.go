@@ -104,10 +104,13 @@ func SnapshotTables(ctx context.Context, db DB, id int64) ([]Table, error) {
 
 // snapshotSetVerified stores a verified outcome and its inventory in one
 // transaction.
-func snapshotSetVerified(ctx context.Context, tx pgx.Tx, id int64, etag string, inv *extract.InventoryResult, uncompressed int64) error {
+// etag and size are those of the object version that was read: restores read
+// exactly that version (OpenVerified).
+func snapshotSetVerified(ctx context.Context, tx pgx.Tx, id int64, etag string, size int64, inv *extract.InventoryResult, uncompressed int64) error {
 	if _, err := tx.Exec(ctx, `UPDATE snapshots SET status = 'verified', reason = '', verified_at = now(),
-		server_version = $2, dump_version = $3, entries = $4, uncompressed_bytes = $5, etag = coalesce(nullif($6, ''), etag)
-		WHERE id = $1`, id, inv.ServerVersion, inv.DumpVersion, inv.Entries, uncompressed, etag); err != nil {
+		server_version = $2, dump_version = $3, entries = $4, uncompressed_bytes = $5, etag = coalesce(nullif($6, ''), etag),
+		size = CASE WHEN $6 <> '' THEN $7 ELSE size END
+		WHERE id = $1`, id, inv.ServerVersion, inv.DumpVersion, inv.Entries, uncompressed, etag, size); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM snapshot_tables WHERE snapshot_id = $1`, id); err != nil {
@@ -120,6 +123,31 @@ func snapshotSetVerified(ctx context.Context, tx pgx.Tx, id int64, etag string, 
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"snapshot_tables"},
 		[]string{"snapshot_id", "position", "schema_name", "table_name", "rows", "bytes", "has_data"}, pgx.CopyFromRows(rows))
 	return err
+}
+
+// SnapshotMarkChanged puts snapshot id back to pending with ReasonChanged, so that no
+// restore can choose it until it is verified again, and drops its inventory. etag,
+// when known, is the object's current ETag and becomes the catalog's, so that the
+// verification job of the returned ToVerify is a new one (jobs are unique by id and
+// ETag) and the sync's sweep of pending snapshots enqueues it too.
+func SnapshotMarkChanged(ctx context.Context, db interface {
+	Begin(context.Context) (pgx.Tx, error)
+}, id int64, etag string) (ToVerify, error) {
+	var v ToVerify
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		var ref string
+		err := tx.QueryRow(ctx, `UPDATE snapshots SET status = 'pending', reason = $2, verified_at = NULL,
+			etag = coalesce(nullif($3, ''), etag) WHERE id = $1 RETURNING id, etag, project_ref`, id, ReasonChanged, etag).
+			Scan(&v.ID, &v.ETag, &ref)
+		if err != nil {
+			return interpret(err, fmt.Sprintf("snapshot %d", id))
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM snapshot_tables WHERE snapshot_id = $1`, id); err != nil {
+			return err
+		}
+		return SummaryRefresh(ctx, tx, []string{ref})
+	})
+	return v, err
 }
 
 // snapshotSetCorrupt stores a corrupt outcome with its reason.

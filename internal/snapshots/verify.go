@@ -21,7 +21,8 @@ import (
 // connection) through gunzip and the dump reader, and records the outcome:
 // verified with its table inventory and dump metadata, or corrupt with a
 // reason a person can act on ("only 37 bytes", "truncated gzip at byte N",
-// "no completion trailer", "forbidden meta-command at line 12: \!").
+// "no completion trailer", "forbidden meta-command at line 12: \!", "refused
+// statement at line 123: ALTER SYSTEM" from the statement gate, extract.CheckEntry).
 //
 // An error means the check could not run (S3 or the database failed) and the
 // snapshot stays pending; a corrupt snapshot is not an error.
@@ -49,7 +50,7 @@ func Verify(ctx context.Context, d Deps, id int64) (Snapshot, error) {
 			if err := snapshotSetCorrupt(ctx, tx, id, out.reason); err != nil {
 				return err
 			}
-		} else if err := snapshotSetVerified(ctx, tx, id, out.etag, out.inv, out.uncompressed); err != nil {
+		} else if err := snapshotSetVerified(ctx, tx, id, out.etag, out.size, out.inv, out.uncompressed); err != nil {
 			return err
 		}
 		return SummaryRefresh(ctx, tx, []string{s.ProjectRef})
@@ -111,7 +112,7 @@ func (c *countReader) Read(p []byte) (int, error) {
 
 // inspect reads key to the end and classifies it.
 func inspect(ctx context.Context, d Deps, key string) (inspection, error) {
-	obj, err := objstore.NewReader(ctx, d.S3, d.Bucket, key)
+	obj, err := objstore.NewReaderWith(ctx, d.S3, d.Bucket, key, d.S3Read)
 	if err != nil {
 		return inspection{}, err
 	}
@@ -136,10 +137,14 @@ func inspect(ctx context.Context, d Deps, key string) (inspection, error) {
 	plain := &countReader{r: zr}
 	inv, err := extract.Inventory(plain)
 	out.uncompressed = plain.n
+	var refused *extract.RefusedError
 	switch {
 	case err == nil:
 	case src.err != nil:
 		return out, src.err
+	case errors.As(err, &refused):
+		out.reason = refused.Error() // "refused statement at line N: ALTER SYSTEM"
+		return out, nil
 	case errors.Is(err, extract.ErrForbiddenMeta):
 		out.reason = "forbidden meta-command at " + strings.TrimSuffix(err.Error(), ": "+extract.ErrForbiddenMeta.Error())
 		return out, nil
