@@ -20,7 +20,8 @@ cat <<MSG
   Portal:        $PORTAL_BASE_URL/
   Readiness:     $PORTAL_BASE_URL/readyz
   S3 (versitygw) $PORTAL_S3_ENDPOINT  bucket $PORTAL_S3_BUCKET, prefix $PORTAL_S3_PREFIX
-  Postgres:      $PORTAL_PROJECTS_ADMIN_URL
+  Portal DB:     $PORTAL_DATABASE_URL  (the portal's own cluster)
+  Projects:      $PORTAL_PROJECTS_ADMIN_URL  (the project cluster, "default"; restores run here as each project's owner role)
   Logs:          .stack/worker.log (worker); the portal logs here.
 
   Log in at $PORTAL_BASE_URL/login as (passwords generated on the first run,

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# stack.sh: the private dev/test stack, with no Docker: a Postgres cluster
-# initdb'd into .stack/pg and a versitygw S3 server with its data in .stack/s3,
-# both on 127.0.0.1 at free ports. Idempotent: `up` reuses what runs.
+# stack.sh: the private dev/test stack, with no Docker: two Postgres clusters,
+# the portal's own initdb'd into .stack/pg and the project cluster (customer
+# databases, restore targets) into .stack/pg-projects, and a versitygw S3
+# server with its data in .stack/s3, all on 127.0.0.1 at free ports.
+# Idempotent: `up` reuses what runs.
 #
 #   scripts/stack.sh up        install what is missing, start both, write .stack/env
 #   scripts/stack.sh down      stop both (data is kept)
@@ -87,16 +89,22 @@ pg_run() {
 	if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-pg_datadir() {
+# Two clusters: the portal's own (catalog, tickets, River) in .stack/pg, and
+# the one hosting project databases in .stack/pg-projects. A restore runs a
+# customer's dump on the project cluster only; the portal's database never
+# lives there, and the project cluster's roles do not exist on the portal's.
+CLUSTERS="pg pg-projects"
+
+pg_datadir() { # pg_datadir NAME
 	# As root the server runs as `postgres`, which must reach the data folder.
 	# When the repo sits under a folder it cannot enter (say /root), the data
-	# goes under /var/tmp and .stack/pg links to it.
-	local d=$STACK/pg
+	# goes under /var/tmp and .stack/NAME links to it.
+	local d=$STACK/$1
 	if [ "$(id -u)" = 0 ] && [ ! -e "$d" ]; then
 		id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
 		if ! runuser -u postgres -- test -x "$STACK"; then
 			local alt
-			alt=/var/tmp/restoreportal-$(printf '%s' "$STACK" | md5sum | cut -c1-12)/pg
+			alt=/var/tmp/restoreportal-$(printf '%s' "$STACK" | md5sum | cut -c1-12)/$1
 			mkdir -p "$alt" && chown -R postgres "$(dirname "$alt")"
 			ln -s "$alt" "$d"
 			log "postgres cannot enter $STACK; data lives in $alt"
@@ -105,20 +113,20 @@ pg_datadir() {
 	echo "$d"
 }
 
-pg_up() {
+pg_up() { # pg_up NAME FIRST_PORT
 	ensure_pg_bin
-	local data port
-	data=$(pg_datadir)
-	port=$(pick_port pg 54329)
+	local name=$1 data port
+	data=$(pg_datadir "$name")
+	port=$(pick_port "$name" "$2")
 	if [ ! -s "$data/PG_VERSION" ]; then
-		log "initdb into $data"
+		log "initdb $name into $data"
 		mkdir -p "$data"
 		[ "$(id -u)" = 0 ] && chown postgres "$data" && chmod 700 "$data"
-		pg_run "$PG_BIN/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$STACK/initdb.log" 2>&1 \
-			|| pg_run "$PG_BIN/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C >"$STACK/initdb.log" 2>&1 \
-			|| die "initdb failed, see $STACK/initdb.log"
+		pg_run "$PG_BIN/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$STACK/initdb-$name.log" 2>&1 \
+			|| pg_run "$PG_BIN/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C >"$STACK/initdb-$name.log" 2>&1 \
+			|| die "initdb failed, see $STACK/initdb-$name.log"
 		cat >>"$data/postgresql.conf" <<CONF
-# restore portal dev/test cluster: private, fast, not durable
+# restore portal dev/test cluster ($name): private, fast, not durable
 listen_addresses = '127.0.0.1'
 unix_socket_directories = ''
 fsync = off
@@ -135,23 +143,27 @@ CONF
 	fi
 	if ! port_free "$port"; then
 		# Our remembered port is taken by someone else: pick another.
-		rm -f "$STACK/pg.port"
-		port=$(pick_port pg $((port + 1)))
+		rm -f "$STACK/$name.port"
+		port=$(pick_port "$name" $((port + 1)))
 	fi
-	log "starting postgres on 127.0.0.1:$port"
-	touch "$STACK/pg.log" && { [ "$(id -u)" != 0 ] || chown postgres "$STACK/pg.log" 2>/dev/null || true; }
-	local logf=$STACK/pg.log
+	log "starting postgres ($name) on 127.0.0.1:$port"
+	touch "$STACK/$name.log" && { [ "$(id -u)" != 0 ] || chown postgres "$STACK/$name.log" 2>/dev/null || true; }
+	local logf=$STACK/$name.log
 	[ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -w "$logf" && logf=$data/server.log
 	pg_run "$PG_BIN/pg_ctl" -D "$data" -o "-p $port" -l "$logf" -w -t 60 start >/dev/null \
-		|| die "postgres did not start, see $logf"
-	echo "$port" > "$STACK/pg.port"
+		|| die "postgres ($name) did not start, see $logf"
+	echo "$port" > "$STACK/$name.port"
 }
 
 pg_down() {
-	local data=$STACK/pg
+	local name data
 	PG_BIN=$(find_pg_bin)
-	[ -n "$PG_BIN" ] && [ -s "$data/PG_VERSION" ] || return 0
-	pg_run "$PG_BIN/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+	[ -n "$PG_BIN" ] || return 0
+	for name in $CLUSTERS; do
+		data=$STACK/$name
+		[ -s "$data/PG_VERSION" ] || continue
+		pg_run "$PG_BIN/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+	done
 }
 
 # --- versitygw -----------------------------------------------------------------
@@ -202,13 +214,15 @@ ensure_chromium() {
 }
 
 write_env() {
-	local pg s3 http metrics
-	pg=$(cat "$STACK/pg.port"); s3=$(cat "$STACK/s3.port")
+	local pg pgp s3 http metrics
+	pg=$(cat "$STACK/pg.port"); pgp=$(cat "$STACK/pg-projects.port"); s3=$(cat "$STACK/s3.port")
 	http=$(pick_port http 8080); metrics=$(pick_port metrics 9090)
+	# The file holds the S3 secret: readable by its owner only.
+	(umask 077 && : > "$ENV_FILE.tmp")
 	cat > "$ENV_FILE.tmp" <<ENV
 # Written by scripts/stack.sh; read by the Makefile, the binaries and the tests.
 PORTAL_DATABASE_URL=postgres://postgres@127.0.0.1:$pg/portal?sslmode=disable
-PORTAL_PROJECTS_ADMIN_URL=postgres://postgres@127.0.0.1:$pg/postgres?sslmode=disable
+PORTAL_PROJECTS_ADMIN_URL=postgres://postgres@127.0.0.1:$pgp/postgres?sslmode=disable
 PORTAL_S3_ENDPOINT=http://127.0.0.1:$s3
 PORTAL_S3_REGION=us-east-1
 PORTAL_S3_BUCKET=$BUCKET
@@ -223,6 +237,7 @@ PORTAL_SMTP_ADDR=127.0.0.1:2525
 PORTAL_PG_BIN=$PG_BIN
 PORTAL_PG_DUMP=$PG_BIN/pg_dump
 ENV
+	chmod 600 "$ENV_FILE.tmp"
 	mv "$ENV_FILE.tmp" "$ENV_FILE"
 }
 
@@ -237,9 +252,12 @@ ensure_databases() {
 status() {
 	local ok=0
 	PG_BIN=$(find_pg_bin)
-	if [ -n "$PG_BIN" ] && [ -s "$STACK/pg/PG_VERSION" ] && pg_run "$PG_BIN/pg_ctl" -D "$STACK/pg" status >/dev/null 2>&1; then
-		echo "postgres: running on 127.0.0.1:$(cat "$STACK/pg.port")"
-	else echo "postgres: stopped"; ok=1; fi
+	local name
+	for name in $CLUSTERS; do
+		if [ -n "$PG_BIN" ] && [ -s "$STACK/$name/PG_VERSION" ] && pg_run "$PG_BIN/pg_ctl" -D "$STACK/$name" status >/dev/null 2>&1; then
+			echo "postgres ($name): running on 127.0.0.1:$(cat "$STACK/$name.port")"
+		else echo "postgres ($name): stopped"; ok=1; fi
+	done
 	if s3_running; then echo "versitygw: running on 127.0.0.1:$(cat "$STACK/s3.port") (pid $(cat "$STACK/s3.pid"))"
 	else echo "versitygw: stopped"; ok=1; fi
 	[ -f "$ENV_FILE" ] && echo "env file: $ENV_FILE"
@@ -249,7 +267,8 @@ status() {
 case "${1:-up}" in
 	up)
 		ensure_go
-		pg_up
+		pg_up pg 54329
+		pg_up pg-projects 54339
 		s3_up
 		write_env
 		ensure_databases

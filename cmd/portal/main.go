@@ -5,6 +5,7 @@
 //	portal migrate      apply the portal's and River's migrations
 //	portal demo         seed the demo projects and snapshots when missing
 //	portal user add     create a staff user (the first admin)
+//	portal project add  register a project's cluster, database and owner role
 package main
 
 import (
@@ -37,6 +38,7 @@ commands:
   migrate   apply database migrations (the portal's and River's)
   demo      create the demo projects and their snapshots when missing
   user add  create a staff user: --email E --role viewer|operator|approver|admin
+  project add  register where a project lives: --ref R --database D [--cluster C] [--owner-role O]
 `
 
 func main() {
@@ -56,6 +58,8 @@ func main() {
 		err = seedDemo(ctx)
 	case "user":
 		err = userCmd(ctx, os.Args[2:])
+	case "project":
+		err = projectCmd(ctx, os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

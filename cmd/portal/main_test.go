@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/restoreportal/portal/internal/testenv"
 )
 
 // TestBadConfigStopsWithOneLine runs the real binary with bad settings: it
@@ -49,5 +52,49 @@ func TestBadConfigStopsWithOneLine(t *testing.T) {
 				t.Fatalf("stack trace in output:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestProjectAddValidatesAgainstTheCluster runs `portal project add` through
+// the real binary: a superuser owner is refused with the reason, an
+// unprivileged one is registered.
+func TestProjectAddValidatesAgainstTheCluster(t *testing.T) {
+	t.Parallel()
+	bin := filepath.Join(t.TempDir(), "portal")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cfg := testenv.Config(t)
+	portalURL := testenv.PortalURL(t)
+	db := testenv.NewOwnedDatabase(t)
+	env := []string{
+		"PORTAL_S3_BUCKET=snaps",
+		"PORTAL_DATABASE_URL=" + portalURL,
+		"PORTAL_PROJECTS_ADMIN_URL=" + cfg.ProjectsAdminURL,
+		"PATH=" + os.Getenv("PATH"),
+	}
+	ref := testenv.Name("cli-")
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command(bin, append([]string{"project", "add"}, args...)...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run("--ref", ref, "--database", db.Name, "--owner-role", "postgres")
+	if err == nil || !strings.Contains(out, "SUPERUSER") {
+		t.Fatalf("a superuser owner role was accepted: %v\n%s", err, out)
+	}
+	out, err = run("--ref", ref, "--cluster", "elsewhere", "--database", db.Name, "--owner-role", db.Owner)
+	if err == nil || !strings.Contains(out, "not configured") {
+		t.Fatalf("an unknown cluster was accepted: %v\n%s", err, out)
+	}
+	out, err = run("--ref", ref, "--database", db.Name, "--owner-role", db.Owner)
+	if err != nil || !strings.Contains(out, "registered project "+ref) {
+		t.Fatalf("register: %v\n%s", err, out)
+	}
+	pool := testenv.PortalPoolAt(t, portalURL)
+	var owner string
+	if err := pool.QueryRow(context.Background(), `SELECT owner_role FROM projects WHERE ref = $1`, ref).Scan(&owner); err != nil || owner != db.Owner {
+		t.Fatalf("recorded owner %q (%v)", owner, err)
 	}
 }

@@ -21,6 +21,7 @@ import (
 // Cluster is the Postgres cluster hosting project databases.
 type Cluster struct {
 	adminURL string
+	name     string // its name in a Registry, if any
 }
 
 // New returns the cluster reached through a superuser URL.

@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -30,10 +32,18 @@ type Config struct {
 	// for approval waits; then the request lapses and must be submitted again.
 	ApprovalTTL time.Duration
 	PGDump      string // PORTAL_PG_DUMP: the pg_dump binary used for captures
-	S3          S3
-	Worker      Worker
-	Snapshots   Snapshots
-	Mail        Mail
+	// Clusters maps every project cluster's name to its superuser URL (secret):
+	// "default" is ProjectsAdminURL, more come from PORTAL_CLUSTERS
+	// (name=url,...) and PORTAL_CLUSTERS_FILE (one "name url" per line).
+	Clusters     map[string]string
+	ClustersFile string // PORTAL_CLUSTERS_FILE
+	// ExtensionsAllow lists the extensions a restore may create (as the admin):
+	// PORTAL_EXTENSIONS_ALLOW, comma separated.
+	ExtensionsAllow []string
+	S3              S3
+	Worker          Worker
+	Snapshots       Snapshots
+	Mail            Mail
 }
 
 // S3 is where snapshots live.
@@ -115,6 +125,8 @@ func Load(getenv func(string) string) (Config, error) {
 		SecureCookies:    r.boolean("PORTAL_SECURE_COOKIES", false),
 		ApprovalTTL:      r.duration("PORTAL_APPROVAL_TTL", 24*time.Hour),
 		PGDump:           r.str("PORTAL_PG_DUMP", "pg_dump"),
+		ClustersFile:     r.str("PORTAL_CLUSTERS_FILE", ""),
+		ExtensionsAllow:  r.list("PORTAL_EXTENSIONS_ALLOW", DefaultExtensions),
 		S3: S3{
 			Endpoint:    r.str("PORTAL_S3_ENDPOINT", ""),
 			Region:      r.str("PORTAL_S3_REGION", "us-east-1"),
@@ -158,10 +170,82 @@ func Load(getenv func(string) string) (Config, error) {
 			TLSKey:           r.str("PORTAL_SMTP_TLS_KEY", ""),
 		},
 	}
+	clusters := r.str("PORTAL_CLUSTERS", "")
 	if r.err != nil {
 		return Config{}, r.err
 	}
+	var err error
+	if c.Clusters, err = loadClusters(c.ProjectsAdminURL, clusters, c.ClustersFile); err != nil {
+		return Config{}, err
+	}
 	return c, c.validate()
+}
+
+// DefaultExtensions is PORTAL_EXTENSIONS_ALLOW's default: extensions whose
+// install scripts are safe to run for a customer (trusted or data-type ones).
+const DefaultExtensions = "citext,pgcrypto,uuid-ossp,pg_trgm,btree_gist,btree_gin,hstore,ltree,vector,pg_stat_statements"
+
+var clusterName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// loadClusters builds the cluster map. Errors never quote a URL (it may hold
+// a password).
+func loadClusters(defaultURL, list, file string) (map[string]string, error) {
+	m := map[string]string{"default": defaultURL}
+	add := func(src, name, u string) error {
+		if !clusterName.MatchString(name) {
+			return &Error{src, fmt.Sprintf("cluster name %q is not lowercase letters, digits, - and _", name)}
+		}
+		if _, dup := m[name]; dup {
+			return &Error{src, fmt.Sprintf("cluster %q is defined twice (\"default\" is PORTAL_PROJECTS_ADMIN_URL)", name)}
+		}
+		if err := checkPostgresURL(u); err != nil {
+			return &Error{src, fmt.Sprintf("cluster %q: URL %s", name, err)}
+		}
+		m[name] = u
+		return nil
+	}
+	for _, item := range strings.Split(list, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		name, u, ok := strings.Cut(item, "=")
+		if !ok {
+			return nil, &Error{"PORTAL_CLUSTERS", "entries are name=postgres://..., comma separated"}
+		}
+		if err := add("PORTAL_CLUSTERS", strings.TrimSpace(name), strings.TrimSpace(u)); err != nil {
+			return nil, err
+		}
+	}
+	if file != "" {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			return nil, &Error{"PORTAL_CLUSTERS_FILE", err.Error()}
+		}
+		for i, line := range strings.Split(string(raw), "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			f := strings.Fields(line)
+			if len(f) != 2 {
+				return nil, &Error{"PORTAL_CLUSTERS_FILE", fmt.Sprintf("line %d is not \"name url\"", i+1)}
+			}
+			if err := add("PORTAL_CLUSTERS_FILE", f[0], f[1]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
+
+// ClusterNames lists the configured clusters, sorted.
+func (c Config) ClusterNames() []string {
+	names := make([]string, 0, len(c.Clusters))
+	for n := range c.Clusters {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 func (c Config) validate() error {
@@ -287,6 +371,9 @@ func (c Config) Print(w io.Writer) {
 	line("PORTAL_SECURE_COOKIES", c.SecureCookies)
 	line("PORTAL_APPROVAL_TTL", c.ApprovalTTL)
 	line("PORTAL_PG_DUMP", c.PGDump)
+	line("PORTAL_CLUSTERS", strings.Join(c.ClusterNames(), ",")+" (URLs not shown)")
+	line("PORTAL_CLUSTERS_FILE", c.ClustersFile)
+	line("PORTAL_EXTENSIONS_ALLOW", strings.Join(c.ExtensionsAllow, ","))
 	line("PORTAL_S3_ENDPOINT", c.S3.Endpoint)
 	line("PORTAL_S3_REGION", c.S3.Region)
 	line("PORTAL_S3_BUCKET", c.S3.Bucket)

@@ -110,9 +110,10 @@ func countSnapshots(ctx context.Context, c *s3.Client, cfg config.S3, ref string
 }
 
 func register(ctx context.Context, pool *pgxpool.Pool, ref string) error {
-	_, err := pool.Exec(ctx, `INSERT INTO projects (ref, database_name, source) VALUES ($1, $2, 'registered')
-		ON CONFLICT (ref) DO UPDATE SET database_name = EXCLUDED.database_name, source = 'registered', updated_at = now()`,
-		ref, DatabaseName(ref))
+	_, err := pool.Exec(ctx, `INSERT INTO projects (ref, database_name, source, owner_role) VALUES ($1, $2, 'registered', $3)
+		ON CONFLICT (ref) DO UPDATE SET database_name = EXCLUDED.database_name, source = 'registered',
+			owner_role = EXCLUDED.owner_role, updated_at = now()`,
+		ref, DatabaseName(ref), OwnerRole(DatabaseName(ref)))
 	if err != nil {
 		return fmt.Errorf("register project %s: %w", ref, err)
 	}
@@ -161,7 +162,9 @@ func seedProject(ctx context.Context, d Deps, client *s3.Client, ref string, now
 func ptr[T any](v T) *T { return &v }
 
 // CreateDatabase (re)creates database dbname on the cluster of adminURL with
-// the demo schema, and returns its URL. Tests use it for realistic projects.
+// the demo schema, owned by a customer role of its own (OwnerRole: LOGIN,
+// no rights beyond its database, as a platform's project role), and returns
+// its admin URL. Tests use it for realistic projects.
 func CreateDatabase(ctx context.Context, adminURL, dbname string) (string, error) {
 	admin, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
@@ -169,10 +172,20 @@ func CreateDatabase(ctx context.Context, adminURL, dbname string) (string, error
 	}
 	defer admin.Close(ctx)
 	q := pgx.Identifier{dbname}.Sanitize()
+	owner := OwnerRole(dbname)
 	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+q+" WITH (FORCE)"); err != nil {
 		return "", err
 	}
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+q); err != nil {
+	var exists bool
+	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, owner).Scan(&exists); err != nil {
+		return "", err
+	}
+	if !exists {
+		if _, err := admin.Exec(ctx, "CREATE ROLE "+pgx.Identifier{owner}.Sanitize()+" LOGIN"); err != nil {
+			return "", fmt.Errorf("create role %s: %w", owner, err)
+		}
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+q+" OWNER "+pgx.Identifier{owner}.Sanitize()); err != nil {
 		return "", err
 	}
 	cl, err := cluster.New(adminURL)
@@ -180,9 +193,16 @@ func CreateDatabase(ctx context.Context, adminURL, dbname string) (string, error
 		return "", err
 	}
 	url := cl.URL(dbname)
-	conn, err := pgx.Connect(ctx, url)
+	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return "", err
+	}
+	// The customer makes the schema, as on the platform: everything is owned
+	// by the owner role (the dev stack trusts local logins).
+	cfg.User, cfg.Password = owner, ""
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return "", fmt.Errorf("connect as %s: %w", owner, err)
 	}
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, schemaSQL); err != nil {
@@ -190,6 +210,9 @@ func CreateDatabase(ctx context.Context, adminURL, dbname string) (string, error
 	}
 	return url, nil
 }
+
+// OwnerRole is the customer role owning demo database dbname.
+func OwnerRole(dbname string) string { return cluster.OwnerRoleFor(dbname) }
 
 // ChangeDay makes one day of changes, so snapshots differ from day to day.
 func ChangeDay(ctx context.Context, conn *pgx.Conn, ref string, day int) error {

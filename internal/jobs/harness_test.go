@@ -150,6 +150,17 @@ func (h *harness) dropDatabases() {
 	for _, n := range names {
 		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{n}.Sanitize()+" WITH (FORCE)")
 	}
+	// And the owner roles made for them (the demo's, new projects'), after
+	// the restore login roles a killed worker left as their members.
+	rows, _ = conn.Query(ctx, `SELECT r.rolname FROM pg_roles r
+		JOIN pg_auth_members m ON m.member = r.oid JOIN pg_roles g ON g.oid = m.roleid
+		WHERE starts_with(r.rolname, 'portal_restore_') AND g.rolname LIKE $1
+		UNION ALL
+		SELECT rolname FROM pg_roles WHERE rolname LIKE $1`, h.db+"%_owner")
+	roles, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+	for _, r := range roles {
+		_, _ = conn.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{r}.Sanitize())
+	}
 }
 
 // change makes another day of changes in the live database.

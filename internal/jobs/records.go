@@ -15,8 +15,8 @@ import (
 // rename checks that record first: a worker never drops a database its
 // ticket did not make, whatever its name.
 
-// owner is a ticket's hand on the project cluster.
-type owner struct {
+// recorder is a ticket's hand on the project cluster.
+type recorder struct {
 	d        Deps
 	cl       *cluster.Cluster
 	ticketID int64
@@ -27,7 +27,7 @@ type owner struct {
 // by an earlier attempt of this ticket (recorded, so its own) is removed when
 // dropStale; a database of that name that is not recorded for the ticket is
 // refused and left alone.
-func (o owner) claim(ctx context.Context, name, schema, purpose string, dropStale bool) (tickets.DatabaseRecord, error) {
+func (o recorder) claim(ctx context.Context, name, schema, purpose string, dropStale bool) (tickets.DatabaseRecord, error) {
 	rec, fresh, err := tickets.DatabaseRecordClaim(ctx, o.d.Pool, o.ticketID, name, schema, purpose)
 	if err != nil {
 		return tickets.DatabaseRecord{}, err
@@ -60,13 +60,13 @@ func (o owner) claim(ctx context.Context, name, schema, purpose string, dropStal
 }
 
 // made records that the claimed database now exists.
-func (o owner) made(ctx context.Context, rec tickets.DatabaseRecord, dropAfter *time.Time) error {
+func (o recorder) made(ctx context.Context, rec tickets.DatabaseRecord, dropAfter *time.Time) error {
 	return tickets.DatabaseRecordSet(context.WithoutCancel(ctx), o.d.Pool, rec.ID, tickets.RecordMade, "", dropAfter)
 }
 
 // mine reads the active record of name (and schema) and checks it is this
 // ticket's, for purpose.
-func (o owner) mine(ctx context.Context, name, schema, purpose string) (tickets.DatabaseRecord, error) {
+func (o recorder) mine(ctx context.Context, name, schema, purpose string) (tickets.DatabaseRecord, error) {
 	rec, ok, err := tickets.DatabaseRecordActive(ctx, o.d.Pool, name, schema)
 	if err != nil {
 		return tickets.DatabaseRecord{}, err
@@ -83,7 +83,7 @@ func (o owner) mine(ctx context.Context, name, schema, purpose string) (tickets.
 
 // drop drops the database of rec after checking the record is still this
 // ticket's and not a live database, and records it dropped.
-func (o owner) drop(ctx context.Context, rec tickets.DatabaseRecord) error {
+func (o recorder) drop(ctx context.Context, rec tickets.DatabaseRecord) error {
 	ctx = context.WithoutCancel(ctx)
 	cur, err := o.mine(ctx, rec.Name, rec.Schema, rec.Purpose)
 	if err != nil {

@@ -197,15 +197,21 @@ type restoreRun struct {
 	mu   sync.Mutex
 	prog tickets.Progress
 	src  *objstore.Reader
+
+	cl    *cluster.Cluster // the project's cluster (identity.go)
+	owner string           // the role the dump runs as (identity.go)
 }
 
 func (r *restoreRun) cluster() (*cluster.Cluster, error) {
-	return cluster.New(r.d.Config.ProjectsAdminURL)
+	if r.cl != nil {
+		return r.cl, nil
+	}
+	return clusterNamed(r.d, cluster.Default)
 }
 
 // owner is the ticket's hand on cl: records before creates, checks before drops.
-func (r *restoreRun) owner(cl *cluster.Cluster) owner {
-	return owner{d: r.d, cl: cl, ticketID: r.t.ID}
+func (r *restoreRun) records(cl *cluster.Cluster) recorder {
+	return recorder{d: r.d, cl: cl, ticketID: r.t.ID}
 }
 
 // step calls the test hook at step s.
@@ -293,6 +299,12 @@ func (r *restoreRun) run(ctx context.Context) (tickets.Result, error) {
 			return tickets.Result{}, err
 		}
 	}
+	if r.cl, err = clusterOf(ctx, r.d, r.t.ProjectRef); err != nil {
+		return tickets.Result{}, err
+	}
+	if err := r.checkExtensions(ctx, snap); err != nil {
+		return tickets.Result{}, err
+	}
 	switch {
 	case r.t.Mode == tickets.ModeNewProject:
 		return r.newProject(ctx, snap, tables)
@@ -344,21 +356,24 @@ func (r *restoreRun) apply(ctx context.Context, cl *cluster.Cluster, snap snapsh
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: not gzip: %w", snap.Key, err)
 	}
-	res, err := restore.Apply(ctx, gz, restore.Options{
-		DatabaseURL: cl.URL(dbname),
-		Jobs:        r.d.Config.Worker.ApplyJobs,
-		Tables:      tables,
-		Progress: func(p restore.Progress) {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			r.prog.Rows = p.Rows
-			r.prog.TablesDone = len(p.Tables)
-			if n := len(p.Tables); n > 0 {
-				r.prog.CurrentTable = p.Tables[n-1].Table.String()
-			}
-			r.prog.Phase = "apply: " + p.Phase.String()
-		},
-	})
+	opts, closeSession, err := r.applyOptions(ctx, cl, dbname, r.owner)
+	if err != nil {
+		return nil, err
+	}
+	defer closeSession()
+	opts.Jobs = r.d.Config.Worker.ApplyJobs
+	opts.Tables = tables
+	opts.Progress = func(p restore.Progress) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.prog.Rows = p.Rows
+		r.prog.TablesDone = len(p.Tables)
+		if n := len(p.Tables); n > 0 {
+			r.prog.CurrentTable = p.Tables[n-1].Table.String()
+		}
+		r.prog.Phase = "apply: " + p.Phase.String()
+	}
+	res, err := restore.Apply(ctx, gz, opts)
 	if err != nil {
 		return nil, fmt.Errorf("restore into %s: %w", dbname, err)
 	}
@@ -404,7 +419,7 @@ func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, ta
 	if err != nil {
 		return tickets.Result{}, err
 	}
-	own := r.owner(cl)
+	own := r.records(cl)
 	ref := r.t.TargetRef()
 	db := cluster.NewProjectDatabase(ref)
 	if p, err := snapshots.ProjectGet(ctx, r.d.Pool, ref); err == nil {
@@ -429,7 +444,10 @@ func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, ta
 	if err != nil {
 		return tickets.Result{}, err
 	}
-	if err := cl.Create(ctx, db); err != nil {
+	if err := r.newProjectOwner(ctx, cl, db); err != nil {
+		return tickets.Result{}, err
+	}
+	if err := cl.CreateOwned(ctx, db, r.owner); err != nil {
 		return tickets.Result{}, err
 	}
 	if err := own.made(ctx, rec, nil); err != nil {
@@ -467,6 +485,9 @@ func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, ta
 	if err := snapshots.ProjectRegisterRestored(ctx, r.d.Pool, ref, db, r.t.ProjectRef); err != nil {
 		return fail(err)
 	}
+	if err := snapshots.ProjectSetPlacement(ctx, r.d.Pool, ref, cl.Name(), r.owner); err != nil {
+		return fail(err)
+	}
 	if err := tickets.DatabaseRecordSet(context.WithoutCancel(ctx), r.d.Pool, rec.ID, tickets.RecordLive, "", nil); err != nil {
 		return tickets.Result{}, errAfterCutover{err}
 	}
@@ -475,7 +496,8 @@ func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, ta
 		RowCounts:           rowCounts(res),
 		Warnings:            res.Warnings,
 		DisabledSideEffects: disabled,
-		Message:             fmt.Sprintf("New project %s is at %s (connect with the cluster's usual credentials).", ref, cl.Address(db)),
+		Message: fmt.Sprintf("New project %s is at %s, owned by role %s (the source project's owner role is a member of it; connect with the cluster's usual credentials).",
+			ref, cl.Address(db), r.owner),
 	}
 	if len(res.DroppedForeignKeys) > 0 {
 		out.Warnings = append(out.Warnings, "left out foreign keys to tables not restored: "+strings.Join(res.DroppedForeignKeys, ", "))
@@ -493,9 +515,12 @@ func (r *restoreRun) fullDestructive(ctx context.Context, snap snapshots.Snapsho
 	if err != nil {
 		return tickets.Result{}, err
 	}
-	own := r.owner(cl)
+	own := r.records(cl)
 	live, err := r.liveDatabase(ctx)
 	if err != nil {
+		return tickets.Result{}, err
+	}
+	if r.owner, err = r.liveOwnerRole(ctx, cl, live); err != nil {
 		return tickets.Result{}, err
 	}
 	staging, kept := cluster.StagingName(live, r.t.ID), cluster.KeptName(live, r.t.ID)
@@ -538,7 +563,7 @@ func (r *restoreRun) fullDestructive(ctx context.Context, snap snapshots.Snapsho
 	}
 
 	r.setPhase("prepare", "creating staging database "+staging)
-	if err := cl.Create(ctx, staging); err != nil {
+	if err := cl.CreateOwned(ctx, staging, r.owner); err != nil {
 		return tickets.Result{}, err
 	}
 	if err := own.made(ctx, stg, nil); err != nil {
@@ -637,7 +662,7 @@ func (r *restoreRun) cutoverRecorded(ctx context.Context, cl *cluster.Cluster, l
 	// The intent is recorded: the swap may or may not have committed.
 	switch {
 	case stErr == nil && st == cluster.SwapDone:
-		stg, err := r.owner(cl).mine(ctx, staging, "", tickets.PurposeStaging)
+		stg, err := r.records(cl).mine(ctx, staging, "", tickets.PurposeStaging)
 		if err != nil {
 			return false, err
 		}
@@ -737,7 +762,10 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 	if err != nil {
 		return tickets.Result{}, err
 	}
-	own := r.owner(cl)
+	if r.owner, err = r.liveOwnerRole(ctx, cl, live); err != nil {
+		return tickets.Result{}, err
+	}
+	own := r.records(cl)
 	staging := cluster.StagingName(live, r.t.ID)
 	backupDB := cluster.TableBackupName(live, r.t.ID)
 	keptUntil := time.Now().Add(r.keepFor())
@@ -781,7 +809,7 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 	if err != nil {
 		return tickets.Result{}, err
 	}
-	if err := cl.Create(ctx, staging); err != nil {
+	if err := cl.CreateOwned(ctx, staging, r.owner); err != nil {
 		return tickets.Result{}, err
 	}
 	if err := own.made(ctx, stg, nil); err != nil {
@@ -809,16 +837,16 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 	if err := r.step(ctx, StepApplied); err != nil {
 		return tickets.Result{}, err
 	}
-	sc, err := cl.Connect(ctx, staging)
+	sc, closeSC, err := ownerSession(ctx, cl, staging, r.log)
 	if err != nil {
 		return tickets.Result{}, err
 	}
-	defer sc.Close(context.WithoutCancel(ctx))
-	lc, err := ownerSession(ctx, cl, live, r.log)
+	defer closeSC()
+	lc, closeLC, err := ownerSession(ctx, cl, live, r.log)
 	if err != nil {
 		return tickets.Result{}, err
 	}
-	defer lc.Close(context.WithoutCancel(ctx))
+	defer closeLC()
 
 	r.setPhase("verify", "comparing the live tables' columns with the snapshot's")
 	diff, err := cluster.ColumnDiff(ctx, lc, sc, ctables)

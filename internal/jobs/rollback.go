@@ -75,11 +75,11 @@ func (w *RollbackWorker) Work(ctx context.Context, job *river.Job[tickets.Rollba
 // rollback puts back what the ticket's records say it kept; it renames or
 // drops only databases recorded as made by this ticket.
 func (w *RollbackWorker) rollback(ctx context.Context, t tickets.Ticket) error {
-	cl, err := cluster.New(w.d.Config.ProjectsAdminURL)
+	cl, err := clusterOf(ctx, w.d, t.ProjectRef)
 	if err != nil {
 		return err
 	}
-	own := owner{d: w.d, cl: cl, ticketID: t.ID}
+	own := recorder{d: w.d, cl: cl, ticketID: t.ID}
 	res := t.Result
 	keep := w.d.Config.Worker.KeepFor
 	switch {

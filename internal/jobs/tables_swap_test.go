@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/tickets"
 )
 
@@ -211,11 +212,14 @@ func TestTablesSwapWaitsForLocksAndSurvivesItsSessionKilled(t *testing.T) {
 	defer admin.Close(ctx)
 	deadline := time.Now().Add(30 * time.Second)
 	for killed := false; !killed; {
-		// The waiting swap runs as the database's owner, not as a superuser.
+		// The waiting swap runs as the database's owner, not as a superuser:
+		// logged in as a restore login role that is only a member of the owner
+		// (cluster.ConnectOwner), shown here as the owner.
 		var who []string
-		rows, err := admin.Query(ctx, `SELECT a.usename || ':' || r.rolsuper FROM pg_locks l
+		rows, err := admin.Query(ctx, `SELECT CASE WHEN starts_with(a.usename, $1) AND pg_has_role(a.usename, $2, 'MEMBER')
+				THEN $2 ELSE a.usename END || ':' || r.rolsuper FROM pg_locks l
 			JOIN pg_stat_activity a ON a.pid = l.pid JOIN pg_roles r ON r.rolname = a.usename
-			WHERE l.relation = 'storage.objects'::regclass AND NOT l.granted`)
+			WHERE l.relation = 'storage.objects'::regclass AND NOT l.granted`, cluster.LoginPrefix, owner)
 		if err == nil {
 			who, err = pgx.CollectRows(rows, pgx.RowTo[string])
 		}

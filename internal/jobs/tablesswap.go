@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -165,38 +164,23 @@ func runSwap(ctx context.Context, db tickets.DB, cl *cluster.Cluster, s tableSwa
 	return cluster.Swapped{Before: rec.Before, After: rec.After, XID: uint64(*rec.XID)}, nil
 }
 
-// ownerSession opens a session on database db as the role owning it, when
-// that role is not a superuser: the swap needs no more, and the customer's
-// code that it runs (CHECK constraints, generated columns) then runs with the
-// customer's rights. A superuser-owned database (the demo's) gets the admin
-// session.
-//
-// PLACEHOLDER for the "identity" engineer's owner-session helper: it logs in
-// as the owner without a password (the dev stack trusts 127.0.0.1); the lead
-// routes this through that helper.
-func ownerSession(ctx context.Context, cl *cluster.Cluster, db string, log *slog.Logger) (*pgx.Conn, error) {
-	admin, err := cl.Connect(ctx, db)
+// ownerSession opens a connection to database db acting as the role owning
+// it, through a short-lived login role that is only a member of it
+// (cluster.ConnectOwner): the swap needs no more, and the customer's code it
+// runs (CHECK constraints, index expressions) then runs with the customer's
+// rights, with no superuser to fall back to. A database owned by a
+// privileged role is refused. done closes the connection and drops the
+// login role.
+func ownerSession(ctx context.Context, cl *cluster.Cluster, db string, log *slog.Logger) (conn *pgx.Conn, done func(), err error) {
+	rc, err := cl.ConnectOwner(ctx, db)
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("connect to %s as its owner: %w", db, err)
 	}
-	var owner string
-	var super bool
-	err = admin.QueryRow(ctx, `SELECT r.rolname, r.rolsuper FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE d.datname = $1`, db).Scan(&owner, &super)
-	if err != nil || super {
-		return admin, err
-	}
-	u, err := url.Parse(cl.URL(db))
-	if err != nil {
-		return admin, nil
-	}
-	u.User = url.User(owner)
-	conn, err := pgx.Connect(ctx, u.String())
-	if err != nil {
-		log.Warn("could not log in as the database's owner; the table swap runs as the admin", "database", db, "owner", owner, "err", err)
-		return admin, nil
-	}
-	admin.Close(ctx)
-	return conn, nil
+	return rc.Conn, func() {
+		if err := rc.Close(context.WithoutCancel(ctx)); err != nil {
+			log.Error("could not drop the owner session's login role", "database", db, "err", err)
+		}
+	}, nil
 }
 
 func swapTables(names []string) ([]cluster.Table, error) {
@@ -239,7 +223,7 @@ func RollbackPreview(ctx context.Context, d Deps, t tickets.Ticket) ([]string, e
 	if s.State != "committed" || s.XID == nil {
 		return nil, fmt.Errorf("the table restore of ticket %d is not recorded as committed", t.ID)
 	}
-	cl, err := cluster.New(d.Config.ProjectsAdminURL)
+	cl, err := clusterOf(ctx, d, t.ProjectRef)
 	if err != nil {
 		return nil, err
 	}
@@ -305,7 +289,7 @@ func (w *RollbackWorker) rollbackTables(ctx context.Context, cl *cluster.Cluster
 	} else if !errors.Is(err, errNoSwap) {
 		return err
 	}
-	own := owner{d: w.d, cl: cl, ticketID: t.ID}
+	own := recorder{d: w.d, cl: cl, ticketID: t.ID}
 	var sentences []string
 	if !done {
 		if bak, err := own.mine(ctx, rec.KeepDatabase, "", tickets.PurposeTableBackup); err != nil {
@@ -325,11 +309,11 @@ func (w *RollbackWorker) rollbackTables(ctx context.Context, cl *cluster.Cluster
 		if err := own.made(ctx, aside, &until); err != nil {
 			return err
 		}
-		lc, err := ownerSession(ctx, cl, rec.LiveDatabase, w.d.Log)
+		lc, closeLC, err := ownerSession(ctx, cl, rec.LiveDatabase, w.d.Log)
 		if err != nil {
 			return err
 		}
-		defer lc.Close(context.WithoutCancel(ctx))
+		defer closeLC()
 		if rec.XID != nil {
 			changes, err := cluster.ChangesSince(ctx, lc, tables, uint64(*rec.XID), rec.After)
 			if err != nil {
@@ -384,7 +368,7 @@ func (w *RollbackWorker) rollbackTables(ctx context.Context, cl *cluster.Cluster
 func (w *RollbackWorker) rollbackTablesInLive(ctx context.Context, cl *cluster.Cluster, t tickets.Ticket) error {
 	res := t.Result
 	schema := cluster.BackupSchemaName(t.ID)
-	if _, err := (owner{d: w.d, cl: cl, ticketID: t.ID}).mine(ctx, res.TargetDatabase, schema, tickets.PurposeTableBackup); err != nil {
+	if _, err := (recorder{d: w.d, cl: cl, ticketID: t.ID}).mine(ctx, res.TargetDatabase, schema, tickets.PurposeTableBackup); err != nil {
 		return err
 	}
 	var tables []cluster.Table

@@ -47,6 +47,16 @@ type Options struct {
 	Reopen func(ctx context.Context) (io.ReadCloser, error)
 	// Warn, if set, receives warnings (a skipped unknown SET, say). They are also in Result.
 	Warn func(string)
+
+	// Role, when set, is the role every connection acts as (SET ROLE at its
+	// start): the project's owner. DatabaseURL then logs in as a role with no
+	// more rights than Role (a cluster.Session's), and the dump's EXTENSION
+	// entries are not run as Role but handed to CreateExtension, for the
+	// extensions ExtensionsAllowed lists; any other fails the restore.
+	// COMMENT ON EXTENSION is skipped with a warning.
+	Role              string
+	ExtensionsAllowed []string
+	CreateExtension   func(ctx context.Context, x Extension) error
 }
 
 // Progress is a snapshot of a running Apply.
@@ -164,6 +174,9 @@ func Apply(ctx context.Context, dump io.Reader, opts Options) (*Result, error) {
 	cfg.RuntimeParams["application_name"] = "portal-restore"
 	cfg.RuntimeParams["synchronous_commit"] = "off"
 	cfg.RuntimeParams["maintenance_work_mem"] = "256MB"
+	if opts.Role != "" {
+		setRole(cfg, opts.Role)
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -327,6 +340,16 @@ func (a *applier) run(ctx context.Context, src source) error {
 				return err
 			}
 		case extract.KindStatement:
+			if a.opts.Role != "" && e.Type == "EXTENSION" {
+				if err := a.extension(ctx, &e); err != nil {
+					return err
+				}
+				continue
+			}
+			if a.opts.Role != "" && isExtensionComment(&e) {
+				a.warn(fmt.Sprintf("skipped %s: only the extension's owner may comment on it", e.FirstLine()))
+				continue
+			}
 			if e.Phase == extract.PostData {
 				post = append(post, &e)
 				continue

@@ -32,7 +32,7 @@ func sourceDatabase(t *testing.T) string {
 	return url
 }
 
-func execSQL(t *testing.T, url, sql string) {
+func execSQL(t testing.TB, url, sql string) {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
@@ -46,7 +46,7 @@ func execSQL(t *testing.T, url, sql string) {
 }
 
 // pgDump runs the cluster's pg_dump (tests only; the restore path never shells out).
-func pgDump(t *testing.T, url string, args ...string) string {
+func pgDump(t testing.TB, url string, args ...string) string {
 	t.Helper()
 	bin := filepath.Join(testenv.PGBin(t), "pg_dump")
 	args = append([]string{"--no-owner", "--no-privileges", "-d", url}, args...)

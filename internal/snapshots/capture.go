@@ -65,7 +65,13 @@ func capture(ctx context.Context, d Deps, ref string, manual bool, tables []pgx.
 	if p.DatabaseName == "" || p.Source == "discovered" {
 		return Snapshot{}, fmt.Errorf("capture %s: %w", ref, ErrNotCapturable)
 	}
-	connURL, password, err := databaseURL(d.ProjectsAdminURL, p.DatabaseName)
+	adminURL := d.ProjectsAdminURL
+	if u, ok := d.ClusterURLs[p.Cluster]; ok {
+		adminURL = u
+	} else if p.Cluster != "" && p.Cluster != "default" {
+		return Snapshot{}, fmt.Errorf("capture %s: project cluster %q is not configured", ref, p.Cluster)
+	}
+	connURL, password, err := databaseURL(adminURL, p.DatabaseName)
 	if err != nil {
 		return Snapshot{}, err
 	}

@@ -32,7 +32,11 @@ type Deps struct {
 	// ProjectsAdminURL reaches the project cluster (PORTAL_PROJECTS_ADMIN_URL);
 	// captures dump ref's database_name on it.
 	ProjectsAdminURL string
-	Log              *slog.Logger
+	// ClusterURLs maps project cluster names to superuser URLs
+	// (config.Clusters); a project on a cluster other than "default" is
+	// captured there. Nil: every project is on ProjectsAdminURL's cluster.
+	ClusterURLs map[string]string
+	Log         *slog.Logger
 	// S3Read sets the retry window and idle timeout of S3 reads
 	// (PORTAL_S3_RETRY_FOR, PORTAL_S3_IDLE_TIMEOUT); zero values mean defaults.
 	S3Read objstore.ReaderOptions
@@ -42,7 +46,7 @@ type Deps struct {
 func NewDeps(cfg config.Config, pool *pgxpool.Pool, client *s3.Client, log *slog.Logger) Deps {
 	return Deps{
 		Pool: pool, S3: client, Bucket: cfg.S3.Bucket, Prefix: cfg.S3.Prefix,
-		PGDump: cfg.PGDump, ProjectsAdminURL: cfg.ProjectsAdminURL, Log: log,
+		PGDump: cfg.PGDump, ProjectsAdminURL: cfg.ProjectsAdminURL, ClusterURLs: cfg.Clusters, Log: log,
 		S3Read: objstore.ReaderOptionsFrom(cfg.S3),
 	}
 }

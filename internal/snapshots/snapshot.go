@@ -137,4 +137,9 @@ type Project struct {
 	Source       string `json:"source"`
 	DatabaseName string `json:"database_name,omitempty"`
 	RestoredFrom string `json:"restored_from,omitempty"`
+	// Cluster names the project cluster holding DatabaseName ("default":
+	// PORTAL_PROJECTS_ADMIN_URL). OwnerRole owns the database; restores run the
+	// dump as it. Empty means the database's current owner (if unprivileged).
+	Cluster   string `json:"cluster"`
+	OwnerRole string `json:"owner_role,omitempty"`
 }

@@ -281,8 +281,8 @@ func ProjectEnsure(ctx context.Context, db DB, refs []string) error {
 // ProjectGet returns one project.
 func ProjectGet(ctx context.Context, db DB, ref string) (Project, error) {
 	var p Project
-	err := db.QueryRow(ctx, `SELECT ref, source, coalesce(database_name, ''), coalesce(restored_from, '')
-		FROM projects WHERE ref = $1`, ref).Scan(&p.Ref, &p.Source, &p.DatabaseName, &p.RestoredFrom)
+	err := db.QueryRow(ctx, `SELECT ref, source, coalesce(database_name, ''), coalesce(restored_from, ''), cluster, coalesce(owner_role, '')
+		FROM projects WHERE ref = $1`, ref).Scan(&p.Ref, &p.Source, &p.DatabaseName, &p.RestoredFrom, &p.Cluster, &p.OwnerRole)
 	return p, interpret(err, "project "+ref)
 }
 

@@ -1,7 +1,9 @@
 // Package testenv gives tests the real services of the dev stack
-// (scripts/stack.sh): fresh databases on the private Postgres cluster, a
-// portal database with every migration applied, and fresh buckets on the
-// local S3 server. A test that cannot reach them fails; it never skips.
+// (scripts/stack.sh): fresh project databases on the project cluster
+// (PORTAL_PROJECTS_ADMIN_URL), portal databases with every migration applied
+// on the portal's own cluster (PORTAL_DATABASE_URL's, a different one), and
+// fresh buckets on the local S3 server. A test that cannot reach them fails;
+// it never skips.
 package testenv
 
 import (
@@ -13,6 +15,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -143,23 +146,88 @@ func Name(prefix string) string {
 	return prefix + hex.EncodeToString(b)
 }
 
-func adminConn(t testing.TB, ctx context.Context) *pgx.Conn {
+// PortalAdminURL is a superuser URL of the portal's own cluster (never the
+// project cluster: restores must have no path to it).
+func PortalAdminURL(t testing.TB) string {
 	t.Helper()
-	conn, err := pgx.Connect(ctx, AdminURL(t))
-	if err != nil {
-		t.Fatalf("testenv: connect to the project cluster (is the stack up? `make up`): %v", err)
-	}
-	return conn
+	return withDatabase(t, Config(t).DatabaseURL, "postgres")
 }
 
-// DatabaseURL replaces the database name of the admin URL.
-func DatabaseURL(t testing.TB, name string) string {
+func withDatabase(t testing.TB, admin, name string) string {
 	t.Helper()
-	c, err := cluster.New(AdminURL(t))
+	c, err := cluster.New(admin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c.URL(name)
+}
+
+func adminConn(t testing.TB, ctx context.Context) *pgx.Conn {
+	t.Helper()
+	return connectAdmin(t, ctx, AdminURL(t), "project")
+}
+
+func connectAdmin(t testing.TB, ctx context.Context, url, which string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("testenv: connect to the %s cluster (is the stack up? `make up`): %v", which, err)
+	}
+	return conn
+}
+
+// DatabaseURL replaces the database name of the (project cluster's) admin URL.
+func DatabaseURL(t testing.TB, name string) string {
+	t.Helper()
+	return withDatabase(t, AdminURL(t), name)
+}
+
+// RoleURL reaches database name of the project cluster logged in as role
+// (the dev stack trusts local logins), as a customer would connect.
+func RoleURL(t testing.TB, name, role string) string {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(DatabaseURL(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", url.PathEscape(role), cfg.Host, cfg.Port, url.PathEscape(name))
+}
+
+// OwnedDatabase is a project database owned by a customer role of its own.
+type OwnedDatabase struct {
+	Name  string
+	URL   string // admin URL of the database
+	Owner string // the owning role: LOGIN, no other rights
+}
+
+// NewOwnedDatabase creates an empty database on the project cluster owned by
+// a fresh unprivileged LOGIN role, as a platform project is; both are
+// dropped when the test ends.
+func NewOwnedDatabase(t testing.TB) OwnedDatabase {
+	t.Helper()
+	name := Name("t_")
+	owner := cluster.OwnerRoleFor(name)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn := adminConn(t, ctx)
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE ROLE "+pgx.Identifier{owner}.Sanitize()+" LOGIN"); err != nil {
+		t.Fatalf("testenv: create role %s: %v", owner, err)
+	}
+	t.Cleanup(func() { DropRole(t, owner) })
+	u := createDatabaseOn(t, AdminURL(t), name, "", owner)
+	return OwnedDatabase{Name: name, URL: u, Owner: owner}
+}
+
+// DropRole drops role on the project cluster if it exists.
+func DropRole(t testing.TB, role string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn := adminConn(t, ctx)
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{role}.Sanitize()); err != nil {
+		t.Errorf("testenv: drop role %s: %v", role, err)
+	}
 }
 
 // NewDatabase creates an empty database on the project cluster, dropped when
@@ -171,26 +239,45 @@ func NewDatabase(t testing.TB) string {
 
 func createDatabase(t testing.TB, name, template string) string {
 	t.Helper()
+	return createDatabaseOn(t, AdminURL(t), name, template, "")
+}
+
+func createDatabaseOn(t testing.TB, admin, name, template, owner string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	conn := adminConn(t, ctx)
+	conn := connectAdmin(t, ctx, admin, "")
 	defer conn.Close(ctx)
 	sql := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
 	if template != "" {
 		sql += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
 	}
+	if owner != "" {
+		sql += " OWNER " + pgx.Identifier{owner}.Sanitize()
+	}
 	if _, err := conn.Exec(ctx, sql); err != nil {
 		t.Fatalf("testenv: %s: %v", sql, err)
 	}
-	t.Cleanup(func() { DropDatabase(t, name) })
-	return DatabaseURL(t, name)
+	t.Cleanup(func() { dropDatabaseOn(t, admin, name) })
+	return withDatabase(t, admin, name)
 }
 
-// DropDatabase drops name if it exists, ending its sessions.
+// DropDatabase drops name on the project cluster if it exists, ending its
+// sessions, and the owner role the portal or the demo made for it
+// (cluster.OwnerRoleFor) when nothing else holds on to that role.
 func DropDatabase(t testing.TB, name string) {
+	dropDatabaseOn(t, AdminURL(t), name)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	conn := adminConn(t, ctx)
+	defer conn.Close(ctx)
+	_, _ = conn.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{cluster.OwnerRoleFor(name)}.Sanitize())
+}
+
+func dropDatabaseOn(t testing.TB, admin, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn := connectAdmin(t, ctx, admin, "")
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
 		t.Errorf("testenv: drop database %s: %v", name, err)
@@ -213,14 +300,15 @@ func migrationsHash() string {
 }
 
 // PortalURL creates a database holding the portal's schema (every migration
-// and River's), cloned from a template made once per migration set, and
-// returns its URL. It is dropped when the test ends.
+// and River's) on the portal's own cluster, cloned from a template made once
+// per migration set, and returns its URL. It is dropped when the test ends.
 func PortalURL(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	tmpl := "portal_tmpl_" + migrationsHash()
-	conn := adminConn(t, ctx)
+	admin := PortalAdminURL(t)
+	conn := connectAdmin(t, ctx, admin, "portal")
 	// Test binaries of several packages run at once: one makes the template.
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(7215)`); err != nil {
 		t.Fatal(err)
@@ -228,17 +316,17 @@ func PortalURL(t testing.TB) string {
 	var exists bool
 	err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1 AND datistemplate)`, tmpl).Scan(&exists)
 	if err == nil && !exists {
-		err = buildTemplate(ctx, t, conn, tmpl)
+		err = buildTemplate(ctx, withDatabase(t, admin, tmpl), conn, tmpl)
 	}
 	_, _ = conn.Exec(ctx, `SELECT pg_advisory_unlock(7215)`)
 	conn.Close(ctx)
 	if err != nil {
 		t.Fatalf("testenv: portal template: %v", err)
 	}
-	return createDatabase(t, Name("portal_t_"), tmpl)
+	return createDatabaseOn(t, admin, Name("portal_t_"), tmpl, "")
 }
 
-func buildTemplate(ctx context.Context, t testing.TB, conn *pgx.Conn, tmpl string) error {
+func buildTemplate(ctx context.Context, tmplURL string, conn *pgx.Conn, tmpl string) error {
 	q := pgx.Identifier{tmpl}.Sanitize()
 	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+q+" WITH (FORCE)"); err != nil {
 		return err
@@ -246,7 +334,7 @@ func buildTemplate(ctx context.Context, t testing.TB, conn *pgx.Conn, tmpl strin
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+q); err != nil {
 		return err
 	}
-	pool, err := database.Open(ctx, DatabaseURL(t, tmpl))
+	pool, err := database.Open(ctx, tmplURL)
 	if err != nil {
 		return err
 	}
@@ -262,7 +350,13 @@ func buildTemplate(ctx context.Context, t testing.TB, conn *pgx.Conn, tmpl strin
 // PortalPool is a pool on a fresh PortalURL database, closed when the test ends.
 func PortalPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	url := PortalURL(t)
+	return PortalPoolAt(t, PortalURL(t))
+}
+
+// PortalPoolAt is a pool on the portal database at url (a PortalURL), closed
+// when the test ends.
+func PortalPoolAt(t testing.TB, url string) *pgxpool.Pool {
+	t.Helper()
 	pool, err := database.Open(context.Background(), url)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)

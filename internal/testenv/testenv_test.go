@@ -2,6 +2,8 @@ package testenv_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -79,5 +81,71 @@ func TestS3BucketRoundTrip(t *testing.T) {
 	}
 	if sb.String() != body {
 		t.Fatalf("read %d bytes, differs from what was written", sb.Len())
+	}
+}
+
+// TestPortalDatabaseIsNotOnTheProjectCluster: the stack runs two clusters;
+// portal databases live on the first, project databases on the second, and a
+// role made on the project cluster does not exist on the portal's.
+func TestPortalDatabaseIsNotOnTheProjectCluster(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	portal, err := pgx.Connect(ctx, testenv.PortalURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer portal.Close(ctx)
+	db := testenv.NewOwnedDatabase(t)
+	project, err := pgx.Connect(ctx, testenv.RoleURL(t, db.Name, db.Owner))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer project.Close(ctx)
+	var portalID, projectID, portalPort, projectPort string
+	q := `SELECT system_identifier::text, current_setting('port') FROM pg_control_system()`
+	if err := portal.QueryRow(ctx, q).Scan(&portalID, &portalPort); err != nil {
+		t.Fatal(err)
+	}
+	// pg_control_system needs no superuser.
+	if err := project.QueryRow(ctx, q).Scan(&projectID, &projectPort); err != nil {
+		t.Fatal(err)
+	}
+	if portalID == projectID || portalPort == projectPort {
+		t.Fatalf("portal and project databases share a cluster (system id %s, port %s)", portalID, portalPort)
+	}
+	var exists bool
+	if err := portal.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, db.Owner).Scan(&exists); err != nil {
+		t.Fatal(err)
+	}
+	if exists {
+		t.Fatalf("project role %s exists on the portal cluster", db.Owner)
+	}
+	var owner string
+	if err := project.QueryRow(ctx, `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()`).Scan(&owner); err != nil {
+		t.Fatal(err)
+	}
+	if owner != db.Owner {
+		t.Fatalf("owned database is owned by %s, want %s", owner, db.Owner)
+	}
+}
+
+// TestStackEnvFileIsPrivate: the env file holds the S3 secret, so
+// scripts/stack.sh writes it readable by its owner only.
+func TestStackEnvFileIsPrivate(t *testing.T) {
+	t.Parallel()
+	path := os.Getenv("PORTAL_ENV_FILE")
+	if path == "" {
+		root, err := testenv.RepoRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		path = filepath.Join(root, ".stack", "env")
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		t.Fatalf(".stack/env has mode %v, want 0600", fi.Mode().Perm())
 	}
 }

@@ -102,6 +102,7 @@ func (s *Server) routes(e *echo.Echo) {
 	s.apiRoutes(app)
 	s.projectRoutes(app)
 	s.proposalRoutes(app)
+	s.projectRegistrationRoutes(app)
 }
 
 func (s *Server) healthz(c echo.Context) error {

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/restoreportal/portal/internal/app"
+	"github.com/restoreportal/portal/internal/projects"
+)
+
+const projectUsage = `usage: portal project add --ref R --database D [--cluster C] [--owner-role O]
+
+  Registers where project R lives: database D on project cluster C (a name
+  from PORTAL_CLUSTERS / PORTAL_CLUSTERS_FILE; default "default", the
+  cluster of PORTAL_PROJECTS_ADMIN_URL), owned by role O. Restores run the
+  dump as O, so O must be unprivileged; without --owner-role the database's
+  current owner is used, and must be unprivileged.
+`
+
+// projectCmd is `portal project add`.
+func projectCmd(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "add" {
+		fmt.Fprint(os.Stderr, projectUsage)
+		return errors.New("unknown project command")
+	}
+	fs := flag.NewFlagSet("project add", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(os.Stderr, projectUsage) }
+	var r projects.Registration
+	fs.StringVar(&r.Ref, "ref", "", "project ref")
+	fs.StringVar(&r.Cluster, "cluster", "default", "project cluster name")
+	fs.StringVar(&r.Database, "database", "", "database on that cluster")
+	fs.StringVar(&r.OwnerRole, "owner-role", "", "the unprivileged role owning the database")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	cfg, log, err := app.Start("portal", io.Discard)
+	if err != nil {
+		return err
+	}
+	pool, err := app.OpenDatabase(ctx, cfg, log, false)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	p, err := projects.Register(ctx, pool, cfg.Clusters, r)
+	if err != nil {
+		return err
+	}
+	owner := p.OwnerRole
+	if owner == "" {
+		owner = "(the database's owner, read at each restore)"
+	}
+	fmt.Printf("registered project %s: database %s on cluster %s, owner role %s\n", p.Ref, p.DatabaseName, p.Cluster, owner)
+	return nil
+}
