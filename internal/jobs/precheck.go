@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/restoreportal/portal/internal/extract"
+	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/restore"
 	"github.com/restoreportal/portal/internal/snapshots"
 )
@@ -42,13 +43,14 @@ func (r *restoreRun) precheck(ctx context.Context, snap snapshots.Snapshot) erro
 			}
 		}
 	}
+	etag := strings.Trim(aws.ToString(obj.ETag), `"`)
 	if size != snap.Size {
 		obj.Body.Close()
-		return fmt.Errorf("snapshot %s is %d bytes in S3, the verified snapshot has %d: it was cut short or replaced; nothing was changed", snap.Key, size, snap.Size)
+		return r.objectChanged(ctx, snap, etag, fmt.Sprintf("snapshot %s is %d bytes in S3, the verified snapshot has %d: it was cut short or replaced", snap.Key, size, snap.Size))
 	}
-	if etag := strings.Trim(aws.ToString(obj.ETag), `"`); snap.ETag != "" && etag != strings.Trim(snap.ETag, `"`) {
+	if snap.ETag != "" && etag != strings.Trim(snap.ETag, `"`) {
 		obj.Body.Close()
-		return fmt.Errorf("snapshot %s changed in S3 since it was verified (ETag %s, verified %s); nothing was changed", snap.Key, etag, snap.ETag)
+		return r.objectChanged(ctx, snap, etag, fmt.Sprintf("snapshot %s has ETag %s in S3, the verified snapshot had %s", snap.Key, etag, snap.ETag))
 	}
 	defer func() {
 		// Read the rest of the small range, so its connection is reused.
@@ -72,6 +74,19 @@ func (r *restoreRun) precheck(ctx context.Context, snap snapshots.Snapshot) erro
 		}
 	}
 	return nil
+}
+
+// objectChanged fails a restore whose object is no longer the verified
+// version, as the pinned reader would (objstore.ErrObjectChanged), and sends
+// the snapshot back to verification.
+func (r *restoreRun) objectChanged(ctx context.Context, snap snapshots.Snapshot, etag, detail string) error {
+	ctx = context.WithoutCancel(ctx)
+	if v, err := snapshots.SnapshotMarkChanged(ctx, r.d.Pool, snap.ID, etag); err != nil {
+		r.log.Error("could not mark a changed snapshot for re-verification", "snapshot_id", snap.ID, "err", err)
+	} else {
+		r.d.enqueueVerify(ctx, v)
+	}
+	return fmt.Errorf("%w: %s; nothing was changed", objstore.ErrObjectChanged, detail)
 }
 
 // checkRowCounts compares the rows a restore copied with the verified
