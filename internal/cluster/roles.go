@@ -310,15 +310,6 @@ func (c *Cluster) GrantRole(ctx context.Context, role, member string) error {
 }
 
 // OwnerRoleFor is the name of the owner role the portal makes for a
-// database it creates (a new-project restore's, a demo project's), at most
-// 63 bytes.
-//
-// TODO(lead, merge with "steps"): route through the one naming function
-// (internal/cluster/names.go) once it lands.
-func OwnerRoleFor(db string) string {
-	const suffix = "_owner"
-	if len(db) > 63-len(suffix) {
-		db = db[:63-len(suffix)]
-	}
-	return db + suffix
-}
+// database it creates (a new-project restore's, a demo project's): the one
+// naming function's, at most 63 bytes.
+func OwnerRoleFor(db string) string { return OwnerRoleName(db) }

@@ -51,6 +51,7 @@ func Workers(d Deps) *river.Workers {
 	river.AddWorker(w, &CleanupSweepWorker{d: d})
 	river.AddWorker(w, &WatchdogWorker{d: d})
 	river.AddWorker(w, &AuthPruneWorker{d: d})
+	river.AddWorker(w, &ApprovalLapseWorker{d: d})
 	addMailWorkers(w, d)
 	return w
 }
@@ -59,7 +60,7 @@ func Workers(d Deps) *river.Workers {
 func PeriodicJobs(d Deps) []*river.PeriodicJob {
 	var jobs []*river.PeriodicJob
 	jobs = append(jobs, snapshotPeriodicJobs(d)...)
-	jobs = append(jobs, watchdogPeriodicJob(d), authPrunePeriodicJob(), cleanupSweepPeriodicJob())
+	jobs = append(jobs, watchdogPeriodicJob(d), authPrunePeriodicJob(), cleanupSweepPeriodicJob(), approvalLapsePeriodicJob())
 	return jobs
 }
 
