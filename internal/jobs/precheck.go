@@ -25,8 +25,17 @@ const precheckBytes = 64 << 10
 // precheck is the cheap look at a snapshot before anything expensive (the
 // safety snapshot, a staging database): the object exists with the verified
 // size (and ETag, when known), its gzip header reads and its first entries
-// parse. A truncated or replaced object is refused here.
+// parse. A truncated or replaced object is refused here. Then the dump's
+// extensions are checked against the allowlist (checkExtensions reads the
+// pre-data, pinned to the verified version): all before anything changes.
 func (r *restoreRun) precheck(ctx context.Context, snap snapshots.Snapshot) error {
+	if err := r.precheckObject(ctx, snap); err != nil {
+		return err
+	}
+	return r.checkExtensions(ctx, snap)
+}
+
+func (r *restoreRun) precheckObject(ctx context.Context, snap snapshots.Snapshot) error {
 	// One ranged GET: its Content-Range carries the object's size, and its
 	// body the first bytes.
 	bucket := r.d.Config.S3.Bucket

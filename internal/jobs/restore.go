@@ -302,9 +302,6 @@ func (r *restoreRun) run(ctx context.Context) (tickets.Result, error) {
 	if r.cl, err = clusterOf(ctx, r.d, r.t.ProjectRef); err != nil {
 		return tickets.Result{}, err
 	}
-	if err := r.checkExtensions(ctx, snap); err != nil {
-		return tickets.Result{}, err
-	}
 	switch {
 	case r.t.Mode == tickets.ModeNewProject:
 		return r.newProject(ctx, snap, tables)
