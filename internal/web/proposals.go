@@ -56,14 +56,7 @@ func (s *Server) proposalDecide(c echo.Context) error {
 	default:
 		return echo.NewHTTPError(http.StatusNotFound, "no such decision")
 	}
-	if err != nil {
-		if !userFacing(err) || errors.Is(err, tickets.ErrNotFound) {
-			return err
-		}
-		code, msg, _ := statusOf(err)
-		return s.renderTicket(c, id, code, msg)
-	}
-	return s.redirectFlash(c, fmt.Sprintf("/tickets/%d", id), "ok", done)
+	return s.ticketActionDone(c, id, err, done)
 }
 
 // ticketProposals fills the ticket page's proposals.

@@ -318,6 +318,19 @@ func (s *Server) ticketAction(c echo.Context) error {
 	default:
 		return echo.NewHTTPError(http.StatusNotFound, "no such action")
 	}
+	return s.ticketActionDone(c, id, err, done)
+}
+
+// preflightShown says whether the page says what the restore will do: from
+// triage until it starts.
+func preflightShown(s tickets.State) bool {
+	return s == tickets.StateReady || s == tickets.StateAwaitingApproval || s == tickets.StateQueued
+}
+
+// ticketActionDone ends a ticket form handler: a user-facing error re-renders
+// the ticket page with its message, any other error goes to the error
+// handler, and success redirects to the ticket with done as the flash.
+func (s *Server) ticketActionDone(c echo.Context, id int64, err error, done string) error {
 	if err != nil {
 		if !userFacing(err) || errors.Is(err, tickets.ErrNotFound) {
 			return err
@@ -326,10 +339,4 @@ func (s *Server) ticketAction(c echo.Context) error {
 		return s.renderTicket(c, id, code, msg)
 	}
 	return s.redirectFlash(c, fmt.Sprintf("/tickets/%d", id), "ok", done)
-}
-
-// preflightShown says whether the page says what the restore will do: from
-// triage until it starts.
-func preflightShown(s tickets.State) bool {
-	return s == tickets.StateReady || s == tickets.StateAwaitingApproval || s == tickets.StateQueued
 }
