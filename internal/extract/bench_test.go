@@ -20,7 +20,7 @@ func generateDump(size int) []byte {
 		fmt.Fprintf(&b, "--\n-- Name: t%d; Type: TABLE; Schema: public; Owner: -\n--\n\nCREATE TABLE public.t%d (\n    id integer NOT NULL,\n    v text\n);\n\n", t, t)
 		fmt.Fprintf(&b, "--\n-- Data for Name: t%d; Type: TABLE DATA; Schema: public; Owner: -\n--\n\nCOPY public.t%d (id, v) FROM stdin;\n", t, t)
 		for i := 0; i < 200000 && b.Len() < size; i++ {
-			fmt.Fprintf(&b, "%d\t%d\t%s\n", i, i*7, "a-row-of-text-with-some\\tescapes-"[:20+i%13])
+			fmt.Fprintf(&b, "%d\t%d-%s\n", i, i*7, "a-row-of-text-with-some\\tescapes-"[:20+i%13])
 		}
 		b.WriteString("\\.\n\n\n")
 	}

@@ -19,12 +19,42 @@ const maxHTMLDepth = 256
 func HTMLToText(s string) string {
 	doc, err := html.Parse(strings.NewReader(s))
 	if err != nil {
-		// html.Parse only fails on reader errors; a strings.Reader has none.
-		return s
+		// html.Parse refuses documents nested deeper than its open-element
+		// limit (512): keep their text with the tokenizer, which has none.
+		return normalizeText(tokenText(s))
 	}
 	w := &textWriter{}
 	w.node(doc, 0)
 	return normalizeText(w.String())
+}
+
+// tokenText is the text of s's text tokens, outside script and style, one
+// run per line: the fallback for documents html.Parse refuses.
+func tokenText(s string) string {
+	var b strings.Builder
+	z := html.NewTokenizer(strings.NewReader(s))
+	skip := 0
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			return b.String()
+		case html.StartTagToken:
+			if name, _ := z.TagName(); string(name) == "script" || string(name) == "style" {
+				skip++
+			}
+		case html.EndTagToken:
+			if name, _ := z.TagName(); (string(name) == "script" || string(name) == "style") && skip > 0 {
+				skip--
+			}
+		case html.TextToken:
+			if skip == 0 {
+				if t := strings.TrimSpace(string(z.Text())); t != "" {
+					b.WriteString(t)
+					b.WriteByte('\n')
+				}
+			}
+		}
+	}
 }
 
 type textWriter struct {

@@ -145,5 +145,12 @@ func TestHTMLToText(t *testing.T) {
 func TestHTMLToTextDeepNesting(t *testing.T) {
 	t.Parallel()
 	in := strings.Repeat("<div>", 5000) + "deep" + strings.Repeat("</div>", 5000)
-	_ = HTMLToText(in) // must not blow the stack or hang
+	got := HTMLToText(in) // must not blow the stack or hang
+	if strings.TrimSpace(got) != "deep" {
+		t.Fatalf("text of 5000 nested divs: %q, want %q", got, "deep")
+	}
+	in = strings.Repeat("<div>", 600) + "<script>alert(1)</script><p>kept</p>" + strings.Repeat("</div>", 600)
+	if got := strings.TrimSpace(HTMLToText(in)); got != "kept" {
+		t.Fatalf("text of 600 nested divs with a script: %q, want %q", got, "kept")
+	}
 }

@@ -39,15 +39,33 @@ func TestSummaryRefreshOfConcurrentVerifications(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
+	pidB := make(chan uint32, 1)
 	go func() {
 		done <- pgx.BeginFunc(ctx, pool, func(txB pgx.Tx) error {
+			pidB <- txB.Conn().PgConn().PID()
 			if err := snapshotSetCorrupt(ctx, txB, ids[1], "no completion trailer"); err != nil {
 				return err
 			}
 			return SummaryRefresh(ctx, txB, []string{"proj-s"})
 		})
 	}()
-	time.Sleep(300 * time.Millisecond) // B has refreshed, or waits for A
+	// Commit A only once B waits for A's lock: that is the interleaving
+	// that lost B's verification before the per-project lock.
+	pid := <-pidB
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var waiting bool
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = $1 AND NOT granted)`, int32(pid)).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second verification never waited for the first one's lock")
+		}
+		time.Sleep(10 * time.Millisecond) // polling pg_locks, not standing in for it
+	}
 	if err := txA.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
