@@ -1,7 +1,9 @@
 package web
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"path"
@@ -59,13 +61,16 @@ func userFacing(err error) bool {
 // handleError is the one place errors become responses: 5xx are logged at
 // Error with the request, 4xx at Info. The API gets JSON, pages get the
 // error page in the layout.
+// A response already committed (a stream cut short) cannot change status;
+// its error is logged all the same.
 func (s *Server) handleError(err error, c echo.Context) {
-	if c.Response().Committed {
-		return
-	}
 	code, msg, field := statusOf(err)
 	r := c.Request()
 	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", code, "err", err}
+	if c.Response().Committed {
+		s.Log.Error("request failed after the response began", append(attrs, "sent_status", c.Response().Status)...)
+		return
+	}
 	if code >= 500 {
 		s.Log.Error("request failed", attrs...)
 	} else {
@@ -91,11 +96,15 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 }
 
-// renderPage writes a templ component as an HTML page.
+// renderPage writes a templ component as an HTML page. It renders into a
+// buffer first, so a template that fails leaves the response unwritten and
+// its error reaches handleError as a logged 500, never a truncated 200.
 func renderPage(c echo.Context, status int, comp templ.Component) error {
-	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
-	c.Response().WriteHeader(status)
-	return comp.Render(c.Request().Context(), c.Response().Writer)
+	var buf bytes.Buffer
+	if err := comp.Render(c.Request().Context(), &buf); err != nil {
+		return fmt.Errorf("render page: %w", err)
+	}
+	return c.HTMLBlob(status, buf.Bytes())
 }
 
 var staticFS, _ = fs.Sub(templates.Static, "static")
