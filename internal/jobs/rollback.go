@@ -89,7 +89,10 @@ func (w *RollbackWorker) rollback(ctx context.Context, t tickets.Ticket) error {
 		live, kept := res.TargetDatabase, res.KeptDatabase
 		aside := cluster.RollbackAsideName(live, t.ID)
 		asideUntil := time.Now().Add(keep)
-		if err := cl.AllowConnections(ctx, live); err != nil {
+		if err := cl.AllowConnections(ctx, live); err != nil { // a block left by a worker of before 0014
+			return err
+		}
+		if _, err := settleCutover(ctx, w.d, cl, t.ID, tickets.CutoverRollback, "the next attempt found it open"); err != nil && !errors.Is(err, tickets.ErrNoCutover) {
 			return err
 		}
 		keptRec, ok, err := tickets.DatabaseRecordActive(ctx, w.d.Pool, kept, "")
@@ -119,7 +122,7 @@ func (w *RollbackWorker) rollback(ctx context.Context, t tickets.Ticket) error {
 			}
 			return stErr
 		}
-		if err := cl.Swap(context.WithoutCancel(ctx), live, kept, aside); err != nil {
+		if err := cutover(ctx, w.d, cl, t.ID, tickets.CutoverRollback, live, kept, aside, func(context.Context, Step) error { return nil }); err != nil {
 			return err
 		}
 		return w.recordSwapBack(ctx, t, keptRec, asideRec, live, asideUntil)
