@@ -47,7 +47,11 @@ func (w *RollbackWorker) Work(ctx context.Context, job *river.Job[tickets.Rollba
 		return nil
 	}
 	var rerr error
-	if n, max := rescueCount(job.Metadata), cmp.Or(w.d.Config.Worker.RestoreMaxAttempts, 3); n >= max {
+	if oerr := tickets.CheckRollbackOrder(ctx, w.d.Pool, t); oerr != nil {
+		// A newer restore finished after the request (or the request came
+		// by a path that did not check): refused, nothing changed.
+		rerr = oerr
+	} else if n, max := rescueCount(job.Metadata), cmp.Or(w.d.Config.Worker.RestoreMaxAttempts, 3); n >= max {
 		// Its workers died too often: stop, say what is where; a person may
 		// request the rollback again.
 		rerr = fmt.Errorf("the worker running this rollback stopped %d times (PORTAL_RESTORE_MAX_ATTEMPTS is %d); it was given up. %s",
