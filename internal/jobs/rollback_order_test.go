@@ -33,7 +33,9 @@ func TestRollbackWorkerRefusesAnOlderRestore(t *testing.T) {
 	if _, err := h.river.Insert(ctx, tickets.RollbackArgs{TicketID: older.ID, ProjectRef: h.ref}, nil); err != nil {
 		t.Fatal(err)
 	}
-	got := h.wait(older.ID, 2*time.Minute, func(tk tickets.Ticket) bool { return tk.Result != nil && tk.Result.RollbackError != "" || tk.State == tickets.StateRolledBack })
+	got := h.wait(older.ID, 2*time.Minute, func(tk tickets.Ticket) bool {
+		return tk.Result != nil && tk.Result.RollbackError != "" || tk.State == tickets.StateRolledBack
+	})
 	if got.State != tickets.StateSucceeded || !strings.Contains(got.Result.RollbackError, fmt.Sprintf("roll back ticket #%d first", newer.ID)) {
 		t.Fatalf("rollback of the older restore: %s %q", got.State, got.Result.RollbackError)
 	}
