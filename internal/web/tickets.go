@@ -211,6 +211,9 @@ func (s *Server) renderTicketChanges(c echo.Context, id int64, status int, msg s
 			return err
 		}
 		p.RollbackDigest = rp.Digest()
+		if err := s.rollbackConfirmation(ctx, t, &p); err != nil {
+			return err
+		}
 	}
 	if err := s.ticketProposals(c, &p); err != nil {
 		return err
