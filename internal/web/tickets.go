@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -203,6 +204,12 @@ func (s *Server) renderTicketChanges(c echo.Context, id int64, status int, msg s
 		case editor:
 			p.ApproveBlocked = "You prepared or submitted a version of this plan; another approver must approve it."
 		}
+	}
+	if safety, ok, err := tickets.SafetySnapshotShow(ctx, s.Pool, t.ID); err != nil {
+		return err
+	} else if ok {
+		p.Safety = &safety
+		p.SafetyUntil = safety.RecordedAt.Add(cmp.Or(s.Config.Snapshots.SafetyKeepFor, s.Config.Worker.KeepFor))
 	}
 	p.Rollbackable = t.Result.Rollbackable(time.Now())
 	if p.Rollbackable {

@@ -109,6 +109,10 @@ type TicketPage struct {
 	// RollbackOrder, when set, is why this rollback must wait: a newer
 	// restore of the project stands ("roll back ticket #N first").
 	RollbackOrder string
+	// Safety is the safety snapshot the restore took, if any, and SafetyUntil
+	// when its retention (PORTAL_SAFETY_KEEP_FOR) deletes it.
+	Safety      *tickets.SafetySnapshotShown
+	SafetyUntil time.Time
 	Users         []auth.User
 	Proposals     []tickets.Proposal // changes proposed by mail (internal/web/proposals.go)
 }
