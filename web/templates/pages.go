@@ -113,8 +113,8 @@ type TicketPage struct {
 	// when its retention (PORTAL_SAFETY_KEEP_FOR) deletes it.
 	Safety      *tickets.SafetySnapshotShown
 	SafetyUntil time.Time
-	Users         []auth.User
-	Proposals     []tickets.Proposal // changes proposed by mail (internal/web/proposals.go)
+	Users       []auth.User
+	Proposals   []tickets.Proposal // changes proposed by mail (internal/web/proposals.go)
 }
 
 // Selected says whether table is in the ticket's scope.
