@@ -182,5 +182,9 @@ func (w *pruneWorker) Work(ctx context.Context, job *river.Job[snapshots.PruneAr
 	_, err := snapshots.Prune(ctx, w.d.snapshots(), w.d.Config.Snapshots.RetentionKeep, job.Args.Ref)
 	keepFor := cmp.Or(w.d.Config.Snapshots.SafetyKeepFor, w.d.Config.Worker.KeepFor, 7*24*time.Hour)
 	_, serr := snapshots.PruneSafety(ctx, w.d.snapshots(), keepFor, time.Now(), job.Args.Ref)
-	return errors.Join(err, serr)
+	var uerr error
+	if job.Args.Ref == "" {
+		_, uerr = snapshots.AbortStaleUploads(ctx, w.d.snapshots(), snapshots.StaleUploadAge, time.Now())
+	}
+	return errors.Join(err, serr, uerr)
 }
