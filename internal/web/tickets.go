@@ -211,6 +211,11 @@ func (s *Server) renderTicketChanges(c echo.Context, id int64, status int, msg s
 		p.Safety = &safety
 		p.SafetyUntil = safety.RecordedAt.Add(cmp.Or(s.Config.Snapshots.SafetyKeepFor, s.Config.Worker.KeepFor))
 	}
+	if c, err := tickets.CutoverGet(ctx, s.Pool, t.ID, tickets.CutoverRestore); err == nil {
+		p.Cutover = &c
+	} else if !errors.Is(err, tickets.ErrNoCutover) {
+		return err
+	}
 	p.Rollbackable = t.Result.Rollbackable(time.Now())
 	if p.Rollbackable {
 		rp, err := tickets.CurrentRollbackPlan(ctx, s.Pool, t)

@@ -111,7 +111,9 @@ type TicketPage struct {
 	RollbackOrder string
 	// Safety is the safety snapshot the restore took, if any, and SafetyUntil
 	// when its retention (PORTAL_SAFETY_KEEP_FOR) deletes it.
-	Safety      *tickets.SafetySnapshotShown
+	Safety *tickets.SafetySnapshotShown
+	// Cutover is the record of the restore's database cut-over, if any.
+	Cutover     *tickets.Cutover
 	SafetyUntil time.Time
 	Users       []auth.User
 	Proposals   []tickets.Proposal // changes proposed by mail (internal/web/proposals.go)
