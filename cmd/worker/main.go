@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -71,6 +72,9 @@ func run(ctx context.Context) error {
 		return err
 	}
 	deps := jobs.Deps{Config: cfg, Pool: pool, S3: s3c, Log: log}
+	if step := os.Getenv(pauseAtEnv); step != "" {
+		deps.StepHook = pauseAt(jobs.Step(step), log)
+	}
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Logger:       log,
 		Queues:       jobs.Queues(cfg),
@@ -104,4 +108,20 @@ func run(ctx context.Context) error {
 	}
 	_ = msrv.Shutdown(context.Background())
 	return nil
+}
+
+// pauseAtEnv names a restore step at which the worker stops and waits to be
+// killed: a fault-injection hook for tests that kill the worker binary at a
+// precise point (jobs faults and cut-over tests). Never set it in production.
+const pauseAtEnv = "PORTAL_TEST_PAUSE_AT_STEP"
+
+func pauseAt(at jobs.Step, log *slog.Logger) func(context.Context, int64, jobs.Step) error {
+	log.Warn("fault injection: restores pause at a step until the worker is killed", "env", pauseAtEnv, "step", at)
+	return func(ctx context.Context, ticketID int64, s jobs.Step) error {
+		if s != at {
+			return nil
+		}
+		log.Warn("paused at step", "ticket_id", ticketID, "step", s)
+		select {} // until killed
+	}
 }

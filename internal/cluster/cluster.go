@@ -12,8 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -155,73 +153,18 @@ func (c *Cluster) State(ctx context.Context, live, staging, kept string) (SwapSt
 	}
 }
 
-// Swap is the cut-over: it blocks new connections to live and staging, ends
-// the existing ones, and in one transaction renames live to kept and staging
-// to live, then lets connections in again. The renames commit together, so a
-// crash leaves either the old or the new database live, never neither.
+// Swap is the cut-over: in one transaction it renames live to kept and
+// staging to live, ending the sessions of both and holding new ones off until
+// it commits (Cutover). The renames commit together, so a crash leaves either
+// the old or the new database live, never neither, and never a block behind.
 func (c *Cluster) Swap(ctx context.Context, live, staging, kept string) error {
-	conn, err := c.admin(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	for _, db := range []string{live, staging} {
-		if _, err := conn.Exec(ctx, "ALTER DATABASE "+ident(db)+" ALLOW_CONNECTIONS false"); err != nil {
-			return fmt.Errorf("block connections to %s: %w", db, err)
-		}
-	}
-	// Whatever happens next, connections are allowed again on the live name.
-	defer conn.Exec(context.WithoutCancel(ctx), "ALTER DATABASE "+ident(live)+" ALLOW_CONNECTIONS true") //nolint:errcheck
-	if err := terminate(ctx, conn, live, staging); err != nil {
-		return err
-	}
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "ALTER DATABASE "+ident(live)+" RENAME TO "+ident(kept)); err != nil {
-			return fmt.Errorf("rename %s to %s: %w", live, kept, err)
-		}
-		if _, err := tx.Exec(ctx, "ALTER DATABASE "+ident(staging)+" RENAME TO "+ident(live)); err != nil {
-			return fmt.Errorf("rename %s to %s: %w", staging, live, err)
-		}
-		return nil
-	})
-	if err != nil {
-		// Undo the connection block on the old live database, still named live.
-		_, _ = conn.Exec(context.WithoutCancel(ctx), "ALTER DATABASE "+ident(staging)+" ALLOW_CONNECTIONS true")
-		return fmt.Errorf("cut-over: %w", err)
-	}
-	if _, err := conn.Exec(ctx, "ALTER DATABASE "+ident(kept)+" ALLOW_CONNECTIONS true"); err != nil {
-		return fmt.Errorf("allow connections to kept %s: %w", kept, err)
-	}
-	return nil
-}
-
-// terminate ends every session of dbs and waits until they are gone (a
-// terminated backend takes a moment to exit; renames fail while it lingers).
-// New sessions are blocked by the caller through ALLOW_CONNECTIONS.
-func terminate(ctx context.Context, conn *pgx.Conn, dbs ...string) error {
-	for i := 0; ; i++ {
-		var n int
-		err := conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = ANY($1) AND pid <> pg_backend_pid()`, dbs).Scan(&n)
-		if err != nil {
-			return fmt.Errorf("end sessions of %s: %w", strings.Join(dbs, ", "), err)
-		}
-		if n == 0 {
-			return nil
-		}
-		if i == 100 {
-			return fmt.Errorf("sessions of %s did not end within 10s", strings.Join(dbs, ", "))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return c.Cutover(ctx, live, staging, kept, CutoverOptions{})
 }
 
 // AllowConnections lets sessions into each database of names that exists
-// again. A cut-over blocks connections before its renames; if its process
-// dies there, the block outlives it, and the retry lifts it first.
+// again. Cut-overs made before Cutover blocked connections with
+// ALLOW_CONNECTIONS, a flag that outlived a killed worker; a retry still
+// lifts such a block first.
 func (c *Cluster) AllowConnections(ctx context.Context, names ...string) error {
 	conn, err := c.admin(ctx)
 	if err != nil {

@@ -83,6 +83,10 @@ type Snapshots struct {
 	SyncInterval    time.Duration // PORTAL_SYNC_INTERVAL
 	CaptureSchedule string        // PORTAL_CAPTURE_SCHEDULE: daily capture time, HH:MM UTC; empty disables
 	RetentionKeep   int           // PORTAL_RETENTION_KEEP: newest automatic snapshots kept per project
+	// SafetyKeepFor is PORTAL_SAFETY_KEEP_FOR: how long the safety snapshot a
+	// destructive restore takes is kept (default PORTAL_KEEP_FOR); then
+	// retention deletes it from S3 and the catalog.
+	SafetyKeepFor time.Duration
 }
 
 // Mail is the intake listener and the outbound relay.
@@ -152,6 +156,7 @@ func Load(getenv func(string) string) (Config, error) {
 			SyncInterval:    r.duration("PORTAL_SYNC_INTERVAL", 5*time.Minute),
 			CaptureSchedule: r.str("PORTAL_CAPTURE_SCHEDULE", "02:00"),
 			RetentionKeep:   r.integer("PORTAL_RETENTION_KEEP", 30),
+			SafetyKeepFor:   r.duration("PORTAL_SAFETY_KEEP_FOR", 0),
 		},
 		Mail: Mail{
 			SMTPAddr:         r.str("PORTAL_SMTP_ADDR", ""),
@@ -173,6 +178,9 @@ func Load(getenv func(string) string) (Config, error) {
 	clusters := r.str("PORTAL_CLUSTERS", "")
 	if r.err != nil {
 		return Config{}, r.err
+	}
+	if c.Snapshots.SafetyKeepFor == 0 {
+		c.Snapshots.SafetyKeepFor = c.Worker.KeepFor
 	}
 	var err error
 	if c.Clusters, err = loadClusters(c.ProjectsAdminURL, clusters, c.ClustersFile); err != nil {
@@ -393,6 +401,7 @@ func (c Config) Print(w io.Writer) {
 	line("PORTAL_SYNC_INTERVAL", c.Snapshots.SyncInterval)
 	line("PORTAL_CAPTURE_SCHEDULE", c.Snapshots.CaptureSchedule)
 	line("PORTAL_RETENTION_KEEP", c.Snapshots.RetentionKeep)
+	line("PORTAL_SAFETY_KEEP_FOR", c.Snapshots.SafetyKeepFor)
 	line("PORTAL_SMTP_ADDR", c.Mail.SMTPAddr)
 	line("PORTAL_SUPPORT_ADDRESSES", strings.Join(c.Mail.SupportAddresses, ","))
 	line("PORTAL_SMTP_RELAY", c.Mail.RelayAddr)

@@ -36,6 +36,7 @@ const (
 	StepPrepared  Step = "prepared"   // target or staging database created
 	StepApplied   Step = "applied"    // the dump applied into it
 	StepVerified  Step = "verified"   // checks done, just before the cut-over
+	StepBlocked   Step = "blocked"    // a full cut-over holds connections off, renames not committed
 	StepCutover   Step = "cut-over"   // the swap committed, before its record
 	StepRecorded  Step = "recorded"   // the cut-over recorded in the portal
 	StepFollowUps Step = "follow-ups" // scheduling cleanup

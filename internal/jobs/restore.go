@@ -523,10 +523,13 @@ func (r *restoreRun) fullDestructive(ctx context.Context, snap snapshots.Snapsho
 	staging, kept := cluster.StagingName(live, r.t.ID), cluster.KeptName(live, r.t.ID)
 	keptUntil := time.Now().Add(r.keepFor())
 
-	// A previous attempt may have died in the cut-over: before its renames
-	// (connections still blocked: lift that, then redo the work) or after
-	// them (done: finish).
-	if err := cl.AllowConnections(ctx, live); err != nil {
+	// A previous attempt may have died in the cut-over: before its commit
+	// (its block ended with its session; the record is settled, then the
+	// work redone) or after it (done: finish).
+	if err := cl.AllowConnections(ctx, live); err != nil { // a block left by a worker of before 0014
+		return tickets.Result{}, err
+	}
+	if _, err := settleCutover(ctx, r.d, cl, r.t.ID, tickets.CutoverRestore, "the next attempt found it open"); err != nil && !errors.Is(err, tickets.ErrNoCutover) {
 		return tickets.Result{}, err
 	}
 	if done, err := r.cutoverRecorded(ctx, cl, live, staging, kept, keptUntil); err != nil {
@@ -599,7 +602,7 @@ func (r *restoreRun) fullDestructive(ctx context.Context, snap snapshots.Snapsho
 		}
 		return fail(err)
 	}
-	if err := cl.Swap(context.WithoutCancel(ctx), live, staging, kept); err != nil {
+	if err := cutover(ctx, r.d, cl, r.t.ID, tickets.CutoverRestore, live, staging, kept, r.step); err != nil {
 		_ = tickets.DatabaseRecordSet(context.WithoutCancel(ctx), r.d.Pool, keptRec.ID, tickets.RecordDropped, "", nil)
 		return fail(err)
 	}

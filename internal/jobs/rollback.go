@@ -47,7 +47,11 @@ func (w *RollbackWorker) Work(ctx context.Context, job *river.Job[tickets.Rollba
 		return nil
 	}
 	var rerr error
-	if n, max := rescueCount(job.Metadata), cmp.Or(w.d.Config.Worker.RestoreMaxAttempts, 3); n >= max {
+	if oerr := tickets.CheckRollbackOrder(ctx, w.d.Pool, t); oerr != nil {
+		// A newer restore finished after the request (or the request came
+		// by a path that did not check): refused, nothing changed.
+		rerr = oerr
+	} else if n, max := rescueCount(job.Metadata), cmp.Or(w.d.Config.Worker.RestoreMaxAttempts, 3); n >= max {
 		// Its workers died too often: stop, say what is where; a person may
 		// request the rollback again.
 		rerr = fmt.Errorf("the worker running this rollback stopped %d times (PORTAL_RESTORE_MAX_ATTEMPTS is %d); it was given up. %s",
@@ -89,7 +93,10 @@ func (w *RollbackWorker) rollback(ctx context.Context, t tickets.Ticket) error {
 		live, kept := res.TargetDatabase, res.KeptDatabase
 		aside := cluster.RollbackAsideName(live, t.ID)
 		asideUntil := time.Now().Add(keep)
-		if err := cl.AllowConnections(ctx, live); err != nil {
+		if err := cl.AllowConnections(ctx, live); err != nil { // a block left by a worker of before 0014
+			return err
+		}
+		if _, err := settleCutover(ctx, w.d, cl, t.ID, tickets.CutoverRollback, "the next attempt found it open"); err != nil && !errors.Is(err, tickets.ErrNoCutover) {
 			return err
 		}
 		keptRec, ok, err := tickets.DatabaseRecordActive(ctx, w.d.Pool, kept, "")
@@ -119,7 +126,7 @@ func (w *RollbackWorker) rollback(ctx context.Context, t tickets.Ticket) error {
 			}
 			return stErr
 		}
-		if err := cl.Swap(context.WithoutCancel(ctx), live, kept, aside); err != nil {
+		if err := cutover(ctx, w.d, cl, t.ID, tickets.CutoverRollback, live, kept, aside, func(context.Context, Step) error { return nil }); err != nil {
 			return err
 		}
 		return w.recordSwapBack(ctx, t, keptRec, asideRec, live, asideUntil)

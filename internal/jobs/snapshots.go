@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -179,5 +180,11 @@ type pruneWorker struct {
 
 func (w *pruneWorker) Work(ctx context.Context, job *river.Job[snapshots.PruneArgs]) error {
 	_, err := snapshots.Prune(ctx, w.d.snapshots(), w.d.Config.Snapshots.RetentionKeep, job.Args.Ref)
-	return err
+	keepFor := cmp.Or(w.d.Config.Snapshots.SafetyKeepFor, w.d.Config.Worker.KeepFor, 7*24*time.Hour)
+	_, serr := snapshots.PruneSafety(ctx, w.d.snapshots(), keepFor, time.Now(), job.Args.Ref)
+	var uerr error
+	if job.Args.Ref == "" {
+		_, uerr = snapshots.AbortStaleUploads(ctx, w.d.snapshots(), snapshots.StaleUploadAge, time.Now())
+	}
+	return errors.Join(err, serr, uerr)
 }

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"time"
@@ -39,11 +40,15 @@ type WatchdogWorker struct {
 
 // Work rescues what it finds.
 func (w *WatchdogWorker) Work(ctx context.Context, job *river.Job[WatchdogArgs]) error {
+	settled, serr := SettleDeadCutovers(ctx, w.d)
+	if settled > 0 {
+		w.d.Log.Warn("cut-overs of dead workers settled from their records", "count", settled)
+	}
 	n, err := RescueDeadRestores(ctx, w.d.Pool, w.d.Config.Worker.RescueAfter)
 	if n > 0 {
 		w.d.Log.Warn("restores of dead workers handed back to the queue", "count", n)
 	}
-	return err
+	return errors.Join(serr, err)
 }
 
 func watchdogPeriodicJob(d Deps) *river.PeriodicJob {

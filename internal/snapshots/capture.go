@@ -148,6 +148,7 @@ func capture(ctx context.Context, d Deps, ref string, manual bool, tables []pgx.
 // dumpToS3 pipes pg_dump through gzip into a multipart upload and returns the
 // compressed size and the object's ETag.
 func dumpToS3(ctx context.Context, d Deps, connURL, password, key string, extra ...string) (int64, string, error) {
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, cmpOr(d.PGDump, "pg_dump"), append([]string{"--no-owner", "--no-privileges", "--dbname", connURL}, extra...)...)
@@ -183,6 +184,10 @@ func dumpToS3(ctx context.Context, d Deps, connURL, password, key string, extra 
 		// S3-compatible servers reject the newer checksum headers: compute
 		// checksums only when an operation requires them.
 		u.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		// The uploader would abort a failed multipart upload with ctx, which
+		// a cancel or shutdown has ended: the abort fails and the parts stay
+		// (billed, invisible). abortUpload aborts with a context of its own.
+		u.LeavePartsOnError = true
 	})
 	out, err := up.Upload(ctx, &s3.PutObjectInput{Bucket: &d.Bucket, Key: &key, Body: body,
 		ContentType: aws.String("application/gzip")})
@@ -190,6 +195,12 @@ func dumpToS3(ctx context.Context, d Deps, connURL, password, key string, extra 
 		cancel() // stop pg_dump
 		pr.CloseWithError(err)
 		<-done
+		if aerr := abortUpload(context.WithoutCancel(ctx), d, key, err); aerr != nil {
+			err = errors.Join(err, aerr)
+		}
+		if perr := parent.Err(); perr != nil {
+			err = fmt.Errorf("%w: %w", perr, err) // cancelled: say so first
+		}
 		return 0, "", fmt.Errorf("upload s3://%s/%s: %w", d.Bucket, key, err)
 	}
 	<-done

@@ -185,3 +185,28 @@ func SafetySnapshotRecord(ctx context.Context, db DB, ticketID, snapshotID int64
 	}
 	return nil
 }
+
+// SafetySnapshotShown is a ticket's safety snapshot as its page shows it.
+type SafetySnapshotShown struct {
+	SnapshotID    int64
+	Key           string
+	RecordedAt    time.Time
+	DeletedAt     *time.Time
+	DeletedReason string
+}
+
+// SafetySnapshotShow reads the safety snapshot of a ticket with its catalog
+// state; ok false when the ticket took none.
+func SafetySnapshotShow(ctx context.Context, db DB, ticketID int64) (SafetySnapshotShown, bool, error) {
+	var s SafetySnapshotShown
+	err := db.QueryRow(ctx, `SELECT ss.snapshot_id, coalesce(s.key, ''), ss.created_at, s.deleted_at, coalesce(s.deleted_reason, '')
+		FROM ticket_safety_snapshots ss LEFT JOIN snapshots s ON s.id = ss.snapshot_id WHERE ss.ticket_id = $1`, ticketID).
+		Scan(&s.SnapshotID, &s.Key, &s.RecordedAt, &s.DeletedAt, &s.DeletedReason)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s, false, nil
+	}
+	if err != nil {
+		return s, false, fmt.Errorf("safety snapshot of ticket %d: %w", ticketID, err)
+	}
+	return s, true, nil
+}

@@ -669,6 +669,13 @@ func RequestRollbackPlan(ctx context.Context, db DB, jobs JobInserter, a Actor, 
 		if !t.Result.Rollbackable(time.Now()) {
 			return &ValidationError{Field: "rollback", Msg: "nothing is kept to roll back to (the kept copy expired or was never made)"}
 		}
+		if err := CheckRollbackOrder(ctx, tx, *t); err != nil {
+			var ne *NewerRestoreError
+			if errors.As(err, &ne) {
+				return &ValidationError{Field: "rollback", Msg: ne.Error()}
+			}
+			return err
+		}
 		editor, err := planIsEditor(ctx, tx, t.ID, a.UserID)
 		if err != nil {
 			return err

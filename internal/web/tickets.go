@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -204,6 +205,17 @@ func (s *Server) renderTicketChanges(c echo.Context, id int64, status int, msg s
 			p.ApproveBlocked = "You prepared or submitted a version of this plan; another approver must approve it."
 		}
 	}
+	if safety, ok, err := tickets.SafetySnapshotShow(ctx, s.Pool, t.ID); err != nil {
+		return err
+	} else if ok {
+		p.Safety = &safety
+		p.SafetyUntil = safety.RecordedAt.Add(cmp.Or(s.Config.Snapshots.SafetyKeepFor, s.Config.Worker.KeepFor))
+	}
+	if c, err := tickets.CutoverGet(ctx, s.Pool, t.ID, tickets.CutoverRestore); err == nil {
+		p.Cutover = &c
+	} else if !errors.Is(err, tickets.ErrNoCutover) {
+		return err
+	}
 	p.Rollbackable = t.Result.Rollbackable(time.Now())
 	if p.Rollbackable {
 		rp, err := tickets.CurrentRollbackPlan(ctx, s.Pool, t)
@@ -211,6 +223,9 @@ func (s *Server) renderTicketChanges(c echo.Context, id int64, status int, msg s
 			return err
 		}
 		p.RollbackDigest = rp.Digest()
+		if err := s.rollbackConfirmation(ctx, t, &p); err != nil {
+			return err
+		}
 	}
 	if err := s.ticketProposals(c, &p); err != nil {
 		return err

@@ -102,8 +102,21 @@ type TicketPage struct {
 	Rollbackable bool
 	// RollbackDigest is the digest of the rollback the form requests.
 	RollbackDigest string
-	Users          []auth.User
-	Proposals      []tickets.Proposal // changes proposed by mail (internal/web/proposals.go)
+	// RollbackPreview says what the rollback will keep aside and until when
+	// (tickets.RollbackPreview); RollbackPreviewError why it is incomplete.
+	RollbackPreview      []string
+	RollbackPreviewError string
+	// RollbackOrder, when set, is why this rollback must wait: a newer
+	// restore of the project stands ("roll back ticket #N first").
+	RollbackOrder string
+	// Safety is the safety snapshot the restore took, if any, and SafetyUntil
+	// when its retention (PORTAL_SAFETY_KEEP_FOR) deletes it.
+	Safety *tickets.SafetySnapshotShown
+	// Cutover is the record of the restore's database cut-over, if any.
+	Cutover     *tickets.Cutover
+	SafetyUntil time.Time
+	Users       []auth.User
+	Proposals   []tickets.Proposal // changes proposed by mail (internal/web/proposals.go)
 }
 
 // Selected says whether table is in the ticket's scope.

@@ -1,0 +1,167 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/restoreportal/portal/internal/tickets"
+)
+
+// workerBinary builds cmd/worker and returns a function starting it with the
+// harness's environment plus extra, logging into one file shown on failure.
+func (h *harness) workerBinary(extra ...string) func(more ...string) *exec.Cmd {
+	t := h.t
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "worker")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/worker").CombinedOutput(); err != nil {
+		t.Fatalf("build worker: %v\n%s", err, out)
+	}
+	env := append(os.Environ(),
+		"PORTAL_DATABASE_URL="+h.portalURL,
+		"PORTAL_PROJECTS_ADMIN_URL="+h.cfg.ProjectsAdminURL,
+		"PORTAL_S3_ENDPOINT="+h.cfg.S3.Endpoint,
+		"PORTAL_S3_BUCKET="+h.cfg.S3.Bucket,
+		"PORTAL_S3_PREFIX="+h.cfg.S3.Prefix,
+		"PORTAL_S3_ACCESS_KEY="+h.cfg.S3.AccessKey,
+		"PORTAL_S3_SECRET_KEY="+h.cfg.S3.SecretKey,
+		"PORTAL_PG_DUMP="+h.cfg.PGDump,
+		"PORTAL_APPLY_JOBS=1",
+		"PORTAL_METRICS_ADDR=127.0.0.1:0",
+		"PORTAL_RESCUE_AFTER=2s",
+		"PORTAL_LOG_LEVEL=debug",
+	)
+	env = append(env, extra...)
+	logs := filepath.Join(t.TempDir(), "worker.log")
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(logs)
+			t.Logf("worker logs:\n%s", b)
+		}
+	})
+	return func(more ...string) *exec.Cmd {
+		f, err := os.OpenFile(logs, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "run")
+		cmd.Env, cmd.Stdout, cmd.Stderr = append(env, more...), f, f
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait(); f.Close() })
+		return cmd
+	}
+}
+
+// connectsWithin tries one connection to db, giving up after d.
+func (h *harness) connectsWithin(db string, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, h.cl.URL(db))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	var one int
+	return conn.QueryRow(ctx, `SELECT 1`).Scan(&one)
+}
+
+// TestWorkerKilledInsideTheCutoverLeavesLiveReachable runs the real worker
+// binary, pauses it inside a full destructive restore's cut-over (renames
+// done, not committed, connections to live held off), checks the block is
+// real and recorded, kills the worker with SIGKILL, and then, with no worker
+// running, checks live accepts connections again within 10 s and is the old
+// database. A new worker then settles the open record and finishes the job.
+func TestWorkerKilledInsideTheCutoverLeavesLiveReachable(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	snap := h.capture()
+	atSnapshot := h.dump(h.db)
+	h.change(2)
+	before := h.checksum(h.db)
+	start := h.workerBinary()
+	ctx := context.Background()
+
+	tk := h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{})
+	first := start("PORTAL_TEST_PAUSE_AT_STEP=blocked")
+	deadline := time.Now().Add(3 * time.Minute)
+	var rec tickets.Cutover
+	for {
+		var err error
+		rec, err = tickets.CutoverGet(ctx, h.pool, tk.ID, tickets.CutoverRestore)
+		if err != nil && !errors.Is(err, tickets.ErrNoCutover) {
+			t.Fatal(err)
+		}
+		if err == nil && rec.State == tickets.CutoverBlocking {
+			if blocked, err := h.cl.Blocked(ctx, h.db); err != nil {
+				t.Fatal(err)
+			} else if blocked {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker did not reach the cut-over's block: record %+v", rec)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if rec.LiveDatabase != h.db || rec.BackendPID == 0 {
+		t.Fatalf("the block's record does not name live and its session: %+v", rec)
+	}
+	// The block holds new sessions off: one does not get in within a second.
+	if err := h.connectsWithin(h.db, time.Second); err == nil {
+		t.Fatal("a new session got into live while the cut-over held it")
+	}
+
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = first.Process.Wait()
+	killed := time.Now()
+	for {
+		err := h.connectsWithin(h.db, time.Second)
+		if err == nil {
+			break
+		}
+		if time.Since(killed) > 10*time.Second {
+			t.Fatalf("live still unreachable 10s after the worker died, with no worker running: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("live accepted connections %s after the kill", time.Since(killed).Round(time.Millisecond))
+	if h.checksum(h.db) != before {
+		t.Fatal("live is not the database it was before the interrupted cut-over")
+	}
+	if rec, err := tickets.CutoverGet(ctx, h.pool, tk.ID, tickets.CutoverRestore); err != nil || !rec.Open() {
+		t.Fatalf("with no worker running the record should still be open: %+v %v", rec, err)
+	}
+
+	start()
+	done := h.wait(tk.ID, 4*time.Minute, func(tk tickets.Ticket) bool {
+		return tk.State == tickets.StateSucceeded || tk.State == tickets.StateFailed
+	})
+	if done.State != tickets.StateSucceeded {
+		t.Fatalf("restore after the interrupted cut-over: %s %+v", done.State, done.Result)
+	}
+	if got := h.dump(h.db); got != atSnapshot {
+		t.Fatalf("live database differs from the snapshot's source:\n%s", firstDiff(atSnapshot, got))
+	}
+	if h.checksum(done.Result.KeptDatabase) != before {
+		t.Fatal("the kept database is not the replaced live one")
+	}
+	rec, err := tickets.CutoverGet(ctx, h.pool, tk.ID, tickets.CutoverRestore)
+	if err != nil || rec.State != tickets.CutoverCommitted || rec.XID == nil {
+		t.Fatalf("cut-over record after the finished restore: %+v %v", rec, err)
+	}
+	var attempt int
+	if err := h.pool.QueryRow(ctx, `SELECT attempt FROM river_job WHERE id = $1`, tk.JobID).Scan(&attempt); err != nil || attempt < 2 {
+		t.Fatalf("job attempt %d (%v): want a second attempt", attempt, err)
+	}
+}
