@@ -83,10 +83,11 @@ func (r *restoreRun) stepReached(s Step) {
 }
 
 // earlyFault handles an error met before the attempt began its work (taking
-// the lock, reading the ticket): a Postgres fault is snoozed within the
-// window, anything else is River's to retry.
+// the lock, reading the ticket: the portal's database only, so a broken
+// stream is its): a Postgres fault is snoozed within the window, anything
+// else is River's to retry.
 func (w *RestoreWorker) earlyFault(ctx context.Context, job *river.Job[tickets.RestoreArgs], err error) error {
-	if classifyPG(err) != pgFault || ctx.Err() != nil {
+	if classifyPG(err) == pgNotFault || ctx.Err() != nil {
 		return err
 	}
 	snooze, giveUp := w.retryFault(ctx, job, err, false)
