@@ -165,4 +165,3 @@ func TestClassifyPG(t *testing.T) {
 		}
 	}
 }
-
