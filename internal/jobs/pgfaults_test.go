@@ -148,3 +148,50 @@ func TestProjectClusterOutageBeyondWindowFailsCleanly(t *testing.T) {
 		t.Fatalf("job state %q (%v): want cancelled, not retried further", state, err)
 	}
 }
+
+// TestCancelDuringPostgresOutageDropsStaging cancels a restore while its job
+// waits out an outage of the project cluster (no attempt runs to drop its
+// staging database): once the cluster is back, the job's next attempt drops
+// the staging database the ticket recorded, and the live database is
+// unchanged.
+func TestCancelDuringPostgresOutageDropsStaging(t *testing.T) {
+	t.Parallel()
+	h, pc := newPrivateClusterHarness(t, 2*time.Minute)
+	snap := h.capture()
+	h.change(2)
+	before := h.checksum(h.db)
+
+	tk := h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{})
+	h.wait(tk.ID, 3*time.Minute, inDataPhase)
+	pc.Stop()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, retries, _ := h.jobMeta(tk.JobID); retries != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the job recorded no Postgres fault a minute into the outage")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := tickets.Cancel(context.Background(), h.pool, h.operator, tk.ID, "customer found the rows"); err != nil {
+		t.Fatalf("cancel during the outage: %v", err)
+	}
+	pc.Start()
+	staging := fmt.Sprintf("%s_stg_t%d", h.db, tk.ID)
+	deadline = time.Now().Add(time.Minute)
+	for h.databaseExists(staging) {
+		if time.Now().After(deadline) {
+			t.Fatal("staging database still there a minute after the cluster came back")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	h.waitJobFinalized(tk.JobID)
+	got, err := tickets.TicketGet(context.Background(), h.pool, tk.ID)
+	if err != nil || got.State != tickets.StateCancelled {
+		t.Fatalf("ticket after cancel: %s, %v", got.State, err)
+	}
+	if h.checksum(h.db) != before {
+		t.Fatal("a restore cancelled during an outage changed the live database")
+	}
+}

@@ -99,6 +99,11 @@ func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.Restore
 			return w.earlyFault(ctx, job, err)
 		}
 		notifyRequester(ctx, w.d, t, noticeStarted)
+	case t.State == tickets.StateCancelled && t.JobID == job.ID:
+		// Cancelled while the job waited out a Postgres fault: no attempt
+		// was running to drop its staging database, so this one does.
+		w.dropCancelledStaging(ctx, t, lock.held, log)
+		return nil
 	default:
 		log.Info("ticket is not queued or running for this job; nothing to do", "state", t.State)
 		return nil
