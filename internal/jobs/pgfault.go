@@ -200,28 +200,29 @@ func truncate(s string, n int) string {
 // ticket t, cancelled while its job was snoozed after a Postgres fault.
 // Only staging copies: a kept database or a table backup belongs to a
 // cut-over or swap, which a cancel never interrupts.
-func (w *RestoreWorker) dropCancelledStaging(ctx context.Context, t tickets.Ticket, held func(context.Context) error, log *slog.Logger) {
+func (w *RestoreWorker) dropCancelledStaging(ctx context.Context, t tickets.Ticket, held func(context.Context) error, log *slog.Logger) error {
 	recs, err := tickets.DatabaseRecordsByTicket(ctx, w.d.Pool, t.ID)
 	if err != nil {
-		log.Error("could not read what the cancelled ticket left", "err", err)
-		return
+		return fmt.Errorf("read what the cancelled ticket left: %w", err)
 	}
 	var cl *cluster.Cluster
+	var last error
 	for _, rec := range recs {
 		if rec.Purpose != tickets.PurposeStaging || rec.Schema != "" || rec.State == tickets.RecordDropped {
 			continue
 		}
 		if cl == nil {
 			if cl, err = clusterOf(ctx, w.d, t.ProjectRef); err != nil {
-				log.Error("could not reach the cancelled ticket's cluster", "err", err)
-				return
+				return err
 			}
 		}
 		own := recorder{d: w.d, cl: cl, ticketID: t.ID, held: held}
 		if err := own.drop(ctx, rec); err != nil {
-			log.Error("could not drop the cancelled ticket's staging database", "database", rec.Name, "err", err)
+			log.Warn("could not drop the cancelled ticket's staging database", "database", rec.Name, "err", err)
+			last = err
 			continue
 		}
 		log.Info("dropped the staging database of a ticket cancelled during a Postgres fault", "database", rec.Name)
 	}
+	return last
 }

@@ -102,7 +102,12 @@ func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.Restore
 	case t.State == tickets.StateCancelled && t.JobID == job.ID:
 		// Cancelled while the job waited out a Postgres fault: no attempt
 		// was running to drop its staging database, so this one does.
-		w.dropCancelledStaging(ctx, t, lock.held, log)
+		if err := w.dropCancelledStaging(ctx, t, lock.held, log); err != nil && classifyPG(err) != pgNotFault {
+			if snooze, giveUp := w.retryFault(ctx, job, err, false); giveUp == nil {
+				return snooze // the cluster is still away: drop it when it is back
+			}
+			log.Error("the cancelled ticket's staging database could not be dropped; drop it by hand", "err", err)
+		}
 		return nil
 	default:
 		log.Info("ticket is not queued or running for this job; nothing to do", "state", t.State)
