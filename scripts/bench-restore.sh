@@ -2,7 +2,7 @@
 # Time of each step of a full destructive restore of a ~1 GB database, through
 # the real worker binary, on the dev stack (scripts/stack.sh up):
 #   1. builds the project database on the project cluster: pgbench -i -s $BENCH_SCALE
-#      (default 50: ~750 MB with indexes) plus a wide table of $BENCH_WIDE_ROWS rows
+#      (default 60: ~900 MB with indexes) plus a wide table of $BENCH_WIDE_ROWS rows
 #      (default 400000: ~300 MB), owned by an unprivileged owner role;
 #   2. registers it in a portal database of its own (bench_restore, migrated), captures
 #      a verified snapshot (pg_dump | gzip into S3 under prefix "bench"), and queues an
@@ -23,7 +23,7 @@ bin=${PORTAL_PG_BIN:-/usr/lib/postgresql/15/bin}
 admin=$PORTAL_PROJECTS_ADMIN_URL
 pbase=${PORTAL_DATABASE_URL%%\?*}
 pbase=${pbase%/*}
-scale=${BENCH_SCALE:-50}
+scale=${BENCH_SCALE:-60}
 wide=${BENCH_WIDE_ROWS:-400000}
 ref=bench-1g
 db=bench_1g
