@@ -76,6 +76,11 @@ type Worker struct {
 	// RestoreMaxAttempts is PORTAL_RESTORE_MAX_ATTEMPTS: how many attempts a
 	// restore gets whose worker died before the ticket fails.
 	RestoreMaxAttempts int
+	// PGRetryFor is PORTAL_PG_RETRY_FOR: how long a restore retries one outage
+	// of Postgres (the project cluster or the portal's database: refused or
+	// dropped connections, shutdown and startup errors) before the ticket
+	// fails. Such retries are not counted as attempts of a dead worker.
+	PGRetryFor time.Duration
 }
 
 // Snapshots tunes the catalog.
@@ -151,6 +156,7 @@ func Load(getenv func(string) string) (Config, error) {
 
 			CaptureConcurrency: r.integer("PORTAL_CAPTURE_CONCURRENCY", 1),
 			RestoreMaxAttempts: r.integer("PORTAL_RESTORE_MAX_ATTEMPTS", 3),
+			PGRetryFor:         r.duration("PORTAL_PG_RETRY_FOR", 10*time.Minute),
 		},
 		Snapshots: Snapshots{
 			SyncInterval:    r.duration("PORTAL_SYNC_INTERVAL", 5*time.Minute),
@@ -315,6 +321,9 @@ func (c Config) validate() error {
 	if c.Worker.RestoreMaxAttempts < 1 || c.Worker.RestoreMaxAttempts > 20 {
 		return &Error{"PORTAL_RESTORE_MAX_ATTEMPTS", "must be between 1 and 20"}
 	}
+	if c.Worker.PGRetryFor <= 0 {
+		return &Error{"PORTAL_PG_RETRY_FOR", "must be above zero"}
+	}
 	if c.Worker.ApplyJobs < 0 {
 		return &Error{"PORTAL_APPLY_JOBS", "must be 0 (one per CPU) or more"}
 	}
@@ -398,6 +407,7 @@ func (c Config) Print(w io.Writer) {
 	line("PORTAL_RESCUE_AFTER", c.Worker.RescueAfter)
 	line("PORTAL_CAPTURE_CONCURRENCY", c.Worker.CaptureConcurrency)
 	line("PORTAL_RESTORE_MAX_ATTEMPTS", c.Worker.RestoreMaxAttempts)
+	line("PORTAL_PG_RETRY_FOR", c.Worker.PGRetryFor)
 	line("PORTAL_SYNC_INTERVAL", c.Snapshots.SyncInterval)
 	line("PORTAL_CAPTURE_SCHEDULE", c.Snapshots.CaptureSchedule)
 	line("PORTAL_RETENTION_KEEP", c.Snapshots.RetentionKeep)

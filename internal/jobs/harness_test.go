@@ -60,8 +60,18 @@ func newHarness(t *testing.T) *harness {
 // newHarnessRef is newHarness for a project of the given ref.
 func newHarnessRef(t *testing.T, ref string) *harness {
 	t.Helper()
+	return newHarnessWith(t, ref, nil)
+}
+
+// newHarnessWith is newHarnessRef with the configuration changed by edit
+// first (another project cluster, say).
+func newHarnessWith(t *testing.T, ref string, edit func(*config.Config)) *harness {
+	t.Helper()
 	ctx := context.Background()
 	cfg := testenv.Config(t)
+	if edit != nil {
+		edit(&cfg)
+	}
 	s3c, bucket := testenv.S3(t)
 	cfg.S3.Bucket = bucket
 	cfg.Worker.ApplyJobs = 2

@@ -20,6 +20,9 @@ type recorder struct {
 	d        Deps
 	cl       *cluster.Cluster
 	ticketID int64
+	// held, when set, reports whether the attempt still holds the project
+	// lock: an attempt that lost it drops nothing (another may run).
+	held func(context.Context) error
 }
 
 // claim records name (a database; schema "" ) or a schema inside database
@@ -85,6 +88,11 @@ func (o recorder) mine(ctx context.Context, name, schema, purpose string) (ticke
 // ticket's and not a live database, and records it dropped.
 func (o recorder) drop(ctx context.Context, rec tickets.DatabaseRecord) error {
 	ctx = context.WithoutCancel(ctx)
+	if o.held != nil {
+		if err := o.held(ctx); err != nil {
+			return fmt.Errorf("refusing to drop %s: %w", rec.Name, err)
+		}
+	}
 	cur, err := o.mine(ctx, rec.Name, rec.Schema, rec.Purpose)
 	if err != nil {
 		return err

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
 	"github.com/restoreportal/portal/internal/cluster"
@@ -60,19 +59,20 @@ func (e errAfterCutover) Unwrap() error { return e.err }
 func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.RestoreArgs]) error {
 	a := job.Args
 	log := w.d.Log.With("ticket_id", a.TicketID, "project_ref", a.ProjectRef, "job_id", job.ID, "attempt", job.Attempt)
-	unlock, alive, ok, err := projectLock(ctx, w.d.Pool, a.ProjectRef)
+	lock, ok, err := lockProject(ctx, w.d.Pool, a.ProjectRef)
 	if err != nil {
-		return err
+		return w.earlyFault(ctx, job, err)
 	}
 	if !ok {
 		log.Info("another restore of this project holds its lock; waiting")
 		return river.JobSnooze(15 * time.Second)
 	}
-	defer unlock()
+	lock.jobID, lock.attempt, lock.retryFor, lock.log = job.ID, job.Attempt, w.retryFor(), log
+	defer lock.unlock()
 
 	t, err := tickets.TicketGet(ctx, w.d.Pool, a.TicketID)
 	if err != nil {
-		return err
+		return w.earlyFault(ctx, job, err)
 	}
 	switch {
 	case t.State == tickets.StateRunning && t.JobID == job.ID:
@@ -84,7 +84,11 @@ func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.Restore
 			}
 			log.Warn("the worker died too often, but a cut-over is recorded: finishing it", "rescues", n)
 		}
-		log.Warn("resuming a restore whose previous attempt ended abruptly")
+		if f := readFault(job.Metadata); !f.Since.IsZero() {
+			log.Warn("retrying a restore after a Postgres fault", "fault_since", f.Since, "retries", f.Retries, "last_error", f.Error)
+		} else {
+			log.Warn("resuming a restore whose previous attempt ended abruptly")
+		}
 	case t.State == tickets.StateQueued:
 		if t, err = tickets.MarkRunning(ctx, w.d.Pool, t.ID, job.ID); err != nil {
 			var te *tickets.TransitionError
@@ -92,9 +96,19 @@ func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.Restore
 				log.Info("ticket no longer queued; nothing to do", "err", err)
 				return nil
 			}
-			return err
+			return w.earlyFault(ctx, job, err)
 		}
 		notifyRequester(ctx, w.d, t, noticeStarted)
+	case t.State == tickets.StateCancelled && t.JobID == job.ID:
+		// Cancelled while the job waited out a Postgres fault: no attempt
+		// was running to drop its staging database, so this one does.
+		if err := w.dropCancelledStaging(ctx, t, lock.held, log); err != nil && classifyPG(err) != pgNotFault {
+			if snooze, giveUp := w.retryFault(ctx, job, err, false); giveUp == nil {
+				return snooze // the cluster is still away: drop it when it is back
+			}
+			log.Error("the cancelled ticket's staging database could not be dropped; drop it by hand", "err", err)
+		}
+		return nil
 	default:
 		log.Info("ticket is not queued or running for this job; nothing to do", "state", t.State)
 		return nil
@@ -104,10 +118,12 @@ func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.Restore
 	kind := restoreKind(t)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	r := &restoreRun{d: w.d, t: t, log: log.With("kind", kind), cancel: cancel, alive: alive}
+	r := &restoreRun{d: w.d, t: t, log: log.With("kind", kind), cancel: cancel, alive: lock.alive, held: lock.held}
+	r.readStarts(ctx)
 	stopProgress := r.reportProgress(ctx)
 	res, err := r.run(ctx)
 	stopProgress()
+	res.Steps = r.timings.done()
 
 	outcome := "succeeded"
 	defer func() {
@@ -134,56 +150,52 @@ func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.Restore
 		return err
 	case errors.As(err, new(errAfterCutover)):
 		// The live database was replaced; only recording it failed. River
-		// retries, and the retry finishes from the record.
+		// retries, and the retry finishes from the record. A Postgres fault
+		// is retried (snoozed) for as long as it lasts: the ticket cannot
+		// fail any more.
 		outcome = "interrupted"
 		log.Error("restore done on the cluster but not recorded yet; retrying", "err", err)
+		if r.transient(ctx, err) {
+			f := readFault(job.Metadata)
+			_ = river.MetadataSet(ctx, faultErrorKey, truncate(err.Error(), 2000))
+			_ = river.MetadataSet(ctx, faultRetriesKey, f.Retries+1)
+			return river.JobSnooze(faultBackoff(f.Retries))
+		}
 		return err
+	case r.transient(ctx, err):
+		snooze, giveUp := w.retryFault(ctx, job, err, r.progressed)
+		if giveUp == nil {
+			outcome = "interrupted"
+			log.Warn("Postgres fault; the restore is retried from its record", "err", err)
+			r.noteFault(ctx, err)
+			return snooze
+		}
+		err = giveUp
+		outcome = "failed"
+		log.Error("restore failed", "err", err)
+		return w.fail(ctx, t, err, res)
 	default:
 		outcome = "failed"
 		log.Error("restore failed", "err", err)
-		msg := err.Error()
-		if left := leftOnCluster(ctx, w.d, t.ID); !strings.HasPrefix(left, "Nothing") {
-			msg += " " + left
-		}
-		if _, ferr := tickets.Finish(context.WithoutCancel(ctx), w.d.Pool, t.ID, tickets.Result{OK: false, Message: msg, Warnings: res.Warnings}); ferr != nil {
-			return fmt.Errorf("%w (and recording it on the ticket failed: %v)", err, ferr)
-		}
-		notifyRequester(ctx, w.d, t, noticeFailed)
-		return river.JobCancel(errFailed{err})
+		return w.fail(ctx, t, err, res)
 	}
+}
+
+// fail records a failed restore on its ticket and ends the job for good.
+func (w *RestoreWorker) fail(ctx context.Context, t tickets.Ticket, err error, res tickets.Result) error {
+	msg := err.Error()
+	if left := leftOnCluster(ctx, w.d, t.ID); !strings.HasPrefix(left, "Nothing") {
+		msg += " " + left
+	}
+	if _, ferr := tickets.Finish(context.WithoutCancel(ctx), w.d.Pool, t.ID, tickets.Result{OK: false, Message: msg, Warnings: res.Warnings, Steps: res.Steps}); ferr != nil {
+		return fmt.Errorf("%w (and recording it on the ticket failed: %v)", err, ferr)
+	}
+	notifyRequester(ctx, w.d, t, noticeFailed)
+	return river.JobCancel(errFailed{err})
 }
 
 func restoreKind(t tickets.Ticket) string {
 	return string(t.Scope.Kind) + "_" + string(t.Mode)
-}
-
-// projectLock takes the per-project restore lock, a session advisory lock on
-// a connection of its own: held while the attempt runs, released when it
-// returns or when its process dies (the connection closes). The watchdog
-// reads a free lock on a running job as a dead worker. alive reports whether
-// the lock's session still answers; an attempt that lost it must stop, since
-// another worker may be handed the job.
-func projectLock(ctx context.Context, pool *pgxpool.Pool, ref string) (unlock func(), alive func(context.Context) error, ok bool, err error) {
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return nil, nil, false, err
-	}
-	key := lockKey(ref)
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil || !ok {
-		conn.Release()
-		return nil, nil, false, err
-	}
-	unlock = func() {
-		_, _ = conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, key)
-		conn.Release()
-	}
-	alive = func(ctx context.Context) error {
-		if err := conn.Ping(ctx); err != nil {
-			return fmt.Errorf("lost the project lock's session: %w", err)
-		}
-		return nil
-	}
-	return unlock, alive, true, nil
 }
 
 // restoreRun is one attempt at one ticket's restore.
@@ -192,7 +204,12 @@ type restoreRun struct {
 	t      tickets.Ticket
 	log    *slog.Logger
 	cancel context.CancelCauseFunc
-	alive  func(context.Context) error // the project lock still held
+	alive  func(context.Context) error // the project lock still held (taken again if its session died)
+	held   func(context.Context) error // the project lock's session answers now
+
+	starts     pgStarts // postmaster start times when the attempt began (pgfault.go)
+	progressed bool     // reached a phase: a fault now starts a new outage
+	timings    stepTimer
 
 	mu   sync.Mutex
 	prog tickets.Progress
@@ -211,11 +228,12 @@ func (r *restoreRun) cluster() (*cluster.Cluster, error) {
 
 // owner is the ticket's hand on cl: records before creates, checks before drops.
 func (r *restoreRun) records(cl *cluster.Cluster) recorder {
-	return recorder{d: r.d, cl: cl, ticketID: r.t.ID}
+	return recorder{d: r.d, cl: cl, ticketID: r.t.ID, held: r.held}
 }
 
 // step calls the test hook at step s.
 func (r *restoreRun) step(ctx context.Context, s Step) error {
+	r.stepReached(s)
 	if r.d.StepHook == nil {
 		return nil
 	}
@@ -228,7 +246,11 @@ func (r *restoreRun) step(ctx context.Context, s Step) error {
 func (r *restoreRun) setPhase(phase, msg string) {
 	r.mu.Lock()
 	r.prog.Phase, r.prog.Message = phase, msg
+	r.progressed = true
 	r.mu.Unlock()
+	if phase == "prepare" || phase == tickets.PhaseCutover {
+		r.mark(phase)
+	}
 	r.log.Info("restore phase", "phase", phase, "detail", msg)
 }
 
@@ -238,6 +260,7 @@ func (r *restoreRun) reportProgress(ctx context.Context) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
+	ctx, stopCtx := context.WithCancel(ctx) // ends a wait for the lock's session at stop
 	go func() {
 		defer wg.Done()
 		tick := time.NewTicker(time.Second)
@@ -251,6 +274,9 @@ func (r *restoreRun) reportProgress(ctx context.Context) (stop func()) {
 			case <-tick.C:
 			}
 			if err := r.alive(ctx); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
 				r.log.Error("stopping: the project lock is lost, another worker may take the job over", "err", err)
 				r.cancel(err)
 				return
@@ -263,7 +289,7 @@ func (r *restoreRun) reportProgress(ctx context.Context) (stop func()) {
 			}
 		}
 	}()
-	return func() { close(done); wg.Wait() }
+	return func() { close(done); stopCtx(); wg.Wait() }
 }
 
 func (r *restoreRun) flushProgress(ctx context.Context) error {
@@ -279,6 +305,7 @@ func (r *restoreRun) flushProgress(ctx context.Context) error {
 
 // run performs the restore the ticket asks for.
 func (r *restoreRun) run(ctx context.Context) (tickets.Result, error) {
+	r.mark("precheck")
 	snap, err := snapshots.Get(ctx, r.d.Pool, r.t.SnapshotID)
 	if err != nil {
 		return tickets.Result{}, fmt.Errorf("snapshot %d: %w", r.t.SnapshotID, err)
@@ -301,6 +328,9 @@ func (r *restoreRun) run(ctx context.Context) (tickets.Result, error) {
 	}
 	if r.cl, err = clusterOf(ctx, r.d, r.t.ProjectRef); err != nil {
 		return tickets.Result{}, err
+	}
+	if t, err := r.cl.StartedAt(ctx); err == nil {
+		r.starts.project = t
 	}
 	switch {
 	case r.t.Mode == tickets.ModeNewProject:
@@ -380,6 +410,7 @@ func (r *restoreRun) apply(ctx context.Context, cl *cluster.Cluster, snap snapsh
 	if src.Resumed > 0 {
 		r.log.Info("S3 stream resumed after broken connections", "resumed", src.Resumed)
 	}
+	r.mark("verify")
 	if err := r.checkRowCounts(ctx, snap, res); err != nil {
 		return nil, err
 	}
@@ -694,6 +725,7 @@ func (r *restoreRun) safetySnapshot(ctx context.Context, what string, capture fu
 			return s, nil
 		}
 	}
+	r.mark("safety snapshot")
 	r.setPhase("safety snapshot", what)
 	safety, err := capture(snapshots.NewDeps(r.d.Config, r.d.Pool, r.d.S3, r.log))
 	if err != nil {

@@ -126,6 +126,10 @@ type applier struct {
 	bufs    *bufPool
 	wg      sync.WaitGroup
 
+	// waitHook, when set (by tests), is called each time a post-data
+	// scheduler finds no item ready and waits.
+	waitHook func()
+
 	errMu  sync.Mutex
 	err    error
 	cancel context.CancelFunc

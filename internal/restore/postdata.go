@@ -224,6 +224,9 @@ func (a *applier) parallel(ctx context.Context, items []*postItem) error {
 				}
 			}
 			mu.Unlock()
+			if a.waitHook != nil {
+				a.waitHook()
+			}
 			select {
 			case <-changed:
 			case <-ctx.Done():
@@ -249,22 +252,28 @@ func (a *applier) parallel(ctx context.Context, items []*postItem) error {
 		mu.Unlock()
 		a.notify()
 	}
+	// Each scheduler first takes a ready item, then an idle connection for
+	// it, and gives the connection back as soon as the item ran: an item
+	// waiting for its tables' data holds no connection, so the COPY of another
+	// cursor that this data needs always finds one.
 	var wg sync.WaitGroup
 	for range a.workers {
 		wg.Go(func() {
-			var w *worker
-			select {
-			case w = <-a.idle:
-			case <-ctx.Done():
-				return
-			}
-			defer func() { a.idle <- w }()
 			for {
 				it := take()
 				if it == nil {
 					return
 				}
-				release(it, a.runItem(ctx, w, it))
+				var w *worker
+				select {
+				case w = <-a.idle:
+				case <-ctx.Done():
+					release(it, ctx.Err())
+					return
+				}
+				err := a.runItem(ctx, w, it)
+				a.idle <- w
+				release(it, err)
 			}
 		})
 	}

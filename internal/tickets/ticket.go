@@ -157,6 +157,16 @@ type Result struct {
 	RollbackKept      string     `json:"rollback_kept,omitempty"`
 	RollbackKeptUntil *time.Time `json:"rollback_kept_until,omitempty"`
 	RollbackSummary   string     `json:"rollback_summary,omitempty"`
+	// Steps is how long the restore's last attempt spent in each step
+	// (precheck, safety snapshot, prepare, apply, verify, cut-over,
+	// follow-ups), in order.
+	Steps []StepTiming `json:"steps,omitempty"`
+}
+
+// StepTiming is the duration of one step of a restore.
+type StepTiming struct {
+	Step    string  `json:"step"`
+	Seconds float64 `json:"seconds"`
 }
 
 // Rollbackable says whether the result kept something a rollback can put back.

@@ -1,0 +1,167 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/restoreportal/portal/internal/testenv"
+)
+
+// privatePortal is a private cluster standing in for the portal's
+// database, which the test may restart, with a river_job row of one
+// running attempt.
+func privatePortal(t *testing.T) (*testenv.PrivateCluster, *pgxpool.Pool) {
+	t.Helper()
+	pc := testenv.NewPrivateCluster(t)
+	pool, err := pgxpool.New(context.Background(), pc.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := pool.Exec(context.Background(), `CREATE TABLE river_job (id bigint PRIMARY KEY, state text, attempt int);
+		INSERT INTO river_job VALUES (7, 'running', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	return pc, pool
+}
+
+func newTestLock(t *testing.T, pool *pgxpool.Pool) *projectLocker {
+	t.Helper()
+	l, ok, err := lockProject(context.Background(), pool, "proj-lock")
+	if err != nil || !ok {
+		t.Fatalf("take the lock: %v %v", ok, err)
+	}
+	l.jobID, l.attempt, l.retryFor = 7, 1, 30*time.Second
+	t.Cleanup(l.unlock)
+	return l
+}
+
+// othersGetLock tells whether another session can take the project lock.
+func othersGetLock(t *testing.T, url string) bool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var ok bool
+	if err := pool.QueryRow(context.Background(), `SELECT pg_try_advisory_lock($1)`, lockKey("proj-lock")).Scan(&ok); err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+// TestProjectLockTakenAgainAfterPortalRestart restarts the portal's
+// database under a held project lock: the lock dies with its session, and
+// alive takes it again on a new one (the job still this attempt's), so the
+// attempt goes on and nobody else can take the lock.
+func TestProjectLockTakenAgainAfterPortalRestart(t *testing.T) {
+	t.Parallel()
+	pc, pool := privatePortal(t)
+	l := newTestLock(t, pool)
+	pc.Restart()
+	if err := l.held(context.Background()); err == nil {
+		t.Fatal("held reports a lock whose session died in the restart")
+	}
+	if err := l.alive(context.Background()); err != nil {
+		t.Fatalf("alive after a restart: %v", err)
+	}
+	if othersGetLock(t, pc.AdminURL) {
+		t.Fatal("another session took the project lock the attempt holds again")
+	}
+	if err := l.held(context.Background()); err != nil {
+		t.Fatalf("held after the lock was taken again: %v", err)
+	}
+}
+
+// TestProjectLockNotTakenAgainWhenJobHandedOver: while the portal's
+// database was away the watchdog handed the job to another worker (its
+// state is no longer running): alive refuses, so the attempt stops, and the
+// lock is free for the new attempt.
+func TestProjectLockNotTakenAgainWhenJobHandedOver(t *testing.T) {
+	t.Parallel()
+	pc, pool := privatePortal(t)
+	l := newTestLock(t, pool)
+	pc.Restart()
+	if _, err := pool.Exec(context.Background(), `UPDATE river_job SET state = 'available' WHERE id = 7`); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.alive(context.Background()); !errors.Is(err, errLockTaken) {
+		t.Fatalf("alive after the job was handed over: %v, want errLockTaken", err)
+	}
+	if !othersGetLock(t, pc.AdminURL) {
+		t.Fatal("the stopped attempt still holds the project lock")
+	}
+}
+
+// TestProjectLockNotTakenAgainWhenAnotherHoldsIt: another session took
+// the lock after the restart, before the attempt: alive refuses.
+func TestProjectLockNotTakenAgainWhenAnotherHoldsIt(t *testing.T) {
+	t.Parallel()
+	pc, pool := privatePortal(t)
+	l := newTestLock(t, pool)
+	pc.Restart()
+	other, err := pgxpool.New(context.Background(), pc.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	var ok bool
+	if err := conn.QueryRow(context.Background(), `SELECT pg_try_advisory_lock($1)`, lockKey("proj-lock")).Scan(&ok); err != nil || !ok {
+		t.Fatalf("the other session could not take the free lock: %v %v", ok, err)
+	}
+	if err := l.alive(context.Background()); !errors.Is(err, errLockTaken) {
+		t.Fatalf("alive while another session holds the lock: %v, want errLockTaken", err)
+	}
+}
+
+// TestProjectLockUnlockIsBounded: an unlock whose portal database is gone
+// returns within unlockTimeout instead of hanging the attempt.
+func TestProjectLockUnlockIsBounded(t *testing.T) {
+	t.Parallel()
+	pc, pool := privatePortal(t)
+	l := newTestLock(t, pool)
+	pc.Stop()
+	start := time.Now()
+	l.unlock()
+	if d := time.Since(start); d > unlockTimeout+2*time.Second {
+		t.Fatalf("unlock took %s with the portal database down", d)
+	}
+	pc.Start()
+	if !othersGetLock(t, pc.AdminURL) {
+		t.Fatal("the lock is still held after unlock")
+	}
+}
+
+// TestClassifyPG checks the classification of errors without a server.
+func TestClassifyPG(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		err  error
+		want pgVerdict
+	}{
+		{fmt.Errorf("copy: %w", &pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"}), pgFault},
+		{&pgconn.PgError{Code: "08006", Message: "connection failure"}, pgFault},
+		{&pgconn.PgError{Code: "57P03", Message: "the database system is starting up"}, pgFault},
+		{fmt.Errorf("entry: %w", &pgconn.PgError{Code: "42601", Message: "syntax error"}), pgNotFault},
+		{fmt.Errorf("create: %w", pgconn.ErrConnClosed), pgFault},
+		{errors.New("snapshot has no completion trailer"), pgNotFault},
+		{fmt.Errorf("gunzip: %w", io.ErrUnexpectedEOF), pgMaybe},
+	} {
+		if got := classifyPG(c.err); got != c.want {
+			t.Errorf("classifyPG(%v) = %d, want %d", c.err, got, c.want)
+		}
+	}
+}
