@@ -212,42 +212,6 @@ func lockWaitReporter(setPhase func(phase, msg string)) func(cluster.LockWait) {
 	}
 }
 
-// RollbackPreview says, for the confirmation of a table-scope rollback, what
-// the rollback will keep aside: per table the rows written since the restore
-// and where they will be kept. It reads the live tables without locking them.
-func RollbackPreview(ctx context.Context, d Deps, t tickets.Ticket) ([]string, error) {
-	s, err := tableSwapGet(ctx, d.Pool, t.ID, "restore")
-	if err != nil {
-		return nil, err
-	}
-	if s.State != "committed" || s.XID == nil {
-		return nil, fmt.Errorf("the table restore of ticket %d is not recorded as committed", t.ID)
-	}
-	cl, err := clusterOf(ctx, d, t.ProjectRef)
-	if err != nil {
-		return nil, err
-	}
-	tables, err := swapTables(s.Tables)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := cl.Connect(ctx, s.LiveDatabase)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(ctx)
-	changes, err := cluster.ChangesSince(ctx, conn, tables, uint64(*s.XID), s.After)
-	if err != nil {
-		return nil, err
-	}
-	where := "database " + cluster.TableAsideName(s.LiveDatabase, t.ID)
-	var out []string
-	for _, c := range changes {
-		out = append(out, c.Sentence(where))
-	}
-	return out, nil
-}
-
 func joinLines(lines []string) string { return strings.Join(lines, "; ") }
 
 // rollbackTables undoes a table-scope restore: in one transaction that locks

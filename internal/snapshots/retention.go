@@ -76,18 +76,28 @@ func Prune(ctx context.Context, d Deps, keep int, ref string) ([]Snapshot, error
 // snapshot should take FOR SHARE on its row and check deleted_at in the same
 // transaction.
 func pruneOne(ctx context.Context, d Deps, id int64) (Snapshot, bool, error) {
-	var s Snapshot
-	var ok bool
-	err := pgx.BeginFunc(ctx, d.Pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+snapshotCols+` FROM snapshots WHERE id = $1 AND deleted_at IS NULL
+	s, ok, err := pruneLocked(ctx, d, "retention", `SELECT `+snapshotCols+` FROM snapshots WHERE id = $1 AND deleted_at IS NULL
 			AND kind = 'automatic' AND id NOT IN (SELECT snapshot_id FROM snapshot_references WHERE snapshot_id IS NOT NULL)
 			FOR UPDATE`, id)
+	if err != nil {
+		return s, false, fmt.Errorf("prune snapshot %d: %w", id, err)
+	}
+	return s, ok, nil
+}
+
+// pruneLocked deletes the snapshot that query (which must lock its row FOR
+// UPDATE) still selects, from S3 and then the catalog with reason, in one
+// transaction; a snapshot the query no longer selects (taken, changed or gone
+// meanwhile) is left alone and ok is false.
+func pruneLocked(ctx context.Context, d Deps, reason, query string, args ...any) (s Snapshot, ok bool, err error) {
+	err = pgx.BeginFunc(ctx, d.Pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, query, args...)
 		if err != nil {
 			return err
 		}
 		s, err = pgx.CollectExactlyOneRow(rows, scanSnapshot)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // referenced, changed or gone meanwhile
+			return nil
 		}
 		if err != nil {
 			return err
@@ -95,14 +105,11 @@ func pruneOne(ctx context.Context, d Deps, id int64) (Snapshot, bool, error) {
 		if _, err := d.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &d.Bucket, Key: &s.Key}); err != nil {
 			return fmt.Errorf("delete s3://%s/%s: %w", d.Bucket, s.Key, err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE snapshots SET deleted_at = now(), deleted_reason = 'retention' WHERE id = $1`, id); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE snapshots SET deleted_at = now(), deleted_reason = $2 WHERE id = $1`, s.ID, reason); err != nil {
 			return err
 		}
 		ok = true
 		return nil
 	})
-	if err != nil {
-		return s, false, fmt.Errorf("prune snapshot %d: %w", id, err)
-	}
-	return s, ok, nil
+	return s, ok, err
 }

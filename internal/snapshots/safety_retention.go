@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -69,33 +68,11 @@ func PruneSafety(ctx context.Context, d Deps, keepFor time.Duration, now time.Ti
 // pruneSafetyOne deletes one lapsed safety snapshot under its row lock,
 // after checking again that it still lapsed and nothing took it meanwhile.
 func pruneSafetyOne(ctx context.Context, d Deps, id int64, before time.Time) (Snapshot, bool, error) {
-	var s Snapshot
-	var ok bool
-	err := pgx.BeginFunc(ctx, d.Pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+snapshotCols+` FROM snapshots WHERE id = $1 AND deleted_at IS NULL
+	s, ok, err := pruneLocked(ctx, d, "safety retention", `SELECT `+snapshotCols+` FROM snapshots WHERE id = $1 AND deleted_at IS NULL
 			AND id IN (SELECT s.id FROM ticket_safety_snapshots ss JOIN snapshots s ON s.id = ss.snapshot_id JOIN tickets t ON t.id = ss.ticket_id
 				WHERE ss.created_at < $2 AND t.state NOT IN ('queued', 'running'))
 			AND id NOT IN (SELECT snapshot_id FROM snapshot_references WHERE snapshot_id IS NOT NULL)
 			FOR UPDATE`, id, before)
-		if err != nil {
-			return err
-		}
-		s, err = pgx.CollectExactlyOneRow(rows, scanSnapshot)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // taken, changed or gone meanwhile
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := d.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &d.Bucket, Key: &s.Key}); err != nil {
-			return fmt.Errorf("delete s3://%s/%s: %w", d.Bucket, s.Key, err)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE snapshots SET deleted_at = now(), deleted_reason = 'safety retention' WHERE id = $1`, id); err != nil {
-			return err
-		}
-		ok = true
-		return nil
-	})
 	if err != nil {
 		return s, false, fmt.Errorf("prune safety snapshot %d: %w", id, err)
 	}
