@@ -126,15 +126,35 @@ func AdminURL(t testing.TB) string {
 	return Config(t).ProjectsAdminURL
 }
 
-// Logger writes to the test's log.
+// Logger writes to the test's log. Lines logged after the test ended (by a
+// background goroutine of a library, such as River UI's query cacher, that
+// outlives the test) go to stderr, marked, instead of panicking the binary
+// with "Log in goroutine after Test has completed".
 func Logger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	w := &testWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.done = true
+	})
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type testWriter struct{ t testing.TB }
+type testWriter struct {
+	t    testing.TB
+	mu   sync.Mutex
+	done bool
+}
 
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	line := strings.TrimRight(string(p), "\n")
+	if w.done {
+		fmt.Fprintf(os.Stderr, "[after %s ended] %s\n", w.t.Name(), line)
+		return len(p), nil
+	}
+	w.t.Log(line)
 	return len(p), nil
 }
 

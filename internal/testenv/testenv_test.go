@@ -2,6 +2,7 @@ package testenv_test
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -148,4 +149,16 @@ func TestStackEnvFileIsPrivate(t *testing.T) {
 	if fi.Mode().Perm()&0o077 != 0 {
 		t.Fatalf(".stack/env has mode %v, want 0600", fi.Mode().Perm())
 	}
+}
+
+// TestLoggerOutlivesItsTest: a logger handed to a library whose goroutines
+// outlive the test (River UI's query cacher) must not panic the test binary
+// when it logs after the test ended.
+func TestLoggerOutlivesItsTest(t *testing.T) {
+	var log *slog.Logger
+	t.Run("inner", func(t *testing.T) {
+		log = testenv.Logger(t)
+		log.Info("while the test runs")
+	})
+	log.Info("after the test ended") // would panic: Log in goroutine after inner has completed
 }
