@@ -13,6 +13,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -20,10 +22,12 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/restoreportal/portal/internal/app"
+	"github.com/restoreportal/portal/internal/config"
 	"github.com/restoreportal/portal/internal/demo"
 	"github.com/restoreportal/portal/internal/intake"
 	"github.com/restoreportal/portal/internal/mail"
@@ -73,11 +77,7 @@ func main() {
 }
 
 func migrate(ctx context.Context) error {
-	cfg, log, err := app.Start("portal", os.Stderr)
-	if err != nil {
-		return err
-	}
-	pool, err := app.OpenDatabase(ctx, cfg, log, true)
+	_, _, pool, err := openPortal(ctx, os.Stderr, true)
 	if err != nil {
 		return err
 	}
@@ -85,12 +85,19 @@ func migrate(ctx context.Context) error {
 	return nil
 }
 
-func seedDemo(ctx context.Context) error {
-	cfg, log, err := app.Start("portal", os.Stderr)
+// openPortal starts a one-shot subcommand: config and logger (writing to
+// out), then the portal's pool, with migrations applied when migrate.
+func openPortal(ctx context.Context, out io.Writer, migrate bool) (config.Config, *slog.Logger, *pgxpool.Pool, error) {
+	cfg, log, err := app.Start("portal", out)
 	if err != nil {
-		return err
+		return cfg, nil, nil, err
 	}
-	pool, err := app.OpenDatabase(ctx, cfg, log, false)
+	pool, err := app.OpenDatabase(ctx, cfg, log, migrate)
+	return cfg, log, pool, err
+}
+
+func seedDemo(ctx context.Context) error {
+	cfg, log, pool, err := openPortal(ctx, os.Stderr, false)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/restoreportal/portal/internal/app"
 	"github.com/restoreportal/portal/internal/projects"
 )
 
@@ -37,11 +36,7 @@ func projectCmd(ctx context.Context, args []string) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	cfg, log, err := app.Start("portal", io.Discard)
-	if err != nil {
-		return err
-	}
-	pool, err := app.OpenDatabase(ctx, cfg, log, false)
+	cfg, _, pool, err := openPortal(ctx, io.Discard, false)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/restoreportal/portal/internal/app"
 	"github.com/restoreportal/portal/internal/audit"
 	"github.com/restoreportal/portal/internal/auth"
 )
@@ -52,11 +51,7 @@ func userCmd(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	cfg, log, err := app.Start("portal", io.Discard)
-	if err != nil {
-		return err
-	}
-	pool, err := app.OpenDatabase(ctx, cfg, log, false)
+	_, _, pool, err := openPortal(ctx, io.Discard, false)
 	if err != nil {
 		return err
 	}
