@@ -83,21 +83,11 @@ func parseIdent(s string, i int) (string, int) {
 		return "", i
 	}
 	if s[i] == '"' {
-		var b strings.Builder
-		j := i + 1
-		for j < len(s) {
-			if s[j] == '"' {
-				if j+1 < len(s) && s[j+1] == '"' {
-					b.WriteByte('"')
-					j += 2
-					continue
-				}
-				return b.String(), j + 1
-			}
-			b.WriteByte(s[j])
-			j++
+		t, j, ok := lexIdent(s, i)
+		if !ok {
+			return "", i
 		}
-		return "", i
+		return t.text, j
 	}
 	j := i
 	for j < len(s) && isIdentByte(s[j]) {
