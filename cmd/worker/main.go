@@ -14,6 +14,9 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -73,7 +76,7 @@ func run(ctx context.Context) error {
 	}
 	deps := jobs.Deps{Config: cfg, Pool: pool, S3: s3c, Log: log}
 	if step := os.Getenv(pauseAtEnv); step != "" {
-		deps.StepHook = pauseAt(jobs.Step(step), log)
+		deps.StepHook = pauseAt(step, log)
 	}
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Logger:       log,
@@ -112,16 +115,43 @@ func run(ctx context.Context) error {
 
 // pauseAtEnv names a restore step at which the worker stops and waits to be
 // killed: a fault-injection hook for tests that kill the worker binary at a
-// precise point (jobs faults and cut-over tests). Never set it in production.
-const pauseAtEnv = "PORTAL_TEST_PAUSE_AT_STEP"
+// precise point (jobs faults, cut-over and crash-matrix tests). Never set it
+// in production. Its value is a step (every ticket pauses there) or a list
+// of ticket:step pairs ("12:applied,13:rollback-blocked"). When
+// pausedDirEnv names a directory, a paused job creates the file
+// <ticket>-<step> in it, so a test sees the pause without reading logs.
+const (
+	pauseAtEnv   = "PORTAL_TEST_PAUSE_AT_STEP"
+	pausedDirEnv = "PORTAL_TEST_PAUSED_DIR"
+)
 
-func pauseAt(at jobs.Step, log *slog.Logger) func(context.Context, int64, jobs.Step) error {
-	log.Warn("fault injection: restores pause at a step until the worker is killed", "env", pauseAtEnv, "step", at)
+func pauseAt(spec string, log *slog.Logger) func(context.Context, int64, jobs.Step) error {
+	log.Warn("fault injection: restores pause at a step until the worker is killed", "env", pauseAtEnv, "spec", spec)
+	all, byTicket := jobs.Step(""), map[int64]jobs.Step{}
+	for _, part := range strings.Split(spec, ",") {
+		id, step, ok := strings.Cut(strings.TrimSpace(part), ":")
+		n, err := strconv.ParseInt(id, 10, 64)
+		if !ok || err != nil {
+			all = jobs.Step(strings.TrimSpace(part))
+			continue
+		}
+		byTicket[n] = jobs.Step(step)
+	}
+	dir := os.Getenv(pausedDirEnv)
 	return func(ctx context.Context, ticketID int64, s jobs.Step) error {
+		at, ok := byTicket[ticketID]
+		if !ok {
+			at = all
+		}
 		if s != at {
 			return nil
 		}
 		log.Warn("paused at step", "ticket_id", ticketID, "step", s)
+		if dir != "" {
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%d-%s", ticketID, s)), nil, 0o644); err != nil {
+				log.Error("could not mark the pause", "err", err)
+			}
+		}
 		select {} // until killed
 	}
 }

@@ -453,7 +453,11 @@ func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, ta
 	if p, err := snapshots.ProjectGet(ctx, r.d.Pool, ref); err == nil {
 		if rec, rerr := own.mine(ctx, db, "", tickets.PurposeNewProject); rerr == nil && rec.State != tickets.RecordPlanned &&
 			p.RestoredFrom == r.t.ProjectRef && p.DatabaseName == db {
-			// An earlier attempt finished the work but died before recording it.
+			// An earlier attempt finished the work but died before recording it
+			// (perhaps between registering the project and its placement).
+			if err := snapshots.ProjectSetPlacement(ctx, r.d.Pool, ref, cl.Name(), newOwnerRole(db)); err != nil {
+				return tickets.Result{}, errAfterCutover{err}
+			}
 			if err := tickets.DatabaseRecordSet(ctx, r.d.Pool, rec.ID, tickets.RecordLive, "", nil); err != nil {
 				return tickets.Result{}, errAfterCutover{err}
 			}
@@ -515,6 +519,9 @@ func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, ta
 	}
 	if err := snapshots.ProjectSetPlacement(ctx, r.d.Pool, ref, cl.Name(), r.owner); err != nil {
 		return fail(err)
+	}
+	if err := r.step(ctx, StepRegistered); err != nil {
+		return tickets.Result{}, errAfterCutover{err}
 	}
 	if err := tickets.DatabaseRecordSet(context.WithoutCancel(ctx), r.d.Pool, rec.ID, tickets.RecordLive, "", nil); err != nil {
 		return tickets.Result{}, errAfterCutover{err}
@@ -720,15 +727,19 @@ func (r *restoreRun) safetySnapshot(ctx context.Context, what string, capture fu
 	if id, ok, err := tickets.SafetySnapshotOf(ctx, r.d.Pool, r.t.ID); err != nil {
 		return snapshots.Snapshot{}, err
 	} else if ok {
-		if s, err := snapshots.Get(ctx, r.d.Pool, id); err == nil {
-			r.log.Info("reusing this ticket's safety snapshot", "snapshot_id", id)
+		if s, ok := r.reuseSafetySnapshot(ctx, id); ok {
 			return s, nil
 		}
 	}
 	r.mark("safety snapshot")
 	r.setPhase("safety snapshot", what)
-	safety, err := capture(snapshots.NewDeps(r.d.Config, r.d.Pool, r.d.S3, r.log))
+	d := snapshots.NewDeps(r.d.Config, r.d.Pool, r.d.S3, r.log)
+	d.Recorded = r.recordSafetySnapshot // with the catalog row: a kill after it leaves no unknown snapshot
+	safety, err := capture(d)
 	if err != nil {
+		return snapshots.Snapshot{}, err
+	}
+	if err := r.step(ctx, StepSafetySnapshot); err != nil {
 		return snapshots.Snapshot{}, err
 	}
 	if err := tickets.SafetySnapshotRecord(ctx, r.d.Pool, r.t.ID, safety.ID); err != nil {
@@ -816,6 +827,7 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 		}
 		if done {
 			r.log.Warn("tables were swapped by an earlier attempt; finishing")
+			r.dropStaleStaging(ctx, own, staging) // the killed attempt's, when it died before dropping it
 			return r.finishTables(ctx, rec, cluster.Swapped{Before: rec.Before, After: rec.After}, nil)
 		}
 	} else if !errors.Is(err, errNoSwap) {
@@ -906,6 +918,9 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 	if err := own.made(ctx, rec, &keptUntil); err != nil {
 		return tickets.Result{}, err
 	}
+	if err := r.step(ctx, StepBackedUp); err != nil {
+		return tickets.Result{}, err
+	}
 	kc, err := cl.Connect(ctx, backupDB)
 	if err != nil {
 		return tickets.Result{}, err
@@ -919,7 +934,7 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 		return tickets.Result{}, err
 	}
 	swapRec := tableSwap{TicketID: r.t.ID, Op: "restore", LiveDatabase: live, KeepDatabase: backupDB, KeepSchema: keepSchemaBackup,
-		Tables: names, KeptUntil: &keptUntil}
+		Tables: names, KeptUntil: &keptUntil, hook: r.step}
 	sw, err := runSwap(context.WithoutCancel(ctx), r.d.Pool, cl, swapRec, lc, cluster.Source{Conn: sc}, cluster.Keep{Conn: kc, Schema: keepSchemaBackup}, ctables,
 		cluster.SwapOptions{
 			AllowDangling: r.t.Options.AllowDangling,
@@ -927,6 +942,7 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 			Step:          func(s string) { r.setPhase(tickets.PhaseCutover, "table swap: "+s) },
 		})
 	if err != nil {
+		swapped = errors.As(err, new(errAfterCutover)) // committed, or perhaps: the backup stays
 		return tickets.Result{}, err
 	}
 	swapped = true

@@ -59,6 +59,12 @@ func (w *RollbackWorker) Work(ctx context.Context, job *river.Job[tickets.Rollba
 	} else {
 		rerr = w.rollback(ctx, t)
 	}
+	if errors.As(rerr, new(errAfterCutover)) {
+		// The rollback happened on the cluster; only its record did not
+		// follow: River retries, and the retry finishes from the record.
+		log.Error("rollback done on the cluster but not recorded yet; retrying", "err", rerr)
+		return rerr
+	}
 	outcome := "rolled_back"
 	if rerr != nil {
 		outcome = "rollback_failed"
@@ -108,7 +114,13 @@ func (w *RollbackWorker) rollback(ctx context.Context, t tickets.Ticket) error {
 			return err
 		}
 		if !fresh && asideRec.State == tickets.RecordMade {
-			return nil // an earlier attempt swapped back already
+			// An earlier attempt swapped back already; it may have died
+			// before it recorded all of it.
+			return w.resumeSwapBack(ctx, t, keptRec, ok, asideRec, live)
+		}
+		if err := w.d.step(ctx, t.ID, StepRollbackPrepared); err != nil {
+			_ = tickets.DatabaseRecordSet(context.WithoutCancel(ctx), w.d.Pool, asideRec.ID, tickets.RecordDropped, "", nil)
+			return err
 		}
 		st, stErr := cl.State(ctx, live, kept, aside)
 		if !fresh && stErr == nil && st == cluster.SwapDone && ok && keptRec.TicketID == t.ID {
@@ -126,8 +138,11 @@ func (w *RollbackWorker) rollback(ctx context.Context, t tickets.Ticket) error {
 			}
 			return stErr
 		}
-		if err := cutover(ctx, w.d, cl, t.ID, tickets.CutoverRollback, live, kept, aside, func(context.Context, Step) error { return nil }); err != nil {
+		if err := cutover(ctx, w.d, cl, t.ID, tickets.CutoverRollback, live, kept, aside, w.rollbackStep(t.ID)); err != nil {
 			return err
+		}
+		if err := w.d.step(ctx, t.ID, StepRollbackCutover); err != nil {
+			return errAfterCutover{err}
 		}
 		return w.recordSwapBack(ctx, t, keptRec, asideRec, live, asideUntil)
 	case len(res.KeptTables) > 0:
@@ -152,18 +167,62 @@ func (w *RollbackWorker) rollback(ctx context.Context, t tickets.Ticket) error {
 func (w *RollbackWorker) recordSwapBack(ctx context.Context, t tickets.Ticket, kept, aside tickets.DatabaseRecord, live string, asideUntil time.Time) error {
 	ctx = context.WithoutCancel(ctx)
 	if err := tickets.DatabaseRecordSet(ctx, w.d.Pool, aside.ID, tickets.RecordMade, "", &asideUntil); err != nil {
-		return err
+		return errAfterCutover{err}
 	}
 	if err := tickets.DatabaseRecordSet(ctx, w.d.Pool, kept.ID, tickets.RecordDropped, live, nil); err != nil {
-		return err
+		return errAfterCutover{err}
 	}
-	if _, err := tickets.RecordRollbackKept(ctx, w.d.Pool, t.ID, aside.Name, asideUntil, fmt.Sprintf(
+	return w.recordSwapBackResult(ctx, t, kept.Name, aside.Name, live, asideUntil)
+}
+
+// recordSwapBackResult writes a full rollback's outcome on its ticket and
+// schedules the cleanup of the aside copy.
+func (w *RollbackWorker) recordSwapBackResult(ctx context.Context, t tickets.Ticket, kept, aside, live string, asideUntil time.Time) error {
+	ctx = context.WithoutCancel(ctx)
+	if err := w.d.step(ctx, t.ID, StepRollbackRecorded); err != nil {
+		return errAfterCutover{err}
+	}
+	if _, err := tickets.RecordRollbackKept(ctx, w.d.Pool, t.ID, aside, asideUntil, fmt.Sprintf(
 		"Database %s is back as %s. The restored database, with everything written to it since the restore, is kept as %s until %s.",
-		kept.Name, live, aside.Name, asideUntil.UTC().Format("2006-01-02 15:04 UTC"))); err != nil {
-		return err
+		kept, live, aside, asideUntil.UTC().Format("2006-01-02 15:04 UTC"))); err != nil {
+		return errAfterCutover{err}
 	}
-	if err := scheduleCleanup(ctx, CleanupArgs{TicketID: t.ID, ProjectRef: t.ProjectRef, Database: aside.Name}, asideUntil); err != nil {
-		w.d.Log.Error("could not schedule the cleanup of the rolled-back database; the sweep drops it later", "database", aside.Name, "err", err)
+	if err := w.d.step(ctx, t.ID, StepRollbackFollowUps); err != nil {
+		return errAfterCutover{err}
+	}
+	if err := scheduleCleanup(ctx, CleanupArgs{TicketID: t.ID, ProjectRef: t.ProjectRef, Database: aside}, asideUntil); err != nil {
+		w.d.Log.Error("could not schedule the cleanup of the rolled-back database; the sweep drops it later", "database", aside, "err", err)
 	}
 	return nil
+}
+
+// resumeSwapBack finishes recording a full rollback whose swap back an
+// earlier attempt committed and recorded (the aside copy is made), but which
+// may have died before the kept copy's record, or the ticket, said so.
+func (w *RollbackWorker) resumeSwapBack(ctx context.Context, t tickets.Ticket, kept tickets.DatabaseRecord, keptActive bool, aside tickets.DatabaseRecord, live string) error {
+	ctx = context.WithoutCancel(ctx)
+	until := time.Now().Add(w.d.Config.Worker.KeepFor)
+	if aside.DropAfter != nil {
+		until = *aside.DropAfter
+	}
+	if keptActive && kept.TicketID == t.ID && kept.Purpose == tickets.PurposeKept && kept.State == tickets.RecordMade {
+		if err := tickets.DatabaseRecordSet(ctx, w.d.Pool, kept.ID, tickets.RecordDropped, live, nil); err != nil {
+			return errAfterCutover{err}
+		}
+	}
+	if t.Result.RollbackKept == aside.Name {
+		return nil // the ticket says it already; its cleanup was scheduled, or the sweep drops the copy
+	}
+	return w.recordSwapBackResult(ctx, t, t.Result.KeptDatabase, aside.Name, live, until)
+}
+
+// rollbackStep is the test hook of a full rollback's cut-over: its block is
+// the rollback's StepRollbackBlocked.
+func (w *RollbackWorker) rollbackStep(ticketID int64) func(context.Context, Step) error {
+	return func(ctx context.Context, s Step) error {
+		if s == StepBlocked {
+			s = StepRollbackBlocked
+		}
+		return w.d.step(ctx, ticketID, s)
+	}
 }

@@ -40,6 +40,10 @@ type tableSwap struct {
 	Before       map[string]int64
 	After        map[string]int64
 	KeptUntil    *time.Time
+
+	// hook, when set, is the test hook called at the swap's steps (swapStep;
+	// not stored).
+	hook func(context.Context, Step) error
 }
 
 var errNoSwap = errors.New("no table swap recorded")
@@ -139,13 +143,28 @@ func runSwap(ctx context.Context, db tickets.DB, cl *cluster.Cluster, s tableSwa
 		return cluster.Swapped{}, err
 	}
 	committing := false
+	loaded := s.hookOnLoaded(ctx, &opt)
 	opt.BeforeCommit = func(ctx context.Context, sw cluster.Swapped) error {
+		if err := loaded(); err != nil {
+			return err
+		}
 		committing = true
-		return tableSwapCommitting(ctx, db, s.TicketID, s.Op, sw.XID, sw.Before, sw.After)
+		if err := tableSwapCommitting(ctx, db, s.TicketID, s.Op, sw.XID, sw.Before, sw.After); err != nil {
+			return err
+		}
+		return s.step(ctx, StepSwapCommitting)
 	}
 	sw, err := cluster.ReplaceRows(ctx, live, src, keep, tables, opt)
 	if err == nil {
-		return sw, tableSwapCommitted(ctx, db, s.TicketID, s.Op)
+		// Committed: whatever fails now, the tables were swapped; a retry
+		// resolves the record (committing, with the xid) and finishes.
+		if err := s.step(ctx, StepSwapCommitted); err != nil {
+			return sw, errAfterCutover{err}
+		}
+		if err := tableSwapCommitted(ctx, db, s.TicketID, s.Op); err != nil {
+			return sw, errAfterCutover{err}
+		}
+		return sw, nil
 	}
 	if !committing {
 		return sw, err
@@ -156,7 +175,9 @@ func runSwap(ctx context.Context, db tickets.DB, cl *cluster.Cluster, s tableSwa
 	}
 	done, rerr := resolveSwap(ctx, db, cl, rec)
 	if rerr != nil {
-		return sw, errors.Join(err, rerr)
+		// The commit's outcome is unknown: the backup must stay, and the
+		// retry resolves the record first.
+		return sw, errAfterCutover{errors.Join(err, rerr)}
 	}
 	if !done {
 		return sw, err
@@ -273,6 +294,9 @@ func (w *RollbackWorker) rollbackTables(ctx context.Context, cl *cluster.Cluster
 		if err := own.made(ctx, aside, &until); err != nil {
 			return err
 		}
+		if err := w.d.step(ctx, t.ID, StepRollbackPrepared); err != nil {
+			return err
+		}
 		lc, closeLC, err := ownerSession(ctx, cl, rec.LiveDatabase, w.d.Log)
 		if err != nil {
 			return err
@@ -298,7 +322,7 @@ func (w *RollbackWorker) rollbackTables(ctx context.Context, cl *cluster.Cluster
 		}
 		defer ac.Close(context.WithoutCancel(ctx))
 		rb := tableSwap{TicketID: t.ID, Op: "rollback", LiveDatabase: rec.LiveDatabase, KeepDatabase: asideDB, KeepSchema: keepSchemaAside,
-			Tables: rec.Tables, KeptUntil: &until}
+			Tables: rec.Tables, KeptUntil: &until, hook: func(ctx context.Context, s Step) error { return w.d.step(ctx, t.ID, s) }}
 		sw, err = runSwap(context.WithoutCancel(ctx), w.d.Pool, cl, rb, lc, cluster.Source{Conn: bc, Schema: rec.KeepSchema},
 			cluster.Keep{Conn: ac, Schema: keepSchemaAside}, tables, cluster.SwapOptions{AllowDangling: t.Options.AllowDangling})
 		if err != nil {
@@ -307,6 +331,12 @@ func (w *RollbackWorker) rollbackTables(ctx context.Context, cl *cluster.Cluster
 	}
 	// The swap committed: the cleanup is a follow-up that never fails the
 	// rollback; the periodic sweep drops the aside copy from its record.
+	if err := w.d.step(ctx, t.ID, StepRollbackCutover); err != nil {
+		return errAfterCutover{err}
+	}
+	if err := w.d.step(ctx, t.ID, StepRollbackFollowUps); err != nil {
+		return errAfterCutover{err}
+	}
 	if err := scheduleCleanup(ctx, CleanupArgs{TicketID: t.ID, ProjectRef: t.ProjectRef, Database: asideDB}, until); err != nil {
 		w.d.Log.Error("could not schedule the cleanup of the kept-aside rows; the sweep drops them later", "database", asideDB, "err", err)
 	}
@@ -322,8 +352,10 @@ func (w *RollbackWorker) rollbackTables(ctx context.Context, cl *cluster.Cluster
 	if len(sw.Dangling) > 0 {
 		summary += " Allowed dangling references (their foreign keys are back NOT VALID): " + joinLines(sw.Dangling) + "."
 	}
-	_, err = tickets.RecordRollbackKept(ctx, w.d.Pool, t.ID, asideDB+"."+keepSchemaAside, until, summary)
-	return err
+	if _, err = tickets.RecordRollbackKept(ctx, w.d.Pool, t.ID, asideDB+"."+keepSchemaAside, until, summary); err != nil {
+		return errAfterCutover{err} // swapped: the retry finds the record and finishes
+	}
+	return nil
 }
 
 // rollbackTablesInLive puts back a backup schema inside the live database,

@@ -128,6 +128,11 @@ func capture(ctx context.Context, d Deps, ref string, manual bool, tables []pgx.
 		if err := tx.QueryRow(ctx, `UPDATE snapshots SET kind = $2 WHERE key = $1 RETURNING id`, key, kind).Scan(&id); err != nil {
 			return err
 		}
+		if d.Recorded != nil {
+			if err := d.Recorded(ctx, tx, id); err != nil {
+				return err
+			}
+		}
 		return SummaryRefresh(ctx, tx, []string{ref})
 	})
 	if err != nil {

@@ -12,9 +12,11 @@
 package snapshots
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/restoreportal/portal/internal/config"
@@ -40,6 +42,11 @@ type Deps struct {
 	// S3Read sets the retry window and idle timeout of S3 reads
 	// (PORTAL_S3_RETRY_FOR, PORTAL_S3_IDLE_TIMEOUT); zero values mean defaults.
 	S3Read objstore.ReaderOptions
+	// Recorded, when set, runs in the transaction that records a captured
+	// snapshot in the catalog: a restore records its safety snapshot on its
+	// ticket there, so a worker killed after the capture cannot leave a
+	// snapshot its ticket does not know (and take another on the retry).
+	Recorded func(ctx context.Context, tx pgx.Tx, snapshotID int64) error
 }
 
 // NewDeps builds Deps from the configuration.

@@ -1,0 +1,143 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/restoreportal/portal/internal/cluster"
+	"github.com/restoreportal/portal/internal/snapshots"
+	"github.com/restoreportal/portal/internal/tickets"
+)
+
+// More steps of the restore sequences (see the Step constants in jobs.go),
+// so that a fault can be injected, or a worker killed, between every pair
+// of the points where a restore or rollback writes its record.
+const (
+	// StepSafetySnapshot: the safety snapshot is in S3 and in the catalog
+	// (and recorded on the ticket in the catalog's transaction).
+	StepSafetySnapshot Step = "safety-snapshot"
+	// StepRegistered: a new project is registered with its placement, and
+	// its database not yet recorded live.
+	StepRegistered Step = "registered"
+	// StepBackedUp: table scope, the backup database is made and recorded,
+	// the swap not begun.
+	StepBackedUp Step = "backed-up"
+	// StepSwapLoaded: a table swap's transaction holds the locks, the old rows
+	// are kept and the new ones loaded, nothing committed.
+	StepSwapLoaded Step = "swap-loaded"
+	// StepSwapCommitting: the swap's transaction id is recorded, its COMMIT
+	// not sent.
+	StepSwapCommitting Step = "swap-committing"
+	// StepSwapCommitted: the swap committed on live, not yet recorded so.
+	StepSwapCommitted Step = "swap-committed"
+
+	// A rollback's steps. Its table swap has the swap steps above with the
+	// prefix "rollback-" (swapStep).
+	StepRollbackPrepared Step = "rollback-prepared" // the aside name claimed (full) or the aside database made (tables)
+	StepRollbackBlocked  Step = "rollback-blocked"  // a full rollback's cut-over holds connections off, not committed
+	StepRollbackCutover  Step = "rollback-cut-over" // the swap back committed (full: before its record)
+	StepRollbackRecorded Step = "rollback-recorded" // full: the databases' records written, the ticket's not
+	// StepRollbackFollowUps: the rollback is recorded, its cleanup not
+	// scheduled yet.
+	StepRollbackFollowUps Step = "rollback-follow-ups"
+)
+
+// swapStep names step s of a table swap of op ("restore" or "rollback").
+func swapStep(op string, s Step) Step {
+	if op == "rollback" {
+		return "rollback-" + s
+	}
+	return s
+}
+
+// step calls the test hook of ticketID at step s (rollbacks: restores have
+// restoreRun.step, which also moves the step timer on).
+func (d Deps) step(ctx context.Context, ticketID int64, s Step) error {
+	if d.StepHook == nil {
+		return nil
+	}
+	if err := d.StepHook(ctx, ticketID, s); err != nil {
+		return fmt.Errorf("at step %s: %w", s, err)
+	}
+	return nil
+}
+
+// step calls the swap's hook at step s of its op.
+func (s tableSwap) step(ctx context.Context, st Step) error {
+	if s.hook == nil {
+		return nil
+	}
+	return s.hook(ctx, swapStep(s.Op, st))
+}
+
+// hookOnLoaded makes opt's Step callback call the swap's hook when the new
+// rows are loaded; the returned function reports the hook's error, which
+// BeforeCommit returns, so the swap rolls back.
+func (s tableSwap) hookOnLoaded(ctx context.Context, opt *cluster.SwapOptions) func() error {
+	if s.hook == nil {
+		return func() error { return nil }
+	}
+	var mu sync.Mutex
+	var herr error
+	prev := opt.Step
+	opt.Step = func(name string) {
+		if prev != nil {
+			prev(name)
+		}
+		if name != "loaded" {
+			return
+		}
+		if err := s.step(ctx, StepSwapLoaded); err != nil {
+			mu.Lock()
+			herr = err
+			mu.Unlock()
+		}
+	}
+	return func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return herr
+	}
+}
+
+// recordSafetySnapshot records the run's safety snapshot on its ticket, in
+// the transaction that adds it to the catalog (snapshots.Deps.Recorded).
+func (r *restoreRun) recordSafetySnapshot(ctx context.Context, tx pgx.Tx, id int64) error {
+	return tickets.SafetySnapshotRecord(ctx, tx, r.t.ID, id)
+}
+
+// reuseSafetySnapshot returns the ticket's recorded safety snapshot id when
+// it is usable: verified, or verified now (an attempt killed while it was
+// verifying its capture). One that fails verification is not reused; a new
+// one replaces it on the ticket.
+func (r *restoreRun) reuseSafetySnapshot(ctx context.Context, id int64) (snapshots.Snapshot, bool) {
+	s, err := snapshots.Get(ctx, r.d.Pool, id)
+	if err != nil {
+		return s, false
+	}
+	if s.Status != snapshots.StatusVerified {
+		if s, err = snapshots.Verify(ctx, snapshots.NewDeps(r.d.Config, r.d.Pool, r.d.S3, r.log), id); err != nil || s.Status != snapshots.StatusVerified {
+			r.log.Warn("this ticket's safety snapshot does not verify; taking another", "snapshot_id", id, "err", err)
+			return s, false
+		}
+	}
+	r.log.Info("reusing this ticket's safety snapshot", "snapshot_id", id)
+	return s, true
+}
+
+// dropStaleStaging drops the ticket's staging database staging when its
+// record says it is still there: an attempt killed after its table swap
+// committed never reached its deferred drop, and the retry only finishes.
+// A failure is logged; the ticket's message lists what is left.
+func (r *restoreRun) dropStaleStaging(ctx context.Context, own recorder, staging string) {
+	rec, err := own.mine(ctx, staging, "", tickets.PurposeStaging)
+	if err != nil {
+		return // not recorded as ours (or dropped already): nothing to do
+	}
+	if err := own.drop(ctx, rec); err != nil {
+		r.log.Error("could not drop the staging database of an earlier attempt", "database", staging, "err", err)
+	}
+}
