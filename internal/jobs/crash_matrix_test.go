@@ -247,16 +247,7 @@ func TestCrashMatrix(t *testing.T) {
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%d cases set up in %s", len(cases), time.Since(began).Round(100*time.Millisecond))
-
-	var spec []string
-	for _, c := range cases {
-		spec = append(spec, fmt.Sprintf("%d:%s", c.ticket.ID, c.step))
-	}
-	paused := t.TempDir()
+	// The worker binary builds meanwhile.
 	portal := base.portalURL + map[bool]string{true: "&", false: "?"}[strings.Contains(base.portalURL, "?")] + "pool_max_conns=" + fmt.Sprint(4*len(cases)+10)
 	start := base.workerBinary(
 		"PORTAL_DATABASE_URL="+portal,
@@ -264,6 +255,16 @@ func TestCrashMatrix(t *testing.T) {
 		"PORTAL_LOG_LEVEL=info",
 		"PORTAL_CAPTURE_SCHEDULE=",
 	)
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d cases set up (and the worker built) in %s", len(cases), time.Since(began).Round(100*time.Millisecond))
+	var spec []string
+	for _, c := range cases {
+		spec = append(spec, fmt.Sprintf("%d:%s", c.ticket.ID, c.step))
+	}
+	paused := t.TempDir()
+
 	first := start("PORTAL_TEST_PAUSE_AT_STEP="+strings.Join(spec, ","), "PORTAL_TEST_PAUSED_DIR="+paused)
 
 	// Every case reaches its step; a rollback case's restore first succeeds
@@ -337,9 +338,11 @@ func TestCrashMatrix(t *testing.T) {
 		c.ticket = tk
 	}
 	t.Logf("a fresh worker finished all %d cases in %s", len(cases), time.Since(began).Round(100*time.Millisecond))
+	began = time.Now()
 	for _, c := range cases {
 		c.check(t)
 	}
+	t.Logf("checked in %s", time.Since(began).Round(100*time.Millisecond))
 }
 
 // check asserts a case's end state.
@@ -400,13 +403,38 @@ func (c *crashCase) check(t *testing.T) {
 		t.Errorf("%s: %d safety snapshots, want %d", name, safety, wantSafety)
 	}
 
+	// The step log shows the killed attempt's step unfinished, and the
+	// attempt that finished with every step finished.
+	op := map[bool]string{false: tickets.StepOpRestore, true: tickets.StepOpRollback}[c.kind.rollback]
+	steps, err := tickets.StepsOf(ctx, h.pool, tk.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unfinished, last := 0, 0
+	for _, s := range steps {
+		if s.Op == op {
+			last = max(last, s.Attempt)
+		}
+	}
+	for _, s := range steps {
+		if s.Op == op && s.FinishedAt == nil {
+			unfinished++
+			if s.Attempt == last {
+				t.Errorf("%s: step %s of the last attempt %d is not finished", name, s.Step, last)
+			}
+		}
+	}
+	if unfinished != 1 || last < 2 {
+		t.Errorf("%s: step log has %d unfinished steps over %d attempts, want the killed attempt's one and a later attempt", name, unfinished, last)
+	}
+
 	kind, id := "restore", tk.JobID
 	if c.kind.rollback {
 		kind = "restore_rollback"
 	}
 	var attempts int
 	var state string
-	err := h.pool.QueryRow(ctx, `SELECT attempt, state FROM river_job WHERE kind = $1 AND (id = $2 OR $1 = 'restore_rollback' AND (args->>'ticket_id')::bigint = $3)
+	err = h.pool.QueryRow(ctx, `SELECT attempt, state FROM river_job WHERE kind = $1 AND (id = $2 OR $1 = 'restore_rollback' AND (args->>'ticket_id')::bigint = $3)
 		ORDER BY id DESC LIMIT 1`, kind, id, tk.ID).Scan(&attempts, &state)
 	if err != nil || attempts < 2 || state != "completed" {
 		t.Errorf("%s: %s job attempt %d, %s (%v): want a completed retry", name, kind, attempts, state, err)

@@ -119,6 +119,8 @@ func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.Restore
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	r := &restoreRun{d: w.d, t: t, log: log.With("kind", kind), cancel: cancel, alive: lock.alive, held: lock.held}
+	r.steps = newStepLog(w.d.Pool, t.ID, tickets.StepOpRestore, job.Attempt, r.log)
+	r.steps.bytes = r.restoreBytes
 	r.readStarts(ctx)
 	stopProgress := r.reportProgress(ctx)
 	res, err := r.run(ctx)
@@ -210,6 +212,7 @@ type restoreRun struct {
 	starts     pgStarts // postmaster start times when the attempt began (pgfault.go)
 	progressed bool     // reached a phase: a fault now starts a new outage
 	timings    stepTimer
+	steps      *stepLog // the ticket's step log (steplog.go)
 
 	mu   sync.Mutex
 	prog tickets.Progress

@@ -57,7 +57,10 @@ func (w *RollbackWorker) Work(ctx context.Context, job *river.Job[tickets.Rollba
 		rerr = fmt.Errorf("the worker running this rollback stopped %d times (PORTAL_RESTORE_MAX_ATTEMPTS is %d); it was given up. %s",
 			n, max, leftOnCluster(ctx, w.d, t.ID))
 	} else {
-		rerr = w.rollback(ctx, t)
+		steps := newStepLog(w.d.Pool, t.ID, tickets.StepOpRollback, job.Attempt, log)
+		steps.start("prepare")
+		rerr = w.rollback(withStepLog(ctx, steps), t)
+		steps.finish()
 	}
 	if errors.As(rerr, new(errAfterCutover)) {
 		// The rollback happened on the cluster; only its record did not

@@ -3,7 +3,9 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -56,6 +58,7 @@ func swapStep(op string, s Step) Step {
 // step calls the test hook of ticketID at step s (rollbacks: restores have
 // restoreRun.step, which also moves the step timer on).
 func (d Deps) step(ctx context.Context, ticketID int64, s Step) error {
+	rollbackStepLogged(ctx, s)
 	if d.StepHook == nil {
 		return nil
 	}
@@ -106,6 +109,12 @@ func (s tableSwap) hookOnLoaded(ctx context.Context, opt *cluster.SwapOptions) f
 // recordSafetySnapshot records the run's safety snapshot on its ticket, in
 // the transaction that adds it to the catalog (snapshots.Deps.Recorded).
 func (r *restoreRun) recordSafetySnapshot(ctx context.Context, tx pgx.Tx, id int64) error {
+	var key string
+	var size int64
+	if err := tx.QueryRow(ctx, `SELECT key, size FROM snapshots WHERE id = $1`, id).Scan(&key, &size); err != nil {
+		return err
+	}
+	r.steps.note(key, size)
 	return tickets.SafetySnapshotRecord(ctx, tx, r.t.ID, id)
 }
 
@@ -139,5 +148,133 @@ func (r *restoreRun) dropStaleStaging(ctx context.Context, own recorder, staging
 	}
 	if err := own.drop(ctx, rec); err != nil {
 		r.log.Error("could not drop the staging database of an earlier attempt", "database", staging, "err", err)
+	}
+}
+
+// stepLog writes one attempt's steps to the ticket's step log
+// (tickets.StepStart, StepFinish): a step is recorded when it starts and
+// again when it ends, so a killed attempt leaves its last step unfinished.
+// The log is for people and benchmarks: a write that fails is logged and the
+// restore goes on. A nil *stepLog writes nothing.
+type stepLog struct {
+	db       tickets.DB
+	ticketID int64
+	op       string
+	attempt  int
+	log      *slog.Logger
+	// bytes, when set, tells the bytes moved by the step ending (nil: none
+	// known).
+	bytes func(step string) *int64
+
+	mu    sync.Mutex
+	cur   string
+	id    int64
+	names []string
+	moved *int64
+}
+
+func newStepLog(db tickets.DB, ticketID int64, op string, attempt int, log *slog.Logger) *stepLog {
+	return &stepLog{db: db, ticketID: ticketID, op: op, attempt: attempt, log: log}
+}
+
+// stepLogTimeout bounds each write: a portal database that does not answer
+// must not hold the restore up (its own fault handling deals with it).
+const stepLogTimeout = 3 * time.Second
+
+// start ends the current step and records step name as begun; a repeat of
+// the current step is ignored.
+func (l *stepLog) start(name string) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if name == l.cur {
+		return
+	}
+	l.finishLocked()
+	ctx, cancel := context.WithTimeout(context.Background(), stepLogTimeout)
+	defer cancel()
+	id, err := tickets.StepStart(ctx, l.db, l.ticketID, l.op, l.attempt, name)
+	if err != nil {
+		l.log.Warn("could not record the start of a step", "step", name, "err", err)
+		return
+	}
+	l.cur, l.id = name, id
+}
+
+// finish records the end of the current step.
+func (l *stepLog) finish() {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.finishLocked()
+}
+
+func (l *stepLog) finishLocked() {
+	if l.id == 0 {
+		l.cur = ""
+		return
+	}
+	moved := l.moved
+	if moved == nil && l.bytes != nil {
+		moved = l.bytes(l.cur)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), stepLogTimeout)
+	defer cancel()
+	if err := tickets.StepFinish(ctx, l.db, l.id, l.names, moved); err != nil {
+		l.log.Warn("could not record the end of a step", "step", l.cur, "err", err)
+	}
+	l.cur, l.id, l.names, l.moved = "", 0, nil, nil
+}
+
+// note adds what the current step made (a snapshot key, say) and the bytes
+// it moved.
+func (l *stepLog) note(name string, bytes int64) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.names = append(l.names, name)
+	l.moved = &bytes
+}
+
+// restoreBytes is a restore's stepLog.bytes: the bytes of the dump read by
+// the apply step.
+func (r *restoreRun) restoreBytes(step string) *int64 {
+	if step != "apply" {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.src == nil {
+		return nil
+	}
+	n := r.src.Offset()
+	return &n
+}
+
+type stepLogKey struct{}
+
+// withStepLog gives a rollback's steps (Deps.step) the attempt's log.
+func withStepLog(ctx context.Context, l *stepLog) context.Context {
+	return context.WithValue(ctx, stepLogKey{}, l)
+}
+
+// rollbackStepLogged moves a rollback's step log on at its hook points: the
+// steps are "prepare" (until the aside copy is ready), "swap" (until the
+// swap back committed), "record" and "follow-ups".
+func rollbackStepLogged(ctx context.Context, s Step) {
+	l, _ := ctx.Value(stepLogKey{}).(*stepLog)
+	switch s {
+	case StepRollbackPrepared:
+		l.start("swap")
+	case StepRollbackCutover:
+		l.start("record")
+	case StepRollbackFollowUps:
+		l.start("follow-ups")
 	}
 }

@@ -63,9 +63,11 @@ func (r *restoreRun) mark(name string) {
 	if r.timings.log == nil {
 		r.timings.log = func(name string, d time.Duration) {
 			r.log.Info("restore step", "step", name, "duration", d.Round(time.Millisecond))
+			r.steps.finish()
 		}
 	}
 	r.timings.mark(name)
+	r.steps.start(name)
 }
 
 // stepReached moves the timer on at the restore's step hooks.

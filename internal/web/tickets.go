@@ -211,6 +211,9 @@ func (s *Server) renderTicketChanges(c echo.Context, id int64, status int, msg s
 		p.Safety = &safety
 		p.SafetyUntil = safety.RecordedAt.Add(cmp.Or(s.Config.Snapshots.SafetyKeepFor, s.Config.Worker.KeepFor))
 	}
+	if p.Steps, err = tickets.StepsOf(ctx, s.Pool, t.ID); err != nil {
+		return err
+	}
 	if c, err := tickets.CutoverGet(ctx, s.Pool, t.ID, tickets.CutoverRestore); err == nil {
 		p.Cutover = &c
 	} else if !errors.Is(err, tickets.ErrNoCutover) {

@@ -115,8 +115,10 @@ type TicketPage struct {
 	// Cutover is the record of the restore's database cut-over, if any.
 	Cutover     *tickets.Cutover
 	SafetyUntil time.Time
-	Users       []auth.User
-	Proposals   []tickets.Proposal // changes proposed by mail (internal/web/proposals.go)
+	// Steps is the step log of the ticket's restore and rollback attempts.
+	Steps     []tickets.StepLog
+	Users     []auth.User
+	Proposals []tickets.Proposal // changes proposed by mail (internal/web/proposals.go)
 }
 
 // Selected says whether table is in the ticket's scope.
@@ -240,3 +242,26 @@ func shortDigest(d string) string {
 	}
 	return d
 }
+
+// stepTime is how long a logged step took, or "running"/"not finished"
+// for one without an end (its attempt is running, or died in it).
+func stepTime(s tickets.StepLog, running bool) string {
+	if s.FinishedAt == nil {
+		if running {
+			return "running"
+		}
+		return "not finished (its attempt stopped)"
+	}
+	return s.Duration(time.Now()).Round(10 * time.Millisecond).String()
+}
+
+// stepBytes shows the bytes a logged step moved, or nothing.
+func stepBytes(s tickets.StepLog) string {
+	if s.Bytes == nil {
+		return ""
+	}
+	return FormatBytes(*s.Bytes)
+}
+
+// stepNames lists what a logged step made.
+func stepNames(s tickets.StepLog) string { return strings.Join(s.Names, ", ") }
