@@ -50,10 +50,11 @@ awk -F'\t' '
 		for (i = 1; i <= n; i++) {
 			s = order[i]; if (seen[s]++) continue
 			b = (s in before) ? before[s] : ""
-			r = (b != "" && b > 0) ? sprintf("%.2f", after[s] / b) : "-"
+			r = (b != "" && b + 0 >= 0.05) ? sprintf("%.2f", after[s] / b) : "-"
 			m = bytes[s] > 0 ? sprintf("%.1f MB", bytes[s] / 1e6) : ""
 			printf "%-16s %10s %10.1f %8s  %s %s\n", s, b, after[s], r, m, made[s]
 			ta += after[s]; if (b != "") tb += b
 		}
-		printf "%-16s %10.1f %10.1f %8s\n", "total", tb, ta, tb > 0 ? sprintf("%.2f", ta / tb) : "-"
+		r = (tb > 0) ? sprintf("%.2f", ta / tb) : "-"
+		printf "%-16s %10.1f %10.1f %8s\n", "total", tb, ta, r
 	}' "$work/before.txt" "$work/after.log"
