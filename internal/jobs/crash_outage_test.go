@@ -128,13 +128,24 @@ func TestPortalDatabaseRestartMidRestoreSucceeds(t *testing.T) {
 	}
 }
 
-// TestCancelDuringS3OutageEndsCancelled cancels a destructive restore while
-// S3 is away (every connection refused, the reader retrying within
-// PORTAL_S3_RETRY_FOR): the cancel does not wait for S3 to come back. The
-// ticket ends cancelled, the staging database is dropped, the job ends, and
-// the live database is unchanged; all while the outage lasts.
+// TestCancelDuringS3OutageEndsCancelled cancels a restore (destructive, and
+// into a new project) while S3 is away (every connection refused, the reader
+// retrying within PORTAL_S3_RETRY_FOR): the cancel does not wait for S3 to
+// come back. The ticket ends cancelled, the database the restore was
+// filling (staging, or the new project's) is dropped, nothing it made stays
+// recorded, the job ends, and the live database is unchanged; all while the
+// outage lasts.
 func TestCancelDuringS3OutageEndsCancelled(t *testing.T) {
 	t.Parallel()
+	for _, mode := range []tickets.Mode{tickets.ModeDestructive, tickets.ModeNewProject} {
+		t.Run(string(mode), func(t *testing.T) {
+			t.Parallel()
+			cancelDuringS3Outage(t, mode)
+		})
+	}
+}
+
+func cancelDuringS3Outage(t *testing.T, mode tickets.Mode) {
 	h := newHarness(t)
 	h.exec(bigTable)
 	fp := testenv.NewFaultProxy(t, strings.TrimPrefix(h.slowS3Endpoint(), "http://"), testenv.FaultOptions{})
@@ -154,7 +165,7 @@ func TestCancelDuringS3OutageEndsCancelled(t *testing.T) {
 	before := h.checksum(h.db)
 	ctx := context.Background()
 
-	tk := h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{})
+	tk := h.ticket(snap, full, mode, tickets.Options{})
 	h.wait(tk.ID, 3*time.Minute, inDataPhase)
 	fp.StartOutage()
 	// The reader has noticed: it is retrying (the data phase makes no progress).
@@ -173,8 +184,12 @@ func TestCancelDuringS3OutageEndsCancelled(t *testing.T) {
 	if err != nil || got.State != tickets.StateCancelled {
 		t.Fatalf("ticket after a cancel during the outage: %s, %v", got.State, err)
 	}
-	if h.databaseExists(cluster.StagingName(h.db, tk.ID)) {
-		t.Fatal("the cancelled restore left its staging database")
+	filling := cluster.StagingName(h.db, tk.ID)
+	if mode == tickets.ModeNewProject {
+		filling = cluster.NewProjectDatabase(got.TargetRef())
+	}
+	if h.databaseExists(filling) {
+		t.Fatalf("the cancelled restore left %s", filling)
 	}
 	for _, r := range h.activeRecords(tk.ID) {
 		t.Errorf("the cancelled restore left %v recorded", r)
