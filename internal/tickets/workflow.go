@@ -276,6 +276,9 @@ func Prepare(ctx context.Context, db DB, cat Catalog, a Actor, id int64, p Prepa
 	if err := validateOptions(p.Options); err != nil {
 		return Ticket{}, err
 	}
+	if p.Options, err = validateUndelete(mode, scope, p.Options); err != nil {
+		return Ticket{}, err
+	}
 	return change(ctx, db, a, id, "ticket.prepared", func(tx pgx.Tx, t *Ticket) error {
 		if snap.ProjectRef != t.ProjectRef {
 			return &ValidationError{Field: "snapshot_id", Msg: fmt.Sprintf("snapshot %d is of project %s, not %s", snap.ID, snap.ProjectRef, t.ProjectRef)}
