@@ -30,3 +30,7 @@ CREATE TABLE ticket_undelete_keys (
     keys        jsonb NOT NULL,
     PRIMARY KEY (ticket_id, table_name)
 );
+
+-- The third mode of a ticket.
+ALTER TABLE tickets DROP CONSTRAINT tickets_mode_check;
+ALTER TABLE tickets ADD CONSTRAINT tickets_mode_check CHECK (mode IN ('destructive', 'new_project', 'undelete'));

@@ -43,6 +43,8 @@ type MergeOptions struct {
 	// and every inserted key); the caller records it, so a retry can ask
 	// XactStatus whether the merge committed. An error rolls it back.
 	BeforeCommit func(ctx context.Context, m Merged) error
+	// BeforeRollbackCommit is BeforeCommit for UnmergeRows.
+	BeforeRollbackCommit func(ctx context.Context, u Unmerged) error
 	// Step is told "locked", "loaded <table>", "merged <table>", "sequences".
 	Step func(step string)
 }

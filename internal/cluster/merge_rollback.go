@@ -156,7 +156,7 @@ func unmergeOnce(ctx context.Context, live *pgx.Conn, tables []UnmergeTable, mer
 		}
 		var deleted, changed int64
 		err := tx.QueryRow(ctx, "WITH d AS (DELETE FROM "+r.from()+" l USING pg_temp."+tmp[i]+" k WHERE "+strings.Join(on, " AND ")+
-			" RETURNING l.xmin::text AS x) SELECT count(*), count(*) FILTER (WHERE $1 <> '0' AND x <> $1) FROM d", xid32).Scan(&deleted, &changed)
+			" RETURNING l.xmin::text AS x) SELECT count(*), count(*) FILTER (WHERE x <> $1) FROM d", xid32).Scan(&deleted, &changed)
 		if err != nil {
 			return out, fmt.Errorf("delete the undeleted rows of %s: %w", r.t, err)
 		}
@@ -170,8 +170,8 @@ func unmergeOnce(ctx context.Context, live *pgx.Conn, tables []UnmergeTable, mer
 		}
 	}
 	opt.step("deleted")
-	if opt.BeforeCommit != nil {
-		if err := opt.BeforeCommit(ctx, Merged{XID: out.XID}); err != nil {
+	if opt.BeforeRollbackCommit != nil {
+		if err := opt.BeforeRollbackCommit(ctx, out); err != nil {
 			return out, fmt.Errorf("record the rollback before its commit: %w", err)
 		}
 	}

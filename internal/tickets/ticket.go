@@ -71,7 +71,7 @@ type Options struct {
 	AllowDangling bool `json:"allow_dangling,omitempty"`
 	// Undelete narrows an undelete (ModeUndelete) to listed keys or a
 	// filter; nil merges every missing row of the scope's tables.
-	Undelete *UndeleteLimit `json:"undelete,omitempty"`
+	Undelete UndeleteLimit `json:"undelete,omitzero"`
 }
 
 // Ticket is one restore request and its life.
@@ -162,6 +162,9 @@ type Result struct {
 	RollbackKept      string     `json:"rollback_kept,omitempty"`
 	RollbackKeptUntil *time.Time `json:"rollback_kept_until,omitempty"`
 	RollbackSummary   string     `json:"rollback_summary,omitempty"`
+	// Undelete reports an undelete, per table in the order merged: rows
+	// inserted, conflicts (with sample keys), unchanged rows.
+	Undelete []UndeleteTable `json:"undelete,omitempty"`
 	// Steps is how long the restore's last attempt spent in each step
 	// (precheck, safety snapshot, prepare, apply, verify, cut-over,
 	// follow-ups), in order.

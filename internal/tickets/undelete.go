@@ -1,10 +1,13 @@
 package tickets
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // ModeUndelete merges a snapshot into the live tables: only the snapshot's
@@ -24,8 +27,8 @@ type UndeleteLimit struct {
 	// may be empty when the scope has one table.
 	Table string `json:"table,omitempty"`
 	// Keys are primary-key values (a single-column key), as text.
-	Keys   []string        `json:"keys,omitempty"`
-	Filter *UndeleteFilter `json:"filter,omitempty"`
+	Keys   []string       `json:"keys,omitempty"`
+	Filter UndeleteFilter `json:"filter,omitzero"`
 }
 
 // UndeleteFilter is "column operator value". The column is checked against
@@ -67,20 +70,21 @@ func ParseUndeleteKeys(s string) []string {
 	return out
 }
 
-// IsZero says whether the limit limits nothing.
-func (l *UndeleteLimit) IsZero() bool {
-	return l == nil || len(l.Keys) == 0 && l.Filter == nil
-}
+// Limits says whether the limit narrows anything (keys or a filter).
+func (l UndeleteLimit) Limits() bool { return len(l.Keys) > 0 || l.Filter.Op != "" }
+
+// HasFilter says whether the limit has a filter.
+func (l UndeleteLimit) HasFilter() bool { return l.Filter.Op != "" || l.Filter.Column != "" }
 
 // validateUndelete checks the mode's rules: tables scope only, and a limit
 // that names one of the scope's tables and a filter from the fixed list.
 // It returns the options with the limit normalised (the table filled in).
 func validateUndelete(mode Mode, scope Scope, o Options) (Options, error) {
 	if mode != ModeUndelete {
-		if !o.Undelete.IsZero() {
+		if o.Undelete.Limits() || o.Undelete.HasFilter() {
 			return o, &ValidationError{Field: "undelete", Msg: "keys and filters only apply to an undelete"}
 		}
-		o.Undelete = nil
+		o.Undelete = UndeleteLimit{}
 		return o, nil
 	}
 	if scope.Kind != ScopeTables {
@@ -89,11 +93,11 @@ func validateUndelete(mode Mode, scope Scope, o Options) (Options, error) {
 	if o.AllowDangling {
 		return o, &ValidationError{Field: "allow_dangling", Msg: "an undelete never deletes a row, so it cannot leave dangling references; leave the option off"}
 	}
-	if o.Undelete.IsZero() {
-		o.Undelete = nil
+	if !o.Undelete.Limits() && !o.Undelete.HasFilter() {
+		o.Undelete = UndeleteLimit{}
 		return o, nil
 	}
-	l := *o.Undelete
+	l := o.Undelete
 	l.Table = strings.TrimSpace(l.Table)
 	if l.Table != "" && !strings.Contains(l.Table, ".") {
 		l.Table = "public." + l.Table
@@ -106,7 +110,7 @@ func validateUndelete(mode Mode, scope Scope, o Options) (Options, error) {
 	case !slices.Contains(scope.Tables, l.Table):
 		return o, &ValidationError{Field: "undelete_table", Msg: fmt.Sprintf("%s is not one of the scope's tables", l.Table)}
 	}
-	if len(l.Keys) > 0 && l.Filter != nil {
+	if len(l.Keys) > 0 && l.HasFilter() {
 		return o, &ValidationError{Field: "undelete_keys", Msg: "list keys or set a filter, not both"}
 	}
 	if len(l.Keys) > MaxUndeleteKeys {
@@ -117,8 +121,8 @@ func validateUndelete(mode Mode, scope Scope, o Options) (Options, error) {
 			return o, &ValidationError{Field: "undelete_keys", Msg: "a key is not plain text of at most 1000 bytes"}
 		}
 	}
-	if f := l.Filter; f != nil {
-		f2 := *f
+	if l.HasFilter() {
+		f2 := l.Filter
 		f2.Column = strings.TrimSpace(f2.Column)
 		if f2.Column == "" || len(f2.Column) > 63 || strings.ContainsRune(f2.Column, 0) || !utf8.ValidString(f2.Column) {
 			return o, &ValidationError{Field: "undelete_filter_column", Msg: "name one column of the table (at most 63 bytes)"}
@@ -131,24 +135,40 @@ func validateUndelete(mode Mode, scope Scope, o Options) (Options, error) {
 		} else if strings.ContainsRune(f2.Value, 0) || !utf8.ValidString(f2.Value) || len(f2.Value) > 1000 {
 			return o, &ValidationError{Field: "undelete_filter_value", Msg: "the value is not plain text of at most 1000 bytes"}
 		}
-		l.Filter = &f2
+		l.Filter = f2
 	}
-	o.Undelete = &l
+	o.Undelete = l
 	return o, nil
 }
 
-// String says what the limit keeps, for the plan's changes and the ticket.
-func (l *UndeleteLimit) String() string {
-	switch {
-	case l.IsZero():
-		return ""
-	case len(l.Keys) > 0:
-		return fmt.Sprintf("%s: %d listed keys", l.Table, len(l.Keys))
-	case UndeleteOpNeedsValue(l.Filter.Op):
-		return fmt.Sprintf("%s: rows where %s %s %q", l.Table, l.Filter.Column, opLabel(l.Filter.Op), l.Filter.Value)
-	default:
-		return fmt.Sprintf("%s: rows where %s %s", l.Table, l.Filter.Column, opLabel(l.Filter.Op))
+// String says what the limit keeps, for the plan's changes and the ticket;
+// every field shows, so that any change of the limit is listed.
+func (l UndeleteLimit) String() string {
+	var parts []string
+	if l.Table != "" {
+		parts = append(parts, l.Table)
 	}
+	if len(l.Keys) > 0 {
+		parts = append(parts, fmt.Sprintf("%d listed keys (%s)", len(l.Keys), shorten(strings.Join(l.Keys, ", "), 80)))
+	}
+	if l.HasFilter() {
+		w := fmt.Sprintf("rows where %s %s", l.Filter.Column, opLabel(l.Filter.Op))
+		if UndeleteOpNeedsValue(l.Filter.Op) || l.Filter.Value != "" {
+			w += fmt.Sprintf(" %q", l.Filter.Value)
+		}
+		parts = append(parts, w)
+	}
+	return strings.Join(parts, ": ")
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 func opLabel(op string) string {
@@ -165,8 +185,44 @@ func UndeletePreflight(t Ticket, what, when string) string {
 	s := fmt.Sprintf("In the live project %s, the rows of %s that are in the snapshot of %s and missing live (by primary key) will be "+
 		"inserted, in foreign-key order, in one transaction. No live row is updated or deleted: rows whose key exists live with "+
 		"other content are reported as conflicts and left as they are.", t.ProjectRef, what, when)
-	if l := t.Options.Undelete; !l.IsZero() {
+	if l := t.Options.Undelete; l.Limits() {
 		s += " Only " + l.String() + "."
 	}
 	return s + " The inserted keys are recorded; a rollback deletes exactly those rows."
+}
+
+// UndeleteTable is the result of an undelete for one table.
+type UndeleteTable struct {
+	Table           string   `json:"table"`
+	KeyColumns      []string `json:"key_columns"`
+	Candidates      int64    `json:"candidates"`
+	Inserted        int64    `json:"inserted"`
+	Conflicts       int64    `json:"conflicts"`
+	ConflictSamples []string `json:"conflict_samples,omitempty"`
+	Unchanged       int64    `json:"unchanged"`
+	// OtherKey are rows missing live by primary key that another unique
+	// key refused (a live row holds that value now): not inserted.
+	OtherKey int64 `json:"other_key,omitempty"`
+}
+
+// RecordUndeleteRollback records, before FinishRollback, what the rollback
+// of an undelete deleted (summary), on the ticket and its thread.
+func RecordUndeleteRollback(ctx context.Context, db DB, id int64, summary string) (Ticket, error) {
+	return change(ctx, db, WorkerActor, id, "restore.rollback_kept", func(tx pgx.Tx, t *Ticket) error {
+		if t.Result == nil {
+			t.Result = &Result{}
+		}
+		t.Result.RollbackSummary = summary
+		_, err := entryInsert(ctx, tx, Entry{TicketID: t.ID, Kind: EntrySystem, Subject: "rollback", Body: summary})
+		return err
+	})
+}
+
+// undeleteRollbackPreview says what the rollback of an undelete does.
+func undeleteRollbackPreview(r *Result) []string {
+	var out []string
+	for _, u := range r.Undelete {
+		out = append(out, fmt.Sprintf("The %d rows the undelete inserted into %s will be deleted, by their recorded keys; no other row is touched.", u.Inserted, u.Table))
+	}
+	return append(out, "The rollback refuses, naming them, if rows written since the undelete reference those rows; nothing is kept aside, since nothing else changes.")
 }

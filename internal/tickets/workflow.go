@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -70,7 +71,7 @@ func summary(t Ticket) map[string]any {
 			m[k] = v
 		}
 	}
-	if t.Options != (Options{}) {
+	if !reflect.ValueOf(t.Options).IsZero() {
 		m["options"] = t.Options
 	}
 	return m
