@@ -116,9 +116,17 @@ func MergeRows(ctx context.Context, live, staging *pgx.Conn, tables []MergeTable
 		return Merged{}, errors.New("an undelete needs at least one table")
 	}
 	var out Merged
+	asText := false
 	err := withLockRetry(ctx, live, opt.LockWait, opt.OnLockWait, func() error {
 		var err error
-		out, err = mergeOnce(ctx, live, staging, tables, opt)
+		out, err = mergeOnce(ctx, live, staging, tables, opt, asText)
+		var pe *pgconn.PgError
+		if !asText && errors.As(err, &pe) && pe.Code == "42883" {
+			// A column type without an equality operator (json, point):
+			// compare the rows' text instead, in a new transaction.
+			asText = true
+			out, err = mergeOnce(ctx, live, staging, tables, opt, asText)
+		}
 		return err
 	}, &out.LockWaited)
 	return out, err
@@ -161,7 +169,9 @@ type mergeRel struct {
 	limit MergeTable
 }
 
-func mergeOnce(ctx context.Context, live, staging *pgx.Conn, tables []MergeTable, opt MergeOptions) (out Merged, err error) {
+// mergeOnce runs one attempt. Rows are compared with their types' equality
+// (fast), or with asText by their text (for types that have none).
+func mergeOnce(ctx context.Context, live, staging *pgx.Conn, tables []MergeTable, opt MergeOptions, asText bool) (out Merged, err error) {
 	tx, err := live.Begin(ctx)
 	if err != nil {
 		return out, err
@@ -200,7 +210,7 @@ func mergeOnce(ctx context.Context, live, staging *pgx.Conn, tables []MergeTable
 		return out, err
 	}
 	for i, r := range rels {
-		m, err := mergeTable(ctx, tx, staging, r, i, opt)
+		m, err := mergeTable(ctx, tx, staging, r, i, opt, asText)
 		if err != nil {
 			return out, err
 		}
@@ -262,7 +272,7 @@ func currentXID(ctx context.Context, tx pgx.Tx) (uint64, error) {
 }
 
 // mergeTable merges one table inside the merge's transaction.
-func mergeTable(ctx context.Context, tx pgx.Tx, staging *pgx.Conn, r mergeRel, i int, opt MergeOptions) (MergedTable, error) {
+func mergeTable(ctx context.Context, tx pgx.Tx, staging *pgx.Conn, r mergeRel, i int, opt MergeOptions, asText bool) (MergedTable, error) {
 	m := MergedTable{Table: r.t.String()}
 	for _, c := range r.pk {
 		m.KeyColumns = append(m.KeyColumns, c.name)
@@ -280,10 +290,9 @@ func mergeTable(ctx context.Context, tx pgx.Tx, staging *pgx.Conn, r mergeRel, i
 	if read != wrote {
 		return m, fmt.Errorf("stream the snapshot's rows of %s: read %d, wrote %d", r.t, read, wrote)
 	}
+	// No ANALYZE: the planner sizes a temporary table from its pages, which
+	// is enough for the hash joins below, and sampling costs more than it saves.
 	opt.step("loaded " + r.t.String())
-	if _, err := tx.Exec(ctx, "ANALYZE pg_temp."+tmp); err != nil {
-		return m, err
-	}
 	where, args, err := limitSQL(r)
 	if err != nil {
 		return m, err
@@ -301,7 +310,10 @@ func mergeTable(ctx context.Context, tx pgx.Tx, staging *pgx.Conn, r mergeRel, i
 		}
 	}
 	join := " FROM pg_temp." + tmp + " s LEFT JOIN " + r.from() + " l ON " + strings.Join(on, " AND ") + " WHERE " + where
-	differs := "ROW(" + strings.Join(lrow, ", ") + ")::text IS DISTINCT FROM ROW(" + strings.Join(srow, ", ") + ")::text"
+	differs := "ROW(" + strings.Join(lrow, ", ") + ") IS DISTINCT FROM ROW(" + strings.Join(srow, ", ") + ")"
+	if asText {
+		differs = "ROW(" + strings.Join(lrow, ", ") + ")::text IS DISTINCT FROM ROW(" + strings.Join(srow, ", ") + ")::text"
+	}
 	matched := "l." + ident(r.pk[0].name) + " IS NOT NULL"
 	var found int64
 	if err := tx.QueryRow(ctx, "SELECT count(*), count(*) FILTER (WHERE "+matched+"), count(*) FILTER (WHERE "+matched+" AND "+differs+")"+join, args...).

@@ -331,3 +331,21 @@ func TestMergeRowsHostileNames(t *testing.T) {
 		t.Fatal("public.victim changed")
 	}
 }
+
+// TestMergeRowsTypesWithoutEquality: a json column has no equality
+// operator; rows are then compared by their text, and a changed one is
+// still a conflict.
+func TestMergeRowsTypesWithoutEquality(t *testing.T) {
+	t.Parallel()
+	e := newMergeEnv(t, `CREATE TABLE public.docs (id int PRIMARY KEY, body json, at point);`,
+		`INSERT INTO public.docs SELECT g, json_build_object('g', g), point(g, g) FROM generate_series(1, 3) g;`)
+	e.exec(`DELETE FROM public.docs WHERE id = 1`)
+	e.exec(`UPDATE public.docs SET body = '{"g": "changed"}' WHERE id = 2`)
+	m, err := cluster.MergeRows(context.Background(), e.live, e.staging, []cluster.MergeTable{{Table: cluster.Table{Schema: "public", Name: "docs"}}}, cluster.MergeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Tables[0]; got.Inserted != 1 || got.Conflicts != 1 || got.Unchanged != 1 || got.ConflictSamples[0] != "id=2" {
+		t.Fatalf("report %+v", got)
+	}
+}
