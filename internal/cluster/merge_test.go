@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -347,5 +348,44 @@ func TestMergeRowsTypesWithoutEquality(t *testing.T) {
 	}
 	if got := m.Tables[0]; got.Inserted != 1 || got.Conflicts != 1 || got.Unchanged != 1 || got.ConflictSamples[0] != "id=2" {
 		t.Fatalf("report %+v", got)
+	}
+}
+
+// TestMergeRowsWaitsForLocks: a session writing to the table holds the
+// merge off; each failed attempt is reported (lock_timeout, retried), and
+// the merge goes through once the writer commits, counting its row.
+func TestMergeRowsWaitsForLocks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newMergeEnv(t, mergeSchema, `INSERT INTO public.customers (name) SELECT 'c' || g FROM generate_series(1, 10) g;`)
+	e.exec(`DELETE FROM public.customers WHERE id > 5`)
+	writer, err := e.admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Rollback(ctx) //nolint:errcheck
+	if _, err := writer.Exec(ctx, `INSERT INTO public.customers (id, name) VALUES (6, 'written meanwhile')`); err != nil {
+		t.Fatal(err)
+	}
+	var waits []cluster.LockWait
+	m, err := cluster.MergeRows(ctx, e.live, e.staging, []cluster.MergeTable{{Table: cluster.Table{Schema: "public", Name: "customers"}}}, cluster.MergeOptions{
+		LockTimeout: 100 * time.Millisecond, LockWait: time.Minute,
+		OnLockWait: func(w cluster.LockWait) {
+			waits = append(waits, w)
+			if len(waits) == 2 {
+				if err := writer.Commit(ctx); err != nil {
+					t.Error(err)
+				}
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(waits) != 2 || waits[0].Holders != 1 {
+		t.Fatalf("lock waits %+v", waits)
+	}
+	if got := m.Tables[0]; got.Inserted != 4 || got.Conflicts != 1 {
+		t.Fatalf("report %+v: the row written meanwhile is a conflict, the other 4 come back", got)
 	}
 }

@@ -163,10 +163,12 @@ func (r *restoreRun) undelete(ctx context.Context, snap snapshots.Snapshot, tabl
 		}
 		return undeleteResult(live, rep, res.Warnings), nil
 	}
-	if err := undeleteCommitted(context.WithoutCancel(ctx), r.d.Pool, r.t.ID, "restore"); err != nil {
+	// Committed; the record still says committing until the next line, and
+	// a retry resolves it from the transaction id.
+	if err := r.step(ctx, StepCutover); err != nil {
 		return tickets.Result{}, errAfterCutover{err}
 	}
-	if err := r.step(ctx, StepCutover); err != nil {
+	if err := undeleteCommitted(context.WithoutCancel(ctx), r.d.Pool, r.t.ID, "restore"); err != nil {
 		return tickets.Result{}, errAfterCutover{err}
 	}
 	out := undeleteResult(live, mergeReport{Tables: m.Tables, Sequences: m.Sequences}, res.Warnings)

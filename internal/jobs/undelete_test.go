@@ -218,3 +218,55 @@ func TestUndeleteWorkerKilledMidMergeLeavesLiveUnchanged(t *testing.T) {
 		t.Fatalf("record after the retry: %s %v (killed xid %d) %v", state, nxid, *xid, err)
 	}
 }
+
+// TestUndeleteWorkerKilledAfterTheCommitFinishesFromTheRecord kills the
+// worker just after the merge committed, before its record says so: the
+// next worker asks Postgres about the recorded transaction (committed),
+// finishes from the record without merging again, and reports the rows the
+// killed attempt inserted.
+func TestUndeleteWorkerKilledAfterTheCommitFinishesFromTheRecord(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := context.Background()
+	snap := h.capture()
+	gone := liveInts(h, `SELECT id FROM public.orders ORDER BY id LIMIT 12`)
+	h.exec(`DELETE FROM public.orders WHERE id IN (` + joinInts(gone) + `)`)
+	start := h.workerBinary()
+	tk := h.ticket(snap, ordersScope, tickets.ModeUndelete, tickets.Options{})
+	first := start("PORTAL_TEST_PAUSE_AT_STEP=cut-over")
+	deadline := time.Now().Add(3 * time.Minute)
+	var xid *int64
+	for {
+		var state string
+		err := h.pool.QueryRow(ctx, `SELECT state, xid FROM ticket_undeletes WHERE ticket_id = $1 AND op = 'restore'`, tk.ID).Scan(&state, &xid)
+		if err == nil && state == "committing" && xid != nil {
+			if xs := liveQuery[*string](h, h.db, `SELECT pg_xact_status($1::text::xid8)`, itoa(*xid)); xs != nil && *xs == "committed" {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker never committed the merge: %q %v", state, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = first.Process.Wait()
+	if got := liveInts(h, `SELECT id FROM public.orders WHERE id = ANY($1) ORDER BY id`, gone); !slices.Equal(got, gone) {
+		t.Fatalf("the committed merge is not live: %d of 12 rows", len(got))
+	}
+	start()
+	done := h.wait(tk.ID, 4*time.Minute, func(tk tickets.Ticket) bool {
+		return tk.State == tickets.StateSucceeded || tk.State == tickets.StateFailed
+	})
+	if done.State != tickets.StateSucceeded || done.Result.Undelete[0].Inserted != 12 {
+		t.Fatalf("undelete after the kill: %s %+v", done.State, done.Result)
+	}
+	var state string
+	var nxid *int64
+	if err := h.pool.QueryRow(ctx, `SELECT state, xid FROM ticket_undeletes WHERE ticket_id = $1 AND op = 'restore'`, tk.ID).Scan(&state, &nxid); err != nil ||
+		state != "committed" || nxid == nil || *nxid != *xid {
+		t.Fatalf("record after the retry: %s %v (committed xid %d) %v: want the first merge, not a second one", state, nxid, *xid, err)
+	}
+}
