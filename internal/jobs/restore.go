@@ -338,6 +338,8 @@ func (r *restoreRun) run(ctx context.Context) (tickets.Result, error) {
 	switch {
 	case r.t.Mode == tickets.ModeNewProject:
 		return r.newProject(ctx, snap, tables)
+	case r.t.Mode == tickets.ModeUndelete:
+		return r.undelete(ctx, snap, tables) // undelete.go
 	case r.t.Scope.Kind == tickets.ScopeFull:
 		return r.fullDestructive(ctx, snap)
 	default:

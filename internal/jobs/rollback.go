@@ -96,6 +96,8 @@ func (w *RollbackWorker) rollback(ctx context.Context, t tickets.Ticket) error {
 	res := t.Result
 	keep := w.d.Config.Worker.KeepFor
 	switch {
+	case t.Mode == tickets.ModeUndelete:
+		return w.rollbackUndelete(ctx, cl, t) // undelete.go
 	case res.KeptDatabase != "":
 		// The restored database steps aside, kept in turn, and the old one
 		// comes back under the live name.

@@ -106,6 +106,8 @@ var noticeTemplates = template.Must(template.New("notices").Funcs(template.FuncM
 			return "overwrite the live project (the current state is kept aside for a rollback)"
 		case ModeNewProject:
 			return "restore into a new project (the live project is not touched)"
+		case ModeUndelete:
+			return undeleteModeText
 		}
 		return ""
 	},

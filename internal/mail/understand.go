@@ -532,5 +532,6 @@ func findMode(lines []line) Field[Mode] {
 			fs = append(fs, found[Mode]{value: ModeDestructive, key: string(ModeDestructive), line: l, conf: Likely})
 		}
 	}
+	fs = append(fs, undeleteModes(lines)...) // undelete.go
 	return decide(fs)
 }

@@ -54,7 +54,7 @@ func PlanOf(t Ticket, snap Snapshot) Plan {
 	}
 	slices.Sort(tables)
 	target := t.ProjectRef
-	if t.Mode != ModeDestructive {
+	if t.Mode == ModeNewProject {
 		target = t.TargetRef()
 	}
 	return Plan{Version: PlanVersion, TicketID: t.ID, ProjectRef: t.ProjectRef, SnapshotID: t.SnapshotID,
@@ -99,6 +99,7 @@ func (p Plan) Changes(old Plan) []string {
 	add("target", old.Target, p.Target)
 	add("keep days", old.Options.KeepDays, p.Options.KeepDays)
 	add("allow dangling references", old.Options.AllowDangling, p.Options.AllowDangling)
+	add("undelete limited to", old.Options.Undelete.String(), p.Options.Undelete.String())
 	add("project", old.ProjectRef, p.ProjectRef)
 	if len(out) == 0 && old.Digest() != p.Digest() {
 		out = append(out, "other options changed")

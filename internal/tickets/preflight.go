@@ -24,6 +24,9 @@ func Preflight(t Ticket, snap Snapshot, keepFor time.Duration) string {
 			"The live project %s is not changed. Scheduled jobs, outgoing hooks and subscriptions are disabled in the copy.",
 			t.TargetRef(), what, t.ProjectRef, when, t.ProjectRef)
 	}
+	if t.Mode == ModeUndelete {
+		return UndeletePreflight(t, what, when)
+	}
 	if t.Scope.Kind == ScopeTables {
 		return fmt.Sprintf("In the live project %s, %s will be replaced by their content in the snapshot of %s, in one transaction, "+
 			"after the restored copy is complete and verified. The current tables are kept aside for %s and a rollback puts them back. "+

@@ -27,6 +27,8 @@ func RollbackPreview(ctx context.Context, db DB, cl *cluster.Cluster, t Ticket, 
 	}
 	until := now.Add(keepFor).UTC().Format("2006-01-02 15:04 UTC")
 	switch {
+	case t.Mode == ModeUndelete:
+		return undeleteRollbackPreview(r), nil // undelete.go
 	case r.KeptDatabase != "":
 		aside := cluster.RollbackAsideName(r.TargetDatabase, t.ID)
 		return []string{

@@ -35,10 +35,10 @@ const (
 // ParseMode validates a mode name.
 func ParseMode(s string) (Mode, error) {
 	switch m := Mode(strings.TrimSpace(s)); m {
-	case ModeDestructive, ModeNewProject:
+	case ModeDestructive, ModeNewProject, ModeUndelete:
 		return m, nil
 	}
-	return "", &ValidationError{Field: "mode", Msg: fmt.Sprintf("%q is not destructive or new_project", s)}
+	return "", &ValidationError{Field: "mode", Msg: fmt.Sprintf("%q is not destructive, new_project or undelete", s)}
 }
 
 // ScopeKind says whether a restore covers the whole database or some tables.
@@ -69,6 +69,9 @@ type Options struct {
 	// of other tables would point at rows that are no longer there (the
 	// restore lists them); by default it fails with the list.
 	AllowDangling bool `json:"allow_dangling,omitempty"`
+	// Undelete narrows an undelete (ModeUndelete) to listed keys or a
+	// filter; nil merges every missing row of the scope's tables.
+	Undelete UndeleteLimit `json:"undelete,omitzero"`
 }
 
 // Ticket is one restore request and its life.
@@ -101,8 +104,10 @@ type Ticket struct {
 	UpdatedAt      time.Time
 }
 
-// Destructive says whether the restore overwrites the live project.
-func (t Ticket) Destructive() bool { return t.Mode == ModeDestructive }
+// Destructive says whether the restore writes the live project (a
+// destructive restore, or an undelete merging rows into it): such a restore
+// needs an approver who types the project ref.
+func (t Ticket) Destructive() bool { return t.Mode == ModeDestructive || t.Mode == ModeUndelete }
 
 // TargetRef is the project a new_project restore creates.
 func (t Ticket) TargetRef() string {
@@ -157,6 +162,9 @@ type Result struct {
 	RollbackKept      string     `json:"rollback_kept,omitempty"`
 	RollbackKeptUntil *time.Time `json:"rollback_kept_until,omitempty"`
 	RollbackSummary   string     `json:"rollback_summary,omitempty"`
+	// Undelete reports an undelete, per table in the order merged: rows
+	// inserted, conflicts (with sample keys), unchanged rows.
+	Undelete []UndeleteTable `json:"undelete,omitempty"`
 	// Steps is how long the restore's last attempt spent in each step
 	// (precheck, safety snapshot, prepare, apply, verify, cut-over,
 	// follow-ups), in order.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -70,7 +71,7 @@ func summary(t Ticket) map[string]any {
 			m[k] = v
 		}
 	}
-	if t.Options != (Options{}) {
+	if !reflect.ValueOf(t.Options).IsZero() {
 		m["options"] = t.Options
 	}
 	return m
@@ -274,6 +275,9 @@ func Prepare(ctx context.Context, db DB, cat Catalog, a Actor, id int64, p Prepa
 		}
 	}
 	if err := validateOptions(p.Options); err != nil {
+		return Ticket{}, err
+	}
+	if p.Options, err = validateUndelete(mode, scope, p.Options); err != nil {
 		return Ticket{}, err
 	}
 	return change(ctx, db, a, id, "ticket.prepared", func(tx pgx.Tx, t *Ticket) error {

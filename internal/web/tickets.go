@@ -268,6 +268,7 @@ func (s *Server) ticketAction(c echo.Context) error {
 		}
 		p.Options.TargetRef = strings.TrimSpace(c.FormValue("target_ref"))
 		p.Options.AllowDangling = c.FormValue("allow_dangling") == "1"
+		p.Options.Undelete = undeleteLimitForm(c) // undelete.go
 		if cur, err := tickets.TicketGet(ctx, s.Pool, id); err == nil {
 			p.Options.KeepDays = cur.Options.KeepDays
 		}

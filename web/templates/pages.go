@@ -180,6 +180,9 @@ func modeText(m tickets.Mode) string {
 	if m == tickets.ModeDestructive {
 		return "destructive (replace the live project)"
 	}
+	if m == tickets.ModeUndelete {
+		return "undelete (insert the rows missing live; no live row changes)"
+	}
 	return "new project (live project untouched)"
 }
 
