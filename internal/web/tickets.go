@@ -191,6 +191,7 @@ func (s *Server) renderTicketChanges(c echo.Context, id int64, status int, msg s
 			p.PlanDigest = tickets.PlanOf(t, snap).Digest()
 		}
 	}
+	s.ticketPreview(ctx, t, &p)
 	if u := p.User; t.State == tickets.StateAwaitingApproval || t.State == tickets.StateSucceeded {
 		editor, err := tickets.PlanEditor(ctx, s.Pool, t.ID, u.ID)
 		if err != nil {

@@ -91,6 +91,8 @@ type TicketPage struct {
 	Snapshot  *tickets.Snapshot
 	Tables    []tickets.Table
 	Preflight string
+	// Preview is the plan in numbers (preview.templ).
+	Preview TicketPreviewProps
 	Error     string
 	// Why the current user cannot approve, when they could otherwise.
 	ApproveBlocked string
