@@ -93,7 +93,7 @@ type TicketPage struct {
 	Preflight string
 	// Preview is the plan in numbers (preview.templ).
 	Preview TicketPreviewProps
-	Error     string
+	Error   string
 	// Why the current user cannot approve, when they could otherwise.
 	ApproveBlocked string
 	// PlanDigest is the digest of the plan shown, carried by the approval
