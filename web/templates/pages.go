@@ -91,9 +91,7 @@ type TicketPage struct {
 	Snapshot  *tickets.Snapshot
 	Tables    []tickets.Table
 	Preflight string
-	// Preview is the plan in numbers (preview.templ).
-	Preview TicketPreviewProps
-	Error   string
+	Error     string
 	// Why the current user cannot approve, when they could otherwise.
 	ApproveBlocked string
 	// PlanDigest is the digest of the plan shown, carried by the approval
@@ -119,6 +117,9 @@ type TicketPage struct {
 	SafetyUntil time.Time
 	Users       []auth.User
 	Proposals   []tickets.Proposal // changes proposed by mail (internal/web/proposals.go)
+
+	// Preview is the plan in numbers (preview.templ).
+	Preview TicketPreviewProps
 }
 
 // Selected says whether table is in the ticket's scope.
