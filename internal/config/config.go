@@ -31,15 +31,7 @@ type Config struct {
 	// ApprovalTTL is PORTAL_APPROVAL_TTL: how long a destructive plan submitted
 	// for approval waits; then the request lapses and must be submitted again.
 	ApprovalTTL time.Duration
-	// PreviewExactRows is PORTAL_PREVIEW_EXACT_ROWS: a restore's preview counts
-	// a live table's rows exactly up to this size (the planner's estimate),
-	// else shows the estimate, labelled "about".
-	PreviewExactRows int
-	// StagedReviewTTL is PORTAL_STAGED_REVIEW_TTL: how long a restore paused
-	// for staged review waits for its cut-over to be confirmed; then the
-	// restored copy is dropped and the live project stays as it is.
-	StagedReviewTTL time.Duration
-	PGDump          string // PORTAL_PG_DUMP: the pg_dump binary used for captures
+	PGDump      string // PORTAL_PG_DUMP: the pg_dump binary used for captures
 	// Clusters maps every project cluster's name to its superuser URL (secret):
 	// "default" is ProjectsAdminURL, more come from PORTAL_CLUSTERS
 	// (name=url,...) and PORTAL_CLUSTERS_FILE (one "name url" per line).
@@ -52,6 +44,15 @@ type Config struct {
 	Worker          Worker
 	Snapshots       Snapshots
 	Mail            Mail
+
+	// PreviewExactRows is PORTAL_PREVIEW_EXACT_ROWS: a restore's preview counts
+	// a live table's rows exactly up to this size (the planner's estimate),
+	// else shows the estimate, labelled "about".
+	PreviewExactRows int
+	// StagedReviewTTL is PORTAL_STAGED_REVIEW_TTL: how long a restore paused
+	// for staged review waits for its cut-over to be confirmed; then the
+	// restored copy is dropped and the live project stays as it is.
+	StagedReviewTTL time.Duration
 }
 
 // S3 is where snapshots live.
@@ -141,8 +142,6 @@ func Load(getenv func(string) string) (Config, error) {
 		LogFormat:        r.str("PORTAL_LOG_FORMAT", "text"),
 		SecureCookies:    r.boolean("PORTAL_SECURE_COOKIES", false),
 		ApprovalTTL:      r.duration("PORTAL_APPROVAL_TTL", 24*time.Hour),
-		PreviewExactRows: r.integer("PORTAL_PREVIEW_EXACT_ROWS", 1_000_000),
-		StagedReviewTTL:  r.duration("PORTAL_STAGED_REVIEW_TTL", 24*time.Hour),
 		PGDump:           r.str("PORTAL_PG_DUMP", "pg_dump"),
 		ClustersFile:     r.str("PORTAL_CLUSTERS_FILE", ""),
 		ExtensionsAllow:  r.list("PORTAL_EXTENSIONS_ALLOW", DefaultExtensions),
@@ -191,6 +190,8 @@ func Load(getenv func(string) string) (Config, error) {
 			TLSKey:           r.str("PORTAL_SMTP_TLS_KEY", ""),
 		},
 	}
+	c.PreviewExactRows = r.integer("PORTAL_PREVIEW_EXACT_ROWS", 1_000_000)
+	c.StagedReviewTTL = r.duration("PORTAL_STAGED_REVIEW_TTL", 24*time.Hour)
 	clusters := r.str("PORTAL_CLUSTERS", "")
 	if r.err != nil {
 		return Config{}, r.err
