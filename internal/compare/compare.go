@@ -1,8 +1,8 @@
 // Package compare compares one table in two databases row by row: the live
 // table and its restored copy. Each side is streamed ordered by primary key
-// as (key columns, md5 of the row's text) with COPY ... TO STDOUT, and the
-// two streams are merged here, so memory stays flat whatever the table's
-// size. It reports the rows only in live (a restore loses them), only in the
+// as (key columns, the row) with COPY ... TO STDOUT, the row as COPY writes
+// it or, on request, md5 of its text; the two streams are merged here, so
+// memory stays flat whatever the table's size. It reports the rows only in live (a restore loses them), only in the
 // snapshot (a restore brings them back) and those whose content differs,
 // each with a count and a few sample keys, and the columns that differ.
 // A table without a primary key is compared by whole-row hash, as a
@@ -24,6 +24,11 @@ const DefaultSamples = 20
 // Options tune Table; zero values are defaults.
 type Options struct {
 	Samples int // sample keys per kind; 0: DefaultSamples
+	// ServerHash sends md5 of each row's text instead of the row (less to
+	// transfer from a distant cluster; about twice the server's CPU, as
+	// record_out and md5 cost more than COPY's own output). By default the
+	// rows are streamed as COPY writes them and compared here.
+	ServerHash bool
 }
 
 // Diff is one kind of difference: how many rows, and the first keys.
@@ -163,7 +168,7 @@ func Table(ctx context.Context, live, snapshot *pgx.Conn, schema, name string, o
 		key, keyTypes = nil, nil
 	}
 	res.Key, res.WholeRow = key, len(key) == 0
-	q := streamQuery(id, key, keyTypes, common)
+	q := streamQuery(id, key, keyTypes, common, o.ServerHash)
 	kinds := make([]keyKind, len(key))
 	for i, ty := range keyTypes {
 		kinds[i] = kindOf(ty)
@@ -223,24 +228,22 @@ func names(cs []column) []string {
 	return out
 }
 
-// streamQuery is the COPY of (key columns..., md5 of the common columns'
-// row text), ordered so that the merge can compare keys bytewise or as
-// integers: integer and uuid keys in their own order (an index scan), text
-// keys in the "C" collation, any other type by its text form in "C".
-func streamQuery(t pgx.Identifier, key, keyTypes, cols []string) string {
-	row := "ROW()"
-	if len(cols) > 0 {
-		q := make([]string, len(cols))
-		for i, c := range cols {
-			q[i] = "r." + pgx.Identifier{c}.Sanitize()
-		}
-		row = "ROW(" + strings.Join(q, ", ") + ")"
+// streamQuery is the COPY of (key columns..., the row), ordered so that the
+// merge can compare keys bytewise or as integers: integer and uuid keys in
+// their own order (an index scan), text keys in the "C" collation, any other
+// type by its text form in "C". The row is the common columns as COPY
+// writes them, or (serverHash, and always without a key) md5 of their row
+// text.
+func streamQuery(t pgx.Identifier, key, keyTypes, cols []string, serverHash bool) string {
+	q := make([]string, len(cols))
+	for i, c := range cols {
+		q[i] = "r." + pgx.Identifier{c}.Sanitize()
 	}
-	hash := "md5(" + row + "::text)"
+	hash := "md5(ROW(" + strings.Join(q, ", ") + ")::text)"
 	if len(key) == 0 {
 		return fmt.Sprintf(`COPY (SELECT %s FROM ONLY %s r ORDER BY %s COLLATE "C") TO STDOUT`, hash, t.Sanitize(), hash)
 	}
-	sel := make([]string, 0, len(key)+1)
+	sel := make([]string, 0, len(key)+len(cols))
 	ord := make([]string, 0, len(key))
 	for i, k := range key {
 		c := "r." + pgx.Identifier{k}.Sanitize()
@@ -255,7 +258,11 @@ func streamQuery(t pgx.Identifier, key, keyTypes, cols []string) string {
 			}
 		}
 	}
-	sel = append(sel, hash)
+	if serverHash || len(cols) == 0 {
+		sel = append(sel, hash)
+	} else {
+		sel = append(sel, q...)
+	}
 	return fmt.Sprintf("COPY (SELECT %s FROM ONLY %s r ORDER BY %s) TO STDOUT", strings.Join(sel, ", "), t.Sanitize(), strings.Join(ord, ", "))
 }
 

@@ -14,7 +14,7 @@ import (
 
 // pair is a "live" and a "snapshot" database on the project cluster, each
 // set up with the same SQL and then its own.
-func pair(t *testing.T, common, live, snap string) (*pgx.Conn, *pgx.Conn) {
+func pair(t testing.TB, common, live, snap string) (*pgx.Conn, *pgx.Conn) {
 	t.Helper()
 	ctx := context.Background()
 	open := func(extra string) *pgx.Conn {
@@ -44,10 +44,22 @@ func TestTableReportsExactlyTheChangedKeys(t *testing.T) {
 		INSERT INTO public.orders VALUES (1001, 'new', 1), (1002, NULL, NULL);
 		UPDATE public.orders SET note = 'changed' WHERE id = 10;
 		UPDATE public.orders SET amount = NULL WHERE id = 999`, ``)
-	r, err := compare.Table(context.Background(), live, snap, "public", "orders", compare.Options{})
-	if err != nil {
-		t.Fatal(err)
+	for _, serverHash := range []bool{false, true} {
+		r, err := compare.Table(context.Background(), live, snap, "public", "orders", compare.Options{ServerHash: serverHash})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkChanged(t, r)
 	}
+	// Samples stop at the limit; counts do not.
+	r, err := compare.Table(context.Background(), live, snap, "public", "orders", compare.Options{Samples: 1})
+	if err != nil || r.OnlyLive.Count != 2 || len(r.OnlyLive.Samples) != 1 {
+		t.Errorf("one sample: %+v %v", r.OnlyLive, err)
+	}
+}
+
+func checkChanged(t *testing.T, r compare.Result) {
+	t.Helper()
 	if r.WholeRow || !slices.Equal(r.Key, []string{"id"}) || len(r.Schema) != 0 {
 		t.Fatalf("result: %+v", r)
 	}
@@ -62,11 +74,6 @@ func TestTableReportsExactlyTheChangedKeys(t *testing.T) {
 	check("differ", r.Differ, "id=10", "id=999")
 	if r.Same != 1000-4 {
 		t.Errorf("same %d", r.Same)
-	}
-	// Samples stop at the limit; counts do not.
-	r, err = compare.Table(context.Background(), live, snap, "public", "orders", compare.Options{Samples: 1})
-	if err != nil || r.OnlyLive.Count != 2 || len(r.OnlyLive.Samples) != 1 {
-		t.Errorf("one sample: %+v %v", r.OnlyLive, err)
 	}
 }
 

@@ -41,7 +41,7 @@ type stream struct {
 	errc   chan error
 	done   bool
 	long   []byte   // a line longer than the reader's buffer
-	fields [][]byte // the key fields (unescaped) then the hash
+	fields [][]byte // the key fields (unescaped), then the rest of the line: the row or its hash
 	unesc  [][]byte // per key field: its unescape buffer
 	prev   [][]byte // the previous key, to check the order
 	rows   int64
@@ -57,7 +57,13 @@ func openStream(ctx context.Context, name string, conn *pgx.Conn, query string, 
 	s.pr, s.errc = pr, make(chan error, 1)
 	s.br = bufio.NewReaderSize(pr, 256<<10)
 	go func() {
-		_, err := conn.PgConn().CopyTo(ctx, pw, query)
+		// COPY hands over one row per write: batch them, so the pipe
+		// switches goroutines once per 256 KiB, not once per row.
+		bw := bufio.NewWriterSize(pw, 256<<10)
+		_, err := conn.PgConn().CopyTo(ctx, bw, query)
+		if err == nil {
+			err = bw.Flush()
+		}
 		pw.CloseWithError(err)
 		s.errc <- err
 	}()
