@@ -99,6 +99,7 @@ func (p Plan) Changes(old Plan) []string {
 	add("target", old.Target, p.Target)
 	add("keep days", old.Options.KeepDays, p.Options.KeepDays)
 	add("allow dangling references", old.Options.AllowDangling, p.Options.AllowDangling)
+	add("staged review", old.Options.StagedReview, p.Options.StagedReview)
 	add("project", old.ProjectRef, p.ProjectRef)
 	if len(out) == 0 && old.Digest() != p.Digest() {
 		out = append(out, "other options changed")

@@ -69,6 +69,11 @@ type Options struct {
 	// of other tables would point at rows that are no longer there (the
 	// restore lists them); by default it fails with the list.
 	AllowDangling bool `json:"allow_dangling,omitempty"`
+	// StagedReview pauses a destructive tables restore after its copy is
+	// verified, with a row-level comparison against live, until an approver
+	// confirms the cut-over (preview_staged.go). The ticket form offers it
+	// checked for tables scope.
+	StagedReview bool `json:"staged_review,omitempty"`
 }
 
 // Ticket is one restore request and its life.
