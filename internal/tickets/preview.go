@@ -110,8 +110,10 @@ type Preview struct {
 	// LossWindow says, for a destructive restore, what will be replaced.
 	LossWindow []string `json:"loss_window,omitempty"`
 	// Skipped lists newer snapshots the restore does not use, and why.
-	Skipped     []string  `json:"skipped,omitempty"`
-	Safety      string    `json:"safety,omitempty"`
+	Skipped []string `json:"skipped,omitempty"`
+	Safety  string   `json:"safety,omitempty"`
+	// Review says whether the restore pauses for a staged review.
+	Review      string    `json:"review,omitempty"`
 	Connections string    `json:"connections,omitempty"`
 	Estimate    Estimate  `json:"estimate"`
 	ComputedAt  time.Time `json:"computed_at"`
@@ -208,6 +210,12 @@ func BuildPreview(ctx context.Context, db snapshots.DB, cl *cluster.Cluster, t T
 		p.LossWindow = lossWindow(p, now)
 		p.Safety = safetySentence(p, t, cmp.Or(o.SafetyKeepFor, o.KeepFor))
 		p.Connections = connectionsSentence(p)
+		switch {
+		case p.Scope == ScopeTables && t.Options.StagedReview:
+			p.Review = "Staged review: once the restored copy is verified the restore pauses, shows per table the rows only live (lost), only in the snapshot (back) and those that differ, and waits for an approver to confirm the cut-over (typing the ref again) or abandon it."
+		case p.Scope == ScopeTables:
+			p.Review = "No staged review: the cut-over follows the verification directly."
+		}
 	}
 	if p.Skipped, err = skippedSnapshots(ctx, db, t, snap); err != nil {
 		return Preview{}, err

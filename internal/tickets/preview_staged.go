@@ -75,9 +75,18 @@ var (
 	// ErrNoStagedReview means the ticket's restore has not paused for review.
 	ErrNoStagedReview = errors.New("this restore is not paused for a staged review")
 	// ErrReviewChanged refuses a confirmation of a review other than the
-	// current one, or of one that is no longer awaiting a decision.
-	ErrReviewChanged = errors.New("the staged review changed since you loaded the page (or was decided or expired); look at the current one")
+	// current one, or of one that is no longer awaiting a decision. It is an
+	// ErrConflict (409).
+	ErrReviewChanged error = reviewChangedError{}
 )
+
+type reviewChangedError struct{}
+
+func (reviewChangedError) Error() string {
+	return "the staged review changed since you loaded the page (or was decided, or expired); look at the current one"
+}
+
+func (reviewChangedError) Unwrap() error { return ErrConflict }
 
 // StagedReviewGet returns ticket id's staged review.
 func StagedReviewGet(ctx context.Context, db DB, id int64) (StagedReview, error) {

@@ -28,9 +28,14 @@ func (s *Server) previewOf(ctx context.Context, t tickets.Ticket) (tickets.Previ
 }
 
 // ticketPreview fills the approval page's preview for the states in which
-// a plan waits for its go (ready, awaiting approval). A preview that cannot
-// be computed shows why in its place; the page still renders.
+// a plan waits for its go (ready, awaiting approval), and the staged review
+// of a paused restore. What cannot be computed shows why in its place; the
+// page still renders.
 func (s *Server) ticketPreview(ctx context.Context, t tickets.Ticket, p *templates.TicketPage) {
+	if err := s.ticketReview(ctx, t, p); err != nil {
+		s.Log.Warn("ticket staged review", "ticket_id", t.ID, "err", err)
+		p.Review.Error = "The staged review could not be read: " + err.Error()
+	}
 	if t.SnapshotID == 0 || (t.State != tickets.StateReady && t.State != tickets.StateAwaitingApproval) {
 		return
 	}

@@ -266,6 +266,7 @@ func (s *Server) ticketAction(c echo.Context) error {
 		}
 		p.Options.TargetRef = strings.TrimSpace(c.FormValue("target_ref"))
 		p.Options.AllowDangling = c.FormValue("allow_dangling") == "1"
+		p.Options.StagedReview = c.FormValue("staged_review") == "1"
 		if cur, err := tickets.TicketGet(ctx, s.Pool, id); err == nil {
 			p.Options.KeepDays = cur.Options.KeepDays
 		}

@@ -118,8 +118,9 @@ type TicketPage struct {
 	Users       []auth.User
 	Proposals   []tickets.Proposal // changes proposed by mail (internal/web/proposals.go)
 
-	// Preview is the plan in numbers (preview.templ).
+	// Preview is the plan in numbers, Review the staged review (preview.templ).
 	Preview TicketPreviewProps
+	Review  TicketReviewProps
 }
 
 // Selected says whether table is in the ticket's scope.
