@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -152,5 +153,85 @@ func TestTableSchemaDifferences(t *testing.T) {
 	}
 	if _, err := compare.Table(ctx, live, snap, "public", "nowhere", compare.Options{}); err == nil {
 		t.Error("a table on neither side compared")
+	}
+}
+
+// TestTableHostileNames: schema, table and column names holding quotes,
+// semicolons and spaces are quoted, never spliced: the comparison works and
+// nothing else runs.
+func TestTableHostileNames(t *testing.T) {
+	t.Parallel()
+	live, snap := pair(t, `CREATE SCHEMA "we""ird; s";
+		CREATE TABLE "we""ird; s"."t"" ; DROP TABLE x; --" ("k""ey" text PRIMARY KEY, "v; DROP" int);
+		CREATE TABLE public.x (i int);
+		INSERT INTO "we""ird; s"."t"" ; DROP TABLE x; --" VALUES ('a', 1), ('b"''c', 2)`,
+		`UPDATE "we""ird; s"."t"" ; DROP TABLE x; --" SET "v; DROP" = 3 WHERE "k""ey" = 'a'`, ``)
+	ctx := context.Background()
+	r, err := compare.Table(ctx, live, snap, `we"ird; s`, `t" ; DROP TABLE x; --`, compare.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Same != 1 || !slices.Equal(r.Differ.Samples, []string{`k"ey=a`}) {
+		t.Errorf("result: %+v", r)
+	}
+	for _, c := range []*pgx.Conn{live, snap} {
+		var n int
+		if err := c.QueryRow(ctx, `SELECT count(*) FROM pg_class WHERE relname = 'x'`).Scan(&n); err != nil || n != 1 {
+			t.Errorf("public.x: %d %v", n, err)
+		}
+	}
+}
+
+// TestTableLostConnection: a side whose session is terminated mid-stream
+// fails the comparison with an error (no partial result is passed off as
+// whole, nothing hangs).
+func TestTableLostConnection(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	live, snap := pair(t, `CREATE TABLE public.big (id bigint PRIMARY KEY, pad text);
+		INSERT INTO public.big SELECT g, repeat('x', 200) FROM generate_series(1, 300000) g`, ``, ``)
+	var pid uint32
+	if err := snap.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := pgx.Connect(ctx, testenv.AdminURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := compare.Table(ctx, live, snap, "public", "big", compare.Options{})
+		done <- err
+	}()
+	// Terminate the snapshot side once its COPY is running.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var killed bool
+		err := admin.QueryRow(ctx, `SELECT coalesce(bool_or(pg_terminate_backend(pid)), false) FROM pg_stat_activity
+			WHERE pid = $1 AND query LIKE 'COPY (SELECT%'`, int(pid)).Scan(&killed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if killed {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the comparison ended before its session could be cut (make the table bigger): %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the snapshot side's COPY never showed up")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a comparison whose side was cut reported success")
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the comparison hangs after losing a side")
 	}
 }

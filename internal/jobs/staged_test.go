@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/restoreportal/portal/internal/compare"
 	"github.com/restoreportal/portal/internal/tickets"
 )
@@ -194,3 +196,36 @@ func TestStagedReviewExpires(t *testing.T) {
 		t.Errorf("review after expiry: %+v %v", rv, err)
 	}
 }
+
+// TestStagedReviewCopyGoneBeforeConfirm: the reviewed copy disappears while
+// the restore waits (dropped by hand, a lost cluster); the confirmed cut-over
+// then fails closed: live is exactly as it was, nothing restored blind.
+func TestStagedReviewCopyGoneBeforeConfirm(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.startRiver()
+	ctx := context.Background()
+	tk, _, _, _ := stagedFixture(h)
+	liveBefore := h.tableDigest("storage.objects")
+	rv := waitReview(h, tk.ID)
+	admin, err := h.cl.Connect(ctx, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "DROP DATABASE "+pgxIdent(rv.StagingDatabase)+" WITH (FORCE)"); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close(ctx)
+	if _, err := tickets.StagedReviewConfirm(ctx, h.pool, h.approver, tk.ID, tickets.ReviewDecision{Digest: rv.Digest(), ConfirmRef: h.ref}); err != nil {
+		t.Fatal(err)
+	}
+	tk = h.waitFinal(tk.ID)
+	if tk.State != tickets.StateFailed {
+		t.Fatalf("confirmed without its copy: %s %q", tk.State, tk.Result.Message)
+	}
+	if h.tableDigest("storage.objects") != liveBefore {
+		t.Error("live changed although the reviewed copy was gone")
+	}
+}
+
+func pgxIdent(s string) string { return pgx.Identifier{s}.Sanitize() }
