@@ -342,8 +342,10 @@ func FormatAgo(d time.Duration) string {
 // "about 12 minutes", "about 2.5 hours".
 func FormatDuration(sec float64) string {
 	switch {
+	case sec < 1.5:
+		return "about 1 second"
 	case sec < 60:
-		return fmt.Sprintf("about %d seconds", max(1, int(sec+0.5)))
+		return fmt.Sprintf("about %d seconds", int(sec+0.5))
 	case sec < 3600:
 		return fmt.Sprintf("about %d minutes", int(sec/60+0.5))
 	}
