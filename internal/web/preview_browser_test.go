@@ -93,7 +93,7 @@ func TestBrowserPreviewStagedReview(t *testing.T) {
 	ap.waitText(row+`td[data-col=only-snapshot]`, "3")
 	ap.waitText(row+`td[data-col=differ]`, "1")
 	ap.waitText(row+`td[data-col=same]`, "1,230")
-	ap.do(chromedp.Click(chromedp.CSS(row+`td[data-col=only-snapshot] summary`)))
+	ap.do(chromedp.Click(chromedp.CSS(row + `td[data-col=only-snapshot] summary`)))
 	ap.waitText(row+`td[data-col=only-snapshot] .sample-keys`, "id=7")
 	ap.shot("preview-02-staged-review")
 	ap.do(chromedp.SendKeys(chromedp.CSS(`#review-confirm-form input[name=confirm_ref]`), "proj-alpha"),
