@@ -398,6 +398,8 @@ func (c Config) Print(w io.Writer) {
 	line("PORTAL_LOG_FORMAT", c.LogFormat)
 	line("PORTAL_SECURE_COOKIES", c.SecureCookies)
 	line("PORTAL_APPROVAL_TTL", c.ApprovalTTL)
+	line("PORTAL_PREVIEW_EXACT_ROWS", c.PreviewExactRows)
+	line("PORTAL_STAGED_REVIEW_TTL", c.StagedReviewTTL)
 	line("PORTAL_PG_DUMP", c.PGDump)
 	line("PORTAL_CLUSTERS", strings.Join(c.ClusterNames(), ",")+" (URLs not shown)")
 	line("PORTAL_CLUSTERS_FILE", c.ClustersFile)
