@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -20,6 +22,63 @@ import (
 func (s *Server) stagedRoutes(g *echo.Group) {
 	g.POST("/tickets/:id/review/confirm", s.reviewConfirm)
 	g.POST("/tickets/:id/review/abandon", s.reviewAbandon)
+	g.GET("/api/v1/tickets/:id/review", s.apiReviewGet)
+	g.POST("/api/v1/tickets/:id/review/confirm", s.apiReviewDecide)
+	g.POST("/api/v1/tickets/:id/review/abandon", s.apiReviewDecide)
+}
+
+// reviewJSON is a staged review as the API shows it, with the digest a
+// decision sends back (review_digest).
+type reviewJSON struct {
+	tickets.StagedReview
+	ReviewDigest string `json:"review_digest"`
+}
+
+// apiReviewGet is GET /api/v1/tickets/{id}/review, for anyone who may read
+// the ticket; 404 when its restore has not paused for review.
+func (s *Server) apiReviewGet(c echo.Context) error {
+	id, err := ticketID(c)
+	if err != nil {
+		return err
+	}
+	rv, err := tickets.StagedReviewGet(c.Request().Context(), s.Pool, id)
+	if errors.Is(err, tickets.ErrNoStagedReview) {
+		return echo.NewHTTPError(http.StatusNotFound, err.Error())
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, reviewJSON{StagedReview: rv, ReviewDigest: rv.Digest()})
+}
+
+type reviewDecisionRequest struct {
+	ReviewDigest string `json:"review_digest"`
+	ConfirmRef   string `json:"confirm_ref"`
+}
+
+// apiReviewDecide confirms (approver, confirm_ref) or abandons (operator)
+// the cut-over of the review whose digest is sent; it answers the ticket.
+func (s *Server) apiReviewDecide(c echo.Context) error {
+	id, err := ticketID(c)
+	if err != nil {
+		return err
+	}
+	var req reviewDecisionRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	d := tickets.ReviewDecision{Digest: req.ReviewDigest, ConfirmRef: req.ConfirmRef}
+	ctx := c.Request().Context()
+	var t tickets.Ticket
+	if strings.HasSuffix(c.Path(), "/confirm") {
+		t, err = tickets.StagedReviewConfirm(ctx, s.Pool, s.actor(c), id, d)
+	} else {
+		t, err = tickets.StagedReviewAbandon(ctx, s.Pool, s.actor(c), id, d)
+	}
+	if err != nil {
+		return err
+	}
+	return s.ticketOut(c, http.StatusOK, t)
 }
 
 func (s *Server) reviewConfirm(c echo.Context) error {

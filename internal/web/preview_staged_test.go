@@ -120,3 +120,36 @@ func TestStagedReviewPageAndForms(t *testing.T) {
 		t.Errorf("stored comparison: %s", b)
 	}
 }
+
+// TestStagedReviewAPI: a viewer reads the review and its digest; a stale
+// digest is refused with 409; the operator abandons with the current one;
+// a ticket that never paused has no review (404).
+func TestStagedReviewAPI(t *testing.T) {
+	t.Parallel()
+	p := newPortal(t)
+	id, rv := pausedTicket(t, p)
+	path := fmt.Sprintf("/api/v1/tickets/%d/review", id)
+	if code, _ := p.api(t, "", "GET", path, nil); code != http.StatusUnauthorized {
+		t.Errorf("anonymous: %d", code)
+	}
+	code, got := p.api(t, p.token(t, auth.RoleViewer), "GET", path, nil)
+	if code != http.StatusOK || got["review_digest"] != rv.Digest() || got["state"] != "awaiting_cutover" {
+		t.Fatalf("viewer get: %d %v", code, got)
+	}
+	opTok := p.token(t, auth.RoleOperator)
+	if code, got := p.api(t, opTok, "POST", path+"/confirm", map[string]any{"review_digest": rv.Digest(), "confirm_ref": "proj-alpha"}); code != http.StatusForbidden {
+		t.Errorf("operator confirms: %d %v", code, got)
+	}
+	if code, got := p.api(t, opTok, "POST", path+"/abandon", map[string]any{"review_digest": "0"}); code != http.StatusConflict {
+		t.Errorf("stale abandon: %d %v", code, got)
+	}
+	if code, got := p.api(t, opTok, "POST", path+"/abandon", map[string]any{"review_digest": rv.Digest()}); code != http.StatusOK || got["state"] != "running" {
+		t.Errorf("abandon: %d %v", code, got)
+	}
+	if got, _ := tickets.StagedReviewGet(context.Background(), p.pool, id); got.State != tickets.ReviewAbandoned {
+		t.Errorf("after abandon: %s", got.State)
+	}
+	if code, _ := p.api(t, p.token(t, auth.RoleViewer), "GET", fmt.Sprintf("/api/v1/tickets/%d/review", id+1000), nil); code != http.StatusNotFound {
+		t.Errorf("no review: %d", code)
+	}
+}
