@@ -229,3 +229,32 @@ func TestStagedReviewCopyGoneBeforeConfirm(t *testing.T) {
 }
 
 func pgxIdent(s string) string { return pgx.Identifier{s}.Sanitize() }
+
+// TestStagedReviewCancelledWhilePaused: cancelling the ticket during the
+// pause is allowed (it is not the cut-over); the paused job, when it next
+// looks, drops the copy; live is untouched.
+func TestStagedReviewCancelledWhilePaused(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.startRiver()
+	ctx := context.Background()
+	tk, _, _, _ := stagedFixture(h)
+	liveBefore := h.tableDigest("storage.objects")
+	rv := waitReview(h, tk.ID)
+	if _, err := tickets.Cancel(ctx, h.pool, h.operator, tk.ID, "customer changed their mind"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for h.databaseExists(rv.StagingDatabase) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the copy %s of the cancelled restore is still there", rv.StagingDatabase)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if h.tableDigest("storage.objects") != liveBefore {
+		t.Error("cancel changed live")
+	}
+	if _, err := tickets.StagedReviewConfirm(ctx, h.pool, h.approver, tk.ID, tickets.ReviewDecision{Digest: rv.Digest(), ConfirmRef: h.ref}); !errors.Is(err, tickets.ErrReviewChanged) {
+		t.Errorf("confirm after cancel: %v", err)
+	}
+}
