@@ -44,6 +44,15 @@ type Config struct {
 	Worker          Worker
 	Snapshots       Snapshots
 	Mail            Mail
+
+	// PreviewExactRows is PORTAL_PREVIEW_EXACT_ROWS: a restore's preview counts
+	// a live table's rows exactly up to this size (the planner's estimate),
+	// else shows the estimate, labelled "about".
+	PreviewExactRows int
+	// StagedReviewTTL is PORTAL_STAGED_REVIEW_TTL: how long a restore paused
+	// for staged review waits for its cut-over to be confirmed; then the
+	// restored copy is dropped and the live project stays as it is.
+	StagedReviewTTL time.Duration
 }
 
 // S3 is where snapshots live.
@@ -181,6 +190,8 @@ func Load(getenv func(string) string) (Config, error) {
 			TLSKey:           r.str("PORTAL_SMTP_TLS_KEY", ""),
 		},
 	}
+	c.PreviewExactRows = r.integer("PORTAL_PREVIEW_EXACT_ROWS", 1_000_000)
+	c.StagedReviewTTL = r.duration("PORTAL_STAGED_REVIEW_TTL", 24*time.Hour)
 	clusters := r.str("PORTAL_CLUSTERS", "")
 	if r.err != nil {
 		return Config{}, r.err
@@ -387,6 +398,8 @@ func (c Config) Print(w io.Writer) {
 	line("PORTAL_LOG_FORMAT", c.LogFormat)
 	line("PORTAL_SECURE_COOKIES", c.SecureCookies)
 	line("PORTAL_APPROVAL_TTL", c.ApprovalTTL)
+	line("PORTAL_PREVIEW_EXACT_ROWS", c.PreviewExactRows)
+	line("PORTAL_STAGED_REVIEW_TTL", c.StagedReviewTTL)
 	line("PORTAL_PG_DUMP", c.PGDump)
 	line("PORTAL_CLUSTERS", strings.Join(c.ClusterNames(), ",")+" (URLs not shown)")
 	line("PORTAL_CLUSTERS_FILE", c.ClustersFile)

@@ -142,6 +142,12 @@ func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.Restore
 		notifyRequester(ctx, w.d, t, noticeSucceeded)
 		log.Info("restore succeeded", "duration", time.Since(start).Round(time.Millisecond))
 		return nil
+	case errors.Is(err, errAwaitingCutover):
+		outcome = "paused"
+		return river.JobSnooze(stagedPoll) // staged.go
+	case errors.As(err, new(errReviewEnded)):
+		outcome = "abandoned"
+		return w.fail(ctx, t, err, res)
 	case errors.Is(context.Cause(ctx), errTicketCancelled):
 		outcome = "cancelled"
 		log.Info("restore cancelled from the ticket; staging removed")
@@ -838,6 +844,10 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 	} else if !errors.Is(err, errNoSwap) {
 		return tickets.Result{}, err
 	}
+	stg, resumed, err := r.stagedResume(ctx, own, staging) // staged.go: a paused restore goes on from its verified copy
+	if err != nil {
+		return tickets.Result{}, err
+	}
 
 	if err := r.precheck(ctx, snap); err != nil {
 		return tickets.Result{}, err
@@ -853,20 +863,24 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 		return tickets.Result{}, err
 	}
 
-	r.setPhase("prepare", "creating staging database "+staging)
-	stg, err := own.claim(ctx, staging, "", tickets.PurposeStaging, true) // drops the stale staging of a killed attempt
-	if err != nil {
-		return tickets.Result{}, err
-	}
-	if err := cl.CreateOwned(ctx, staging, r.owner); err != nil {
-		return tickets.Result{}, err
-	}
-	if err := own.made(ctx, stg, nil); err != nil {
-		return tickets.Result{}, err
+	if !resumed {
+		r.setPhase("prepare", "creating staging database "+staging)
+		if stg, err = own.claim(ctx, staging, "", tickets.PurposeStaging, true); err != nil { // drops the stale staging of a killed attempt
+			return tickets.Result{}, err
+		}
+		if err := cl.CreateOwned(ctx, staging, r.owner); err != nil {
+			return tickets.Result{}, err
+		}
+		if err := own.made(ctx, stg, nil); err != nil {
+			return tickets.Result{}, err
+		}
 	}
 	var bak *tickets.DatabaseRecord
-	swapped := false
+	swapped, paused := false, false
 	defer func() {
+		if paused {
+			return // the staged review keeps the verified copy
+		}
 		if err := own.drop(ctx, stg); err != nil {
 			r.log.Error("could not drop the staging database", "database", staging, "err", err)
 		}
@@ -876,15 +890,17 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 			}
 		}
 	}()
-	if err := r.step(ctx, StepPrepared); err != nil {
-		return tickets.Result{}, err
-	}
-	res, err := r.apply(ctx, cl, snap, staging, tables)
-	if err != nil {
-		return tickets.Result{}, err
-	}
-	if err := r.step(ctx, StepApplied); err != nil {
-		return tickets.Result{}, err
+	var res *restore.Result
+	if !resumed {
+		if err := r.step(ctx, StepPrepared); err != nil {
+			return tickets.Result{}, err
+		}
+		if res, err = r.apply(ctx, cl, snap, staging, tables); err != nil {
+			return tickets.Result{}, err
+		}
+		if err := r.step(ctx, StepApplied); err != nil {
+			return tickets.Result{}, err
+		}
 	}
 	sc, closeSC, err := ownerSession(ctx, cl, staging, r.log)
 	if err != nil {
@@ -907,6 +923,13 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 	}
 	if err := r.step(ctx, StepVerified); err != nil {
 		return tickets.Result{}, err
+	}
+	if !resumed {
+		if paused, err = r.stagedPause(ctx, lc, sc, ctables, staging); err != nil {
+			return tickets.Result{}, err
+		} else if paused {
+			return tickets.Result{}, errAwaitingCutover
+		}
 	}
 
 	// The backup database is recorded before it is made; a stale one of a

@@ -72,6 +72,11 @@ type Options struct {
 	// Undelete narrows an undelete (ModeUndelete) to listed keys or a
 	// filter; nil merges every missing row of the scope's tables.
 	Undelete UndeleteLimit `json:"undelete,omitzero"`
+	// StagedReview pauses a destructive tables restore after its copy is
+	// verified, with a row-level comparison against live, until an approver
+	// confirms the cut-over (preview_staged.go). The ticket form offers it
+	// checked for tables scope.
+	StagedReview bool `json:"staged_review,omitempty"`
 }
 
 // Ticket is one restore request and its life.

@@ -24,6 +24,7 @@ func (s *Server) apiRoutes(g *echo.Group) {
 	g.GET("/api/v1/tickets", s.apiTicketList)
 	g.POST("/api/v1/tickets", s.apiTicketCreate)
 	g.GET("/api/v1/tickets/:id", s.apiTicketGet)
+	g.GET("/api/v1/tickets/:id/preview", s.apiTicketPreview)
 	g.POST("/api/v1/tickets/:id/approve", s.apiTicketApprove)
 	g.POST("/api/v1/tickets/:id/cancel", s.apiTicketCancel)
 	g.POST("/api/v1/tickets/:id/rollback", s.apiTicketRollback)

@@ -191,6 +191,7 @@ func (s *Server) renderTicketChanges(c echo.Context, id int64, status int, msg s
 			p.PlanDigest = tickets.PlanOf(t, snap).Digest()
 		}
 	}
+	s.ticketPreview(ctx, t, &p)
 	if u := p.User; t.State == tickets.StateAwaitingApproval || t.State == tickets.StateSucceeded {
 		editor, err := tickets.PlanEditor(ctx, s.Pool, t.ID, u.ID)
 		if err != nil {
@@ -269,6 +270,7 @@ func (s *Server) ticketAction(c echo.Context) error {
 		p.Options.TargetRef = strings.TrimSpace(c.FormValue("target_ref"))
 		p.Options.AllowDangling = c.FormValue("allow_dangling") == "1"
 		p.Options.Undelete = undeleteLimitForm(c) // undelete.go
+		p.Options.StagedReview = c.FormValue("staged_review") == "1"
 		if cur, err := tickets.TicketGet(ctx, s.Pool, id); err == nil {
 			p.Options.KeepDays = cur.Options.KeepDays
 		}

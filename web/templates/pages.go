@@ -119,6 +119,10 @@ type TicketPage struct {
 	Steps     []tickets.StepLog
 	Users     []auth.User
 	Proposals []tickets.Proposal // changes proposed by mail (internal/web/proposals.go)
+
+	// Preview is the plan in numbers, Review the staged review (preview.templ).
+	Preview TicketPreviewProps
+	Review  TicketReviewProps
 }
 
 // Selected says whether table is in the ticket's scope.

@@ -1,0 +1,155 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/restoreportal/portal/internal/auth"
+	"github.com/restoreportal/portal/internal/compare"
+	"github.com/restoreportal/portal/internal/tickets"
+)
+
+// pausedTicket is an approved destructive tables restore whose job paused
+// for its staged review (recorded as the worker records it).
+func pausedTicket(t *testing.T, p *portal) (int64, tickets.StagedReview) {
+	t.Helper()
+	ctx := context.Background()
+	at := time.Now().UTC().Add(-30 * time.Hour).Format(time.RFC3339)
+	code, got := p.api(t, p.token(t, auth.RoleOperator), "POST", "/api/v1/tickets", map[string]any{
+		"project_ref": "proj-alpha", "requested_at": at, "mode": "destructive", "requester_email": "cust@example.org",
+		"scope": map[string]any{"kind": "tables", "tables": []string{"public.orders"}}, "options": map[string]any{"staged_review": true}})
+	if code != http.StatusCreated {
+		t.Fatalf("create: %d %v", code, got)
+	}
+	id := int64(got["id"].(float64))
+	code, got = p.api(t, p.token(t, auth.RoleApprover), "POST", fmt.Sprintf("/api/v1/tickets/%d/approve", id),
+		map[string]any{"confirm_ref": "proj-alpha", "plan_digest": got["plan_digest"]})
+	if code != http.StatusOK || got["state"] != "queued" {
+		t.Fatalf("approve: %d %v", code, got)
+	}
+	jobID := int64(got["job_id"].(float64))
+	if _, err := tickets.MarkRunning(ctx, p.pool, id, jobID); err != nil {
+		t.Fatal(err)
+	}
+	res := compare.Result{Table: "public.orders", Key: []string{"id"}, Same: 90,
+		OnlyLive: compare.Diff{Count: 2, Samples: []string{"id=1001", "id=1002"}}, OnlySnapshot: compare.Diff{Count: 1, Samples: []string{"id=5"}},
+		Differ: compare.Diff{Count: 1, Samples: []string{"id=10"}}, Schema: []string{"column extra (integer): only live"}}
+	// The job snoozed, as a paused restore's does.
+	if _, err := p.pool.Exec(ctx, `UPDATE river_job SET state = 'scheduled', scheduled_at = now() + interval '1 hour' WHERE id = $1`, jobID); err != nil {
+		t.Fatal(err)
+	}
+	rv, err := tickets.StagedReviewRecord(ctx, p.pool, tickets.StagedReview{TicketID: id, JobID: jobID, StagingDatabase: "proj_alpha_stg_" + fmt.Sprint(id),
+		PlanDigest: "d", Tables: []compare.Result{res}}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, rv
+}
+
+var reviewDigestField = regexp.MustCompile(`name="review_digest" value="([0-9a-f]+)"`)
+
+// TestStagedReviewPageAndForms: the paused ticket's page shows each count
+// with its sample keys and the schema difference; a viewer sees no forms;
+// the preparer may not confirm; a stale confirm form is refused with 409 and
+// changes nothing; the approver's confirmation with the ref typed is
+// recorded.
+func TestStagedReviewPageAndForms(t *testing.T) {
+	t.Parallel()
+	p := newPortal(t)
+	id, rv := pausedTicket(t, p)
+	path := fmt.Sprintf("/tickets/%d", id)
+
+	viewer := p.login(t, "viewer@example.com")
+	_, body := viewer.get(path)
+	for _, want := range []string{`id="review-tables"`, `<td data-col="only-live">2`, "<code>id=1001</code>", "<code>id=5</code>",
+		"<code>id=10</code>", "column extra (integer): only live", "awaiting the cut-over confirmation"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	if strings.Contains(body, `id="review-confirm-form"`) || strings.Contains(body, `id="review-abandon-form"`) {
+		t.Error("a viewer is offered the review forms")
+	}
+	op := p.login(t, "operator@example.com")
+	_, body = op.get(path)
+	if strings.Contains(body, `id="review-confirm-form"`) || !strings.Contains(body, `id="review-abandon-form"`) {
+		t.Error("the operator (who prepared) must see abandon, not confirm")
+	}
+	if res, _ := op.post(path+"/review/confirm", url.Values{"_csrf": {op.csrf}, "review_digest": {rv.Digest()}, "confirm_ref": {"proj-alpha"}}); res.StatusCode != http.StatusForbidden {
+		t.Errorf("operator confirms: %d", res.StatusCode)
+	}
+
+	ap := p.login(t, "approver2@example.com")
+	_, body = ap.get(path)
+	m := reviewDigestField.FindStringSubmatch(body)
+	if m == nil || m[1] != rv.Digest() {
+		t.Fatalf("confirm form digest: %v", m)
+	}
+	res, body := ap.post(path+"/review/confirm", url.Values{"_csrf": {ap.csrf}, "review_digest": {strings.Repeat("0", 64)}, "confirm_ref": {"proj-alpha"}})
+	if res.StatusCode != http.StatusConflict || !strings.Contains(body, "staged review changed") {
+		t.Errorf("stale confirm: %d", res.StatusCode)
+	}
+	if res, _ := ap.post(path+"/review/confirm", url.Values{"_csrf": {ap.csrf}, "review_digest": {m[1]}, "confirm_ref": {"proj-bravo"}}); res.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("wrong ref: %d", res.StatusCode)
+	}
+	if got, _ := tickets.StagedReviewGet(context.Background(), p.pool, id); got.State != tickets.ReviewAwaiting {
+		t.Fatalf("refused forms changed the review: %s", got.State)
+	}
+	res, _ = ap.post(path+"/review/confirm", url.Values{"_csrf": {ap.csrf}, "review_digest": {m[1]}, "confirm_ref": {"proj-alpha"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("confirm: %d", res.StatusCode)
+	}
+	got, err := tickets.StagedReviewGet(context.Background(), p.pool, id)
+	if err != nil || got.State != tickets.ReviewConfirmed || got.DecidedByName != "approver2@example.com" {
+		t.Errorf("after confirm: %+v %v", got, err)
+	}
+	// The job that paused is woken (made due now).
+	var due bool
+	if err := p.pool.QueryRow(context.Background(), `SELECT scheduled_at <= now() FROM river_job WHERE id = $1`, rv.JobID).Scan(&due); err != nil || !due {
+		t.Errorf("job not due: %t %v", due, err)
+	}
+	b, _ := json.Marshal(got.Tables)
+	if !strings.Contains(string(b), `"id=1001"`) {
+		t.Errorf("stored comparison: %s", b)
+	}
+}
+
+// TestStagedReviewAPI: a viewer reads the review and its digest; a stale
+// digest is refused with 409; the operator abandons with the current one;
+// a ticket that never paused has no review (404).
+func TestStagedReviewAPI(t *testing.T) {
+	t.Parallel()
+	p := newPortal(t)
+	id, rv := pausedTicket(t, p)
+	path := fmt.Sprintf("/api/v1/tickets/%d/review", id)
+	if code, _ := p.api(t, "", "GET", path, nil); code != http.StatusUnauthorized {
+		t.Errorf("anonymous: %d", code)
+	}
+	code, got := p.api(t, p.token(t, auth.RoleViewer), "GET", path, nil)
+	if code != http.StatusOK || got["review_digest"] != rv.Digest() || got["state"] != "awaiting_cutover" {
+		t.Fatalf("viewer get: %d %v", code, got)
+	}
+	opTok := p.token(t, auth.RoleOperator)
+	if code, got := p.api(t, opTok, "POST", path+"/confirm", map[string]any{"review_digest": rv.Digest(), "confirm_ref": "proj-alpha"}); code != http.StatusForbidden {
+		t.Errorf("operator confirms: %d %v", code, got)
+	}
+	if code, got := p.api(t, opTok, "POST", path+"/abandon", map[string]any{"review_digest": "0"}); code != http.StatusConflict {
+		t.Errorf("stale abandon: %d %v", code, got)
+	}
+	if code, got := p.api(t, opTok, "POST", path+"/abandon", map[string]any{"review_digest": rv.Digest()}); code != http.StatusOK || got["state"] != "running" {
+		t.Errorf("abandon: %d %v", code, got)
+	}
+	if got, _ := tickets.StagedReviewGet(context.Background(), p.pool, id); got.State != tickets.ReviewAbandoned {
+		t.Errorf("after abandon: %s", got.State)
+	}
+	if code, _ := p.api(t, p.token(t, auth.RoleViewer), "GET", fmt.Sprintf("/api/v1/tickets/%d/review", id+1000), nil); code != http.StatusNotFound {
+		t.Errorf("no review: %d", code)
+	}
+}
