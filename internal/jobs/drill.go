@@ -98,7 +98,9 @@ func (w *DrillWorker) Work(ctx context.Context, job *river.Job[drills.DrillArgs]
 	defer cancel(nil)
 	stopWatch := w.watch(ctx, cancel, p.Ref, cl.Name(), log)
 	run := &drillRun{d: w.d, log: log, rec: rec, p: p, projCl: projCl, cl: cl, snap: snap}
+	started := time.Now()
 	res, err := run.run(ctx)
+	res.Duration = time.Since(started) // the whole drill, the drop included
 	stopWatch()
 
 	switch {
@@ -304,7 +306,6 @@ func (r *drillRun) owner(ctx context.Context, scratch string) (string, error) {
 func (r *drillRun) run(ctx context.Context) (drills.Result, error) {
 	start := time.Now()
 	res := drills.Result{Bytes: r.snap.Size}
-	defer func() { res.Duration = time.Since(start) }()
 	if err := r.snap.Usable(); err != nil {
 		return res, err
 	}
