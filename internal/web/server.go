@@ -103,6 +103,7 @@ func (s *Server) routes(e *echo.Echo) {
 	s.projectRoutes(app)
 	s.proposalRoutes(app)
 	s.projectRegistrationRoutes(app)
+	s.drillRoutes(app)
 }
 
 func (s *Server) healthz(c echo.Context) error {
