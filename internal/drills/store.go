@@ -115,7 +115,7 @@ func DrillStart(ctx context.Context, db DB, n NewDrill) (Drill, error) {
 		at = &n.SnapshotAt
 	}
 	rows, err := db.Query(ctx, `INSERT INTO drills (project_ref, snapshot_id, snapshot_at, trigger, job_id, cluster)
-		VALUES ($1, $2, $3, $4, nullif($5, 0), $6) RETURNING `+drillCols, n.ProjectRef, n.SnapshotID, at, trigger, n.JobID, n.Cluster)
+		VALUES ($1, nullif($2, 0), $3, $4, nullif($5, 0), $6) RETURNING `+drillCols, n.ProjectRef, n.SnapshotID, at, trigger, n.JobID, n.Cluster)
 	if err != nil {
 		return Drill{}, fmt.Errorf("record drill of %s: %w", n.ProjectRef, err)
 	}
