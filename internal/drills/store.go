@@ -217,14 +217,16 @@ func DrillList(ctx context.Context, db DB, p ListParams) ([]Drill, error) {
 		ORDER BY started_at DESC, id DESC LIMIT $5`, p.Ref, string(p.Outcome), since, until, p.Limit))
 }
 
-// DrillsStale returns the drills of ref whose scratch database is recorded
-// as planned or made and whose attempt is over (not drill keep): a killed
-// worker's leftovers, recorded as the drills', so they may be dropped.
-func DrillsStale(ctx context.Context, db DB, ref string, keep int64) ([]Drill, error) {
+// DrillsStale returns the drills of ref other than keep whose scratch
+// database is recorded as planned or made and whose attempt is over: ended,
+// or still "running" under a job that no longer runs or is jobID itself (an
+// earlier attempt of the running job, whose worker died). Such leftovers are
+// recorded as the drills', so they may be dropped.
+func DrillsStale(ctx context.Context, db DB, ref string, keep, jobID int64) ([]Drill, error) {
 	return collectDrills(db.Query(ctx, `SELECT `+drillCols+` FROM drills
 		WHERE project_ref = $1 AND id <> $2 AND scratch_state IN ('planned', 'made')
-		  AND (outcome <> 'running' OR job_id IS NULL OR NOT EXISTS (
-		      SELECT 1 FROM river_job j WHERE j.id = drills.job_id AND j.state = 'running'))`, ref, keep))
+		  AND (outcome <> 'running' OR job_id IS NULL OR job_id = $3 OR NOT EXISTS (
+		      SELECT 1 FROM river_job j WHERE j.id = drills.job_id AND j.state = 'running'))`, ref, keep, jobID))
 }
 
 // DrillAbandon marks a drill that never finished (its worker died) as failed.

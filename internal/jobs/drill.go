@@ -92,7 +92,7 @@ func (w *DrillWorker) Work(ctx context.Context, job *river.Job[drills.DrillArgs]
 		return err
 	}
 	log = log.With("drill_id", rec.ID, "snapshot_id", snap.ID)
-	w.dropStale(ctx, p.Ref, rec.ID, log)
+	w.dropStale(ctx, p.Ref, rec.ID, job.ID, log)
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -122,7 +122,7 @@ func (w *DrillWorker) Work(ctx context.Context, job *river.Job[drills.DrillArgs]
 	case drills.OutcomeYielded:
 		log.Info("drill yielded; retried later", "reason", res.Reason)
 		if ctx.Err() != nil && !errors.Is(context.Cause(ctx), errYield) {
-			return err // shutting down: River retries
+			return river.JobSnooze(0) // shutting down: the next worker to start takes it, no attempt spent
 		}
 		return river.JobSnooze(w.retryAfter())
 	case drills.OutcomePassed:
@@ -217,8 +217,8 @@ func restoreActive(ctx context.Context, db interface {
 // dropStale drops the scratch databases of ref's earlier drills whose attempt
 // is over but whose copy is still recorded (a killed worker's): each is
 // recorded as that drill's, so dropping it is safe.
-func (w *DrillWorker) dropStale(ctx context.Context, ref string, keep int64, log *slog.Logger) {
-	stale, err := drills.DrillsStale(ctx, w.d.Pool, ref, keep)
+func (w *DrillWorker) dropStale(ctx context.Context, ref string, keep, jobID int64, log *slog.Logger) {
+	stale, err := drills.DrillsStale(ctx, w.d.Pool, ref, keep, jobID)
 	if err != nil {
 		log.Warn("could not read earlier drills' scratch databases", "err", err)
 		return

@@ -440,3 +440,79 @@ func (h *harness) replaceObject(snap snapshots.Snapshot, edit func(string) strin
 		h.t.Fatal(err)
 	}
 }
+
+// The fault: a worker killed mid-drill left its scratch database, recorded
+// as made by a drill still "running". The next drill of the project drops it
+// and records the old drill as failed.
+func TestDrillCleansUpAfterAKilledDrill(t *testing.T) {
+	t.Parallel()
+	h := newDrillHarness(t)
+	h.startRiver()
+	snap := h.capture()
+	ctx := context.Background()
+	dead, err := drills.DrillStart(ctx, h.pool, drills.NewDrill{ProjectRef: h.ref, SnapshotID: snap.ID, JobID: 999999, Cluster: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := h.db + "_drl_t" + itoa(dead.ID)
+	if err := drills.DrillScratchPlan(ctx, h.pool, dead.ID, left); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.cl.Create(ctx, left); err != nil {
+		t.Fatal(err)
+	}
+	if err := drills.DrillScratchSet(ctx, h.pool, dead.ID, drills.ScratchMade); err != nil {
+		t.Fatal(err)
+	}
+	d := h.drillNow()
+	if d.Outcome != drills.OutcomePassed {
+		t.Fatalf("drill after a killed one: %s %s", d.Outcome, d.Reason)
+	}
+	if h.databaseExists(left) {
+		t.Fatalf("the killed drill's scratch database %s is still there", left)
+	}
+	old, err := drills.DrillGet(ctx, h.pool, dead.ID)
+	if err != nil || old.Outcome != drills.OutcomeFailed || old.ScratchState != drills.ScratchDropped || !strings.Contains(old.Reason, "worker stopped") {
+		t.Fatalf("the killed drill's record: %+v %v", old, err)
+	}
+}
+
+// The attack: a database already carries the name the drill would use, and
+// is not recorded as this drill's (someone else's, or a live one). The drill
+// refuses it and leaves it alone.
+func TestDrillLeavesAForeignDatabaseOfItsNameAlone(t *testing.T) {
+	t.Parallel()
+	h := newDrillHarness(t)
+	h.startRiver()
+	h.capture()
+	ctx := context.Background()
+	var next int64
+	if err := h.pool.QueryRow(ctx, `SELECT last_value + CASE WHEN is_called THEN 1 ELSE 0 END FROM drills_id_seq`).Scan(&next); err != nil {
+		t.Fatal(err)
+	}
+	foreign := h.db + "_drl_t" + itoa(next)
+	if err := h.cl.Create(ctx, foreign); err != nil {
+		t.Fatal(err)
+	}
+	c, err := h.cl.Connect(ctx, foreign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, `CREATE TABLE precious (x int); INSERT INTO precious VALUES (42)`); err != nil {
+		t.Fatal(err)
+	}
+	c.Close(ctx)
+	d := h.drillNow()
+	if d.ID != next || d.Outcome != drills.OutcomeFailed || !strings.Contains(d.Reason, "not this drill's") {
+		t.Fatalf("drill %d (expected %d) over a foreign database: %s %q", d.ID, next, d.Outcome, d.Reason)
+	}
+	c, err = h.cl.Connect(ctx, foreign)
+	if err != nil {
+		t.Fatalf("the foreign database was dropped: %v", err)
+	}
+	defer c.Close(ctx)
+	var x int
+	if err := c.QueryRow(ctx, `SELECT x FROM precious`).Scan(&x); err != nil || x != 42 {
+		t.Fatalf("the foreign database was changed: %d %v", x, err)
+	}
+}
