@@ -211,6 +211,20 @@ func AlarmsOpen(ctx context.Context, db DB, ref string, limit int) ([]Alarm, err
 	return pgx.CollectRows(rows, scanAlarm)
 }
 
+// AlarmsOpenRefs is the set of projects with an open alarm.
+func AlarmsOpenRefs(ctx context.Context, db DB) (map[string]bool, error) {
+	rows, err := db.Query(ctx, `SELECT DISTINCT project_ref FROM health_alarms WHERE cleared_at IS NULL`)
+	if err != nil {
+		return nil, err
+	}
+	refs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	out := make(map[string]bool, len(refs))
+	for _, r := range refs {
+		out[r] = true
+	}
+	return out, err
+}
+
 // AlarmsOpenCount counts the open alarms by condition.
 func AlarmsOpenCount(ctx context.Context, db DB) (map[Condition]int, error) {
 	rows, err := db.Query(ctx, `SELECT condition, count(*) FROM health_alarms WHERE cleared_at IS NULL GROUP BY condition`)

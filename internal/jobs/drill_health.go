@@ -65,10 +65,18 @@ func CheckHealth(ctx context.Context, d Deps, jobs HealthInserter, refs []string
 	if jobs != nil {
 		a.jobs = jobs
 	}
+	open, err := drills.AlarmsOpenRefs(ctx, d.Pool)
+	if err != nil {
+		return nil, err
+	}
 	var fired []drills.Alarm
 	var errs []error
 	for _, h := range hs {
-		f, err := a.apply(ctx, h.Ref, drills.SnapshotConditions, drills.SnapshotFindings(h, now))
+		found := drills.SnapshotFindings(h, now)
+		if len(found) == 0 && !open[h.Ref] {
+			continue // healthy and nothing to clear: no transaction
+		}
+		f, err := a.apply(ctx, h.Ref, drills.SnapshotConditions, found)
 		fired = append(fired, f...)
 		if err != nil {
 			errs = append(errs, err)
