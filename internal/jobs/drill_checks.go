@@ -1,10 +1,13 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 
@@ -43,19 +46,19 @@ func (r *drillRun) check(ctx context.Context, scratch, owner string) (drillCheck
 	if note != "" {
 		c.notes = append(c.notes, note)
 	}
-	rc, err := r.cl.ConnectAs(ctx, scratch, owner)
+	conns, closeConns, err := r.ownerConns(ctx, scratch, owner)
 	if err != nil {
-		return c, fmt.Errorf("connect to %s as %s: %w", scratch, owner, err)
+		return c, err
 	}
-	defer rc.Close(context.WithoutCancel(ctx))
-	conn := rc.Conn
+	defer closeConns()
+	conn := conns[0]
 	var bad []string
-	b, err := r.checkCounts(ctx, conn, inv, &c)
+	b, err := r.checkCounts(ctx, conns, inv, &c)
 	if err != nil {
 		return c, err
 	}
 	bad = append(bad, b...)
-	b, err = r.checkIndexes(ctx, conn, amcheck, &c)
+	b, err = r.checkIndexes(ctx, conns, amcheck, &c)
 	if err != nil {
 		return c, err
 	}
@@ -75,8 +78,8 @@ func (r *drillRun) check(ctx context.Context, scratch, owner string) (drillCheck
 // whose row security is forced on its owner cannot be counted by the owner
 // without the policies filtering; it is noted (its COPY count was checked by
 // the restore engine).
-func (r *drillRun) checkCounts(ctx context.Context, conn *pgx.Conn, inv []snapshots.Table, c *drillChecked) ([]string, error) {
-	rows, err := conn.Query(ctx, `SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+func (r *drillRun) checkCounts(ctx context.Context, conns []*pgx.Conn, inv []snapshots.Table, c *drillChecked) ([]string, error) {
+	rows, err := conns[0].Query(ctx, `SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE c.relforcerowsecurity AND c.relrowsecurity`)
 	if err != nil {
 		return nil, err
@@ -93,7 +96,7 @@ func (r *drillRun) checkCounts(ctx context.Context, conn *pgx.Conn, inv []snapsh
 	for _, q := range names {
 		forced[q] = true
 	}
-	var bad []string
+	var todo []snapshots.Table
 	for _, t := range inv {
 		if !t.HasData {
 			continue
@@ -103,18 +106,29 @@ func (r *drillRun) checkCounts(ctx context.Context, conn *pgx.Conn, inv []snapsh
 			c.notes = append(c.notes, fmt.Sprintf("%s forces row level security on its owner: its rows were counted by the restore's COPY check only", q))
 			continue
 		}
-		var n int64
-		if err := conn.QueryRow(ctx, "SELECT count(*) FROM ONLY "+pgx.Identifier{t.Schema, t.Name}.Sanitize()).Scan(&n); err != nil {
-			if ctx.Err() != nil {
-				return nil, err
-			}
-			bad = append(bad, fmt.Sprintf("%s could not be counted: %v", q, err))
+		todo = append(todo, t)
+	}
+	counts := make([]int64, len(todo))
+	errs := make([]error, len(todo))
+	err = parallel(ctx, conns, len(todo), func(ctx context.Context, conn *pgx.Conn, i int) error {
+		t := todo[i]
+		errs[i] = conn.QueryRow(ctx, "SELECT count(*) FROM ONLY "+pgx.Identifier{t.Schema, t.Name}.Sanitize()).Scan(&counts[i])
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	var bad []string
+	for i, t := range todo {
+		q := extract.QualifiedName{Schema: t.Schema, Name: t.Name}
+		if errs[i] != nil {
+			bad = append(bad, fmt.Sprintf("%s could not be counted: %v", q, errs[i]))
 			continue
 		}
 		c.tables++
-		c.rows += n
-		if n != t.Rows {
-			bad = append(bad, fmt.Sprintf("%s has %d rows in the restored copy, the verified snapshot's inventory has %d", q, n, t.Rows))
+		c.rows += counts[i]
+		if counts[i] != t.Rows {
+			bad = append(bad, fmt.Sprintf("%s has %d rows in the restored copy, the verified snapshot's inventory has %d", q, counts[i], t.Rows))
 		}
 	}
 	return bad, nil
@@ -165,8 +179,8 @@ func (r *drillRun) installAmcheck(ctx context.Context, scratch, owner string) (o
 // structure, every heap tuple must have its index entry, which catches an
 // index built with a function that is not the one the copy has now (a
 // mislabelled IMMUTABLE function, a changed collation).
-func (r *drillRun) checkIndexes(ctx context.Context, conn *pgx.Conn, amcheck bool, c *drillChecked) ([]string, error) {
-	rows, err := conn.Query(ctx, `SELECT c.oid::int8, format('%I.%I', n.nspname, c.relname), i.indisvalid AND i.indisready
+func (r *drillRun) checkIndexes(ctx context.Context, conns []*pgx.Conn, amcheck bool, c *drillChecked) ([]string, error) {
+	rows, err := conns[0].Query(ctx, `SELECT c.oid::int8, format('%I.%I', n.nspname, c.relname), i.indisvalid AND i.indisready
 		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 		JOIN pg_am am ON am.oid = c.relam
 		WHERE am.amname = 'btree' AND c.relkind = 'i' AND c.relpersistence <> 't'
@@ -189,25 +203,93 @@ func (r *drillRun) checkIndexes(ctx context.Context, conn *pgx.Conn, amcheck boo
 		return nil, err
 	}
 	var bad []string
-	check := "SELECT " + pgx.Identifier{amcheckSchema, "bt_index_check"}.Sanitize() + "($1::oid::regclass, true)"
+	var todo []index
 	for _, i := range list {
 		if !i.valid {
 			bad = append(bad, fmt.Sprintf("index %s is invalid", i.name))
-			continue
+		} else if amcheck {
+			todo = append(todo, i)
 		}
-		if !amcheck {
-			continue
-		}
-		if _, err := conn.Exec(ctx, check, i.oid); err != nil {
-			if ctx.Err() != nil {
-				return nil, err
-			}
-			bad = append(bad, fmt.Sprintf("index %s fails amcheck: %v", i.name, err))
+	}
+	check := "SELECT " + pgx.Identifier{amcheckSchema, "bt_index_check"}.Sanitize() + "($1::oid::regclass, true)"
+	errs := make([]error, len(todo))
+	err = parallel(ctx, conns, len(todo), func(ctx context.Context, conn *pgx.Conn, i int) error {
+		_, errs[i] = conn.Exec(ctx, check, todo[i].oid)
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, x := range todo {
+		if errs[i] != nil {
+			bad = append(bad, fmt.Sprintf("index %s fails amcheck: %v", x.name, errs[i]))
 			continue
 		}
 		c.indexes++
 	}
 	return bad, nil
+}
+
+// ownerConns opens the check's connections to scratch acting as owner:
+// PORTAL_APPLY_JOBS of them (one per CPU by default), through one
+// short-lived login role (cluster.Session).
+func (r *drillRun) ownerConns(ctx context.Context, scratch, owner string) ([]*pgx.Conn, func(), error) {
+	s, err := r.cl.OwnerSession(ctx, scratch, owner)
+	if err != nil {
+		return nil, nil, err
+	}
+	n := r.d.Config.Worker.ApplyJobs
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
+	var conns []*pgx.Conn
+	closeAll := func() {
+		ctx := context.WithoutCancel(ctx)
+		for _, c := range conns {
+			c.Close(ctx)
+		}
+		if err := s.Close(ctx); err != nil {
+			r.log.Error("could not drop the drill's login role", "role", s.Login(), "err", err)
+		}
+	}
+	for i := 0; i < min(n, 8); i++ {
+		c, err := s.Connect(ctx)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		conns = append(conns, c)
+	}
+	return conns, closeAll, nil
+}
+
+// parallel runs task for 0..n-1, each connection running one task at a
+// time; it returns the first error a task returns (tasks record their own
+// per-item errors).
+func parallel(ctx context.Context, conns []*pgx.Conn, n int, task func(ctx context.Context, conn *pgx.Conn, i int) error) error {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for _, conn := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := task(ctx, conn, i); err != nil {
+					mu.Lock()
+					first = cmp.Or(first, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return cmp.Or(first, ctx.Err())
 }
 
 // checkForeignKeys counts the foreign keys: those the restore added were
