@@ -13,11 +13,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/config"
 	"github.com/restoreportal/portal/internal/drills"
 	"github.com/restoreportal/portal/internal/intake"
 	"github.com/restoreportal/portal/internal/jobs"
 	"github.com/restoreportal/portal/internal/snapshots"
+	"github.com/restoreportal/portal/internal/testenv"
 	"github.com/restoreportal/portal/internal/tickets"
 )
 
@@ -514,5 +516,66 @@ func TestDrillLeavesAForeignDatabaseOfItsNameAlone(t *testing.T) {
 	var x int
 	if err := c.QueryRow(ctx, `SELECT x FROM precious`).Scan(&x); err != nil || x != 42 {
 		t.Fatalf("the foreign database was changed: %d %v", x, err)
+	}
+}
+
+// PORTAL_DRILL_CLUSTER: the drill restores on another cluster (a private
+// Postgres here), as the project's owner role made there, and leaves the
+// project's own cluster alone.
+func TestDrillRunsOnTheDrillCluster(t *testing.T) {
+	t.Parallel()
+	pc := testenv.NewPrivateCluster(t)
+	h := newHarnessWith(t, randomRef(), func(c *config.Config) {
+		c.Clusters = map[string]string{cluster.Default: c.ProjectsAdminURL, "drills": pc.AdminURL}
+		c.Drills.Cluster = "drills"
+	})
+	other, err := cluster.New(pc.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var onOther, onProject atomic.Bool
+	var owner atomic.Value
+	deps := h.deps
+	deps.Drill.Hook = func(ctx context.Context, id int64, s jobs.Step) error {
+		if s != jobs.StepApplied {
+			return nil
+		}
+		d, err := drills.DrillGet(ctx, h.pool, id)
+		if err != nil {
+			return err
+		}
+		ok, err := other.Exists(ctx, d.ScratchDatabase)
+		onOther.Store(ok && d.Cluster == "drills")
+		if err != nil {
+			return err
+		}
+		ok, err = h.cl.Exists(ctx, d.ScratchDatabase)
+		onProject.Store(ok)
+		o, err2 := other.DatabaseOwner(ctx, d.ScratchDatabase)
+		owner.Store(o)
+		return errors.Join(err, err2)
+	}
+	h.startRiverWith(deps)
+	h.capture()
+	live := h.checksum(h.db)
+	d := h.drillNow()
+	if d.Outcome != drills.OutcomePassed || d.IndexesChecked == 0 {
+		t.Fatalf("drill on the drill cluster: %s %s (indexes %d)", d.Outcome, d.Reason, d.IndexesChecked)
+	}
+	if !onOther.Load() || onProject.Load() {
+		t.Fatalf("scratch database on the drill cluster %v, on the project's %v", onOther.Load(), onProject.Load())
+	}
+	liveOwner, err := h.cl.DatabaseOwner(context.Background(), h.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := owner.Load().(string); o != liveOwner {
+		t.Fatalf("the copy on the drill cluster is owned by %q, the project's owner role is %q", o, liveOwner)
+	}
+	if ok, _ := other.Exists(context.Background(), d.ScratchDatabase); ok {
+		t.Fatal("the scratch database was left on the drill cluster")
+	}
+	if h.checksum(h.db) != live {
+		t.Fatal("the drill changed the live database")
 	}
 }
