@@ -40,6 +40,10 @@ const (
 	PurposeTargetRef Purpose = "target_ref"
 	// PurposeOwnerRole is the non-superuser role owning a project database.
 	PurposeOwnerRole Purpose = "owner_role"
+	// PurposeDrill is the scratch database a restore drill applies into; the
+	// number is the drill's id (drills have ids of their own, and the tag
+	// keeps them apart from every ticket's names).
+	PurposeDrill Purpose = "drill"
 )
 
 // tags are the suffix tags of per-ticket names; each ends in "_t" before the
@@ -51,6 +55,7 @@ var tags = map[Purpose]string{
 	PurposeRollbackAside: "_rb_t",
 	PurposeTableBackupDB: "_bak_t",
 	PurposeTableAside:    "_rba_t",
+	PurposeDrill:         "_drl_t",
 }
 
 // Name is the one function that makes every name the portal derives on a
@@ -65,7 +70,7 @@ var tags = map[Purpose]string{
 func Name(p Purpose, base string, ticketID int64) string {
 	n := strconv.FormatInt(ticketID, 10)
 	switch p {
-	case PurposeStaging, PurposeKept, PurposeRollbackAside, PurposeTableBackupDB, PurposeTableAside:
+	case PurposeStaging, PurposeKept, PurposeRollbackAside, PurposeTableBackupDB, PurposeTableAside, PurposeDrill:
 		return bounded(base, tags[p]+n, "_")
 	case PurposeTableBackup:
 		return "restore_backup_t" + n
@@ -103,6 +108,10 @@ func TableBackupName(live string, ticketID int64) string {
 func TableAsideName(live string, ticketID int64) string {
 	return Name(PurposeTableAside, live, ticketID)
 }
+
+// DrillName is Name(PurposeDrill, live, drillID): the scratch database of
+// drill drillID of the project whose live database is live.
+func DrillName(live string, drillID int64) string { return Name(PurposeDrill, live, drillID) }
 
 // BackupSchemaName is Name(PurposeTableBackup, "", ticketID).
 func BackupSchemaName(ticketID int64) string { return Name(PurposeTableBackup, "", ticketID) }

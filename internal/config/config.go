@@ -53,6 +53,22 @@ type Config struct {
 	// for staged review waits for its cut-over to be confirmed; then the
 	// restored copy is dropped and the live project stays as it is.
 	StagedReviewTTL time.Duration
+	Drills          Drills
+}
+
+// Drills tunes restore drills and snapshot health alarms.
+type Drills struct {
+	// Cluster is PORTAL_DRILL_CLUSTER: the project cluster drills restore
+	// into; empty means each project's own cluster.
+	Cluster string
+	// Concurrency is PORTAL_DRILL_CONCURRENCY: drills one worker runs at once.
+	Concurrency int
+	// Every is PORTAL_DRILL_EVERY: how often each project is drilled, spread
+	// over that period by a hash of its ref.
+	Every time.Duration
+	// OpsAddress is PORTAL_OPS_ADDRESS: where snapshot health alarms are
+	// mailed; empty: they are shown and counted, not mailed.
+	OpsAddress string
 }
 
 // S3 is where snapshots live.
@@ -192,6 +208,12 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.PreviewExactRows = r.integer("PORTAL_PREVIEW_EXACT_ROWS", 1_000_000)
 	c.StagedReviewTTL = r.duration("PORTAL_STAGED_REVIEW_TTL", 24*time.Hour)
+	c.Drills = Drills{
+		Cluster:     r.str("PORTAL_DRILL_CLUSTER", ""),
+		Concurrency: r.integer("PORTAL_DRILL_CONCURRENCY", 1),
+		Every:       r.duration("PORTAL_DRILL_EVERY", 7*24*time.Hour),
+		OpsAddress:  r.str("PORTAL_OPS_ADDRESS", ""),
+	}
 	clusters := r.str("PORTAL_CLUSTERS", "")
 	if r.err != nil {
 		return Config{}, r.err
@@ -346,7 +368,27 @@ func (c Config) validate() error {
 	if c.Snapshots.RetentionKeep < 1 {
 		return &Error{"PORTAL_RETENTION_KEEP", "must be at least 1"}
 	}
+	if err := c.validateDrills(); err != nil {
+		return err
+	}
 	return c.Mail.validate()
+}
+
+func (c Config) validateDrills() error {
+	d := c.Drills
+	if _, ok := c.Clusters[d.Cluster]; d.Cluster != "" && !ok {
+		return &Error{"PORTAL_DRILL_CLUSTER", fmt.Sprintf("%q is not a configured cluster (%s)", d.Cluster, strings.Join(c.ClusterNames(), ", "))}
+	}
+	if d.Concurrency < 1 {
+		return &Error{"PORTAL_DRILL_CONCURRENCY", "must be at least 1"}
+	}
+	if d.Every < time.Hour {
+		return &Error{"PORTAL_DRILL_EVERY", "must be at least 1h"}
+	}
+	if d.OpsAddress != "" && !strings.Contains(d.OpsAddress, "@") {
+		return &Error{"PORTAL_OPS_ADDRESS", fmt.Sprintf("%q is not a mail address", d.OpsAddress)}
+	}
+	return nil
 }
 
 func (m Mail) validate() error {
@@ -439,6 +481,10 @@ func (c Config) Print(w io.Writer) {
 	line("PORTAL_SMTP_RELAY_CA", c.Mail.RelayCA)
 	line("PORTAL_SMTP_TLS_CERT", c.Mail.TLSCert)
 	line("PORTAL_SMTP_TLS_KEY", c.Mail.TLSKey)
+	line("PORTAL_DRILL_CLUSTER", c.Drills.Cluster)
+	line("PORTAL_DRILL_CONCURRENCY", c.Drills.Concurrency)
+	line("PORTAL_DRILL_EVERY", c.Drills.Every)
+	line("PORTAL_OPS_ADDRESS", c.Drills.OpsAddress)
 }
 
 func redact(s string) string {

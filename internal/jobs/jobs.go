@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/restoreportal/portal/internal/config"
+	"github.com/restoreportal/portal/internal/drills"
 	"github.com/restoreportal/portal/internal/intake"
 	"github.com/restoreportal/portal/internal/tickets"
 )
@@ -25,6 +26,8 @@ type Deps struct {
 	// StepHook, when set, is called as a restore reaches each Step; an error
 	// it returns acts as a failure of that step. Tests inject faults with it.
 	StepHook func(ctx context.Context, ticketID int64, step Step) error
+	// Drill tunes the drill worker (drill.go); zero is production's.
+	Drill DrillOptions
 }
 
 // Step names a point of a restore where StepHook is called.
@@ -54,6 +57,7 @@ func Workers(d Deps) *river.Workers {
 	river.AddWorker(w, &AuthPruneWorker{d: d})
 	river.AddWorker(w, &ApprovalLapseWorker{d: d})
 	addMailWorkers(w, d)
+	addDrillWorkers(w, d)
 	return w
 }
 
@@ -62,6 +66,7 @@ func PeriodicJobs(d Deps) []*river.PeriodicJob {
 	var jobs []*river.PeriodicJob
 	jobs = append(jobs, snapshotPeriodicJobs(d)...)
 	jobs = append(jobs, watchdogPeriodicJob(d), authPrunePeriodicJob(), cleanupSweepPeriodicJob(), approvalLapsePeriodicJob())
+	jobs = append(jobs, drillPeriodicJobs(d)...)
 	return jobs
 }
 
@@ -74,6 +79,7 @@ func Queues(cfg config.Config) map[string]river.QueueConfig {
 		QueueRestore:       {MaxWorkers: cfg.Worker.Concurrency},
 		QueueCapture:       {MaxWorkers: max(cfg.Worker.CaptureConcurrency, 1)},
 		intake.QueueMail:   {MaxWorkers: 4},
+		drills.QueueDrill:  DrillQueue(cfg.Drills.Concurrency),
 	}
 }
 

@@ -21,6 +21,9 @@ func (s *Server) dashboard(c echo.Context) error {
 		return err
 	}
 	p := templates.DashboardPage{Base: s.base(c, "Dashboard", "dashboard"), Active: o.Active, Awaiting: o.Awaiting}
+	if p.Alarms, err = s.healthAlarms(c.Request().Context()); err != nil {
+		return err
+	}
 	for _, st := range tickets.States {
 		p.Counts = append(p.Counts, templates.StateCount{State: st, N: o.Counts[st]})
 	}

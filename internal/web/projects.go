@@ -92,8 +92,13 @@ func (s *Server) projectsList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	proofs, err := s.drillProofs(c.Request().Context(), list)
+	if err != nil {
+		return err
+	}
 	return renderPage(c, http.StatusOK, templates.ProjectsList(templates.ProjectsPage{
 		Base: s.projectsBase(c, "Projects"), Search: q, Projects: list, Total: total, Page: page, PerPage: perPage, Now: now,
+		Proofs: proofs,
 	}))
 }
 
@@ -112,6 +117,9 @@ func (s *Server) projectShow(c echo.Context) error {
 	p := templates.ProjectPage{Base: s.projectsBase(c, "Project "+ref), Project: sum, Snapshots: list, Now: now,
 		Capturable: sum.DatabaseName != "" && sum.Source != "discovered"}
 	p.CanAct = p.Can(auth.RoleOperator)
+	if p.Drills, err = s.drillSection(ctx, ref, p.CanAct); err != nil {
+		return err
+	}
 	if last, err := snapshots.SyncLatest(ctx, s.Pool, ref); err == nil {
 		p.LastSync = last
 	} else if !errors.Is(err, snapshots.ErrNotFound) {

@@ -104,6 +104,7 @@ func (s *Server) routes(e *echo.Echo) {
 	s.proposalRoutes(app)
 	s.projectRegistrationRoutes(app)
 	s.stagedRoutes(app)
+	s.drillRoutes(app)
 }
 
 func (s *Server) healthz(c echo.Context) error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/restoreportal/portal/internal/audit"
 	"github.com/restoreportal/portal/internal/auth"
+	"github.com/restoreportal/portal/internal/drills"
 	"github.com/restoreportal/portal/internal/tickets"
 )
 
@@ -24,6 +25,7 @@ type DashboardPage struct {
 	Counts   []StateCount
 	Active   []tickets.Ticket // queued and running
 	Awaiting []tickets.Ticket // awaiting approval
+	Alarms   []drills.Alarm   // open snapshot health alarms
 }
 
 // TicketListPage is the filtered, paged ticket list.

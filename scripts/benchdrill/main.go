@@ -1,0 +1,152 @@
+// Command benchdrill is the Go half of scripts/bench-drill.sh: "setup" seeds
+// the demo projects into a portal database of its own, syncs the catalog and
+// verifies each project's newest snapshot, printing "ref key" lines; "drill
+// ROUNDS" runs the real drill worker in this process and drills every demo
+// project ROUNDS times one after the other (PORTAL_DRILL_CONCURRENCY 1),
+// printing one line per drill and the drills per hour.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/restoreportal/portal/internal/config"
+	"github.com/restoreportal/portal/internal/database"
+	"github.com/restoreportal/portal/internal/demo"
+	"github.com/restoreportal/portal/internal/drills"
+	"github.com/restoreportal/portal/internal/jobs"
+	"github.com/restoreportal/portal/internal/objstore"
+	"github.com/restoreportal/portal/internal/snapshots"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "benchdrill:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) < 1 {
+		return errors.New("usage: benchdrill setup | drill ROUNDS")
+	}
+	ctx := context.Background()
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return err
+	}
+	pool, err := database.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s3c, err := objstore.New(ctx, cfg.S3)
+	if err != nil {
+		return err
+	}
+	switch args[0] {
+	case "setup":
+		if err := database.Migrate(ctx, pool, log); err != nil {
+			return err
+		}
+		if err := demo.Seed(ctx, demo.Deps{Config: cfg, Pool: pool, S3: s3c, Log: log}); err != nil {
+			return err
+		}
+		sd := snapshots.NewDeps(cfg, pool, s3c, log)
+		if _, err := snapshots.Sync(ctx, sd, snapshots.SyncOptions{Full: true}); err != nil {
+			return err
+		}
+		for _, ref := range demo.Refs {
+			list, err := snapshots.SnapshotListByProject(ctx, pool, ref, 5)
+			if err != nil {
+				return err
+			}
+			for _, s := range list {
+				if s.Status != snapshots.StatusVerified {
+					if s, err = snapshots.Verify(ctx, sd, s.ID); err != nil {
+						return err
+					}
+				}
+				if s.Status == snapshots.StatusVerified {
+					fmt.Println(ref, s.Key)
+					break
+				}
+			}
+		}
+		return nil
+	case "drill":
+		rounds := 3
+		if len(args) > 1 {
+			if rounds, err = strconv.Atoi(args[1]); err != nil {
+				return err
+			}
+		}
+		return drill(ctx, cfg, pool, s3c, log, rounds)
+	}
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func drill(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, s3c *s3.Client, log *slog.Logger, rounds int) error {
+	deps := jobs.Deps{Config: cfg, Pool: pool, S3: s3c, Log: log}
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: log, Queues: jobs.Queues(cfg), Workers: jobs.Workers(deps)})
+	if err != nil {
+		return err
+	}
+	if err := rc.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = rc.Stop(sctx)
+	}()
+	start := time.Now()
+	n := 0
+	for r := 0; r < rounds; r++ {
+		for _, ref := range demo.Refs {
+			d, err := drillOne(ctx, pool, rc, ref)
+			if err != nil {
+				return err
+			}
+			if d.Outcome != drills.OutcomePassed {
+				return fmt.Errorf("drill %d of %s %s: %s", d.ID, ref, d.Outcome, d.Reason)
+			}
+			n++
+			fmt.Printf("drill %s %d %d\n", ref, *d.DurationMS, *d.RecoveryMS)
+		}
+	}
+	fmt.Printf("total %d %.3f\n", n, time.Since(start).Seconds())
+	return nil
+}
+
+func drillOne(ctx context.Context, pool *pgxpool.Pool, rc *river.Client[pgx.Tx], ref string) (drills.Drill, error) {
+	jobID, err := drills.DrillNow(ctx, rc, ref)
+	if err != nil {
+		return drills.Drill{}, err
+	}
+	deadline := time.Now().Add(30 * time.Minute)
+	for time.Now().Before(deadline) {
+		var id int64
+		err := pool.QueryRow(ctx, `SELECT id FROM drills WHERE job_id = $1 AND outcome IN ('passed', 'failed') ORDER BY id DESC LIMIT 1`, jobID).Scan(&id)
+		if err == nil {
+			return drills.DrillGet(ctx, pool, id)
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return drills.Drill{}, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return drills.Drill{}, fmt.Errorf("drill of %s did not finish in 30m", ref)
+}
