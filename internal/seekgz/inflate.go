@@ -51,10 +51,10 @@ func init() {
 type blockState uint8
 
 const (
-	stHeader blockState = iota // next: a block header
-	stStored                   // inside a stored block
-	stHuffman                  // inside a compressed block
-	stEnd                      // the final block has ended
+	stHeader  blockState = iota // next: a block header
+	stStored                    // inside a stored block
+	stHuffman                   // inside a compressed block
+	stEnd                       // the final block has ended
 )
 
 // inflater decodes one raw DEFLATE stream (RFC 1951) from a bit position, with
