@@ -40,6 +40,10 @@ type Deps struct {
 	// S3Read sets the retry window and idle timeout of S3 reads
 	// (PORTAL_S3_RETRY_FOR, PORTAL_S3_IDLE_TIMEOUT); zero values mean defaults.
 	S3Read objstore.ReaderOptions
+	// IndexBucket and IndexPrefix locate the access indexes verification writes
+	// (PORTAL_S3_INDEX_BUCKET, PORTAL_S3_INDEX_PREFIX); empty: Bucket and
+	// DefaultIndexPrefix.
+	IndexBucket, IndexPrefix string
 }
 
 // NewDeps builds Deps from the configuration.
@@ -47,7 +51,8 @@ func NewDeps(cfg config.Config, pool *pgxpool.Pool, client *s3.Client, log *slog
 	return Deps{
 		Pool: pool, S3: client, Bucket: cfg.S3.Bucket, Prefix: cfg.S3.Prefix,
 		PGDump: cfg.PGDump, ProjectsAdminURL: cfg.ProjectsAdminURL, ClusterURLs: cfg.Clusters, Log: log,
-		S3Read: objstore.ReaderOptionsFrom(cfg.S3),
+		S3Read:      objstore.ReaderOptionsFrom(cfg.S3),
+		IndexBucket: cfg.S3.IndexBucket, IndexPrefix: cfg.S3.IndexPrefix,
 	}
 }
 
