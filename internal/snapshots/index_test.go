@@ -15,7 +15,6 @@ import (
 
 	"github.com/restoreportal/portal/internal/extract"
 	"github.com/restoreportal/portal/internal/objstore"
-	"github.com/restoreportal/portal/internal/seekgz"
 	"github.com/restoreportal/portal/internal/testenv"
 )
 
@@ -284,5 +283,3 @@ func TestRangedReadResumesAfterAnS3Cut(t *testing.T) {
 		t.Errorf("the ranged reads resumed %d times", dump.Resumed())
 	}
 }
-
-var _ = seekgz.ErrBadIndex
