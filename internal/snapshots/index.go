@@ -6,6 +6,8 @@ import (
 	"cmp"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/restoreportal/portal/internal/extract"
 	"github.com/restoreportal/portal/internal/objstore"
@@ -37,8 +40,9 @@ func (d Deps) IndexLocation(key, etag string) (bucket, indexKey string) {
 	return cmp.Or(d.IndexBucket, d.Bucket), cmp.Or(d.IndexPrefix, DefaultIndexPrefix) + "/" + key + "@" + strings.Trim(etag, `"`) + ".idx"
 }
 
-// storeIndex writes idx for object key and returns its size in bytes.
-func storeIndex(ctx context.Context, d Deps, key string, idx *seekgz.Index) (int, error) {
+// storeIndex writes idx for snapshot id's object key and records where it is
+// and its digest (snapshot_indexes); it returns the index's size in bytes.
+func storeIndex(ctx context.Context, d Deps, id int64, key string, idx *seekgz.Index) (int, error) {
 	data, err := idx.Marshal()
 	if err != nil {
 		return 0, err
@@ -49,17 +53,36 @@ func storeIndex(ctx context.Context, d Deps, key string, idx *seekgz.Index) (int
 	if err != nil {
 		return 0, fmt.Errorf("store access index s3://%s/%s: %w", bucket, k, err)
 	}
+	sum := sha256.Sum256(data)
+	_, err = d.Pool.Exec(ctx, `INSERT INTO snapshot_indexes (snapshot_id, etag, bucket, key, sha256, bytes, checkpoints)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (snapshot_id) DO UPDATE SET etag = excluded.etag, bucket = excluded.bucket, key = excluded.key,
+			sha256 = excluded.sha256, bytes = excluded.bytes, checkpoints = excluded.checkpoints, built_at = now()`,
+		id, idx.ETag, bucket, k, hex.EncodeToString(sum[:]), len(data), len(idx.Checkpoints))
+	if err != nil {
+		return 0, fmt.Errorf("record access index of snapshot %d: %w", id, err)
+	}
 	return len(data), nil
 }
 
-// LoadIndex reads and checks the access index of snapshot s's verified version.
-// A missing index wraps ErrNoIndex, an unusable one seekgz.ErrBadIndex.
+// LoadIndex reads the access index verification recorded for snapshot s's
+// verified version and checks it is that very object (its SHA-256) and
+// describes that version. A missing one wraps ErrNoIndex, an unusable one
+// seekgz.ErrBadIndex.
 func LoadIndex(ctx context.Context, d Deps, s Snapshot) (*seekgz.Index, error) {
-	bucket, k := d.IndexLocation(s.Key, s.ETag)
+	var etag, bucket, k, want string
+	err := d.Pool.QueryRow(ctx, `SELECT etag, bucket, key, sha256 FROM snapshot_indexes WHERE snapshot_id = $1`, s.ID).
+		Scan(&etag, &bucket, &k, &want)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && strings.Trim(etag, `"`) != strings.Trim(s.ETag, `"`)) {
+		return nil, fmt.Errorf("%w for version %s", ErrNoIndex, s.ETag)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("access index of snapshot %d: %w", s.ID, err)
+	}
 	out, err := d.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &k})
 	var nsk *types.NoSuchKey
 	if errors.As(err, &nsk) {
-		return nil, fmt.Errorf("%w (s3://%s/%s)", ErrNoIndex, bucket, k)
+		return nil, fmt.Errorf("%w (s3://%s/%s is gone)", ErrNoIndex, bucket, k)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read access index s3://%s/%s: %w", bucket, k, err)
@@ -71,6 +94,9 @@ func LoadIndex(ctx context.Context, d Deps, s Snapshot) (*seekgz.Index, error) {
 	}
 	if len(data) > maxIndexBytes {
 		return nil, fmt.Errorf("%w: larger than %d bytes", seekgz.ErrBadIndex, maxIndexBytes)
+	}
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != want {
+		return nil, fmt.Errorf("%w: s3://%s/%s is not the index verification wrote (SHA-256 differs)", seekgz.ErrBadIndex, bucket, k)
 	}
 	idx, err := seekgz.Unmarshal(data)
 	if err != nil {
@@ -156,13 +182,27 @@ func OpenDump(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, tab
 	case err != nil:
 		return full("its access index could not be read: " + err.Error())
 	}
+	return OpenIndexed(ctx, d, s, src, tables, idx, onChanged)
+}
+
+// OpenIndexed is OpenDump with the access index idx already loaded (and
+// checked: LoadIndex).
+func OpenIndexed(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, tables []extract.QualifiedName,
+	idx *seekgz.Index, onChanged func(context.Context, ToVerify)) (*Dump, error) {
+	full := func() (*Dump, error) {
+		gz, err := gzip.NewReader(bufio.NewReaderSize(src, 1<<20))
+		if err != nil {
+			return nil, fmt.Errorf("snapshot %s: not gzip: %w", s.Key, err)
+		}
+		return &Dump{Reader: gz}, nil
+	}
 	want := map[extract.QualifiedName]bool{}
 	for _, t := range tables {
 		want[t] = true
 	}
 	ranges := idx.Keep(func(sp seekgz.Span) bool { return want[extract.QualifiedName{Schema: sp.Schema, Name: sp.Name}] }, seekgz.DefaultMinSkip)
 	if len(ranges) == 1 && ranges[0] == (seekgz.Range{Start: 0, End: idx.Length}) {
-		return full("") // nothing worth skipping
+		return full() // nothing worth skipping
 	}
 	opts := verifiedOptions(ctx, d, s, onChanged)
 	dump := &Dump{Ranged: true, planned: idx.Fetched(ranges)}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/restoreportal/portal/internal/extract"
 	"github.com/restoreportal/portal/internal/objstore"
+	"github.com/restoreportal/portal/internal/seekgz"
 	"github.com/restoreportal/portal/internal/testenv"
 )
 
@@ -191,16 +192,34 @@ func TestTableRestoreFallsBackWithoutAUsableIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := *idx
-	other.ETag = "0123456789abcdef0123456789abcdef"
-	enc, _ := other.Marshal()
+	orig, _ := idx.Marshal()
+	// Attack: a well-formed index of the same version put in its place, whose
+	// spans would splice the dump elsewhere; it is not the object verification
+	// wrote, so it is not used.
+	forged := *idx
+	forged.Spans = append([]seekgz.Span(nil), idx.Spans...)
+	forged.Spans[0].End -= 100
+	enc, _ := forged.Marshal()
 	putIndex(t, d, bucket, key, enc)
-	check("index of another version", "unusable")
+	if _, err := seekgz.Unmarshal(enc); err != nil {
+		t.Fatalf("the forged index should be well-formed: %v", err)
+	}
+	check("forged index", "not the index verification wrote")
 
-	enc, _ = idx.Marshal()
+	enc = bytes.Clone(orig)
 	enc[len(enc)/2] ^= 1
 	putIndex(t, d, bucket, key, enc)
 	check("corrupt index", "unusable")
+
+	putIndex(t, d, bucket, key, orig)
+	if _, err := LoadIndex(context.Background(), d, s); err != nil {
+		t.Fatalf("the original index put back: %v", err)
+	}
+	changed := s
+	changed.ETag = "0123456789abcdef0123456789abcdef"
+	if _, err := LoadIndex(context.Background(), d, changed); !errors.Is(err, ErrNoIndex) {
+		t.Fatalf("LoadIndex for another version: %v", err)
+	}
 
 	if _, err := d.S3.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: &bucket, Key: &key}); err != nil {
 		t.Fatal(err)

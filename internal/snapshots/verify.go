@@ -64,7 +64,7 @@ func Verify(ctx context.Context, d Deps, id int64) (Snapshot, error) {
 	} else {
 		// A missing index only costs later table restores a full read, which
 		// they say; it does not make the snapshot less verified.
-		n, err := storeIndex(ctx, d, s.Key, out.index)
+		n, err := storeIndex(ctx, d, id, s.Key, out.index)
 		if err != nil {
 			d.log().Warn("snapshot verified; its access index could not be stored", "snapshot_id", id, "key", s.Key, "err", err)
 		}
