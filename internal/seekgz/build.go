@@ -12,6 +12,11 @@ const (
 	// recentFor is how far behind the decoder a mark may come (the dump reader's
 	// read-ahead) and still find the window of the block boundary before it.
 	recentFor = 16 << 20
+	// blockEvery and recentEvery thin what is kept of block boundaries: the
+	// index lists one per 256 KiB of output (a ranged fetch ends at most that
+	// far past what it needs), and windows are kept for one per 64 KiB.
+	blockEvery  = 256 << 10
+	recentEvery = 64 << 10
 )
 
 // Builder collects the Index of an object while a Reader reads all of it. The
@@ -39,10 +44,15 @@ func NewBuilder(r *Reader) *Builder {
 }
 
 func (b *Builder) block(bd Boundary, w []byte) {
-	b.blocks = append(b.blocks, bd)
+	if n := len(b.blocks); n == 0 || bd.Out-b.blocks[n-1].Out >= blockEvery {
+		b.blocks = append(b.blocks, bd)
+	}
 	if bd.Out-b.last >= b.Every {
 		b.last = bd.Out
 		b.insert(Checkpoint{Boundary: bd, Window: slices.Clone(w)})
+	}
+	if n := len(b.recent); n > 0 && bd.Out-b.recent[n-1].Out < recentEvery && len(w) > 0 {
+		return // a member's first block (no window) is always kept: it costs nothing
 	}
 	i := 0
 	for i < len(b.recent) && bd.Out-b.recent[i].Out > recentFor {

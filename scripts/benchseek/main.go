@@ -237,7 +237,7 @@ func bench(ctx context.Context, key string) error {
 		took := time.Since(t0)
 		read := src.Offset()
 		if dump != nil {
-			read = dump.Fetched() + int64(len(enc))
+			read = dump.Planned() + int64(len(enc)) // bytes requested: ranges and the index
 			dump.Close()
 		}
 		src.Close()
