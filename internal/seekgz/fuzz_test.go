@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
+	"errors"
 	"io"
 	"testing"
 )
@@ -63,3 +64,29 @@ func FuzzInflate(f *testing.F) {
 }
 
 var _ = gzip.ErrHeader
+
+// FuzzUnmarshal: any bytes decode to an index that passes its checks, or to an
+// ErrBadIndex; never a panic or an endless allocation.
+func FuzzUnmarshal(f *testing.F) {
+	_, data := manyTables(f, 5, 3000, 2)
+	idx := indexOf(f, data, 64<<10, 0)
+	enc, err := idx.Marshal()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(enc)
+	f.Add([]byte(magic))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		idx, err := Unmarshal(b)
+		if err != nil {
+			if !errors.Is(err, ErrBadIndex) {
+				t.Fatalf("error %v does not wrap ErrBadIndex", err)
+			}
+			return
+		}
+		if err := idx.check(); err != nil {
+			t.Fatalf("accepted an index that fails its checks: %v", err)
+		}
+		idx.Keep(func(Span) bool { return false }, 0)
+	})
+}
