@@ -9,6 +9,9 @@
 //     restore.Apply into a fresh database), with the S3 bytes it read;
 //  3. the same restore reading the whole dump, as before the index.
 //
+// "compress" gzips stdin to stdout as captures do (seekgz.Writer); "index FILE"
+// prints the access index size of a local .sql.gz.
+//
 // It prints seconds and bytes on lines "name value" for the shell half.
 package main
 
@@ -56,12 +59,20 @@ func run(args []string) error {
 		return gen(os.Stdout, int64(mib)<<20)
 	case len(args) == 3 && args[0] == "put":
 		return put(context.Background(), args[1], args[2])
+	case len(args) == 1 && args[0] == "compress":
+		w := seekgz.NewWriter(os.Stdout, 0)
+		if _, err := io.Copy(w, bufio.NewReaderSize(os.Stdin, 1<<20)); err != nil {
+			return err
+		}
+		return w.Close()
+	case len(args) == 2 && args[0] == "index":
+		return indexFile(args[1])
 	case len(args) == 2 && args[0] == "rm":
 		return rm(context.Background(), args[1])
 	case len(args) == 2 && args[0] == "run":
 		return bench(context.Background(), args[1])
 	}
-	return errors.New("usage: benchseek gen MIB | put KEY FILE | run KEY | rm KEY")
+	return errors.New("usage: benchseek gen MIB | compress | index FILE | put KEY FILE | run KEY | rm KEY")
 }
 
 var bigTables = []string{"events", "measurements", "documents"}
@@ -340,4 +351,27 @@ func fetchIndex(ctx context.Context, client *s3.Client, bucket, key string) (*se
 		return nil, err
 	}
 	return seekgz.Unmarshal(data)
+}
+
+// indexFile prints the index size of a local gzipped dump.
+func indexFile(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	idx, _, err := seekgz.IndexDump(bufio.NewReaderSize(f, 1<<20), "local", st.Size())
+	if err != nil {
+		return err
+	}
+	enc, err := idx.Marshal()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("seek_index_bytes %d\nseek_checkpoints %d\nseek_compressed_bytes %d\n", len(enc), len(idx.Checkpoints), st.Size())
+	return nil
 }
