@@ -10,8 +10,8 @@ import (
 // extract.InventoryFunc hands them over: a mark at the start of every TABLE DATA
 // entry and at the entry after it (the start of post-data after the last one),
 // and a span from each COPY entry to the next entry. A COPY entry the dump ends
-// with gets no span: what follows it (the completion trailer) must never be
-// skipped.
+// with, or that only \unrestrict follows, gets no span: what follows it (the
+// completion trailer) must never be skipped.
 type DumpIndexer struct {
 	B       *Builder
 	open    bool
@@ -23,11 +23,11 @@ type DumpIndexer struct {
 // Entry takes the next entry of the dump.
 func (d *DumpIndexer) Entry(e *extract.Entry) {
 	d.entries++
-	if d.open {
+	if d.open && !e.AfterTrailer {
 		d.B.AddSpan(d.table.Schema, d.table.Name, d.start, e.Offset)
 		d.B.Mark(e.Offset)
-		d.open = false
 	}
+	d.open = false
 	if e.Kind == extract.KindCopy {
 		d.B.Mark(e.Offset)
 		d.open, d.table, d.start = true, e.Table, e.Offset

@@ -180,6 +180,24 @@ func TestCheckpointsEqualSequential(t *testing.T) {
 	}
 }
 
+// TestNoSpanHidesTheTrailer: a dump without post-data ends with table data, the
+// trailer comment and \unrestrict; skipping the last table must keep the trailer.
+func TestNoSpanHidesTheTrailer(t *testing.T) {
+	t.Parallel()
+	plain, _ := manyTables(t, 4, 3000, 1)
+	plain = bytes.Replace(plain, []byte("--\n-- Name: t0_pkey; Type: CONSTRAINT; Schema: public; Owner: -\n--\n\nALTER TABLE ONLY public.t0 ADD CONSTRAINT t0_pkey PRIMARY KEY (id);\n\n"), nil, 1)
+	data := gz(t, gzip.DefaultCompression, plain)
+	idx := indexOf(t, data, 64<<10, 0)
+	if len(idx.Spans) != 3 {
+		t.Fatalf("%d spans, want 3: the last table's data runs into the trailer", len(idx.Spans))
+	}
+	rs := idx.Keep(func(s Span) bool { return s.Name == "t0" }, 0)
+	_, trailer := entries(t, idx.Open(rs, (&fetcher{data: data}).fetch), func(*extract.Entry) bool { return true })
+	if !trailer {
+		t.Fatal("the trailer was skipped")
+	}
+}
+
 // TestRangesEqualFilteredDump reads a few tables through the index and checks the
 // stitched stream parses to the entries of the whole dump less the other tables'
 // data, trailer included, with fewer compressed bytes fetched.
