@@ -86,6 +86,12 @@ type S3 struct {
 	// IdleTimeout cuts a read that receives no byte for this long; it resumes by
 	// range (PORTAL_S3_IDLE_TIMEOUT).
 	IdleTimeout time.Duration
+	// IndexBucket holds the snapshots' access indexes (PORTAL_S3_INDEX_BUCKET;
+	// empty: Bucket), so the snapshot bucket may be read-only to the portal.
+	IndexBucket string
+	// IndexPrefix is the key prefix of the access indexes (PORTAL_S3_INDEX_PREFIX),
+	// outside Prefix so that sync never sees them.
+	IndexPrefix string
 }
 
 // Worker tunes the job runner.
@@ -171,6 +177,8 @@ func Load(getenv func(string) string) (Config, error) {
 			PathStyle:   r.boolean("PORTAL_S3_PATH_STYLE", true),
 			RetryFor:    r.duration("PORTAL_S3_RETRY_FOR", 10*time.Minute),
 			IdleTimeout: r.duration("PORTAL_S3_IDLE_TIMEOUT", time.Minute),
+			IndexBucket: r.str("PORTAL_S3_INDEX_BUCKET", ""),
+			IndexPrefix: strings.Trim(r.str("PORTAL_S3_INDEX_PREFIX", "snapshot-index"), "/"),
 		},
 		Worker: Worker{
 			Concurrency: r.integer("PORTAL_WORKER_CONCURRENCY", 2),
@@ -306,6 +314,11 @@ func (c Config) validate() error {
 	}
 	if c.S3.Bucket == "" {
 		return &Error{"PORTAL_S3_BUCKET", "is required (the bucket holding the snapshots)"}
+	}
+	if sameBucket := c.S3.IndexBucket == "" || c.S3.IndexBucket == c.S3.Bucket; sameBucket &&
+		(c.S3.IndexPrefix == "" || c.S3.IndexPrefix == c.S3.Prefix || strings.HasPrefix(c.S3.IndexPrefix+"/", c.S3.Prefix+"/") ||
+			strings.HasPrefix(c.S3.Prefix+"/", c.S3.IndexPrefix+"/")) {
+		return &Error{"PORTAL_S3_INDEX_PREFIX", fmt.Sprintf("%q overlaps the snapshot prefix %q in the same bucket", c.S3.IndexPrefix, c.S3.Prefix)}
 	}
 	if c.S3.Endpoint != "" {
 		u, err := url.Parse(c.S3.Endpoint)
@@ -455,6 +468,8 @@ func (c Config) Print(w io.Writer) {
 	line("PORTAL_S3_PATH_STYLE", c.S3.PathStyle)
 	line("PORTAL_S3_RETRY_FOR", c.S3.RetryFor)
 	line("PORTAL_S3_IDLE_TIMEOUT", c.S3.IdleTimeout)
+	line("PORTAL_S3_INDEX_BUCKET", c.S3.IndexBucket)
+	line("PORTAL_S3_INDEX_PREFIX", c.S3.IndexPrefix)
 	line("PORTAL_WORKER_CONCURRENCY", c.Worker.Concurrency)
 	line("PORTAL_APPLY_JOBS", c.Worker.ApplyJobs)
 	line("PORTAL_METRICS_ADDR", c.Worker.MetricsAddr)

@@ -60,6 +60,11 @@ type Entry struct {
 	Phase Phase
 	// Line is the 1-based line number where the statement or meta-command starts.
 	Line int
+	// Offset is the byte offset in the uncompressed dump where the entry starts:
+	// its "-- Name:" or "-- Data for Name:" header line when one came after the
+	// previous entry, else its first line. A ranged read that starts here reads
+	// the entry as the whole dump shows it.
+	Offset int64
 	// AfterTrailer is true when the entry comes after the "-- PostgreSQL database dump
 	// complete" trailer, where pg_dump writes nothing but \unrestrict (see CheckEntry).
 	AfterTrailer bool

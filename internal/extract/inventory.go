@@ -41,7 +41,12 @@ func (inv *InventoryResult) Table(q QualifiedName) (TableInfo, bool) {
 // versions. It fails on anything Reader.Next fails on (a forbidden meta-command, say)
 // and on an entry the statement gate refuses (a *RefusedError, see CheckEntry);
 // a missing trailer is reported in TrailerSeen, not as an error.
-func Inventory(r io.Reader) (*InventoryResult, error) {
+func Inventory(r io.Reader) (*InventoryResult, error) { return InventoryFunc(r, nil) }
+
+// InventoryFunc is Inventory that also hands each entry, once the statement gate
+// has passed it and before its rows are read, to fn (when fn is not nil): the
+// access index of a snapshot is built from their offsets in the same pass.
+func InventoryFunc(r io.Reader, fn func(*Entry)) (*InventoryResult, error) {
 	rd := NewReader(r)
 	inv := &InventoryResult{}
 	idx := map[QualifiedName]int{}
@@ -66,6 +71,9 @@ func Inventory(r io.Reader) (*InventoryResult, error) {
 			return nil, err
 		}
 		inv.Entries++
+		if fn != nil {
+			fn(&e)
+		}
 		switch e.Kind {
 		case KindStatement:
 			if e.Type == "TABLE" || e.Type == "FOREIGN TABLE" {

@@ -29,6 +29,11 @@ type Reader struct {
 	err     error
 	pending []byte // text after a statement's ';' on the same line
 
+	lineStart  int64 // uncompressed offset of the line readLine returned last
+	pendingOff int64 // offset of pending
+	hdrOff     int64 // offset of the latest header comment line
+	hdrNew     bool  // a header comment came after the previous entry
+
 	lineBuf []byte
 	stmtBuf []byte
 
@@ -80,6 +85,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 // readLine returns the next line including its newline, valid until the next read.
 func (r *Reader) readLine() ([]byte, error) {
+	r.lineStart = r.src.n.Load() - int64(r.br.Buffered())
 	line, err := r.br.ReadSlice('\n')
 	if err == nil {
 		return line, nil
@@ -133,6 +139,7 @@ func (r *Reader) next() (Entry, error) {
 		var line []byte
 		if r.pending != nil {
 			line, r.pending = r.pending, nil
+			r.lineStart = r.pendingOff
 		} else {
 			var err error
 			line, err = r.readLine()
@@ -151,10 +158,20 @@ func (r *Reader) next() (Entry, error) {
 		case bytes.HasPrefix(t, []byte("--")):
 			r.comment(string(t))
 			continue
-		case t[0] == '\\':
-			return r.meta(string(t))
 		}
-		return r.statement(line)
+		off := r.lineStart
+		if r.hdrNew {
+			off, r.hdrNew = r.hdrOff, false
+		}
+		var e Entry
+		var err error
+		if t[0] == '\\' {
+			e, err = r.meta(string(t))
+		} else {
+			e, err = r.statement(line)
+		}
+		e.Offset = off
+		return e, err
 	}
 }
 
@@ -170,8 +187,10 @@ func (r *Reader) comment(t string) {
 	switch {
 	case strings.HasPrefix(t, "-- Name: "):
 		r.setHeader(parseHeader(t[len("-- Name: "):]))
+		r.hdrOff, r.hdrNew = r.lineStart, true
 	case strings.HasPrefix(t, "-- Data for Name: "):
 		r.setHeader(parseHeader(t[len("-- Data for Name: "):]))
+		r.hdrOff, r.hdrNew = r.lineStart, true
 	case t == "-- PostgreSQL database dump complete":
 		r.trailer = true
 	case strings.HasPrefix(t, "-- Dumped from database version "):
@@ -242,6 +261,7 @@ func (r *Reader) statement(line []byte) (Entry, error) {
 			sb = append(sb, line[:end]...)
 			if rest := line[end:]; !isBlank(rest) && !bytes.HasPrefix(bytes.TrimSpace(rest), []byte("--")) {
 				r.pending = append([]byte(nil), rest...)
+				r.pendingOff = r.lineStart + int64(end)
 			}
 			break
 		}

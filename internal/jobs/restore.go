@@ -1,8 +1,6 @@
 package jobs
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -390,10 +388,11 @@ func (r *restoreRun) apply(ctx context.Context, cl *cluster.Cluster, snap snapsh
 		metricRestoreBytes.Add(float64(src.Offset()))
 		metricS3Resumes.Add(float64(src.Resumed))
 	}()
-	gz, err := gzip.NewReader(bufio.NewReaderSize(src, 1<<20))
+	gz, err := r.openDump(ctx, snap, src, tables) // seek.go: ranged through the access index when it can
 	if err != nil {
-		return nil, fmt.Errorf("snapshot %s: not gzip: %w", snap.Key, err)
+		return nil, err
 	}
+	defer gz.Close()
 	opts, closeSession, err := r.applyOptions(ctx, cl, dbname, r.owner)
 	if err != nil {
 		return nil, err

@@ -94,6 +94,7 @@ type Reader struct {
 	opts   ReaderOptions
 	etag   string // as the server writes it (quoted)
 	size   int64
+	end    int64        // a ranged reader stops before this offset; -1: at size
 	offset atomic.Int64 // read by progress reporters on other goroutines
 	body   io.ReadCloser
 	cancel context.CancelCauseFunc // of the request whose body is open
@@ -119,9 +120,31 @@ func NewReader(ctx context.Context, c *s3.Client, bucket, key string) (*Reader, 
 // set) whose object changed fails here already, with an error wrapping
 // ErrObjectChanged.
 func NewReaderWith(ctx context.Context, c *s3.Client, bucket, key string, opts ReaderOptions) (*Reader, error) {
+	return newReader(ctx, c, bucket, key, opts, 0, -1)
+}
+
+// NewRangeReader opens bytes [start, end) of bucket/key, one ranged GET that
+// resumes like a whole read (a range of its own from the last byte delivered),
+// pinned to opts.ETag when set. Offset counts from the object's first byte.
+func NewRangeReader(ctx context.Context, c *s3.Client, bucket, key string, start, end int64, opts ReaderOptions) (*Reader, error) {
+	if start < 0 || end < start {
+		return nil, fmt.Errorf("s3://%s/%s: bad range %d-%d", bucket, key, start, end)
+	}
+	return newReader(ctx, c, bucket, key, opts, start, end)
+}
+
+func newReader(ctx context.Context, c *s3.Client, bucket, key string, opts ReaderOptions, start, end int64) (*Reader, error) {
 	opts.RetryFor = cmp.Or(opts.RetryFor, DefaultRetryFor)
 	opts.IdleTimeout = cmp.Or(opts.IdleTimeout, DefaultIdleTimeout)
-	r := &Reader{ctx: ctx, client: c, bucket: bucket, key: key, opts: opts, size: -1}
+	r := &Reader{ctx: ctx, client: c, bucket: bucket, key: key, opts: opts, size: -1, end: end}
+	r.offset.Store(start)
+	if end == start && end >= 0 {
+		r.size = end // nothing to read: no request
+		if opts.ETag != "" {
+			r.etag = quoteETag(opts.ETag)
+		}
+		return r, nil
+	}
 	if opts.ETag != "" {
 		r.etag = quoteETag(opts.ETag)
 		if opts.Size > 0 {
@@ -151,10 +174,21 @@ func (r *Reader) Offset() int64 { return r.offset.Load() }
 // ETag is the entity tag of the version being read, without quotes.
 func (r *Reader) ETag() string { return strings.Trim(r.etag, `"`) }
 
+// stop is the offset after the last byte this reader delivers.
+func (r *Reader) stop() int64 {
+	switch {
+	case r.end < 0:
+		return r.size
+	case r.size < 0:
+		return r.end
+	}
+	return min(r.end, r.size)
+}
+
 func (r *Reader) Read(p []byte) (int, error) {
 	for {
 		if r.body == nil {
-			if r.offset.Load() >= r.size {
+			if r.offset.Load() >= r.stop() {
 				return 0, io.EOF
 			}
 			if err := r.open(true); err != nil {
@@ -168,11 +202,15 @@ func (r *Reader) Read(p []byte) (int, error) {
 		if n > 0 {
 			r.outage, r.attempts = time.Time{}, 0
 		}
-		if off > r.size {
+		if off > r.stop() {
 			r.drop()
 			return n, r.changedError("", false)
 		}
-		if err == nil || (err == io.EOF && off == r.size) {
+		if off == r.stop() && r.end >= 0 && err == nil {
+			r.drop() // a range's body may have its EOF still unread
+			return n, io.EOF
+		}
+		if err == nil || (err == io.EOF && off == r.stop()) {
 			return n, err
 		}
 		// The stream broke, stalled or ended short: drop it and resume from offset.
@@ -242,7 +280,10 @@ func (r *Reader) get() error {
 	timer := time.AfterFunc(r.opts.IdleTimeout, func() { cancel(errIdle) })
 	in := &s3.GetObjectInput{Bucket: &r.bucket, Key: &r.key}
 	off := r.offset.Load()
-	if off > 0 {
+	switch {
+	case r.end >= 0:
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", off, r.end-1))
+	case off > 0:
 		in.Range = aws.String(fmt.Sprintf("bytes=%d-", off))
 	}
 	if r.etag != "" {
@@ -271,6 +312,11 @@ func (r *Reader) get() error {
 	}
 	got := aws.ToString(out.ETag)
 	total := aws.ToInt64(out.ContentLength) + off
+	if r.end >= 0 && aws.ToString(out.ContentRange) == "" {
+		out.Body.Close()
+		cancel(nil)
+		return fmt.Errorf("get s3://%s/%s bytes %d-%d: the answer has no Content-Range", r.bucket, r.key, off, r.end-1)
+	}
 	if cr := aws.ToString(out.ContentRange); cr != "" {
 		if i := strings.LastIndexByte(cr, '/'); i >= 0 {
 			if n, err := strconv.ParseInt(cr[i+1:], 10, 64); err == nil {

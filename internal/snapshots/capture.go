@@ -2,7 +2,6 @@ package snapshots
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/restoreportal/portal/internal/seekgz"
 )
 
 var (
@@ -172,10 +173,11 @@ func dumpToS3(ctx context.Context, d Deps, connURL, password, key string, extra 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		zw := gzip.NewWriter(pw)
+		// Seekable: a gzip member per large table and per 32 MiB, on all cores.
+		zw := seekgz.NewWriter(pw, 0)
 		_, err := io.Copy(zw, stdout)
-		if err == nil {
-			err = zw.Close()
+		if cerr := zw.Close(); err == nil {
+			err = cerr
 		}
 		if werr := cmd.Wait(); werr != nil && err == nil {
 			err = fmt.Errorf("pg_dump: %w: %s", werr, strings.TrimSpace(stderr.String()))

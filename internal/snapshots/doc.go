@@ -47,6 +47,10 @@ type Deps struct {
 	// ticket there, so a worker killed after the capture cannot leave a
 	// snapshot its ticket does not know (and take another on the retry).
 	Recorded func(ctx context.Context, tx pgx.Tx, snapshotID int64) error
+	// IndexBucket and IndexPrefix locate the access indexes verification writes
+	// (PORTAL_S3_INDEX_BUCKET, PORTAL_S3_INDEX_PREFIX); empty: Bucket and
+	// DefaultIndexPrefix.
+	IndexBucket, IndexPrefix string
 }
 
 // NewDeps builds Deps from the configuration.
@@ -54,7 +58,8 @@ func NewDeps(cfg config.Config, pool *pgxpool.Pool, client *s3.Client, log *slog
 	return Deps{
 		Pool: pool, S3: client, Bucket: cfg.S3.Bucket, Prefix: cfg.S3.Prefix,
 		PGDump: cfg.PGDump, ProjectsAdminURL: cfg.ProjectsAdminURL, ClusterURLs: cfg.Clusters, Log: log,
-		S3Read: objstore.ReaderOptionsFrom(cfg.S3),
+		S3Read:      objstore.ReaderOptionsFrom(cfg.S3),
+		IndexBucket: cfg.S3.IndexBucket, IndexPrefix: cfg.S3.IndexPrefix,
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/restoreportal/portal/internal/extract"
 	"github.com/restoreportal/portal/internal/objstore"
+	"github.com/restoreportal/portal/internal/seekgz"
 )
 
 // Verify streams snapshot id from S3 (ranged GETs that resume after a broken
@@ -61,8 +62,14 @@ func Verify(ctx context.Context, d Deps, id int64) (Snapshot, error) {
 	if out.reason != "" {
 		d.log().Warn("snapshot corrupt", "snapshot_id", id, "key", s.Key, "reason", out.reason)
 	} else {
+		// A missing index only costs later table restores a full read, which
+		// they say; it does not make the snapshot less verified.
+		n, err := storeIndex(ctx, d, id, s.Key, out.index)
+		if err != nil {
+			d.log().Warn("snapshot verified; its access index could not be stored", "snapshot_id", id, "key", s.Key, "err", err)
+		}
 		d.log().Info("snapshot verified", "snapshot_id", id, "key", s.Key, "tables", len(out.inv.Tables),
-			"uncompressed_bytes", out.uncompressed)
+			"uncompressed_bytes", out.uncompressed, "index_bytes", n, "checkpoints", len(out.index.Checkpoints))
 	}
 	return s, refetch(ctx, d, &s)
 }
@@ -82,6 +89,7 @@ type inspection struct {
 	size         int64
 	uncompressed int64
 	inv          *extract.InventoryResult
+	index        *seekgz.Index // the access index, built in the same pass
 }
 
 // sourceReader tags the errors of the S3 stream, so a network failure is
@@ -123,7 +131,7 @@ func inspect(ctx context.Context, d Deps, key string) (inspection, error) {
 		return out, nil
 	}
 	src := &sourceReader{r: obj}
-	zr, err := gzip.NewReader(src)
+	zr, err := seekgz.NewReader(src)
 	if err != nil {
 		if src.err != nil {
 			return out, src.err
@@ -135,7 +143,8 @@ func inspect(ctx context.Context, d Deps, key string) (inspection, error) {
 		return out, nil
 	}
 	plain := &countReader{r: zr}
-	inv, err := extract.Inventory(plain)
+	ix := &seekgz.DumpIndexer{B: seekgz.NewBuilder(zr)}
+	inv, err := extract.InventoryFunc(plain, ix.Entry)
 	out.uncompressed = plain.n
 	var refused *extract.RefusedError
 	switch {
@@ -157,6 +166,7 @@ func inspect(ctx context.Context, d Deps, key string) (inspection, error) {
 		return out, nil
 	}
 	out.inv = inv
+	out.index = ix.B.Index(out.etag, out.size, out.uncompressed)
 	return out, nil
 }
 

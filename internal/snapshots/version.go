@@ -22,6 +22,12 @@ func OpenVerified(ctx context.Context, d Deps, s Snapshot, onChanged func(contex
 	if s.ETag == "" {
 		return nil, fmt.Errorf("%w: snapshot %d has no recorded object version; verify it again", ErrNotUsable, s.ID)
 	}
+	return objstore.NewReaderWith(ctx, d.S3, d.Bucket, s.Key, verifiedOptions(ctx, d, s, onChanged))
+}
+
+// verifiedOptions pin a read to the version of s verification read, as
+// OpenVerified says.
+func verifiedOptions(ctx context.Context, d Deps, s Snapshot, onChanged func(context.Context, ToVerify)) objstore.ReaderOptions {
 	opts := d.S3Read
 	opts.ETag, opts.Size = s.ETag, s.Size
 	opts.OnChanged = func(e *objstore.ChangedError) {
@@ -37,5 +43,5 @@ func OpenVerified(ctx context.Context, d Deps, s Snapshot, onChanged func(contex
 			onChanged(ctx, v)
 		}
 	}
-	return objstore.NewReaderWith(ctx, d.S3, d.Bucket, s.Key, opts)
+	return opts
 }
