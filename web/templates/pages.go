@@ -63,14 +63,19 @@ type TicketForm struct {
 	Tables         string // comma or newline separated
 	Mode           string
 	Note           string
+	// SnapshotID is the snapshot the form was opened for ("Request a
+	// restore"), SnapshotText its time; the ticket suggests exactly it.
+	SnapshotID   int64
+	SnapshotText string
 }
 
 // NewTicketPage is the new-ticket form.
 type NewTicketPage struct {
 	Base
-	Form     TicketForm
-	Error    string
-	Projects []string
+	Form      TicketForm
+	Error     string
+	FormError FormError
+	Projects  []string
 }
 
 // TicketPage is one ticket with its thread, triage, approval and progress.
@@ -92,6 +97,10 @@ type TicketPage struct {
 	Tables    []tickets.Table
 	Preflight string
 	Error     string
+	// FormError is the refused form's error, shown beside its field; Draft
+	// the triage as it was typed when that form was the triage.
+	FormError FormError
+	Draft     *tickets.Preparation
 	// Why the current user cannot approve, when they could otherwise.
 	ApproveBlocked string
 	// PlanDigest is the digest of the plan shown, carried by the approval
@@ -119,9 +128,25 @@ type TicketPage struct {
 	Proposals   []tickets.Proposal // changes proposed by mail (internal/web/proposals.go)
 }
 
-// Selected says whether table is in the ticket's scope.
+// triage is the plan the triage form shows: as typed when a save was
+// refused, else the ticket's.
+func (p TicketPage) triage() (tickets.Scope, tickets.Mode, tickets.Options) {
+	if d := p.Draft; d != nil {
+		return d.Scope, d.Mode, d.Options
+	}
+	return p.Ticket.Scope, p.Ticket.Mode, p.Ticket.Options
+}
+
+// TriageScope, TriageMode and TriageOptions are the triage form's values.
+func (p TicketPage) TriageScope() tickets.Scope { s, _, _ := p.triage(); return s }
+
+func (p TicketPage) TriageMode() tickets.Mode { _, m, _ := p.triage(); return m }
+
+func (p TicketPage) TriageOptions() tickets.Options { _, _, o := p.triage(); return o }
+
+// Selected says whether table is in the triage's scope.
 func (p TicketPage) Selected(t tickets.Table) bool {
-	for _, n := range p.Ticket.Scope.Tables {
+	for _, n := range p.TriageScope().Tables {
 		if n == t.QualifiedName() {
 			return true
 		}
@@ -239,4 +264,52 @@ func shortDigest(d string) string {
 		return d[:12]
 	}
 	return d
+}
+
+// Risks are what an approver must know before approving: what is lost, how
+// far the snapshot is from the time asked for, what the options allow.
+func (p TicketPage) Risks() []string {
+	var out []string
+	if p.Preflight != "" {
+		out = append(out, p.Preflight)
+	}
+	if p.Snapshot == nil {
+		return out
+	}
+	taken := p.Snapshot.TakenAt
+	if p.Ticket.Destructive() {
+		out = append(out, fmt.Sprintf("Everything written to %s since %s (%s of changes) is replaced; it stays only in the kept copy.",
+			p.Ticket.ProjectRef, FormatTime(taken), FormatDuration(time.Since(taken))))
+		if p.Ticket.Options.AllowDangling {
+			out = append(out, "Rows of other tables may be left pointing at rows no longer there (dangling references are allowed).")
+		}
+	}
+	if at := p.Ticket.RequestedAt; at != nil && at.Sub(taken) > time.Minute {
+		out = append(out, fmt.Sprintf("The snapshot is %s earlier than the time asked for (%s): changes in between are not in it.",
+			FormatDuration(at.Sub(taken)), FormatTime(*at)))
+	}
+	return out
+}
+
+// FormatDuration writes a span for people: "40 min", "25 h", "9 d".
+func FormatDuration(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%d s", int(d.Seconds()))
+	case d < 2*time.Hour:
+		return fmt.Sprintf("%d min", int(d.Minutes()))
+	case d < 72*time.Hour:
+		return fmt.Sprintf("%d h", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d d", int(d.Hours()/24))
+}
+
+func cancelNote(s tickets.State) string {
+	if s == tickets.StateQueued || s == tickets.StateRunning {
+		return " and stops its restore"
+	}
+	return ""
 }

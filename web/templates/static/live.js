@@ -32,15 +32,100 @@
       });
     });
   }
-  // Snapshot picker: choosing a snapshot reloads the table list for it.
+  // Snapshot picker: choosing a snapshot (click, arrow keys) swaps the table
+  // list for that snapshot's in place; the page is not reloaded, so what was
+  // typed stays, and nothing is submitted. Ticked tables the other snapshot
+  // also holds stay ticked.
   function picker() {
-    document.querySelectorAll("input[data-snapshot-pick]").forEach(function (r) {
-      r.addEventListener("change", function () {
-        var u = new URL(window.location.href);
-        u.searchParams.set("snapshot", r.value);
-        window.location.href = u.toString();
+    var form = document.querySelector("form[data-tables-url]");
+    if (!form || !window.fetch) return;
+    var box = document.getElementById("tables-box");
+    var load = function (id) {
+      var ticked = {};
+      form.querySelectorAll("input[name=tables]:checked").forEach(function (c) { ticked[c.value] = true; });
+      fetch(form.getAttribute("data-tables-url") + "?snapshot=" + encodeURIComponent(id), { credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
+        .then(function (html) {
+          if (!box) return;
+          box.innerHTML = html;
+          box.querySelectorAll("input[name=tables]").forEach(function (c) { if (ticked[c.value]) c.checked = true; });
+          var u = new URL(window.location.href);
+          u.searchParams.set("snapshot", id);
+          history.replaceState(null, "", u.pathname + u.search + u.hash);
+        })
+        .catch(function () {});
+    };
+    form.querySelectorAll("input[data-snapshot-pick]").forEach(function (r) {
+      r.addEventListener("change", function () { if (r.checked) load(r.value); });
+      // Enter on a radio would submit the triage; choosing is not saving.
+      r.addEventListener("keydown", function (ev) { if (ev.key === "Enter") ev.preventDefault(); });
+    });
+    form.querySelectorAll("a[data-snapshot-tables]").forEach(function (a) {
+      a.addEventListener("click", function (ev) {
+        ev.preventDefault();
+        var id = a.getAttribute("data-snapshot-tables");
+        var r = form.querySelector('input[data-snapshot-pick][value="' + id + '"]');
+        if (r) r.checked = true;
+        load(id);
       });
     });
   }
-  document.addEventListener("DOMContentLoaded", function () { start(); picker(); });
+  // A page rendered for a refused POST stands for its form's page: move the
+  // address there, so links, reloads and the picker never hit the POST URL.
+  function canonical() {
+    var c = document.body.getAttribute("data-canonical");
+    if (c && window.location.pathname !== c) history.replaceState(null, "", c + window.location.hash);
+  }
+  // Submit buttons are disabled while a form is in flight (no double
+  // submission); the button pressed still sends its name and value.
+  function busy() {
+    document.querySelectorAll("form[method=post]").forEach(function (f) {
+      f.addEventListener("submit", function (ev) {
+        if (ev.defaultPrevented) return;
+        var b = ev.submitter;
+        if (b && b.name) {
+          var h = document.createElement("input");
+          h.type = "hidden"; h.name = b.name; h.value = b.value;
+          f.appendChild(h);
+        }
+        f.setAttribute("aria-busy", "true");
+        setTimeout(function () {
+          f.querySelectorAll("button[type=submit], button:not([type])").forEach(function (x) { x.disabled = true; });
+        }, 0);
+      });
+    });
+    // Back to a page kept in the browser's cache: its buttons work again.
+    window.addEventListener("pageshow", function (ev) {
+      if (!ev.persisted) return;
+      document.querySelectorAll("form[aria-busy]").forEach(function (f) {
+        f.removeAttribute("aria-busy");
+        f.querySelectorAll("button").forEach(function (x) { x.disabled = false; });
+      });
+    });
+  }
+  // Typed confirmations: the button stays disabled until the typed text is
+  // the one asked for (the server checks it all the same).
+  function confirmations() {
+    document.querySelectorAll("input[data-confirm]").forEach(function (i) {
+      var f = i.form, want = i.getAttribute("data-confirm");
+      var btn = f && f.querySelector("button[data-confirm-button]");
+      if (!btn) return;
+      var hint = f.querySelector("[data-confirm-hint]");
+      var sync = function () {
+        var ok = i.value.trim() === want;
+        btn.disabled = !ok;
+        if (hint) hint.textContent = ok ? "" : (i.value ? "That is not " + want + "." : "");
+      };
+      i.addEventListener("input", sync);
+      sync();
+    });
+  }
+  // The first field a refused form marks invalid gets the focus.
+  function focusError() {
+    var el = document.querySelector("[aria-invalid=true]");
+    if (el && document.activeElement !== el) el.focus();
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    canonical(); start(); picker(); busy(); confirmations(); focusError();
+  });
 })();
