@@ -55,10 +55,19 @@
         })
         .catch(function () {});
     };
+    // Enter on a snapshot (an implicit submission, no button pressed) would
+    // save the triage; choosing a snapshot is not saving it.
+    // (The browser's implicit submission names the default button as the
+    // submitter, so the key is remembered until it is released.)
+    var entering = false;
+    form.addEventListener("submit", function (ev) { if (entering) ev.preventDefault(); });
     form.querySelectorAll("input[data-snapshot-pick]").forEach(function (r) {
       r.addEventListener("change", function () { if (r.checked) load(r.value); });
-      // Enter on a radio would submit the triage; choosing is not saving.
-      r.addEventListener("keydown", function (ev) { if (ev.key === "Enter") ev.preventDefault(); });
+      var hold = function (ev) { if (ev.key === "Enter") { entering = true; ev.preventDefault(); } };
+      r.addEventListener("keydown", hold);
+      r.addEventListener("keypress", hold);
+      r.addEventListener("keyup", function (ev) { if (ev.key === "Enter") entering = false; });
+      r.addEventListener("blur", function () { entering = false; });
     });
     form.querySelectorAll("a[data-snapshot-tables]").forEach(function (a) {
       a.addEventListener("click", function (ev) {
