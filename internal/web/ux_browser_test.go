@@ -144,7 +144,7 @@ func TestBrowserFormsKeepWork(t *testing.T) {
 	c := newChromium(t, p)
 	base := p.srv.URL
 	ctx := context.Background()
-	day := time.Now().UTC().Truncate(24 * time.Hour).AddDate(0, 0, -1)
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)
 	ticketRe := regexp.MustCompile(`^/tickets/(\d+)$`)
 
 	// Each size restores its own project (one restore at a time per project).
