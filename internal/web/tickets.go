@@ -36,7 +36,7 @@ func (s *Server) ticketList(c echo.Context) error {
 	f := tickets.Filter{State: tickets.State(c.QueryParam("state")), ProjectRef: strings.TrimSpace(c.QueryParam("project")),
 		Requester: strings.TrimSpace(c.QueryParam("requester")), Query: c.QueryParam("q"), Page: int(page)}
 	if f.State != "" && !f.State.Valid() {
-		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("%q is not a ticket state", f.State))
+		return &paramError{Field: "state", Msg: fmt.Sprintf("%q is not a ticket state; one of %s", f.State, stateNames())}
 	}
 	list, err := tickets.TicketList(c.Request().Context(), s.Pool, f)
 	if err != nil {
@@ -417,4 +417,13 @@ func (s *Server) ticketActionDone(c echo.Context, id int64, err error, done stri
 		return s.renderTicketView(c, id, code, ticketView{msg: fe.Summary(), err: fe})
 	}
 	return s.redirectFlash(c, fmt.Sprintf("/tickets/%d", id), "ok", done)
+}
+
+// stateNames lists the ticket states for an error message.
+func stateNames() string {
+	names := make([]string, len(tickets.States))
+	for i, st := range tickets.States {
+		names[i] = string(st)
+	}
+	return strings.Join(names, ", ")
 }
