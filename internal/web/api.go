@@ -47,6 +47,7 @@ type ticketJSON struct {
 	Options        tickets.Options   `json:"options"`
 	PreparedBy     string            `json:"prepared_by,omitempty"`
 	ApprovedBy     string            `json:"approved_by,omitempty"`
+	Assignee       string            `json:"assignee,omitempty"`
 	JobID          int64             `json:"job_id,omitempty"`
 	RollbackJobID  int64             `json:"rollback_job_id,omitempty"`
 	Progress       *tickets.Progress `json:"progress,omitempty"`
@@ -95,7 +96,7 @@ func (s *Server) toJSON(t tickets.Ticket) ticketJSON {
 	return ticketJSON{ID: t.ID, URL: s.Config.BaseURL + "/tickets/" + strconv.FormatInt(t.ID, 10), Source: t.Source,
 		Subject: t.Subject, State: t.State, ProjectRef: t.ProjectRef, RequesterEmail: t.RequesterEmail,
 		RequestedAt: t.RequestedAt, RequestedTZ: t.RequestedTZ, SnapshotID: t.SnapshotID, Scope: t.Scope, Mode: t.Mode,
-		Options: t.Options, PreparedBy: t.PreparedByName, ApprovedBy: t.ApprovedByName, JobID: t.JobID,
+		Options: t.Options, PreparedBy: t.PreparedByName, ApprovedBy: t.ApprovedByName, Assignee: t.AssigneeName, JobID: t.JobID,
 		RollbackJobID: t.RollbackJobID, Progress: t.Progress, Result: t.Result, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
 }
 
