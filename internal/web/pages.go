@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"time"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -20,7 +21,7 @@ func (s *Server) dashboard(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p := templates.DashboardPage{Base: s.base(c, "Dashboard", "dashboard"), Active: o.Active, Awaiting: o.Awaiting}
+	p := templates.DashboardPage{Base: s.base(c, "Dashboard", "dashboard"), Active: o.Active, Awaiting: o.Awaiting, Now: time.Now()}
 	for _, st := range tickets.States {
 		p.Counts = append(p.Counts, templates.StateCount{State: st, N: o.Counts[st]})
 	}

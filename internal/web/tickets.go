@@ -43,7 +43,7 @@ func (s *Server) ticketList(c echo.Context) error {
 		return err
 	}
 	return renderPage(c, http.StatusOK, templates.TicketList(templates.TicketListPage{Base: s.base(c, "Tickets", "tickets"),
-		Filter: f, List: list, States: tickets.States}))
+		Filter: f, List: list, States: tickets.States, Now: time.Now()}))
 }
 
 // ticketNewForm shows the new ticket form, prefilled from the project page's

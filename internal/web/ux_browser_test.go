@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -11,7 +12,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/restoreportal/portal/internal/auth"
 	"github.com/restoreportal/portal/internal/tickets"
+	"github.com/restoreportal/portal/internal/tickets/tickettest"
 )
 
 // viewport is one screen size the pages are checked at.
@@ -382,4 +385,89 @@ func (p *portal) addSnapshot(t *testing.T, project string, at time.Time) tickets
 		}
 	}
 	return tickets.Snapshot{ID: id, ProjectRef: project, TakenAt: at, SizeBytes: 4321, Usable: true}
+}
+
+// TestBrowserDashboardLiveWhileIdle: a dashboard nobody touches shows a
+// restore started elsewhere (by the API) without a reload, with its progress;
+// zero-value states are one line, not cards; approvals show mode, preparer
+// and age with the absolute time on hover; the ticket list shows mode, scope,
+// source and age, and an empty search says so. At both sizes.
+func TestBrowserDashboardLiveWhileIdle(t *testing.T) {
+	p := newPortal(t)
+	c := newChromium(t, p)
+	base := p.srv.URL
+	ctx := context.Background()
+	op, ap := p.token(t, auth.RoleOperator), p.token(t, auth.RoleApprover)
+	// One ticket awaiting approval, prepared by the operator.
+	_, got := p.api(t, op, "POST", "/api/v1/tickets", map[string]any{"project_ref": "proj-bravo", "mode": "destructive", "requester_email": "c@example.org"})
+	awaiting := fmt.Sprintf("/api/v1/tickets/%v", got["id"])
+	if code, got := p.api(t, op, "POST", awaiting+"/prepare", map[string]any{"snapshot_id": p.bravo[3].ID, "tables": []string{"public.orders"}}); code != http.StatusOK {
+		t.Fatalf("prepare: %d %v", code, got)
+	}
+	if code, _, _ := p.raw(t, op, "POST", awaiting+"/submit", nil); code != http.StatusOK {
+		t.Fatal("submit")
+	}
+	charlie := tickettest.Snapshots(t, p.pool, "proj-charlie")
+	for i, v := range viewports {
+		project, snap := []string{"proj-alpha", "proj-charlie"}[i], []int64{p.snaps[3].ID, charlie[3].ID}[i]
+		viewer := c.login("viewer@example.com").at(v)
+		viewer.do(chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`#active-section`)))
+		if i == 0 && !viewer.exists(`#no-active`) {
+			t.Fatal("a restore is running before the test starts one")
+		}
+		viewer.do(chromedp.Evaluate[chromedp.Void](`window.notReloaded = true`))
+		if viewer.exists(`.card .n`) && viewer.eval(`Array.from(document.querySelectorAll(".card .n")).some(function (n) { return n.textContent === "0"; })`) {
+			t.Errorf("%s: a zero-value card", v.name)
+		}
+		viewer.waitText(`.zero-states`, "rolled back")
+		viewer.waitText(`#awaiting`, "destructive")
+		viewer.waitText(`#awaiting`, "operator@example.com")
+		if !viewer.eval(`(function(){ var t = document.querySelector("#awaiting time"); return !!t && /UTC$/.test(t.title) && !!t.getAttribute("datetime") && /ago|just now/.test(t.textContent); })()`) {
+			t.Errorf("%s: the approval's age has no absolute time on hover", v.name)
+		}
+		// A restore started elsewhere, by a script.
+		_, got := p.api(t, op, "POST", "/api/v1/tickets", map[string]any{"project_ref": project, "mode": "new_project", "requester_email": "c@example.org"})
+		tp := fmt.Sprintf("/api/v1/tickets/%v", got["id"])
+		if code, got := p.api(t, op, "POST", tp+"/prepare", map[string]any{"snapshot_id": snap}); code != http.StatusOK {
+			t.Fatalf("prepare: %d %v", code, got)
+		}
+		code, _, got := p.raw(t, ap, "POST", tp+"/start", nil)
+		if code != http.StatusOK {
+			t.Fatalf("start: %d %v", code, got)
+		}
+		row := fmt.Sprintf(`#active [data-live-ticket="%v"]`, got["id"])
+		viewer.waitEval(fmt.Sprintf(`!!document.querySelector(%q)`, row))
+		viewer.waitText(`#dashboard-counts .card[data-state=queued]`, "1")
+		if !viewer.eval(`window.notReloaded === true`) {
+			t.Errorf("%s: the dashboard reloaded instead of updating", v.name)
+		}
+		var id int64
+		fmt.Sscan(fmt.Sprint(got["id"]), &id)
+		tk, err := tickets.TicketGet(ctx, p.pool, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tickets.MarkRunning(ctx, p.pool, id, tk.JobID); err != nil {
+			t.Fatal(err)
+		}
+		if err := tickets.UpdateProgress(ctx, p.pool, id, tickets.Progress{Phase: "data", Percent: 37, CurrentTable: "public.orders"}); err != nil {
+			t.Fatal(err)
+		}
+		viewer.waitText(row+` [data-live=percent]`, "37%")
+		viewer.checkPage(v, "dashboard-live")
+
+		// The ticket list: what each ticket is, and an empty search says so.
+		viewer.do(chromedp.Navigate(base+"/tickets"), chromedp.WaitVisible(chromedp.CSS(`table.tickets`)))
+		for _, col := range []string{"Mode", "Scope", "Source", "Age"} {
+			viewer.waitText(`table.tickets thead`, col)
+		}
+		viewer.waitText(`table.tickets tbody`, "new project")
+		viewer.waitText(`table.tickets tbody`, "api")
+		if viewer.exists(`a[href="/tickets/new"]`) {
+			t.Errorf("%s: a viewer is offered New ticket", v.name)
+		}
+		viewer.checkPage(v, "tickets-list")
+		viewer.do(chromedp.Navigate(base+"/tickets?q=no-such-ticket-anywhere"), chromedp.WaitVisible(chromedp.CSS(`#count`)))
+		viewer.waitText(`#count`, "0 tickets match these filters")
+	}
 }

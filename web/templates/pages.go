@@ -24,6 +24,19 @@ type DashboardPage struct {
 	Counts   []StateCount
 	Active   []tickets.Ticket // queued and running
 	Awaiting []tickets.Ticket // awaiting approval
+	Now      time.Time
+}
+
+// ZeroStates names the states no ticket is in, in one line instead of a
+// card each.
+func (p DashboardPage) ZeroStates() string {
+	var names []string
+	for _, c := range p.Counts {
+		if c.N == 0 {
+			names = append(names, c.State.Label())
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // TicketListPage is the filtered, paged ticket list.
@@ -32,6 +45,13 @@ type TicketListPage struct {
 	Filter tickets.Filter
 	List   tickets.ListPage
 	States []tickets.State
+	Now    time.Time
+}
+
+// Filtered says whether the list is narrowed by a filter or search.
+func (p TicketListPage) Filtered() bool {
+	f := p.Filter
+	return f.State != "" || f.ProjectRef != "" || f.Requester != "" || f.Query != ""
 }
 
 // PageURL is the list URL of page n with the same filter.
@@ -312,4 +332,31 @@ func cancelNote(s tickets.State) string {
 		return " and stops its restore"
 	}
 	return ""
+}
+
+// modeShort is a ticket's mode in a table cell.
+func modeShort(m tickets.Mode) string {
+	if m == tickets.ModeDestructive {
+		return "destructive"
+	}
+	return "new project"
+}
+
+// FormatAgo is t relative to now, in 24-hour spans: "40 min ago", "25 h ago",
+// "3 d ago"; a time ahead is "in ...".
+func FormatAgo(t, now time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	if now.IsZero() {
+		now = time.Now()
+	}
+	d := now.Sub(t)
+	if d < 0 {
+		return "in " + FormatDuration(-d)
+	}
+	if d < time.Minute {
+		return "just now"
+	}
+	return FormatDuration(d) + " ago"
 }

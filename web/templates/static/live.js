@@ -5,12 +5,14 @@
   "use strict";
   function start() {
     var els = document.querySelectorAll("[data-live-ticket]");
-    if (!els.length || !window.EventSource) return;
+    var dash = document.querySelector("[data-live-dashboard]");
+    if ((!els.length && !dash) || !window.EventSource) return;
     var ids = [];
     els.forEach(function (el) { ids.push(el.getAttribute("data-live-ticket")); });
     var src = new EventSource("/live/progress?ids=" + encodeURIComponent(ids.join(",")));
     src.addEventListener("progress", function (ev) {
       var list = JSON.parse(ev.data);
+      if (dash) dashboardSeen(list);
       list.forEach(function (s) {
         document.querySelectorAll('[data-live-ticket="' + s.id + '"]').forEach(function (el) {
           var p = s.progress || {};
@@ -31,6 +33,37 @@
         });
       });
     });
+  }
+  // The dashboard stays current while nobody touches it: the stream names
+  // every queued or running ticket, so a restore started elsewhere (or one
+  // that ended) refreshes the counts and lists in place; a slow timer keeps
+  // the counts of the other states current too.
+  var refreshing = false;
+  function refreshDashboard() {
+    if (refreshing || !window.fetch || !window.DOMParser) return;
+    refreshing = true;
+    fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        ["dashboard-counts", "active-section", "awaiting-section"].forEach(function (id) {
+          var now = document.getElementById(id), next = doc.getElementById(id);
+          if (now && next) now.replaceWith(document.importNode(next, true));
+        });
+      })
+      .catch(function () {})
+      .then(function () { refreshing = false; });
+  }
+  function dashboardSeen(list) {
+    var live = {}, shown = {};
+    list.forEach(function (s) { if (s.state === "queued" || s.state === "running") live[s.id] = true; });
+    document.querySelectorAll("#active [data-live-ticket]").forEach(function (el) { shown[el.getAttribute("data-live-ticket")] = true; });
+    var same = Object.keys(live).length === Object.keys(shown).length &&
+      Object.keys(live).every(function (id) { return shown[id]; });
+    if (!same) refreshDashboard();
+  }
+  function dashboardTimer() {
+    if (document.querySelector("[data-live-dashboard]")) setInterval(refreshDashboard, 20000);
   }
   // Snapshot picker: choosing a snapshot (click, arrow keys) swaps the table
   // list for that snapshot's in place; the page is not reloaded, so what was
@@ -135,6 +168,6 @@
     if (el && document.activeElement !== el) el.focus();
   }
   document.addEventListener("DOMContentLoaded", function () {
-    canonical(); start(); picker(); busy(); confirmations(); focusError();
+    canonical(); start(); dashboardTimer(); picker(); busy(); confirmations(); focusError();
   });
 })();
