@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"time"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
