@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/restoreportal/portal/internal/audit"
 	"github.com/restoreportal/portal/internal/auth"
+	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/intake"
 	"github.com/restoreportal/portal/internal/mail"
 	"github.com/restoreportal/portal/internal/snapshots"
@@ -212,8 +214,13 @@ func (s *Server) renderTicketView(c echo.Context, id int64, status int, v ticket
 		p.Resolved = &resolved
 		p.ResolveMessage = fmt.Sprintf("The requested time resolves to the snapshot of %s (%s earlier).",
 			templates.FormatTimeSeconds(resolved.TakenAt), templates.FormatDuration(at.Sub(resolved.TakenAt)))
+		p.ResolveMessage += skippedNote(near, resolved, at)
 	default:
 		p.ResolveMessage = "No verified snapshot was taken at or before the requested time."
+		if first, ok := earliestUsable(near); ok {
+			p.ResolveMessage = fmt.Sprintf("The requested time is before the first usable snapshot: the earliest is of %s (%s later).",
+				templates.FormatTimeSeconds(first.TakenAt), templates.FormatDuration(first.TakenAt.Sub(at)))
+		}
 	}
 	p.Snapshots = near
 	chosen := t.SnapshotID
@@ -283,6 +290,16 @@ func (s *Server) renderTicketView(c echo.Context, id int64, status int, v ticket
 	}
 	if err := s.ticketProposals(c, &p); err != nil {
 		return err
+	}
+	p.Now = time.Now()
+	for _, e := range events { // newest first: the last attempt's start
+		if e.Action == "restore.started" {
+			p.StartedAt = e.At
+			break
+		}
+	}
+	if r := t.Result; r != nil && r.OK && !t.Destructive() && r.TargetDatabase != "" && r.RolledBackAt == nil {
+		p.ConnectionString = connectionString(s.Config.ProjectsAdminURL, r.TargetDatabase)
 	}
 	return renderPage(c, status, templates.Ticket(p))
 }
@@ -426,4 +443,43 @@ func stateNames() string {
 		names[i] = string(st)
 	}
 	return strings.Join(names, ", ")
+}
+
+// connectionString is how to reach database db on the projects cluster, as
+// the project's owner role and without any password: host and port from the
+// cluster's admin URL, nothing else of it (its user and password are the
+// portal's superuser's).
+func connectionString(adminURL, db string) string {
+	u, err := url.Parse(adminURL)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	out := url.URL{Scheme: "postgres", User: url.User(cluster.OwnerRoleFor(db)), Host: u.Host, Path: "/" + db}
+	return out.String()
+}
+
+// skippedNote explains snapshots newer than the resolved one, up to the
+// requested time, that cannot be restored: why, and what skipping them costs.
+func skippedNote(near []tickets.Snapshot, resolved tickets.Snapshot, at time.Time) string {
+	var out string
+	for _, n := range near {
+		if n.Usable || !n.TakenAt.After(resolved.TakenAt) || n.TakenAt.After(at) {
+			continue
+		}
+		out += fmt.Sprintf(" The newer snapshot of %s is not usable (%s); skipping it costs %s of data.",
+			templates.FormatTime(n.TakenAt), n.Reason, templates.FormatDuration(n.TakenAt.Sub(resolved.TakenAt)))
+	}
+	return out
+}
+
+// earliestUsable is the oldest usable snapshot among near.
+func earliestUsable(near []tickets.Snapshot) (tickets.Snapshot, bool) {
+	var first tickets.Snapshot
+	found := false
+	for _, n := range near {
+		if n.Usable && (!found || n.TakenAt.Before(first.TakenAt)) {
+			first, found = n, true
+		}
+	}
+	return first, found
 }

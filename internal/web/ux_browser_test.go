@@ -471,3 +471,96 @@ func TestBrowserDashboardLiveWhileIdle(t *testing.T) {
 		viewer.waitText(`#count`, "0 tickets match these filters")
 	}
 }
+
+// TestBrowserProgressAndResults, at both sizes: the request's time in UTC
+// and the requester's zone side by side; a corrupt newer snapshot is
+// explained with what skipping it costs; progress shows phase and percent,
+// bytes read of the total, tables, rows, elapsed and ETA, live; a finished
+// new project links to itself with a connection string without a password;
+// the admin gets a link to the River job, a viewer none; a rolled-back
+// ticket leads with "Rolled back".
+func TestBrowserProgressAndResults(t *testing.T) {
+	p := newPortal(t)
+	c := newChromium(t, p)
+	base := p.srv.URL
+	ctx := context.Background()
+	op := p.token(t, auth.RoleOperator)
+	charlie := tickettest.Snapshots(t, p.pool, "proj-charlie")
+	for i, v := range viewports {
+		project, snaps := []string{"proj-alpha", "proj-charlie"}[i], [][]tickets.Snapshot{p.snaps, charlie}[i]
+		// An hour after the corrupt snapshot, in Berlin.
+		berlin, _ := time.LoadLocation("Europe/Berlin")
+		at := snaps[1].TakenAt.Add(time.Hour).In(berlin).Format("2006-01-02T15:04:05")
+		code, got := p.api(t, op, "POST", "/api/v1/tickets", map[string]any{"project_ref": project, "mode": "new_project",
+			"requester_email": "c@example.org", "requested_at": at, "requested_tz": "Europe/Berlin"})
+		if code != http.StatusCreated {
+			t.Fatalf("create: %d %v", code, got)
+		}
+		var id int64
+		fmt.Sscan(fmt.Sprint(got["id"]), &id)
+		path := fmt.Sprintf("/tickets/%d", id)
+		viewer := c.login("viewer@example.com").at(v)
+		viewer.do(chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(`#resolution`)))
+		viewer.waitText(`#requested-local`, "Europe/Berlin")
+		viewer.waitText(`.facts`, "UTC")
+		viewer.waitText(`#resolution`, "is not usable")
+		viewer.waitText(`#resolution`, "skipping it costs 24 h of data")
+		if viewer.exists(`#triage`) || viewer.exists(`#decisions`) || viewer.exists(`#assign-me`) {
+			t.Errorf("%s: a viewer is offered actions they cannot take", v.name)
+		}
+
+		// Started, and moving.
+		if code, got := p.api(t, op, "POST", "/api/v1/tickets/"+fmt.Sprint(id)+"/prepare", map[string]any{"snapshot_id": snaps[0].ID}); code != http.StatusOK {
+			t.Fatalf("prepare: %d %v", code, got)
+		}
+		if code, _, got := p.raw(t, op, "POST", "/api/v1/tickets/"+fmt.Sprint(id)+"/start", nil); code != http.StatusOK {
+			t.Fatalf("start: %d %v", code, got)
+		}
+		tk, _ := tickets.TicketGet(ctx, p.pool, id)
+		if _, err := tickets.MarkRunning(ctx, p.pool, id, tk.JobID); err != nil {
+			t.Fatal(err)
+		}
+		viewer.do(chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(`#progress-facts`)))
+		if err := tickets.UpdateProgress(ctx, p.pool, id, tickets.Progress{Phase: "data", Percent: 50, CurrentTable: "public.orders",
+			Bytes: 512 << 20, BytesTotal: 1 << 30, TablesDone: 1, TablesTotal: 3, Rows: 1234}); err != nil {
+			t.Fatal(err)
+		}
+		viewer.waitText(`[data-live=bytes]`, "512.0 MiB of 1.0 GiB")
+		viewer.waitText(`[data-live=tables]`, "1 of 3")
+		viewer.waitText(`[data-live=rows]`, "1234")
+		viewer.waitText(`[data-live=percent]`, "50%")
+		viewer.waitText(`[data-live=phase]`, "data")
+		viewer.waitText(`[data-live=eta]`, "about")
+		viewer.waitText(`[data-live=elapsed]`, " s")
+		viewer.checkPage(v, "progress")
+
+		// Finished: the new project is a link, the connection has no password.
+		target := "copy_" + project
+		if _, err := tickets.Finish(ctx, p.pool, id, tickets.Result{OK: true, Message: "restored and verified.", TargetDatabase: target}); err != nil {
+			t.Fatal(err)
+		}
+		viewer.waitText(`#result-lead`, "Succeeded")
+		viewer.do(chromedp.WaitVisible(chromedp.CSS(`#new-project-link`)))
+		conn := viewer.text(`#connection-string`)
+		if !strings.HasPrefix(conn, "postgres://"+target+"_owner@") || strings.Count(conn, ":") != 2 || !strings.HasSuffix(conn, "/"+target) {
+			t.Errorf("%s: connection string %q", v.name, conn)
+		}
+		if viewer.exists(`#job-link`) {
+			t.Errorf("%s: a viewer gets the River job link", v.name)
+		}
+		admin := c.login("admin@example.com").at(v)
+		admin.do(chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(`#job-link`)))
+		if !admin.eval(fmt.Sprintf(`document.querySelector("#job-link").getAttribute("href") === "/riverui/jobs/%d"`, tk.JobID)) {
+			t.Errorf("%s: job link %s", v.name, admin.text(`#job-link`))
+		}
+		viewer.checkPage(v, "result")
+		if _, err := tickets.FinishRollback(ctx, p.pool, id, nil); err != nil {
+			t.Fatal(err)
+		}
+		viewer.waitText(`#result-lead`, "Rolled back")
+		if viewer.exists(`#connection-string`) {
+			t.Errorf("%s: a rolled-back new project still offers its connection", v.name)
+		}
+		viewer.checkPage(v, "rolled-back")
+	}
+}

@@ -146,6 +146,13 @@ type TicketPage struct {
 	SafetyUntil time.Time
 	Users       []auth.User
 	Proposals   []tickets.Proposal // changes proposed by mail (internal/web/proposals.go)
+	// StartedAt is when the restore's worker began (the restore.started
+	// event), for elapsed and ETA; Now is the time the page was made.
+	StartedAt time.Time
+	Now       time.Time
+	// ConnectionString reaches a finished new project's database, without
+	// a password.
+	ConnectionString string
 }
 
 // triage is the plan the triage form shows: as typed when a save was
@@ -359,4 +366,66 @@ func FormatAgo(t, now time.Time) string {
 		return "just now"
 	}
 	return FormatDuration(d) + " ago"
+}
+
+// InZone writes t in the IANA zone tz ("2026-05-03 09:00:00 CEST"), or ""
+// when tz is UTC or unknown.
+func InZone(t time.Time, tz string) string {
+	if tz == "" || tz == "UTC" {
+		return ""
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return ""
+	}
+	return t.In(loc).Format("2006-01-02 15:04:05 MST") + " (" + tz + ")"
+}
+
+func startedAttr(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func bytesText(p *tickets.Progress) string {
+	if p == nil || p.BytesTotal == 0 {
+		if p != nil && p.Bytes > 0 {
+			return FormatBytes(p.Bytes)
+		}
+		return "not started"
+	}
+	return FormatBytes(p.Bytes) + " of " + FormatBytes(p.BytesTotal)
+}
+
+func tablesText(p *tickets.Progress) string {
+	if p == nil || p.TablesTotal == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%d of %d", p.TablesDone, p.TablesTotal)
+}
+
+func rowsText(p *tickets.Progress) string {
+	if p == nil || p.Rows == 0 {
+		return "–"
+	}
+	return fmt.Sprint(p.Rows)
+}
+
+// etaText estimates the time left from the bytes read so far (the dump is
+// read at a steady pace), else from the percent.
+func etaText(p *tickets.Progress, started, now time.Time) string {
+	if p == nil || started.IsZero() {
+		return "–"
+	}
+	elapsed := now.Sub(started)
+	done := p.Percent / 100
+	if p.BytesTotal > 0 && p.Bytes > 0 {
+		done = float64(p.Bytes) / float64(p.BytesTotal)
+	}
+	if done <= 0 || done >= 1 || elapsed <= 0 {
+		return "–"
+	}
+	left := time.Duration(float64(elapsed) * (1 - done) / done)
+	return "about " + FormatDuration(left)
 }

@@ -3,6 +3,20 @@
 // server-sent events. Without script the pages work, just without updates.
 (function () {
   "use strict";
+  // The same spans as the server writes (templates.FormatBytes, FormatDuration).
+  function fmtBytes(n) {
+    if (n < 1024) return n + " B";
+    var u = "KMGTPE", i = -1;
+    do { n /= 1024; i++; } while (n >= 1024 && i < u.length - 1);
+    return n.toFixed(1) + " " + u[i] + "iB";
+  }
+  function fmtDuration(ms) {
+    var s = Math.abs(ms) / 1000;
+    if (s < 60) return Math.floor(s) + " s";
+    if (s < 7200) return Math.floor(s / 60) + " min";
+    if (s < 72 * 3600) return Math.floor(s / 3600) + " h";
+    return Math.floor(s / 86400) + " d";
+  }
   function start() {
     var els = document.querySelectorAll("[data-live-ticket]");
     var dash = document.querySelector("[data-live-dashboard]");
@@ -23,6 +37,17 @@
           set("[data-live=phase]", p.phase || "");
           set("[data-live=table]", p.current_table || "");
           set("[data-live=message]", p.message || "");
+          if (p.bytes_total) set("[data-live=bytes]", fmtBytes(p.bytes || 0) + " of " + fmtBytes(p.bytes_total));
+          else if (p.bytes) set("[data-live=bytes]", fmtBytes(p.bytes));
+          if (p.tables_total) set("[data-live=tables]", (p.tables_done || 0) + " of " + p.tables_total);
+          if (p.rows) set("[data-live=rows]", String(p.rows));
+          var started = Date.parse(el.getAttribute("data-started") || "");
+          if (!isNaN(started)) {
+            var elapsed = Date.now() - started;
+            set("[data-live=elapsed]", fmtDuration(elapsed));
+            var done = p.bytes_total ? (p.bytes || 0) / p.bytes_total : (p.percent || 0) / 100;
+            set("[data-live=eta]", done > 0 && done < 1 ? "about " + fmtDuration(elapsed * (1 - done) / done) : "–");
+          }
           var st = el.querySelector("[data-live=state]");
           if (st && st.getAttribute("data-state") !== s.state) {
             st.textContent = s.state.replace("_", " ");
