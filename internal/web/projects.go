@@ -95,6 +95,7 @@ func (s *Server) projectsList(c echo.Context) error {
 	}
 	return renderPage(c, http.StatusOK, templates.ProjectsList(templates.ProjectsPage{
 		Base: s.projectsBase(c, "Projects"), Search: q, Projects: list, Total: total, Page: page, PerPage: perPage, Now: now,
+		PerPageAsked: perPageAsked(c, perPage),
 	}))
 }
 
@@ -320,4 +321,13 @@ func (s *Server) apiCaptureNow(c echo.Context) error {
 		return fmt.Errorf("queue capture of %s: %w", p.Ref, err)
 	}
 	return c.JSON(http.StatusAccepted, map[string]string{"queued": "capture", "ref": p.Ref})
+}
+
+// perPageAsked is the page size the request asked for, 0 when it took the
+// default.
+func perPageAsked(c echo.Context, perPage int) int {
+	if c.QueryParam("per_page") == "" {
+		return 0
+	}
+	return perPage
 }

@@ -254,6 +254,9 @@ func TestBrowserFormsKeepWork(t *testing.T) {
 		if op.path() != ticketPath {
 			t.Errorf("%s: address after a refused triage is %s", v.name, op.path())
 		}
+		if !op.eval(`document.activeElement && document.activeElement.name === "scope_kind"`) {
+			t.Errorf("%s: the refused triage's field is not focused", v.name)
+		}
 		if op.value(`input[name=target_ref]`) != "typed-target" || !op.eval(`document.querySelector("input[name=scope_kind][value=tables]").checked`) ||
 			!op.eval(`document.querySelector("input[name=mode][value=destructive]").checked`) ||
 			!op.eval(fmt.Sprintf(`document.querySelector(%q).checked`, radio(snaps[2].ID))) {

@@ -1266,6 +1266,10 @@ func triage(p TicketPage) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
+		templ_7745c5c3_Err = templ.RenderAttributes(ctx, templ_7745c5c3_Buffer, fieldAttrs(p.FormError, "triage", "scope"))
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
 		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 120, "> Only the tables ticked below</label>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
@@ -1301,6 +1305,10 @@ func triage(p TicketPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
+		}
+		templ_7745c5c3_Err = templ.RenderAttributes(ctx, templ_7745c5c3_Buffer, fieldAttrs(p.FormError, "triage", "mode"))
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
 		}
 		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 126, "> Destructive <span class=\"muted\">(replace the live project; needs a second person's approval)</span></label>")
 		if templ_7745c5c3_Err != nil {

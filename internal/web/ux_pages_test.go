@@ -1,0 +1,57 @@
+package web_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestProjectsPagerKeepsPerPage: the projects pager keeps per_page; an
+// empty search says so.
+func TestProjectsPagerKeepsPerPage(t *testing.T) {
+	t.Parallel()
+	p := newPortal(t)
+	b := p.login(t, "viewer@example.com")
+	_, body := b.get("/projects?per_page=1")
+	if !strings.Contains(body, `href="/projects?page=2&amp;per_page=1"`) {
+		t.Errorf("the next page does not keep per_page:\n%s", body)
+	}
+	_, body = b.get("/projects?q=no-such-project")
+	if !strings.Contains(body, "No project matches") {
+		t.Error("an empty search does not say so")
+	}
+	if res, _ := b.get("/projects?per_page=100000"); res.StatusCode != http.StatusBadRequest {
+		t.Errorf("per_page out of range: %d", res.StatusCode)
+	}
+}
+
+// TestTicketFormURLsAndTableFragment: a GET of a form's POST URL lands on
+// the ticket; the picker's table fragment serves the ticket's project's
+// snapshots only, and refuses a malformed snapshot.
+func TestTicketFormURLsAndTableFragment(t *testing.T) {
+	t.Parallel()
+	p := newPortal(t)
+	op := p.login(t, "operator@example.com")
+	loc := op.createTicket("destructive")
+	res, _ := op.get(loc + "/prepare")
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != loc {
+		t.Fatalf("GET of the form URL: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	res, body := op.get(fmt.Sprintf("%s/tables?snapshot=%d", loc, p.snaps[0].ID))
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, `data-snapshot="`+fmt.Sprint(p.snaps[0].ID)+`"`) || strings.Contains(body, "<html") {
+		t.Fatalf("table fragment: %d %s", res.StatusCode, body)
+	}
+	if res, _ := op.get(fmt.Sprintf("%s/tables?snapshot=%d", loc, p.bravo[0].ID)); res.StatusCode != http.StatusNotFound {
+		t.Errorf("another project's snapshot: %d", res.StatusCode)
+	}
+	if res, _ := op.get(loc + "/tables?snapshot=1%20OR%201=1"); res.StatusCode != http.StatusBadRequest {
+		t.Errorf("malformed snapshot: %d", res.StatusCode)
+	}
+	// A refused form's page names its canonical address.
+	res, body = op.post(loc+"/prepare", map[string][]string{"snapshot_id": {fmt.Sprint(p.snaps[2].ID)}, "scope_kind": {"tables"}, "mode": {"destructive"}})
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `data-canonical="`+loc+`"`) ||
+		!strings.Contains(body, `id="err-scope"`) || !strings.Contains(body, `aria-invalid="true"`) {
+		t.Errorf("refused triage: %d %v %v %v", res.StatusCode, strings.Contains(body, `data-canonical="`+loc+`"`), strings.Contains(body, `id="err-scope"`), strings.Contains(body, `aria-invalid="true"`))
+	}
+}
