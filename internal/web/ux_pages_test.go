@@ -55,3 +55,41 @@ func TestTicketFormURLsAndTableFragment(t *testing.T) {
 		t.Errorf("refused triage: %d %v %v %v", res.StatusCode, strings.Contains(body, `data-canonical="`+loc+`"`), strings.Contains(body, `id="err-scope"`), strings.Contains(body, `aria-invalid="true"`))
 	}
 }
+
+// TestAuditPageChangesAndCSV: the audit page says what each event changed,
+// field by field, with user names instead of ids; it filters by actor,
+// ticket and kind; the CSV export holds the same lines.
+func TestAuditPageChangesAndCSV(t *testing.T) {
+	t.Parallel()
+	p := newPortal(t)
+	op := p.login(t, "operator@example.com")
+	loc := op.createTicket("destructive")
+	if res, _ := op.post(loc+"/prepare", map[string][]string{"snapshot_id": {fmt.Sprint(p.snaps[2].ID)}, "scope_kind": {"full"}, "mode": {"destructive"}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("prepare: %d", res.StatusCode)
+	}
+	id := strings.TrimPrefix(loc, "/tickets/")
+	viewer := p.login(t, "viewer@example.com")
+	_, body := viewer.get("/audit?ticket=" + id)
+	for _, want := range []string{"state: new → ready", "prepared by: (none) → operator@example.com", "ticket.prepared", "ticket.created"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("audit page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, fmt.Sprintf(`"prepared_by":%d`, p.users["operator"].ID)) {
+		t.Error("raw JSON with user ids on the audit page")
+	}
+	_, body = viewer.get("/audit?actor=viewer@example.com")
+	if strings.Contains(body, "ticket.created") || !strings.Contains(body, "user.login") {
+		t.Error("the actor filter does not filter")
+	}
+	_, body = viewer.get("/audit?actor=nobody@example.com")
+	if !strings.Contains(body, `id="audit-empty"`) {
+		t.Error("an empty audit search does not say so")
+	}
+	res, body := viewer.get("/audit?format=csv&ticket=" + id)
+	if res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/csv") ||
+		!strings.HasPrefix(body, "time_utc,actor,address,action,ticket,changes\n") || !strings.Contains(body, "state: new → ready") ||
+		strings.Count(body, "\n") != 3 {
+		t.Errorf("CSV: %d %s\n%s", res.StatusCode, res.Header.Get("Content-Type"), body)
+	}
+}

@@ -67,3 +67,10 @@ func fieldAttrs(e FormError, form, field string) templ.Attributes {
 	}
 	return templ.Attributes{"aria-invalid": "true", "aria-describedby": "err-" + field, "autofocus": true}
 }
+
+func ticketFilter(id int64) string {
+	if id == 0 {
+		return ""
+	}
+	return itoa(id)
+}

@@ -212,9 +212,14 @@ type AccountPage struct {
 // AuditPage is the trail, newest first.
 type AuditPage struct {
 	Base
-	Events   []audit.Event
+	Events []audit.Event
+	// Rows are the events with their changes in words, one line each.
+	Rows     []AuditRow
 	Action   string
+	Actor    string
 	TicketID int64
+	// CSV is the URL of the same lines as CSV.
+	CSV string
 	// Older is the URL of the next page, empty at the end.
 	Older string
 }
@@ -428,4 +433,11 @@ func etaText(p *tickets.Progress, started, now time.Time) string {
 	}
 	left := time.Duration(float64(elapsed) * (1 - done) / done)
 	return "about " + FormatDuration(left)
+}
+
+// AuditRow is one event of the trail with what it changed, field by field,
+// user ids written as names.
+type AuditRow struct {
+	audit.Event
+	Changes []string
 }
