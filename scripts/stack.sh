@@ -214,9 +214,12 @@ ensure_chromium() {
 }
 
 write_env() {
-	local pg pgp s3 http metrics
+	local pg pgp s3 http metrics smtp
 	pg=$(cat "$STACK/pg.port"); pgp=$(cat "$STACK/pg-projects.port"); s3=$(cat "$STACK/s3.port")
 	http=$(pick_port http 8080); metrics=$(pick_port metrics 9090)
+	# The SMTP intake's port is picked free like the others, so a second
+	# checkout's portal does not fail to listen on a fixed 2525.
+	smtp=$(pick_port smtp 2525)
 	# The file holds the S3 secret: readable by its owner only.
 	(umask 077 && : > "$ENV_FILE.tmp")
 	cat > "$ENV_FILE.tmp" <<ENV
@@ -233,7 +236,7 @@ PORTAL_S3_PATH_STYLE=true
 PORTAL_HTTP_ADDR=127.0.0.1:$http
 PORTAL_BASE_URL=http://127.0.0.1:$http
 PORTAL_METRICS_ADDR=127.0.0.1:$metrics
-PORTAL_SMTP_ADDR=127.0.0.1:2525
+PORTAL_SMTP_ADDR=127.0.0.1:$smtp
 PORTAL_PG_BIN=$PG_BIN
 PORTAL_PG_DUMP=$PG_BIN/pg_dump
 ENV

@@ -42,6 +42,7 @@ commands:
   migrate   apply database migrations (the portal's and River's)
   demo      create the demo projects and their snapshots when missing
   user add  create a staff user: --email E --role viewer|operator|approver|admin
+  token create  make an API token for a user: --user EMAIL --name NAME
   project add  register where a project lives: --ref R --database D [--cluster C] [--owner-role O]
 `
 
@@ -64,6 +65,8 @@ func main() {
 		err = userCmd(ctx, os.Args[2:])
 	case "project":
 		err = projectCmd(ctx, os.Args[2:])
+	case "token":
+		err = tokenCmd(ctx, os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

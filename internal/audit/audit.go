@@ -79,6 +79,7 @@ type Filter struct {
 	TicketID int64
 	Action   string // prefix, e.g. "user." or "ticket.approved"
 	BeforeID int64  // keyset pagination: events older than this id
+	Actor    string // exactly this actor (an email, or a system name); empty: any
 	Limit    int    // 0 means 100
 }
 
@@ -92,7 +93,8 @@ func List(ctx context.Context, db DB, f Filter) ([]Event, error) {
 			coalesce(ticket_id, 0), coalesce(user_id, 0), address, before, after
 		FROM audit_events
 		WHERE ($1 = 0 OR ticket_id = $1) AND ($2 = '' OR action LIKE $2 || '%') AND ($3 = 0 OR id < $3)
-		ORDER BY id DESC LIMIT $4`, f.TicketID, f.Action, f.BeforeID, limit)
+			AND ($5 = '' OR actor = $5)
+		ORDER BY id DESC LIMIT $4`, f.TicketID, f.Action, f.BeforeID, limit, f.Actor)
 	if err != nil {
 		return nil, fmt.Errorf("audit: list: %w", err)
 	}

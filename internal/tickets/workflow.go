@@ -89,6 +89,11 @@ type NewTicket struct {
 	Scope          Scope  // zero means full
 	Mode           Mode   // empty means new_project, the restore that overwrites nothing
 	Options        Options
+	// SnapshotID, when set, is the snapshot the request names exactly (the
+	// project page's "Request a restore"): it is suggested on the ticket
+	// instead of the one the requested time resolves to. It must belong to
+	// the project and be usable.
+	SnapshotID int64
 	// Note is the request's text (a staff note for portal and API tickets).
 	Note string
 	// Mail is the first mail of an email ticket (Kind is set to mail_in).
@@ -181,7 +186,22 @@ func Create(ctx context.Context, db DB, cat Catalog, a Actor, n NewTicket) (Tick
 	if t.Subject == "" {
 		t.Subject = fmt.Sprintf("Restore %s", t.ProjectRef)
 	}
-	if cat != nil && t.RequestedAt != nil {
+	if n.SnapshotID != 0 {
+		if cat == nil {
+			return Ticket{}, fmt.Errorf("create ticket: a snapshot is named but no catalog is given")
+		}
+		snap, err := cat.SnapshotGet(ctx, n.SnapshotID)
+		switch {
+		case err != nil && !errors.Is(err, snapshots.ErrNotFound):
+			return Ticket{}, fmt.Errorf("create ticket: snapshot %d: %w", n.SnapshotID, err)
+		case err != nil || snap.ProjectRef != t.ProjectRef:
+			return Ticket{}, &ValidationError{Field: "snapshot_id", Msg: fmt.Sprintf("project %s has no snapshot %d", t.ProjectRef, n.SnapshotID)}
+		case !snap.Usable:
+			return Ticket{}, &ValidationError{Field: "snapshot_id", Msg: fmt.Sprintf("the snapshot of %s cannot be restored: %s",
+				snap.TakenAt.UTC().Format(time.DateTime), cmpOr(snap.Reason, "it is not verified"))}
+		}
+		t.SnapshotID = snap.ID
+	} else if cat != nil && t.RequestedAt != nil {
 		if snap, ok, _, err := cat.SnapshotsNear(ctx, t.ProjectRef, *t.RequestedAt, 0); err == nil && ok && snap.Usable {
 			t.SnapshotID = snap.ID
 		}

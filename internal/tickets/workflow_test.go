@@ -385,3 +385,39 @@ func TestStateCounts(t *testing.T) {
 		t.Errorf("counts: %v", got)
 	}
 }
+
+// TestCreateWithNamedSnapshot: a request naming its snapshot ("Request a
+// restore") suggests exactly that one, even where the requested time would
+// resolve to another; another project's snapshot, an unusable one and one
+// that does not exist are refused on snapshot_id and record nothing.
+func TestCreateWithNamedSnapshot(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := setup(t)
+	at := f.snaps[3].TakenAt // resolves to snaps[3]
+	tk, err := tickets.Create(ctx, f.pool, f.cat, f.operator, tickets.NewTicket{Source: tickets.SourcePortal, RequesterEmail: "a@b.c",
+		ProjectRef: "proj-alpha", RequestedAt: &at, SnapshotID: f.snaps[0].ID})
+	if err != nil || tk.SnapshotID != f.snaps[0].ID {
+		t.Fatalf("named snapshot: %v, suggested %d want %d", err, tk.SnapshotID, f.snaps[0].ID)
+	}
+	before := ticketCount(t, f)
+	for name, id := range map[string]int64{"another project's": f.bravo[0].ID, "corrupt": f.snaps[1].ID, "missing": 1 << 40} {
+		_, err := tickets.Create(ctx, f.pool, f.cat, f.operator, tickets.NewTicket{Source: tickets.SourcePortal, RequesterEmail: "a@b.c",
+			ProjectRef: "proj-alpha", SnapshotID: id})
+		if !isValidation(err, "snapshot_id") {
+			t.Errorf("%s snapshot: %v", name, err)
+		}
+	}
+	if after := ticketCount(t, f); after != before {
+		t.Errorf("refused requests recorded %d tickets", after-before)
+	}
+}
+
+func ticketCount(t *testing.T, f fixture) int {
+	t.Helper()
+	var n int
+	if err := f.pool.QueryRow(context.Background(), `SELECT count(*) FROM tickets`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

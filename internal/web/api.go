@@ -28,6 +28,7 @@ func (s *Server) apiRoutes(g *echo.Group) {
 	g.POST("/api/v1/tickets/:id/approve", s.apiTicketApprove)
 	g.POST("/api/v1/tickets/:id/cancel", s.apiTicketCancel)
 	g.POST("/api/v1/tickets/:id/rollback", s.apiTicketRollback)
+	s.apiTriageRoutes(g)
 }
 
 // ticketJSON is a ticket as the API shows it.
@@ -47,6 +48,7 @@ type ticketJSON struct {
 	Options        tickets.Options   `json:"options"`
 	PreparedBy     string            `json:"prepared_by,omitempty"`
 	ApprovedBy     string            `json:"approved_by,omitempty"`
+	Assignee       string            `json:"assignee,omitempty"`
 	JobID          int64             `json:"job_id,omitempty"`
 	RollbackJobID  int64             `json:"rollback_job_id,omitempty"`
 	Progress       *tickets.Progress `json:"progress,omitempty"`
@@ -95,7 +97,7 @@ func (s *Server) toJSON(t tickets.Ticket) ticketJSON {
 	return ticketJSON{ID: t.ID, URL: s.Config.BaseURL + "/tickets/" + strconv.FormatInt(t.ID, 10), Source: t.Source,
 		Subject: t.Subject, State: t.State, ProjectRef: t.ProjectRef, RequesterEmail: t.RequesterEmail,
 		RequestedAt: t.RequestedAt, RequestedTZ: t.RequestedTZ, SnapshotID: t.SnapshotID, Scope: t.Scope, Mode: t.Mode,
-		Options: t.Options, PreparedBy: t.PreparedByName, ApprovedBy: t.ApprovedByName, JobID: t.JobID,
+		Options: t.Options, PreparedBy: t.PreparedByName, ApprovedBy: t.ApprovedByName, Assignee: t.AssigneeName, JobID: t.JobID,
 		RollbackJobID: t.RollbackJobID, Progress: t.Progress, Result: t.Result, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
 }
 
@@ -108,6 +110,10 @@ func decodeJSON(c echo.Context, v any) error {
 	}
 	if bytes.Contains(b, []byte(`\u0000`)) {
 		return echo.NewHTTPError(http.StatusBadRequest, "the body holds a NUL character")
+	}
+	// A verb that needs no field takes an empty body.
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -202,7 +208,7 @@ func (s *Server) apiTicketList(c echo.Context) error {
 	f := tickets.Filter{State: tickets.State(c.QueryParam("state")), ProjectRef: c.QueryParam("project"),
 		Requester: c.QueryParam("requester"), Query: c.QueryParam("q"), Page: int(page), PerPage: int(per)}
 	if f.State != "" && !f.State.Valid() {
-		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("%q is not a ticket state", f.State))
+		return &paramError{Field: "state", Msg: fmt.Sprintf("%q is not a ticket state; one of %s", f.State, stateNames())}
 	}
 	list, err := tickets.TicketList(c.Request().Context(), s.Pool, f)
 	if err != nil {
@@ -231,7 +237,8 @@ type confirmRequest struct {
 
 // apiTicketApprove approves a destructive restore awaiting approval (with
 // confirm_ref and the plan_digest read from the ticket: a changed plan is
-// refused with 409), or starts a ready new-project restore.
+// refused with 409). Deprecated use: it also starts a ready new-project
+// restore, answering with a Deprecation header; scripts use /start.
 func (s *Server) apiTicketApprove(c echo.Context) error {
 	id, err := ticketID(c)
 	if err != nil {
@@ -247,6 +254,10 @@ func (s *Server) apiTicketApprove(c echo.Context) error {
 		return err
 	}
 	if t.State == tickets.StateReady && !t.Destructive() {
+		// Deprecated: starting a new-project restore is POST .../start; this
+		// endpoint keeps doing it for old scripts, and says so.
+		c.Response().Header().Set("Deprecation", "true")
+		c.Response().Header().Set("Link", fmt.Sprintf(`</api/v1/tickets/%d/start>; rel="successor-version"`, id))
 		t, err = tickets.Start(ctx, s.Pool, s.River, s.actor(c), id)
 	} else {
 		t, err = tickets.ApprovePlan(ctx, s.Pool, s.catalog, s.River, s.actor(c), id,

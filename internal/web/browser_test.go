@@ -105,6 +105,18 @@ func (tb *tab) text(sel string) string {
 	return s
 }
 
+// eval runs a boolean expression in the page.
+func (tb *tab) eval(js string) bool {
+	tb.c.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 10*time.Second)
+	defer cancel()
+	ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+	if err != nil {
+		tb.c.t.Fatalf("eval %s: %v", js, err)
+	}
+	return ok
+}
+
 func (tb *tab) exists(sel string) bool {
 	tb.c.t.Helper()
 	ok, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool](fmt.Sprintf(`document.querySelector(%q) !== null`, sel)))
@@ -255,7 +267,13 @@ func TestBrowserRestoreWorkflow(t *testing.T) {
 	if got := ap.post(ticketPath+"/approve", false, map[string]string{"confirm_ref": "proj-alpha"}); got != 403 {
 		t.Fatalf("approve without CSRF token: %d", got)
 	}
-	ap.do(chromedp.SendKeys(chromedp.CSS(`#approve-form input[name=confirm_ref]`), "proj-alfa"),
+	// A wrong ref leaves the button disabled; the server refuses it all the
+	// same when the button is forced (as without script).
+	ap.do(chromedp.SendKeys(chromedp.CSS(`#approve-form input[name=confirm_ref]`), "proj-alfa"))
+	if !ap.eval(`document.querySelector("#approve").disabled`) {
+		t.Fatal("approve enabled for a wrong ref")
+	}
+	ap.do(chromedp.Evaluate[chromedp.Void](`document.querySelector("#approve").disabled = false`),
 		chromedp.Click(chromedp.CSS(`#approve`)), chromedp.WaitVisible(chromedp.CSS(`#form-error`)))
 	ap.waitText(`#form-error`, "type the project ref proj-alpha")
 	ap.shot("05-approve-wrong-ref")

@@ -25,6 +25,7 @@ func statusOf(err error) (code int, msg, field string) {
 	var ave *auth.ValidationError
 	var pe *tickets.PermissionError
 	var te *tickets.TransitionError
+	var pae *paramError
 	switch {
 	case errors.As(err, &he):
 		code = he.Code
@@ -33,6 +34,8 @@ func statusOf(err error) (code int, msg, field string) {
 		} else {
 			msg = http.StatusText(code)
 		}
+	case errors.As(err, &pae):
+		return http.StatusBadRequest, pae.Error(), pae.Field
 	case errors.As(err, &ve):
 		return http.StatusUnprocessableEntity, ve.Error(), ve.Field
 	case errors.As(err, &ave):

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 	"github.com/riverqueue/river"
@@ -33,8 +34,13 @@ type portal struct {
 	srv    *httptest.Server
 	pool   *pgxpool.Pool
 	snaps  []tickets.Snapshot
+	bravo  []tickets.Snapshot // proj-bravo's
 	users  map[auth.Role]auth.User
 	second auth.User // a second approver
+	// s3, bucket and prefix are the test's S3 bucket, as the portal's config names them.
+	s3     *s3.Client
+	bucket string
+	prefix string
 }
 
 func newPortal(t testing.TB) *portal {
@@ -52,12 +58,12 @@ func newPortalLog(t testing.TB, log *slog.Logger) *portal {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &portal{pool: pool, users: map[auth.Role]auth.User{}}
+	p := &portal{pool: pool, users: map[auth.Role]auth.User{}, s3: s3c, bucket: bucket, prefix: cfg.S3.Prefix}
 	p.e = web.New(web.Deps{Config: cfg, Pool: pool, S3: s3c, River: rc, Log: log})
 	p.srv = httptest.NewServer(p.e)
 	t.Cleanup(p.srv.Close)
 	p.snaps = tickettest.Snapshots(t, pool, "proj-alpha")
-	tickettest.Snapshots(t, pool, "proj-bravo")
+	p.bravo = tickettest.Snapshots(t, pool, "proj-bravo")
 	for _, r := range auth.Roles {
 		p.users[r] = tickettest.User(t, pool, string(r)+"@example.com", r)
 	}

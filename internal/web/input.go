@@ -85,10 +85,18 @@ func queryInt(c echo.Context, name string, def, lo, hi int64) (int64, error) {
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < lo || n > hi {
-		return 0, echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("%s must be a whole number from %d to %d", name, lo, hi))
+		return 0, &paramError{Field: name, Msg: fmt.Sprintf("must be a whole number from %d to %d", lo, hi)}
 	}
 	return n, nil
 }
+
+// paramError is a query parameter (or path part) that is not one the
+// request can take: a 400 that names the parameter.
+type paramError struct {
+	Field, Msg string
+}
+
+func (e *paramError) Error() string { return e.Field + ": " + e.Msg }
 
 // maxPage bounds page numbers, so an offset never overflows.
 const maxPage = 1_000_000

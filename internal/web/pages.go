@@ -2,10 +2,9 @@ package web
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -20,7 +19,7 @@ func (s *Server) dashboard(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p := templates.DashboardPage{Base: s.base(c, "Dashboard", "dashboard"), Active: o.Active, Awaiting: o.Awaiting}
+	p := templates.DashboardPage{Base: s.base(c, "Dashboard", "dashboard"), Active: o.Active, Awaiting: o.Awaiting, Now: time.Now()}
 	if p.Alarms, err = s.healthAlarms(c.Request().Context()); err != nil {
 		return err
 	}
@@ -28,28 +27,6 @@ func (s *Server) dashboard(c echo.Context) error {
 		p.Counts = append(p.Counts, templates.StateCount{State: st, N: o.Counts[st]})
 	}
 	return renderPage(c, http.StatusOK, templates.Dashboard(p))
-}
-
-func (s *Server) auditList(c echo.Context) error {
-	before, err := queryInt(c, "before", 0, 0, 1<<62)
-	if err != nil {
-		return err
-	}
-	ticketID, err := queryInt(c, "ticket", 0, 0, 1<<62)
-	if err != nil {
-		return err
-	}
-	action := c.QueryParam("action")
-	const per = 100
-	evs, err := audit.List(c.Request().Context(), s.Pool, audit.Filter{TicketID: ticketID, Action: action, BeforeID: before, Limit: per})
-	if err != nil {
-		return err
-	}
-	p := templates.AuditPage{Base: s.base(c, "Audit", "audit"), Events: evs, Action: action, TicketID: ticketID}
-	if len(evs) == per {
-		p.Older = fmt.Sprintf("/audit?action=%s&ticket=%d&before=%d", url.QueryEscape(action), ticketID, evs[len(evs)-1].ID)
-	}
-	return renderPage(c, http.StatusOK, templates.Audit(p))
 }
 
 func (s *Server) account(c echo.Context) error {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -63,13 +64,13 @@ func catalogError(err error) error {
 func pageParams(c echo.Context) (page, perPage int, err error) {
 	page, perPage = 1, projectsPerPage
 	if v := c.QueryParam("page"); v != "" {
-		if page, err = strconv.Atoi(v); err != nil || page < 1 {
-			return 0, 0, echo.NewHTTPError(http.StatusBadRequest, "page must be a whole number from 1")
+		if page, err = strconv.Atoi(v); err != nil || page < 1 || page > maxPage {
+			return 0, 0, &paramError{Field: "page", Msg: fmt.Sprintf("must be a whole number from 1 to %d", maxPage)}
 		}
 	}
 	if v := c.QueryParam("per_page"); v != "" {
 		if perPage, err = strconv.Atoi(v); err != nil || perPage < 1 || perPage > projectsMaxPerPage {
-			return 0, 0, echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("per_page must be from 1 to %d", projectsMaxPerPage))
+			return 0, 0, &paramError{Field: "per_page", Msg: fmt.Sprintf("must be a whole number from 1 to %d", projectsMaxPerPage)}
 		}
 	}
 	return page, perPage, nil
@@ -99,6 +100,7 @@ func (s *Server) projectsList(c echo.Context) error {
 	return renderPage(c, http.StatusOK, templates.ProjectsList(templates.ProjectsPage{
 		Base: s.projectsBase(c, "Projects"), Search: q, Projects: list, Total: total, Page: page, PerPage: perPage, Now: now,
 		Proofs: proofs,
+		PerPageAsked: perPageAsked(c, perPage),
 	}))
 }
 
@@ -159,14 +161,14 @@ func (s *Server) projectExists(c echo.Context) (snapshots.Project, error) {
 }
 
 func (s *Server) projectSyncNow(c echo.Context) error {
-	p, err := s.projectExists(c)
+	ref, _, err := s.syncTarget(c)
 	if err != nil {
 		return err
 	}
-	if err := jobs.InsertSyncNow(c.Request().Context(), s.River, p.Ref); err != nil {
-		return fmt.Errorf("queue sync of %s: %w", p.Ref, err)
+	if err := jobs.InsertSyncNow(c.Request().Context(), s.River, ref); err != nil {
+		return fmt.Errorf("queue sync of %s: %w", ref, err)
 	}
-	return s.redirectFlash(c, "/projects/"+url.PathEscape(p.Ref), "ok", "Sync queued; the timeline updates when it finishes.")
+	return s.redirectFlash(c, "/projects/"+url.PathEscape(ref), "ok", "Sync queued; the timeline updates when it finishes.")
 }
 
 func (s *Server) projectCaptureNow(c echo.Context) error {
@@ -278,15 +280,41 @@ func (s *Server) apiSnapshot(c echo.Context) error {
 	return c.JSON(http.StatusOK, resp)
 }
 
+// apiSyncNow queues a sync of one project. A ref the catalog does not know
+// yet is looked up in S3 first: snapshots there are synced (and so make the
+// project known); only a ref with nothing in S3 either is a 404.
 func (s *Server) apiSyncNow(c echo.Context) error {
-	p, err := s.projectExists(c)
+	ref, found, err := s.syncTarget(c)
 	if err != nil {
 		return err
 	}
-	if err := jobs.InsertSyncNow(c.Request().Context(), s.River, p.Ref); err != nil {
-		return fmt.Errorf("queue sync of %s: %w", p.Ref, err)
+	if err := jobs.InsertSyncNow(c.Request().Context(), s.River, ref); err != nil {
+		return fmt.Errorf("queue sync of %s: %w", ref, err)
 	}
-	return c.JSON(http.StatusAccepted, map[string]string{"queued": "sync", "ref": p.Ref})
+	return c.JSON(http.StatusAccepted, map[string]string{"queued": "sync", "ref": ref, "found_in": found})
+}
+
+// syncTarget is the project a sync now is for, and where it was found:
+// "catalog", or "s3" for a ref only the bucket holds.
+func (s *Server) syncTarget(c echo.Context) (ref, foundIn string, err error) {
+	p, err := s.projectExists(c)
+	if err == nil {
+		return p.Ref, "catalog", nil
+	}
+	var he *echo.HTTPError
+	if !errors.As(err, &he) || he.Code != http.StatusNotFound {
+		return "", "", err
+	}
+	ref = strings.ToLower(strings.TrimSpace(c.Param("ref")))
+	ok, lerr := snapshots.ProjectInBucket(c.Request().Context(), s.S3, s.Config.S3.Bucket, s.Config.S3.Prefix, ref)
+	if lerr != nil {
+		return "", "", lerr
+	}
+	if !ok {
+		return "", "", echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("ref: neither the catalog nor S3 (%s) holds project %q",
+			snapshots.ProjectPrefix(s.Config.S3.Prefix, ref), ref))
+	}
+	return ref, "s3", nil
 }
 
 func (s *Server) apiCaptureNow(c echo.Context) error {
@@ -301,4 +329,13 @@ func (s *Server) apiCaptureNow(c echo.Context) error {
 		return fmt.Errorf("queue capture of %s: %w", p.Ref, err)
 	}
 	return c.JSON(http.StatusAccepted, map[string]string{"queued": "capture", "ref": p.Ref})
+}
+
+// perPageAsked is the page size the request asked for, 0 when it took the
+// default.
+func perPageAsked(c echo.Context, perPage int) int {
+	if c.QueryParam("per_page") == "" {
+		return 0
+	}
+	return perPage
 }

@@ -235,7 +235,7 @@ func TestProjectPages(t *testing.T) {
 	body = rec.Body.String()
 	for _, want := range []string{
 		`id="timeline"`, fmt.Sprintf(`data-snapshot-id="%d" data-status="corrupt"`, e.bad.ID), "truncated gzip at byte",
-		`id="size-trend"`, `id="tables"`, "<td>items</td>", `href="/tickets/new?at=2026-05-01T02%3A00%3A00Z&amp;project=proj-web&amp;snapshot=`,
+		`id="size-trend"`, `id="tables"`, "<td>items</td>",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("project page lacks %s", want)
@@ -244,7 +244,16 @@ func TestProjectPages(t *testing.T) {
 	if strings.Contains(body, "Sync now") {
 		t.Error("a viewer sees Sync now")
 	}
-	if strings.Count(body, "Request a restore") != 1 {
+	// A viewer cannot open a ticket, so is not offered to (issue 15); the
+	// operator's page holds the link, once: not for the corrupt snapshot.
+	if strings.Contains(body, "Request a restore") {
+		t.Error("a viewer is offered Request a restore")
+	}
+	opBody := e.do(t, "GET", "/projects/proj-web", e.operator).Body.String()
+	if !strings.Contains(opBody, `href="/tickets/new?at=2026-05-01T02%3A00%3A00Z&amp;project=proj-web&amp;snapshot=`) {
+		t.Error("the operator's project page lacks Request a restore")
+	}
+	if strings.Count(opBody, "Request a restore") != 1 {
 		t.Error("Request a restore offered for the corrupt snapshot too")
 	}
 	if body := e.do(t, "GET", "/projects/proj-web", e.operator).Body.String(); !strings.Contains(body, "Sync now") || strings.Contains(body, "Snapshot now") {

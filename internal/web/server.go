@@ -87,6 +87,8 @@ func (s *Server) routes(e *echo.Echo) {
 	app.GET("/tickets/new", s.ticketNewForm, s.requireRole("operator"))
 	app.POST("/tickets", s.ticketCreate, s.requireRole("operator"))
 	app.GET("/tickets/:id", s.ticketShow)
+	app.GET("/tickets/:id/tables", s.ticketTables)
+	app.GET("/tickets/:id/:action", s.ticketFormGet)
 	app.POST("/tickets/:id/:action", s.ticketAction)
 	app.GET("/live/progress", s.liveProgress)
 	app.GET("/audit", s.auditList)

@@ -172,6 +172,7 @@ func randomString() string {
 func (s *Server) base(c echo.Context, title, nav string) templates.Base {
 	b := templates.Base{Title: title, Nav: nav, User: currentUser(c)}
 	b.CSRF, _ = c.Get(ctxCSRF).(string)
+	b.Canonical = canonicalURL(c.Request())
 	if ck, err := c.Cookie(flashCookie); err == nil && ck.Value != "" {
 		if v, err := url.QueryUnescape(ck.Value); err == nil {
 			kind, text, _ := strings.Cut(v, ":")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/restoreportal/portal/internal/audit"
 	"github.com/restoreportal/portal/internal/auth"
+	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/intake"
 	"github.com/restoreportal/portal/internal/mail"
 	"github.com/restoreportal/portal/internal/snapshots"
@@ -36,25 +38,52 @@ func (s *Server) ticketList(c echo.Context) error {
 	f := tickets.Filter{State: tickets.State(c.QueryParam("state")), ProjectRef: strings.TrimSpace(c.QueryParam("project")),
 		Requester: strings.TrimSpace(c.QueryParam("requester")), Query: c.QueryParam("q"), Page: int(page)}
 	if f.State != "" && !f.State.Valid() {
-		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("%q is not a ticket state", f.State))
+		return &paramError{Field: "state", Msg: fmt.Sprintf("%q is not a ticket state; one of %s", f.State, stateNames())}
 	}
 	list, err := tickets.TicketList(c.Request().Context(), s.Pool, f)
 	if err != nil {
 		return err
 	}
 	return renderPage(c, http.StatusOK, templates.TicketList(templates.TicketListPage{Base: s.base(c, "Tickets", "tickets"),
-		Filter: f, List: list, States: tickets.States}))
+		Filter: f, List: list, States: tickets.States, Now: time.Now()}))
 }
 
 // ticketNewForm shows the new ticket form, prefilled from the project page's
-// "Request a restore" (project, and at: the snapshot's time, which resolves
-// to that snapshot).
+// "Request a restore": the project, the snapshot clicked (by id: a manual
+// snapshot at 07:21:24 is that snapshot, not whatever 07:21 resolves to) and
+// its exact time.
 func (s *Server) ticketNewForm(c echo.Context) error {
 	form := templates.TicketForm{RequestedTZ: "UTC", ScopeKind: "full", Mode: "new_project", ProjectRef: c.QueryParam("project")}
 	if at, err := time.Parse(time.RFC3339, c.QueryParam("at")); err == nil {
-		form.RequestedAt = at.UTC().Format("2006-01-02T15:04")
+		form.RequestedAt = datetimeLocal(at.UTC())
+	}
+	if id, err := strconv.ParseInt(c.QueryParam("snapshot"), 10, 64); err == nil && id > 0 {
+		s.formSnapshot(c, &form, id)
 	}
 	return renderPage(c, http.StatusOK, templates.NewTicket(templates.NewTicketPage{Base: s.base(c, "New ticket", "tickets"), Form: form}))
+}
+
+// formSnapshot puts the snapshot id names on the form, with its time, when it
+// is one of the form's project.
+func (s *Server) formSnapshot(c echo.Context, form *templates.TicketForm, id int64) {
+	snap, err := s.catalog.SnapshotGet(c.Request().Context(), id)
+	if err != nil || (form.ProjectRef != "" && snap.ProjectRef != strings.ToLower(strings.TrimSpace(form.ProjectRef))) {
+		return
+	}
+	form.SnapshotID = id
+	form.SnapshotText = templates.FormatTimeSeconds(snap.TakenAt)
+	if form.RequestedAt == "" {
+		form.RequestedAt = datetimeLocal(snap.TakenAt.UTC())
+	}
+}
+
+// datetimeLocal writes t for a datetime-local input, to the second when it
+// has seconds.
+func datetimeLocal(t time.Time) string {
+	if t.Second() != 0 {
+		return t.Format("2006-01-02T15:04:05")
+	}
+	return t.Format("2006-01-02T15:04")
 }
 
 // splitTables reads a list of tables separated by commas, spaces or lines.
@@ -96,6 +125,15 @@ func (s *Server) ticketCreate(c echo.Context) error {
 	}
 	n, err := newTicketParams(tickets.SourcePortal, form.ProjectRef, form.RequesterEmail, form.RequestedAt, form.RequestedTZ,
 		form.ScopeKind, tables, form.Mode, form.Note)
+	if v := c.FormValue("snapshot_id"); v != "" {
+		id, perr := strconv.ParseInt(v, 10, 64)
+		if perr != nil || id <= 0 {
+			err = cmp.Or(err, error(&tickets.ValidationError{Field: "snapshot_id", Msg: fmt.Sprintf("%q is not a snapshot number", v)}))
+		}
+		n.SnapshotID = id
+		s.formSnapshot(c, &form, id)
+		form.SnapshotID = id
+	}
 	var t tickets.Ticket
 	if err == nil {
 		t, err = tickets.Create(c.Request().Context(), s.Pool, s.catalog, s.actor(c), n)
@@ -104,8 +142,10 @@ func (s *Server) ticketCreate(c echo.Context) error {
 		if !userFacing(err) {
 			return err
 		}
-		code, msg, _ := statusOf(err)
-		return renderPage(c, code, templates.NewTicket(templates.NewTicketPage{Base: s.base(c, "New ticket", "tickets"), Form: form, Error: msg}))
+		code, _, _ := statusOf(err)
+		fe := formErrorOf(err, "new-ticket")
+		return renderPage(c, code, templates.NewTicket(templates.NewTicketPage{Base: s.base(c, "New ticket", "tickets"), Form: form,
+			Error: fe.Summary(), FormError: fe}))
 	}
 	return s.redirectFlash(c, fmt.Sprintf("/tickets/%d", t.ID), "ok", fmt.Sprintf("Ticket #%d created.", t.ID))
 }
@@ -121,12 +161,26 @@ func (s *Server) ticketShow(c echo.Context) error {
 // renderTicket shows the ticket page, with msg as the error of a refused
 // action.
 func (s *Server) renderTicket(c echo.Context, id int64, status int, msg string) error {
-	return s.renderTicketChanges(c, id, status, msg, nil)
+	return s.renderTicketView(c, id, status, ticketView{msg: msg})
 }
 
 // renderTicketChanges is renderTicket after a refused approval of a stale
 // plan: changes lists what differs from the plan the approver saw.
 func (s *Server) renderTicketChanges(c echo.Context, id int64, status int, msg string, changes []string) error {
+	return s.renderTicketView(c, id, status, ticketView{msg: msg, changes: changes})
+}
+
+// ticketView is what a refused form adds to the ticket page: the message,
+// the field it is about, and the triage as typed (so nothing typed is lost).
+type ticketView struct {
+	msg     string
+	changes []string
+	err     templates.FormError
+	draft   *tickets.Preparation
+}
+
+func (s *Server) renderTicketView(c echo.Context, id int64, status int, v ticketView) error {
+	msg, changes := v.msg, v.changes
 	ctx := c.Request().Context()
 	// A request older than the approval TTL lapses before anyone sees it.
 	if _, err := tickets.LapseIfExpired(ctx, s.Pool, id, s.Config.ApprovalTTL); err != nil && !errors.Is(err, tickets.ErrNotFound) {
@@ -145,7 +199,7 @@ func (s *Server) renderTicketChanges(c echo.Context, id int64, status int, msg s
 		return err
 	}
 	p := templates.TicketPage{Base: s.base(c, fmt.Sprintf("Ticket #%d", id), "tickets"), Ticket: t, Entries: entries,
-		Events: events, Error: msg, PlanChanges: changes}
+		Events: events, Error: msg, PlanChanges: changes, FormError: v.err, Draft: v.draft}
 	at := time.Now()
 	if t.RequestedAt != nil {
 		at = *t.RequestedAt
@@ -159,14 +213,21 @@ func (s *Server) renderTicketChanges(c echo.Context, id int64, status int, msg s
 	case ok:
 		p.Resolved = &resolved
 		p.ResolveMessage = fmt.Sprintf("The requested time resolves to the snapshot of %s (%s earlier).",
-			templates.FormatTime(resolved.TakenAt), at.Sub(resolved.TakenAt).Round(time.Minute))
+			templates.FormatTimeSeconds(resolved.TakenAt), templates.FormatDuration(at.Sub(resolved.TakenAt)))
+		p.ResolveMessage += skippedNote(near, resolved, at)
 	default:
 		p.ResolveMessage = "No verified snapshot was taken at or before the requested time."
+		if first, ok := earliestUsable(near); ok {
+			p.ResolveMessage = fmt.Sprintf("The requested time is before the first usable snapshot: the earliest is of %s (%s later).",
+				templates.FormatTimeSeconds(first.TakenAt), templates.FormatDuration(first.TakenAt.Sub(at)))
+		}
 	}
 	p.Snapshots = near
 	chosen := t.SnapshotID
 	if q, err := strconv.ParseInt(c.QueryParam("snapshot"), 10, 64); err == nil {
 		chosen = q
+	} else if v.draft != nil && v.draft.SnapshotID != 0 {
+		chosen = v.draft.SnapshotID
 	} else if chosen == 0 && p.Resolved != nil {
 		chosen = p.Resolved.ID
 	}
@@ -234,6 +295,16 @@ func (s *Server) renderTicketChanges(c echo.Context, id int64, status int, msg s
 	if err := s.ticketProposals(c, &p); err != nil {
 		return err
 	}
+	p.Now = time.Now()
+	for _, e := range events { // newest first: the last attempt's start
+		if e.Action == "restore.started" {
+			p.StartedAt = e.At
+			break
+		}
+	}
+	if r := t.Result; r != nil && r.OK && !t.Destructive() && r.TargetDatabase != "" && r.RolledBackAt == nil {
+		p.ConnectionString = connectionString(s.Config.ProjectsAdminURL, r.TargetDatabase)
+	}
 	return renderPage(c, status, templates.Ticket(p))
 }
 
@@ -274,7 +345,11 @@ func (s *Server) ticketAction(c echo.Context) error {
 		if cur, err := tickets.TicketGet(ctx, s.Pool, id); err == nil {
 			p.Options.KeepDays = cur.Options.KeepDays
 		}
-		_, err = tickets.Prepare(ctx, s.Pool, s.catalog, a, id, p)
+		if _, err = tickets.Prepare(ctx, s.Pool, s.catalog, a, id, p); err != nil && userFacing(err) && !errors.Is(err, tickets.ErrNotFound) {
+			code, _, _ := statusOf(err)
+			fe := formErrorOf(err, "triage")
+			return s.renderTicketView(c, id, code, ticketView{msg: fe.Summary(), err: fe, draft: &p})
+		}
 		done = "Triage saved; the ticket is ready."
 	case "edit":
 		var n tickets.NewTicket
@@ -356,8 +431,61 @@ func (s *Server) ticketActionDone(c echo.Context, id int64, err error, done stri
 		if !userFacing(err) || errors.Is(err, tickets.ErrNotFound) {
 			return err
 		}
-		code, msg, _ := statusOf(err)
-		return s.renderTicket(c, id, code, msg)
+		code, _, _ := statusOf(err)
+		form := c.Param("action")
+		if form == "decide" {
+			form += "-" + c.FormValue("decision")
+		}
+		fe := formErrorOf(err, form)
+		return s.renderTicketView(c, id, code, ticketView{msg: fe.Summary(), err: fe})
 	}
 	return s.redirectFlash(c, fmt.Sprintf("/tickets/%d", id), "ok", done)
+}
+
+// stateNames lists the ticket states for an error message.
+func stateNames() string {
+	names := make([]string, len(tickets.States))
+	for i, st := range tickets.States {
+		names[i] = string(st)
+	}
+	return strings.Join(names, ", ")
+}
+
+// connectionString is how to reach database db on the projects cluster, as
+// the project's owner role and without any password: host and port from the
+// cluster's admin URL, nothing else of it (its user and password are the
+// portal's superuser's).
+func connectionString(adminURL, db string) string {
+	u, err := url.Parse(adminURL)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	out := url.URL{Scheme: "postgres", User: url.User(cluster.OwnerRoleFor(db)), Host: u.Host, Path: "/" + db}
+	return out.String()
+}
+
+// skippedNote explains snapshots newer than the resolved one, up to the
+// requested time, that cannot be restored: why, and what skipping them costs.
+func skippedNote(near []tickets.Snapshot, resolved tickets.Snapshot, at time.Time) string {
+	var out string
+	for _, n := range near {
+		if n.Usable || !n.TakenAt.After(resolved.TakenAt) || n.TakenAt.After(at) {
+			continue
+		}
+		out += fmt.Sprintf(" The newer snapshot of %s is not usable (%s); skipping it costs %s of data.",
+			templates.FormatTime(n.TakenAt), n.Reason, templates.FormatDuration(n.TakenAt.Sub(resolved.TakenAt)))
+	}
+	return out
+}
+
+// earliestUsable is the oldest usable snapshot among near.
+func earliestUsable(near []tickets.Snapshot) (tickets.Snapshot, bool) {
+	var first tickets.Snapshot
+	found := false
+	for _, n := range near {
+		if n.Usable && (!found || n.TakenAt.Before(first.TakenAt)) {
+			first, found = n, true
+		}
+	}
+	return first, found
 }

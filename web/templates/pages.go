@@ -26,6 +26,19 @@ type DashboardPage struct {
 	Active   []tickets.Ticket // queued and running
 	Awaiting []tickets.Ticket // awaiting approval
 	Alarms   []drills.Alarm   // open snapshot health alarms
+	Now      time.Time
+}
+
+// ZeroStates names the states no ticket is in, in one line instead of a
+// card each.
+func (p DashboardPage) ZeroStates() string {
+	var names []string
+	for _, c := range p.Counts {
+		if c.N == 0 {
+			names = append(names, c.State.Label())
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // TicketListPage is the filtered, paged ticket list.
@@ -34,6 +47,13 @@ type TicketListPage struct {
 	Filter tickets.Filter
 	List   tickets.ListPage
 	States []tickets.State
+	Now    time.Time
+}
+
+// Filtered says whether the list is narrowed by a filter or search.
+func (p TicketListPage) Filtered() bool {
+	f := p.Filter
+	return f.State != "" || f.ProjectRef != "" || f.Requester != "" || f.Query != ""
 }
 
 // PageURL is the list URL of page n with the same filter.
@@ -65,14 +85,19 @@ type TicketForm struct {
 	Tables         string // comma or newline separated
 	Mode           string
 	Note           string
+	// SnapshotID is the snapshot the form was opened for ("Request a
+	// restore"), SnapshotText its time; the ticket suggests exactly it.
+	SnapshotID   int64
+	SnapshotText string
 }
 
 // NewTicketPage is the new-ticket form.
 type NewTicketPage struct {
 	Base
-	Form     TicketForm
-	Error    string
-	Projects []string
+	Form      TicketForm
+	Error     string
+	FormError FormError
+	Projects  []string
 }
 
 // TicketPage is one ticket with its thread, triage, approval and progress.
@@ -94,6 +119,10 @@ type TicketPage struct {
 	Tables    []tickets.Table
 	Preflight string
 	Error     string
+	// FormError is the refused form's error, shown beside its field; Draft
+	// the triage as it was typed when that form was the triage.
+	FormError FormError
+	Draft     *tickets.Preparation
 	// Why the current user cannot approve, when they could otherwise.
 	ApproveBlocked string
 	// PlanDigest is the digest of the plan shown, carried by the approval
@@ -125,11 +154,34 @@ type TicketPage struct {
 	// Preview is the plan in numbers, Review the staged review (preview.templ).
 	Preview TicketPreviewProps
 	Review  TicketReviewProps
+	// StartedAt is when the restore's worker began (the restore.started
+	// event), for elapsed and ETA; Now is the time the page was made.
+	StartedAt time.Time
+	Now       time.Time
+	// ConnectionString reaches a finished new project's database, without
+	// a password.
+	ConnectionString string
 }
 
-// Selected says whether table is in the ticket's scope.
+// triage is the plan the triage form shows: as typed when a save was
+// refused, else the ticket's.
+func (p TicketPage) triage() (tickets.Scope, tickets.Mode, tickets.Options) {
+	if d := p.Draft; d != nil {
+		return d.Scope, d.Mode, d.Options
+	}
+	return p.Ticket.Scope, p.Ticket.Mode, p.Ticket.Options
+}
+
+// TriageScope, TriageMode and TriageOptions are the triage form's values.
+func (p TicketPage) TriageScope() tickets.Scope { s, _, _ := p.triage(); return s }
+
+func (p TicketPage) TriageMode() tickets.Mode { _, m, _ := p.triage(); return m }
+
+func (p TicketPage) TriageOptions() tickets.Options { _, _, o := p.triage(); return o }
+
+// Selected says whether table is in the triage's scope.
 func (p TicketPage) Selected(t tickets.Table) bool {
-	for _, n := range p.Ticket.Scope.Tables {
+	for _, n := range p.TriageScope().Tables {
 		if n == t.QualifiedName() {
 			return true
 		}
@@ -168,9 +220,14 @@ type AccountPage struct {
 // AuditPage is the trail, newest first.
 type AuditPage struct {
 	Base
-	Events   []audit.Event
+	Events []audit.Event
+	// Rows are the events with their changes in words, one line each.
+	Rows     []AuditRow
 	Action   string
+	Actor    string
 	TicketID int64
+	// CSV is the URL of the same lines as CSV.
+	CSV string
 	// Older is the URL of the next page, empty at the end.
 	Older string
 }
@@ -274,3 +331,153 @@ func stepBytes(s tickets.StepLog) string {
 
 // stepNames lists what a logged step made.
 func stepNames(s tickets.StepLog) string { return strings.Join(s.Names, ", ") }
+
+// Risks are what an approver must know before approving: what is lost, how
+// far the snapshot is from the time asked for, what the options allow.
+func (p TicketPage) Risks() []string {
+	var out []string
+	if p.Preflight != "" {
+		out = append(out, p.Preflight)
+	}
+	if p.Snapshot == nil {
+		return out
+	}
+	taken := p.Snapshot.TakenAt
+	if p.Ticket.Mode == tickets.ModeUndelete {
+		out = append(out, fmt.Sprintf("Rows of the snapshot of %s whose key is missing live are inserted into %s; rows whose key exists with other content are listed as conflicts, not changed.",
+			FormatTime(taken), p.Ticket.ProjectRef))
+	} else if p.Ticket.Destructive() {
+		out = append(out, fmt.Sprintf("Everything written to %s since %s (%s of changes) is replaced; it stays only in the kept copy.",
+			p.Ticket.ProjectRef, FormatTime(taken), FormatDuration(time.Since(taken))))
+		if p.Ticket.Options.AllowDangling {
+			out = append(out, "Rows of other tables may be left pointing at rows no longer there (dangling references are allowed).")
+		}
+	}
+	if at := p.Ticket.RequestedAt; at != nil && at.Sub(taken) > time.Minute {
+		out = append(out, fmt.Sprintf("The snapshot is %s earlier than the time asked for (%s): changes in between are not in it.",
+			FormatDuration(at.Sub(taken)), FormatTime(*at)))
+	}
+	return out
+}
+
+// FormatDuration writes a span for people: "40 min", "25 h", "9 d".
+func FormatDuration(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%d s", int(d.Seconds()))
+	case d < 2*time.Hour:
+		return fmt.Sprintf("%d min", int(d.Minutes()))
+	case d < 72*time.Hour:
+		return fmt.Sprintf("%d h", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d d", int(d.Hours()/24))
+}
+
+func cancelNote(s tickets.State) string {
+	if s == tickets.StateQueued || s == tickets.StateRunning {
+		return " and stops its restore"
+	}
+	return ""
+}
+
+// modeShort is a ticket's mode in a table cell.
+func modeShort(m tickets.Mode) string {
+	switch m {
+	case tickets.ModeDestructive:
+		return "destructive"
+	case tickets.ModeUndelete:
+		return "undelete"
+	}
+	return "new project"
+}
+
+// FormatAgo is t relative to now, in 24-hour spans: "40 min ago", "25 h ago",
+// "3 d ago"; a time ahead is "in ...".
+func FormatAgo(t, now time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	if now.IsZero() {
+		now = time.Now()
+	}
+	d := now.Sub(t)
+	if d < 0 {
+		return "in " + FormatDuration(-d)
+	}
+	if d < time.Minute {
+		return "just now"
+	}
+	return FormatDuration(d) + " ago"
+}
+
+// InZone writes t in the IANA zone tz ("2026-05-03 09:00:00 CEST"), or ""
+// when tz is UTC or unknown.
+func InZone(t time.Time, tz string) string {
+	if tz == "" || tz == "UTC" {
+		return ""
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return ""
+	}
+	return t.In(loc).Format("2006-01-02 15:04:05 MST") + " (" + tz + ")"
+}
+
+func startedAttr(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func bytesText(p *tickets.Progress) string {
+	if p == nil || p.BytesTotal == 0 {
+		if p != nil && p.Bytes > 0 {
+			return FormatBytes(p.Bytes)
+		}
+		return "not started"
+	}
+	return FormatBytes(p.Bytes) + " of " + FormatBytes(p.BytesTotal)
+}
+
+func tablesText(p *tickets.Progress) string {
+	if p == nil || p.TablesTotal == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%d of %d", p.TablesDone, p.TablesTotal)
+}
+
+func rowsText(p *tickets.Progress) string {
+	if p == nil || p.Rows == 0 {
+		return "–"
+	}
+	return fmt.Sprint(p.Rows)
+}
+
+// etaText estimates the time left from the bytes read so far (the dump is
+// read at a steady pace), else from the percent.
+func etaText(p *tickets.Progress, started, now time.Time) string {
+	if p == nil || started.IsZero() {
+		return "–"
+	}
+	elapsed := now.Sub(started)
+	done := p.Percent / 100
+	if p.BytesTotal > 0 && p.Bytes > 0 {
+		done = float64(p.Bytes) / float64(p.BytesTotal)
+	}
+	if done <= 0 || done >= 1 || elapsed <= 0 {
+		return "–"
+	}
+	left := time.Duration(float64(elapsed) * (1 - done) / done)
+	return "about " + FormatDuration(left)
+}
+
+// AuditRow is one event of the trail with what it changed, field by field,
+// user ids written as names.
+type AuditRow struct {
+	audit.Event
+	Changes []string
+}

@@ -258,7 +258,7 @@ func TicketProposals(b Base, ticketID int64, list []tickets.Proposal) templ.Comp
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 22, "<input type=\"text\" name=\"reason\" placeholder=\"why (for the thread)\"> <button type=\"submit\" class=\"secondary\">Dismiss</button></form>")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 22, "<input type=\"text\" name=\"reason\" placeholder=\"why (for the thread)\" aria-label=\"Why dismiss (for the thread)\"> <button type=\"submit\" class=\"secondary\">Dismiss</button></form>")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}

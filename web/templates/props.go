@@ -32,6 +32,10 @@ type Base struct {
 	// Nav names the active navigation entry: dashboard, tickets, projects,
 	// audit, users, account.
 	Nav string
+	// Canonical, when set, is the address the page stands for: a page
+	// rendered for a refused POST moves the browser there, so follow-up
+	// links and reloads never land on the POST URL.
+	Canonical string
 }
 
 // Flash is a one-time message.
@@ -65,6 +69,15 @@ func FormatTime(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// FormatTimeSeconds writes a time to the second, in UTC, for telling apart
+// snapshots taken within a minute.
+func FormatTimeSeconds(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
 }
 
 // FormatTimePtr is FormatTime of an optional time.

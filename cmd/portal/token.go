@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/restoreportal/portal/internal/audit"
+	"github.com/restoreportal/portal/internal/auth"
+)
+
+const tokenUsage = `usage: portal token create --user EMAIL --name NAME
+
+  Creates an API token acting as the user (for a script or CI) and prints its
+  secret once; it is stored only hashed. Users make and revoke their own
+  tokens on /account or with POST /api/v1/tokens.
+`
+
+// tokenCmd is `portal token create`.
+func tokenCmd(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "create" {
+		fmt.Fprint(os.Stderr, tokenUsage)
+		return errors.New("unknown token command")
+	}
+	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(os.Stderr, tokenUsage) }
+	user := fs.String("user", "", "email address of the user the token acts as")
+	name := fs.String("name", "", "what uses the token")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	email, err := auth.NormalizeEmail(*user)
+	if err != nil {
+		return fmt.Errorf("--user: %w", err)
+	}
+	_, _, pool, err := openPortal(ctx, io.Discard, false)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	u, err := auth.UserGetByEmail(ctx, pool, email)
+	if errors.Is(err, auth.ErrNotFound) {
+		return fmt.Errorf("--user: no user %s", email)
+	}
+	if err != nil {
+		return err
+	}
+	if u.Disabled() {
+		return fmt.Errorf("--user: %s is disabled", email)
+	}
+	t, secret, err := auth.CreateToken(ctx, pool, audit.System("portal token create"), u.ID, *name)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("created token %q (id %d) for %s (%s)\n", t.Name, t.ID, u.Email, u.Role)
+	fmt.Printf("token (shown once): %s\n", secret)
+	return nil
+}
