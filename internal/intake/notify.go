@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/restoreportal/portal/internal/dbx"
 	pmail "github.com/restoreportal/portal/internal/mail"
 	"github.com/restoreportal/portal/internal/tickets"
 )
@@ -236,10 +237,10 @@ const outboundColumns = `id, job_id, ticket_id, kind, message_id, in_reply_to, f
 func scanOutbound(r pgx.Row) (Outbound, error) {
 	var o Outbound
 	err := r.Scan(&o.ID, &o.JobID, &o.TicketID, &o.Kind, &o.MessageID, &o.InReplyTo, &o.From, &o.To, &o.Subject, &o.Body, &o.Raw, &o.Status)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Outbound{}, ErrNotFound
+	if err != nil {
+		return Outbound{}, dbx.InterpretError(err, ErrNotFound)
 	}
-	return o, err
+	return o, nil
 }
 
 func outboundGetByJob(ctx context.Context, db DB, jobID int64) (Outbound, error) {
