@@ -152,6 +152,20 @@ func sessionDeleteByUser(ctx context.Context, db DB, userID int64) error {
 	return nil
 }
 
+// sessionDeleteExpired deletes expired sessions and says how many.
+func sessionDeleteExpired(ctx context.Context, db DB) (int64, error) {
+	tag, err := db.Exec(ctx, `DELETE FROM sessions WHERE expires_at < now()`)
+	return tag.RowsAffected(), err
+}
+
+// loginAttemptDeleteOlder deletes login attempts older than a day, except
+// successes younger than keepSuccesses, and says how many.
+func loginAttemptDeleteOlder(ctx context.Context, db DB, keepSuccesses time.Duration) (int64, error) {
+	tag, err := db.Exec(ctx, `DELETE FROM login_attempts WHERE created_at < now() - interval '1 day'
+		AND (NOT succeeded OR created_at < now() - $1 * interval '1 second')`, keepSuccesses.Seconds())
+	return tag.RowsAffected(), err
+}
+
 // loginLock serialises the attempts of an account and those of an address
 // for the rest of the transaction (always account first, so no two attempts
 // wait on each other in a cycle).

@@ -125,7 +125,8 @@ func capture(ctx context.Context, d Deps, ref string, manual bool, tables []pgx.
 			return err
 		}
 		// A sync may have inserted the row first, as automatic.
-		if err := tx.QueryRow(ctx, `UPDATE snapshots SET kind = $2 WHERE key = $1 RETURNING id`, key, kind).Scan(&id); err != nil {
+		var err error
+		if id, err = snapshotSetKind(ctx, tx, key, kind); err != nil {
 			return err
 		}
 		return SummaryRefresh(ctx, tx, []string{ref})

@@ -78,6 +78,12 @@ func ticketGetForUpdate(ctx context.Context, tx pgx.Tx, id int64) (Ticket, error
 	return t, nil
 }
 
+// ticketTouch moves the ticket's updated_at to now (a new thread entry).
+func ticketTouch(ctx context.Context, tx pgx.Tx, id int64) error {
+	_, err := tx.Exec(ctx, `UPDATE tickets SET updated_at = now() WHERE id = $1`, id)
+	return err
+}
+
 func ticketInsert(ctx context.Context, tx pgx.Tx, t Ticket) (int64, error) {
 	opts, err := json.Marshal(t.Options)
 	if err != nil {
