@@ -11,7 +11,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/restoreportal/portal/internal/auth"
-	"github.com/restoreportal/portal/internal/jobs"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/web/templates"
 )
@@ -155,7 +154,7 @@ func (s *Server) projectSyncNow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := jobs.InsertSyncNow(c.Request().Context(), s.River, p.Ref); err != nil {
+	if err := snapshots.InsertSyncNow(c.Request().Context(), s.River, p.Ref); err != nil {
 		return fmt.Errorf("queue sync of %s: %w", p.Ref, err)
 	}
 	return s.redirectFlash(c, "/projects/"+url.PathEscape(p.Ref), "ok", "Sync queued; the timeline updates when it finishes.")
@@ -169,7 +168,7 @@ func (s *Server) projectCaptureNow(c echo.Context) error {
 	if p.DatabaseName == "" || p.Source == "discovered" {
 		return echo.NewHTTPError(http.StatusConflict, "project "+p.Ref+" has no registered database to capture")
 	}
-	if err := jobs.InsertCaptureNow(c.Request().Context(), s.River, p.Ref); err != nil {
+	if err := snapshots.InsertCaptureNow(c.Request().Context(), s.River, p.Ref); err != nil {
 		return fmt.Errorf("queue capture of %s: %w", p.Ref, err)
 	}
 	return s.redirectFlash(c, "/projects/"+url.PathEscape(p.Ref), "ok", "Snapshot queued; it appears here once captured and verified.")
@@ -275,7 +274,7 @@ func (s *Server) apiSyncNow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := jobs.InsertSyncNow(c.Request().Context(), s.River, p.Ref); err != nil {
+	if err := snapshots.InsertSyncNow(c.Request().Context(), s.River, p.Ref); err != nil {
 		return fmt.Errorf("queue sync of %s: %w", p.Ref, err)
 	}
 	return c.JSON(http.StatusAccepted, map[string]string{"queued": "sync", "ref": p.Ref})
@@ -289,7 +288,7 @@ func (s *Server) apiCaptureNow(c echo.Context) error {
 	if p.DatabaseName == "" || p.Source == "discovered" {
 		return echo.NewHTTPError(http.StatusConflict, "project "+p.Ref+" has no registered database to capture")
 	}
-	if err := jobs.InsertCaptureNow(c.Request().Context(), s.River, p.Ref); err != nil {
+	if err := snapshots.InsertCaptureNow(c.Request().Context(), s.River, p.Ref); err != nil {
 		return fmt.Errorf("queue capture of %s: %w", p.Ref, err)
 	}
 	return c.JSON(http.StatusAccepted, map[string]string{"queued": "capture", "ref": p.Ref})
