@@ -134,7 +134,7 @@ func capture(ctx context.Context, d Deps, ref string, manual bool, tables []pgx.
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("capture %s: record %s: %w", ref, key, err)
 	}
-	d.log().Info("snapshot captured", "ref", ref, "key", key, "bytes", size, "manual", manual,
+	d.log().Info("snapshot captured", "project_ref", ref, "key", key, "bytes", size, "manual", manual,
 		"duration_ms", time.Since(start).Milliseconds())
 	s, err := Verify(ctx, d, id)
 	if err != nil {

@@ -43,7 +43,7 @@ func Prune(ctx context.Context, d Deps, keep int, ref string) ([]Snapshot, error
 		errs = append(errs, err)
 	}
 	if len(pruned) > 0 {
-		d.log().Info("retention pruned snapshots", "ref", ref, "keep", keep, "pruned", len(pruned))
+		d.log().Info("retention pruned snapshots", "project_ref", ref, "keep", keep, "pruned", len(pruned))
 	}
 	return pruned, errors.Join(errs...)
 }
