@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/testenv"
@@ -24,10 +23,7 @@ func TestRescueDeadRestores(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := testenv.PortalPool(t)
-	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc := testenv.InsertOnlyRiver(t, pool)
 	insert := func(args river.JobArgs, attemptedAgo time.Duration) int64 {
 		t.Helper()
 		res, err := rc.Insert(ctx, args, nil)

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/restoreportal/portal/internal/testenv"
 )
@@ -17,10 +16,7 @@ func TestInsertNow(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := testenv.PortalPool(t)
-	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc := testenv.InsertOnlyRiver(t, pool)
 	if err := InsertSyncNow(ctx, rc, "proj-now"); err != nil {
 		t.Fatal(err)
 	}
