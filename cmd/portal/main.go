@@ -14,20 +14,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/restoreportal/portal/internal/app"
-	"github.com/restoreportal/portal/internal/config"
 	"github.com/restoreportal/portal/internal/demo"
 	"github.com/restoreportal/portal/internal/intake"
 	"github.com/restoreportal/portal/internal/mail"
@@ -47,85 +42,47 @@ commands:
 `
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var err error
-	switch os.Args[1] {
-	case "serve":
-		err = serve(ctx)
-	case "migrate":
-		err = migrate(ctx)
-	case "demo":
-		err = seedDemo(ctx)
-	case "user":
-		err = userCmd(ctx, os.Args[2:])
-	case "project":
-		err = projectCmd(ctx, os.Args[2:])
-	case "token":
-		err = tokenCmd(ctx, os.Args[2:])
-	case "-h", "--help", "help":
-		fmt.Print(usage)
-		return
-	default:
-		fmt.Fprintf(os.Stderr, "portal: unknown command %q\n%s", os.Args[1], usage)
-		os.Exit(2)
-	}
-	if err != nil {
-		app.Fatal("portal", err)
-	}
+	app.Main("portal", usage, map[string]app.Command{
+		"serve":   func(ctx context.Context, _ []string) error { return serve(ctx) },
+		"migrate": func(ctx context.Context, _ []string) error { return migrate(ctx) },
+		"demo":    func(ctx context.Context, _ []string) error { return seedDemo(ctx) },
+		"user":    userCmd,
+		"project": projectCmd,
+		"token":   tokenCmd,
+	})
 }
 
 func migrate(ctx context.Context) error {
-	_, _, pool, err := openPortal(ctx, os.Stderr, true)
+	rt, err := app.Open(ctx, "portal", os.Stderr, app.MigrateAlways, false)
 	if err != nil {
 		return err
 	}
-	pool.Close()
+	rt.Close()
 	return nil
 }
 
 // openPortal starts a one-shot subcommand: config and logger (writing to
-// out), then the portal's pool, with migrations applied when migrate.
-func openPortal(ctx context.Context, out io.Writer, migrate bool) (config.Config, *slog.Logger, *pgxpool.Pool, error) {
-	cfg, log, err := app.Start("portal", out)
-	if err != nil {
-		return cfg, nil, nil, err
-	}
-	pool, err := app.OpenDatabase(ctx, cfg, log, migrate)
-	return cfg, log, pool, err
+// out), then the portal's pool, without migrating.
+func openPortal(ctx context.Context, out io.Writer) (app.Runtime, error) {
+	return app.Open(ctx, "portal", out, app.MigrateNever, false)
 }
 
 func seedDemo(ctx context.Context) error {
-	cfg, log, pool, err := openPortal(ctx, os.Stderr, false)
+	rt, err := app.Open(ctx, "portal", os.Stderr, app.MigrateNever, true)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	s3c, err := objstore.New(ctx, cfg.S3)
-	if err != nil {
-		return err
-	}
-	return demo.Seed(ctx, demo.Deps{Config: cfg, Pool: pool, S3: s3c, Log: log, LoginsFile: os.Getenv("PORTAL_DEMO_LOGINS_FILE")})
+	defer rt.Close()
+	return demo.Seed(ctx, demo.Deps{Config: rt.Config, Pool: rt.Pool, S3: rt.S3, Log: rt.Log, LoginsFile: os.Getenv("PORTAL_DEMO_LOGINS_FILE")})
 }
 
 func serve(ctx context.Context) error {
-	cfg, log, err := app.Start("portal", os.Stderr)
+	rt, err := app.Open(ctx, "portal", os.Stderr, app.MigrateIfAuto, true)
 	if err != nil {
 		return err
 	}
-	pool, err := app.OpenDatabase(ctx, cfg, log, cfg.AutoMigrate)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	s3c, err := objstore.New(ctx, cfg.S3)
-	if err != nil {
-		return err
-	}
+	defer rt.Close()
+	cfg, log, pool, s3c := rt.Config, rt.Log, rt.Pool, rt.S3
 	if err := objstore.Check(ctx, s3c, cfg.S3.Bucket); err != nil {
 		log.Warn("S3 bucket not reachable yet; /readyz will say so", "err", err)
 	}

@@ -36,6 +36,22 @@ func TestBadConfigStopsWithOneLine(t *testing.T) {
 		{"unreachable database", nil, "PORTAL_DATABASE_URL"},
 		{"malformed S3 endpoint", []string{"PORTAL_S3_ENDPOINT=not a url"}, "PORTAL_S3_ENDPOINT"},
 	}
+	// The shared dispatch (app.Main): usage and exit 2 for none or an unknown
+	// command, usage and exit 0 for help.
+	for _, args := range [][]string{nil, {"frobnicate"}, {"help"}} {
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		want := 2
+		if len(args) == 1 && args[0] == "help" {
+			want = 0
+		}
+		if code != want || !strings.Contains(string(out), "usage: portal <command>") {
+			t.Errorf("portal %v: exit %d (want %d), output:\n%s", args, code, want, out)
+		}
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

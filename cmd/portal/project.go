@@ -36,12 +36,12 @@ func projectCmd(ctx context.Context, args []string) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	cfg, _, pool, err := openPortal(ctx, io.Discard, false)
+	rt, err := openPortal(ctx, io.Discard)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	p, err := projects.Register(ctx, pool, cfg.Clusters, r)
+	defer rt.Close()
+	p, err := projects.Register(ctx, rt.Pool, rt.Config.Clusters, r)
 	if err != nil {
 		return err
 	}

@@ -36,11 +36,12 @@ func tokenCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("--user: %w", err)
 	}
-	_, _, pool, err := openPortal(ctx, io.Discard, false)
+	rt, err := openPortal(ctx, io.Discard)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer rt.Close()
+	pool := rt.Pool
 	u, err := auth.UserGetByEmail(ctx, pool, email)
 	if errors.Is(err, auth.ErrNotFound) {
 		return fmt.Errorf("--user: no user %s", email)

@@ -51,12 +51,12 @@ func userCmd(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	_, _, pool, err := openPortal(ctx, io.Discard, false)
+	rt, err := openPortal(ctx, io.Discard)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	u, pw, err := auth.CreateUser(ctx, pool, audit.System("portal user add"), auth.NewUser{Email: *email, Name: *name, Role: r, Password: password})
+	defer rt.Close()
+	u, pw, err := auth.CreateUser(ctx, rt.Pool, audit.System("portal user add"), auth.NewUser{Email: *email, Name: *name, Role: r, Password: password})
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"cmp"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -119,13 +118,11 @@ func openDump(ctx context.Context, loc string) (io.Reader, func(), error) {
 		if bucket == "" || key == "" {
 			return nil, nil, fmt.Errorf("apply: %q is not s3://bucket/key", loc)
 		}
-		client, err := objstore.New(ctx, config.S3{
-			Endpoint:  os.Getenv("PORTAL_S3_ENDPOINT"),
-			Region:    cmp.Or(os.Getenv("PORTAL_S3_REGION"), "us-east-1"),
-			AccessKey: os.Getenv("PORTAL_S3_ACCESS_KEY"),
-			SecretKey: os.Getenv("PORTAL_S3_SECRET_KEY"),
-			PathStyle: os.Getenv("PORTAL_S3_PATH_STYLE") != "false",
-		})
+		s3cfg, err := config.LoadS3(config.Environ)
+		if err != nil {
+			return nil, nil, fmt.Errorf("apply: %w", err)
+		}
+		client, err := objstore.New(ctx, s3cfg)
 		if err != nil {
 			return nil, nil, fmt.Errorf("apply: %w", err)
 		}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/restoreportal/portal/internal/demo"
@@ -84,5 +86,40 @@ func TestApplyCommand(t *testing.T) {
 	out, err = run("--dump", good, "--database-url", testenv.NewDatabase(t), "--table", "public.order")
 	if err == nil || !strings.Contains(out, "public.orders") {
 		t.Fatalf("unknown table: err %v, output:\n%s", err, out)
+	}
+
+	// From S3, with the S3 settings read through the config package.
+	client, bucket := testenv.S3(t)
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String("p/good.sql.gz"),
+		Body: bytes.NewReader(gz.Bytes())}); err != nil {
+		t.Fatal(err)
+	}
+	s3env := []string{}
+	for _, k := range []string{"PORTAL_S3_ENDPOINT", "PORTAL_S3_REGION", "PORTAL_S3_ACCESS_KEY", "PORTAL_S3_SECRET_KEY", "PORTAL_S3_PATH_STYLE"} {
+		s3env = append(s3env, k+"="+testenv.Env(t, k))
+	}
+	runEnv := func(env []string, args ...string) (string, error) {
+		cmd := exec.Command(bin, append([]string{"apply"}, args...)...)
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	fromS3 := testenv.NewDatabase(t)
+	if out, err := runEnv(s3env, "--dump", "s3://"+bucket+"/p/good.sql.gz", "--database-url", fromS3); err != nil {
+		t.Fatalf("apply from S3: %v\n%s", err, out)
+	}
+	s3c, err := pgx.Connect(ctx, fromS3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s3c.Close(ctx)
+	if err := s3c.QueryRow(ctx, `SELECT count(*) FROM auth.users`).Scan(&users); err != nil || users != 40 {
+		t.Fatalf("database applied from S3 has %d users (%v), want 40", users, err)
+	}
+	// A malformed setting is refused naming it (os.Getenv took it for true).
+	out, err = runEnv(append(s3env, "PORTAL_S3_PATH_STYLE=yes please"), "--dump", "s3://"+bucket+"/p/good.sql.gz",
+		"--database-url", testenv.NewDatabase(t))
+	if err == nil || !strings.Contains(out, "PORTAL_S3_PATH_STYLE") {
+		t.Fatalf("bad PORTAL_S3_PATH_STYLE: err %v, output:\n%s", err, out)
 	}
 }

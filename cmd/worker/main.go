@@ -13,11 +13,9 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -25,7 +23,6 @@ import (
 
 	"github.com/restoreportal/portal/internal/app"
 	"github.com/restoreportal/portal/internal/jobs"
-	"github.com/restoreportal/portal/internal/objstore"
 )
 
 const usage = `usage: worker <command>
@@ -36,45 +33,20 @@ commands:
 `
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var err error
-	switch os.Args[1] {
-	case "run":
-		err = run(ctx)
-	case "apply":
-		err = apply(ctx, os.Args[2:])
-	case "-h", "--help", "help":
-		fmt.Print(usage)
-		return
-	default:
-		fmt.Fprintf(os.Stderr, "worker: unknown command %q\n%s", os.Args[1], usage)
-		os.Exit(2)
-	}
-	if err != nil {
-		app.Fatal("worker", err)
-	}
+	app.Main("worker", usage, map[string]app.Command{
+		"run":   func(ctx context.Context, _ []string) error { return run(ctx) },
+		"apply": apply,
+	})
 }
 
 func run(ctx context.Context) error {
-	cfg, log, err := app.Start("worker", os.Stderr)
+	rt, err := app.Open(ctx, "worker", os.Stderr, app.MigrateIfAuto, true)
 	if err != nil {
 		return err
 	}
-	pool, err := app.OpenDatabase(ctx, cfg, log, cfg.AutoMigrate)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	s3c, err := objstore.New(ctx, cfg.S3)
-	if err != nil {
-		return err
-	}
-	deps := jobs.Deps{Config: cfg, Pool: pool, S3: s3c, Log: log}
+	defer rt.Close()
+	cfg, log, pool := rt.Config, rt.Log, rt.Pool
+	deps := jobs.Deps{Config: cfg, Pool: pool, S3: rt.S3, Log: log}
 	if step := os.Getenv(pauseAtEnv); step != "" {
 		deps.StepHook = pauseAt(step, log)
 	}

@@ -5,24 +5,17 @@
 package auth
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/mail"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/restoreportal/portal/internal/dbx"
 )
 
 // DB is a pool, a connection or a transaction.
-type DB interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-	Begin(ctx context.Context) (pgx.Tx, error)
-}
+type DB = dbx.DBTX
 
 // Role is what a user may do. Roles are ordered: each can do what the ones
 // before it can.
@@ -77,14 +70,14 @@ func (u User) Disabled() bool { return u.DisabledAt != nil }
 
 var (
 	// ErrNotFound is returned when a user, session or token does not exist.
-	ErrNotFound = errors.New("auth: not found")
+	ErrNotFound = dbx.NotFound("auth: not found")
 	// ErrBadCredentials is returned for a wrong email or password, without
 	// saying which.
 	ErrBadCredentials = errors.New("wrong email or password")
 	// ErrThrottled is returned when too many logins failed recently.
 	ErrThrottled = errors.New("too many failed logins; wait a few minutes and try again")
 	// ErrEmailTaken is returned when a user with the email exists.
-	ErrEmailTaken = errors.New("a user with this email exists")
+	ErrEmailTaken = dbx.Duplicate("a user with this email exists")
 )
 
 // ValidationError names the field a person has to correct.

@@ -159,15 +159,11 @@ func (s Session) CheckCSRF(submitted string) bool {
 // throttle looks back a day at most), but keeps successes for
 // KnownAddressFor: they make an address known. A periodic cleanup job calls it.
 func Prune(ctx context.Context, db DB) (sessions, attempts int64, err error) {
-	tag, err := db.Exec(ctx, `DELETE FROM sessions WHERE expires_at < now()`)
-	if err != nil {
+	if sessions, err = sessionDeleteExpired(ctx, db); err != nil {
 		return 0, 0, fmt.Errorf("prune sessions: %w", err)
 	}
-	sessions = tag.RowsAffected()
-	tag, err = db.Exec(ctx, `DELETE FROM login_attempts WHERE created_at < now() - interval '1 day'
-		AND (NOT succeeded OR created_at < now() - $1 * interval '1 second')`, KnownAddressFor.Seconds())
-	if err != nil {
+	if attempts, err = loginAttemptDeleteOlder(ctx, db, KnownAddressFor); err != nil {
 		return sessions, 0, fmt.Errorf("prune login attempts: %w", err)
 	}
-	return sessions, tag.RowsAffected(), nil
+	return sessions, attempts, nil
 }

@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/restoreportal/portal/internal/dbx"
 )
 
 // SQL of the auth package: users, sessions, API tokens, login attempts.
@@ -17,11 +18,10 @@ const userColumns = `id, email, name, role, disabled_at, created_at`
 
 func scanUser(r pgx.Row) (User, error) {
 	var u User
-	err := r.Scan(&u.ID, &u.Email, &u.Name, &u.Role, &u.DisabledAt, &u.CreatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return User{}, ErrNotFound
+	if err := r.Scan(&u.ID, &u.Email, &u.Name, &u.Role, &u.DisabledAt, &u.CreatedAt); err != nil {
+		return User{}, dbx.InterpretError(err, ErrNotFound)
 	}
-	return u, err
+	return u, nil
 }
 
 // UserGet returns one user by id.
@@ -54,8 +54,7 @@ func UserList(ctx context.Context, db DB) ([]User, error) {
 func userInsert(ctx context.Context, db DB, email, name string, role Role, hash string) (User, error) {
 	u, err := scanUser(db.QueryRow(ctx, `INSERT INTO users (email, name, role, password_hash) VALUES ($1, $2, $3, $4)
 		RETURNING `+userColumns, email, name, role, hash))
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "23505" {
+	if errors.Is(err, dbx.ErrDuplicate) {
 		return User{}, ErrEmailTaken
 	}
 	if err != nil {
@@ -69,10 +68,10 @@ func userPasswordHash(ctx context.Context, db DB, email string) (User, string, e
 	var hash string
 	err := db.QueryRow(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE email = lower($1)`, email).
 		Scan(&u.ID, &u.Email, &u.Name, &u.Role, &u.DisabledAt, &u.CreatedAt, &hash)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return User{}, "", ErrNotFound
+	if err != nil {
+		return User{}, "", dbx.InterpretError(err, ErrNotFound)
 	}
-	return u, hash, err
+	return u, hash, nil
 }
 
 func userUpdate(ctx context.Context, db DB, id int64, name string, role Role, disabled bool) (User, error) {
@@ -120,8 +119,8 @@ func sessionTouch(ctx context.Context, db DB, token string) (Session, error) {
 		FROM sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.token_hash = $1 AND s.expires_at > now() AND u.disabled_at IS NULL`, hashToken(token)).
 		Scan(&s.CSRFToken, &s.CreatedAt, &s.ExpiresAt, &s.LastSeenAt, &u.ID, &u.Email, &u.Name, &u.Role, &u.DisabledAt, &u.CreatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Session{}, ErrNotFound
+	if err = dbx.InterpretError(err, ErrNotFound); err == ErrNotFound {
+		return Session{}, err
 	}
 	if err != nil {
 		return Session{}, fmt.Errorf("session: %w", err)
@@ -151,6 +150,20 @@ func sessionDeleteByUser(ctx context.Context, db DB, userID int64) error {
 		return fmt.Errorf("delete sessions of user %d: %w", userID, err)
 	}
 	return nil
+}
+
+// sessionDeleteExpired deletes expired sessions and says how many.
+func sessionDeleteExpired(ctx context.Context, db DB) (int64, error) {
+	tag, err := db.Exec(ctx, `DELETE FROM sessions WHERE expires_at < now()`)
+	return tag.RowsAffected(), err
+}
+
+// loginAttemptDeleteOlder deletes login attempts older than a day, except
+// successes younger than keepSuccesses, and says how many.
+func loginAttemptDeleteOlder(ctx context.Context, db DB, keepSuccesses time.Duration) (int64, error) {
+	tag, err := db.Exec(ctx, `DELETE FROM login_attempts WHERE created_at < now() - interval '1 day'
+		AND (NOT succeeded OR created_at < now() - $1 * interval '1 second')`, keepSuccesses.Seconds())
+	return tag.RowsAffected(), err
 }
 
 // loginLock serialises the attempts of an account and those of an address

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/restoreportal/portal/internal/dbx"
 )
 
 // A customer controls every byte of a dump, and a dump runs code: functions
@@ -41,7 +43,7 @@ func (c *Cluster) RoleRights(ctx context.Context, role string) ([]string, error)
 
 // roleRights reads the rights of role and of every role it is a member of,
 // directly or through others (whatever it could SET ROLE to or inherit).
-func roleRights(ctx context.Context, q roleQuerier, role string) ([]string, error) {
+func roleRights(ctx context.Context, q dbx.DBTX, role string) ([]string, error) {
 	rows, err := q.Query(ctx, `
 		WITH RECURSIVE granted(oid) AS (
 			SELECT oid FROM pg_roles WHERE rolname = $1
@@ -267,10 +269,6 @@ func CheckExtensions(names, allowed []string) error {
 		return fmt.Errorf("%w: the dump needs %s (allowed: %s); nothing was changed", ErrExtensionRefused, strings.Join(bad, ", "), strings.Join(allowed, ", "))
 	}
 	return nil
-}
-
-type roleQuerier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
 func isDuplicate(err error) bool {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/restoreportal/portal/internal/dbx"
 )
 
 // foreignKey is a foreign key touching a swap's tables, as it was before the
@@ -266,9 +268,7 @@ func (ss ownedSeqs) noteSource(ctx context.Context, src *pgx.Conn) error {
 }
 
 // seqUsed is the last value sequence seq handed out (nil if none).
-func seqUsed(ctx context.Context, q interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}, seq string) (*int64, error) {
+func seqUsed(ctx context.Context, q dbx.DBTX, seq string) (*int64, error) {
 	var last int64
 	var called bool
 	if err := q.QueryRow(ctx, "SELECT last_value, is_called FROM "+seq).Scan(&last, &called); err != nil {

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/restoreportal/portal/internal/dbx"
 )
 
 // Table is a schema-qualified table name.
@@ -39,7 +41,7 @@ type column struct {
 	generated bool
 }
 
-func columns(ctx context.Context, q querier, t Table) ([]column, error) {
+func columns(ctx context.Context, q dbx.DBTX, t Table) ([]column, error) {
 	rows, err := q.Query(ctx, `
 		SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attgenerated <> ''
 		FROM pg_attribute a
@@ -53,10 +55,6 @@ func columns(ctx context.Context, q querier, t Table) ([]column, error) {
 		var c column
 		return c, r.Scan(&c.name, &c.typ, &c.notNull, &c.generated)
 	})
-}
-
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
 // ColumnDiff compares the columns of tables in the live database with the
@@ -139,9 +137,7 @@ func insertable(cols []column) string {
 	return strings.Join(names, ", ")
 }
 
-func count(ctx context.Context, q interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}, table string) (int64, error) {
+func count(ctx context.Context, q dbx.DBTX, table string) (int64, error) {
 	var n int64
 	err := q.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n)
 	return n, err

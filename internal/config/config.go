@@ -167,19 +167,7 @@ func Load(getenv func(string) string) (Config, error) {
 		PGDump:           r.str("PORTAL_PG_DUMP", "pg_dump"),
 		ClustersFile:     r.str("PORTAL_CLUSTERS_FILE", ""),
 		ExtensionsAllow:  r.list("PORTAL_EXTENSIONS_ALLOW", DefaultExtensions),
-		S3: S3{
-			Endpoint:    r.str("PORTAL_S3_ENDPOINT", ""),
-			Region:      r.str("PORTAL_S3_REGION", "us-east-1"),
-			Bucket:      r.str("PORTAL_S3_BUCKET", ""),
-			Prefix:      strings.Trim(r.str("PORTAL_S3_PREFIX", "snapshots"), "/"),
-			AccessKey:   r.str("PORTAL_S3_ACCESS_KEY", ""),
-			SecretKey:   r.str("PORTAL_S3_SECRET_KEY", ""),
-			PathStyle:   r.boolean("PORTAL_S3_PATH_STYLE", true),
-			RetryFor:    r.duration("PORTAL_S3_RETRY_FOR", 10*time.Minute),
-			IdleTimeout: r.duration("PORTAL_S3_IDLE_TIMEOUT", time.Minute),
-			IndexBucket: r.str("PORTAL_S3_INDEX_BUCKET", ""),
-			IndexPrefix: strings.Trim(r.str("PORTAL_S3_INDEX_PREFIX", "snapshot-index"), "/"),
-		},
+		S3:               r.s3(),
 		Worker: Worker{
 			Concurrency: r.integer("PORTAL_WORKER_CONCURRENCY", 2),
 			ApplyJobs:   r.integer("PORTAL_APPLY_JOBS", 0),
@@ -303,6 +291,37 @@ func (c Config) ClusterNames() []string {
 	return names
 }
 
+// validate checks the S3 settings apart from the bucket.
+func (s S3) validate() error {
+	if err := s.endpointAndKeys(); err != nil {
+		return err
+	}
+	return s.durations()
+}
+
+func (s S3) endpointAndKeys() error {
+	if s.Endpoint != "" {
+		u, err := url.Parse(s.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return &Error{"PORTAL_S3_ENDPOINT", fmt.Sprintf("%q is not an http(s) URL such as http://127.0.0.1:7070", s.Endpoint)}
+		}
+	}
+	if (s.AccessKey == "") != (s.SecretKey == "") {
+		return &Error{"PORTAL_S3_SECRET_KEY", "set both PORTAL_S3_ACCESS_KEY and PORTAL_S3_SECRET_KEY, or neither"}
+	}
+	return nil
+}
+
+func (s S3) durations() error {
+	if s.RetryFor <= 0 {
+		return &Error{"PORTAL_S3_RETRY_FOR", "must be above zero"}
+	}
+	if s.IdleTimeout <= 0 {
+		return &Error{"PORTAL_S3_IDLE_TIMEOUT", "must be above zero"}
+	}
+	return nil
+}
+
 func (c Config) validate() error {
 	for _, u := range []struct{ name, val string }{
 		{"PORTAL_DATABASE_URL", c.DatabaseURL},
@@ -320,14 +339,8 @@ func (c Config) validate() error {
 			strings.HasPrefix(c.S3.Prefix+"/", c.S3.IndexPrefix+"/")) {
 		return &Error{"PORTAL_S3_INDEX_PREFIX", fmt.Sprintf("%q overlaps the snapshot prefix %q in the same bucket", c.S3.IndexPrefix, c.S3.Prefix)}
 	}
-	if c.S3.Endpoint != "" {
-		u, err := url.Parse(c.S3.Endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return &Error{"PORTAL_S3_ENDPOINT", fmt.Sprintf("%q is not an http(s) URL such as http://127.0.0.1:7070", c.S3.Endpoint)}
-		}
-	}
-	if (c.S3.AccessKey == "") != (c.S3.SecretKey == "") {
-		return &Error{"PORTAL_S3_SECRET_KEY", "set both PORTAL_S3_ACCESS_KEY and PORTAL_S3_SECRET_KEY, or neither"}
+	if err := c.S3.endpointAndKeys(); err != nil {
+		return err
 	}
 	for _, a := range []struct{ name, val string }{
 		{"PORTAL_HTTP_ADDR", c.HTTPAddr},
@@ -352,11 +365,8 @@ func (c Config) validate() error {
 	default:
 		return &Error{"PORTAL_LOG_FORMAT", fmt.Sprintf("%q is not text or json", c.LogFormat)}
 	}
-	if c.S3.RetryFor <= 0 {
-		return &Error{"PORTAL_S3_RETRY_FOR", "must be above zero"}
-	}
-	if c.S3.IdleTimeout <= 0 {
-		return &Error{"PORTAL_S3_IDLE_TIMEOUT", "must be above zero"}
+	if err := c.S3.durations(); err != nil {
+		return err
 	}
 	if c.Worker.Concurrency < 1 {
 		return &Error{"PORTAL_WORKER_CONCURRENCY", "must be at least 1"}
@@ -528,6 +538,38 @@ func Names() []string {
 	env := map[string]string{}
 	_, _ = Load(func(k string) string { names = append(names, k); return env[k] })
 	return names
+}
+
+// s3 reads the S3 settings, for Load and LoadS3.
+func (r *reader) s3() S3 {
+	return S3{
+		Endpoint:    r.str("PORTAL_S3_ENDPOINT", ""),
+		Region:      r.str("PORTAL_S3_REGION", "us-east-1"),
+		Bucket:      r.str("PORTAL_S3_BUCKET", ""),
+		Prefix:      strings.Trim(r.str("PORTAL_S3_PREFIX", "snapshots"), "/"),
+		AccessKey:   r.str("PORTAL_S3_ACCESS_KEY", ""),
+		SecretKey:   r.str("PORTAL_S3_SECRET_KEY", ""),
+		PathStyle:   r.boolean("PORTAL_S3_PATH_STYLE", true),
+		RetryFor:    r.duration("PORTAL_S3_RETRY_FOR", 10*time.Minute),
+		IdleTimeout: r.duration("PORTAL_S3_IDLE_TIMEOUT", time.Minute),
+		IndexBucket: r.str("PORTAL_S3_INDEX_BUCKET", ""),
+		IndexPrefix: strings.Trim(r.str("PORTAL_S3_INDEX_PREFIX", "snapshot-index"), "/"),
+	}
+}
+
+// LoadS3 reads and checks only the S3 settings, for a command that reads
+// dumps from S3 without the rest of the portal (worker apply): the bucket
+// may be empty, as such a command names it itself.
+func LoadS3(getenv func(string) string) (S3, error) {
+	r := reader{getenv: getenv}
+	s := r.s3()
+	if r.err != nil {
+		return S3{}, r.err
+	}
+	if err := s.validate(); err != nil {
+		return S3{}, err
+	}
+	return s, nil
 }
 
 type reader struct {

@@ -82,7 +82,7 @@ func Seed(ctx context.Context, d Deps) error {
 			return err
 		}
 		if n >= Days {
-			d.Log.Info("demo project present", "ref", ref, "snapshots", n)
+			d.Log.Info("demo project present", "project_ref", ref, "snapshots", n)
 			if err := register(ctx, d.Pool, ref); err != nil {
 				return err
 			}
@@ -155,7 +155,7 @@ func seedProject(ctx context.Context, d Deps, client *s3.Client, ref string, now
 			return fmt.Errorf("upload %s: %w", key, err)
 		}
 	}
-	d.Log.Info("demo project seeded", "ref", ref, "database", dbname, "snapshots", Days)
+	d.Log.Info("demo project seeded", "project_ref", ref, "database", dbname, "snapshots", Days)
 	return register(ctx, d.Pool, ref)
 }
 

@@ -48,7 +48,7 @@ type Deps struct {
 
 // NewDeps builds Deps with a fresh cache of project refs.
 func NewDeps(db DB, jobs JobInserter, log *slog.Logger) Deps {
-	return Deps{DB: db, Jobs: jobs, Log: cmp.Or(log, slog.Default()), refs: &refCache{}}
+	return Deps{DB: db, Jobs: jobs, Log: cmp.Or(log, slog.New(slog.DiscardHandler)), refs: &refCache{}}
 }
 
 // Outcomes of Process.

@@ -8,13 +8,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/restoreportal/portal/internal/dbx"
 	"github.com/restoreportal/portal/internal/mail"
 )
 
 // SQL of the intake package: inbound_mail and ticket_mail_requests.
 
 // ErrNotFound is returned when a stored mail does not exist.
-var ErrNotFound = errors.New("mail not found")
+var ErrNotFound = dbx.NotFound("mail not found")
 
 // inbound is one stored mail.
 type inbound struct {
@@ -52,8 +53,8 @@ func inboundGetForUpdate(ctx context.Context, tx pgx.Tx, id int64) (inbound, err
 	err := tx.QueryRow(ctx, `SELECT raw, via, envelope_from, envelope_to, remote_addr, helo, received_at, status
 		FROM inbound_mail WHERE id = $1 FOR UPDATE`, id).Scan(&m.Raw, &m.Via, &m.Envelope.From, &m.Envelope.To,
 		&m.Envelope.RemoteAddr, &m.Envelope.Helo, &m.Envelope.ReceivedAt, &m.Status)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return inbound{}, fmt.Errorf("mail %d: %w", id, ErrNotFound)
+	if err = dbx.InterpretError(err, ErrNotFound); err == ErrNotFound {
+		return inbound{}, fmt.Errorf("mail %d: %w", id, err)
 	}
 	if err != nil {
 		return inbound{}, fmt.Errorf("mail %d: %w", id, err)
@@ -137,8 +138,8 @@ func MailGet(ctx context.Context, db DB, id int64) (MailStatus, error) {
 	s := MailStatus{ID: id}
 	err := db.QueryRow(ctx, `SELECT status, outcome, automatic, problems, coalesce(ticket_id, 0), coalesce(entry_id, 0), error
 		FROM inbound_mail WHERE id = $1`, id).Scan(&s.Status, &s.Outcome, &s.Automatic, &s.Problems, &s.TicketID, &s.EntryID, &s.Error)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return MailStatus{}, fmt.Errorf("mail %d: %w", id, ErrNotFound)
+	if err = dbx.InterpretError(err, ErrNotFound); err == ErrNotFound {
+		return MailStatus{}, fmt.Errorf("mail %d: %w", id, err)
 	}
 	if err != nil {
 		return MailStatus{}, fmt.Errorf("mail %d: %w", id, err)

@@ -128,7 +128,7 @@ func SettleDeadCutovers(ctx context.Context, d Deps) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		unlock, _, ok, err := projectLock(ctx, d.Pool, t.ProjectRef)
+		unlock, _, ok, err := projectLock(ctx, d.Pool, t.ProjectRef, d.Log)
 		if err != nil {
 			return n, err
 		}

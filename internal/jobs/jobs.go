@@ -14,6 +14,7 @@ import (
 	"github.com/restoreportal/portal/internal/config"
 	"github.com/restoreportal/portal/internal/drills"
 	"github.com/restoreportal/portal/internal/intake"
+	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/tickets"
 )
 
@@ -87,4 +88,4 @@ func Queues(cfg config.Config) map[string]river.QueueConfig {
 const QueueRestore = tickets.QueueRestore
 
 // QueueCapture runs captures (pg_dump to S3), the other long jobs.
-const QueueCapture = "capture"
+const QueueCapture = snapshots.QueueCapture

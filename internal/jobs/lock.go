@@ -41,8 +41,8 @@ type projectLocker struct {
 
 // lockProject tries the lock of ref once; ok is false when another session
 // holds it.
-func lockProject(ctx context.Context, pool *pgxpool.Pool, ref string) (*projectLocker, bool, error) {
-	l := &projectLocker{pool: pool, key: lockKey(ref), log: slog.Default()}
+func lockProject(ctx context.Context, pool *pgxpool.Pool, ref string, log *slog.Logger) (*projectLocker, bool, error) {
+	l := &projectLocker{pool: pool, key: lockKey(ref), log: log}
 	conn, ok, err := l.try(ctx)
 	if err != nil || !ok {
 		return nil, false, err
@@ -175,8 +175,8 @@ func (l *projectLocker) destroy(conn *pgxpool.Conn) {
 // the lock's session still answers; an attempt that lost it must stop, since
 // another worker may be handed the job. The unlock is bounded by
 // unlockTimeout.
-func projectLock(ctx context.Context, pool *pgxpool.Pool, ref string) (unlock func(), alive func(context.Context) error, ok bool, err error) {
-	l, ok, err := lockProject(ctx, pool, ref)
+func projectLock(ctx context.Context, pool *pgxpool.Pool, ref string, log *slog.Logger) (unlock func(), alive func(context.Context) error, ok bool, err error) {
+	l, ok, err := lockProject(ctx, pool, ref, log)
 	if err != nil || !ok {
 		return nil, nil, false, err
 	}

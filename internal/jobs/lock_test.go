@@ -34,7 +34,7 @@ func privatePortal(t *testing.T) (*testenv.PrivateCluster, *pgxpool.Pool) {
 
 func newTestLock(t *testing.T, pool *pgxpool.Pool) *projectLocker {
 	t.Helper()
-	l, ok, err := lockProject(context.Background(), pool, "proj-lock")
+	l, ok, err := lockProject(context.Background(), pool, "proj-lock", testenv.Logger(t))
 	if err != nil || !ok {
 		t.Fatalf("take the lock: %v %v", ok, err)
 	}

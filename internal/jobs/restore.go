@@ -57,7 +57,7 @@ func (e errAfterCutover) Unwrap() error { return e.err }
 func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.RestoreArgs]) error {
 	a := job.Args
 	log := w.d.Log.With("ticket_id", a.TicketID, "project_ref", a.ProjectRef, "job_id", job.ID, "attempt", job.Attempt)
-	lock, ok, err := lockProject(ctx, w.d.Pool, a.ProjectRef)
+	lock, ok, err := lockProject(ctx, w.d.Pool, a.ProjectRef, log)
 	if err != nil {
 		return w.earlyFault(ctx, job, err)
 	}

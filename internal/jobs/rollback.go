@@ -30,7 +30,7 @@ func (*RollbackWorker) Timeout(*river.Job[tickets.RollbackArgs]) time.Duration {
 func (w *RollbackWorker) Work(ctx context.Context, job *river.Job[tickets.RollbackArgs]) error {
 	a := job.Args
 	log := w.d.Log.With("ticket_id", a.TicketID, "project_ref", a.ProjectRef, "job_id", job.ID)
-	unlock, _, ok, err := projectLock(ctx, w.d.Pool, a.ProjectRef)
+	unlock, _, ok, err := projectLock(ctx, w.d.Pool, a.ProjectRef, log)
 	if err != nil {
 		return err
 	}

@@ -67,15 +67,18 @@ func snapshotPeriodicJobs(d Deps) []*river.PeriodicJob {
 }
 
 // InsertSyncNow enqueues a full sync of one project ("Sync now").
+//
+// Deprecated: use snapshots.InsertSyncNow, which the portal calls without
+// linking the worker.
 func InsertSyncNow(ctx context.Context, rc *river.Client[pgx.Tx], ref string) error {
-	_, err := rc.Insert(ctx, snapshots.SyncArgs{Ref: ref, Full: true}, nil)
-	return err
+	return snapshots.InsertSyncNow(ctx, rc, ref)
 }
 
 // InsertCaptureNow enqueues a manual capture of one project ("Snapshot now").
+//
+// Deprecated: use snapshots.InsertCaptureNow.
 func InsertCaptureNow(ctx context.Context, rc *river.Client[pgx.Tx], ref string) error {
-	_, err := rc.Insert(ctx, snapshots.CaptureArgs{Ref: ref, Manual: true}, &river.InsertOpts{Queue: QueueCapture})
-	return err
+	return snapshots.InsertCaptureNow(ctx, rc, ref)
 }
 
 type syncWorker struct {

@@ -73,8 +73,10 @@ func lockKey(ref string) int64 {
 //
 // It is the one place the portal writes River's river_job table: River's
 // client API cannot do this (JobRetry and JobCancel leave a running job
-// alone, since its worker might still be alive; River's own rescuer works
-// only for jobs with a timeout, and restores have none).
+// alone, since its worker might still be alive; JobUpdate sets only a job's
+// output; River's own rescuer skips jobs whose timeout is negative, and
+// restores have none). Re-checked against River v0.51.1; TestRescueDeadRestores
+// covers it.
 func RescueDeadRestores(ctx context.Context, pool *pgxpool.Pool, after time.Duration) (int, error) {
 	rows, err := pool.Query(ctx, `SELECT id, attempt, args->>'project_ref' FROM river_job
 		WHERE kind IN ('restore', 'restore_rollback') AND state = 'running' AND attempted_at < now() - $1::interval`,

@@ -37,20 +37,47 @@ func init() {
 	}
 }
 
+// findScope reads what to restore: the full database, or tables, resolved
+// against the project's inventory (opts.Tables) when there is one.
 func findScope(lines []line, opts UnderstandOptions, problems *[]string) Field[Scope] {
+	names, full := findTableMentions(lines, opts, scopeSchemas(opts))
+	if len(names) == 0 {
+		if full != nil {
+			return Field[Scope]{Value: Scope{Full: true}, Source: full.describe(), Confidence: Likely}
+		}
+		return Field[Scope]{Confidence: Missing}
+	}
+	tables, conf := resolveMentions(names, opts, problems)
+	f := Field[Scope]{Value: Scope{Tables: tables}, Source: names[0].line.describe(), Confidence: conf}
+	if full != nil && conf.NeedsAsking() == false {
+		// Both "the full database" and tables: ask which.
+		f.Confidence = Ambiguous
+		f.Candidates = []Scope{{Full: true}, {Tables: tables}}
+	}
+	return f
+}
+
+// scopeSchemas are the schemas a "schema.table" token may name: the default
+// ones and those of the inventory.
+func scopeSchemas(opts UnderstandOptions) []string {
 	schemas := slices.Clone(defaultSchemas)
 	for _, t := range opts.Tables {
 		if s, _, ok := strings.Cut(t, "."); ok && !slices.Contains(schemas, strings.ToLower(s)) {
 			schemas = append(schemas, strings.ToLower(s))
 		}
 	}
+	return schemas
+}
 
-	type mention struct {
-		name string
-		line line
-	}
-	var names []mention
-	var full *line
+// tableMention is a table name as the mail wrote it, and where.
+type tableMention struct {
+	name string
+	line line
+}
+
+// findTableMentions reads the table names lines mention, in order, and the
+// first line asking for the full database (nil: none, or only negated).
+func findTableMentions(lines []line, opts UnderstandOptions, schemas []string) (names []tableMention, full *line) {
 	for _, l := range lines {
 		text := l.text
 		for _, m := range reFull.FindAllStringIndex(text, 5) {
@@ -78,7 +105,7 @@ func findScope(lines []line, opts UnderstandOptions, problems *[]string) Field[S
 				if hint != "" && !strings.Contains(n, ".") {
 					n = hint + "." + n
 				}
-				names = append(names, mention{n, l})
+				names = append(names, tableMention{n, l})
 			}
 		}
 		for _, m := range reTablesBefore.FindAllStringSubmatch(text, 10) {
@@ -89,19 +116,17 @@ func findScope(lines []line, opts UnderstandOptions, problems *[]string) Field[S
 		}
 		for _, m := range reQualified.FindAllStringSubmatch(text, 20) {
 			if slices.Contains(schemas, strings.ToLower(m[1])) {
-				names = append(names, mention{m[1] + "." + m[2], l})
+				names = append(names, tableMention{m[1] + "." + m[2], l})
 			}
 		}
 	}
+	return names, full
+}
 
-	if len(names) == 0 {
-		if full != nil {
-			return Field[Scope]{Value: Scope{Full: true}, Source: full.describe(), Confidence: Likely}
-		}
-		return Field[Scope]{Confidence: Missing}
-	}
-
-	// Resolve each name against the inventory.
+// resolveMentions resolves each name (once) against the inventory: the
+// tables meant, and how sure that is; a name in several schemas or in none
+// adds a problem the requester is asked about.
+func resolveMentions(names []tableMention, opts UnderstandOptions, problems *[]string) ([]string, Confidence) {
 	var tables []string
 	conf := Likely
 	if len(opts.Tables) > 0 {
@@ -139,13 +164,7 @@ func findScope(lines []line, opts UnderstandOptions, problems *[]string) Field[S
 			}
 		}
 	}
-	f := Field[Scope]{Value: Scope{Tables: tables}, Source: names[0].line.describe(), Confidence: conf}
-	if full != nil && conf.NeedsAsking() == false {
-		// Both "the full database" and tables: ask which.
-		f.Confidence = Ambiguous
-		f.Candidates = []Scope{{Full: true}, {Tables: tables}}
-	}
-	return f
+	return tables, conf
 }
 
 // worse keeps the more serious of two states: invalid over ambiguous over

@@ -32,7 +32,7 @@ type SMTPOptions struct {
 	// DeliverTimeout bounds one deliver call, default 1 minute; past it the
 	// sender is told to retry.
 	DeliverTimeout time.Duration
-	// Logger, default slog.Default().
+	// Logger; nil discards the server's log lines (the portal passes its own).
 	Logger *slog.Logger
 	// Now, for tests; default time.Now.
 	Now func() time.Time
@@ -74,7 +74,7 @@ func NewSMTPServer(addr string, opts SMTPOptions, deliver func(ctx context.Conte
 		allowed:        make(map[string]bool, len(opts.SupportAddresses)),
 		deliver:        deliver,
 		deliverTimeout: cmp.Or(opts.DeliverTimeout, time.Minute),
-		log:            cmp.Or(opts.Logger, slog.Default()),
+		log:            cmp.Or(opts.Logger, slog.New(slog.DiscardHandler)),
 		now:            opts.Now,
 	}
 	if b.now == nil {
@@ -163,7 +163,7 @@ func (s *session) Data(r io.Reader) (err error) {
 	body, err := io.ReadAll(r)
 	if err != nil {
 		// Too large (552) or the connection broke: go-smtp answers.
-		s.b.log.Info("smtp intake: message not read", "remote_addr", s.remote, "error", err)
+		s.b.log.Info("smtp intake: message not read", "remote_addr", s.remote, "err", err)
 		return err
 	}
 	env := Envelope{
@@ -190,7 +190,7 @@ func (s *session) Data(r io.Reader) (err error) {
 		}
 	}()
 	if derr := s.b.deliver(ctx, env, raw); derr != nil {
-		s.b.log.Error("smtp intake: deliver failed, sender told to retry", "remote_addr", s.remote, "bytes", len(raw), "error", derr)
+		s.b.log.Error("smtp intake: deliver failed, sender told to retry", "remote_addr", s.remote, "bytes", len(raw), "err", derr)
 		return errDeliverFailed
 	}
 	return nil

@@ -94,48 +94,67 @@ func findTime(lines []line, ref time.Time, problems *[]string) Field[time.Time] 
 	return f
 }
 
+// timesInLine reads every time line names, relative to ref, step by step:
+// ISO timestamps, "… ago", days, clock times, then days paired with their
+// clock times and what is left alone.
 func timesInLine(l line, ref time.Time) []found[time.Time] {
-	text := l.text
-	loc := ref.Location()
-	refDay := ref.In(loc)
-	var out []found[time.Time]
-	var used []span
+	s := &lineScan{l: l, text: l.text, ref: ref, loc: ref.Location(), refDay: ref.In(ref.Location())}
+	s.isoTimes()
+	s.agoTimes()
+	days := s.days()
+	clocks := s.clocks()
+	dayClock, taken := pairDaysAndClocks(s.text, days, clocks)
+	s.emitDays(days, clocks, dayClock)
+	s.emitLoneClocks(clocks, taken)
+	return s.out
+}
 
-	score := func(start int, conf Confidence) found[time.Time] {
-		before := text[:start]
-		s := 0
-		if rePosCue.MatchString(before) {
-			s++
-		}
-		if reNegCue.MatchString(before) {
-			s--
-		}
-		return found[time.Time]{line: l, conf: conf, score: s}
-	}
-	emit := func(start int, t time.Time, conf Confidence, note string) {
-		f := score(start, conf)
-		t, znote := keepZone(t)
-		f.note = note + znote
-		f.value = t
-		f.key = t.UTC().Format(time.RFC3339)
-		out = append(out, f)
-	}
+// lineScan is one line being read for times: what was found so far, and
+// the spans of text already read as part of a time.
+type lineScan struct {
+	l      line
+	text   string
+	ref    time.Time
+	loc    *time.Location
+	refDay time.Time
+	out    []found[time.Time]
+	used   []span
+}
 
-	// ISO dates, with or without a time.
+// emit records time t found at start, scored by the cues before it.
+func (s *lineScan) emit(start int, t time.Time, conf Confidence, note string) {
+	before := s.text[:start]
+	score := 0
+	if rePosCue.MatchString(before) {
+		score++
+	}
+	if reNegCue.MatchString(before) {
+		score--
+	}
+	f := found[time.Time]{line: s.l, conf: conf, score: score}
+	t, znote := keepZone(t)
+	f.note = note + znote
+	f.value = t
+	f.key = t.UTC().Format(time.RFC3339)
+	s.out = append(s.out, f)
+}
+
+// isoTimes reads ISO dates with a time; an ISO date alone is marked used
+// and left to days, which lets a nearby clock time complete it.
+func (s *lineScan) isoTimes() {
+	text := s.text
 	for _, m := range reISO.FindAllStringSubmatchIndex(text, 10) {
 		g := groups(text, m)
 		y, mo, d := atoi(g[1]), atoi(g[2]), atoi(g[3])
 		if mo < 1 || mo > 12 || d < 1 || d > 31 {
 			continue
 		}
-		used = append(used, span{m[0], m[1]})
+		s.used = append(s.used, span{m[0], m[1]})
 		zl, hasZone := lookupZone(g[7])
 		if !hasZone {
-			zl = loc
+			zl = s.loc
 		}
 		if g[4] == "" {
-			// A date alone: the day, start unknown. Let a nearby clock time
-			// complete it below.
 			continue
 		}
 		h, mi, sec := atoi(g[4]), atoi(g[5]), atoi(g[6])
@@ -149,12 +168,14 @@ func timesInLine(l line, ref time.Time) []found[time.Time] {
 		if reApprox.MatchString(text[:m[0]]) {
 			conf = Likely
 		}
-		emit(m[0], time.Date(y, time.Month(mo), d, h, mi, sec, 0, zl), conf, "")
+		s.emit(m[0], time.Date(y, time.Month(mo), d, h, mi, sec, 0, zl), conf, "")
 	}
+}
 
-	// "2 hours ago"
-	for _, m := range reAgo.FindAllStringSubmatchIndex(text, 10) {
-		g := groups(text, m)
+// agoTimes reads "2 hours ago", "half an hour ago".
+func (s *lineScan) agoTimes() {
+	for _, m := range reAgo.FindAllStringSubmatchIndex(s.text, 10) {
+		g := groups(s.text, m)
 		n, ok := smallNumbers[strings.ToLower(strings.Join(strings.Fields(g[1]), " "))]
 		half := strings.HasPrefix(strings.ToLower(g[1]), "half")
 		if !ok && !half {
@@ -175,11 +196,15 @@ func timesInLine(l line, ref time.Time) []found[time.Time] {
 		if half {
 			d = unit / 2
 		}
-		used = append(used, span{m[0], m[1]})
-		emit(m[0], ref.Add(-d).Truncate(time.Minute), Likely, "")
+		s.used = append(s.used, span{m[0], m[1]})
+		s.emit(m[0], s.ref.Add(-d).Truncate(time.Minute), Likely, "")
 	}
+}
 
-	// Days: calendar dates and relative days.
+// days reads calendar dates and relative days not inside what was read
+// already, and marks them used.
+func (s *lineScan) days() []dayAnchor {
+	text, refDay := s.text, s.refDay
 	var days []dayAnchor
 	for _, m := range reISO.FindAllStringSubmatchIndex(text, 10) {
 		g := groups(text, m)
@@ -193,21 +218,21 @@ func timesInLine(l line, ref time.Time) []found[time.Time] {
 		days = append(days, dayAnchor{span: span{m[0], m[1]}, y: y, m: time.Month(mo), d: d, defHour: -1, exact: true})
 	}
 	for _, m := range reDayMonth.FindAllStringSubmatchIndex(text, 10) {
-		if overlaps(used, m[0], m[1]) {
+		if overlaps(s.used, m[0], m[1]) {
 			continue
 		}
 		g := groups(text, m)
 		days = append(days, calendarDay(span{m[0], m[1]}, atoi(g[1]), g[2], g[3], refDay))
 	}
 	for _, m := range reMonthDay.FindAllStringSubmatchIndex(text, 10) {
-		if overlaps(used, m[0], m[1]) || overlapsDays(days, m[0], m[1]) {
+		if overlaps(s.used, m[0], m[1]) || overlapsDays(days, m[0], m[1]) {
 			continue
 		}
 		g := groups(text, m)
 		days = append(days, calendarDay(span{m[0], m[1]}, atoi(g[2]), g[1], g[3], refDay))
 	}
 	for _, m := range reNumDate.FindAllStringSubmatchIndex(text, 10) {
-		if overlaps(used, m[0], m[1]) || overlapsDays(days, m[0], m[1]) {
+		if overlaps(s.used, m[0], m[1]) || overlapsDays(days, m[0], m[1]) {
 			continue
 		}
 		if d, ok := numericDay(span{m[0], m[1]}, groups(text, m), refDay); ok {
@@ -219,13 +244,18 @@ func timesInLine(l line, ref time.Time) []found[time.Time] {
 		days = append(days, relativeDay(span{m[0], m[1]}, strings.ToLower(g[1]), strings.ToLower(g[2]), refDay))
 	}
 	for _, d := range days {
-		used = append(used, d.span)
+		s.used = append(s.used, d.span)
 	}
+	return days
+}
 
-	// Clock times, not inside what was already read.
+// clocks reads clock times ("2pm", "14:30 CET", "noon") not inside what was
+// read already.
+func (s *lineScan) clocks() []clockAnchor {
+	text := s.text
 	var clocks []clockAnchor
 	for _, m := range reClock.FindAllStringSubmatchIndex(text, 10) {
-		if overlaps(used, m[0], m[1]) {
+		if overlaps(s.used, m[0], m[1]) {
 			continue
 		}
 		g := groups(text, m)
@@ -258,8 +288,13 @@ func timesInLine(l line, ref time.Time) []found[time.Time] {
 		}
 		clocks = append(clocks, c)
 	}
+	return clocks
+}
 
-	// Pair days and clock times, nearest first, within one sentence.
+// pairDaysAndClocks pairs days and clock times, nearest first, within one
+// sentence: dayClock[i] is the clock of day i (-1: none), taken[j] whether
+// clock j went to a day.
+func pairDaysAndClocks(text string, days []dayAnchor, clocks []clockAnchor) (dayClock []int, taken []bool) {
 	type pair struct{ d, c, gap int }
 	var pairs []pair
 	for i, d := range days {
@@ -272,17 +307,23 @@ func timesInLine(l line, ref time.Time) []found[time.Time] {
 		}
 	}
 	slices.SortStableFunc(pairs, func(a, b pair) int { return a.gap - b.gap })
-	dayClock := make([]int, len(days))
+	dayClock = make([]int, len(days))
 	for i := range dayClock {
 		dayClock[i] = -1
 	}
-	taken := make([]bool, len(clocks))
+	taken = make([]bool, len(clocks))
 	for _, p := range pairs {
 		if dayClock[p.d] >= 0 || taken[p.c] {
 			continue
 		}
 		dayClock[p.d], taken[p.c] = p.c, true
 	}
+	return dayClock, taken
+}
+
+// emitDays records each day (each reading of an ambiguous one) at its
+// clock time, or alone as a guess at its default hour.
+func (s *lineScan) emitDays(days []dayAnchor, clocks []clockAnchor, dayClock []int) {
 	for i, day := range days {
 		if dayClock[i] < 0 && day.needsClock {
 			continue
@@ -293,34 +334,37 @@ func timesInLine(l line, ref time.Time) []found[time.Time] {
 				if d.defHour >= 0 {
 					h, note = d.defHour, fmt.Sprintf(" (%02d:00 assumed)", d.defHour)
 				}
-				emit(d.start, time.Date(d.y, d.m, d.d, h, 0, 0, 0, loc), Guess, note+d.desc)
+				s.emit(d.start, time.Date(d.y, d.m, d.d, h, 0, 0, 0, s.loc), Guess, note+d.desc)
 				continue
 			}
 			c := clocks[dayClock[i]]
 			zl := c.loc
 			if zl == nil {
-				zl = loc
+				zl = s.loc
 			}
-			emit(min(d.start, c.start), time.Date(d.y, d.m, d.d, c.h, c.min, 0, 0, zl), Likely, d.desc)
+			s.emit(min(d.start, c.start), time.Date(d.y, d.m, d.d, c.h, c.min, 0, 0, zl), Likely, d.desc)
 		}
 	}
-	// Clock times alone: the latest such time not after the mail.
+}
+
+// emitLoneClocks records clock times no day took: the latest such time not
+// after the mail.
+func (s *lineScan) emitLoneClocks(clocks []clockAnchor, taken []bool) {
 	for i, c := range clocks {
 		if taken[i] {
 			continue
 		}
 		zl := c.loc
 		if zl == nil {
-			zl = loc
+			zl = s.loc
 		}
-		r := ref.In(zl)
+		r := s.ref.In(zl)
 		t := time.Date(r.Year(), r.Month(), r.Day(), c.h, c.min, 0, 0, zl)
-		if t.After(ref) {
+		if t.After(s.ref) {
 			t = t.AddDate(0, 0, -1)
 		}
-		emit(c.start, t, Guess, " (a time without a day: the latest before the mail)")
+		s.emit(c.start, t, Guess, " (a time without a day: the latest before the mail)")
 	}
-	return out
 }
 
 // calendarDay builds a day from "3 May" or "May 3rd, 2026"; without a year

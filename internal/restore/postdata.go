@@ -152,139 +152,167 @@ func (a *applier) parallel(ctx context.Context, items []*postItem) error {
 	if err := a.startWorkers(ctx); err != nil {
 		return err
 	}
-	a.mu.Lock()
-	stats := map[*postItem][]*tableStat{}
-	for _, it := range items {
-		for _, l := range it.locks {
-			if st := a.byName[l]; st != nil {
-				it.size += st.bytes.Load()
-				stats[it] = append(stats[it], st)
-			}
-		}
-	}
-	a.mu.Unlock()
-	pending := slices.Clone(items)
-	slices.SortStableFunc(pending, func(x, y *postItem) int {
-		// Keys before foreign keys, then larger tables first.
-		if c := cmp.Compare(x.kind, y.kind); c != 0 {
-			return c
-		}
-		return cmp.Compare(y.size, x.size)
-	})
-	keysLeft := map[extract.QualifiedName]int{}
-	for _, it := range items {
-		if it.kind == postKey {
-			keysLeft[it.locks[0]]++
-		}
-	}
-
-	var mu sync.Mutex
-	busy := map[extract.QualifiedName]int{} // >0 shared holders, -1 exclusive
-	var firstErr error
-	ready := func(it *postItem) bool {
-		for _, st := range stats[it] {
-			if st.pending.Load() > 0 {
-				return false
-			}
-		}
-		if it.early {
-			for _, q := range it.locks {
-				if keysLeft[q] > 0 {
-					return false
-				}
-			}
-		}
-		for _, q := range it.locks {
-			if it.shared && busy[q] < 0 || !it.shared && busy[q] != 0 {
-				return false
-			}
-		}
-		return true
-	}
-	take := func() *postItem {
-		for {
-			changed := a.waitChange()
-			mu.Lock()
-			if firstErr != nil || len(pending) == 0 {
-				mu.Unlock()
-				return nil
-			}
-			for k, it := range pending {
-				if ready(it) {
-					pending = slices.Delete(pending, k, k+1)
-					for _, q := range it.locks {
-						if it.shared {
-							busy[q]++
-						} else {
-							busy[q] = -1
-						}
-					}
-					mu.Unlock()
-					return it
-				}
-			}
-			mu.Unlock()
-			if a.waitHook != nil {
-				a.waitHook()
-			}
-			select {
-			case <-changed:
-			case <-ctx.Done():
-				return nil
-			}
-		}
-	}
-	release := func(it *postItem, err error) {
-		mu.Lock()
-		for _, q := range it.locks {
-			if it.shared {
-				busy[q]--
-			} else {
-				busy[q] = 0
-			}
-		}
-		if it.kind == postKey {
-			keysLeft[it.locks[0]]--
-		}
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
-		mu.Unlock()
-		a.notify()
-	}
+	s := a.newPostSchedule(items)
 	// Each scheduler first takes a ready item, then an idle connection for
 	// it, and gives the connection back as soon as the item ran: an item
 	// waiting for its tables' data holds no connection, so the COPY of another
 	// cursor that this data needs always finds one.
 	var wg sync.WaitGroup
 	for range a.workers {
-		wg.Go(func() {
-			for {
-				it := take()
-				if it == nil {
-					return
-				}
-				var w *worker
-				select {
-				case w = <-a.idle:
-				case <-ctx.Done():
-					release(it, ctx.Err())
-					return
-				}
-				err := a.runItem(ctx, w, it)
-				a.idle <- w
-				release(it, err)
-			}
-		})
+		wg.Go(func() { s.run(ctx) })
 	}
 	wg.Wait()
-	if firstErr != nil {
-		return firstErr
+	if s.firstErr != nil {
+		return s.firstErr
 	}
 	if err := a.firstErr(); err != nil {
 		return err
 	}
 	return ctx.Err()
+}
+
+// postSchedule is the state parallel's schedulers share: the items not yet
+// taken, the table locks items hold and the keys still to build per table.
+type postSchedule struct {
+	a        *applier
+	stats    map[*postItem][]*tableStat // the tables whose data each item waits for
+	mu       sync.Mutex
+	pending  []*postItem
+	keysLeft map[extract.QualifiedName]int
+	busy     map[extract.QualifiedName]int // >0 shared holders, -1 exclusive
+	firstErr error
+}
+
+// newPostSchedule sizes items by their tables' data and orders them: keys
+// before foreign keys, then larger tables first.
+func (a *applier) newPostSchedule(items []*postItem) *postSchedule {
+	s := &postSchedule{a: a, stats: map[*postItem][]*tableStat{}, keysLeft: map[extract.QualifiedName]int{},
+		busy: map[extract.QualifiedName]int{}}
+	a.mu.Lock()
+	for _, it := range items {
+		for _, l := range it.locks {
+			if st := a.byName[l]; st != nil {
+				it.size += st.bytes.Load()
+				s.stats[it] = append(s.stats[it], st)
+			}
+		}
+	}
+	a.mu.Unlock()
+	s.pending = slices.Clone(items)
+	slices.SortStableFunc(s.pending, func(x, y *postItem) int {
+		if c := cmp.Compare(x.kind, y.kind); c != 0 {
+			return c
+		}
+		return cmp.Compare(y.size, x.size)
+	})
+	for _, it := range items {
+		if it.kind == postKey {
+			s.keysLeft[it.locks[0]]++
+		}
+	}
+	return s
+}
+
+// ready says whether it may start now (s.mu held): its tables' data is
+// stored, an early foreign key's keys exist, and no running item holds a
+// conflicting lock.
+func (s *postSchedule) ready(it *postItem) bool {
+	for _, st := range s.stats[it] {
+		if st.pending.Load() > 0 {
+			return false
+		}
+	}
+	if it.early {
+		for _, q := range it.locks {
+			if s.keysLeft[q] > 0 {
+				return false
+			}
+		}
+	}
+	for _, q := range it.locks {
+		if it.shared && s.busy[q] < 0 || !it.shared && s.busy[q] != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// take waits for a ready item and takes its locks; nil when all items are
+// taken, one failed, or ctx ended.
+func (s *postSchedule) take(ctx context.Context) *postItem {
+	for {
+		changed := s.a.waitChange()
+		s.mu.Lock()
+		if s.firstErr != nil || len(s.pending) == 0 {
+			s.mu.Unlock()
+			return nil
+		}
+		for k, it := range s.pending {
+			if s.ready(it) {
+				s.pending = slices.Delete(s.pending, k, k+1)
+				for _, q := range it.locks {
+					if it.shared {
+						s.busy[q]++
+					} else {
+						s.busy[q] = -1
+					}
+				}
+				s.mu.Unlock()
+				return it
+			}
+		}
+		s.mu.Unlock()
+		if s.a.waitHook != nil {
+			s.a.waitHook()
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// release gives back the locks of it, which ran with err, and wakes the
+// schedulers.
+func (s *postSchedule) release(it *postItem, err error) {
+	s.mu.Lock()
+	for _, q := range it.locks {
+		if it.shared {
+			s.busy[q]--
+		} else {
+			s.busy[q] = 0
+		}
+	}
+	if it.kind == postKey {
+		s.keysLeft[it.locks[0]]--
+	}
+	if err != nil && s.firstErr == nil {
+		s.firstErr = err
+	}
+	s.mu.Unlock()
+	s.a.notify()
+}
+
+// run is one scheduler: it takes ready items and runs each on an idle
+// connection until none is left.
+func (s *postSchedule) run(ctx context.Context) {
+	for {
+		it := s.take(ctx)
+		if it == nil {
+			return
+		}
+		var w *worker
+		select {
+		case w = <-s.a.idle:
+		case <-ctx.Done():
+			s.release(it, ctx.Err())
+			return
+		}
+		err := s.a.runItem(ctx, w, it)
+		s.a.idle <- w
+		s.release(it, err)
+	}
 }
 
 func (a *applier) runItem(ctx context.Context, w *worker, it *postItem) error {

@@ -126,7 +126,8 @@ func capture(ctx context.Context, d Deps, ref string, manual bool, tables []pgx.
 			return err
 		}
 		// A sync may have inserted the row first, as automatic.
-		if err := tx.QueryRow(ctx, `UPDATE snapshots SET kind = $2 WHERE key = $1 RETURNING id`, key, kind).Scan(&id); err != nil {
+		var err error
+		if id, err = snapshotSetKind(ctx, tx, key, kind); err != nil {
 			return err
 		}
 		if d.Recorded != nil {
@@ -139,7 +140,7 @@ func capture(ctx context.Context, d Deps, ref string, manual bool, tables []pgx.
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("capture %s: record %s: %w", ref, key, err)
 	}
-	d.log().Info("snapshot captured", "ref", ref, "key", key, "bytes", size, "manual", manual,
+	d.log().Info("snapshot captured", "project_ref", ref, "key", key, "bytes", size, "manual", manual,
 		"duration_ms", time.Since(start).Milliseconds())
 	s, err := Verify(ctx, d, id)
 	if err != nil {
@@ -173,12 +174,7 @@ func dumpToS3(ctx context.Context, d Deps, connURL, password, key string, extra 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		// Seekable: a gzip member per large table and per 32 MiB, on all cores.
-		zw := seekgz.NewWriter(pw, 0)
-		_, err := io.Copy(zw, stdout)
-		if cerr := zw.Close(); err == nil {
-			err = cerr
-		}
+		err := compress(pw, stdout)
 		if werr := cmd.Wait(); werr != nil && err == nil {
 			err = fmt.Errorf("pg_dump: %w: %s", werr, strings.TrimSpace(stderr.String()))
 		}
@@ -212,6 +208,19 @@ func dumpToS3(ctx context.Context, d Deps, connURL, password, key string, extra 
 	}
 	<-done
 	return body.n, strings.Trim(aws.ToString(out.ETag), `"`), nil
+}
+
+// compress gzips src into w as a seekable .sql.gz (internal/seekgz): a new
+// gzip member at each large table's data and every 32 MiB, compressed on
+// every core; still plain gzip for gunzip | psql.
+func compress(w io.Writer, src io.Reader) error {
+	// Seekable: a gzip member per large table and per 32 MiB, on all cores.
+	zw := seekgz.NewWriter(w, 0)
+	_, err := io.Copy(zw, src)
+	if cerr := zw.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // databaseURL points the admin URL at dbname and takes its password out, for

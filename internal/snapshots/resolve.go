@@ -2,11 +2,8 @@ package snapshots
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // Situation classifies the answer to "which snapshot for this time".
@@ -51,23 +48,10 @@ func Resolve(ctx context.Context, db DB, ref string, at, now time.Time) (Resolut
 		return Resolution{}, err
 	}
 	r := Resolution{Ref: ref, At: at, Skipped: []Snapshot{}}
-	one := func(where string, order string, args ...any) (*Snapshot, error) {
-		rows, err := db.Query(ctx, `SELECT `+snapshotCols+` FROM snapshots
-			WHERE project_ref = $1 AND deleted_at IS NULL AND taken_at IS NOT NULL AND `+where+
-			` ORDER BY `+order+` LIMIT 1`, append([]any{ref}, args...)...)
-		if err != nil {
-			return nil, err
-		}
-		s, err := pgx.CollectExactlyOneRow(rows, scanSnapshot)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, nil
-		}
-		return &s, err
-	}
 	var err error
 	if at.After(now) {
 		r.Situation = InFuture
-		if r.Previous, err = one(`status = 'verified'`, `taken_at DESC, key DESC`); err != nil {
+		if r.Previous, err = snapshotVerifiedLatest(ctx, db, ref); err != nil {
 			return r, err
 		}
 		r.Message = fmt.Sprintf("%s is in the future", fmtTime(at))
@@ -76,23 +60,20 @@ func Resolve(ctx context.Context, db DB, ref string, at, now time.Time) (Resolut
 		}
 		return r, nil
 	}
-	if r.Snapshot, err = one(`status = 'verified' AND taken_at <= $2`, `taken_at DESC, key DESC`, at); err != nil {
+	if r.Snapshot, err = snapshotVerifiedAtOrBefore(ctx, db, ref, at); err != nil {
 		return r, err
 	}
-	if r.Next, err = one(`status = 'verified' AND taken_at > $2`, `taken_at, key`, at); err != nil {
+	if r.Next, err = snapshotVerifiedAfter(ctx, db, ref, at); err != nil {
 		return r, err
 	}
 	skippedAfter := time.Time{}
 	if r.Snapshot != nil {
 		skippedAfter = *r.Snapshot.TakenAt
-		if r.Previous, err = one(`status = 'verified' AND (taken_at, key) < ($2, $3)`, `taken_at DESC, key DESC`,
-			*r.Snapshot.TakenAt, r.Snapshot.Key); err != nil {
+		if r.Previous, err = snapshotVerifiedBefore(ctx, db, ref, *r.Snapshot.TakenAt, r.Snapshot.Key); err != nil {
 			return r, err
 		}
 	}
-	skipped, err := collectSnapshots(db.Query(ctx, `SELECT `+snapshotCols+` FROM snapshots
-		WHERE project_ref = $1 AND deleted_at IS NULL AND status <> 'verified' AND taken_at <= $2 AND taken_at > $3
-		ORDER BY taken_at DESC, key DESC`, ref, at, skippedAfter))
+	skipped, err := snapshotListUnverifiedBetween(ctx, db, ref, at, skippedAfter)
 	if err != nil {
 		return r, err
 	}

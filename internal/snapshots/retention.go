@@ -9,25 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// retentionCandidates are automatic snapshots beyond the newest keep of their
-// project, except each project's newest verified snapshot (so a run of
-// corrupt dumps never leaves a project with nothing to restore) and
-// snapshots an open ticket references (the view snapshot_references, which
-// the tickets migration defines).
-const retentionCandidates = `WITH ranked AS (
-		SELECT id, row_number() OVER (PARTITION BY project_ref
-			ORDER BY coalesce(taken_at, last_modified) DESC NULLS LAST, key DESC) AS n
-		FROM snapshots WHERE deleted_at IS NULL AND kind = 'automatic' AND ($2 = '' OR project_ref = $2)
-	), newest_verified AS (
-		SELECT DISTINCT ON (project_ref) id FROM snapshots
-		WHERE deleted_at IS NULL AND status = 'verified' AND ($2 = '' OR project_ref = $2)
-		ORDER BY project_ref, coalesce(taken_at, last_modified) DESC NULLS LAST, key DESC
-	)
-	SELECT id FROM ranked WHERE n > $1
-		AND id NOT IN (SELECT id FROM newest_verified)
-		AND id NOT IN (SELECT snapshot_id FROM snapshot_references WHERE snapshot_id IS NOT NULL)
-	ORDER BY id`
-
 // Prune deletes automatic snapshots beyond the newest keep per project (ref
 // empty: every project), from S3 and then from the catalog (the row stays,
 // marked deleted by "retention"). It never prunes a manual snapshot, a
@@ -36,11 +17,7 @@ func Prune(ctx context.Context, d Deps, keep int, ref string) ([]Snapshot, error
 	if keep < 1 {
 		return nil, fmt.Errorf("retention: keep must be at least 1, not %d", keep)
 	}
-	rows, err := d.Pool.Query(ctx, retentionCandidates, keep, ref)
-	if err != nil {
-		return nil, fmt.Errorf("retention candidates: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	ids, err := snapshotListRetentionCandidates(ctx, d.Pool, keep, ref)
 	if err != nil {
 		return nil, fmt.Errorf("retention candidates: %w", err)
 	}
@@ -66,7 +43,7 @@ func Prune(ctx context.Context, d Deps, keep int, ref string) ([]Snapshot, error
 		errs = append(errs, err)
 	}
 	if len(pruned) > 0 {
-		d.log().Info("retention pruned snapshots", "ref", ref, "keep", keep, "pruned", len(pruned))
+		d.log().Info("retention pruned snapshots", "project_ref", ref, "keep", keep, "pruned", len(pruned))
 	}
 	return pruned, errors.Join(errs...)
 }
@@ -76,9 +53,7 @@ func Prune(ctx context.Context, d Deps, keep int, ref string) ([]Snapshot, error
 // snapshot should take FOR SHARE on its row and check deleted_at in the same
 // transaction.
 func pruneOne(ctx context.Context, d Deps, id int64) (Snapshot, bool, error) {
-	s, ok, err := pruneLocked(ctx, d, "retention", `SELECT `+snapshotCols+` FROM snapshots WHERE id = $1 AND deleted_at IS NULL
-			AND kind = 'automatic' AND id NOT IN (SELECT snapshot_id FROM snapshot_references WHERE snapshot_id IS NOT NULL)
-			FOR UPDATE`, id)
+	s, ok, err := pruneLocked(ctx, d, "retention", snapshotLockPrunable, id)
 	if err != nil {
 		return s, false, fmt.Errorf("prune snapshot %d: %w", id, err)
 	}
@@ -91,21 +66,14 @@ func pruneOne(ctx context.Context, d Deps, id int64) (Snapshot, bool, error) {
 // meanwhile) is left alone and ok is false.
 func pruneLocked(ctx context.Context, d Deps, reason, query string, args ...any) (s Snapshot, ok bool, err error) {
 	err = pgx.BeginFunc(ctx, d.Pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		s, err = pgx.CollectExactlyOneRow(rows, scanSnapshot)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
+		var found bool
+		if s, found, err = snapshotLockedOne(ctx, tx, query, args...); err != nil || !found {
 			return err
 		}
 		if _, err := d.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &d.Bucket, Key: &s.Key}); err != nil {
 			return fmt.Errorf("delete s3://%s/%s: %w", d.Bucket, s.Key, err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE snapshots SET deleted_at = now(), deleted_reason = $2 WHERE id = $1`, s.ID, reason); err != nil {
+		if err := snapshotSetDeleted(ctx, tx, s.ID, reason); err != nil {
 			return err
 		}
 		ok = true

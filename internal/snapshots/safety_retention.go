@@ -60,7 +60,7 @@ func PruneSafety(ctx context.Context, d Deps, keepFor time.Duration, now time.Ti
 		errs = append(errs, err)
 	}
 	if len(pruned) > 0 {
-		d.log().Info("retention deleted lapsed safety snapshots", "ref", ref, "keep_for", keepFor, "pruned", len(pruned))
+		d.log().Info("retention deleted lapsed safety snapshots", "project_ref", ref, "keep_for", keepFor, "pruned", len(pruned))
 	}
 	return pruned, errors.Join(errs...)
 }

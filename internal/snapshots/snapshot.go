@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/restoreportal/portal/internal/dbx"
 )
 
 // Status is where a snapshot stands in verification.
@@ -33,7 +35,7 @@ const MinSize = 100
 
 var (
 	// ErrNotFound is returned when a snapshot or project does not exist.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = dbx.NotFound("not found")
 	// ErrNotUsable is wrapped by Usable's error for snapshots a restore must
 	// not use.
 	ErrNotUsable = errors.New("snapshot not usable for a restore")

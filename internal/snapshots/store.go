@@ -7,18 +7,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/restoreportal/portal/internal/dbx"
 	"github.com/restoreportal/portal/internal/extract"
 )
 
 // DB is what the store needs: a pool, a connection or a transaction.
-type DB interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-	CopyFrom(ctx context.Context, table pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error)
-}
+type DB = dbx.DBTX
 
 const snapshotCols = `id, project_ref, key, size, etag, taken_at, last_modified, first_seen, kind, status, reason,
 	verified_at, server_version, dump_version, entries, uncompressed_bytes, deleted_at, deleted_reason`
@@ -42,8 +37,8 @@ func collectSnapshots(rows pgx.Rows, err error) ([]Snapshot, error) {
 }
 
 func interpret(err error, what string) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	if err = dbx.InterpretError(err, ErrNotFound); errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return err
 }

@@ -98,7 +98,7 @@ func Sync(ctx context.Context, d Deps, opts SyncOptions) (SyncResult, error) {
 	if err != nil {
 		return s.res, fmt.Errorf("sync: %w", err)
 	}
-	d.log().Info("snapshot sync", "ref", opts.Ref, "full", opts.Full, "projects", s.res.Projects,
+	d.log().Info("snapshot sync", "project_ref", opts.Ref, "full", opts.Full, "projects", s.res.Projects,
 		"requests", s.res.Requests, "listed", s.res.Listed, "added", s.res.Added, "changed", s.res.Changed,
 		"deleted", s.res.Deleted, "skipped", s.res.Skipped, "duration_ms", s.res.Duration.Milliseconds())
 	return s.res, nil

@@ -3,11 +3,12 @@ package tickets
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/restoreportal/portal/internal/dbx"
 )
 
 // SQL of plan versions and approvals (migration 0010).
@@ -50,8 +51,8 @@ func scanPlan(r pgx.Row) (PlanRecord, error) {
 	var pr PlanRecord
 	var b []byte
 	err := r.Scan(&pr.ID, &pr.TicketID, &pr.Action, &pr.Digest, &b, &pr.AuthorID, &pr.AuthorEmail, &pr.CreatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return PlanRecord{}, ErrNotFound
+	if err = dbx.InterpretError(err, ErrNotFound); err == ErrNotFound {
+		return PlanRecord{}, err
 	}
 	if err != nil {
 		return PlanRecord{}, err

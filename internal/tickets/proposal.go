@@ -12,6 +12,7 @@ import (
 
 	"github.com/restoreportal/portal/internal/audit"
 	"github.com/restoreportal/portal/internal/auth"
+	"github.com/restoreportal/portal/internal/dbx"
 )
 
 // Proposal is a change of a ticket's request or plan that a mail asked for
@@ -329,8 +330,8 @@ func scanProposal(r pgx.Row) (Proposal, error) {
 	var scope, before []byte
 	err := r.Scan(&p.ID, &p.TicketID, &p.EntryID, &p.From, &p.Reason, &p.AuthResults, &p.ProjectRef, &p.RequestedAt,
 		&p.RequestedTZ, &scope, &p.Mode, &before, &p.Status, &p.DecidedBy, &p.DecidedAt, &p.CreatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Proposal{}, ErrProposalNotFound
+	if err = dbx.InterpretError(err, ErrProposalNotFound); err == ErrProposalNotFound {
+		return Proposal{}, err
 	}
 	if err != nil {
 		return Proposal{}, err

@@ -9,18 +9,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/restoreportal/portal/internal/dbx"
 )
 
 // SQL of the tickets package. Nothing else in the portal writes these tables.
 
 // DB is a pool, a connection or a transaction.
-type DB interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-	Begin(ctx context.Context) (pgx.Tx, error)
-}
+type DB = dbx.DBTX
 
 const ticketColumns = `t.id, t.source, t.subject, t.requester_email, t.requester_name, t.project_ref, t.requested_at,
 	t.requested_tz, coalesce(t.snapshot_id, 0), t.scope_kind, t.scope_tables, t.mode, t.options, t.state,
@@ -41,11 +37,8 @@ func scanTicket(r pgx.Row) (Ticket, error) {
 		&t.AssigneeID, &t.CreatedBy, &t.PreparedBy, &t.ApprovedBy,
 		&t.PreparedByName, &t.ApprovedByName, &t.AssigneeName,
 		&t.JobID, &t.RollbackJobID, &progress, &result, &t.CreatedAt, &t.UpdatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Ticket{}, ErrNotFound
-	}
 	if err != nil {
-		return Ticket{}, err
+		return Ticket{}, dbx.InterpretError(err, ErrNotFound)
 	}
 	if len(opts) > 0 {
 		if err := json.Unmarshal(opts, &t.Options); err != nil {
@@ -83,6 +76,12 @@ func ticketGetForUpdate(ctx context.Context, tx pgx.Tx, id int64) (Ticket, error
 		return Ticket{}, fmt.Errorf("ticket %d: %w", id, err)
 	}
 	return t, nil
+}
+
+// ticketTouch moves the ticket's updated_at to now (a new thread entry).
+func ticketTouch(ctx context.Context, tx pgx.Tx, id int64) error {
+	_, err := tx.Exec(ctx, `UPDATE tickets SET updated_at = now() WHERE id = $1`, id)
+	return err
 }
 
 func ticketInsert(ctx context.Context, tx pgx.Tx, t Ticket) (int64, error) {
@@ -344,8 +343,7 @@ func entryInsert(ctx context.Context, db DB, e Entry) (int64, error) {
 	err := db.QueryRow(ctx, `INSERT INTO ticket_entries (ticket_id, kind, author_id, from_addr, subject, body, message_id, in_reply_to)
 		VALUES ($1, $2, NULLIF($3, 0), $4, $5, $6, $7, $8) RETURNING id`,
 		e.TicketID, e.Kind, e.AuthorID, e.From, e.Subject, e.Body, msgID, e.InReplyTo).Scan(&id)
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "23505" {
+	if errors.Is(dbx.InterpretError(err, nil), dbx.ErrDuplicate) {
 		return 0, ErrDuplicateMessage
 	}
 	if err != nil {
@@ -375,8 +373,8 @@ func EntryListByTicket(ctx context.Context, db DB, ticketID int64) ([]Entry, err
 func ticketIDByMessageID(ctx context.Context, db DB, ids []string) (int64, error) {
 	var id int64
 	err := db.QueryRow(ctx, `SELECT ticket_id FROM ticket_entries WHERE message_id = ANY($1) ORDER BY id DESC LIMIT 1`, ids).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, ErrNotFound
+	if err = dbx.InterpretError(err, ErrNotFound); err == ErrNotFound {
+		return 0, err
 	}
 	if err != nil {
 		return 0, fmt.Errorf("ticket by message id: %w", err)

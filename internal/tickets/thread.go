@@ -73,7 +73,7 @@ func AddEntry(ctx context.Context, db DB, a Actor, e Entry) (Entry, error) {
 			return err
 		}
 		e.ID = id
-		if _, err := tx.Exec(ctx, `UPDATE tickets SET updated_at = now() WHERE id = $1`, e.TicketID); err != nil {
+		if err := ticketTouch(ctx, tx, e.TicketID); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx, a.audit(), audit.Entry{Action: "ticket.entry_added", TicketID: e.TicketID,

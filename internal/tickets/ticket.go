@@ -10,6 +10,7 @@ import (
 	"github.com/restoreportal/portal/internal/audit"
 	"github.com/restoreportal/portal/internal/auth"
 	"github.com/restoreportal/portal/internal/cluster"
+	"github.com/restoreportal/portal/internal/dbx"
 )
 
 // Source is where a ticket came from.
@@ -223,7 +224,7 @@ func (a Actor) require(min auth.Role, what string) error {
 
 var (
 	// ErrNotFound is returned when a ticket does not exist.
-	ErrNotFound = errors.New("ticket not found")
+	ErrNotFound = dbx.NotFound("ticket not found")
 	// ErrConflict is returned when the ticket changed under the caller.
 	ErrConflict = errors.New("the ticket changed meanwhile; reload and try again")
 	// ErrDuplicateMessage is returned by AddEntry for a message id already in a thread.

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/restoreportal/portal/internal/auth"
+	"github.com/restoreportal/portal/internal/dbx"
 	"github.com/restoreportal/portal/internal/tickets"
 	"github.com/restoreportal/portal/web/templates"
 )
@@ -47,7 +48,7 @@ func statusOf(err error) (code int, msg, field string) {
 	case errors.Is(err, tickets.ErrConflict), errors.Is(err, tickets.ErrRestoreInProgress), errors.Is(err, auth.ErrEmailTaken),
 		errors.Is(err, tickets.ErrPlanChanged), errors.Is(err, tickets.ErrApprovalLapsed):
 		return http.StatusConflict, err.Error(), ""
-	case errors.Is(err, tickets.ErrNotFound), errors.Is(err, auth.ErrNotFound):
+	case errors.Is(err, dbx.ErrNotFound): // every domain's not-found sentinel is of this kind
 		return http.StatusNotFound, "not found", ""
 	default:
 		return http.StatusInternalServerError, "internal error; it has been logged", ""

@@ -12,7 +12,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/restoreportal/portal/internal/auth"
-	"github.com/restoreportal/portal/internal/jobs"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/web/templates"
 )
@@ -99,7 +98,7 @@ func (s *Server) projectsList(c echo.Context) error {
 	}
 	return renderPage(c, http.StatusOK, templates.ProjectsList(templates.ProjectsPage{
 		Base: s.projectsBase(c, "Projects"), Search: q, Projects: list, Total: total, Page: page, PerPage: perPage, Now: now,
-		Proofs: proofs,
+		Proofs:       proofs,
 		PerPageAsked: perPageAsked(c, perPage),
 	}))
 }
@@ -165,7 +164,7 @@ func (s *Server) projectSyncNow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := jobs.InsertSyncNow(c.Request().Context(), s.River, ref); err != nil {
+	if err := snapshots.InsertSyncNow(c.Request().Context(), s.River, ref); err != nil {
 		return fmt.Errorf("queue sync of %s: %w", ref, err)
 	}
 	return s.redirectFlash(c, "/projects/"+url.PathEscape(ref), "ok", "Sync queued; the timeline updates when it finishes.")
@@ -179,7 +178,7 @@ func (s *Server) projectCaptureNow(c echo.Context) error {
 	if p.DatabaseName == "" || p.Source == "discovered" {
 		return echo.NewHTTPError(http.StatusConflict, "project "+p.Ref+" has no registered database to capture")
 	}
-	if err := jobs.InsertCaptureNow(c.Request().Context(), s.River, p.Ref); err != nil {
+	if err := snapshots.InsertCaptureNow(c.Request().Context(), s.River, p.Ref); err != nil {
 		return fmt.Errorf("queue capture of %s: %w", p.Ref, err)
 	}
 	return s.redirectFlash(c, "/projects/"+url.PathEscape(p.Ref), "ok", "Snapshot queued; it appears here once captured and verified.")
@@ -288,7 +287,7 @@ func (s *Server) apiSyncNow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := jobs.InsertSyncNow(c.Request().Context(), s.River, ref); err != nil {
+	if err := snapshots.InsertSyncNow(c.Request().Context(), s.River, ref); err != nil {
 		return fmt.Errorf("queue sync of %s: %w", ref, err)
 	}
 	return c.JSON(http.StatusAccepted, map[string]string{"queued": "sync", "ref": ref, "found_in": found})
@@ -325,7 +324,7 @@ func (s *Server) apiCaptureNow(c echo.Context) error {
 	if p.DatabaseName == "" || p.Source == "discovered" {
 		return echo.NewHTTPError(http.StatusConflict, "project "+p.Ref+" has no registered database to capture")
 	}
-	if err := jobs.InsertCaptureNow(c.Request().Context(), s.River, p.Ref); err != nil {
+	if err := snapshots.InsertCaptureNow(c.Request().Context(), s.River, p.Ref); err != nil {
 		return fmt.Errorf("queue capture of %s: %w", p.Ref, err)
 	}
 	return c.JSON(http.StatusAccepted, map[string]string{"queued": "capture", "ref": p.Ref})

@@ -1,0 +1,90 @@
+package jobs
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/restoreportal/portal/internal/snapshots"
+	"github.com/restoreportal/portal/internal/testenv"
+	"github.com/restoreportal/portal/internal/tickets"
+)
+
+// TestRescueDeadRestores drives the one function that writes river_job
+// (River 0.51's client cannot hand a running job back: JobRetry and JobCancel
+// leave it running, and its rescuer skips jobs without a timeout): a running
+// restore and rollback whose project locks are free go back to available
+// with the rescue counted and a note in their errors; a restore whose lock a
+// live worker holds, one attempted just now, and a running job of another
+// kind are left alone; a second pass finds nothing more.
+func TestRescueDeadRestores(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.PortalPool(t)
+	rc := testenv.InsertOnlyRiver(t, pool)
+	insert := func(args river.JobArgs, attemptedAgo time.Duration) int64 {
+		t.Helper()
+		res, err := rc.Insert(ctx, args, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pool.Exec(ctx, `UPDATE river_job SET state = 'running', attempt = 1,
+			attempted_at = now() - $2::interval WHERE id = $1`, res.Job.ID, attemptedAgo.String()); err != nil {
+			t.Fatal(err)
+		}
+		return res.Job.ID
+	}
+	dead := insert(tickets.RestoreArgs{TicketID: 1, ProjectRef: "proj-dead"}, time.Hour)
+	deadRollback := insert(tickets.RollbackArgs{TicketID: 2, ProjectRef: "proj-dead-rb"}, time.Hour)
+	alive := insert(tickets.RestoreArgs{TicketID: 3, ProjectRef: "proj-alive"}, time.Hour)
+	young := insert(tickets.RestoreArgs{TicketID: 4, ProjectRef: "proj-young"}, 0)
+	other := insert(snapshots.SyncArgs{Ref: "proj-dead"}, time.Hour)
+
+	// A live worker holds proj-alive's lock on a session of its own.
+	holder, ok, err := lockProject(ctx, pool, "proj-alive", testenv.Logger(t))
+	if err != nil || !ok {
+		t.Fatalf("take proj-alive's lock: %v %v", ok, err)
+	}
+	defer holder.unlock()
+
+	n, err := RescueDeadRestores(ctx, pool, time.Minute)
+	if err != nil || n != 2 {
+		t.Fatalf("RescueDeadRestores = %d, %v; want 2 rescued", n, err)
+	}
+	type row struct {
+		state   string
+		rescues string
+		errors  int
+	}
+	get := func(id int64) row {
+		t.Helper()
+		var r row
+		if err := pool.QueryRow(ctx, `SELECT state, coalesce(metadata->>'portal:rescue_count', ''), coalesce(array_length(errors, 1), 0)
+			FROM river_job WHERE id = $1`, id).Scan(&r.state, &r.rescues, &r.errors); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for id, want := range map[int64]row{
+		dead:         {"available", "1", 1},
+		deadRollback: {"available", "1", 1},
+		alive:        {"running", "", 0},
+		young:        {"running", "", 0},
+		other:        {"running", "", 0},
+	} {
+		if got := get(id); got != want {
+			t.Errorf("job %d = %+v, want %+v", id, got, want)
+		}
+	}
+	// The watchdog released the free locks it tried: a worker can take them.
+	if l, ok, err := lockProject(ctx, pool, "proj-dead", testenv.Logger(t)); err != nil || !ok {
+		t.Errorf("proj-dead's lock after the rescue: %v %v", ok, err)
+	} else {
+		l.unlock()
+	}
+	if n, err := RescueDeadRestores(ctx, pool, time.Minute); err != nil || n != 0 {
+		t.Errorf("second pass = %d, %v; want nothing more", n, err)
+	}
+}
