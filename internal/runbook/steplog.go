@@ -1,4 +1,4 @@
-package jobs
+package runbook
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/restoreportal/portal/internal/tickets"
 )
 
-// More steps of the restore sequences (see the Step constants in jobs.go),
+// More steps of the restore sequences (see the Step constants in runbook.go),
 // so that a fault can be injected, or a worker killed, between every pair
 // of the points where a restore or rollback writes its record.
 const (

@@ -1,4 +1,4 @@
-package jobs
+package runbook
 
 import (
 	"context"
@@ -242,7 +242,7 @@ func joinLines(lines []string) string { return strings.Join(lines, "; ") }
 // every restored and kept key; foreign keys are checked, and a rollback that
 // would leave rows pointing at missing rows stops unless the ticket allows
 // dangling references. The ticket records where the writes since were kept.
-func (w *RollbackWorker) rollbackTables(ctx context.Context, cl *cluster.Cluster, t tickets.Ticket, keep time.Duration) error {
+func (w *rollbacker) rollbackTables(ctx context.Context, cl *cluster.Cluster, t tickets.Ticket, keep time.Duration) error {
 	rec, err := tableSwapGet(ctx, w.d.Pool, t.ID, "restore")
 	if errors.Is(err, errNoSwap) {
 		return w.rollbackTablesInLive(ctx, cl, t)
@@ -337,7 +337,7 @@ func (w *RollbackWorker) rollbackTables(ctx context.Context, cl *cluster.Cluster
 	if err := w.d.step(ctx, t.ID, StepRollbackFollowUps); err != nil {
 		return errAfterCutover{err}
 	}
-	if err := scheduleCleanup(ctx, CleanupArgs{TicketID: t.ID, ProjectRef: t.ProjectRef, Database: asideDB}, until); err != nil {
+	if err := w.d.scheduleCleanup(ctx, Cleanup{TicketID: t.ID, ProjectRef: t.ProjectRef, Database: asideDB}, until); err != nil {
 		w.d.Log.Error("could not schedule the cleanup of the kept-aside rows; the sweep drops them later", "database", asideDB, "err", err)
 	}
 	var put []string
@@ -361,7 +361,7 @@ func (w *RollbackWorker) rollbackTables(ctx context.Context, cl *cluster.Cluster
 // rollbackTablesInLive puts back a backup schema inside the live database,
 // as table restores made it before the backup moved to a database of its
 // own: tickets restored then can still be rolled back.
-func (w *RollbackWorker) rollbackTablesInLive(ctx context.Context, cl *cluster.Cluster, t tickets.Ticket) error {
+func (w *rollbacker) rollbackTablesInLive(ctx context.Context, cl *cluster.Cluster, t tickets.Ticket) error {
 	res := t.Result
 	schema := cluster.BackupSchemaName(t.ID)
 	if _, err := (recorder{d: w.d, cl: cl, ticketID: t.ID}).mine(ctx, res.TargetDatabase, schema, tickets.PurposeTableBackup); err != nil {
