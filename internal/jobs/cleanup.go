@@ -80,24 +80,6 @@ func dropRecorded(ctx context.Context, d Deps, rec tickets.DatabaseRecord, proje
 	return nil
 }
 
-// projectDatabases maps every registered project database to its project.
-func projectDatabases(ctx context.Context, d Deps) (map[string]string, error) {
-	rows, err := d.Pool.Query(ctx, `SELECT database_name, ref FROM projects WHERE database_name IS NOT NULL`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var db, ref string
-		if err := rows.Scan(&db, &ref); err != nil {
-			return nil, err
-		}
-		out[db] = ref
-	}
-	return out, rows.Err()
-}
-
 // Timeout bounds a drop.
 func (*CleanupWorker) Timeout(*river.Job[CleanupArgs]) time.Duration { return 10 * time.Minute }
 

@@ -82,7 +82,7 @@ type pgStarts struct {
 func (r *restoreRun) readStarts(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_ = r.d.Pool.QueryRow(ctx, `SELECT pg_postmaster_start_time()`).Scan(&r.starts.portal)
+	r.starts.portal, _ = postmasterStart(ctx, r.d.Pool)
 	if r.cl != nil {
 		r.starts.project, _ = r.cl.StartedAt(ctx)
 	}
@@ -93,9 +93,8 @@ func (r *restoreRun) readStarts(ctx context.Context) {
 func (r *restoreRun) pgTrouble(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	var portal time.Time
-	if err := r.d.Pool.QueryRow(ctx, `SELECT pg_postmaster_start_time()`).Scan(&portal); err != nil ||
-		!r.starts.portal.IsZero() && !portal.Equal(r.starts.portal) {
+	portal, err := postmasterStart(ctx, r.d.Pool)
+	if err != nil || !r.starts.portal.IsZero() && !portal.Equal(r.starts.portal) {
 		return true
 	}
 	if r.cl == nil {
