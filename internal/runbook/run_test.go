@@ -143,11 +143,16 @@ func (f *fixture) exists(db string) bool {
 // approved by a second person and marked running, as its worker would.
 func (f *fixture) running() tickets.Ticket {
 	f.t.Helper()
+	return f.runningScope(tickets.Scope{Kind: tickets.ScopeFull})
+}
+
+// runningScope is running for another scope.
+func (f *fixture) runningScope(scope tickets.Scope) tickets.Ticket {
+	f.t.Helper()
 	ctx := context.Background()
 	op := tickets.UserActor(tickettest.User(f.t, f.pool, "op-"+f.ref+"@example.com", auth.RoleOperator), "test")
 	ap := tickets.UserActor(tickettest.User(f.t, f.pool, "ap-"+f.ref+"@example.com", auth.RoleApprover), "test")
 	cat := tickets.SnapshotCatalog(f.pool)
-	scope := tickets.Scope{Kind: tickets.ScopeFull}
 	tk, err := tickets.Create(ctx, f.pool, cat, op, tickets.NewTicket{Source: tickets.SourcePortal, ProjectRef: f.ref,
 		RequesterEmail: "customer@example.com", Scope: scope, Mode: tickets.ModeDestructive, Note: "runbook test"})
 	if err != nil {
