@@ -29,7 +29,7 @@ var sqlPackages = map[string]string{
 	"internal/testenv":            "test databases and roles",
 	"internal/tickets/tickettest": "test fixtures that write tickets as a test needs them",
 	"internal/demo":               "the demo project's own schema and data on a project cluster",
-	"internal/jobs":               "River maintenance (watchdog, lock) and the table-swap record, in files other work is still changing; to move into store files when it settles",
+	"internal/jobs":               "River's own tables and the project lock (watchdog.go, lock.go, drill.go restoreActive: River maintenance, to go through River's client API) and the drill's checks, which run on the scratch database of a project cluster (drill_checks.go)",
 }
 
 // nounStores are store files of one table each, named for their noun.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/restoreportal/portal/internal/runbook"
 	"github.com/restoreportal/portal/internal/tickets"
 )
 
@@ -62,7 +63,7 @@ func (w *RestoreWorker) giveUp(ctx context.Context, t tickets.Ticket, rescues in
 		phase = t.Progress.Phase
 	}
 	err := fmt.Errorf("the worker running this restore stopped %d times (PORTAL_RESTORE_MAX_ATTEMPTS is %d), the last time in phase %q; the restore was given up and the live database was not changed. %s",
-		rescues, w.maxAttempts(), phase, leftOnCluster(ctx, w.d, t.ID))
+		rescues, w.maxAttempts(), phase, runbook.LeftOnCluster(ctx, w.d.runbook(), t.ID))
 	log.Error("restore given up", "rescues", rescues, "phase", phase)
 	metricRestores.WithLabelValues(restoreKind(t), "failed").Inc()
 	if _, ferr := tickets.Finish(context.WithoutCancel(ctx), w.d.Pool, t.ID, tickets.Result{OK: false, Message: err.Error()}); ferr != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/restoreportal/portal/internal/runbook"
 	"github.com/restoreportal/portal/internal/tickets"
 )
 
@@ -68,33 +69,15 @@ func dropRecorded(ctx context.Context, d Deps, rec tickets.DatabaseRecord, proje
 			return river.JobCancel(fmt.Errorf("refusing to drop %s: it is project %s's live database", rec.Name, ref))
 		}
 	}
-	cl, err := clusterNamed(d, rec.Cluster)
+	cl, err := runbook.ClusterNamed(d.runbook(), rec.Cluster)
 	if err != nil {
 		return err
 	}
-	if err := (recorder{d: d, cl: cl, ticketID: rec.TicketID}).drop(ctx, rec); err != nil {
+	if err := runbook.DropRecorded(ctx, d.runbook(), cl, rec); err != nil {
 		return err
 	}
 	d.Log.Info("kept copy dropped after its retention", "ticket_id", rec.TicketID, "project_ref", projectRef, "what", rec.String())
 	return nil
-}
-
-// projectDatabases maps every registered project database to its project.
-func projectDatabases(ctx context.Context, d Deps) (map[string]string, error) {
-	rows, err := d.Pool.Query(ctx, `SELECT database_name, ref FROM projects WHERE database_name IS NOT NULL`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var db, ref string
-		if err := rows.Scan(&db, &ref); err != nil {
-			return nil, err
-		}
-		out[db] = ref
-	}
-	return out, rows.Err()
 }
 
 // Timeout bounds a drop.

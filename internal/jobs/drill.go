@@ -13,6 +13,7 @@ import (
 
 	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/drills"
+	"github.com/restoreportal/portal/internal/runbook"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/tickets"
 )
@@ -65,13 +66,13 @@ func (w *DrillWorker) Work(ctx context.Context, job *river.Job[drills.DrillArgs]
 	} else if err != nil {
 		return err
 	}
-	projCl, err := clusterOf(ctx, w.d, p.Ref)
+	projCl, err := runbook.ClusterOf(ctx, w.d.runbook(), p.Ref)
 	if err != nil {
 		return err
 	}
 	cl := projCl
 	if name := w.d.Config.Drills.Cluster; name != "" && name != projCl.Name() {
-		if cl, err = clusterNamed(w.d, name); err != nil {
+		if cl, err = runbook.ClusterNamed(w.d.runbook(), name); err != nil {
 			return river.JobCancel(err)
 		}
 	}
@@ -224,7 +225,7 @@ func (w *DrillWorker) dropStale(ctx context.Context, ref string, keep, jobID int
 		return
 	}
 	for _, s := range stale {
-		cl, err := clusterNamed(w.d, cmp.Or(s.Cluster, cluster.Default))
+		cl, err := runbook.ClusterNamed(w.d.runbook(), cmp.Or(s.Cluster, cluster.Default))
 		switch {
 		case err != nil:
 		case s.ScratchState == drills.ScratchMade:
@@ -288,7 +289,7 @@ func (r *drillRun) step(ctx context.Context, s Step) error {
 func (r *drillRun) owner(ctx context.Context, scratch string) (string, error) {
 	var owner string
 	if r.p.DatabaseName != "" {
-		o, err := liveOwner(ctx, r.projCl, r.p, r.p.DatabaseName)
+		o, err := runbook.LiveOwner(ctx, r.projCl, r.p, r.p.DatabaseName)
 		if err != nil {
 			return "", err
 		}
@@ -297,7 +298,7 @@ func (r *drillRun) owner(ctx context.Context, scratch string) (string, error) {
 			return owner, nil
 		}
 	} else {
-		owner = newOwnerRole(scratch)
+		owner = runbook.NewOwnerRole(scratch)
 	}
 	return owner, r.cl.EnsureOwnerRole(ctx, owner)
 }
@@ -318,9 +319,8 @@ func (r *drillRun) run(ctx context.Context) (drills.Result, error) {
 	if err != nil {
 		return res, err
 	}
-	rr := &restoreRun{d: r.d, t: tickets.Ticket{ProjectRef: r.p.Ref, SnapshotID: r.snap.ID}, log: r.log,
-		cl: r.cl, owner: owner, alive: noLock, held: noLock}
-	if err := rr.precheck(ctx, r.snap); err != nil {
+	rr := runbook.NewScratch(r.d.runbook(), r.p.Ref, r.snap.ID, r.log, r.cl, owner)
+	if err := rr.Precheck(ctx, r.snap); err != nil {
 		return res, err
 	}
 	// Recorded before it exists; a name on the cluster that is not ours is
@@ -344,7 +344,7 @@ func (r *drillRun) run(ctx context.Context) (drills.Result, error) {
 	if err := r.step(ctx, StepPrepared); err != nil {
 		return res, err
 	}
-	applied, err := rr.apply(ctx, r.cl, r.snap, scratch, nil) // checks the COPY row counts against the inventory
+	applied, err := rr.Apply(ctx, r.cl, r.snap, scratch) // checks the COPY row counts against the inventory
 	if err != nil {
 		return res, err
 	}
@@ -386,6 +386,3 @@ func (r *drillRun) dropScratch(ctx context.Context, scratch string) {
 		r.log.Error("could not record the scratch database as dropped", "database", scratch, "err", err)
 	}
 }
-
-// noLock stands in for a restore's project lock checks: a drill holds none.
-func noLock(context.Context) error { return nil }

@@ -5,15 +5,19 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
 	"github.com/restoreportal/portal/internal/config"
 	"github.com/restoreportal/portal/internal/drills"
 	"github.com/restoreportal/portal/internal/intake"
+	"github.com/restoreportal/portal/internal/runbook"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/tickets"
 )
@@ -31,20 +35,61 @@ type Deps struct {
 	Drill DrillOptions
 }
 
-// Step names a point of a restore where StepHook is called.
-type Step string
+// Step names a point of a restore where StepHook is called (runbook.Step).
+type Step = runbook.Step
 
-// The steps, in order. Before StepCutover a failure leaves the live database
-// as it was; after it, the restore has happened and only follow-ups remain.
+// The steps of the restore and rollback sequences (runbook), by their names
+// of before the move.
 const (
-	StepPrepared  Step = "prepared"   // target or staging database created
-	StepApplied   Step = "applied"    // the dump applied into it
-	StepVerified  Step = "verified"   // checks done, just before the cut-over
-	StepBlocked   Step = "blocked"    // a full cut-over holds connections off, renames not committed
-	StepCutover   Step = "cut-over"   // the swap committed, before its record
-	StepRecorded  Step = "recorded"   // the cut-over recorded in the portal
-	StepFollowUps Step = "follow-ups" // scheduling cleanup
+	StepPrepared          = runbook.StepPrepared
+	StepApplied           = runbook.StepApplied
+	StepVerified          = runbook.StepVerified
+	StepBlocked           = runbook.StepBlocked
+	StepCutover           = runbook.StepCutover
+	StepRecorded          = runbook.StepRecorded
+	StepFollowUps         = runbook.StepFollowUps
+	StepSafetySnapshot    = runbook.StepSafetySnapshot
+	StepRegistered        = runbook.StepRegistered
+	StepBackedUp          = runbook.StepBackedUp
+	StepSwapLoaded        = runbook.StepSwapLoaded
+	StepSwapCommitting    = runbook.StepSwapCommitting
+	StepSwapCommitted     = runbook.StepSwapCommitted
+	StepMerged            = runbook.StepMerged
+	StepRollbackPrepared  = runbook.StepRollbackPrepared
+	StepRollbackBlocked   = runbook.StepRollbackBlocked
+	StepRollbackCutover   = runbook.StepRollbackCutover
+	StepRollbackRecorded  = runbook.StepRollbackRecorded
+	StepRollbackFollowUps = runbook.StepRollbackFollowUps
 )
+
+// runbook is what the restore and rollback sequences need, with River's
+// part as functions: a cleanup is a job inserted with the running job's
+// client, a changed snapshot's re-verification too.
+func (d Deps) runbook() runbook.Deps {
+	return runbook.Deps{
+		Config: d.Config, Pool: d.Pool, S3: d.S3, Log: d.Log, StepHook: d.StepHook,
+		ScheduleCleanup: func(ctx context.Context, c runbook.Cleanup, at time.Time) error {
+			return scheduleCleanup(ctx, CleanupArgs(c), at)
+		},
+		EnqueueVerify: d.enqueueVerify,
+		OnRead: func(bytes int64, resumes int) {
+			metricRestoreBytes.Add(float64(bytes))
+			metricS3Resumes.Add(float64(resumes))
+		},
+	}
+}
+
+// scheduleCleanup inserts the job that drops a kept copy after its time.
+func scheduleCleanup(ctx context.Context, args CleanupArgs, at time.Time) error {
+	client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+	if err != nil {
+		return fmt.Errorf("schedule cleanup: %w", err)
+	}
+	if _, err := client.Insert(ctx, args, &river.InsertOpts{ScheduledAt: at}); err != nil {
+		return fmt.Errorf("schedule cleanup of %s: %w", args.what(), err)
+	}
+	return nil
+}
 
 // Workers registers every worker.
 func Workers(d Deps) *river.Workers {

@@ -3,20 +3,11 @@ package jobs
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
-	"os/exec"
-	"strings"
-	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
 
-	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/tickets"
 )
 
@@ -41,93 +32,6 @@ const (
 // maxFaultRetries bounds the retries of one job across outages, so a cluster
 // that restarts over and over does not retry a restore forever.
 const maxFaultRetries = 100
-
-type pgVerdict int
-
-const (
-	pgNotFault pgVerdict = iota // a refused statement, bad data: permanent
-	pgFault                     // a connection fault of Postgres, whatever else is known
-	pgMaybe                     // a broken stream that may be Postgres's: ask the servers
-)
-
-// classifyPG reads err alone. A server error decides by its SQLSTATE: class
-// 08 (connection exception), 57P01 admin shutdown, 57P02 crash shutdown,
-// 57P03 cannot connect now are faults, any other code is not. A failed
-// connect (refused, reset, timed out) and a closed connection are faults.
-// Raw broken-pipe, reset and EOF errors, and a failed pg_dump, may come from
-// a Postgres connection or from elsewhere (S3, a truncated gzip stream):
-// pgMaybe.
-func classifyPG(err error) pgVerdict {
-	if err == nil {
-		return pgNotFault
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch {
-		case strings.HasPrefix(pgErr.Code, "08"), pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03":
-			return pgFault
-		}
-		return pgNotFault
-	}
-	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) || errors.Is(err, pgconn.ErrConnClosed) {
-		return pgFault
-	}
-	var ne *net.OpError
-	var ee *exec.ExitError
-	switch {
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),
-		errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, net.ErrClosed),
-		errors.As(err, &ne), errors.As(err, &ee):
-		return pgMaybe
-	case strings.Contains(err.Error(), "conn closed"), strings.Contains(err.Error(), "conn busy"):
-		return pgMaybe
-	}
-	return pgNotFault
-}
-
-// pgStarts are the postmaster start times of the portal's database and the
-// project cluster, read when an attempt starts.
-type pgStarts struct {
-	portal, project time.Time
-}
-
-func (r *restoreRun) readStarts(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	_ = r.d.Pool.QueryRow(ctx, `SELECT pg_postmaster_start_time()`).Scan(&r.starts.portal)
-	if r.cl != nil {
-		r.starts.project, _ = r.cl.StartedAt(ctx)
-	}
-}
-
-// pgTrouble tells whether the portal's database or the project cluster is
-// unreachable now, or restarted since the attempt started.
-func (r *restoreRun) pgTrouble(ctx context.Context) bool {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	var portal time.Time
-	if err := r.d.Pool.QueryRow(ctx, `SELECT pg_postmaster_start_time()`).Scan(&portal); err != nil ||
-		!r.starts.portal.IsZero() && !portal.Equal(r.starts.portal) {
-		return true
-	}
-	if r.cl == nil {
-		return false
-	}
-	project, err := r.cl.StartedAt(ctx)
-	return err != nil || !r.starts.project.IsZero() && !project.Equal(r.starts.project)
-}
-
-// transient tells whether err ended the attempt because of a Postgres fault.
-func (r *restoreRun) transient(ctx context.Context, err error) bool {
-	switch classifyPG(err) {
-	case pgFault:
-		return true
-	case pgMaybe:
-		return r.pgTrouble(ctx)
-	}
-	return false
-}
 
 // faultState is the current outage as the job's metadata records it.
 type faultState struct {
@@ -194,35 +98,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// dropCancelledStaging drops the staging databases recorded as made by
-// ticket t, cancelled while its job was snoozed after a Postgres fault.
-// Only staging copies: a kept database or a table backup belongs to a
-// cut-over or swap, which a cancel never interrupts.
-func (w *RestoreWorker) dropCancelledStaging(ctx context.Context, t tickets.Ticket, held func(context.Context) error, log *slog.Logger) error {
-	recs, err := tickets.DatabaseRecordsByTicket(ctx, w.d.Pool, t.ID)
-	if err != nil {
-		return fmt.Errorf("read what the cancelled ticket left: %w", err)
-	}
-	var cl *cluster.Cluster
-	var last error
-	for _, rec := range recs {
-		if rec.Purpose != tickets.PurposeStaging || rec.Schema != "" || rec.State == tickets.RecordDropped {
-			continue
-		}
-		if cl == nil {
-			if cl, err = clusterOf(ctx, w.d, t.ProjectRef); err != nil {
-				return err
-			}
-		}
-		own := recorder{d: w.d, cl: cl, ticketID: t.ID, held: held}
-		if err := own.drop(ctx, rec); err != nil {
-			log.Warn("could not drop the cancelled ticket's staging database", "database", rec.Name, "err", err)
-			last = err
-			continue
-		}
-		log.Info("dropped the staging database of a ticket cancelled during a Postgres fault", "database", rec.Name)
-	}
-	return last
 }

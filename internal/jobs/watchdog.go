@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+
+	"github.com/restoreportal/portal/internal/runbook"
 )
 
 // River rescues a stuck job only after the job's timeout, and never when the
@@ -127,4 +129,14 @@ func RescueDeadRestores(ctx context.Context, pool *pgxpool.Pool, after time.Dura
 		rescued += int(tag.RowsAffected())
 	}
 	return rescued, nil
+}
+
+// SettleDeadCutovers settles every open cut-over record whose project lock is
+// free (its worker is gone), and returns how many it settled
+// (runbook.SettleDeadCutovers, with the workers' project lock).
+func SettleDeadCutovers(ctx context.Context, d Deps) (int, error) {
+	return runbook.SettleDeadCutovers(ctx, d.runbook(), func(ctx context.Context, ref string) (func(), bool, error) {
+		unlock, _, ok, err := projectLock(ctx, d.Pool, ref, d.Log)
+		return unlock, ok, err
+	})
 }

@@ -1,4 +1,4 @@
-package jobs
+package runbook
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river"
 
 	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/extract"
@@ -20,30 +19,16 @@ import (
 	"github.com/restoreportal/portal/internal/tickets"
 )
 
-// RestoreWorker performs a ticket's restore: one of full or tables scope,
-// destructive or into a new project. Every kind restores into a database or
+// A ticket's restore is one of full or tables scope, destructive or into a
+// new project (or an undelete). Every kind restores into a database or
 // schema of its own first and verifies it; the live database changes only in
 // the final short step (a transactional rename, or a one-transaction table
-// swap). A retried attempt (after a crash) finds where the last one got by
-// the names that exist on the cluster and carries on, or starts over.
-type RestoreWorker struct {
-	river.WorkerDefaults[tickets.RestoreArgs]
-	d Deps
-}
-
-// Timeout lets a restore run as long as it needs; it watches ctx.
-func (*RestoreWorker) Timeout(*river.Job[tickets.RestoreArgs]) time.Duration { return -1 }
+// swap). A retried attempt (after a crash) reads the ticket's records to
+// find where the last one got and carries on, or starts over.
 
 // errTicketCancelled is the cause of a restore's context ending because a
 // person cancelled the ticket.
 var errTicketCancelled = errors.New("the ticket was cancelled")
-
-// errFailed marks an error already recorded on the ticket: River must not
-// retry (a person retries from the ticket).
-type errFailed struct{ err error }
-
-func (e errFailed) Error() string { return e.err.Error() }
-func (e errFailed) Unwrap() error { return e.err }
 
 // errAfterCutover is an error met after the live database was replaced:
 // the attempt is retried (it finishes from the record), the ticket is not
@@ -53,155 +38,78 @@ type errAfterCutover struct{ err error }
 func (e errAfterCutover) Error() string { return "after the cut-over: " + e.err.Error() }
 func (e errAfterCutover) Unwrap() error { return e.err }
 
-// Work runs one attempt.
-func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.RestoreArgs]) error {
-	a := job.Args
-	log := w.d.Log.With("ticket_id", a.TicketID, "project_ref", a.ProjectRef, "job_id", job.ID, "attempt", job.Attempt)
-	lock, ok, err := lockProject(ctx, w.d.Pool, a.ProjectRef, log)
-	if err != nil {
-		return w.earlyFault(ctx, job, err)
-	}
-	if !ok {
-		log.Info("another restore of this project holds its lock; waiting")
-		return river.JobSnooze(15 * time.Second)
-	}
-	lock.jobID, lock.attempt, lock.retryFor, lock.log = job.ID, job.Attempt, w.retryFor(), log
-	defer lock.unlock()
+// IsAfterCutover tells whether err was met after the live database was
+// replaced (or a rollback swapped back): the attempt must be retried to
+// finish from the record, and the ticket must not fail.
+func IsAfterCutover(err error) bool { return errors.As(err, new(errAfterCutover)) }
 
-	t, err := tickets.TicketGet(ctx, w.d.Pool, a.TicketID)
-	if err != nil {
-		return w.earlyFault(ctx, job, err)
-	}
-	switch {
-	case t.State == tickets.StateRunning && t.JobID == job.ID:
-		if n := rescueCount(job.Metadata); n >= w.maxAttempts() {
-			if give, err := w.mayGiveUp(ctx, t); err != nil {
-				return err
-			} else if give {
-				return w.giveUp(ctx, t, n, log)
-			}
-			log.Warn("the worker died too often, but a cut-over is recorded: finishing it", "rescues", n)
-		}
-		if f := readFault(job.Metadata); !f.Since.IsZero() {
-			log.Warn("retrying a restore after a Postgres fault", "fault_since", f.Since, "retries", f.Retries, "last_error", f.Error)
-		} else {
-			log.Warn("resuming a restore whose previous attempt ended abruptly")
-		}
-	case t.State == tickets.StateQueued:
-		if t, err = tickets.MarkRunning(ctx, w.d.Pool, t.ID, job.ID); err != nil {
-			var te *tickets.TransitionError
-			if errors.As(err, &te) {
-				log.Info("ticket no longer queued; nothing to do", "err", err)
-				return nil
-			}
-			return w.earlyFault(ctx, job, err)
-		}
-		notifyRequester(ctx, w.d, t, noticeStarted)
-	case t.State == tickets.StateCancelled && t.JobID == job.ID:
-		// Cancelled while the job waited out a Postgres fault: no attempt
-		// was running to drop its staging database, so this one does.
-		if err := w.dropCancelledStaging(ctx, t, lock.held, log); err != nil && classifyPG(err) != pgNotFault {
-			if snooze, giveUp := w.retryFault(ctx, job, err, false); giveUp == nil {
-				return snooze // the cluster is still away: drop it when it is back
-			}
-			log.Error("the cancelled ticket's staging database could not be dropped; drop it by hand", "err", err)
-		}
-		return nil
-	default:
-		log.Info("ticket is not queued or running for this job; nothing to do", "state", t.State)
-		return nil
-	}
+// Kind names a ticket's kind of restore (scope_mode), for logs and metrics.
+func Kind(t tickets.Ticket) string {
+	return string(t.Scope.Kind) + "_" + string(t.Mode)
+}
 
-	start := time.Now()
-	kind := restoreKind(t)
+// Attempt is one attempt at a ticket's restore, as its worker runs it.
+type Attempt struct {
+	Number int          // the attempt's number (1-based), for the step log
+	Log    *slog.Logger // with the ticket's and the job's attributes
+	// Alive tells the project lock is still held (taking it again if its
+	// session died); an error stops the attempt.
+	Alive func(context.Context) error
+	// Held tells the project lock's session answers now; drops check it.
+	Held func(context.Context) error
+}
+
+// Outcome is what an attempt of Run came to, beside its error.
+type Outcome struct {
+	// Result is the ticket's result so far: complete on success, and its
+	// warnings and step timings (Steps) whatever happened.
+	Result tickets.Result
+	// Cancelled: a person cancelled the ticket, the attempt removed its
+	// staging copy.
+	Cancelled bool
+	// Interrupted: the attempt's context ended (the worker shuts down, or
+	// the project lock was lost) before it was done.
+	Interrupted bool
+	// Progressed: the attempt reached a phase, so a fault now starts a new
+	// outage.
+	Progressed bool
+
+	run *restoreRun
+}
+
+// Transient tells whether err ended the attempt because of a Postgres fault
+// (a connection error, or a broken stream while a server restarted).
+func (o Outcome) Transient(ctx context.Context, err error) bool { return o.run.transient(ctx, err) }
+
+// NoteFault writes a Postgres fault on the ticket's progress, when the
+// portal's database answers, so staff see why the restore waits.
+func (o Outcome) NoteFault(ctx context.Context, err error) { o.run.noteFault(ctx, err) }
+
+// Run performs one attempt at ticket t's restore, which must be running.
+// Its records tell a retry where this attempt got. The error is nil on
+// success; ErrAwaitingCutover when a staged restore paused for review; an
+// IsAfterCutover error when only the recording after the cut-over failed.
+func Run(ctx context.Context, d Deps, t tickets.Ticket, a Attempt) (Outcome, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	r := &restoreRun{d: w.d, t: t, log: log.With("kind", kind), cancel: cancel, alive: lock.alive, held: lock.held}
-	r.steps = newStepLog(w.d.Pool, t.ID, tickets.StepOpRestore, job.Attempt, r.log)
+	r := &restoreRun{d: d, t: t, log: a.Log.With("kind", Kind(t)), cancel: cancel, alive: a.Alive, held: a.Held}
+	r.steps = newStepLog(d.Pool, t.ID, tickets.StepOpRestore, a.Number, r.log)
 	r.steps.bytes = r.restoreBytes
 	r.readStarts(ctx)
 	stopProgress := r.reportProgress(ctx)
 	res, err := r.run(ctx)
 	stopProgress()
 	res.Steps = r.timings.done()
-
-	outcome := "succeeded"
-	defer func() {
-		metricRestores.WithLabelValues(kind, outcome).Inc()
-		metricRestoreSeconds.WithLabelValues(kind).Observe(time.Since(start).Seconds())
-	}()
-	switch {
-	case err == nil:
-		res.OK = true
-		res.Message = fmt.Sprintf("%s finished in %s. %s", kind, time.Since(start).Round(time.Second), res.Message)
-		if _, err := tickets.Finish(context.WithoutCancel(ctx), w.d.Pool, t.ID, res); err != nil {
-			return fmt.Errorf("record success on ticket %d: %w", t.ID, err)
-		}
-		notifyRequester(ctx, w.d, t, noticeSucceeded)
-		log.Info("restore succeeded", "duration", time.Since(start).Round(time.Millisecond))
-		return nil
-	case errors.Is(err, errAwaitingCutover):
-		outcome = "paused"
-		return river.JobSnooze(stagedPoll) // staged.go
-	case errors.As(err, new(errReviewEnded)):
-		outcome = "abandoned"
-		return w.fail(ctx, t, err, res)
-	case errors.Is(context.Cause(ctx), errTicketCancelled):
-		outcome = "cancelled"
-		log.Info("restore cancelled from the ticket; staging removed")
-		return nil
-	case ctx.Err() != nil:
-		// The worker is shutting down: leave the ticket running; River retries.
-		outcome = "interrupted"
-		return err
-	case errors.As(err, new(errAfterCutover)):
-		// The live database was replaced; only recording it failed. River
-		// retries, and the retry finishes from the record. A Postgres fault
-		// is retried (snoozed) for as long as it lasts: the ticket cannot
-		// fail any more.
-		outcome = "interrupted"
-		log.Error("restore done on the cluster but not recorded yet; retrying", "err", err)
-		if r.transient(ctx, err) {
-			f := readFault(job.Metadata)
-			_ = river.MetadataSet(ctx, faultErrorKey, truncate(err.Error(), 2000))
-			_ = river.MetadataSet(ctx, faultRetriesKey, f.Retries+1)
-			return river.JobSnooze(faultBackoff(f.Retries))
-		}
-		return err
-	case r.transient(ctx, err):
-		snooze, giveUp := w.retryFault(ctx, job, err, r.progressed)
-		if giveUp == nil {
-			outcome = "interrupted"
-			log.Warn("Postgres fault; the restore is retried from its record", "err", err)
-			r.noteFault(ctx, err)
-			return snooze
-		}
-		err = giveUp
-		outcome = "failed"
-		log.Error("restore failed", "err", err)
-		return w.fail(ctx, t, err, res)
-	default:
-		outcome = "failed"
-		log.Error("restore failed", "err", err)
-		return w.fail(ctx, t, err, res)
-	}
-}
-
-// fail records a failed restore on its ticket and ends the job for good.
-func (w *RestoreWorker) fail(ctx context.Context, t tickets.Ticket, err error, res tickets.Result) error {
-	msg := err.Error()
-	if left := leftOnCluster(ctx, w.d, t.ID); !strings.HasPrefix(left, "Nothing") {
-		msg += " " + left
-	}
-	if _, ferr := tickets.Finish(context.WithoutCancel(ctx), w.d.Pool, t.ID, tickets.Result{OK: false, Message: msg, Warnings: res.Warnings, Steps: res.Steps}); ferr != nil {
-		return fmt.Errorf("%w (and recording it on the ticket failed: %v)", err, ferr)
-	}
-	notifyRequester(ctx, w.d, t, noticeFailed)
-	return river.JobCancel(errFailed{err})
-}
-
-func restoreKind(t tickets.Ticket) string {
-	return string(t.Scope.Kind) + "_" + string(t.Mode)
+	r.mu.Lock()
+	progressed := r.progressed
+	r.mu.Unlock()
+	return Outcome{
+		Result:      res,
+		Cancelled:   errors.Is(context.Cause(ctx), errTicketCancelled),
+		Interrupted: ctx.Err() != nil,
+		Progressed:  progressed,
+		run:         r,
+	}, err
 }
 
 // restoreRun is one attempt at one ticket's restore.
@@ -385,8 +293,9 @@ func (r *restoreRun) apply(ctx context.Context, cl *cluster.Cluster, snap snapsh
 		r.mu.Lock()
 		r.src = nil
 		r.mu.Unlock()
-		metricRestoreBytes.Add(float64(src.Offset()))
-		metricS3Resumes.Add(float64(src.Resumed))
+		if r.d.OnRead != nil {
+			r.d.OnRead(src.Offset(), src.Resumed)
+		}
 	}()
 	gz, err := r.openDump(ctx, snap, src, tables) // seek.go: ranged through the access index when it can
 	if err != nil {
@@ -772,7 +681,7 @@ func (r *restoreRun) finishFull(ctx context.Context, live, kept string, keptUnti
 	if res != nil {
 		out.RowCounts, out.Warnings = rowCounts(res), res.Warnings
 	}
-	if w := r.followUp(ctx, CleanupArgs{TicketID: r.t.ID, ProjectRef: r.t.ProjectRef, Database: kept}, keptUntil); w != "" {
+	if w := r.followUp(ctx, Cleanup{TicketID: r.t.ID, ProjectRef: r.t.ProjectRef, Database: kept}, keptUntil); w != "" {
 		out.Warnings = append(out.Warnings, w)
 	}
 	return out, nil
@@ -780,10 +689,10 @@ func (r *restoreRun) finishFull(ctx context.Context, live, kept string, keptUnti
 
 // followUp schedules a cleanup; on failure it returns a warning for the
 // ticket instead of an error.
-func (r *restoreRun) followUp(ctx context.Context, args CleanupArgs, at time.Time) string {
+func (r *restoreRun) followUp(ctx context.Context, args Cleanup, at time.Time) string {
 	err := r.step(ctx, StepFollowUps)
 	if err == nil {
-		err = scheduleCleanup(ctx, args, at)
+		err = r.d.scheduleCleanup(ctx, args, at)
 	}
 	if err != nil {
 		r.log.Error("could not schedule the cleanup; the periodic sweep will drop it from its record", "what", args.what(), "err", err)
@@ -993,7 +902,7 @@ func (r *restoreRun) finishTables(ctx context.Context, rec tableSwap, sw cluster
 	if rec.KeptUntil != nil {
 		keptUntil = *rec.KeptUntil
 	}
-	warning := r.followUp(ctx, CleanupArgs{TicketID: r.t.ID, ProjectRef: r.t.ProjectRef, Database: rec.KeepDatabase}, keptUntil)
+	warning := r.followUp(ctx, Cleanup{TicketID: r.t.ID, ProjectRef: r.t.ProjectRef, Database: rec.KeepDatabase}, keptUntil)
 	kept := map[string]string{}
 	for _, t := range rec.Tables {
 		kept[t] = rec.KeepDatabase + "." + rec.KeepSchema + "." + t
@@ -1019,16 +928,4 @@ func (r *restoreRun) finishTables(ctx context.Context, rec tableSwap, sw cluster
 		out.Warnings = append(out.Warnings, warning)
 	}
 	return out, nil
-}
-
-// scheduleCleanup inserts the job that drops a kept copy after its time.
-func scheduleCleanup(ctx context.Context, args CleanupArgs, at time.Time) error {
-	client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
-	if err != nil {
-		return fmt.Errorf("schedule cleanup: %w", err)
-	}
-	if _, err := client.Insert(ctx, args, &river.InsertOpts{ScheduledAt: at}); err != nil {
-		return fmt.Errorf("schedule cleanup of %s: %w", args.what(), err)
-	}
-	return nil
 }

@@ -1,4 +1,4 @@
-package jobs
+package runbook
 
 import (
 	"context"
@@ -47,52 +47,6 @@ type tableSwap struct {
 }
 
 var errNoSwap = errors.New("no table swap recorded")
-
-func tableSwapGet(ctx context.Context, db tickets.DB, ticket int64, op string) (tableSwap, error) {
-	var s tableSwap
-	err := db.QueryRow(ctx, `SELECT ticket_id, op, live_database, keep_database, keep_schema, tables, state, xid,
-			coalesce(before_rows, '{}'), coalesce(after_rows, '{}'), kept_until
-		FROM ticket_table_swaps WHERE ticket_id = $1 AND op = $2`, ticket, op).
-		Scan(&s.TicketID, &s.Op, &s.LiveDatabase, &s.KeepDatabase, &s.KeepSchema, &s.Tables, &s.State, &s.XID, &s.Before, &s.After, &s.KeptUntil)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return s, errNoSwap
-	}
-	if err != nil {
-		return s, fmt.Errorf("table swap of ticket %d: %w", ticket, err)
-	}
-	return s, nil
-}
-
-// tableSwapPrepare records a swap about to start (again, for a retry of one
-// that did not commit).
-func tableSwapPrepare(ctx context.Context, db tickets.DB, s tableSwap) error {
-	tag, err := db.Exec(ctx, `INSERT INTO ticket_table_swaps (ticket_id, op, live_database, keep_database, keep_schema, tables, kept_until)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (ticket_id, op) DO UPDATE SET live_database = excluded.live_database, keep_database = excluded.keep_database,
-			keep_schema = excluded.keep_schema, tables = excluded.tables, kept_until = excluded.kept_until,
-			state = 'prepared', xid = NULL, before_rows = NULL, after_rows = NULL, created_at = now()
-		WHERE ticket_table_swaps.state <> 'committed'`,
-		s.TicketID, s.Op, s.LiveDatabase, s.KeepDatabase, s.KeepSchema, s.Tables, s.KeptUntil)
-	if err != nil {
-		return fmt.Errorf("record the table swap of ticket %d: %w", s.TicketID, err)
-	}
-	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("the table swap (%s) of ticket %d is recorded as committed already", s.Op, s.TicketID)
-	}
-	return nil
-}
-
-func tableSwapCommitting(ctx context.Context, db tickets.DB, ticket int64, op string, xid uint64, before, after map[string]int64) error {
-	_, err := db.Exec(ctx, `UPDATE ticket_table_swaps SET state = 'committing', xid = $3, before_rows = $4, after_rows = $5
-		WHERE ticket_id = $1 AND op = $2 AND state = 'prepared'`, ticket, op, int64(xid), before, after)
-	return err
-}
-
-func tableSwapCommitted(ctx context.Context, db tickets.DB, ticket int64, op string) error {
-	_, err := db.Exec(ctx, `UPDATE ticket_table_swaps SET state = 'committed', committed_at = now()
-		WHERE ticket_id = $1 AND op = $2 AND state = 'committing'`, ticket, op)
-	return err
-}
 
 // resolveSwap tells whether recorded swap s committed. A swap recorded as
 // committing is resolved by asking the live database about its transaction;
@@ -242,7 +196,7 @@ func joinLines(lines []string) string { return strings.Join(lines, "; ") }
 // every restored and kept key; foreign keys are checked, and a rollback that
 // would leave rows pointing at missing rows stops unless the ticket allows
 // dangling references. The ticket records where the writes since were kept.
-func (w *RollbackWorker) rollbackTables(ctx context.Context, cl *cluster.Cluster, t tickets.Ticket, keep time.Duration) error {
+func (w *rollbacker) rollbackTables(ctx context.Context, cl *cluster.Cluster, t tickets.Ticket, keep time.Duration) error {
 	rec, err := tableSwapGet(ctx, w.d.Pool, t.ID, "restore")
 	if errors.Is(err, errNoSwap) {
 		return w.rollbackTablesInLive(ctx, cl, t)
@@ -337,7 +291,7 @@ func (w *RollbackWorker) rollbackTables(ctx context.Context, cl *cluster.Cluster
 	if err := w.d.step(ctx, t.ID, StepRollbackFollowUps); err != nil {
 		return errAfterCutover{err}
 	}
-	if err := scheduleCleanup(ctx, CleanupArgs{TicketID: t.ID, ProjectRef: t.ProjectRef, Database: asideDB}, until); err != nil {
+	if err := w.d.scheduleCleanup(ctx, Cleanup{TicketID: t.ID, ProjectRef: t.ProjectRef, Database: asideDB}, until); err != nil {
 		w.d.Log.Error("could not schedule the cleanup of the kept-aside rows; the sweep drops them later", "database", asideDB, "err", err)
 	}
 	var put []string
@@ -361,7 +315,7 @@ func (w *RollbackWorker) rollbackTables(ctx context.Context, cl *cluster.Cluster
 // rollbackTablesInLive puts back a backup schema inside the live database,
 // as table restores made it before the backup moved to a database of its
 // own: tickets restored then can still be rolled back.
-func (w *RollbackWorker) rollbackTablesInLive(ctx context.Context, cl *cluster.Cluster, t tickets.Ticket) error {
+func (w *rollbacker) rollbackTablesInLive(ctx context.Context, cl *cluster.Cluster, t tickets.Ticket) error {
 	res := t.Result
 	schema := cluster.BackupSchemaName(t.ID)
 	if _, err := (recorder{d: w.d, cl: cl, ticketID: t.ID}).mine(ctx, res.TargetDatabase, schema, tickets.PurposeTableBackup); err != nil {

@@ -1,4 +1,4 @@
-package jobs
+package runbook
 
 import (
 	"context"
@@ -121,9 +121,9 @@ func (o recorder) drop(ctx context.Context, rec tickets.DatabaseRecord) error {
 	return tickets.DatabaseRecordSet(ctx, o.d.Pool, cur.ID, tickets.RecordDropped, "", nil)
 }
 
-// leftOnCluster lists what the ticket's records say is still on the cluster,
+// LeftOnCluster lists what the ticket's records say is still on the cluster,
 // for a failed ticket's message.
-func leftOnCluster(ctx context.Context, d Deps, ticketID int64) string {
+func LeftOnCluster(ctx context.Context, d Deps, ticketID int64) string {
 	recs, err := tickets.DatabaseRecordsByTicket(context.WithoutCancel(ctx), d.Pool, ticketID)
 	if err != nil {
 		return "(could not read what the ticket left on the cluster: " + err.Error() + ")"

@@ -1,4 +1,4 @@
-package jobs
+package runbook
 
 import (
 	"context"
@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/riverqueue/river"
 
 	"github.com/restoreportal/portal/internal/tickets"
 )
@@ -82,22 +80,6 @@ func (r *restoreRun) stepReached(s Step) {
 	case StepFollowUps:
 		r.mark("follow-ups")
 	}
-}
-
-// earlyFault handles an error met before the attempt began its work (taking
-// the lock, reading the ticket: the portal's database only, so a broken
-// stream is its): a Postgres fault is snoozed within the window, anything
-// else is River's to retry.
-func (w *RestoreWorker) earlyFault(ctx context.Context, job *river.Job[tickets.RestoreArgs], err error) error {
-	if classifyPG(err) == pgNotFault || ctx.Err() != nil {
-		return err
-	}
-	snooze, giveUp := w.retryFault(ctx, job, err, false)
-	if giveUp != nil {
-		return giveUp // the portal's database is unreachable: nothing can be recorded
-	}
-	w.d.Log.Warn("Postgres fault before the restore began; retrying", "job_id", job.ID, "err", err)
-	return snooze
 }
 
 // noteFault writes the fault on the ticket's progress, when the portal's

@@ -1,4 +1,4 @@
-package jobs
+package runbook
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/restoreportal/portal/internal/tickets"
 )
 
-// More steps of the restore sequences (see the Step constants in jobs.go),
+// More steps of the restore sequences (see the Step constants in runbook.go),
 // so that a fault can be injected, or a worker killed, between every pair
 // of the points where a restore or rollback writes its record.
 const (
@@ -109,9 +109,8 @@ func (s tableSwap) hookOnLoaded(ctx context.Context, opt *cluster.SwapOptions) f
 // recordSafetySnapshot records the run's safety snapshot on its ticket, in
 // the transaction that adds it to the catalog (snapshots.Deps.Recorded).
 func (r *restoreRun) recordSafetySnapshot(ctx context.Context, tx pgx.Tx, id int64) error {
-	var key string
-	var size int64
-	if err := tx.QueryRow(ctx, `SELECT key, size FROM snapshots WHERE id = $1`, id).Scan(&key, &size); err != nil {
+	key, size, err := snapshotKeySize(ctx, tx, id)
+	if err != nil {
 		return err
 	}
 	r.steps.note(key, size)

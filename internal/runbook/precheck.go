@@ -1,4 +1,4 @@
-package jobs
+package runbook
 
 import (
 	"compress/gzip"

@@ -1,93 +1,42 @@
-package jobs
+package runbook
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/riverqueue/river"
 
 	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/tickets"
 )
 
-// RollbackWorker undoes a succeeded restore with what it kept: the replaced
-// database swaps back in, the backed-up rows go back into their tables, or
-// a new project made by the restore is removed.
-type RollbackWorker struct {
-	river.WorkerDefaults[tickets.RollbackArgs]
+// A rollback undoes a succeeded restore with what it kept: the replaced
+// database swaps back in, the backed-up rows go back into their tables, the
+// rows an undelete inserted are taken out again, or a new project made by
+// the restore is removed. Every step checks first whether an earlier attempt
+// already did it.
+
+// rollbacker is one attempt at a ticket's rollback.
+type rollbacker struct {
 	d Deps
 }
 
-// Timeout lets a rollback of large tables take its time.
-func (*RollbackWorker) Timeout(*river.Job[tickets.RollbackArgs]) time.Duration { return -1 }
-
-// Work runs one attempt; every step checks first whether an earlier attempt
-// already did it.
-func (w *RollbackWorker) Work(ctx context.Context, job *river.Job[tickets.RollbackArgs]) error {
-	a := job.Args
-	log := w.d.Log.With("ticket_id", a.TicketID, "project_ref", a.ProjectRef, "job_id", job.ID)
-	unlock, _, ok, err := projectLock(ctx, w.d.Pool, a.ProjectRef, log)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return river.JobSnooze(15 * time.Second)
-	}
-	defer unlock()
-	t, err := tickets.TicketGet(ctx, w.d.Pool, a.TicketID)
-	if err != nil {
-		return err
-	}
-	if t.State != tickets.StateSucceeded || t.Result == nil {
-		log.Info("ticket is not a succeeded restore; nothing to roll back", "state", t.State)
-		return nil
-	}
-	var rerr error
-	if oerr := tickets.CheckRollbackOrder(ctx, w.d.Pool, t); oerr != nil {
-		// A newer restore finished after the request (or the request came
-		// by a path that did not check): refused, nothing changed.
-		rerr = oerr
-	} else if n, max := rescueCount(job.Metadata), cmp.Or(w.d.Config.Worker.RestoreMaxAttempts, 3); n >= max {
-		// Its workers died too often: stop, say what is where; a person may
-		// request the rollback again.
-		rerr = fmt.Errorf("the worker running this rollback stopped %d times (PORTAL_RESTORE_MAX_ATTEMPTS is %d); it was given up. %s",
-			n, max, leftOnCluster(ctx, w.d, t.ID))
-	} else {
-		steps := newStepLog(w.d.Pool, t.ID, tickets.StepOpRollback, job.Attempt, log)
-		steps.start("prepare")
-		rerr = w.rollback(withStepLog(ctx, steps), t)
-		steps.finish()
-	}
-	if errors.As(rerr, new(errAfterCutover)) {
-		// The rollback happened on the cluster; only its record did not
-		// follow: River retries, and the retry finishes from the record.
-		log.Error("rollback done on the cluster but not recorded yet; retrying", "err", rerr)
-		return rerr
-	}
-	outcome := "rolled_back"
-	if rerr != nil {
-		outcome = "rollback_failed"
-		log.Error("rollback failed", "err", rerr)
-	} else {
-		log.Info("restore rolled back")
-	}
-	metricRestores.WithLabelValues(restoreKind(t), outcome).Inc()
-	if _, err := tickets.FinishRollback(context.WithoutCancel(ctx), w.d.Pool, t.ID, rerr); err != nil {
-		return fmt.Errorf("record rollback on ticket %d: %w", t.ID, err)
-	}
-	if rerr != nil {
-		return river.JobCancel(errFailed{rerr})
-	}
-	return nil
+// Rollback performs one attempt at rolling back succeeded ticket t (the
+// caller checked its state and the rollback order), writing its steps to
+// the ticket's step log. An IsAfterCutover error says the rollback happened
+// on the cluster and only its record did not follow: retry to finish it.
+func Rollback(ctx context.Context, d Deps, t tickets.Ticket, a Attempt) error {
+	steps := newStepLog(d.Pool, t.ID, tickets.StepOpRollback, a.Number, a.Log)
+	steps.start("prepare")
+	err := (&rollbacker{d: d}).rollback(withStepLog(ctx, steps), t)
+	steps.finish()
+	return err
 }
 
 // rollback puts back what the ticket's records say it kept; it renames or
 // drops only databases recorded as made by this ticket.
-func (w *RollbackWorker) rollback(ctx context.Context, t tickets.Ticket) error {
+func (w *rollbacker) rollback(ctx context.Context, t tickets.Ticket) error {
 	cl, err := clusterOf(ctx, w.d, t.ProjectRef)
 	if err != nil {
 		return err
@@ -169,7 +118,7 @@ func (w *RollbackWorker) rollback(ctx context.Context, t tickets.Ticket) error {
 // recordSwapBack records a rollback's swap: the kept copy is live again,
 // the restored database is kept aside until asideUntil. Its cleanup is a
 // follow-up: failing to schedule it is logged, the sweep drops it later.
-func (w *RollbackWorker) recordSwapBack(ctx context.Context, t tickets.Ticket, kept, aside tickets.DatabaseRecord, live string, asideUntil time.Time) error {
+func (w *rollbacker) recordSwapBack(ctx context.Context, t tickets.Ticket, kept, aside tickets.DatabaseRecord, live string, asideUntil time.Time) error {
 	ctx = context.WithoutCancel(ctx)
 	if err := tickets.DatabaseRecordSet(ctx, w.d.Pool, aside.ID, tickets.RecordMade, "", &asideUntil); err != nil {
 		return errAfterCutover{err}
@@ -182,7 +131,7 @@ func (w *RollbackWorker) recordSwapBack(ctx context.Context, t tickets.Ticket, k
 
 // recordSwapBackResult writes a full rollback's outcome on its ticket and
 // schedules the cleanup of the aside copy.
-func (w *RollbackWorker) recordSwapBackResult(ctx context.Context, t tickets.Ticket, kept, aside, live string, asideUntil time.Time) error {
+func (w *rollbacker) recordSwapBackResult(ctx context.Context, t tickets.Ticket, kept, aside, live string, asideUntil time.Time) error {
 	ctx = context.WithoutCancel(ctx)
 	if err := w.d.step(ctx, t.ID, StepRollbackRecorded); err != nil {
 		return errAfterCutover{err}
@@ -195,7 +144,7 @@ func (w *RollbackWorker) recordSwapBackResult(ctx context.Context, t tickets.Tic
 	if err := w.d.step(ctx, t.ID, StepRollbackFollowUps); err != nil {
 		return errAfterCutover{err}
 	}
-	if err := scheduleCleanup(ctx, CleanupArgs{TicketID: t.ID, ProjectRef: t.ProjectRef, Database: aside}, asideUntil); err != nil {
+	if err := w.d.scheduleCleanup(ctx, Cleanup{TicketID: t.ID, ProjectRef: t.ProjectRef, Database: aside}, asideUntil); err != nil {
 		w.d.Log.Error("could not schedule the cleanup of the rolled-back database; the sweep drops it later", "database", aside, "err", err)
 	}
 	return nil
@@ -204,7 +153,7 @@ func (w *RollbackWorker) recordSwapBackResult(ctx context.Context, t tickets.Tic
 // resumeSwapBack finishes recording a full rollback whose swap back an
 // earlier attempt committed and recorded (the aside copy is made), but which
 // may have died before the kept copy's record, or the ticket, said so.
-func (w *RollbackWorker) resumeSwapBack(ctx context.Context, t tickets.Ticket, kept tickets.DatabaseRecord, keptActive bool, aside tickets.DatabaseRecord, live string) error {
+func (w *rollbacker) resumeSwapBack(ctx context.Context, t tickets.Ticket, kept tickets.DatabaseRecord, keptActive bool, aside tickets.DatabaseRecord, live string) error {
 	ctx = context.WithoutCancel(ctx)
 	until := time.Now().Add(w.d.Config.Worker.KeepFor)
 	if aside.DropAfter != nil {
@@ -223,7 +172,7 @@ func (w *RollbackWorker) resumeSwapBack(ctx context.Context, t tickets.Ticket, k
 
 // rollbackStep is the test hook of a full rollback's cut-over: its block is
 // the rollback's StepRollbackBlocked.
-func (w *RollbackWorker) rollbackStep(ticketID int64) func(context.Context, Step) error {
+func (w *rollbacker) rollbackStep(ticketID int64) func(context.Context, Step) error {
 	return func(ctx context.Context, s Step) error {
 		if s == StepBlocked {
 			s = StepRollbackBlocked

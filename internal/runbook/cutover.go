@@ -1,4 +1,4 @@
-package jobs
+package runbook
 
 import (
 	"context"
@@ -117,7 +117,8 @@ func settleCutover(ctx context.Context, d Deps, cl *cluster.Cluster, ticketID in
 // free (its worker is gone), and returns how many it settled. The watchdog
 // runs it; a cut-over's block has ended with its session already, this
 // ends a session that lingers (a lost node) and records the outcome.
-func SettleDeadCutovers(ctx context.Context, d Deps) (int, error) {
+// lockProject takes a project's lock without waiting (ok false: it is taken).
+func SettleDeadCutovers(ctx context.Context, d Deps, lockProject func(ctx context.Context, ref string) (unlock func(), ok bool, err error)) (int, error) {
 	open, err := tickets.CutoversOpen(ctx, d.Pool)
 	if err != nil {
 		return 0, err
@@ -128,7 +129,7 @@ func SettleDeadCutovers(ctx context.Context, d Deps) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		unlock, _, ok, err := projectLock(ctx, d.Pool, t.ProjectRef, d.Log)
+		unlock, ok, err := lockProject(ctx, t.ProjectRef)
 		if err != nil {
 			return n, err
 		}

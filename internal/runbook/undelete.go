@@ -1,4 +1,4 @@
-package jobs
+package runbook
 
 import (
 	"context"
@@ -203,7 +203,7 @@ func undeleteResult(live string, rep mergeReport, warnings []string) tickets.Res
 // rollbackUndelete deletes exactly the rows the ticket's merge inserted, in
 // one transaction that refuses (naming them) when rows written since point
 // at them. A retry reads the record of an earlier attempt first.
-func (w *RollbackWorker) rollbackUndelete(ctx context.Context, cl *cluster.Cluster, t tickets.Ticket) error {
+func (w *rollbacker) rollbackUndelete(ctx context.Context, cl *cluster.Cluster, t tickets.Ticket) error {
 	rec, err := undeleteGet(ctx, w.d.Pool, t.ID, "restore")
 	if errors.Is(err, errNoUndelete) {
 		return errors.New("the undelete recorded no merge: nothing to roll back")

@@ -1,4 +1,4 @@
-package jobs
+package runbook
 
 import (
 	"context"
@@ -34,6 +34,18 @@ var errAwaitingCutover = errors.New("the restored copy awaits its staged review"
 type errReviewEnded struct{ msg string }
 
 func (e errReviewEnded) Error() string { return e.msg }
+
+// StagedPoll is how often a restore paused for its staged review looks at
+// the review again (the worker snoozes that long).
+const StagedPoll = stagedPoll
+
+// ErrAwaitingCutover ends an attempt that paused for its staged review: run
+// it again after StagedPoll.
+var ErrAwaitingCutover = errAwaitingCutover
+
+// IsReviewEnded tells whether err ended a restore whose staged cut-over was
+// abandoned or expired (its copy dropped, live untouched).
+func IsReviewEnded(err error) bool { return errors.As(err, new(errReviewEnded)) }
 
 func (r *restoreRun) stagedReviewOn() bool {
 	return r.t.Options.StagedReview && r.t.Mode == tickets.ModeDestructive && r.t.Scope.Kind == tickets.ScopeTables
