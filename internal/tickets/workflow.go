@@ -618,8 +618,14 @@ func decide(ctx context.Context, db DB, a Actor, id int64, to State, action, tex
 		if to == StateReady && t.State != StateAwaitingApproval && t.State != StateFailed {
 			return &TransitionError{From: t.State, To: to}
 		}
+		from := t.State
 		if err := moveTo(t, to); err != nil {
 			return err
+		}
+		if to == StateCancelled {
+			if err := releaseCancelledJob(ctx, tx, from, t.JobID); err != nil {
+				return err
+			}
 		}
 		if to == StateReady {
 			t.ApprovedBy = 0
