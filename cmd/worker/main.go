@@ -50,6 +50,9 @@ func run(ctx context.Context) error {
 	if step := os.Getenv(pauseAtEnv); step != "" {
 		deps.StepHook = pauseAt(step, log)
 	}
+	if step := os.Getenv(pauseDrillAtEnv); step != "" {
+		deps.Drill.Hook = pauseAt(step, log) // by drill id; marks <drill>-<step>
+	}
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Logger:       log,
 		Queues:       jobs.Queues(cfg),
@@ -95,6 +98,8 @@ func run(ctx context.Context) error {
 const (
 	pauseAtEnv   = "PORTAL_TEST_PAUSE_AT_STEP"
 	pausedDirEnv = "PORTAL_TEST_PAUSED_DIR"
+	// pauseDrillAtEnv is pauseAtEnv for drills (prepared, applied, verified).
+	pauseDrillAtEnv = "PORTAL_TEST_PAUSE_DRILL_AT_STEP"
 )
 
 func pauseAt(spec string, log *slog.Logger) func(context.Context, int64, jobs.Step) error {

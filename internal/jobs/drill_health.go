@@ -211,6 +211,7 @@ func addDrillWorkers(w *river.Workers, d Deps) {
 	river.AddWorker(w, &drillScheduleWorker{d: d})
 	river.AddWorker(w, &healthWorker{d: d})
 	river.AddWorker(w, &alarmMailWorker{d: d})
+	addDrillRescue(w, d)
 }
 
 func drillPeriodicJobs(d Deps) []*river.PeriodicJob {
@@ -224,6 +225,7 @@ func drillPeriodicJobs(d Deps) []*river.PeriodicJob {
 		river.NewPeriodicJob(river.PeriodicInterval(d.Config.Snapshots.SyncInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return drills.HealthArgs{}, once },
 			&river.PeriodicJobOpts{ID: "snapshot_health", RunOnStart: true}),
+		addDrillRescue(nil, d),
 	}
 }
 

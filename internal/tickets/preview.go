@@ -59,6 +59,8 @@ type PreviewTable struct {
 	// Delta is SnapshotRows - LiveRows: what the table gains (or, negative,
 	// loses) by the restore.
 	Delta int64 `json:"delta"`
+	// Undelete is, for an undelete, the dry run's bounds (preview_undelete.go).
+	Undelete *UndeleteEstimate `json:"undelete,omitempty"`
 }
 
 // LiveText is the live row count as a person reads it: "about 1,200,000"
@@ -113,10 +115,12 @@ type Preview struct {
 	Skipped []string `json:"skipped,omitempty"`
 	Safety  string   `json:"safety,omitempty"`
 	// Review says whether the restore pauses for a staged review.
-	Review      string    `json:"review,omitempty"`
-	Connections string    `json:"connections,omitempty"`
-	Estimate    Estimate  `json:"estimate"`
-	ComputedAt  time.Time `json:"computed_at"`
+	Review      string `json:"review,omitempty"`
+	Connections string `json:"connections,omitempty"`
+	// Undelete says, for an undelete, what the dry-run figures rest on.
+	Undelete   string    `json:"undelete,omitempty"`
+	Estimate   Estimate  `json:"estimate"`
+	ComputedAt time.Time `json:"computed_at"`
 }
 
 // ErrNoPreview means the ticket has no snapshot chosen: there is no plan to
@@ -216,6 +220,9 @@ func BuildPreview(ctx context.Context, db snapshots.DB, cl *cluster.Cluster, t T
 		case p.Scope == ScopeTables:
 			p.Review = "No staged review: the cut-over follows the verification directly."
 		}
+	}
+	if t.Mode == ModeUndelete {
+		undeletePreview(&p, t)
 	}
 	if p.Skipped, err = skippedSnapshots(ctx, db, t, snap); err != nil {
 		return Preview{}, err

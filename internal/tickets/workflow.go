@@ -305,8 +305,8 @@ func Prepare(ctx context.Context, db DB, cat Catalog, a Actor, id int64, p Prepa
 			return &ValidationError{Field: "snapshot_id", Msg: fmt.Sprintf("snapshot %d is of project %s, not %s", snap.ID, snap.ProjectRef, t.ProjectRef)}
 		}
 		if t.State == StateAwaitingApproval {
-			return &ValidationError{Field: "state", Msg: "approval is pending, so the plan cannot be changed by saving the triage; " +
-				"use \"Withdraw and edit\" first (the approver then has to approve the new plan)"}
+			return &ConflictError{&ValidationError{Field: "state", Msg: "approval is pending, so the plan cannot be changed by saving the triage; " +
+				"use \"Withdraw and edit\" first (the approver then has to approve the new plan)"}}
 		}
 		t.SnapshotID, t.Scope, t.Mode, t.Options = p.SnapshotID, scope, mode, p.Options
 		t.PreparedBy, t.ApprovedBy = a.UserID, 0
@@ -618,8 +618,14 @@ func decide(ctx context.Context, db DB, a Actor, id int64, to State, action, tex
 		if to == StateReady && t.State != StateAwaitingApproval && t.State != StateFailed {
 			return &TransitionError{From: t.State, To: to}
 		}
+		from := t.State
 		if err := moveTo(t, to); err != nil {
 			return err
+		}
+		if to == StateCancelled {
+			if err := releaseCancelledJob(ctx, tx, from, t.JobID); err != nil {
+				return err
+			}
 		}
 		if to == StateReady {
 			t.ApprovedBy = 0

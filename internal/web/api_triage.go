@@ -109,6 +109,9 @@ type prepareRequest struct {
 	Mode      string           `json:"mode"`
 	TargetRef string           `json:"target_ref"`
 	Options   *tickets.Options `json:"options"`
+	// Undelete is the undelete's limit (keys or filter on one table); a
+	// shorthand for options.undelete that keeps the other options.
+	Undelete *tickets.UndeleteLimit `json:"undelete"`
 }
 
 // apiTicketPrepare saves the triage. Fields left out keep the ticket's
@@ -144,6 +147,9 @@ func (s *Server) apiTicketPrepare(c echo.Context) error {
 	}
 	if req.TargetRef != "" {
 		p.Options.TargetRef = strings.TrimSpace(req.TargetRef)
+	}
+	if req.Undelete != nil {
+		p.Options.Undelete = apiUndeleteLimit(*req.Undelete)
 	}
 	t, err := tickets.Prepare(ctx, s.Pool, s.catalog, s.actor(c), id, p)
 	if err != nil {

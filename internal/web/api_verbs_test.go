@@ -73,7 +73,9 @@ func TestAPITriageVerbs(t *testing.T) {
 	if code, _, got := p.raw(t, op, "POST", path+"/submit", nil); code != http.StatusOK || got["state"] != "awaiting_approval" {
 		t.Fatalf("submit with no body: %d %v", code, got)
 	}
-	if code, got := p.api(t, op, "POST", path+"/prepare", map[string]any{"mode": "new_project"}); code != http.StatusUnprocessableEntity || got["field"] != "state" {
+	// A conflict of state, not a wrong value: 409, with the message and the field.
+	if code, got := p.api(t, op, "POST", path+"/prepare", map[string]any{"mode": "new_project"}); code != http.StatusConflict || got["field"] != "state" ||
+		!strings.Contains(fmt.Sprint(got["error"]), "approval is pending") {
 		t.Fatalf("prepare while awaiting approval: %d %v", code, got)
 	}
 	if code, _, got := p.raw(t, op, "POST", path+"/withdraw", []byte("  ")); code != http.StatusOK || got["state"] != "ready" {

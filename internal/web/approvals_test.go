@@ -143,7 +143,7 @@ func TestSavingTriageWhilePendingRefused(t *testing.T) {
 		t.Fatal("triage form offered while approval is pending")
 	}
 	res, body := ap.post(loc+"/prepare", url.Values{"snapshot_id": {fmt.Sprint(p.snaps[3].ID)}, "scope_kind": {"full"}, "mode": {"destructive"}})
-	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "approval is pending") || !strings.Contains(body, "Withdraw and edit") {
+	if res.StatusCode != http.StatusConflict || !strings.Contains(body, "approval is pending") || !strings.Contains(body, "Withdraw and edit") {
 		t.Fatalf("triage saved while pending: %d", res.StatusCode)
 	}
 	tk := p.ticketOf(t, loc)

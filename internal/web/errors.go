@@ -37,6 +37,8 @@ func statusOf(err error) (code int, msg, field string) {
 		}
 	case errors.As(err, &pae):
 		return http.StatusBadRequest, pae.Error(), pae.Field
+	case errors.Is(err, tickets.ErrConflict) && errors.As(err, &ve): // a tickets.ConflictError
+		return http.StatusConflict, ve.Error(), ve.Field
 	case errors.As(err, &ve):
 		return http.StatusUnprocessableEntity, ve.Error(), ve.Field
 	case errors.As(err, &ave):

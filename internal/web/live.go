@@ -38,6 +38,7 @@ func (s *Server) liveProgress(c echo.Context) error {
 	defer tick.Stop()
 	var last []byte
 	lastWrite := time.Now()
+	awaiting := newLiveAwaiting(c)
 	// The stream ends after a while; EventSource reconnects by itself, which
 	// also re-checks the session.
 	deadline := time.Now().Add(10 * time.Minute)
@@ -54,6 +55,12 @@ func (s *Server) liveProgress(c echo.Context) error {
 			st = []tickets.LiveStatus{}
 		}
 		b, _ := json.Marshal(st)
+		if wrote, err := awaiting.send(ctx, s, w); err != nil {
+			return nil
+		} else if wrote {
+			lastWrite = time.Now()
+			w.Flush()
+		}
 		if !bytes.Equal(b, last) {
 			if _, err := fmt.Fprintf(w, "event: progress\ndata: %s\n\n", b); err != nil {
 				return nil

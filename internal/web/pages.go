@@ -15,7 +15,7 @@ import (
 )
 
 func (s *Server) dashboard(c echo.Context) error {
-	o, err := tickets.OverviewGet(c.Request().Context(), s.Pool, 20)
+	o, err := tickets.OverviewGet(c.Request().Context(), s.Pool, dashboardAwaiting)
 	if err != nil {
 		return err
 	}

@@ -335,6 +335,9 @@ func TestBrowserFormsKeepWork(t *testing.T) {
 
 		// A form in flight has its buttons disabled (the submission itself is
 		// held back here by a later listener, to look at the page meanwhile).
+		// The operator's page reloads itself on the state change: wait for
+		// that, or the navigation races it (net::ERR_ABORTED).
+		op.waitText(`#ticket-state`, "queued")
 		op.do(chromedp.Navigate(base+ticketPath), chromedp.WaitVisible(chromedp.CSS(`#thread form`)))
 		if !op.eval(`(function(){ var f = document.querySelector("#thread form"); f.addEventListener("submit", function(e){ e.preventDefault(); });
 			f.requestSubmit(); return true; })()`) {

@@ -23,7 +23,15 @@
     if ((!els.length && !dash) || !window.EventSource) return;
     var ids = [];
     els.forEach(function (el) { ids.push(el.getAttribute("data-live-ticket")); });
-    var src = new EventSource("/live/progress?ids=" + encodeURIComponent(ids.join(",")));
+    var src = new EventSource("/live/progress?ids=" + encodeURIComponent(ids.join(",")) + (dash ? "&awaiting=1" : ""));
+    // The dashboard's approvals list: a ticket submitted (or decided)
+    // elsewhere refreshes it at once.
+    if (dash) src.addEventListener("awaiting", function (ev) {
+      var now = JSON.parse(ev.data), shown = {};
+      document.querySelectorAll("#awaiting [data-awaiting-ticket]").forEach(function (el) { shown[el.getAttribute("data-awaiting-ticket")] = true; });
+      var same = now.length === Object.keys(shown).length && now.every(function (id) { return shown[id]; });
+      if (!same) refreshDashboard();
+    });
     src.addEventListener("progress", function (ev) {
       var list = JSON.parse(ev.data);
       if (dash) dashboardSeen(list);
