@@ -18,6 +18,7 @@ import (
 	"github.com/restoreportal/portal/internal/restore"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/tickets"
+	"github.com/restoreportal/portal/internal/verify"
 )
 
 // RestoreWorker performs a ticket's restore: one of full or tables scope,
@@ -600,7 +601,7 @@ func (r *restoreRun) fullDestructive(ctx context.Context, snap snapshots.Snapsho
 		return tickets.Result{}, err
 	}
 	safety, err := r.safetySnapshot(ctx, "capturing the live database before anything changes", func(d snapshots.Deps) (snapshots.Snapshot, error) {
-		s, err := snapshots.Capture(ctx, d, r.t.ProjectRef, true)
+		s, err := verify.Capture(ctx, d, r.t.ProjectRef, true)
 		if err != nil {
 			return s, fmt.Errorf("safety snapshot of %s: %w", live, err)
 		}
@@ -852,7 +853,7 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 		return tickets.Result{}, err
 	}
 	safety, err := r.safetySnapshot(ctx, "capturing the live tables before anything changes", func(d snapshots.Deps) (snapshots.Snapshot, error) {
-		s, err := snapshots.CaptureTables(ctx, d, r.t.ProjectRef, idents)
+		s, err := verify.CaptureTables(ctx, d, r.t.ProjectRef, idents)
 		if err != nil {
 			return s, fmt.Errorf("safety snapshot of %s in %s: %w", strings.Join(names, ", "), live, err)
 		}

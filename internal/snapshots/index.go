@@ -18,8 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/restoreportal/portal/internal/extract"
 	"github.com/restoreportal/portal/internal/objstore"
+	"github.com/restoreportal/portal/internal/pgident"
 	"github.com/restoreportal/portal/internal/seekgz"
 )
 
@@ -158,7 +158,7 @@ func (d *Dump) Close() error {
 // ranged GET pinned to the verified version (src serves the first); the stream
 // is the dump less the other tables' data. Without an index, or with an unusable
 // one, it reads everything through gunzip as before and says why in Fallback.
-func OpenDump(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, tables []extract.QualifiedName,
+func OpenDump(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, tables []pgident.QualifiedName,
 	onChanged func(context.Context, ToVerify)) (*Dump, error) {
 	full := func(reason string) (*Dump, error) {
 		if reason != "" {
@@ -187,7 +187,7 @@ func OpenDump(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, tab
 
 // OpenIndexed is OpenDump with the access index idx already loaded (and
 // checked: LoadIndex).
-func OpenIndexed(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, tables []extract.QualifiedName,
+func OpenIndexed(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, tables []pgident.QualifiedName,
 	idx *seekgz.Index, onChanged func(context.Context, ToVerify)) (*Dump, error) {
 	full := func() (*Dump, error) {
 		gz, err := gzip.NewReader(bufio.NewReaderSize(src, 1<<20))
@@ -196,11 +196,11 @@ func OpenIndexed(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, 
 		}
 		return &Dump{Reader: gz}, nil
 	}
-	want := map[extract.QualifiedName]bool{}
+	want := map[pgident.QualifiedName]bool{}
 	for _, t := range tables {
 		want[t] = true
 	}
-	ranges := idx.Keep(func(sp seekgz.Span) bool { return want[extract.QualifiedName{Schema: sp.Schema, Name: sp.Name}] }, seekgz.DefaultMinSkip)
+	ranges := idx.Keep(func(sp seekgz.Span) bool { return want[pgident.QualifiedName{Schema: sp.Schema, Name: sp.Name}] }, seekgz.DefaultMinSkip)
 	if len(ranges) == 1 && ranges[0] == (seekgz.Range{Start: 0, End: idx.Length}) {
 		return full() // nothing worth skipping
 	}
