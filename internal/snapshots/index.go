@@ -54,11 +54,8 @@ func storeIndex(ctx context.Context, d Deps, id int64, key string, idx *seekgz.I
 		return 0, fmt.Errorf("store access index s3://%s/%s: %w", bucket, k, err)
 	}
 	sum := sha256.Sum256(data)
-	_, err = d.Pool.Exec(ctx, `INSERT INTO snapshot_indexes (snapshot_id, etag, bucket, key, sha256, bytes, checkpoints)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (snapshot_id) DO UPDATE SET etag = excluded.etag, bucket = excluded.bucket, key = excluded.key,
-			sha256 = excluded.sha256, bytes = excluded.bytes, checkpoints = excluded.checkpoints, built_at = now()`,
-		id, idx.ETag, bucket, k, hex.EncodeToString(sum[:]), len(data), len(idx.Checkpoints))
+	err = snapshotIndexPut(ctx, d.Pool, snapshotIndex{snapshotID: id, etag: idx.ETag, bucket: bucket, key: k,
+		sha256: hex.EncodeToString(sum[:]), bytes: len(data), checkpoints: len(idx.Checkpoints)})
 	if err != nil {
 		return 0, fmt.Errorf("record access index of snapshot %d: %w", id, err)
 	}
@@ -70,9 +67,8 @@ func storeIndex(ctx context.Context, d Deps, id int64, key string, idx *seekgz.I
 // describes that version. A missing one wraps ErrNoIndex, an unusable one
 // seekgz.ErrBadIndex.
 func LoadIndex(ctx context.Context, d Deps, s Snapshot) (*seekgz.Index, error) {
-	var etag, bucket, k, want string
-	err := d.Pool.QueryRow(ctx, `SELECT etag, bucket, key, sha256 FROM snapshot_indexes WHERE snapshot_id = $1`, s.ID).
-		Scan(&etag, &bucket, &k, &want)
+	rec, err := snapshotIndexGet(ctx, d.Pool, s.ID)
+	etag, bucket, k, want := rec.etag, rec.bucket, rec.key, rec.sha256
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && strings.Trim(etag, `"`) != strings.Trim(s.ETag, `"`)) {
 		return nil, fmt.Errorf("%w for version %s", ErrNoIndex, s.ETag)
 	}
