@@ -148,3 +148,29 @@ func snapshotIndexGet(ctx context.Context, db DB, id int64) (snapshotIndex, erro
 		Scan(&x.etag, &x.bucket, &x.key, &x.sha256)
 	return x, err
 }
+
+// snapshotListSafetyLapsed lists the safety snapshots recorded before before
+// (ref empty: of every project) that retention may delete: their ticket's
+// restore is not queued or running and no open ticket references them.
+func snapshotListSafetyLapsed(ctx context.Context, db DB, before time.Time, ref string) ([]int64, error) {
+	rows, err := db.Query(ctx, `SELECT s.id FROM ticket_safety_snapshots ss
+		JOIN snapshots s ON s.id = ss.snapshot_id
+		JOIN tickets t ON t.id = ss.ticket_id
+	WHERE s.deleted_at IS NULL AND ss.created_at < $1 AND ($2 = '' OR s.project_ref = $2)
+		AND t.state NOT IN ('queued', 'running')
+		AND s.id NOT IN (SELECT snapshot_id FROM snapshot_references WHERE snapshot_id IS NOT NULL)
+	ORDER BY s.id`, before, ref)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
+// snapshotLockSafetyLapsed is the query pruneSafetyOne gives pruneLocked:
+// snapshot $1, locked, if it is still a safety snapshot recorded before $2
+// that snapshotListSafetyLapsed would list.
+const snapshotLockSafetyLapsed = `SELECT ` + snapshotCols + ` FROM snapshots WHERE id = $1 AND deleted_at IS NULL
+			AND id IN (SELECT s.id FROM ticket_safety_snapshots ss JOIN snapshots s ON s.id = ss.snapshot_id JOIN tickets t ON t.id = ss.ticket_id
+				WHERE ss.created_at < $2 AND t.state NOT IN ('queued', 'running'))
+			AND id NOT IN (SELECT snapshot_id FROM snapshot_references WHERE snapshot_id IS NOT NULL)
+			FOR UPDATE`
