@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -160,7 +159,7 @@ func OpenDump(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, tab
 		if reason != "" {
 			d.log().Warn("tables restore reads the whole snapshot: "+reason, "snapshot_id", s.ID, "key", s.Key)
 		}
-		gz, err := gzip.NewReader(bufio.NewReaderSize(src, 1<<20))
+		gz, err := seekgz.NewReader(bufio.NewReaderSize(src, 1<<20))
 		if err != nil {
 			return nil, fmt.Errorf("snapshot %s: not gzip: %w", s.Key, err)
 		}
@@ -186,7 +185,7 @@ func OpenDump(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, tab
 func OpenIndexed(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, tables []pgident.QualifiedName,
 	idx *seekgz.Index, onChanged func(context.Context, ToVerify)) (*Dump, error) {
 	full := func() (*Dump, error) {
-		gz, err := gzip.NewReader(bufio.NewReaderSize(src, 1<<20))
+		gz, err := seekgz.NewReader(bufio.NewReaderSize(src, 1<<20))
 		if err != nil {
 			return nil, fmt.Errorf("snapshot %s: not gzip: %w", s.Key, err)
 		}
