@@ -44,8 +44,7 @@ var nounStores = []string{
 
 // sqlToMove still hold SQL outside a store file. The list only shrinks: a
 // file that no longer has SQL must leave it.
-var sqlToMove = []string{
-}
+var sqlToMove = []string{}
 
 func isStoreFile(rel string) bool {
 	base := filepath.Base(rel)

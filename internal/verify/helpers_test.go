@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/snapshots/snapshottest"
 	"github.com/restoreportal/portal/internal/testenv"
