@@ -18,6 +18,7 @@ echo "$out" | awk '
 		for (i = 4; i <= NF; i++) if ($(i) == "ratio") size[name] = $(i-1) }
 	END {
 		printf "read  klauspost/compress/gzip vs compress/gzip: %.2fx faster\n", ns["BenchmarkGunzipStdlib"] / ns["BenchmarkGunzipKlauspost"]
+		printf "read  internal/seekgz vs compress/gzip:         %.2fx faster\n", ns["BenchmarkGunzipStdlib"] / ns["BenchmarkGunzipSeekgz"]
 		printf "write klauspost/compress/gzip vs compress/gzip: %.2fx faster, size %.3f vs %.3f of the dump\n",
 			ns["BenchmarkGzipStdlib"] / ns["BenchmarkGzipKlauspost"], size["BenchmarkGzipKlauspost"], size["BenchmarkGzipStdlib"]
 		printf "write klauspost/pgzip vs compress/gzip:         %.2fx faster, size %.3f vs %.3f of the dump\n",

@@ -2,7 +2,6 @@ package drills
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -133,8 +132,7 @@ func (a Alarms) Apply(ctx context.Context, ref string, checked []Condition, foun
 		}
 	}
 	if len(clear) > 0 {
-		if _, err := tx.Exec(ctx, `UPDATE health_alarms SET cleared_at = $3
-			WHERE project_ref = $1 AND condition = ANY($2) AND cleared_at IS NULL`, ref, clear, now); err != nil {
+		if err := alarmsClear(ctx, tx, ref, clear, now); err != nil {
 			return nil, err
 		}
 	}
@@ -149,35 +147,24 @@ func (a Alarms) raise(ctx context.Context, tx pgx.Tx, ref string, f Finding, now
 	if len(detail) > alarmDetailMaxLen {
 		detail = detail[:alarmDetailMaxLen] + "…"
 	}
-	rows, err := tx.Query(ctx, `INSERT INTO health_alarms (project_ref, condition, detail, drill_id, snapshot_id, raised_at, last_seen)
-		VALUES ($1, $2, $3, nullif($4, 0), nullif($5, 0), $6, $6)
-		ON CONFLICT (project_ref, condition) WHERE cleared_at IS NULL DO UPDATE SET last_seen = EXCLUDED.last_seen
-		RETURNING `+alarmCols+`, xmax = 0`, ref, f.Condition, detail, f.DrillID, f.SnapshotID, now)
+	al, inserted, err := alarmUpsert(ctx, tx, ref, f.Condition, detail, f.DrillID, f.SnapshotID, now)
 	if err != nil {
 		return Alarm{}, false, fmt.Errorf("raise %s alarm of %s: %w", f.Condition, ref, err)
 	}
-	var inserted bool
-	al, err := pgx.CollectExactlyOneRow(rows, func(r pgx.CollectableRow) (Alarm, error) {
-		var al Alarm
-		err := r.Scan(&al.ID, &al.ProjectRef, &al.Condition, &al.Detail, &al.DrillID, &al.SnapshotID, &al.RaisedAt, &al.LastSeen,
-			&al.ClearedAt, &al.MailStatus, &al.MailTo, &al.MailError, &al.MessageID, &al.Raw, &inserted)
-		return al, err
-	})
-	if err != nil || !inserted {
-		return al, false, err
+	if !inserted {
+		return al, false, nil
 	}
 	if a.Ops == "" {
 		return al, true, nil
 	}
-	var mailedRecently bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM health_alarms WHERE project_ref = $1 AND condition = $2
-		AND id <> $3 AND mail_status IN ('pending', 'sent') AND raised_at > $4)`, ref, f.Condition, al.ID, now.Add(-mailAtMostEvery)).Scan(&mailedRecently); err != nil {
+	mailedRecently, err := alarmMailedSince(ctx, tx, ref, f.Condition, al.ID, now.Add(-mailAtMostEvery))
+	if err != nil {
 		return Alarm{}, false, err
 	}
 	if mailedRecently {
 		return al, true, nil
 	}
-	if _, err := tx.Exec(ctx, `UPDATE health_alarms SET mail_status = 'pending', mail_to = $2 WHERE id = $1`, al.ID, a.Ops); err != nil {
+	if err := alarmMailPending(ctx, tx, al.ID, a.Ops); err != nil {
 		return Alarm{}, false, err
 	}
 	al.MailStatus, al.MailTo = "pending", a.Ops
@@ -185,79 +172,6 @@ func (a Alarms) raise(ctx context.Context, tx pgx.Tx, ref string, f Finding, now
 		return Alarm{}, false, fmt.Errorf("queue the mail of alarm %d: %w", al.ID, err)
 	}
 	return al, true, nil
-}
-
-// AlarmGet returns alarm id.
-func AlarmGet(ctx context.Context, db DB, id int64) (Alarm, error) {
-	rows, err := db.Query(ctx, `SELECT `+alarmCols+` FROM health_alarms WHERE id = $1`, id)
-	if err != nil {
-		return Alarm{}, err
-	}
-	al, err := pgx.CollectExactlyOneRow(rows, scanAlarm)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Alarm{}, fmt.Errorf("alarm %d: %w", id, ErrNotFound)
-	}
-	return al, err
-}
-
-// AlarmsOpen returns the open alarms, newest first, of every project (ref
-// empty) or of one.
-func AlarmsOpen(ctx context.Context, db DB, ref string, limit int) ([]Alarm, error) {
-	rows, err := db.Query(ctx, `SELECT `+alarmCols+` FROM health_alarms WHERE cleared_at IS NULL AND ($1 = '' OR project_ref = $1)
-		ORDER BY raised_at DESC, id DESC LIMIT $2`, ref, limit)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, scanAlarm)
-}
-
-// AlarmsOpenRefs is the set of projects with an open alarm.
-func AlarmsOpenRefs(ctx context.Context, db DB) (map[string]bool, error) {
-	rows, err := db.Query(ctx, `SELECT DISTINCT project_ref FROM health_alarms WHERE cleared_at IS NULL`)
-	if err != nil {
-		return nil, err
-	}
-	refs, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	out := make(map[string]bool, len(refs))
-	for _, r := range refs {
-		out[r] = true
-	}
-	return out, err
-}
-
-// AlarmsOpenCount counts the open alarms by condition.
-func AlarmsOpenCount(ctx context.Context, db DB) (map[Condition]int, error) {
-	rows, err := db.Query(ctx, `SELECT condition, count(*) FROM health_alarms WHERE cleared_at IS NULL GROUP BY condition`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[Condition]int{}
-	for rows.Next() {
-		var c Condition
-		var n int
-		if err := rows.Scan(&c, &n); err != nil {
-			return nil, err
-		}
-		out[c] = n
-	}
-	return out, rows.Err()
-}
-
-// AlarmMailWritten stores the composed mail of an alarm once, so a retry
-// sends the very same message; it returns the stored one.
-func AlarmMailWritten(ctx context.Context, db DB, id int64, messageID string, raw []byte) (Alarm, error) {
-	if _, err := db.Exec(ctx, `UPDATE health_alarms SET message_id = $2, raw = $3 WHERE id = $1 AND raw IS NULL`, id, messageID, raw); err != nil {
-		return Alarm{}, err
-	}
-	return AlarmGet(ctx, db, id)
-}
-
-// AlarmMailDone records the mail's end: sent, or not_sent with why.
-func AlarmMailDone(ctx context.Context, db DB, id int64, status, reason string) error {
-	_, err := db.Exec(ctx, `UPDATE health_alarms SET mail_status = $2, mail_error = $3,
-		mailed_at = CASE WHEN $2 = 'sent' THEN now() END WHERE id = $1`, id, status, reason)
-	return err
 }
 
 // SnapshotConditions are the conditions SnapshotFindings checks.
@@ -283,33 +197,6 @@ type ProjectHealth struct {
 	SizedKey  string
 	Size      int64
 	EarlierSz []int64
-}
-
-// HealthOf reads the health of every project (refs nil) or of refs.
-func HealthOf(ctx context.Context, db DB, refs []string) ([]ProjectHealth, error) {
-	rows, err := db.Query(ctx, `
-		SELECT p.ref, p.created_at, n.id, coalesce(n.key, ''), coalesce(n.taken_at, n.last_modified, n.first_seen), coalesce(n.status, ''),
-		       coalesce(n.reason, ''), a.id, coalesce(a.key, ''), coalesce(a.size, 0),
-		       coalesce((SELECT array_agg(e.size) FROM (SELECT size FROM snapshots s
-		           WHERE s.project_ref = p.ref AND s.kind = 'automatic' AND s.deleted_at IS NULL AND s.id <> a.id
-		             AND coalesce(s.taken_at, s.last_modified) < coalesce(a.taken_at, a.last_modified)
-		           ORDER BY coalesce(s.taken_at, s.last_modified) DESC LIMIT $2) e), '{}')
-		FROM projects p
-		LEFT JOIN LATERAL (SELECT * FROM snapshots s WHERE s.project_ref = p.ref AND s.deleted_at IS NULL
-		    ORDER BY coalesce(taken_at, last_modified) DESC NULLS LAST, key DESC LIMIT 1) n ON true
-		LEFT JOIN LATERAL (SELECT * FROM snapshots s WHERE s.project_ref = p.ref AND s.deleted_at IS NULL AND s.kind = 'automatic'
-		    ORDER BY coalesce(taken_at, last_modified) DESC NULLS LAST, key DESC LIMIT 1) a ON true
-		WHERE ($1::text[] IS NULL OR p.ref = ANY($1))
-		ORDER BY p.ref`, refs, SizeWindow)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (ProjectHealth, error) {
-		var h ProjectHealth
-		err := r.Scan(&h.Ref, &h.CreatedAt, &h.NewestID, &h.NewestKey, &h.NewestAt, &h.NewestStatus, &h.NewestReason,
-			&h.SizedID, &h.SizedKey, &h.Size, &h.EarlierSz)
-		return h, err
-	})
 }
 
 // SnapshotFindings are the snapshot conditions that hold for h at now.
@@ -357,17 +244,6 @@ func DrillFindings(d Drill, earlier []int64) []Finding {
 		}
 	}
 	return nil
-}
-
-// RecoveriesBefore returns the recovery times (ms) of up to RecoveryWindow
-// passed drills of d's project before d.
-func RecoveriesBefore(ctx context.Context, db DB, d Drill) ([]int64, error) {
-	rows, err := db.Query(ctx, `SELECT recovery_ms FROM drills WHERE project_ref = $1 AND id <> $2 AND outcome = 'passed'
-		AND recovery_ms IS NOT NULL AND started_at <= $3 ORDER BY started_at DESC LIMIT $4`, d.ProjectRef, d.ID, d.StartedAt, RecoveryWindow)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[int64])
 }
 
 func median(xs []int64) float64 {

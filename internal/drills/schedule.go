@@ -50,24 +50,15 @@ func IsDue(ref string, every time.Duration, last *time.Time, now time.Time) bool
 
 // Due lists the projects with a verified snapshot whose drill is due at now.
 func Due(ctx context.Context, db DB, every time.Duration, now time.Time) ([]string, error) {
-	rows, err := db.Query(ctx, `SELECT p.ref, (SELECT max(started_at) FROM drills d WHERE d.project_ref = p.ref)
-		FROM projects p
-		WHERE EXISTS (SELECT 1 FROM snapshots s WHERE s.project_ref = p.ref AND s.status = 'verified' AND s.deleted_at IS NULL)
-		ORDER BY p.ref`)
+	last, err := drillLastByProject(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var due []string
-	for rows.Next() {
-		var ref string
-		var last *time.Time
-		if err := rows.Scan(&ref, &last); err != nil {
-			return nil, err
-		}
-		if IsDue(ref, every, last, now) {
-			due = append(due, ref)
+	for _, p := range last {
+		if IsDue(p.ref, every, p.last, now) {
+			due = append(due, p.ref)
 		}
 	}
-	return due, rows.Err()
+	return due, nil
 }

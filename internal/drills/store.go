@@ -4,18 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/restoreportal/portal/internal/dbx"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // DB is a pool, a connection or a transaction.
-type DB interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
+type DB = dbx.DBTX
 
 // ErrNotFound is returned for a drill or alarm that does not exist.
 var ErrNotFound = errors.New("not found")
@@ -293,4 +289,27 @@ func ProofsOf(ctx context.Context, db DB, refs []string, every time.Duration, no
 		out[p.ProjectRef] = p
 	}
 	return out, rows.Err()
+}
+
+// projectLastDrill is a project with a verified snapshot and the start of its
+// newest drill (nil: never drilled).
+type projectLastDrill struct {
+	ref  string
+	last *time.Time
+}
+
+// drillLastByProject lists the projects with a verified snapshot, by ref, each
+// with the start of its newest drill.
+func drillLastByProject(ctx context.Context, db DB) ([]projectLastDrill, error) {
+	rows, err := db.Query(ctx, `SELECT p.ref, (SELECT max(started_at) FROM drills d WHERE d.project_ref = p.ref)
+		FROM projects p
+		WHERE EXISTS (SELECT 1 FROM snapshots s WHERE s.project_ref = p.ref AND s.status = 'verified' AND s.deleted_at IS NULL)
+		ORDER BY p.ref`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (projectLastDrill, error) {
+		var p projectLastDrill
+		return p, r.Scan(&p.ref, &p.last)
+	})
 }

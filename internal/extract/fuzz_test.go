@@ -50,7 +50,7 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 		_, _ = Inventory(strings.NewReader(dump))
-		sel := Select(NewReader(strings.NewReader(dump)), []QualifiedName{{"public", "t"}})
+		sel := Select(NewReader(strings.NewReader(dump)), []QualifiedName{{Schema: "public", Name: "t"}})
 		for {
 			if _, err := sel.Next(); err != nil {
 				break

@@ -67,9 +67,9 @@ func TestGolden(t *testing.T) {
 func TestGoldenSelect(t *testing.T) {
 	t.Parallel()
 	for name, tables := range map[string][]QualifiedName{
-		"select_buckets":   {{"storage", "buckets"}},
-		"select_events":    {{"public", "User Events"}},
-		"select_documents": {{"ai", "documents"}, {"auth", "users"}},
+		"select_buckets":   {{Schema: "storage", Name: "buckets"}},
+		"select_events":    {{Schema: "public", Name: "User Events"}},
+		"select_documents": {{Schema: "ai", Name: "documents"}, {Schema: "auth", Name: "users"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -120,7 +120,7 @@ func TestSelectUnknownTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	_, err = Select(NewReader(f), []QualifiedName{{"storage", "bucket"}}).Next()
+	_, err = Select(NewReader(f), []QualifiedName{{Schema: "storage", Name: "bucket"}}).Next()
 	if err == nil || !strings.Contains(err.Error(), "unknown table storage.bucket (did you mean storage.buckets") {
 		t.Fatalf("err = %v", err)
 	}

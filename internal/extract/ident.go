@@ -2,49 +2,18 @@ package extract
 
 import (
 	"strings"
+
+	"github.com/restoreportal/portal/internal/pgident"
 )
 
-// QualifiedName is a schema-qualified object name, unquoted.
-type QualifiedName struct {
-	Schema string
-	Name   string
-}
-
-// String returns the name in a readable form, schema.name, quoting a part only when
-// it would not survive as a bare identifier.
-func (q QualifiedName) String() string {
-	if q.Schema == "" {
-		return quoteIfNeeded(q.Name)
-	}
-	return quoteIfNeeded(q.Schema) + "." + quoteIfNeeded(q.Name)
-}
-
-// Quoted returns the name with both parts always quoted, safe to put into SQL.
-func (q QualifiedName) Quoted() string {
-	if q.Schema == "" {
-		return QuoteIdent(q.Name)
-	}
-	return QuoteIdent(q.Schema) + "." + QuoteIdent(q.Name)
-}
+// QualifiedName is a schema-qualified object name, unquoted (pgident's, so
+// that the snapshot catalog names tables without linking this package).
+type QualifiedName = pgident.QualifiedName
 
 // QuoteIdent quotes an identifier for SQL, doubling embedded quotes.
-func QuoteIdent(s string) string {
-	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
-}
+func QuoteIdent(s string) string { return pgident.Quote(s) }
 
-func quoteIfNeeded(s string) string {
-	if s == "" {
-		return `""`
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c == '_' || i > 0 && (c >= '0' && c <= '9' || c == '$') {
-			continue
-		}
-		return QuoteIdent(s)
-	}
-	return s
-}
+func quoteIfNeeded(s string) string { return pgident.QuoteIfNeeded(s) }
 
 // ParseQualifiedName parses "schema.table" as a person would type it: each part may be
 // quoted SQL-style ("User Events"); an unquoted part is taken verbatim (not folded), so

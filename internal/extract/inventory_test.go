@@ -22,7 +22,7 @@ func TestResolveTables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []QualifiedName{{"auth", "users"}, {"public", "User Events"}, {"public", "User Events_2024"}}
+	want := []QualifiedName{{Schema: "auth", Name: "users"}, {Schema: "public", Name: "User Events"}, {Schema: "public", Name: "User Events_2024"}}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
 		t.Errorf("got %v, want %v", got, want)
 	}
@@ -60,7 +60,7 @@ CREATE POLICY owner_only ON public.notes USING ((owner = auth.uid()));
 -- Name: other p; Type: POLICY; Schema: public; Owner: -
 CREATE POLICY p ON public.other USING (auth.unused() = 1);
 `
-	sel := Select(NewReader(strings.NewReader(dump)), []QualifiedName{{"public", "notes"}})
+	sel := Select(NewReader(strings.NewReader(dump)), []QualifiedName{{Schema: "public", Name: "notes"}})
 	var got []string
 	for {
 		e, err := sel.Next()

@@ -118,10 +118,32 @@ func defName(e *Entry) (QualifiedName, bool) {
 
 var tableTypes = map[string]bool{"TABLE": true, "FOREIGN TABLE": true}
 
+// decide chooses and emits the pre-data entries of the selection: the tables
+// (wanted and their partitions), the roots bound to them, the definitions they
+// reference, and the comments and sequence ownership that follow those.
 func (s *Selection) decide() error {
-	// Tables in the dump, and partitions by parent.
-	var all []QualifiedName
-	children := map[QualifiedName][]QualifiedName{}
+	all, children := s.scanPreData()
+	if err := s.checkWanted(all); err != nil {
+		return err
+	}
+	s.selectTables(children)
+	s.emitted = make([]bool, len(s.pre))
+	keep := make([]bool, len(s.pre))
+	s.keepClosure(keep, s.roots(keep))
+	s.keepFollowers(keep)
+	for i := range s.pre {
+		if keep[i] {
+			s.emit(i)
+		}
+	}
+	s.lastOK = true
+	return nil
+}
+
+// scanPreData lists the tables in the dump and the partitions by parent, and
+// records where each name is defined (s.defs).
+func (s *Selection) scanPreData() (all []QualifiedName, children map[QualifiedName][]QualifiedName) {
+	children = map[QualifiedName][]QualifiedName{}
 	for i := range s.pre {
 		e := &s.pre[i]
 		if tableTypes[e.Type] {
@@ -142,6 +164,12 @@ func (s *Selection) decide() error {
 			s.defs[q] = append(s.defs[q], i)
 		}
 	}
+	return all, children
+}
+
+// checkWanted refuses a selection naming a table the dump does not have,
+// suggesting the closest names.
+func (s *Selection) checkWanted(all []QualifiedName) error {
 	var unknown []string
 	for _, q := range s.want {
 		if !slices.Contains(all, q) {
@@ -155,6 +183,12 @@ func (s *Selection) decide() error {
 	if len(unknown) > 0 {
 		return fmt.Errorf("select: %s", strings.Join(unknown, "; "))
 	}
+	return nil
+}
+
+// selectTables selects the wanted tables and, of a partitioned one, its
+// partitions (s.tables).
+func (s *Selection) selectTables(children map[QualifiedName][]QualifiedName) {
 	var add func(q QualifiedName)
 	add = func(q QualifiedName) {
 		if s.tables[q] {
@@ -168,45 +202,54 @@ func (s *Selection) decide() error {
 	for _, q := range s.want {
 		add(q)
 	}
+}
 
-	// Roots: settings, schemas, extensions, selected tables and what is bound to them.
-	s.emitted = make([]bool, len(s.pre))
-	keep := make([]bool, len(s.pre))
+// roots keeps settings, schemas, extensions, selected tables and what is
+// bound to them, and returns them as the queue of keepClosure.
+func (s *Selection) roots(keep []bool) []int {
 	var queue []int
-	mark := func(i int) {
-		if !keep[i] {
-			keep[i] = true
-			queue = append(queue, i)
-		}
-	}
 	for i := range s.pre {
 		e := &s.pre[i]
+		root := false
 		switch {
 		case e.Kind == KindMeta, isSetting(e.SQL), e.Type == "SCHEMA", e.Type == "EXTENSION":
-			mark(i)
+			root = true
 		case e.Type == "":
-			mark(i) // not understood: keep, in order
+			root = true // not understood: keep, in order
 		case tableTypes[e.Type] || strings.HasPrefix(strings.ToUpper(e.SQL), "ALTER TABLE"):
 			// The table itself and statements on it: identity columns, defaults,
 			// partition attachment, storage and statistics settings.
 			if q, ok := TargetTable(e.SQL); ok && s.tables[q] {
-				mark(i)
+				root = true
 			}
 		}
+		if root && !keep[i] {
+			keep[i] = true
+			queue = append(queue, i)
+		}
 	}
-	// Closure over names referenced by kept entries.
+	return queue
+}
+
+// keepClosure keeps the definitions of the names that kept entries
+// reference, and theirs, starting from queue.
+func (s *Selection) keepClosure(keep []bool, queue []int) {
 	for len(queue) > 0 {
 		i := queue[0]
 		queue = queue[1:]
 		for _, ref := range references(s.pre[i].SQL) {
 			for _, j := range s.defs[ref] {
-				if s.definition(j) {
-					mark(j)
+				if s.definition(j) && !keep[j] {
+					keep[j] = true
+					queue = append(queue, j)
 				}
 			}
 		}
 	}
-	// Comments and sequence ownership follow what they describe.
+}
+
+// keepFollowers keeps comments and sequence ownership with what they describe.
+func (s *Selection) keepFollowers(keep []bool) {
 	last := false
 	for i := range s.pre {
 		e := &s.pre[i]
@@ -228,13 +271,6 @@ func (s *Selection) decide() error {
 		}
 		last = keep[i]
 	}
-	for i := range s.pre {
-		if keep[i] {
-			s.emit(i)
-		}
-	}
-	s.lastOK = true
-	return nil
 }
 
 func (s *Selection) emit(i int) {

@@ -19,6 +19,7 @@ import (
 	"github.com/restoreportal/portal/internal/jobs"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/tickets"
+	"github.com/restoreportal/portal/internal/verify"
 )
 
 // The crash matrix: for every kind of restore (full or tables, destructive
@@ -171,7 +172,7 @@ func (c *crashCase) setUp(ctx context.Context, base *harness) error {
 		return err
 	}
 	c.h = h
-	snap, err := snapshots.Capture(ctx, snapshots.NewDeps(h.cfg, h.pool, h.deps.S3, h.deps.Log), h.ref, false)
+	snap, err := verify.Capture(ctx, snapshots.NewDeps(h.cfg, h.pool, h.deps.S3, h.deps.Log), h.ref, false)
 	if err != nil {
 		return fmt.Errorf("capture: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/restoreportal/portal/internal/drills"
 	"github.com/restoreportal/portal/internal/jobs"
 	"github.com/restoreportal/portal/internal/snapshots"
+	"github.com/restoreportal/portal/internal/verify"
 )
 
 // putDump uploads a gzipped dump of body at ref's key for time at, as the
@@ -150,7 +151,7 @@ func TestCorruptNewestSnapshotAlarms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, err = snapshots.Verify(ctx, snapshots.NewDeps(h.cfg, h.pool, h.deps.S3, h.deps.Log), s.ID); err != nil || s.Status != snapshots.StatusCorrupt {
+	if s, err = verify.Snapshot(ctx, snapshots.NewDeps(h.cfg, h.pool, h.deps.S3, h.deps.Log), s.ID); err != nil || s.Status != snapshots.StatusCorrupt {
 		t.Fatalf("verify: %s %v", s.Status, err)
 	}
 	got := h.syncAndCheck(h.ref)

@@ -25,6 +25,7 @@ import (
 	"github.com/restoreportal/portal/internal/testenv"
 	"github.com/restoreportal/portal/internal/tickets"
 	"github.com/restoreportal/portal/internal/tickets/tickettest"
+	"github.com/restoreportal/portal/internal/verify"
 )
 
 // harness is one project with a live database on the cluster, a portal
@@ -190,7 +191,7 @@ func (h *harness) change(day int) {
 // capture takes a verified snapshot of the live database, as the platform does.
 func (h *harness) capture() snapshots.Snapshot {
 	h.t.Helper()
-	s, err := snapshots.Capture(context.Background(), snapshots.NewDeps(h.cfg, h.pool, h.deps.S3, h.deps.Log), h.ref, false)
+	s, err := verify.Capture(context.Background(), snapshots.NewDeps(h.cfg, h.pool, h.deps.S3, h.deps.Log), h.ref, false)
 	if err != nil {
 		h.t.Fatalf("capture: %v", err)
 	}

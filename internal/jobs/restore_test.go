@@ -10,6 +10,7 @@ import (
 	"github.com/restoreportal/portal/internal/demo"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/tickets"
+	"github.com/restoreportal/portal/internal/verify"
 )
 
 var full = tickets.Scope{Kind: tickets.ScopeFull}
@@ -50,7 +51,7 @@ func TestFullNewProjectRestore(t *testing.T) {
 
 	// The new project gets captured like any registered one; rolling the
 	// restore back drops its database but keeps its snapshots listed.
-	if _, err := snapshots.Capture(context.Background(), snapshots.NewDeps(h.cfg, h.pool, h.deps.S3, h.deps.Log), tk.TargetRef(), true); err != nil {
+	if _, err := verify.Capture(context.Background(), snapshots.NewDeps(h.cfg, h.pool, h.deps.S3, h.deps.Log), tk.TargetRef(), true); err != nil {
 		t.Fatalf("capture the new project: %v", err)
 	}
 	tk = h.rollback(tk.ID)

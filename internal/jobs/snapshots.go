@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/restoreportal/portal/internal/snapshots"
+	"github.com/restoreportal/portal/internal/verify"
 )
 
 // The snapshot catalog's workers: sync, verify, capture (one project, or the
@@ -129,7 +130,7 @@ type verifyWorker struct {
 }
 
 func (w *verifyWorker) Work(ctx context.Context, job *river.Job[snapshots.VerifyArgs]) error {
-	_, err := snapshots.Verify(ctx, w.d.snapshots(), job.Args.SnapshotID)
+	_, err := verify.Snapshot(ctx, w.d.snapshots(), job.Args.SnapshotID)
 	if errors.Is(err, snapshots.ErrNotFound) {
 		return river.JobCancel(err)
 	}
@@ -142,7 +143,7 @@ type captureWorker struct {
 }
 
 func (w *captureWorker) Work(ctx context.Context, job *river.Job[snapshots.CaptureArgs]) error {
-	_, err := snapshots.Capture(ctx, w.d.snapshots(), job.Args.Ref, job.Args.Manual)
+	_, err := verify.Capture(ctx, w.d.snapshots(), job.Args.Ref, job.Args.Manual)
 	switch {
 	case errors.Is(err, snapshots.ErrNotFound), errors.Is(err, snapshots.ErrNotCapturable):
 		return river.JobCancel(err)

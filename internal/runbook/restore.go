@@ -17,6 +17,7 @@ import (
 	"github.com/restoreportal/portal/internal/restore"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/tickets"
+	"github.com/restoreportal/portal/internal/verify"
 )
 
 // A ticket's restore is one of full or tables scope, destructive or into a
@@ -509,7 +510,7 @@ func (r *restoreRun) fullDestructive(ctx context.Context, snap snapshots.Snapsho
 		return tickets.Result{}, err
 	}
 	safety, err := r.safetySnapshot(ctx, "capturing the live database before anything changes", func(d snapshots.Deps) (snapshots.Snapshot, error) {
-		s, err := snapshots.Capture(ctx, d, r.t.ProjectRef, true)
+		s, err := verify.Capture(ctx, d, r.t.ProjectRef, true)
 		if err != nil {
 			return s, fmt.Errorf("safety snapshot of %s: %w", live, err)
 		}
@@ -761,7 +762,7 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 		return tickets.Result{}, err
 	}
 	safety, err := r.safetySnapshot(ctx, "capturing the live tables before anything changes", func(d snapshots.Deps) (snapshots.Snapshot, error) {
-		s, err := snapshots.CaptureTables(ctx, d, r.t.ProjectRef, idents)
+		s, err := verify.CaptureTables(ctx, d, r.t.ProjectRef, idents)
 		if err != nil {
 			return s, fmt.Errorf("safety snapshot of %s in %s: %w", strings.Join(names, ", "), live, err)
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/restoreportal/portal/internal/testenv"
 	"github.com/restoreportal/portal/internal/tickets"
 	"github.com/restoreportal/portal/internal/tickets/tickettest"
+	"github.com/restoreportal/portal/internal/verify"
 )
 
 // These tests drive the sequence through its API, Run and Rollback, with no
@@ -90,7 +91,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	log := testenv.Logger(t)
-	if f.snap, err = snapshots.Capture(ctx, snapshots.NewDeps(cfg, pool, s3c, log), f.ref, false); err != nil {
+	if f.snap, err = verify.Capture(ctx, snapshots.NewDeps(cfg, pool, s3c, log), f.ref, false); err != nil {
 		t.Fatalf("capture: %v", err)
 	}
 	if err := demo.ChangeDay(ctx, conn, f.ref, 2); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/tickets"
+	"github.com/restoreportal/portal/internal/verify"
 )
 
 // More steps of the restore sequences (see the Step constants in runbook.go),
@@ -127,7 +128,7 @@ func (r *restoreRun) reuseSafetySnapshot(ctx context.Context, id int64) (snapsho
 		return s, false
 	}
 	if s.Status != snapshots.StatusVerified {
-		if s, err = snapshots.Verify(ctx, snapshots.NewDeps(r.d.Config, r.d.Pool, r.d.S3, r.log), id); err != nil || s.Status != snapshots.StatusVerified {
+		if s, err = verify.Snapshot(ctx, snapshots.NewDeps(r.d.Config, r.d.Pool, r.d.S3, r.log), id); err != nil || s.Status != snapshots.StatusVerified {
 			r.log.Warn("this ticket's safety snapshot does not verify; taking another", "snapshot_id", id, "err", err)
 			return s, false
 		}

@@ -1,36 +1,43 @@
 package seekgz
 
-import (
-	"io"
+import "io"
 
-	"github.com/restoreportal/portal/internal/extract"
-)
+// DumpEntry is what DumpIndexer needs of one entry of a plain pg_dump (the dump
+// reader's extract.Entry, which this package does not import, so that the
+// portal can read indexes without linking the dump reader).
+type DumpEntry struct {
+	Offset       int64 // where the entry starts in the plain dump
+	AfterTrailer bool  // the entry follows the completion trailer
+	Copy         bool  // a COPY (TABLE DATA) entry
+	Schema, Name string
+}
 
-// DumpIndexer feeds a Builder from the entries of a plain pg_dump as
-// extract.InventoryFunc hands them over: a mark at the start of every TABLE DATA
-// entry and at the entry after it (the start of post-data after the last one),
-// and a span from each COPY entry to the next entry. A COPY entry the dump ends
-// with, or that only \unrestrict follows, gets no span: what follows it (the
-// completion trailer) must never be skipped.
+// DumpIndexer feeds a Builder from the entries of a plain pg_dump as the dump
+// reader hands them over: a mark at the start of every TABLE DATA entry and at
+// the entry after it (the start of post-data after the last one), and a span
+// from each COPY entry to the next entry. A COPY entry the dump ends with, or
+// that only \unrestrict follows, gets no span: what follows it (the completion
+// trailer) must never be skipped.
 type DumpIndexer struct {
 	B       *Builder
 	open    bool
-	table   extract.QualifiedName
+	schema  string
+	name    string
 	start   int64
 	entries int
 }
 
 // Entry takes the next entry of the dump.
-func (d *DumpIndexer) Entry(e *extract.Entry) {
+func (d *DumpIndexer) Entry(e DumpEntry) {
 	d.entries++
 	if d.open && !e.AfterTrailer {
-		d.B.AddSpan(d.table.Schema, d.table.Name, d.start, e.Offset)
+		d.B.AddSpan(d.schema, d.name, d.start, e.Offset)
 		d.B.Mark(e.Offset)
 	}
 	d.open = false
-	if e.Kind == extract.KindCopy {
+	if e.Copy {
 		d.B.Mark(e.Offset)
-		d.open, d.table, d.start = true, e.Table, e.Offset
+		d.open, d.schema, d.name, d.start = true, e.Schema, e.Name, e.Offset
 	}
 }
 
@@ -44,25 +51,4 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
-}
-
-// IndexDump reads the whole gzipped dump src (size bytes, version etag) and
-// returns its inventory and access index. Errors are those of NewReader and
-// extract.InventoryFunc.
-func IndexDump(src io.Reader, etag string, size int64) (*Index, *extract.InventoryResult, error) {
-	z, err := NewReader(src)
-	if err != nil {
-		return nil, nil, err
-	}
-	b := NewBuilder(z)
-	plain := &countingReader{r: z}
-	d := &DumpIndexer{B: b}
-	inv, err := extract.InventoryFunc(plain, d.Entry)
-	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := io.Copy(io.Discard, plain); err != nil { // the trailer check of the last member
-		return nil, nil, err
-	}
-	return b.Index(etag, size, plain.n), inv, nil
 }

@@ -12,6 +12,30 @@ import (
 	"github.com/restoreportal/portal/internal/extract"
 )
 
+// dumpEntry is what DumpIndexer takes of e (internal/verify does the same).
+func dumpEntry(e *extract.Entry) DumpEntry {
+	return DumpEntry{Offset: e.Offset, AfterTrailer: e.AfterTrailer, Copy: e.Kind == extract.KindCopy, Schema: e.Table.Schema, Name: e.Table.Name}
+}
+
+// indexDump reads the whole gzipped dump src and returns its access index,
+// built as verification (internal/verify) builds it.
+func indexDump(src io.Reader, etag string, size int64) (*Index, error) {
+	z, err := NewReader(src)
+	if err != nil {
+		return nil, err
+	}
+	b := NewBuilder(z)
+	plain := &countingReader{r: z}
+	d := &DumpIndexer{B: b}
+	if _, err := extract.InventoryFunc(plain, func(e *extract.Entry) { d.Entry(dumpEntry(e)) }); err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(io.Discard, plain); err != nil {
+		return nil, err
+	}
+	return b.Index(etag, size, plain.n), nil
+}
+
 // indexOf builds the index of data with small spacing, so that even the golden
 // dumps get many checkpoints.
 func indexOf(t testing.TB, data []byte, every, near int64) *Index {
@@ -24,7 +48,7 @@ func indexOf(t testing.TB, data []byte, every, near int64) *Index {
 	b.Every, b.Near = every, near
 	plain := &countingReader{r: z}
 	d := &DumpIndexer{B: b}
-	if _, err := extract.InventoryFunc(plain, d.Entry); err != nil {
+	if _, err := extract.InventoryFunc(plain, func(e *extract.Entry) { d.Entry(dumpEntry(e)) }); err != nil {
 		t.Fatal(err)
 	}
 	return b.Index("etag", int64(len(data)), plain.n)

@@ -36,29 +36,21 @@ var (
 // flight, never a temporary file.
 const capturePartSize = 8 << 20
 
-// Capture runs pg_dump --no-owner --no-privileges on ref's database, gzips
-// the output and streams it to S3 as a multipart upload of unknown length
-// (nothing touches local disk), records the snapshot and verifies it. manual
-// snapshots ("snapshot now", the safety snapshot before a destructive
-// restore) are never pruned. The returned snapshot is verified unless the
-// error says otherwise.
-func Capture(ctx context.Context, d Deps, ref string, manual bool) (Snapshot, error) {
-	return capture(ctx, d, ref, manual, nil)
+// CaptureWith runs pg_dump --no-owner --no-privileges on ref's database (only
+// tables when given: pg_dump -t, each name quoted, so it matches that one table
+// and is no pattern), gzips the output and streams it to S3 as a multipart
+// upload of unknown length (nothing touches local disk), records the snapshot
+// and verifies it with inspect (VerifyWith). manual snapshots ("snapshot now",
+// the safety snapshot before a destructive restore) are never pruned. A tables
+// capture is manual and its key ends in .tables.sql.gz, so a person reading the
+// bucket or the catalog sees it holds only some tables. The returned snapshot
+// is verified unless the error says otherwise. internal/verify.Capture and
+// CaptureTables call it with the dump reader's inspection.
+func CaptureWith(ctx context.Context, d Deps, ref string, manual bool, tables []pgx.Identifier, inspect Inspector) (Snapshot, error) {
+	return capture(ctx, d, ref, manual || len(tables) > 0, tables, inspect)
 }
 
-// CaptureTables is Capture of only tables (pg_dump -t, each name quoted, so
-// it matches that one table and is no pattern), a manual snapshot: the
-// safety snapshot before a table-scope destructive restore. Its key ends in
-// .tables.sql.gz, so a person reading the bucket or the catalog sees it holds
-// only some tables.
-func CaptureTables(ctx context.Context, d Deps, ref string, tables []pgx.Identifier) (Snapshot, error) {
-	if len(tables) == 0 {
-		return Snapshot{}, errors.New("capture tables: no tables")
-	}
-	return capture(ctx, d, ref, true, tables)
-}
-
-func capture(ctx context.Context, d Deps, ref string, manual bool, tables []pgx.Identifier) (Snapshot, error) {
+func capture(ctx context.Context, d Deps, ref string, manual bool, tables []pgx.Identifier, inspect Inspector) (Snapshot, error) {
 	p, err := ProjectGet(ctx, d.Pool, ref)
 	if err != nil {
 		return Snapshot{}, err
@@ -142,7 +134,7 @@ func capture(ctx context.Context, d Deps, ref string, manual bool, tables []pgx.
 	}
 	d.log().Info("snapshot captured", "project_ref", ref, "key", key, "bytes", size, "manual", manual,
 		"duration_ms", time.Since(start).Milliseconds())
-	s, err := Verify(ctx, d, id)
+	s, err := VerifyWith(ctx, d, id, inspect)
 	if err != nil {
 		return s, fmt.Errorf("capture %s: %w", ref, err)
 	}
@@ -257,4 +249,16 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// countReader counts the bytes read through it.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -120,3 +120,57 @@ func snapshotSetKind(ctx context.Context, tx pgx.Tx, key string, kind Kind) (int
 	err := tx.QueryRow(ctx, `UPDATE snapshots SET kind = $2 WHERE key = $1 RETURNING id`, key, kind).Scan(&id)
 	return id, err
 }
+
+// snapshotIndex is a snapshot's row of snapshot_indexes: where its access
+// index is and the index object's digest.
+type snapshotIndex struct {
+	snapshotID         int64
+	etag, bucket, key  string
+	sha256             string
+	bytes, checkpoints int
+}
+
+// snapshotIndexPut records (or replaces) a snapshot's access index.
+func snapshotIndexPut(ctx context.Context, db DB, x snapshotIndex) error {
+	_, err := db.Exec(ctx, `INSERT INTO snapshot_indexes (snapshot_id, etag, bucket, key, sha256, bytes, checkpoints)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (snapshot_id) DO UPDATE SET etag = excluded.etag, bucket = excluded.bucket, key = excluded.key,
+			sha256 = excluded.sha256, bytes = excluded.bytes, checkpoints = excluded.checkpoints, built_at = now()`,
+		x.snapshotID, x.etag, x.bucket, x.key, x.sha256, x.bytes, x.checkpoints)
+	return err
+}
+
+// snapshotIndexGet returns where snapshot id's access index is; pgx.ErrNoRows
+// when it has none.
+func snapshotIndexGet(ctx context.Context, db DB, id int64) (snapshotIndex, error) {
+	x := snapshotIndex{snapshotID: id}
+	err := db.QueryRow(ctx, `SELECT etag, bucket, key, sha256 FROM snapshot_indexes WHERE snapshot_id = $1`, id).
+		Scan(&x.etag, &x.bucket, &x.key, &x.sha256)
+	return x, err
+}
+
+// snapshotListSafetyLapsed lists the safety snapshots recorded before before
+// (ref empty: of every project) that retention may delete: their ticket's
+// restore is not queued or running and no open ticket references them.
+func snapshotListSafetyLapsed(ctx context.Context, db DB, before time.Time, ref string) ([]int64, error) {
+	rows, err := db.Query(ctx, `SELECT s.id FROM ticket_safety_snapshots ss
+		JOIN snapshots s ON s.id = ss.snapshot_id
+		JOIN tickets t ON t.id = ss.ticket_id
+	WHERE s.deleted_at IS NULL AND ss.created_at < $1 AND ($2 = '' OR s.project_ref = $2)
+		AND t.state NOT IN ('queued', 'running')
+		AND s.id NOT IN (SELECT snapshot_id FROM snapshot_references WHERE snapshot_id IS NOT NULL)
+	ORDER BY s.id`, before, ref)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
+// snapshotLockSafetyLapsed is the query pruneSafetyOne gives pruneLocked:
+// snapshot $1, locked, if it is still a safety snapshot recorded before $2
+// that snapshotListSafetyLapsed would list.
+const snapshotLockSafetyLapsed = `SELECT ` + snapshotCols + ` FROM snapshots WHERE id = $1 AND deleted_at IS NULL
+			AND id IN (SELECT s.id FROM ticket_safety_snapshots ss JOIN snapshots s ON s.id = ss.snapshot_id JOIN tickets t ON t.id = ss.ticket_id
+				WHERE ss.created_at < $2 AND t.state NOT IN ('queued', 'running'))
+			AND id NOT IN (SELECT snapshot_id FROM snapshot_references WHERE snapshot_id IS NOT NULL)
+			FOR UPDATE`

@@ -1,11 +1,13 @@
 // Package snapshots is the catalog of every project's dumps in S3.
 //
 // It discovers project prefixes and snapshot objects (Sync), parses snapshot
-// times from keys (ParseKeyTime), verifies each new snapshot by streaming it
-// through the dump reader (Verify), stores the table inventory, answers "which
-// snapshot for this time" (Resolve), captures new snapshots with pg_dump
-// (Capture) and prunes old automatic ones (Prune). All SQL is in store.go.
-// Pages read the catalog, never S3.
+// times from keys (ParseKeyTime), records each snapshot's verification and its
+// table inventory (VerifyWith: internal/verify streams the dump through the dump
+// reader, which this package does not link, so the portal does not either),
+// answers "which snapshot for this time" (Resolve), captures new snapshots with
+// pg_dump (CaptureWith) and prunes old automatic ones (Prune). All SQL is in
+// the store files (store.go, *_store.go, placement.go). Pages read the
+// catalog, never S3.
 //
 // Job args for the River workers in internal/jobs live here too (jobargs.go);
 // this package imports neither River's client nor echo.

@@ -11,11 +11,13 @@ import (
 
 	kgzip "github.com/klauspost/compress/gzip"
 	"github.com/klauspost/pgzip"
+
+	"github.com/restoreportal/portal/internal/seekgz"
 )
 
 // The benchmarks behind scripts/bench-gzip.sh: decompressing a dump (what
 // a restore and a verification read do) with the standard library's gzip
-// against klauspost/compress/gzip, and compressing one (what a capture does)
+// against klauspost/compress/gzip and internal/seekgz, and compressing one (what a capture does)
 // with the standard library against klauspost/pgzip's parallel writer.
 
 var benchDump = sync.OnceValues(func() ([]byte, []byte) {
@@ -61,6 +63,12 @@ func BenchmarkGunzipStdlib(b *testing.B) {
 
 func BenchmarkGunzipKlauspost(b *testing.B) {
 	benchRead(b, func(r io.Reader) (io.Reader, error) { return kgzip.NewReader(r) })
+}
+
+// BenchmarkGunzipSeekgz is the decoder verification reads with
+// (internal/seekgz), on the same dump.
+func BenchmarkGunzipSeekgz(b *testing.B) {
+	benchRead(b, func(r io.Reader) (io.Reader, error) { return seekgz.NewReader(r) })
 }
 
 func benchWrite(b *testing.B, newWriter func(io.Writer) io.WriteCloser) {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,8 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/restoreportal/portal/internal/extract"
 	"github.com/restoreportal/portal/internal/objstore"
+	"github.com/restoreportal/portal/internal/pgident"
 	"github.com/restoreportal/portal/internal/seekgz"
 )
 
@@ -54,11 +53,8 @@ func storeIndex(ctx context.Context, d Deps, id int64, key string, idx *seekgz.I
 		return 0, fmt.Errorf("store access index s3://%s/%s: %w", bucket, k, err)
 	}
 	sum := sha256.Sum256(data)
-	_, err = d.Pool.Exec(ctx, `INSERT INTO snapshot_indexes (snapshot_id, etag, bucket, key, sha256, bytes, checkpoints)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (snapshot_id) DO UPDATE SET etag = excluded.etag, bucket = excluded.bucket, key = excluded.key,
-			sha256 = excluded.sha256, bytes = excluded.bytes, checkpoints = excluded.checkpoints, built_at = now()`,
-		id, idx.ETag, bucket, k, hex.EncodeToString(sum[:]), len(data), len(idx.Checkpoints))
+	err = snapshotIndexPut(ctx, d.Pool, snapshotIndex{snapshotID: id, etag: idx.ETag, bucket: bucket, key: k,
+		sha256: hex.EncodeToString(sum[:]), bytes: len(data), checkpoints: len(idx.Checkpoints)})
 	if err != nil {
 		return 0, fmt.Errorf("record access index of snapshot %d: %w", id, err)
 	}
@@ -70,9 +66,8 @@ func storeIndex(ctx context.Context, d Deps, id int64, key string, idx *seekgz.I
 // describes that version. A missing one wraps ErrNoIndex, an unusable one
 // seekgz.ErrBadIndex.
 func LoadIndex(ctx context.Context, d Deps, s Snapshot) (*seekgz.Index, error) {
-	var etag, bucket, k, want string
-	err := d.Pool.QueryRow(ctx, `SELECT etag, bucket, key, sha256 FROM snapshot_indexes WHERE snapshot_id = $1`, s.ID).
-		Scan(&etag, &bucket, &k, &want)
+	rec, err := snapshotIndexGet(ctx, d.Pool, s.ID)
+	etag, bucket, k, want := rec.etag, rec.bucket, rec.key, rec.sha256
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && strings.Trim(etag, `"`) != strings.Trim(s.ETag, `"`)) {
 		return nil, fmt.Errorf("%w for version %s", ErrNoIndex, s.ETag)
 	}
@@ -158,13 +153,13 @@ func (d *Dump) Close() error {
 // ranged GET pinned to the verified version (src serves the first); the stream
 // is the dump less the other tables' data. Without an index, or with an unusable
 // one, it reads everything through gunzip as before and says why in Fallback.
-func OpenDump(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, tables []extract.QualifiedName,
+func OpenDump(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, tables []pgident.QualifiedName,
 	onChanged func(context.Context, ToVerify)) (*Dump, error) {
 	full := func(reason string) (*Dump, error) {
 		if reason != "" {
 			d.log().Warn("tables restore reads the whole snapshot: "+reason, "snapshot_id", s.ID, "key", s.Key)
 		}
-		gz, err := gzip.NewReader(bufio.NewReaderSize(src, 1<<20))
+		gz, err := seekgz.NewReader(bufio.NewReaderSize(src, 1<<20))
 		if err != nil {
 			return nil, fmt.Errorf("snapshot %s: not gzip: %w", s.Key, err)
 		}
@@ -187,20 +182,20 @@ func OpenDump(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, tab
 
 // OpenIndexed is OpenDump with the access index idx already loaded (and
 // checked: LoadIndex).
-func OpenIndexed(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, tables []extract.QualifiedName,
+func OpenIndexed(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, tables []pgident.QualifiedName,
 	idx *seekgz.Index, onChanged func(context.Context, ToVerify)) (*Dump, error) {
 	full := func() (*Dump, error) {
-		gz, err := gzip.NewReader(bufio.NewReaderSize(src, 1<<20))
+		gz, err := seekgz.NewReader(bufio.NewReaderSize(src, 1<<20))
 		if err != nil {
 			return nil, fmt.Errorf("snapshot %s: not gzip: %w", s.Key, err)
 		}
 		return &Dump{Reader: gz}, nil
 	}
-	want := map[extract.QualifiedName]bool{}
+	want := map[pgident.QualifiedName]bool{}
 	for _, t := range tables {
 		want[t] = true
 	}
-	ranges := idx.Keep(func(sp seekgz.Span) bool { return want[extract.QualifiedName{Schema: sp.Schema, Name: sp.Name}] }, seekgz.DefaultMinSkip)
+	ranges := idx.Keep(func(sp seekgz.Span) bool { return want[pgident.QualifiedName{Schema: sp.Schema, Name: sp.Name}] }, seekgz.DefaultMinSkip)
 	if len(ranges) == 1 && ranges[0] == (seekgz.Range{Start: 0, End: idx.Length}) {
 		return full() // nothing worth skipping
 	}

@@ -21,11 +21,22 @@ func Prune(ctx context.Context, d Deps, keep int, ref string) ([]Snapshot, error
 	if err != nil {
 		return nil, fmt.Errorf("retention candidates: %w", err)
 	}
+	pruned, err := pruneEach(ctx, d, ids, func(id int64) (Snapshot, bool, error) { return pruneOne(ctx, d, id) })
+	if len(pruned) > 0 {
+		d.log().Info("retention pruned snapshots", "project_ref", ref, "keep", keep, "pruned", len(pruned))
+	}
+	return pruned, err
+}
+
+// pruneEach prunes each of ids with one, going on past failures, and
+// refreshes the summaries of the projects it pruned; the error joins the
+// failures.
+func pruneEach(ctx context.Context, d Deps, ids []int64, one func(id int64) (Snapshot, bool, error)) ([]Snapshot, error) {
 	var pruned []Snapshot
 	refs := map[string]bool{}
 	var errs []error
 	for _, id := range ids {
-		s, ok, err := pruneOne(ctx, d, id)
+		s, ok, err := one(id)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -41,9 +52,6 @@ func Prune(ctx context.Context, d Deps, keep int, ref string) ([]Snapshot, error
 	}
 	if err := SummaryRefresh(ctx, d.Pool, list); err != nil {
 		errs = append(errs, err)
-	}
-	if len(pruned) > 0 {
-		d.log().Info("retention pruned snapshots", "project_ref", ref, "keep", keep, "pruned", len(pruned))
 	}
 	return pruned, errors.Join(errs...)
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/restoreportal/portal/internal/dbx"
-	"github.com/restoreportal/portal/internal/extract"
 )
 
 // DB is what the store needs: a pool, a connection or a transaction.
@@ -101,11 +100,11 @@ func SnapshotTables(ctx context.Context, db DB, id int64) ([]Table, error) {
 // transaction.
 // etag and size are those of the object version that was read: restores read
 // exactly that version (OpenVerified).
-func snapshotSetVerified(ctx context.Context, tx pgx.Tx, id int64, etag string, size int64, inv *extract.InventoryResult, uncompressed int64) error {
+func snapshotSetVerified(ctx context.Context, tx pgx.Tx, id int64, inv Inspection) error {
 	if _, err := tx.Exec(ctx, `UPDATE snapshots SET status = 'verified', reason = '', verified_at = now(),
 		server_version = $2, dump_version = $3, entries = $4, uncompressed_bytes = $5, etag = coalesce(nullif($6, ''), etag),
 		size = CASE WHEN $6 <> '' THEN $7 ELSE size END
-		WHERE id = $1`, id, inv.ServerVersion, inv.DumpVersion, inv.Entries, uncompressed, etag, size); err != nil {
+		WHERE id = $1`, id, inv.ServerVersion, inv.DumpVersion, inv.Entries, inv.Uncompressed, inv.ETag, inv.Size); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM snapshot_tables WHERE snapshot_id = $1`, id); err != nil {
@@ -113,7 +112,7 @@ func snapshotSetVerified(ctx context.Context, tx pgx.Tx, id int64, etag string, 
 	}
 	rows := make([][]any, 0, len(inv.Tables))
 	for i, t := range inv.Tables {
-		rows = append(rows, []any{id, i, t.Table.Schema, t.Table.Name, t.Rows, t.Bytes, t.HasData})
+		rows = append(rows, []any{id, i, t.Schema, t.Name, t.Rows, t.Bytes, t.HasData})
 	}
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"snapshot_tables"},
 		[]string{"snapshot_id", "position", "schema_name", "table_name", "rows", "bytes", "has_data"}, pgx.CopyFromRows(rows))

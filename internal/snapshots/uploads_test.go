@@ -50,7 +50,7 @@ exec sleep 120
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { _, err := Capture(ctx, d, "proj-cut", true); done <- err }()
+	go func() { _, err := CaptureWith(ctx, d, "proj-cut", true, nil, refuseInspect); done <- err }()
 
 	prefix := d.Prefix + "/proj-cut/"
 	deadline := time.Now().Add(3 * time.Minute) // gzip of the first part is slow under -race on a busy machine

@@ -29,11 +29,7 @@ func NewerRestore(ctx context.Context, db DB, t Ticket) (id int64, ok bool, err 
 	if t.Mode != ModeDestructive || t.Result == nil || t.Result.FinishedAt.IsZero() {
 		return 0, false, nil
 	}
-	err = db.QueryRow(ctx, `SELECT id FROM tickets
-		WHERE project_ref = $1 AND id <> $2 AND mode = 'destructive' AND state = 'succeeded'
-		  AND (result->>'ok')::boolean AND result->>'rolled_back_at' IS NULL
-		  AND (result->>'finished_at')::timestamptz > $3
-		ORDER BY (result->>'finished_at')::timestamptz DESC LIMIT 1`, t.ProjectRef, t.ID, t.Result.FinishedAt).Scan(&id)
+	id, err = ticketNewestStandingRestore(ctx, db, t.ProjectRef, t.ID, t.Result.FinishedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, nil
 	}

@@ -53,14 +53,7 @@ func RollbackPreview(ctx context.Context, db DB, cl *cluster.Cluster, t Ticket, 
 // tableChangesSince reads the committed table swap of ticket id and counts
 // what was written to its tables since.
 func tableChangesSince(ctx context.Context, db DB, cl *cluster.Cluster, id int64, where string) ([]string, error) {
-	var (
-		live, state string
-		tables      []string
-		xid         *int64
-		after       map[string]int64
-	)
-	err := db.QueryRow(ctx, `SELECT live_database, tables, state, xid, coalesce(after_rows, '{}') FROM ticket_table_swaps
-		WHERE ticket_id = $1 AND op = 'restore'`, id).Scan(&live, &tables, &state, &xid, &after)
+	live, tables, state, xid, after, err := tableSwapRestoreGet(ctx, db, id)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && (state != "committed" || xid == nil)) {
 		return nil, fmt.Errorf("the table restore of ticket %d is not recorded as committed", id)
 	}

@@ -46,8 +46,8 @@ func reservedName(ctx context.Context, db DB, name string) (string, error) {
 	if slices.Contains(reservedDatabases, name) {
 		return fmt.Sprintf("database %s is one of the cluster's own databases", name), nil
 	}
-	var portal string
-	if err := db.QueryRow(ctx, `SELECT current_database()`).Scan(&portal); err != nil {
+	portal, err := portalDatabase(ctx, db)
+	if err != nil {
 		return "", err
 	}
 	if name == portal {
@@ -102,8 +102,7 @@ func CheckNewProjectTarget(ctx context.Context, db DB, dbs Databases, t Ticket) 
 	} else if why != "" {
 		return refuse("%s: a new-project restore needs a new name", why)
 	}
-	var owner string
-	err = db.QueryRow(ctx, `SELECT ref FROM projects WHERE ref = $1 OR database_name = $2 ORDER BY ref = $1 DESC LIMIT 1`, ref, name).Scan(&owner)
+	owner, err := projectOwning(ctx, db, ref, name)
 	switch {
 	case err == nil && owner == ref:
 		return refuse("project %s exists already: choose another target ref", ref)
@@ -146,8 +145,7 @@ func checkTarget(ctx context.Context, db DB, dbs Databases, t Ticket) error {
 	if t.Mode == ModeNewProject {
 		return CheckNewProjectTarget(ctx, db, dbs, t)
 	}
-	var live *string
-	err := db.QueryRow(ctx, `SELECT database_name FROM projects WHERE ref = $1`, t.ProjectRef).Scan(&live)
+	live, err := projectDatabaseName(ctx, db, t.ProjectRef)
 	if errors.Is(err, pgx.ErrNoRows) || err == nil && live == nil {
 		return nil // the worker refuses a project without a database, with its reason
 	}

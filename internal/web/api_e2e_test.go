@@ -22,6 +22,7 @@ import (
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/testenv"
 	"github.com/restoreportal/portal/internal/tickets/tickettest"
+	"github.com/restoreportal/portal/internal/verify"
 	"github.com/restoreportal/portal/internal/web"
 )
 
@@ -72,7 +73,7 @@ func TestAPIMailedTicketToRestoreAndRollback(t *testing.T) {
 	if _, err := pool.Exec(ctx, `INSERT INTO projects (ref, database_name, source) VALUES ($1, $2, 'registered')`, ref, dbname); err != nil {
 		t.Fatal(err)
 	}
-	snap, err := snapshots.Capture(ctx, snapshots.NewDeps(cfg, pool, s3c, log), ref, false)
+	snap, err := verify.Capture(ctx, snapshots.NewDeps(cfg, pool, s3c, log), ref, false)
 	if err != nil {
 		t.Fatalf("capture: %v", err)
 	}

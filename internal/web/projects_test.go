@@ -21,6 +21,7 @@ import (
 	"github.com/restoreportal/portal/internal/auth"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/testenv"
+	"github.com/restoreportal/portal/internal/verify"
 	"github.com/restoreportal/portal/internal/web"
 )
 
@@ -74,7 +75,7 @@ func newCatalogEnv(t *testing.T) catalogEnv {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if *dst, err = snapshots.Verify(ctx, sd, s.ID); err != nil {
+		if *dst, err = verify.Snapshot(ctx, sd, s.ID); err != nil {
 			t.Fatal(err)
 		}
 	}

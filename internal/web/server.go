@@ -89,7 +89,7 @@ func (s *Server) routes(e *echo.Echo) {
 	app.GET("/tickets/:id", s.ticketShow)
 	app.GET("/tickets/:id/tables", s.ticketTables)
 	app.GET("/tickets/:id/:action", s.ticketFormGet)
-	app.POST("/tickets/:id/:action", s.ticketAction)
+	s.ticketActionRoutes(app)
 	app.GET("/live/progress", s.liveProgress)
 	app.GET("/audit", s.auditList)
 	app.GET("/account", s.account)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -317,104 +318,191 @@ func containsSnapshot(list []tickets.Snapshot, id int64) bool {
 	return false
 }
 
-// ticketAction runs one of the ticket page's forms: parse -> domain call ->
-// redirect back with a flash; a refused action shows the page again with the
-// reason.
-func (s *Server) ticketAction(c echo.Context) error {
+// ticketActionRoutes registers the ticket page's forms, one handler each of
+// the house shape: parse -> domain call -> redirect back with a flash; a
+// refused action shows the page again with the reason (ticketActionDone).
+func (s *Server) ticketActionRoutes(g *echo.Group) {
+	for action, h := range map[string]echo.HandlerFunc{
+		"prepare": s.ticketPrepare, "edit": s.ticketEdit, "submit": s.ticketSubmit, "start": s.ticketStart,
+		"approve": s.ticketApprove, "withdraw": s.ticketWithdraw, "retry": s.ticketRetry, "rollback": s.ticketRollback,
+		"decide": s.ticketDecide, "notes": s.ticketNotes, "assign": s.ticketAssign,
+	} {
+		g.POST("/tickets/:id/"+action, h)
+	}
+	g.POST("/tickets/:id/:action", func(echo.Context) error {
+		return echo.NewHTTPError(http.StatusNotFound, "no such action")
+	})
+}
+
+// ticketForm runs the common form of the ticket page: act on ticket id as the
+// signed-in person and end with ticketActionDone (done is the flash).
+func (s *Server) ticketForm(c echo.Context, done string, act func(ctx context.Context, a tickets.Actor, id int64) error) error {
+	id, err := ticketID(c)
+	if err != nil {
+		return err
+	}
+	return s.ticketActionDone(c, id, act(c.Request().Context(), s.actor(c), id), done)
+}
+
+// ticketPrepare saves the triage; a refused plan shows the form again with
+// what was typed.
+func (s *Server) ticketPrepare(c echo.Context) error {
 	id, err := ticketID(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	a := s.actor(c)
-	var done string
-	switch c.Param("action") {
-	case "prepare":
-		var p tickets.Preparation
-		p.SnapshotID, _ = strconv.ParseInt(c.FormValue("snapshot_id"), 10, 64)
-		p.Mode = tickets.Mode(c.FormValue("mode"))
-		p.Scope.Kind = tickets.ScopeKind(c.FormValue("scope_kind"))
-		if p.Scope.Kind == tickets.ScopeTables {
-			form, _ := c.FormParams()
-			p.Scope.Tables = form["tables"]
-		}
-		p.Options.TargetRef = strings.TrimSpace(c.FormValue("target_ref"))
-		p.Options.AllowDangling = c.FormValue("allow_dangling") == "1"
-		p.Options.Undelete = undeleteLimitForm(c) // undelete.go
-		p.Options.StagedReview = c.FormValue("staged_review") == "1"
-		if cur, err := tickets.TicketGet(ctx, s.Pool, id); err == nil {
-			p.Options.KeepDays = cur.Options.KeepDays
-		}
-		if _, err = tickets.Prepare(ctx, s.Pool, s.catalog, a, id, p); err != nil && userFacing(err) && !errors.Is(err, tickets.ErrNotFound) {
-			code, _, _ := statusOf(err)
-			fe := formErrorOf(err, "triage")
-			return s.renderTicketView(c, id, code, ticketView{msg: fe.Summary(), err: fe, draft: &p})
-		}
-		done = "Triage saved; the ticket is ready."
-	case "edit":
-		var n tickets.NewTicket
-		n, err = newTicketParams(tickets.SourcePortal, c.FormValue("project_ref"), "", c.FormValue("requested_at"),
-			c.FormValue("requested_tz"), "", nil, "", "")
-		if err == nil {
-			_, err = tickets.EditRequest(ctx, s.Pool, s.catalog, a, id, tickets.RequestEdit{ProjectRef: n.ProjectRef,
-				RequestedAt: n.RequestedAt, RequestedTZ: n.RequestedTZ})
-		}
-		done = "Request corrected."
-	case "submit":
-		_, err = tickets.Submit(ctx, s.Pool, a, id)
-		done = "Approval requested."
-	case "start":
-		_, err = tickets.Start(ctx, s.Pool, s.River, a, id)
-		done = "Restore queued."
-	case "approve":
-		_, err = tickets.ApprovePlan(ctx, s.Pool, s.catalog, s.River, a, id, tickets.Approval{ConfirmRef: c.FormValue("confirm_ref"),
-			PlanDigest: c.FormValue("plan_digest"), TTL: s.Config.ApprovalTTL})
-		var pc *tickets.PlanChangedError
-		if errors.As(err, &pc) {
-			return s.renderTicketChanges(c, id, http.StatusConflict, pc.Error(), pc.Changes)
-		}
-		done = "Approved; the restore is queued."
-	case "withdraw":
-		// "Withdraw and edit": the only way to change a plan awaiting approval.
-		if _, err = tickets.Withdraw(ctx, s.Pool, a, id); err == nil {
-			return s.redirectFlash(c, fmt.Sprintf("/tickets/%d#triage", id), "ok",
-				"Approval request withdrawn: edit the plan, save the triage and ask for approval again.")
-		}
-	case "retry":
-		_, err = tickets.Retry(ctx, s.Pool, a, id)
-		done = "The ticket is ready again."
-	case "rollback":
-		_, err = tickets.RequestRollbackPlan(ctx, s.Pool, s.River, a, id, tickets.Approval{ConfirmRef: c.FormValue("confirm_ref"),
-			PlanDigest: c.FormValue("rollback_digest")})
-		done = "Rollback queued."
-	case "decide":
-		msg := c.FormValue("message")
-		switch tickets.State(c.FormValue("decision")) {
-		case tickets.StateNeedsInfo:
-			if _, err = tickets.AskForInfo(ctx, s.Pool, a, id, msg); err == nil {
-				// The requester of a mailed ticket is asked by mail (the
-				// notice job skips other tickets and robots).
-				_, err = s.River.Insert(ctx, intake.NotifyArgs{TicketID: id, Notice: mail.NoticeNeedsInfo, Problems: []string{msg}}, nil)
-			}
-		case tickets.StateRejected:
-			_, err = tickets.Reject(ctx, s.Pool, a, id, msg)
-		case tickets.StateCancelled:
-			_, err = tickets.Cancel(ctx, s.Pool, a, id, msg)
-		default:
-			return echo.NewHTTPError(http.StatusBadRequest, "unknown decision")
-		}
-		done = "Ticket updated."
-	case "notes":
-		_, err = tickets.AddEntry(ctx, s.Pool, a, tickets.Entry{TicketID: id, Kind: tickets.EntryNote, Body: c.FormValue("body")})
-		done = "Note added."
-	case "assign":
-		uid, _ := strconv.ParseInt(c.FormValue("user_id"), 10, 64)
-		_, err = tickets.Assign(ctx, s.Pool, a, id, uid)
-		done = "Assignee changed."
-	default:
-		return echo.NewHTTPError(http.StatusNotFound, "no such action")
+	var p tickets.Preparation
+	p.SnapshotID, _ = strconv.ParseInt(c.FormValue("snapshot_id"), 10, 64)
+	p.Mode = tickets.Mode(c.FormValue("mode"))
+	p.Scope.Kind = tickets.ScopeKind(c.FormValue("scope_kind"))
+	if p.Scope.Kind == tickets.ScopeTables {
+		form, _ := c.FormParams()
+		p.Scope.Tables = form["tables"]
 	}
-	return s.ticketActionDone(c, id, err, done)
+	p.Options.TargetRef = strings.TrimSpace(c.FormValue("target_ref"))
+	p.Options.AllowDangling = c.FormValue("allow_dangling") == "1"
+	p.Options.Undelete = undeleteLimitForm(c) // undelete.go
+	p.Options.StagedReview = c.FormValue("staged_review") == "1"
+	if cur, err := tickets.TicketGet(ctx, s.Pool, id); err == nil {
+		p.Options.KeepDays = cur.Options.KeepDays
+	}
+	if _, err = tickets.Prepare(ctx, s.Pool, s.catalog, s.actor(c), id, p); err != nil && userFacing(err) && !errors.Is(err, tickets.ErrNotFound) {
+		code, _, _ := statusOf(err)
+		fe := formErrorOf(err, "triage")
+		return s.renderTicketView(c, id, code, ticketView{msg: fe.Summary(), err: fe, draft: &p})
+	}
+	return s.ticketActionDone(c, id, err, "Triage saved; the ticket is ready.")
+}
+
+// ticketEdit corrects the request's project and point in time.
+func (s *Server) ticketEdit(c echo.Context) error {
+	return s.ticketForm(c, "Request corrected.", func(ctx context.Context, a tickets.Actor, id int64) error {
+		n, err := newTicketParams(tickets.SourcePortal, c.FormValue("project_ref"), "", c.FormValue("requested_at"),
+			c.FormValue("requested_tz"), "", nil, "", "")
+		if err != nil {
+			return err
+		}
+		_, err = tickets.EditRequest(ctx, s.Pool, s.catalog, a, id, tickets.RequestEdit{ProjectRef: n.ProjectRef,
+			RequestedAt: n.RequestedAt, RequestedTZ: n.RequestedTZ})
+		return err
+	})
+}
+
+// ticketSubmit asks for approval of the plan.
+func (s *Server) ticketSubmit(c echo.Context) error {
+	return s.ticketForm(c, "Approval requested.", func(ctx context.Context, a tickets.Actor, id int64) error {
+		_, err := tickets.Submit(ctx, s.Pool, a, id)
+		return err
+	})
+}
+
+// ticketStart queues the restore of a ready ticket.
+func (s *Server) ticketStart(c echo.Context) error {
+	return s.ticketForm(c, "Restore queued.", func(ctx context.Context, a tickets.Actor, id int64) error {
+		_, err := tickets.Start(ctx, s.Pool, s.River, a, id)
+		return err
+	})
+}
+
+// ticketApprove approves the plan shown; a plan that changed since shows
+// what changed.
+func (s *Server) ticketApprove(c echo.Context) error {
+	id, err := ticketID(c)
+	if err != nil {
+		return err
+	}
+	_, err = tickets.ApprovePlan(c.Request().Context(), s.Pool, s.catalog, s.River, s.actor(c), id, tickets.Approval{ConfirmRef: c.FormValue("confirm_ref"),
+		PlanDigest: c.FormValue("plan_digest"), TTL: s.Config.ApprovalTTL})
+	var pc *tickets.PlanChangedError
+	if errors.As(err, &pc) {
+		return s.renderTicketChanges(c, id, http.StatusConflict, pc.Error(), pc.Changes)
+	}
+	return s.ticketActionDone(c, id, err, "Approved; the restore is queued.")
+}
+
+// ticketWithdraw is "Withdraw and edit": the only way to change a plan
+// awaiting approval.
+func (s *Server) ticketWithdraw(c echo.Context) error {
+	id, err := ticketID(c)
+	if err != nil {
+		return err
+	}
+	if _, err = tickets.Withdraw(c.Request().Context(), s.Pool, s.actor(c), id); err == nil {
+		return s.redirectFlash(c, fmt.Sprintf("/tickets/%d#triage", id), "ok",
+			"Approval request withdrawn: edit the plan, save the triage and ask for approval again.")
+	}
+	return s.ticketActionDone(c, id, err, "")
+}
+
+// ticketRetry makes a failed ticket ready again.
+func (s *Server) ticketRetry(c echo.Context) error {
+	return s.ticketForm(c, "The ticket is ready again.", func(ctx context.Context, a tickets.Actor, id int64) error {
+		_, err := tickets.Retry(ctx, s.Pool, a, id)
+		return err
+	})
+}
+
+// ticketRollback queues the rollback of a done restore.
+func (s *Server) ticketRollback(c echo.Context) error {
+	return s.ticketForm(c, "Rollback queued.", func(ctx context.Context, a tickets.Actor, id int64) error {
+		_, err := tickets.RequestRollbackPlan(ctx, s.Pool, s.River, a, id, tickets.Approval{ConfirmRef: c.FormValue("confirm_ref"),
+			PlanDigest: c.FormValue("rollback_digest")})
+		return err
+	})
+}
+
+// ticketDecide asks the requester for more, rejects or cancels the ticket.
+func (s *Server) ticketDecide(c echo.Context) error {
+	var decide func(ctx context.Context, a tickets.Actor, id int64, msg string) error
+	switch tickets.State(c.FormValue("decision")) {
+	case tickets.StateNeedsInfo:
+		decide = func(ctx context.Context, a tickets.Actor, id int64, msg string) error {
+			if _, err := tickets.AskForInfo(ctx, s.Pool, a, id, msg); err != nil {
+				return err
+			}
+			// The requester of a mailed ticket is asked by mail (the
+			// notice job skips other tickets and robots).
+			_, err := s.River.Insert(ctx, intake.NotifyArgs{TicketID: id, Notice: mail.NoticeNeedsInfo, Problems: []string{msg}}, nil)
+			return err
+		}
+	case tickets.StateRejected:
+		decide = func(ctx context.Context, a tickets.Actor, id int64, msg string) error {
+			_, err := tickets.Reject(ctx, s.Pool, a, id, msg)
+			return err
+		}
+	case tickets.StateCancelled:
+		decide = func(ctx context.Context, a tickets.Actor, id int64, msg string) error {
+			_, err := tickets.Cancel(ctx, s.Pool, a, id, msg)
+			return err
+		}
+	}
+	if _, err := ticketID(c); err != nil {
+		return err
+	}
+	if decide == nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "unknown decision")
+	}
+	return s.ticketForm(c, "Ticket updated.", func(ctx context.Context, a tickets.Actor, id int64) error {
+		return decide(ctx, a, id, c.FormValue("message"))
+	})
+}
+
+// ticketNotes adds a note to the thread.
+func (s *Server) ticketNotes(c echo.Context) error {
+	return s.ticketForm(c, "Note added.", func(ctx context.Context, a tickets.Actor, id int64) error {
+		_, err := tickets.AddEntry(ctx, s.Pool, a, tickets.Entry{TicketID: id, Kind: tickets.EntryNote, Body: c.FormValue("body")})
+		return err
+	})
+}
+
+// ticketAssign changes the assignee.
+func (s *Server) ticketAssign(c echo.Context) error {
+	return s.ticketForm(c, "Assignee changed.", func(ctx context.Context, a tickets.Actor, id int64) error {
+		uid, _ := strconv.ParseInt(c.FormValue("user_id"), 10, 64)
+		_, err := tickets.Assign(ctx, s.Pool, a, id, uid)
+		return err
+	})
 }
 
 // preflightShown says whether the page says what the restore will do: from

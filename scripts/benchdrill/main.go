@@ -28,6 +28,7 @@ import (
 	"github.com/restoreportal/portal/internal/jobs"
 	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/snapshots"
+	"github.com/restoreportal/portal/internal/verify"
 )
 
 func main() {
@@ -75,7 +76,7 @@ func run(args []string) error {
 			}
 			for _, s := range list {
 				if s.Status != snapshots.StatusVerified {
-					if s, err = snapshots.Verify(ctx, sd, s.ID); err != nil {
+					if s, err = verify.Snapshot(ctx, sd, s.ID); err != nil {
 						return err
 					}
 				}

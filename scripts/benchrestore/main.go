@@ -26,6 +26,7 @@ import (
 	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/tickets"
+	"github.com/restoreportal/portal/internal/verify"
 )
 
 func main() {
@@ -85,7 +86,7 @@ func setup(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, log *slog
 		}
 	}
 	start := time.Now()
-	snap, err := snapshots.Capture(ctx, snapshots.NewDeps(cfg, pool, s3c, log), ref, false)
+	snap, err := verify.Capture(ctx, snapshots.NewDeps(cfg, pool, s3c, log), ref, false)
 	if err != nil {
 		return fmt.Errorf("capture: %w", err)
 	}

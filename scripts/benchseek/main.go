@@ -40,6 +40,7 @@ import (
 	"github.com/restoreportal/portal/internal/restore"
 	"github.com/restoreportal/portal/internal/seekgz"
 	"github.com/restoreportal/portal/internal/snapshots"
+	"github.com/restoreportal/portal/internal/verify"
 )
 
 func main() {
@@ -166,7 +167,7 @@ func bench(ctx context.Context, key string) error {
 			return 0, nil, err
 		}
 		defer obj.Close()
-		idx, _, err := seekgz.IndexDump(bufio.NewReaderSize(obj, 1<<20), etag, size)
+		idx, _, err := verify.IndexDump(bufio.NewReaderSize(obj, 1<<20), etag, size)
 		return time.Since(t0), idx, err
 	}
 	// Two interleaved rounds, the faster of each: the machine is noisy.
@@ -364,7 +365,7 @@ func indexFile(name string) error {
 	if err != nil {
 		return err
 	}
-	idx, _, err := seekgz.IndexDump(bufio.NewReaderSize(f, 1<<20), "local", st.Size())
+	idx, _, err := verify.IndexDump(bufio.NewReaderSize(f, 1<<20), "local", st.Size())
 	if err != nil {
 		return err
 	}

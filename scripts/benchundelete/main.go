@@ -37,6 +37,7 @@ import (
 	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/tickets"
+	"github.com/restoreportal/portal/internal/verify"
 )
 
 const (
@@ -103,7 +104,7 @@ func run(ctx context.Context) error {
 		ON CONFLICT (ref) DO UPDATE SET database_name = excluded.database_name`, ref, db); err != nil {
 		return fmt.Errorf("register project: %w", err)
 	}
-	snap, err := snapshots.Capture(ctx, snapshots.NewDeps(cfg, pool, s3c, log), ref, false)
+	snap, err := verify.Capture(ctx, snapshots.NewDeps(cfg, pool, s3c, log), ref, false)
 	if err != nil {
 		return fmt.Errorf("capture: %w", err)
 	}

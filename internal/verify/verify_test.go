@@ -1,10 +1,12 @@
-package snapshots
+package verify
 
 import (
 	"context"
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/restoreportal/portal/internal/snapshots"
 )
 
 // bigDump is a complete dump whose gzip is a few kilobytes, so cutting it
@@ -28,29 +30,29 @@ func TestVerify(t *testing.T) {
 	tests := []struct {
 		name   string
 		body   []byte
-		status Status
+		status snapshots.Status
 		reason string
 	}{
-		{"good", gz(dumpSQL), StatusVerified, ""},
-		{"restrict", gz(restricted), StatusVerified, ""},
-		{"tiny", []byte(strings.Repeat("x", 37)), StatusCorrupt, "only 37 bytes"},
-		{"empty", nil, StatusCorrupt, "only 0 bytes"},
-		{"truncated", full[:len(full)/2], StatusCorrupt, fmt.Sprintf("truncated gzip at byte %d", len(full)/2)},
-		{"trailerless", gz(noTrailer), StatusCorrupt, "no completion trailer"},
-		{"forbidden", gz(forbidden), StatusCorrupt, `forbidden meta-command at line 9: \!`},
-		{"plain", []byte(dumpSQL), StatusCorrupt, "not gzip (bad header)"},
-		{"checksum", append(append([]byte{}, full[:len(full)-8]...), 0, 0, 0, 0, full[len(full)-4], full[len(full)-3], full[len(full)-2], full[len(full)-1]), StatusCorrupt, "gzip checksum mismatch"},
+		{"good", gz(dumpSQL), snapshots.StatusVerified, ""},
+		{"restrict", gz(restricted), snapshots.StatusVerified, ""},
+		{"tiny", []byte(strings.Repeat("x", 37)), snapshots.StatusCorrupt, "only 37 bytes"},
+		{"empty", nil, snapshots.StatusCorrupt, "only 0 bytes"},
+		{"truncated", full[:len(full)/2], snapshots.StatusCorrupt, fmt.Sprintf("truncated gzip at byte %d", len(full)/2)},
+		{"trailerless", gz(noTrailer), snapshots.StatusCorrupt, "no completion trailer"},
+		{"forbidden", gz(forbidden), snapshots.StatusCorrupt, `forbidden meta-command at line 9: \!`},
+		{"plain", []byte(dumpSQL), snapshots.StatusCorrupt, "not gzip (bad header)"},
+		{"checksum", append(append([]byte{}, full[:len(full)-8]...), 0, 0, 0, 0, full[len(full)-4], full[len(full)-3], full[len(full)-2], full[len(full)-1]), snapshots.StatusCorrupt, "gzip checksum mismatch"},
 	}
 	for _, tt := range tests {
 		putObject(t, d, "daily/proj-v/"+tt.name+".sql.gz", tt.body)
 	}
-	mustSync(t, d, SyncOptions{Ref: "proj-v", Full: true})
+	mustSync(t, d, snapshots.SyncOptions{Ref: "proj-v", Full: true})
 	for _, tt := range tests {
-		s, err := SnapshotGetByKey(ctx, d.Pool, "daily/proj-v/"+tt.name+".sql.gz")
+		s, err := snapshots.SnapshotGetByKey(ctx, d.Pool, "daily/proj-v/"+tt.name+".sql.gz")
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := Verify(ctx, d, s.ID)
+		got, err := Snapshot(ctx, d, s.ID)
 		if err != nil {
 			t.Errorf("%s: Verify: %v", tt.name, err)
 			continue
@@ -58,31 +60,31 @@ func TestVerify(t *testing.T) {
 		if got.Status != tt.status || got.Reason != tt.reason {
 			t.Errorf("%s: status %s, reason %q; want %s, %q", tt.name, got.Status, got.Reason, tt.status, tt.reason)
 		}
-		if (got.Usable() == nil) != (tt.status == StatusVerified) {
+		if (got.Usable() == nil) != (tt.status == snapshots.StatusVerified) {
 			t.Errorf("%s: Usable() = %v", tt.name, got.Usable())
 		}
 	}
 
-	good, _ := SnapshotGetByKey(ctx, d.Pool, "daily/proj-v/good.sql.gz")
+	good, _ := snapshots.SnapshotGetByKey(ctx, d.Pool, "daily/proj-v/good.sql.gz")
 	if good.ServerVersion != "15.8" || good.DumpVersion != "15.8" || good.UncompressedBytes != int64(len(dumpSQL)) || good.VerifiedAt == nil {
 		t.Errorf("metadata = %+v", good)
 	}
-	tables, err := SnapshotTables(ctx, d.Pool, good.ID)
+	tables, err := snapshots.SnapshotTables(ctx, d.Pool, good.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Table{{"public", "items", 3, 20, true}, {"public", "empty", 0, 0, false}}
+	want := []snapshots.Table{{Schema: "public", Name: "items", Rows: 3, Bytes: 20, HasData: true}, {Schema: "public", Name: "empty"}}
 	if fmt.Sprint(tables) != fmt.Sprint(want) {
 		t.Errorf("inventory = %+v, want %+v", tables, want)
 	}
-	sum, _ := ProjectSummaryGet(ctx, d.Pool, "proj-v", good.FirstSeen)
+	sum, _ := snapshots.ProjectSummaryGet(ctx, d.Pool, "proj-v", good.FirstSeen)
 	if sum.VerifiedCount != 2 || sum.CorruptCount != len(tests)-2 || sum.PendingCount != 0 {
 		t.Errorf("summary = %+v", sum)
 	}
 
 	// A snapshot whose object vanished before verification is marked deleted.
 	deleteObject(t, d, good.Key)
-	got, err := Verify(ctx, d, good.ID)
+	got, err := Snapshot(ctx, d, good.ID)
 	if err != nil || got.DeletedAt == nil {
 		t.Errorf("verify of a deleted object = %+v, %v", got, err)
 	}

@@ -1,4 +1,4 @@
-package snapshots
+package verify
 
 import (
 	"context"
@@ -8,19 +8,20 @@ import (
 	"testing"
 
 	"github.com/restoreportal/portal/internal/objstore"
+	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/testenv"
 )
 
 // verifiedSnapshot puts dump under key, syncs and verifies it.
-func verifiedSnapshot(t *testing.T, d Deps, ref, key string, body []byte) Snapshot {
+func verifiedSnapshot(t *testing.T, d snapshots.Deps, ref, key string, body []byte) snapshots.Snapshot {
 	t.Helper()
 	putObject(t, d, key, body)
-	mustSync(t, d, SyncOptions{Ref: ref, Full: true})
-	s, err := SnapshotGetByKey(context.Background(), d.Pool, key)
+	mustSync(t, d, snapshots.SyncOptions{Ref: ref, Full: true})
+	s, err := snapshots.SnapshotGetByKey(context.Background(), d.Pool, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, err = Verify(context.Background(), d, s.ID); err != nil || s.Status != StatusVerified {
+	if s, err = Snapshot(context.Background(), d, s.ID); err != nil || s.Status != snapshots.StatusVerified {
 		t.Fatalf("verify: %+v, %v", s, err)
 	}
 	if s.ETag == "" || s.Size != int64(len(body)) {
@@ -42,26 +43,26 @@ func TestOpenVerifiedRefusesAnObjectReplacedAfterVerification(t *testing.T) {
 	replaced := gz(bigDump(50))
 	putObject(t, d, key, replaced)
 
-	var got []ToVerify
-	_, err := OpenVerified(ctx, d, s, func(_ context.Context, v ToVerify) { got = append(got, v) })
-	if !errors.Is(err, objstore.ErrObjectChanged) || !strings.HasPrefix(err.Error(), ReasonChanged) {
+	var got []snapshots.ToVerify
+	_, err := snapshots.OpenVerified(ctx, d, s, func(_ context.Context, v snapshots.ToVerify) { got = append(got, v) })
+	if !errors.Is(err, objstore.ErrObjectChanged) || !strings.HasPrefix(err.Error(), snapshots.ReasonChanged) {
 		t.Fatalf("err = %v, want ErrObjectChanged", err)
 	}
-	after, err := SnapshotGet(ctx, d.Pool, s.ID)
+	after, err := snapshots.SnapshotGet(ctx, d.Pool, s.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after.Status != StatusPending || after.Reason != ReasonChanged || after.Usable() == nil {
+	if after.Status != snapshots.StatusPending || after.Reason != snapshots.ReasonChanged || after.Usable() == nil {
 		t.Errorf("after the refusal: status %s reason %q", after.Status, after.Reason)
 	}
 	if len(got) != 1 || got[0].ID != s.ID || got[0].ETag == s.ETag || got[0].ETag != after.ETag {
 		t.Errorf("onChanged got %+v; snapshot etag was %s, is %s", got, s.ETag, after.ETag)
 	}
-	if tables, _ := SnapshotTables(ctx, d.Pool, s.ID); len(tables) != 0 {
+	if tables, _ := snapshots.SnapshotTables(ctx, d.Pool, s.ID); len(tables) != 0 {
 		t.Errorf("inventory of the old version kept: %+v", tables)
 	}
-	again, err := Verify(ctx, d, s.ID)
-	if err != nil || again.Status != StatusVerified || again.Size != int64(len(replaced)) || again.ETag != after.ETag {
+	again, err := Snapshot(ctx, d, s.ID)
+	if err != nil || again.Status != snapshots.StatusVerified || again.Size != int64(len(replaced)) || again.ETag != after.ETag {
 		t.Errorf("re-verification: %+v, %v", again, err)
 	}
 }
@@ -84,7 +85,7 @@ func TestOpenVerifiedRefusesAReplacementMidStream(t *testing.T) {
 	}
 	dc := d
 	dc.S3 = cut
-	r, err := OpenVerified(ctx, dc, s, nil)
+	r, err := snapshots.OpenVerified(ctx, dc, s, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func TestOpenVerifiedRefusesAReplacementMidStream(t *testing.T) {
 	if !errors.Is(err, objstore.ErrObjectChanged) {
 		t.Fatalf("err = %v after %d more bytes, want ErrObjectChanged", err, n)
 	}
-	if after, _ := SnapshotGet(ctx, d.Pool, s.ID); after.Status != StatusPending {
+	if after, _ := snapshots.SnapshotGet(ctx, d.Pool, s.ID); after.Status != snapshots.StatusPending {
 		t.Errorf("status %s after a mid-stream refusal", after.Status)
 	}
 }

@@ -1,4 +1,4 @@
-package snapshots
+package verify
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"github.com/restoreportal/portal/internal/extract"
 	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/seekgz"
+	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/testenv"
 )
 
@@ -86,27 +87,27 @@ func dumpEntries(t *testing.T, r io.Reader, keep map[string]bool) ([]seenEntry, 
 
 // verifiedSeek puts the seek dump, syncs and verifies it, with the access
 // indexes in a bucket of their own.
-func verifiedSeek(t *testing.T, mb int) (Deps, Snapshot, string) {
+func verifiedSeek(t *testing.T, mb int) (snapshots.Deps, snapshots.Snapshot, string) {
 	t.Helper()
 	d := newDeps(t)
 	_, d.IndexBucket = testenv.S3(t)
 	d.IndexPrefix = "idx"
 	plain := seekDump(mb)
 	putObject(t, d, "daily/proj-seek/20260101T000000Z.sql.gz", gz(plain))
-	mustSync(t, d, SyncOptions{Ref: "proj-seek", Full: true})
-	s, err := SnapshotGetByKey(context.Background(), d.Pool, "daily/proj-seek/20260101T000000Z.sql.gz")
+	mustSync(t, d, snapshots.SyncOptions{Ref: "proj-seek", Full: true})
+	s, err := snapshots.SnapshotGetByKey(context.Background(), d.Pool, "daily/proj-seek/20260101T000000Z.sql.gz")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, err = Verify(context.Background(), d, s.ID); err != nil || s.Status != StatusVerified {
+	if s, err = Snapshot(context.Background(), d, s.ID); err != nil || s.Status != snapshots.StatusVerified {
 		t.Fatalf("verify: %v, %+v", err, s)
 	}
 	return d, s, plain
 }
 
-func openDump(t *testing.T, d Deps, s Snapshot, tables ...string) (*Dump, *objstore.Reader) {
+func openDump(t *testing.T, d snapshots.Deps, s snapshots.Snapshot, tables ...string) (*snapshots.Dump, *objstore.Reader) {
 	t.Helper()
-	src, err := OpenVerified(context.Background(), d, s, nil)
+	src, err := snapshots.OpenVerified(context.Background(), d, s, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +116,7 @@ func openDump(t *testing.T, d Deps, s Snapshot, tables ...string) (*Dump, *objst
 	for _, n := range tables {
 		qs = append(qs, extract.QualifiedName{Schema: "public", Name: n})
 	}
-	dump, err := OpenDump(context.Background(), d, s, src, qs, nil)
+	dump, err := snapshots.OpenDump(context.Background(), d, s, src, qs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +189,7 @@ func TestTableRestoreFallsBackWithoutAUsableIndex(t *testing.T) {
 			t.Fatalf("%s: %d entries, read %d of %d bytes", what, len(got), src.Offset(), s.Size)
 		}
 	}
-	idx, err := LoadIndex(context.Background(), d, s)
+	idx, err := snapshots.LoadIndex(context.Background(), d, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,25 +213,25 @@ func TestTableRestoreFallsBackWithoutAUsableIndex(t *testing.T) {
 	check("corrupt index", "unusable")
 
 	putIndex(t, d, bucket, key, orig)
-	if _, err := LoadIndex(context.Background(), d, s); err != nil {
+	if _, err := snapshots.LoadIndex(context.Background(), d, s); err != nil {
 		t.Fatalf("the original index put back: %v", err)
 	}
 	changed := s
 	changed.ETag = "0123456789abcdef0123456789abcdef"
-	if _, err := LoadIndex(context.Background(), d, changed); !errors.Is(err, ErrNoIndex) {
+	if _, err := snapshots.LoadIndex(context.Background(), d, changed); !errors.Is(err, snapshots.ErrNoIndex) {
 		t.Fatalf("LoadIndex for another version: %v", err)
 	}
 
 	if _, err := d.S3.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: &bucket, Key: &key}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadIndex(context.Background(), d, s); !errors.Is(err, ErrNoIndex) {
+	if _, err := snapshots.LoadIndex(context.Background(), d, s); !errors.Is(err, snapshots.ErrNoIndex) {
 		t.Fatalf("LoadIndex of a deleted index: %v", err)
 	}
 	check("missing index", "no access index")
 }
 
-func putIndex(t *testing.T, d Deps, bucket, key string, body []byte) {
+func putIndex(t *testing.T, d snapshots.Deps, bucket, key string, body []byte) {
 	t.Helper()
 	d.Bucket = bucket
 	putObject(t, d, key, body)
@@ -248,7 +249,7 @@ func TestRangedReadResumesAfterAnS3Cut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := OpenVerified(context.Background(), d, s, nil)
+	src, err := snapshots.OpenVerified(context.Background(), d, s, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +257,7 @@ func TestRangedReadResumesAfterAnS3Cut(t *testing.T) {
 	fd := d
 	fd.S3 = faulty
 	fd.S3Read.RetryFor = time.Minute
-	dump, err := OpenDump(context.Background(), fd, s, src, []extract.QualifiedName{{Schema: "public", Name: "big2"}}, nil)
+	dump, err := snapshots.OpenDump(context.Background(), fd, s, src, []extract.QualifiedName{{Schema: "public", Name: "big2"}}, nil)
 	if err != nil || !dump.Ranged {
 		t.Fatalf("open: %v, ranged %v", err, dump != nil && dump.Ranged)
 	}

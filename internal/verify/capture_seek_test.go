@@ -1,4 +1,4 @@
-package snapshots
+package verify
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/restoreportal/portal/internal/seekgz"
+	"github.com/restoreportal/portal/internal/snapshots"
 )
 
 // TestCaptureIsSeekable: a capture is written as a gzip member per large table,
@@ -67,7 +68,7 @@ printf -- '--\n-- PostgreSQL database dump complete\n--\n\n'
 	if _, err := io.Copy(io.Discard, r); err != nil || r.Members() < 3 {
 		t.Fatalf("%d gzip members (%v), want one per table at least", r.Members(), err)
 	}
-	idx, err := LoadIndex(ctx, d, s)
+	idx, err := snapshots.LoadIndex(ctx, d, s)
 	if err != nil {
 		t.Fatal(err)
 	}

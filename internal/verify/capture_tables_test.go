@@ -1,4 +1,4 @@
-package snapshots
+package verify
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/restoreportal/portal/internal/snapshots"
 )
 
 // TestCaptureTablesTakesOnlyThoseTables: the safety snapshot of a table
@@ -21,10 +23,10 @@ func TestCaptureTablesTakesOnlyThoseTables(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CaptureTables: %v", err)
 	}
-	if s.Status != StatusVerified || s.Kind != KindManual || !strings.HasSuffix(s.Key, "Z.tables.sql.gz") || s.TakenAt == nil {
+	if s.Status != snapshots.StatusVerified || s.Kind != snapshots.KindManual || !strings.HasSuffix(s.Key, "Z.tables.sql.gz") || s.TakenAt == nil {
 		t.Fatalf("captured = %+v", s)
 	}
-	tables, err := SnapshotTables(ctx, d.Pool, s.ID)
+	tables, err := snapshots.SnapshotTables(ctx, d.Pool, s.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package snapshots
+package verify
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/restoreportal/portal/internal/snapshots"
 )
 
 // TestVerifyRefusesHostileDumps puts pg_dump-shaped dumps (the small fixture and a real
@@ -60,20 +62,20 @@ func TestVerifyRefusesHostileDumps(t *testing.T) {
 	for _, tt := range tests {
 		putObject(t, d, "daily/proj-g/"+tt.name+".sql.gz", gz(tt.dump))
 	}
-	mustSync(t, d, SyncOptions{Ref: "proj-g", Full: true})
+	mustSync(t, d, snapshots.SyncOptions{Ref: "proj-g", Full: true})
 	for _, tt := range tests {
-		s, err := SnapshotGetByKey(ctx, d.Pool, "daily/proj-g/"+tt.name+".sql.gz")
+		s, err := snapshots.SnapshotGetByKey(ctx, d.Pool, "daily/proj-g/"+tt.name+".sql.gz")
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := Verify(ctx, d, s.ID)
+		got, err := Snapshot(ctx, d, s.ID)
 		if err != nil {
 			t.Errorf("%s: Verify: %v", tt.name, err)
 			continue
 		}
-		want := StatusVerified
+		want := snapshots.StatusVerified
 		if tt.reason != "" {
-			want = StatusCorrupt
+			want = snapshots.StatusCorrupt
 		}
 		if got.Status != want || got.Reason != tt.reason {
 			t.Errorf("%s: status %s, reason %q; want %s, %q", tt.name, got.Status, got.Reason, want, tt.reason)

@@ -1,0 +1,70 @@
+package verify
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/restoreportal/portal/internal/snapshots"
+	"github.com/restoreportal/portal/internal/snapshots/snapshottest"
+	"github.com/restoreportal/portal/internal/testenv"
+)
+
+// newDeps gives a test a fresh portal database and a fresh bucket.
+func newDeps(t *testing.T) snapshots.Deps {
+	t.Helper()
+	pool := testenv.PortalPool(t)
+	client, bucket := testenv.S3(t)
+	cfg := testenv.Config(t)
+	return snapshots.Deps{Pool: pool, S3: client, Bucket: bucket, Prefix: "daily",
+		PGDump: cfg.PGDump, ProjectsAdminURL: cfg.ProjectsAdminURL, Log: testenv.Logger(t)}
+}
+
+func putObject(t *testing.T, d snapshots.Deps, key string, body []byte) {
+	t.Helper()
+	snapshottest.PutObject(t, d.S3, d.Bucket, key, body)
+}
+
+func deleteObject(t *testing.T, d snapshots.Deps, key string) {
+	t.Helper()
+	snapshottest.DeleteObject(t, d.S3, d.Bucket, key)
+}
+
+func gz(s string) []byte { return snapshottest.Gzip(s) }
+
+// dumpSQL is a small complete plain-format dump.
+const dumpSQL = snapshottest.DumpSQL
+
+// registeredProject makes a project database with data and registers it.
+func registeredProject(t *testing.T, d snapshots.Deps, ref string) string {
+	t.Helper()
+	return snapshottest.RegisteredProject(t, d.Pool, ref)
+}
+
+func mustSync(t *testing.T, d snapshots.Deps, opts snapshots.SyncOptions) snapshots.SyncResult {
+	t.Helper()
+	res, err := snapshots.Sync(context.Background(), d, opts)
+	if err != nil {
+		t.Fatalf("sync %+v: %v", opts, err)
+	}
+	return res
+}
+
+// insertSnapshot records a catalog row for key as sync would, without an object.
+func insertSnapshot(t *testing.T, db snapshots.DB, ref, key string, taken *time.Time, status snapshots.Status, kind snapshots.Kind) int64 {
+	t.Helper()
+	ctx := context.Background()
+	if err := snapshots.ProjectEnsure(ctx, db, []string{ref}); err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	err := db.QueryRow(ctx, `INSERT INTO snapshots (project_ref, key, size, etag, taken_at, last_modified, status, kind)
+		VALUES ($1, $2, 1000, 'e', $3, coalesce($3, now()), $4, $5) RETURNING id`, ref, key, taken, status, kind).Scan(&id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snapshots.SummaryRefresh(ctx, db, []string{ref}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
