@@ -108,7 +108,7 @@ func (a *applier) readPart(ctx context.Context, id int, p Part) error {
 		a.entries.Add(1)
 		a.stat(e.Table).pending.Add(1)
 		if err := a.copy(ctx, &e, id); err != nil {
-			return err
+			return fmt.Errorf("data of %s: %w", p.Table, err)
 		}
 	}
 	if copies == 0 {
