@@ -42,7 +42,7 @@ func OpenParted(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, i
 		return OpenDump(ctx, d, s, src, nil, onChanged)
 	}
 	opts := verifiedOptions(ctx, d, s, onChanged)
-	p := &partedReader{}
+	p := &partedReader{src: src}
 	ranged := func(ctx context.Context, start, end int64) (io.ReadCloser, error) {
 		r, err := objstore.NewRangeReader(ctx, d.S3, d.Bucket, s.Key, start, end, opts)
 		if err == nil {
@@ -87,8 +87,9 @@ func (d *Dump) Parts() []restore.Part {
 	return nil
 }
 
-// PartsResumed counts the ranged GETs the parts' reads issued after broken
-// or stalled connections.
+// PartsResumed counts the ranged GETs the reads of a dump opened in parts
+// (its parts' and its main stream's own) issued after broken or stalled
+// connections; Close adds them to the whole-object reader's Resumed.
 func (d *Dump) PartsResumed() int {
 	p, ok := d.Reader.(*partedReader)
 	if !ok {
@@ -103,12 +104,26 @@ func (d *Dump) PartsResumed() int {
 	return n
 }
 
+// closeParts adds, once, the resumes of the ranged GETs of a dump read in
+// parts to those of the whole-object reader src, which callers count (the
+// restore metrics): by Close every read is over.
+func (d *Dump) closeParts() {
+	p, ok := d.Reader.(*partedReader)
+	if !ok || p.closed {
+		return
+	}
+	p.closed = true
+	p.src.Resumed += d.PartsResumed()
+}
+
 // partedReader is the main stream of a dump read in parts.
 type partedReader struct {
 	io.Reader
 	parts   []restore.Part
+	src     *objstore.Reader
+	closed  bool
 	mu      sync.Mutex
-	readers []*objstore.Reader
+	readers []*objstore.Reader // every ranged GET, of parts and of the main stream
 }
 
 func (p *partedReader) track(r *objstore.Reader) {
