@@ -139,7 +139,7 @@ func queryRow(t *testing.T, url, sql string, dst ...any) {
 }
 
 // TestApplyInPartsEqualsSequential: a full restore whose large tables' data
-// is read in parts from their checkpoints, on 1 to 4 readers, restores the
+// is read in parts from their checkpoints, on 1 or 2 readers (more in the property test), restores the
 // same database as the sequential read of the same dump (pg_dump of both).
 func TestApplyInPartsEqualsSequential(t *testing.T) {
 	t.Parallel()
@@ -164,7 +164,7 @@ func TestApplyInPartsEqualsSequential(t *testing.T) {
 	if cps := checkpointsIn(d.idx, "long"); cps < 3 {
 		t.Fatalf("table long spans %d checkpoints, want several", cps)
 	}
-	for _, readers := range []int{1, 2, 4} {
+	for _, readers := range []int{1, 2} {
 		t.Run("readers="+itoa(readers), func(t *testing.T) {
 			t.Parallel()
 			dst := testenv.NewDatabase(t)
@@ -215,7 +215,7 @@ func TestApplyInPartsHandOffProperty(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
-	for i := range 4 {
+	for i := range 3 {
 		readers, jobs := 1+rng.IntN(4), 1+rng.IntN(3)
 		minPart := []int64{1, 64 << 10, 256 << 10, 4 << 20}[rng.IntN(4)]
 		slow := rng.IntN(3)
@@ -364,5 +364,19 @@ func TestApplyInPartsReaderFailureCancelsTheOthers(t *testing.T) {
 	case <-stuck.closed:
 	default:
 		t.Fatal("the stuck part's reader was not closed")
+	}
+	// Every connection Apply opened is gone (the server notices a closed
+	// session shortly after, so poll).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var n int
+		queryRow(t, dst, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()", &n)
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions of the failed restore still open", n)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
