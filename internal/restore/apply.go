@@ -164,6 +164,7 @@ type applier struct {
 	entries   atomic.Int64
 	rows      atomic.Int64
 	partBytes atomic.Int64 // read by part readers
+	partsLeft atomic.Int32 // parts not yet read
 }
 
 const chunkSize = 256 << 10
@@ -478,7 +479,7 @@ func (a *applier) result() *Result {
 
 func (a *applier) progress() Progress {
 	p := Progress{
-		Phase:     extract.Phase(a.phase.Load()),
+		Phase:     a.reportedPhase(), // parallel.go
 		Entries:   a.entries.Load(),
 		BytesRead: a.rd.BytesRead() + a.partBytes.Load(),
 		Rows:      a.rows.Load(),

@@ -45,6 +45,7 @@ func (a *applier) startParts(ctx context.Context) {
 		a.stat(p.Table).pending.Add(1)
 		queue <- p
 	}
+	a.partsLeft.Store(int32(len(parts)))
 	close(queue)
 	n := min(cmp.Or(a.opts.Readers, a.opts.Jobs), len(parts))
 	a.ncursors = n // each copy may queue its share of the budget
@@ -70,9 +71,21 @@ func (a *applier) partReader(ctx context.Context, id int, queue <-chan Part) {
 				a.fail(err)
 			}
 		}
+		a.partsLeft.Add(-1)
 		a.stat(p.Table).pending.Add(-1)
 		a.notify()
 	}
+}
+
+// reportedPhase is the phase Progress shows: the main stream reaches
+// post-data long before the parts are read, but until they are the restore
+// is still loading data.
+func (a *applier) reportedPhase() extract.Phase {
+	ph := extract.Phase(a.phase.Load())
+	if ph == extract.PostData && a.partsLeft.Load() > 0 {
+		return extract.Data
+	}
+	return ph
 }
 
 // readPart applies part p: exactly one COPY block, of p's table; anything

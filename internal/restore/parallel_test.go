@@ -380,3 +380,57 @@ func TestApplyInPartsReaderFailureCancelsTheOthers(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// partGate blocks its first Read until release is closed.
+type partGate struct {
+	r       io.Reader
+	release chan struct{}
+}
+
+func (g *partGate) Read(p []byte) (int, error) {
+	<-g.release
+	return g.r.Read(p)
+}
+
+// TestApplyInPartsReportsDataUntilThePartsAreRead: the main stream reaches
+// post-data long before a big part is read; progress still says data (what
+// staff, and the fault tests waiting for the data phase, look at).
+func TestApplyInPartsReportsDataUntilThePartsAreRead(t *testing.T) {
+	t.Parallel()
+	const main = "CREATE TABLE public.a (id int);\n\n--\n-- Name: a_id; Type: INDEX; Schema: public; Owner: -\n--\n\nCREATE INDEX a_id ON public.a (id);\n\n--\n-- PostgreSQL database dump complete\n--\n\n"
+	const part = "--\n-- Data for Name: a; Type: TABLE DATA; Schema: public; Owner: -\n--\n\nCOPY public.a (id) FROM stdin;\n1\n2\n\\.\n\n"
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var phases []extract.Phase
+	ticks := 0
+	dst := testenv.NewDatabase(t)
+	res, err := apply(t, main, dst, restore.Options{Jobs: 2, ProgressInterval: 5 * time.Millisecond,
+		Parts: []restore.Part{{Table: extract.QualifiedName{Schema: "public", Name: "a"},
+			Open: func(context.Context) (io.ReadCloser, error) {
+				return io.NopCloser(&partGate{r: strings.NewReader(part), release: release}), nil
+			}}},
+		Progress: func(p restore.Progress) {
+			mu.Lock()
+			defer mu.Unlock()
+			if p.Done || p.Entries < 2 { // both main entries read: the main stream is at post-data
+				return
+			}
+			phases = append(phases, p.Phase)
+			if ticks++; ticks == 40 {
+				close(release)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, ph := range phases[:40] {
+		if ph != extract.Data {
+			t.Fatalf("progress %d while the part was unread: %s, want data", i, ph)
+		}
+	}
+	if res.Tables[0].CopiedRows != 2 {
+		t.Errorf("copied %d rows", res.Tables[0].CopiedRows)
+	}
+}
