@@ -181,11 +181,12 @@ func TestRestoreSurvivesS3ConnectionCuts(t *testing.T) {
 	atSnapshot := h.dump(h.db)
 
 	cut := h.cfg.S3
-	// Four armed connections: the worker's cheap check (a small ranged GET)
-	// and the extension pre-scan (it reads only the pre-data, less than a
-	// third of this dump) take the first two and end before their cut point;
-	// the restore's stream is then cut at least twice.
-	cut.Endpoint = "http://" + testenv.CutProxy(t, strings.TrimPrefix(h.cfg.S3.Endpoint, "http://"), snap.Size/3, 4)
+	// Eight armed connections: the worker's cheap check (a small ranged GET),
+	// the extension pre-scan (it reads only the pre-data, less than a third of
+	// this dump), the access index and the start of the dump take the first
+	// ones and end before their cut point; the big table's data, read apart
+	// through the index (a full restore in parts), is then cut at least twice.
+	cut.Endpoint = "http://" + testenv.CutProxy(t, strings.TrimPrefix(h.cfg.S3.Endpoint, "http://"), snap.Size/3, 8)
 	s3c, err := objstore.New(context.Background(), cut)
 	if err != nil {
 		t.Fatal(err)

@@ -45,6 +45,12 @@ type Options struct {
 	// load at once even though one stream is sequential, at the cost of decompressing
 	// the dump once more per cursor. The returned reader is closed when done.
 	Reopen func(ctx context.Context) (io.ReadCloser, error)
+	// Parts are large tables' data the dump stream leaves out, read apart by
+	// Readers (default Jobs) goroutines at once (parallel.go); empty: the
+	// dump's own Parts when it is Parted. Reopen is then not used; Tables must
+	// be empty.
+	Parts   []Part
+	Readers int
 	// Warn, if set, receives warnings (a skipped unknown SET, say). They are also in Result.
 	Warn func(string)
 
@@ -154,9 +160,11 @@ type applier struct {
 	created  map[extract.QualifiedName]bool // tables this run created
 	warnings []string
 
-	phase   atomic.Int32
-	entries atomic.Int64
-	rows    atomic.Int64
+	phase     atomic.Int32
+	entries   atomic.Int64
+	rows      atomic.Int64
+	partBytes atomic.Int64 // read by part readers
+	partsLeft atomic.Int32 // parts not yet read
 }
 
 const chunkSize = 256 << 10
@@ -170,6 +178,12 @@ func Apply(ctx context.Context, dump io.Reader, opts Options) (*Result, error) {
 	opts.Jobs = cmp.Or(opts.Jobs, runtime.NumCPU())
 	opts.ProgressInterval = cmp.Or(opts.ProgressInterval, time.Second)
 	opts.MemoryBudget = max(cmp.Or(opts.MemoryBudget, 80<<20), 4*chunkSize)
+	if p, ok := dump.(Parted); ok && len(opts.Parts) == 0 {
+		opts.Parts = p.Parts()
+	}
+	if len(opts.Parts) > 0 && len(opts.Tables) > 0 {
+		return nil, errors.New("a tables restore reads the dump as one stream, not in parts")
+	}
 	cfg, err := pgx.ParseConfig(opts.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
@@ -218,7 +232,9 @@ func Apply(ctx context.Context, dump io.Reader, opts Options) (*Result, error) {
 	}()
 
 	stopProgress := a.startProgress(ctx)
-	if opts.Reopen != nil {
+	if len(opts.Parts) > 0 {
+		a.startParts(ctx)
+	} else if opts.Reopen != nil {
 		a.ncursors = min(opts.Jobs-1, 3)
 		for i := range a.ncursors {
 			a.cursors.Add(1)
@@ -446,7 +462,7 @@ func (a *applier) stat(q extract.QualifiedName) *tableStat {
 func (a *applier) result() *Result {
 	res := &Result{
 		Entries:       a.entries.Load(),
-		BytesRead:     a.rd.BytesRead(),
+		BytesRead:     a.rd.BytesRead() + a.partBytes.Load(),
 		TrailerSeen:   a.rd.TrailerSeen(),
 		ServerVersion: a.rd.ServerVersion(),
 		DumpVersion:   a.rd.DumpVersion(),
@@ -463,9 +479,9 @@ func (a *applier) result() *Result {
 
 func (a *applier) progress() Progress {
 	p := Progress{
-		Phase:     extract.Phase(a.phase.Load()),
+		Phase:     a.reportedPhase(), // parallel.go
 		Entries:   a.entries.Load(),
-		BytesRead: a.rd.BytesRead(),
+		BytesRead: a.rd.BytesRead() + a.partBytes.Load(),
 		Rows:      a.rows.Load(),
 	}
 	a.mu.Lock()

@@ -15,7 +15,7 @@ import (
 // tables restore without a usable index, the whole object from src. A fallback is
 // logged and noted on the ticket, so staff know why a table took long.
 func (r *restoreRun) openDump(ctx context.Context, snap snapshots.Snapshot, src *objstore.Reader, tables []extract.QualifiedName) (*snapshots.Dump, error) {
-	dump, err := snapshots.OpenDump(ctx, r.d.snapshots(), snap, src, tables, r.d.enqueueVerify)
+	dump, err := snapshots.OpenDumpParallel(ctx, r.d.snapshots(), snap, src, tables, r.d.enqueueVerify) // full restores: in parts with an index
 	if err != nil {
 		return nil, err
 	}

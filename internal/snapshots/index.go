@@ -140,6 +140,7 @@ func (d *Dump) Planned() int64 { return d.planned }
 // Close ends the open ranged fetch; the whole-object reader src stays the
 // caller's to close.
 func (d *Dump) Close() error {
+	d.closeParts() // parallel.go
 	if d.rr != nil {
 		return d.rr.Close()
 	}

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Parallel decompression for full restores (issue 14 item 4), on the dev stack
+# (scripts/stack.sh up), paired rounds, median of BENCH_REPEAT (default 3):
+#   (P) full restore through the access index: the big tables' data inflated
+#       from their checkpoints by 2 readers at once, applied by restore.Apply
+#       with 2 connections (scripts/benchparallel; the dump is a local file, as
+#       for the others)
+#   (R) pg_restore -j 2 of a custom-format dump of the same database
+#   (S) today's sequential path: worker apply (one gunzip stream, 2 connections)
+# plus peak RSS of P and S, and where P's time goes: gunzip > /dev/null and the
+# parts' inflation alone (decompression), the main stream reaching post-data,
+# the parts' read time, and post-data (keys, indexes, foreign keys) after the
+# last part. Goals: P <= 0.8 x R, peak RSS <= 150 MiB.
+# Tunables: BENCH_SCALE (default 22: pgbench scale, ~320 MiB plain), BENCH_REPEAT,
+# BENCH_DIR, BENCH_KEEP=1. Wall-clock times: run it on a quiet machine.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+set -a
+# shellcheck disable=SC1091
+. .stack/env
+set +a
+export PATH=$PATH:/usr/local/go/bin
+admin=$PORTAL_PROJECTS_ADMIN_URL
+base=${admin%%\?*}
+base=${base%/*}
+bin=${PORTAL_PG_BIN:-/usr/lib/postgresql/15/bin}
+scale=${BENCH_SCALE:-22}
+repeat=${BENCH_REPEAT:-3}
+work=${BENCH_DIR:-$(mktemp -d /tmp/portal-bench-parallel.XXXXXX)}
+mkdir -p "$work"
+go build -o "$work/worker" ./cmd/worker
+go build -o "$work/benchparallel" ./scripts/benchparallel
+timebin=/usr/bin/time
+[[ -x $timebin ]] || { echo "bench: /usr/bin/time missing (apt-get install time)" >&2; exit 1; }
+
+url() { echo "$base/$1?sslmode=disable"; }
+dbs=()
+newdb() {
+	psql -qX "$admin" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null
+	dbs+=("$1")
+}
+dropdb() { psql -qX "$admin" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null; }
+cleanup() {
+	for d in "${dbs[@]}"; do dropdb "$d" 2>/dev/null || true; done
+	[[ ${BENCH_KEEP:-} == 1 ]] || rm -rf "$work"
+}
+trap cleanup EXIT
+checkpoint() { psql -qX "$admin" -c CHECKPOINT >/dev/null; sync; }
+now() { date +%s.%N; }
+secs() { echo "$(now) - $1" | bc -l | xargs printf '%.2f'; }
+ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+rss_mib() { awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$1"; }
+val() { awk -v k="$1" '$1 == k { print $2 }' "$2"; }
+canon() { "$bin/pg_dump" --no-owner --no-privileges -d "$(url "$1")" | grep -Ev '^\\(un)?restrict |^-- Dumped (from|by) ' | md5sum | cut -d' ' -f1; }
+
+# The database of scripts/bench.sh: pgbench tables with foreign keys, an events
+# table with jsonb, two indexes and a foreign key, a small lookup table.
+newdb bench_psrc
+pgbench -i -q -s "$scale" --foreign-keys "$(url bench_psrc)" >/dev/null 2>&1
+psql -qX -v ON_ERROR_STOP=1 "$(url bench_psrc)" >/dev/null <<SQL
+CREATE TABLE public.small_lookup (id int PRIMARY KEY, name text NOT NULL);
+INSERT INTO public.small_lookup SELECT g, 'name ' || g FROM generate_series(1, 100) g;
+CREATE TABLE public.events (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    aid integer NOT NULL REFERENCES public.pgbench_accounts (aid),
+    kind integer REFERENCES public.small_lookup (id),
+    at timestamptz NOT NULL,
+    payload jsonb,
+    note text
+);
+INSERT INTO public.events (aid, kind, at, payload, note)
+SELECT 1 + (g::bigint * 7919) % ($scale * 100000), 1 + g % 100, '2024-01-01'::timestamptz + g * interval '1 second',
+       jsonb_build_object('n', g, 'tag', 't' || (g % 17)), md5(g::text) || E'\t' || g
+FROM generate_series(1, $scale * 50000) g;
+CREATE INDEX events_aid_idx ON public.events (aid);
+CREATE INDEX events_at_idx ON public.events (at);
+SQL
+"$bin/pg_dump" --no-owner --no-privileges -d "$(url bench_psrc)" | gzip -6 >"$work/big.sql.gz"
+"$bin/pg_dump" --no-owner --no-privileges -Fc -d "$(url bench_psrc)" -f "$work/big.dump"
+dropdb bench_psrc
+plain_mb=$(gunzip -c "$work/big.sql.gz" | wc -c | awk '{printf "%.0f", $1/1048576}')
+gz_mb=$(du -m "$work/big.sql.gz" | cut -f1)
+"$work/benchparallel" index "$work/big.sql.gz" "$work/big.idx" >"$work/index.out"
+echo "bench: dump ${plain_mb} MiB plain, ${gz_mb} MiB gzip; index $(val index_bytes "$work/index.out") bytes, $(val checkpoints "$work/index.out") checkpoints, $(val parts "$work/index.out") parts" >&2
+
+t0=$(now); gunzip -c "$work/big.sql.gz" >/dev/null; gunzip_s=$(secs "$t0")
+"$work/benchparallel" inflate "$work/big.sql.gz" "$work/big.idx" 2 >"$work/inflate.out"
+
+P=() R=() S=() PR=() SR=() PM=() PL=() PD=()
+for i in $(seq "$repeat"); do
+	newdb bench_pp; checkpoint
+	t0=$(now)
+	"$timebin" -v -o "$work/rss_p.txt" "$work/benchparallel" apply "$work/big.sql.gz" "$work/big.idx" "$(url bench_pp)" 2 >"$work/p.out"
+	P+=("$(secs "$t0")"); PR+=("$(rss_mib "$work/rss_p.txt")")
+	PM+=("$(val main_stream_to_post_data_s "$work/p.out")"); PL+=("$(val last_part_read_at_s "$work/p.out")"); PD+=("$(val post_data_after_s "$work/p.out")")
+
+	newdb bench_pr; checkpoint
+	t0=$(now)
+	"$bin/pg_restore" -j 2 --no-owner --no-privileges -d "$(url bench_pr)" "$work/big.dump"
+	R+=("$(secs "$t0")")
+	dropdb bench_pr
+
+	newdb bench_ps; checkpoint
+	t0=$(now)
+	"$timebin" -v -o "$work/rss_s.txt" "$work/worker" apply --jobs 2 --dump "$work/big.sql.gz" --database-url "$(url bench_ps)" 2>/dev/null
+	S+=("$(secs "$t0")"); SR+=("$(rss_mib "$work/rss_s.txt")")
+	if [[ $i == 1 ]]; then
+		same=$([[ $(canon bench_pp) == "$(canon bench_ps)" ]] && echo yes || echo "NO: the restores differ")
+	fi
+	dropdb bench_pp; dropdb bench_ps
+	echo "bench: round $i: P ${P[-1]}s  R ${R[-1]}s  S ${S[-1]}s" >&2
+done
+p=$(median "${P[@]}") r=$(median "${R[@]}") s=$(median "${S[@]}")
+cat <<EOF2
+
+== results: ${plain_mb} MiB plain dump (${gz_mb} MiB gzip), median of $repeat paired rounds (rough if the machine is loaded)
+(P) full restore in parts via the index   ${p}s   P/R = $(ratio "$p" "$r") (goal <= 0.80)   P/S = $(ratio "$p" "$s")
+(R) pg_restore -j 2 (custom dump)          ${r}s
+(S) worker apply, sequential                ${s}s
+rounds: P ${P[*]} | R ${R[*]} | S ${S[*]}
+peak RSS: P $(median "${PR[@]}") MiB, S $(median "${SR[@]}") MiB (goal <= 150)
+same database restored by P and S: $same
+where P's time goes (medians):
+  decompression: gunzip > /dev/null ${gunzip_s}s on one core; the parts and main stream inflated alone (2 readers) $(val inflate_s "$work/inflate.out")s
+  main stream (pre-data, small tables, post-data entries) read to its end at $(median "${PM[@]}")s
+  last part read (its COPY streamed) at $(median "${PL[@]}")s
+  after that until done (last COPYs stored, keys, indexes, foreign keys): ~$(echo "$p - $(median "${PL[@]}")" | bc -l | xargs printf '%.2f')s
+EOF2

@@ -1,0 +1,184 @@
+// Command benchparallel is scripts/bench-parallel.sh's helper: it builds the
+// access index of a local gzipped plain dump, and applies the dump into a
+// database in parts through that index (as a full restore with an index does),
+// printing where the time went.
+//
+//	benchparallel index DUMP.sql.gz INDEX
+//	benchparallel inflate DUMP.sql.gz INDEX JOBS      # decompression alone, in parts
+//	benchparallel apply DUMP.sql.gz INDEX URL JOBS
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/restoreportal/portal/internal/extract"
+	"github.com/restoreportal/portal/internal/restore"
+	"github.com/restoreportal/portal/internal/seekgz"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "benchparallel:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) < 3 {
+		return fmt.Errorf("usage: index|inflate|apply DUMP INDEX ...")
+	}
+	switch args[0] {
+	case "index":
+		f, err := os.Open(args[1])
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		st, _ := f.Stat()
+		t0 := time.Now()
+		idx, _, err := seekgz.IndexDump(bufio.NewReaderSize(f, 1<<20), "bench", st.Size())
+		if err != nil {
+			return err
+		}
+		data, err := idx.Marshal()
+		if err != nil {
+			return err
+		}
+		_, parts := idx.Split(seekgz.DefaultMinPart)
+		fmt.Printf("index_s %.2f\nindex_bytes %d\ncheckpoints %d\nparts %d\n", time.Since(t0).Seconds(), len(data), len(idx.Checkpoints), len(parts))
+		return os.WriteFile(args[2], data, 0o644)
+	case "inflate", "apply":
+		f, err := os.Open(args[1])
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		data, err := os.ReadFile(args[2])
+		if err != nil {
+			return err
+		}
+		idx, err := seekgz.Unmarshal(data)
+		if err != nil {
+			return err
+		}
+		fetch := func(start, end int64) (io.ReadCloser, error) {
+			return io.NopCloser(bufio.NewReaderSize(io.NewSectionReader(f, start, end-start), 256<<10)), nil
+		}
+		mainRanges, spans := idx.Split(seekgz.DefaultMinPart)
+		var parts []restore.Part
+		for _, sp := range seekgz.Largest(spans) {
+			r := []seekgz.Range{{Start: sp.Start, End: sp.End}}
+			parts = append(parts, restore.Part{Table: extract.QualifiedName{Schema: sp.Schema, Name: sp.Name}, Bytes: sp.End - sp.Start,
+				Open: func(context.Context) (io.ReadCloser, error) { return idx.Open(r, fetch), nil }})
+		}
+		main := idx.Open(mainRanges, fetch)
+		if args[0] == "inflate" {
+			jobs, _ := strconv.Atoi(args[3])
+			return inflate(main, parts, jobs)
+		}
+		if len(args) < 5 {
+			return fmt.Errorf("usage: apply DUMP INDEX URL JOBS")
+		}
+		jobs, _ := strconv.Atoi(args[4])
+		return apply(main, parts, args[3], jobs)
+	}
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// inflate reads the main stream and the parts, jobs parts at a time, to
+// io.Discard: the decompression floor of the parallel path.
+func inflate(main io.Reader, parts []restore.Part, jobs int) error {
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	q := make(chan restore.Part, len(parts))
+	for _, p := range parts {
+		q <- p
+	}
+	close(q)
+	errs := make(chan error, jobs+1)
+	for range max(jobs, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range q {
+				rc, _ := p.Open(context.Background())
+				if _, err := io.Copy(io.Discard, rc); err != nil {
+					errs <- err
+				}
+				rc.Close()
+			}
+		}()
+	}
+	if _, err := io.Copy(io.Discard, main); err != nil {
+		return err
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	fmt.Printf("inflate_s %.2f\n", time.Since(t0).Seconds())
+	return nil
+}
+
+type timedCloser struct {
+	io.ReadCloser
+	done func()
+}
+
+func (t timedCloser) Close() error { t.done(); return t.ReadCloser.Close() }
+
+func apply(main io.Reader, parts []restore.Part, url string, jobs int) error {
+	t0 := time.Now()
+	var mu sync.Mutex
+	var busy, lastPart time.Duration
+	for i := range parts {
+		open := parts[i].Open
+		parts[i].Open = func(ctx context.Context) (io.ReadCloser, error) {
+			rc, err := open(ctx)
+			start := time.Now()
+			return timedCloser{rc, func() {
+				mu.Lock()
+				busy += time.Since(start)
+				lastPart = max(lastPart, time.Since(t0))
+				mu.Unlock()
+			}}, err
+		}
+	}
+	seen := map[extract.Phase]time.Duration{}
+	res, err := restore.Apply(context.Background(), main, restore.Options{DatabaseURL: url, Jobs: jobs, Parts: parts,
+		ProgressInterval: 100 * time.Millisecond,
+		Progress: func(p restore.Progress) {
+			mu.Lock()
+			defer mu.Unlock()
+			if _, ok := seen[p.Phase]; !ok {
+				seen[p.Phase] = time.Since(t0)
+			}
+		}})
+	if err != nil {
+		return err
+	}
+	total := time.Since(t0)
+	fmt.Printf("apply_s %.2f\nparts %d\nparts_read_s %.2f\nlast_part_read_at_s %.2f\n", total.Seconds(), len(parts), busy.Seconds(), lastPart.Seconds())
+	// Phase marks are first seen at 100 ms resolution: pre-data ends when data
+	// starts, post-data is everything after the main stream reached it
+	// (waiting for the parts' COPYs, then keys and indexes).
+	mu.Lock()
+	defer mu.Unlock()
+	if d, ok := seen[extract.PostData]; ok {
+		fmt.Printf("main_stream_to_post_data_s %.2f\npost_data_after_s %.2f\n", d.Seconds(), (total - d).Seconds())
+	}
+	var rows int64
+	for _, t := range res.Tables {
+		rows += t.CopiedRows
+	}
+	fmt.Printf("rows %d\n", rows)
+	return nil
+}
