@@ -8,18 +8,13 @@ import (
 	"io"
 
 	"github.com/restoreportal/portal/internal/extract"
+	"github.com/restoreportal/portal/internal/seekgz"
 )
 
 // Part is one table's data read apart from the main dump stream, which then
 // lacks it: a reader of the dump's access index opens it at its checkpoint. Its
 // bytes are the table's whole TABLE DATA entry (header comment, COPY block).
-type Part struct {
-	Table extract.QualifiedName
-	Bytes int64 // uncompressed size, for the log
-	// Open opens the part's uncompressed bytes; ctx ends when Apply gives up, and
-	// the reader is closed once read.
-	Open func(ctx context.Context) (io.ReadCloser, error)
-}
+type Part = seekgz.Part
 
 // Parted is a dump stream that leaves some tables' data to be read apart
 // (snapshots.Dump opened through an access index for a full restore). Apply

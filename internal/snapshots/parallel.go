@@ -5,9 +5,8 @@ import (
 	"io"
 	"sync"
 
-	"github.com/restoreportal/portal/internal/extract"
 	"github.com/restoreportal/portal/internal/objstore"
-	"github.com/restoreportal/portal/internal/restore"
+	"github.com/restoreportal/portal/internal/pgident"
 	"github.com/restoreportal/portal/internal/seekgz"
 )
 
@@ -16,7 +15,7 @@ import (
 // restore.Apply then inflates the large tables' data from their checkpoints
 // on several readers at once. Without a usable index it reads the dump as one
 // stream, as OpenDump does, and logs why.
-func OpenDumpParallel(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, tables []extract.QualifiedName,
+func OpenDumpParallel(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, tables []pgident.QualifiedName,
 	onChanged func(context.Context, ToVerify)) (*Dump, error) {
 	if len(tables) > 0 {
 		return OpenDump(ctx, d, s, src, tables, onChanged)
@@ -61,8 +60,8 @@ func OpenParted(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, i
 	for _, sp := range seekgz.Largest(spans) {
 		r := []seekgz.Range{{Start: sp.Start, End: sp.End}}
 		dump.planned += idx.Fetched(r)
-		p.parts = append(p.parts, restore.Part{
-			Table: extract.QualifiedName{Schema: sp.Schema, Name: sp.Name},
+		p.parts = append(p.parts, seekgz.Part{
+			Table: pgident.QualifiedName{Schema: sp.Schema, Name: sp.Name},
 			Bytes: sp.End - sp.Start,
 			Open: func(ctx context.Context) (io.ReadCloser, error) {
 				// Never src: it serves the main stream only.
@@ -80,7 +79,7 @@ func OpenParted(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, i
 
 // Parts is the tables' data a dump opened by OpenParted leaves out of its
 // stream (restore.Parted); nil for any other.
-func (d *Dump) Parts() []restore.Part {
+func (d *Dump) Parts() []seekgz.Part {
 	if p, ok := d.Reader.(*partedReader); ok {
 		return p.parts
 	}
@@ -119,7 +118,7 @@ func (d *Dump) closeParts() {
 // partedReader is the main stream of a dump read in parts.
 type partedReader struct {
 	io.Reader
-	parts   []restore.Part
+	parts   []seekgz.Part
 	src     *objstore.Reader
 	closed  bool
 	mu      sync.Mutex

@@ -21,6 +21,7 @@ import (
 	"github.com/restoreportal/portal/internal/extract"
 	"github.com/restoreportal/portal/internal/restore"
 	"github.com/restoreportal/portal/internal/seekgz"
+	"github.com/restoreportal/portal/internal/verify"
 )
 
 func main() {
@@ -43,7 +44,7 @@ func run(args []string) error {
 		defer f.Close()
 		st, _ := f.Stat()
 		t0 := time.Now()
-		idx, _, err := seekgz.IndexDump(bufio.NewReaderSize(f, 1<<20), "bench", st.Size())
+		idx, _, err := verify.IndexDump(bufio.NewReaderSize(f, 1<<20), "bench", st.Size())
 		if err != nil {
 			return err
 		}

@@ -1,4 +1,4 @@
-package snapshots
+package verify
 
 import (
 	"bytes"
@@ -14,17 +14,18 @@ import (
 	"github.com/restoreportal/portal/internal/extract"
 	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/restore"
+	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/testenv"
 )
 
-func openParallel(t *testing.T, d Deps, s Snapshot) *Dump {
+func openParallel(t *testing.T, d snapshots.Deps, s snapshots.Snapshot) *snapshots.Dump {
 	t.Helper()
-	src, err := OpenVerified(context.Background(), d, s, nil)
+	src, err := snapshots.OpenVerified(context.Background(), d, s, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { src.Close() })
-	dump, err := OpenDumpParallel(context.Background(), d, s, src, nil, nil)
+	dump, err := snapshots.OpenDumpParallel(context.Background(), d, s, src, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +34,7 @@ func openParallel(t *testing.T, d Deps, s Snapshot) *Dump {
 }
 
 // partEntries reads the entries of each part of dump, in the parts' order.
-func partEntries(t *testing.T, dump *Dump, during func(part int, rows io.Reader, buf *bytes.Buffer)) map[string][]seenEntry {
+func partEntries(t *testing.T, dump *snapshots.Dump, during func(part int, rows io.Reader, buf *bytes.Buffer)) map[string][]seenEntry {
 	t.Helper()
 	out := map[string][]seenEntry{}
 	for i, p := range dump.Parts() {
@@ -190,7 +191,7 @@ func TestFullRestoreFallsBackToOneStream(t *testing.T) {
 	if n := len(openParallel(t, d, s).Parts()); n != 2 {
 		t.Fatalf("with the index: %d parts", n)
 	}
-	idx, err := LoadIndex(context.Background(), d, s)
+	idx, err := snapshots.LoadIndex(context.Background(), d, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,6 +199,6 @@ func TestFullRestoreFallsBackToOneStream(t *testing.T) {
 	enc[len(enc)/3] ^= 0x40
 	putIndex(t, d, bucket, key, enc)
 	check("corrupt index")
-	deleteObject(t, Deps{S3: d.S3, Bucket: bucket}, key)
+	deleteObject(t, snapshots.Deps{S3: d.S3, Bucket: bucket}, key)
 	check("missing index")
 }
