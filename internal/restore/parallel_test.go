@@ -68,7 +68,7 @@ func indexPlain(t testing.TB, plain string) indexed {
 	b := seekgz.NewBuilder(z)
 	b.Every, b.Near = 1<<20, 128<<10
 	c := &counter{r: z}
-	if _, err := extract.InventoryFunc(c, (&seekgz.DumpIndexer{B: b}).Entry); err != nil {
+	if _, err := extract.InventoryFunc(c, indexEntry(&seekgz.DumpIndexer{B: b})); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := io.Copy(io.Discard, c); err != nil {
@@ -246,7 +246,11 @@ func TestApplyInPartsHandOffProperty(t *testing.T) {
 
 // TestApplyInPartsRefusesHostileParts: a part holds exactly one COPY block of
 // its table; anything else in it, and anything the gate refuses, fails the
-// restore closed before the part's rows are stored.
+// restore closed. Content refused before the part's COPY block stores no row;
+// content after a whole block (two blocks, a statement after) is seen only
+// once that block was sent, so its rows may be stored by then, as they are
+// for a refusal later in the main stream: the restore fails and its caller
+// drops the staging or new database it was applied into.
 func TestApplyInPartsRefusesHostileParts(t *testing.T) {
 	t.Parallel()
 	const pre = "CREATE TABLE public.a (id int);\nCREATE TABLE public.b (id int);\n"
@@ -257,15 +261,16 @@ func TestApplyInPartsRefusesHostileParts(t *testing.T) {
 	for _, tc := range []struct {
 		name, part string
 		refused    bool
+		afterBlock int // rows a whole COPY block before the refused content may have stored
 	}{
-		{"statement", hdr("a") + "ALTER SYSTEM SET fsync = off;\n", true},
-		{"grant in front", "GRANT ALL ON public.a TO PUBLIC;\n" + hdr("a") + "COPY public.a (id) FROM stdin;\n1\n\\.\n", true},
-		{"copy program", hdr("a") + "COPY public.a (id) FROM PROGRAM 'id';\n", true},
-		{"meta-command", hdr("a") + "\\! id\n", true},
-		{"another table", hdr("b") + "COPY public.b (id) FROM stdin;\n1\n\\.\n", true},
-		{"two blocks", hdr("a") + "COPY public.a (id) FROM stdin;\n1\n\\.\n\n" + hdr("a") + "COPY public.a (id) FROM stdin;\n2\n\\.\n", true},
-		{"statement after", hdr("a") + "COPY public.a (id) FROM stdin;\n1\n\\.\n\nDROP TABLE public.b;\n", true},
-		{"empty", "", false},
+		{"statement", hdr("a") + "ALTER SYSTEM SET fsync = off;\n", true, 0},
+		{"grant in front", "GRANT ALL ON public.a TO PUBLIC;\n" + hdr("a") + "COPY public.a (id) FROM stdin;\n1\n\\.\n", true, 0},
+		{"copy program", hdr("a") + "COPY public.a (id) FROM PROGRAM 'id';\n", true, 0},
+		{"meta-command", hdr("a") + "\\! id\n", true, 0},
+		{"another table", hdr("b") + "COPY public.b (id) FROM stdin;\n1\n\\.\n", true, 0},
+		{"two blocks", hdr("a") + "COPY public.a (id) FROM stdin;\n1\n\\.\n\n" + hdr("a") + "COPY public.a (id) FROM stdin;\n2\n\\.\n", true, 1},
+		{"statement after", hdr("a") + "COPY public.a (id) FROM stdin;\n1\n\\.\n\nDROP TABLE public.b;\n", true, 1},
+		{"empty", "", false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -282,8 +287,8 @@ func TestApplyInPartsRefusesHostileParts(t *testing.T) {
 			}
 			var rows int
 			queryRow(t, dst, "SELECT (SELECT count(*) FROM public.a) + (SELECT count(*) FROM public.b)", &rows)
-			if rows != 0 {
-				t.Errorf("%d rows stored from a refused part", rows)
+			if rows > tc.afterBlock {
+				t.Errorf("%d rows stored from a refused part, want at most %d", rows, tc.afterBlock)
 			}
 			queryRow(t, dst, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", &rows)
 			if rows != 2 {
@@ -432,5 +437,14 @@ func TestApplyInPartsReportsDataUntilThePartsAreRead(t *testing.T) {
 	}
 	if res.Tables[0].CopiedRows != 2 {
 		t.Errorf("copied %d rows", res.Tables[0].CopiedRows)
+	}
+}
+
+// indexEntry hands the dump reader's entries to the access index builder, as
+// verification does.
+func indexEntry(d *seekgz.DumpIndexer) func(*extract.Entry) {
+	return func(e *extract.Entry) {
+		d.Entry(seekgz.DumpEntry{Offset: e.Offset, AfterTrailer: e.AfterTrailer, Copy: e.Kind == extract.KindCopy,
+			Schema: e.Table.Schema, Name: e.Table.Name})
 	}
 }
