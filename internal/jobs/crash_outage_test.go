@@ -83,6 +83,21 @@ func TestPortalDatabaseRestartMidRestoreSucceeds(t *testing.T) {
 	tk := h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{})
 	h.wait(tk.ID, 3*time.Minute, inDataPhase)
 	pc.Restart()
+	// The test's own pool holds connections the restart closed: drop them and
+	// wait until the portal answers the test again, so what follows reads the
+	// restore, not a dead connection (the worker has its own retries, which are
+	// what this test is about).
+	h.pool.Reset()
+	for deadline := time.Now().Add(time.Minute); ; {
+		err := h.pool.Ping(ctx)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the portal's Postgres does not answer after its restart: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 
 	done := h.waitFinal(tk.ID)
 	if done.State != tickets.StateSucceeded {
