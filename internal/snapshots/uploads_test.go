@@ -30,9 +30,11 @@ func unfinishedUploads(t *testing.T, d Deps, prefix string) []string {
 }
 
 // TestCancelledCaptureLeavesNoUnfinishedUpload cancels a capture once its
-// multipart upload has begun (a pg_dump that writes more than one part of
-// random bytes, which gzip cannot shrink, then hangs): the capture fails
-// with the cancellation, and no unfinished upload of it remains.
+// multipart upload has begun (a pg_dump that writes more than one upload part
+// of random bytes, which gzip cannot shrink, as TABLE DATA entries of 1 MB, so
+// the seekable writer closes a gzip member every two of them and the upload
+// gets its first part, then hangs): the capture fails with the cancellation,
+// and no unfinished upload of it remains.
 func TestCancelledCaptureLeavesNoUnfinishedUpload(t *testing.T) {
 	t.Parallel()
 	d := newDeps(t)
@@ -40,7 +42,10 @@ func TestCancelledCaptureLeavesNoUnfinishedUpload(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "pg_dump")
 	script := `#!/bin/sh
 printf -- '--\n-- PostgreSQL database dump\n--\n\n'
-head -c 8600000 /dev/urandom
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14; do
+	printf -- '\n--\n-- Data for Name: t%s; Type: TABLE DATA; Schema: public; Owner: -\n--\n\n' "$i"
+	head -c 1000000 /dev/urandom
+done
 exec sleep 120
 `
 	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
