@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -155,6 +156,12 @@ func dumpToS3(ctx context.Context, d Deps, connURL, password, key string, extra 
 	cmd.Env = append(os.Environ(), "PGPASSWORD="+password, "PGAPPNAME=portal-capture")
 	var stderr bytes.Buffer
 	cmd.Stderr = &limitedWriter{w: &stderr, n: 8 << 10}
+	// pg_dump in its own process group, killed whole on cancel: a child it
+	// left behind would hold the output pipes open, and Wait would wait for
+	// it; WaitDelay bounds that wait should anything else hold them.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return 0, "", err
@@ -163,6 +170,11 @@ func dumpToS3(ctx context.Context, d Deps, connURL, password, key string, extra 
 		return 0, "", fmt.Errorf("start pg_dump: %w", err)
 	}
 	pr, pw := io.Pipe()
+	// A cancel ends the upload's read and the compressor's write at once,
+	// rather than after pg_dump's buffered output has been compressed and
+	// offered to an uploader that no longer reads it.
+	stop := context.AfterFunc(ctx, func() { pr.CloseWithError(context.Cause(ctx)) })
+	defer stop()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
