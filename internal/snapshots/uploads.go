@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,22 +23,39 @@ import (
 // part takes to upload, so a capture in progress is never touched.
 const StaleUploadAge = 6 * time.Hour
 
-// abortUpload aborts the multipart upload a failed Upload left (its error
-// names it), with a bounded context of its own: ctx may be the cancelled
-// one. A single-part upload leaves nothing to abort.
+// abortUpload aborts what a failed Upload of key left unfinished, with a
+// bounded context of its own: ctx may be the cancelled one. The upload its
+// error names, and any other unfinished upload of exactly key: a cancel that
+// lands while CreateMultipartUpload is in flight leaves an upload the server
+// made and the error cannot name. The key is this capture's own (its
+// project and second, checked free in the catalog), so nothing else is
+// touched. A single-part upload leaves nothing to abort.
 func abortUpload(ctx context.Context, d Deps, key string, uploadErr error) error {
-	var mu manager.MultiUploadFailure
-	if !errors.As(uploadErr, &mu) || mu.UploadID() == "" {
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	id := mu.UploadID()
-	if _, err := d.S3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &d.Bucket, Key: &key, UploadId: &id}); err != nil {
-		return fmt.Errorf("abort the unfinished upload of s3://%s/%s (the sweep retries): %w", d.Bucket, key, err)
+	var ids []string
+	var mu manager.MultiUploadFailure
+	if errors.As(uploadErr, &mu) && mu.UploadID() != "" {
+		ids = append(ids, mu.UploadID())
 	}
-	d.log().Info("aborted the unfinished upload of a failed capture", "key", key)
-	return nil
+	out, err := d.S3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &d.Bucket, Prefix: &key})
+	if err != nil {
+		return fmt.Errorf("list the unfinished uploads of s3://%s/%s (the sweep retries): %w", d.Bucket, key, err)
+	}
+	for _, u := range out.Uploads {
+		if aws.ToString(u.Key) == key && !slices.Contains(ids, aws.ToString(u.UploadId)) {
+			ids = append(ids, aws.ToString(u.UploadId))
+		}
+	}
+	var errs []error
+	for _, id := range ids {
+		if _, err := d.S3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &d.Bucket, Key: &key, UploadId: &id}); err != nil {
+			errs = append(errs, fmt.Errorf("abort the unfinished upload of s3://%s/%s (the sweep retries): %w", d.Bucket, key, err))
+			continue
+		}
+		d.log().Info("aborted the unfinished upload of a failed capture", "key", key)
+	}
+	return errors.Join(errs...)
 }
 
 // AbortStaleUploads aborts every unfinished multipart upload under the

@@ -120,3 +120,26 @@ func TestAbortStaleUploads(t *testing.T) {
 		t.Fatalf("the upload outside the snapshot prefix was touched: %v", left)
 	}
 }
+
+// TestAbortUploadFindsTheUnnamedUpload: a cancel that lands while
+// CreateMultipartUpload is in flight leaves an upload the server made and
+// the upload's error cannot name; the failed capture's abort finds it by its
+// exact key, and leaves an upload of a neighbouring key alone.
+func TestAbortUploadFindsTheUnnamedUpload(t *testing.T) {
+	t.Parallel()
+	d := newDeps(t)
+	ctx := context.Background()
+	key := d.Prefix + "/proj-unnamed/20260601T020000Z.sql.gz"
+	neighbour := key + ".tables.sql.gz"
+	for _, k := range []string{key, neighbour} {
+		if _, err := d.S3.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &d.Bucket, Key: &k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := abortUpload(ctx, d, key, context.Canceled); err != nil {
+		t.Fatalf("abort: %v", err)
+	}
+	if left := unfinishedUploads(t, d, d.Prefix+"/proj-unnamed/"); !slices.Equal(left, []string{neighbour}) {
+		t.Fatalf("unfinished uploads after the abort: %v; want only %s", left, neighbour)
+	}
+}
