@@ -126,6 +126,7 @@ func TestDrillOfAGoodSnapshotPassesAndRecordsItsTime(t *testing.T) {
 	if d.Bytes != snap.Size {
 		t.Fatalf("bytes %d, want the snapshot's %d", d.Bytes, snap.Size)
 	}
+	checkDrillPhases(t, d)
 	inv, err := snapshots.SnapshotTables(context.Background(), h.pool, snap.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -177,6 +178,40 @@ func TestDrillOfAGoodSnapshotPassesAndRecordsItsTime(t *testing.T) {
 	}
 	if len(h.openAlarms()) != 0 {
 		t.Fatalf("a passed drill raised alarms: %+v", h.openAlarms())
+	}
+}
+
+// checkDrillPhases checks that a passed drill recorded its phases: the
+// top-level ones in order, each within the drill's duration, and the checks'
+// parts.
+func checkDrillPhases(t *testing.T, d drills.Drill) {
+	t.Helper()
+	t.Logf("drill %d took %d ms (recovery %d ms): phases %v", d.ID, *d.DurationMS, *d.RecoveryMS, d.Phases)
+	var top []string
+	var sum int64
+	seen := map[string]bool{}
+	for _, p := range d.Phases {
+		seen[p.Name] = true
+		if p.MS < 0 || p.MS > *d.DurationMS {
+			t.Fatalf("phase %s took %d ms of a %d ms drill", p.Name, p.MS, *d.DurationMS)
+		}
+		switch p.Name {
+		case drills.PhaseCreate, drills.PhaseRestore, drills.PhaseSideEffects, drills.PhaseChecks, drills.PhaseDrop:
+			top = append(top, p.Name)
+			sum += p.MS
+		}
+	}
+	want := []string{drills.PhaseCreate, drills.PhaseRestore, drills.PhaseSideEffects, drills.PhaseChecks, drills.PhaseDrop}
+	if strings.Join(top, ",") != strings.Join(want, ",") {
+		t.Fatalf("phases %v, want %v in this order", top, want)
+	}
+	if sum > *d.DurationMS {
+		t.Fatalf("the phases add up to %d ms, more than the drill's %d ms", sum, *d.DurationMS)
+	}
+	for _, n := range []string{drills.PhaseCounts, drills.PhaseAmcheck, drills.PhaseForeignKeys} {
+		if !seen[n] {
+			t.Fatalf("no %s phase among %v", n, d.Phases)
+		}
 	}
 }
 
