@@ -116,6 +116,8 @@ func (w *DrillWorker) Work(ctx context.Context, job *river.Job[drills.DrillArgs]
 		res.Outcome = drills.OutcomePassed
 	case errors.Is(context.Cause(ctx), errYield):
 		res.Outcome, res.Reason = drills.OutcomeYielded, errYield.Error()
+	case errors.Is(context.Cause(ctx), errDrillLockLost):
+		res.Outcome, res.Reason = drills.OutcomeYielded, errDrillLockLost.Error()
 	case ctx.Err() != nil:
 		res.Outcome, res.Reason = drills.OutcomeYielded, "the worker stopped; the drill is retried"
 	default:
@@ -129,9 +131,11 @@ func (w *DrillWorker) Work(ctx context.Context, job *river.Job[drills.DrillArgs]
 	switch res.Outcome {
 	case drills.OutcomeYielded:
 		log.Info("drill yielded; retried later", "reason", res.Reason)
-		if ctx.Err() != nil && !errors.Is(context.Cause(ctx), errYield) {
+		if cause := context.Cause(ctx); ctx.Err() != nil && !errors.Is(cause, errYield) && !errors.Is(cause, errDrillLockLost) {
 			return river.JobSnooze(0) // shutting down: the next worker to start takes it, no attempt spent
 		}
+		// The retry is a new attempt of Work: it takes the drill lock again
+		// (holdDrillLock) before anything else, or waits while another holds it.
 		return river.JobSnooze(w.retryAfter())
 	case drills.OutcomePassed:
 		metricDrillSeconds.Observe(res.Recovery.Seconds())
@@ -338,7 +342,7 @@ func (r *drillRun) run(ctx context.Context) (res drills.Result, err error) {
 	if err != nil {
 		return res, err
 	}
-	rr := runbook.NewScratch(r.d.runbook(), r.p.Ref, r.snap.ID, r.log, r.cl, owner)
+	rr := runbook.NewScratch(r.d.drillRunbook(), r.p.Ref, r.snap.ID, r.log, r.cl, owner)
 	if err := rr.Precheck(ctx, r.snap); err != nil {
 		return res, err
 	}

@@ -5,7 +5,11 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -612,5 +616,135 @@ func TestDrillRunsOnTheDrillCluster(t *testing.T) {
 	}
 	if h.checksum(h.db) != live {
 		t.Fatal("the drill changed the live database")
+	}
+}
+
+// workerMetric reads one unlabelled counter from the worker's /metrics.
+func workerMetric(t *testing.T, name string) float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	jobs.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindStringSubmatch(rec.Body.String())
+	if m == nil {
+		t.Fatalf("no %s in /metrics", name)
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// A drill's bytes count in portal_drill_bytes_total, a restore's in
+// portal_restore_bytes_total, and neither in the other's. Not parallel: it
+// reads process-wide counters that the restores and drills of the parallel
+// tests add to, and a sequential test runs while those wait.
+func TestDrillBytesCountApartFromRestoreBytes(t *testing.T) {
+	h := newDrillHarness(t)
+	h.startRiver()
+	snap := h.capture()
+	restore0, drill0 := workerMetric(t, "portal_restore_bytes_total"), workerMetric(t, "portal_drill_bytes_total")
+	if d := h.drillNow(); d.Outcome != drills.OutcomePassed {
+		t.Fatalf("drill %s: %s", d.Outcome, d.Reason)
+	}
+	restore1, drill1 := workerMetric(t, "portal_restore_bytes_total"), workerMetric(t, "portal_drill_bytes_total")
+	if drill1-drill0 != float64(snap.Size) || restore1 != restore0 {
+		t.Fatalf("a drill of %d bytes: drill bytes +%.0f, restore bytes +%.0f", snap.Size, drill1-drill0, restore1-restore0)
+	}
+	tk := h.waitFinal(h.ticket(snap, full, tickets.ModeNewProject, tickets.Options{}).ID)
+	if tk.State != tickets.StateSucceeded {
+		t.Fatalf("restore: %s: %s", tk.State, tk.Result.Message)
+	}
+	restore2, drill2 := workerMetric(t, "portal_restore_bytes_total"), workerMetric(t, "portal_drill_bytes_total")
+	if restore2-restore1 != float64(snap.Size) || drill2 != drill1 {
+		t.Fatalf("a restore of %d bytes: restore bytes +%.0f, drill bytes +%.0f", snap.Size, restore2-restore1, drill2-drill1)
+	}
+}
+
+// drillLockHolder is the backend holding ref's drill lock on the portal
+// database, 0 if none does.
+func (h *harness) drillLockHolder(ctx context.Context) (int, error) {
+	key := uint64(jobs.DrillLockKey(h.ref))
+	var pid int
+	err := h.pool.QueryRow(ctx, `SELECT coalesce((SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+			AND classid::int8 = $1 AND objid::int8 = $2), 0)`, int64(key>>32), int64(key&0xffffffff)).Scan(&pid)
+	return pid, err
+}
+
+// The fault: the portal session holding a running drill's lock is cut (its
+// backend terminated, as a restart of a pooler or a network cut would). The
+// drill stops (it can no longer show it is alive, and the rescue may hand it
+// on), drops its copy and records why; the retry takes the lock again (held
+// by a new session while it runs) and passes.
+func TestDrillWhoseLockSessionIsCutRetriesUnderTheLock(t *testing.T) {
+	t.Parallel()
+	h := newDrillHarness(t)
+	var attempts atomic.Int32
+	var cut atomic.Int64
+	retryHeld := make(chan int, 1)
+	deps := h.deps
+	deps.Drill.WatchEvery = 50 * time.Millisecond
+	deps.Drill.RetryAfter = 100 * time.Millisecond
+	deps.Drill.Hook = func(ctx context.Context, id int64, s jobs.Step) error {
+		if s != jobs.StepApplied {
+			return nil
+		}
+		pid, err := h.drillLockHolder(ctx)
+		if err != nil {
+			return err
+		}
+		if attempts.Add(1) > 1 {
+			retryHeld <- pid
+			return nil
+		}
+		if pid == 0 {
+			return errors.New("the first attempt runs without its drill lock")
+		}
+		cut.Store(int64(pid))
+		var ok bool
+		if err := h.pool.QueryRow(ctx, `SELECT pg_terminate_backend($1)`, pid).Scan(&ok); err != nil || !ok {
+			return fmt.Errorf("cut the drill lock's session %d: %v %v", pid, ok, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Minute):
+			return errors.New("the drill went on after its lock session was cut")
+		}
+	}
+	h.startRiverWith(deps)
+	h.capture()
+	jobID, err := drills.DrillNow(context.Background(), h.river, h.ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := h.waitDrill(func(d drills.Drill) bool { return d.Outcome == drills.OutcomePassed || d.Outcome == drills.OutcomeFailed })
+	h.waitJobFinalized(jobID)
+	if d.Outcome != drills.OutcomePassed || d.JobID != jobID {
+		t.Fatalf("the retry: %s: %s (job %d, want %d)", d.Outcome, d.Reason, d.JobID, jobID)
+	}
+	select {
+	case pid := <-retryHeld:
+		if pid == 0 || int64(pid) == cut.Load() {
+			t.Fatalf("the retry ran without the drill lock (holder %d, the cut session was %d)", pid, cut.Load())
+		}
+	default:
+		t.Fatal("the retry never reached its checks")
+	}
+	list, err := drills.DrillListByProject(context.Background(), h.pool, h.ref, 10)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("want 2 drill records (the cut one and its retry), got %d: %v", len(list), err)
+	}
+	first := list[1]
+	if first.Outcome != drills.OutcomeYielded || !strings.Contains(first.Reason, "lock session") ||
+		first.ScratchState != drills.ScratchDropped || h.databaseExists(first.ScratchDatabase) {
+		t.Fatalf("the cut attempt's record: %+v", first)
+	}
+	if pid, err := h.drillLockHolder(context.Background()); err != nil || pid != 0 {
+		t.Fatalf("the drill lock is still held after the drill (backend %d, %v)", pid, err)
+	}
+	if len(h.openAlarms()) != 0 {
+		t.Fatalf("a cut lock session raised alarms: %+v", h.openAlarms())
 	}
 }
