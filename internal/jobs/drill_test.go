@@ -719,7 +719,9 @@ func TestDrillWhoseLockSessionIsCutRetriesUnderTheLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := h.waitDrill(func(d drills.Drill) bool { return d.Outcome == drills.OutcomePassed || d.Outcome == drills.OutcomeFailed })
+	d := h.waitDrill(func(d drills.Drill) bool {
+		return d.Outcome == drills.OutcomePassed || d.Outcome == drills.OutcomeFailed
+	})
 	h.waitJobFinalized(jobID)
 	if d.Outcome != drills.OutcomePassed || d.JobID != jobID {
 		t.Fatalf("the retry: %s: %s (job %d, want %d)", d.Outcome, d.Reason, d.JobID, jobID)
