@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/config"
@@ -748,5 +749,90 @@ func TestDrillWhoseLockSessionIsCutRetriesUnderTheLock(t *testing.T) {
 	}
 	if len(h.openAlarms()) != 0 {
 		t.Fatalf("a cut lock session raised alarms: %+v", h.openAlarms())
+	}
+}
+
+// The attack: a dump whose table names are built to break out of a query
+// (quotes, a dot, a statement after them), and a table of the copy its owner
+// cannot read. The counts of small tables run many to one query: the names
+// are quoted as identifiers, the hostile tables are counted, and the table
+// that cannot be counted fails the drill under its own name, not its
+// neighbours' in the same query.
+func TestDrillCountsHostileTableNamesAndNamesTheTableItCannotCount(t *testing.T) {
+	t.Parallel()
+	h := newDrillHarness(t)
+	var owner string
+	ctx := context.Background()
+	conn, err := h.cl.Connect(ctx, h.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()`).Scan(&owner); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	role := pgx.Identifier{owner}.Sanitize()
+	h.exec(`SET ROLE ` + role + `;
+		CREATE TABLE public."x"")); DROP TABLE auth.users; --" (id integer);
+		INSERT INTO public."x"")); DROP TABLE auth.users; --" SELECT generate_series(1, 3);
+		CREATE TABLE public."a.b ""c"" (SELECT 1)" (id integer);
+		INSERT INTO public."a.b ""c"" (SELECT 1)" SELECT generate_series(1, 2);
+		CREATE TABLE public.locked_out (id integer);
+		INSERT INTO public.locked_out SELECT generate_series(1, 5)`)
+	// The restore does not carry a dump's grants and revokes of the owner's
+	// own rights over: the copy's locked_out is made unreadable at a hook.
+	deps := h.deps
+	deps.Drill.Hook = func(ctx context.Context, id int64, s jobs.Step) error {
+		if s != jobs.StepApplied {
+			return nil
+		}
+		d, err := drills.DrillGet(ctx, h.pool, id)
+		if err != nil {
+			return err
+		}
+		c, err := h.cl.Connect(ctx, d.ScratchDatabase)
+		if err != nil {
+			return err
+		}
+		defer c.Close(ctx)
+		_, err = c.Exec(ctx, `REVOKE SELECT ON public.locked_out FROM `+role)
+		return err
+	}
+	h.startRiverWith(deps)
+	snap := h.capture()
+	inv, err := snapshots.SnapshotTables(ctx, h.pool, snap.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var withData int
+	var rows int64
+	for _, tb := range inv {
+		if tb.HasData {
+			withData++
+			rows += tb.Rows
+		}
+	}
+	d := h.drillNow()
+	if d.Outcome != drills.OutcomeFailed || !strings.Contains(d.Reason, "public.locked_out could not be counted") ||
+		!strings.Contains(d.Reason, "permission denied") {
+		t.Fatalf("drill of a table its owner cannot read: %s: %q", d.Outcome, d.Reason)
+	}
+	if strings.Contains(d.Reason, "DROP TABLE") || strings.Contains(d.Reason, "a.b") || strings.Count(d.Reason, "could not be counted") != 1 {
+		t.Fatalf("the tables counted with it were reported too: %q", d.Reason)
+	}
+	if d.TablesChecked != withData-1 || d.RowsChecked != rows-5 {
+		t.Fatalf("checked %d tables with %d rows; want %d with %d (all but locked_out)", d.TablesChecked, d.RowsChecked, withData-1, rows-5)
+	}
+	if d.ScratchState != drills.ScratchDropped || h.databaseExists(d.ScratchDatabase) {
+		t.Fatalf("scratch database %s left behind (%s)", d.ScratchDatabase, d.ScratchState)
+	}
+	var users int
+	live, err := h.cl.Connect(ctx, h.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close(ctx)
+	if err := live.QueryRow(ctx, `SELECT count(*) FROM auth.users`).Scan(&users); err != nil || users == 0 {
+		t.Fatalf("auth.users of the live database: %d rows, %v", users, err)
 	}
 }
