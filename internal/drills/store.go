@@ -73,7 +73,8 @@ type Phase struct {
 
 // The phases of a drill, in order.
 const (
-	PhaseCreate      = "create"       // the scratch database and its owner role
+	PhasePrepare     = "prepare"      // the owner role found, the object prechecked, the name recorded
+	PhaseCreate      = "create"       // the scratch database and its login role
 	PhaseRestore     = "restore"      // the restore engine's apply, COPY row counts checked
 	PhaseSideEffects = "side_effects" // subscriptions, pg_cron, HTTP hooks disabled
 	PhaseChecks      = "checks"       // counts, amcheck and foreign keys, in parallel

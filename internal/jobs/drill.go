@@ -357,6 +357,7 @@ func (r *drillRun) run(ctx context.Context) (res drills.Result, err error) {
 		_ = drills.DrillScratchSet(context.WithoutCancel(ctx), r.d.Pool, r.rec.ID, drills.ScratchNone)
 		return res, fmt.Errorf("database %s exists already and is not this drill's: it was left alone", scratch)
 	}
+	ph.since(drills.PhasePrepare, start)
 	t0 := time.Now()
 	if err := r.cl.CreateOwned(ctx, scratch, owner); err != nil {
 		return res, err

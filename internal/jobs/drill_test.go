@@ -201,12 +201,12 @@ func checkDrillPhases(t *testing.T, d drills.Drill) {
 			t.Fatalf("phase %s took %d ms of a %d ms drill", p.Name, p.MS, *d.DurationMS)
 		}
 		switch p.Name {
-		case drills.PhaseCreate, drills.PhaseRestore, drills.PhaseSideEffects, drills.PhaseChecks, drills.PhaseDrop:
+		case drills.PhasePrepare, drills.PhaseCreate, drills.PhaseRestore, drills.PhaseSideEffects, drills.PhaseChecks, drills.PhaseDrop:
 			top = append(top, p.Name)
 			sum += p.MS
 		}
 	}
-	want := []string{drills.PhaseCreate, drills.PhaseRestore, drills.PhaseSideEffects, drills.PhaseChecks, drills.PhaseDrop}
+	want := []string{drills.PhasePrepare, drills.PhaseCreate, drills.PhaseRestore, drills.PhaseSideEffects, drills.PhaseChecks, drills.PhaseDrop}
 	if strings.Join(top, ",") != strings.Join(want, ",") {
 		t.Fatalf("phases %v, want %v in this order", top, want)
 	}
