@@ -69,6 +69,9 @@ type Drill struct {
 type Phase struct {
 	Name string `json:"name"`
 	MS   int64  `json:"ms"`
+	// Detail says how the phase ran, where that varies: the amcheck phase's
+	// PORTAL_DRILL_HEAP_CHECK mode and how many indexes it heap-checked.
+	Detail string `json:"detail,omitempty"`
 }
 
 // The phases of a drill, in order.

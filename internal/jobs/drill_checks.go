@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/restoreportal/portal/internal/cluster"
+	"github.com/restoreportal/portal/internal/config"
 	"github.com/restoreportal/portal/internal/drills"
 	"github.com/restoreportal/portal/internal/extract"
 	"github.com/restoreportal/portal/internal/snapshots"
@@ -27,9 +28,11 @@ const amcheckSchema = "portal_drill_amcheck"
 // drillChecked is what the checks of a restored copy counted.
 type drillChecked struct {
 	tables, indexes, fks int
-	rows                 int64
-	notes                []string
-	phases               []drills.Phase
+	// heapChecked names the indexes checked with heapallindexed.
+	heapChecked []string
+	rows        int64
+	notes       []string
+	phases      []drills.Phase
 }
 
 // checkTask is one query of the checks: cost orders the work, largest first,
@@ -93,12 +96,16 @@ func (r *drillRun) check(ctx context.Context, admin *pgx.Conn, sess *cluster.Ses
 		return c, err
 	}
 	spent[drills.PhaseAmcheck] += installed
-	for _, k := range []string{drills.PhaseCounts, drills.PhaseAmcheck, drills.PhaseForeignKeys} {
-		c.phases = append(c.phases, drills.Phase{Name: k, MS: spent[k].Milliseconds()})
-	}
 	bad := counts.result(&c)
 	bad = append(bad, indexes.result(&c)...)
 	fks.result(&c)
+	for _, k := range []string{drills.PhaseCounts, drills.PhaseAmcheck, drills.PhaseForeignKeys} {
+		ph := drills.Phase{Name: k, MS: spent[k].Milliseconds()}
+		if k == drills.PhaseAmcheck && amcheck {
+			ph.Detail = fmt.Sprintf("heap check %s: %d of %d indexes", indexes.mode, len(c.heapChecked), indexes.checkable())
+		}
+		c.phases = append(c.phases, ph)
+	}
 	if len(bad) > 0 {
 		return c, fmt.Errorf("the restored copy does not hold up: %s", strings.Join(bad, "; "))
 	}
@@ -290,6 +297,7 @@ func (r *drillRun) installAmcheck(ctx context.Context, admin *pgx.Conn, owner st
 
 // indexPlan checks the B-tree indexes.
 type indexPlan struct {
+	mode string // PORTAL_DRILL_HEAP_CHECK
 	list []drillIndex
 	errs []error
 }
@@ -299,17 +307,51 @@ type drillIndex struct {
 	name        string
 	valid       bool
 	size, table int64 // bytes of the index and of its table (heapallindexed reads both)
+	// computed: the copy may compute the index's keys differently than the
+	// source did (see planIndexes).
+	computed bool
+	heap     bool // checked with heapallindexed
+}
+
+// heapMode is PORTAL_DRILL_HEAP_CHECK, computed when unset.
+func heapMode(mode string) string {
+	if mode == "" {
+		return config.HeapCheckComputed
+	}
+	return mode
 }
 
 // planIndexes lists the B-tree indexes: invalid ones are refused, the
-// others (amcheck true) are checked with bt_index_check with
-// heapallindexed: beyond the index's own structure, every heap tuple must
-// have its index entry, which catches an index built with a function that is
-// not the one the copy has now (a mislabelled IMMUTABLE function, a changed
-// collation).
+// others (amcheck true) are checked with bt_index_check. Those the mode
+// selects are checked with heapallindexed too: beyond the index's own
+// structure, every heap tuple must have its index entry, which catches an
+// index built with a function that is not the one the copy has now (a
+// mislabelled IMMUTABLE function, a changed collation library). It costs a
+// pass over the table per index, so under "computed" only the indexes whose
+// keys the copy can compute differently than the source did get it:
+// expression and partial indexes (functions the customer wrote or may
+// redefine), a key column whose collation is not byte order (libc's C or
+// POSIX, the builtin ucs_basic: any other libc or ICU locale, the database
+// default included, sorts as the library's version does), an operator class
+// outside pg_catalog (a comparison function of the customer's), or one that
+// compares records or ranges (their elements' collations are not in
+// indcollation). The structure check of the others compares neighbouring
+// keys with the same operators, so an order the copy's functions disagree
+// with is caught there too; what only the heap check finds is an entry
+// missing for a heap tuple.
 func (r *drillRun) planIndexes(ctx context.Context, conn *pgx.Conn, amcheck bool) (*indexPlan, error) {
 	rows, err := conn.Query(ctx, `SELECT c.oid::int8, format('%I.%I', n.nspname, c.relname), i.indisvalid AND i.indisready,
-			pg_relation_size(c.oid), pg_relation_size(i.indrelid)
+			pg_relation_size(c.oid), pg_relation_size(i.indrelid),
+			i.indexprs IS NOT NULL OR i.indpred IS NOT NULL
+			OR EXISTS (SELECT FROM unnest(i.indcollation::oid[]) k(coll) JOIN pg_collation co ON co.oid = k.coll
+				WHERE NOT CASE co.collprovider
+					WHEN 'd' THEN (SELECT coalesce(to_jsonb(d) ->> 'datlocprovider', 'c') = 'c' AND d.datcollate IN ('C', 'POSIX')
+						FROM pg_database d WHERE d.datname = current_database())
+					WHEN 'c' THEN co.collcollate IN ('C', 'POSIX')
+					WHEN 'b' THEN co.collname = 'ucs_basic' AND co.collnamespace = 'pg_catalog'::regnamespace
+					ELSE false END)
+			OR EXISTS (SELECT FROM unnest(i.indclass::oid[]) k(cls) JOIN pg_opclass oc ON oc.oid = k.cls
+				WHERE oc.opcnamespace <> 'pg_catalog'::regnamespace OR oc.opcintype::regtype::text IN ('record', 'anyrange', 'anymultirange'))
 		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 		JOIN pg_am am ON am.oid = c.relam
 		WHERE am.amname = 'btree' AND c.relkind = 'i' AND c.relpersistence <> 't'
@@ -318,15 +360,17 @@ func (r *drillRun) planIndexes(ctx context.Context, conn *pgx.Conn, amcheck bool
 	if err != nil {
 		return nil, err
 	}
+	mode := heapMode(r.d.Config.Drills.HeapCheck)
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (drillIndex, error) {
 		var i drillIndex
-		err := r.Scan(&i.oid, &i.name, &i.valid, &i.size, &i.table)
+		err := r.Scan(&i.oid, &i.name, &i.valid, &i.size, &i.table, &i.computed)
+		i.heap = mode == config.HeapCheckAll || mode == config.HeapCheckComputed && i.computed
 		return i, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	p := &indexPlan{list: list, errs: make([]error, len(list))}
+	p := &indexPlan{mode: mode, list: list, errs: make([]error, len(list))}
 	if !amcheck {
 		for k, i := range list {
 			if i.valid {
@@ -341,30 +385,51 @@ func (r *drillRun) planIndexes(ctx context.Context, conn *pgx.Conn, amcheck bool
 var errNotChecked = errors.New("not checked")
 
 func (p *indexPlan) tasks() []checkTask {
-	check := "SELECT " + pgx.Identifier{amcheckSchema, "bt_index_check"}.Sanitize() + "($1::oid::regclass, true)"
+	check := "SELECT " + pgx.Identifier{amcheckSchema, "bt_index_check"}.Sanitize() + "($1::oid::regclass, $2)"
 	var tasks []checkTask
 	for k, i := range p.list {
 		if !i.valid || p.errs[k] != nil {
 			continue
 		}
-		tasks = append(tasks, checkTask{kind: drills.PhaseAmcheck, cost: i.size + i.table, run: func(ctx context.Context, conn *pgx.Conn) {
-			_, p.errs[k] = conn.Exec(ctx, check, i.oid)
+		cost := i.size
+		if i.heap {
+			cost += i.table
+		}
+		tasks = append(tasks, checkTask{kind: drills.PhaseAmcheck, cost: cost, run: func(ctx context.Context, conn *pgx.Conn) {
+			_, p.errs[k] = conn.Exec(ctx, check, i.oid, i.heap)
 		}})
 	}
 	return tasks
 }
 
+// checkable counts the indexes amcheck checked.
+func (p *indexPlan) checkable() (n int) {
+	for k, i := range p.list {
+		if i.valid && !errors.Is(p.errs[k], errNotChecked) {
+			n++
+		}
+	}
+	return n
+}
+
 func (p *indexPlan) result(c *drillChecked) []string {
 	var bad []string
 	for k, i := range p.list {
+		how := "bt_index_check"
+		if i.heap {
+			how = "bt_index_check with heapallindexed"
+		}
 		switch {
 		case !i.valid:
 			bad = append(bad, fmt.Sprintf("index %s is invalid", i.name))
 		case errors.Is(p.errs[k], errNotChecked):
 		case p.errs[k] != nil:
-			bad = append(bad, fmt.Sprintf("index %s fails amcheck: %v", i.name, p.errs[k]))
+			bad = append(bad, fmt.Sprintf("index %s fails amcheck (%s, PORTAL_DRILL_HEAP_CHECK=%s): %v", i.name, how, p.mode, p.errs[k]))
 		default:
 			c.indexes++
+		}
+		if i.heap && i.valid && !errors.Is(p.errs[k], errNotChecked) {
+			c.heapChecked = append(c.heapChecked, i.name)
 		}
 	}
 	return bad

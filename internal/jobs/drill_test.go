@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -315,11 +316,65 @@ func TestDrillOfAReplacedObjectFails(t *testing.T) {
 // built with an IMMUTABLE function that is then redefined in the copy (the
 // real-world class of a mislabelled function or a changed collation), so
 // heap tuples lack their index entries. amcheck's bt_index_check with
-// heapallindexed finds it. (Flipping bytes of the index file is not an
-// option on Postgres 15: the freshly built pages stay in shared buffers,
-// and pg_buffercache_evict is Postgres 17's.)
+// heapallindexed finds it, and under PORTAL_DRILL_HEAP_CHECK=computed (the
+// default) the expression index and the ICU-collated text index are the
+// ones heap-checked, the integer primary key is not. (Flipping bytes of the
+// index file is not an option on Postgres 15: the freshly built pages stay
+// in shared buffers, and pg_buffercache_evict is Postgres 17's.)
 func TestDrillCatchesACorruptIndexWithAmcheck(t *testing.T) {
 	t.Parallel()
+	d, all, heap := corruptIndexDrill(t, "")
+	if d.Outcome != drills.OutcomeFailed || !strings.Contains(d.Reason, "drill_probe_key") || !strings.Contains(d.Reason, "amcheck") {
+		t.Fatalf("drill of a copy with a corrupt index: %s: %q (notes %v)", d.Outcome, d.Reason, d.Notes)
+	}
+	if !strings.Contains(d.Reason, "heapallindexed, PORTAL_DRILL_HEAP_CHECK=computed") {
+		t.Fatalf("the reason does not say the heap check under computed found it: %q", d.Reason)
+	}
+	if strings.Contains(d.Reason, "drill_probe_pkey") || strings.Contains(d.Reason, "drill_probe_label") {
+		t.Fatalf("a sound index was reported too: %q", d.Reason)
+	}
+	if d.IndexesChecked == 0 {
+		t.Fatal("the sound indexes were not counted as checked")
+	}
+	for name, want := range map[string]bool{"public.drill_probe_key": true, "public.drill_probe_label": true, "public.drill_probe_pkey": false} {
+		if slices.Contains(heap, name) != want {
+			t.Fatalf("%s heap-checked under computed: %v, want %v (heap-checked: %v)", name, !want, want, heap)
+		}
+	}
+	want := fmt.Sprintf("heap check computed: %d of %d indexes", len(heap), len(all))
+	if got := amcheckDetail(t, d); got != want {
+		t.Fatalf("amcheck phase detail %q, want %q", got, want)
+	}
+	if len(heap) >= len(all) {
+		t.Fatalf("computed heap-checks every index (%d of %d)", len(heap), len(all))
+	}
+}
+
+// Under PORTAL_DRILL_HEAP_CHECK=none the same corrupt copy passes: the
+// redefined function leaves the expression index's structure sound, and only
+// the heap check finds the heap tuples it lacks. This is why computed is the
+// default.
+func TestDrillUnderHeapCheckNonePassesAnIndexOnARedefinedFunction(t *testing.T) {
+	t.Parallel()
+	d, all, _ := corruptIndexDrill(t, config.HeapCheckNone)
+	if d.Outcome != drills.OutcomePassed {
+		t.Fatalf("drill under none: %s: %q", d.Outcome, d.Reason)
+	}
+	if d.IndexesChecked != len(all) {
+		t.Fatalf("%d indexes checked, want all %d (structure only)", d.IndexesChecked, len(all))
+	}
+	if got, want := amcheckDetail(t, d), fmt.Sprintf("heap check none: 0 of %d indexes", len(all)); got != want {
+		t.Fatalf("amcheck phase detail %q, want %q", got, want)
+	}
+}
+
+// corruptIndexDrill adds drill_probe to the project (an expression index on
+// an IMMUTABLE function, a text index in an ICU collation, an integer
+// primary key), redefines the function in the drill's copy once restored,
+// and drills under heap-check mode. It returns the drill and, planned on the
+// source, the indexes the drill checks and those mode heap-checks.
+func corruptIndexDrill(t *testing.T, mode string) (d drills.Drill, all, heap []string) {
+	t.Helper()
 	h := newDrillHarness(t)
 	ctx := context.Background()
 	conn, err := h.cl.Connect(ctx, h.db)
@@ -328,16 +383,22 @@ func TestDrillCatchesACorruptIndexWithAmcheck(t *testing.T) {
 	}
 	for _, stmt := range []string{
 		`CREATE FUNCTION public.drill_key(integer) RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2'`,
-		`CREATE TABLE public.drill_probe (id integer PRIMARY KEY, v integer NOT NULL)`,
-		`INSERT INTO public.drill_probe SELECT g, g FROM generate_series(1, 2000) g`,
+		`CREATE TABLE public.drill_probe (id integer PRIMARY KEY, v integer NOT NULL, label text COLLATE "en-x-icu" NOT NULL)`,
+		`INSERT INTO public.drill_probe SELECT g, g, 'label ' || g FROM generate_series(1, 2000) g`,
 		`CREATE INDEX drill_probe_key ON public.drill_probe (public.drill_key(v))`,
+		`CREATE INDEX drill_probe_label ON public.drill_probe (label)`,
 	} {
 		if _, err := conn.Exec(ctx, stmt); err != nil {
 			t.Fatalf("%s: %v", stmt, err)
 		}
 	}
+	all, heap, err = jobs.DrillHeapPlan(ctx, conn, mode)
 	conn.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	deps := h.deps
+	deps.Config.Drills.HeapCheck = mode
 	deps.Drill.Hook = func(ctx context.Context, id int64, s jobs.Step) error {
 		if s != jobs.StepApplied {
 			return nil
@@ -356,15 +417,115 @@ func TestDrillCatchesACorruptIndexWithAmcheck(t *testing.T) {
 	}
 	h.startRiverWith(deps)
 	h.capture()
-	d := h.drillNow()
-	if d.Outcome != drills.OutcomeFailed || !strings.Contains(d.Reason, "drill_probe_key") || !strings.Contains(d.Reason, "amcheck") {
-		t.Fatalf("drill of a copy with a corrupt index: %s: %q (notes %v)", d.Outcome, d.Reason, d.Notes)
+	return h.drillNow(), all, heap
+}
+
+// amcheckDetail is the detail of d's amcheck phase.
+func amcheckDetail(t *testing.T, d drills.Drill) string {
+	t.Helper()
+	for _, p := range d.Phases {
+		if p.Name == drills.PhaseAmcheck {
+			return p.Detail
+		}
 	}
-	if strings.Contains(d.Reason, "drill_probe_pkey") {
-		t.Fatalf("the sound primary key was reported too: %q", d.Reason)
+	t.Fatalf("no amcheck phase: %+v", d.Phases)
+	return ""
+}
+
+// Which indexes get amcheck's heapallindexed per PORTAL_DRILL_HEAP_CHECK, on
+// a real database of byte-order default collation: under computed the
+// expression, partial, ICU-collated and range indexes (and a column in a
+// libc locale); not the integer, default, "C", "POSIX" and ucs_basic ones,
+// nor one whose non-C column is only INCLUDEd. Then the expression index's
+// function is redefined: computed and all find the index, none passes it.
+func TestDrillHeapCheckModesChooseTheIndexesWhoseKeysTheCopyComputes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := testenv.Config(t)
+	cl, err := cluster.New(cfg.ProjectsAdminURL)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if d.IndexesChecked == 0 {
-		t.Fatal("the sound indexes were not counted as checked")
+	db := "hc_" + strings.ReplaceAll(randomRef(), "-", "_")
+	admin, err := cl.Connect(ctx, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A libc locale other than C, as the cluster has it (initdb imports the
+	// system's): the test needs one.
+	var libc string
+	err = admin.QueryRow(ctx, `SELECT collname FROM pg_collation WHERE collprovider = 'c' AND collcollate NOT IN ('C', 'POSIX')
+		AND collencoding IN (-1, 6) ORDER BY collname LIMIT 1`).Scan(&libc)
+	if err != nil {
+		t.Fatalf("no libc locale other than C on the cluster: %v", err)
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+db+" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close(ctx)
+	t.Cleanup(func() {
+		if err := cl.DropIdle(context.Background(), db); err != nil {
+			t.Error(err)
+		}
+	})
+	conn, err := cl.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { conn.Close(ctx) }()
+	for _, stmt := range []string{
+		`CREATE SCHEMA ` + jobs.DrillAmcheckSchema,
+		`CREATE EXTENSION amcheck WITH SCHEMA ` + jobs.DrillAmcheckSchema,
+		`CREATE FUNCTION public.hc_key(integer) RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2'`,
+		`CREATE TABLE public.t (id integer PRIMARY KEY, v integer NOT NULL, plain text NOT NULL, c text COLLATE "C", px text COLLATE "POSIX",
+			ucs text COLLATE ucs_basic, icu text COLLATE "en-x-icu", loc text COLLATE ` + pgx.Identifier{libc}.Sanitize() + `, r int4range)`,
+		`INSERT INTO public.t SELECT g, g, 'p' || g, 'c' || g, 'x' || g, 'u' || g, 'i' || g, 'l' || g, int4range(g, g + 1) FROM generate_series(1, 2000) g`,
+		`CREATE INDEX t_plain ON public.t (plain)`,
+		`CREATE INDEX t_c ON public.t (c)`,
+		`CREATE INDEX t_px ON public.t (px)`,
+		`CREATE INDEX t_ucs ON public.t (ucs)`,
+		`CREATE INDEX t_c_v ON public.t (c, v) INCLUDE (icu)`,
+		`CREATE INDEX t_icu ON public.t (icu)`,
+		`CREATE INDEX t_loc ON public.t (loc)`,
+		`CREATE INDEX t_range ON public.t (r)`,
+		`CREATE INDEX t_key ON public.t (public.hc_key(v))`,
+		`CREATE INDEX t_partial ON public.t (v) WHERE v > 10`,
+	} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	every := []string{"public.t_c", "public.t_c_v", "public.t_icu", "public.t_key", "public.t_loc", "public.t_partial", "public.t_pkey",
+		"public.t_plain", "public.t_px", "public.t_range", "public.t_ucs"}
+	computed := []string{"public.t_icu", "public.t_key", "public.t_loc", "public.t_partial", "public.t_range"}
+	want := map[string][]string{"": computed, config.HeapCheckComputed: computed, config.HeapCheckAll: every, config.HeapCheckNone: nil}
+	for _, mode := range []string{"", config.HeapCheckComputed, config.HeapCheckAll, config.HeapCheckNone} {
+		heap, bad, err := jobs.DrillIndexChecks(ctx, conn, mode)
+		if err != nil {
+			t.Fatalf("%q: %v", mode, err)
+		}
+		if !slices.Equal(heap, want[mode]) || len(bad) != 0 {
+			t.Fatalf("mode %q: heap-checked %v, want %v; failures %v", mode, heap, want[mode], bad)
+		}
+	}
+	if _, err := conn.Exec(ctx, `CREATE OR REPLACE FUNCTION public.hc_key(integer) RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 3'`); err != nil {
+		t.Fatal(err)
+	}
+	// A new session: this one's relcache keeps the index expression with the
+	// old body inlined (a drill's checks connect after the restore).
+	conn.Close(ctx)
+	if conn, err = cl.Connect(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{config.HeapCheckComputed, config.HeapCheckAll, config.HeapCheckNone} {
+		_, bad, err := jobs.DrillIndexChecks(ctx, conn, mode)
+		if err != nil {
+			t.Fatalf("%q: %v", mode, err)
+		}
+		caught := len(bad) == 1 && strings.Contains(bad[0], "public.t_key") && strings.Contains(bad[0], "heapallindexed")
+		if caught != (mode != config.HeapCheckNone) || mode == config.HeapCheckNone && len(bad) != 0 {
+			t.Fatalf("mode %q after the function changed: failures %v", mode, bad)
+		}
 	}
 }
 
