@@ -57,6 +57,7 @@ export PORTAL_DRILL_CONCURRENCY=1 PORTAL_LOG_LEVEL=warn
 go build -o "$work/benchdrill" ./scripts/benchdrill
 go build -o "$work/worker" ./cmd/worker
 
+echo "== drills check B-tree indexes against the heap: PORTAL_DRILL_HEAP_CHECK=${PORTAL_DRILL_HEAP_CHECK:-computed}"
 echo "== demo projects, newest verified snapshots"
 "$work/benchdrill" setup >"$work/snaps"
 sed 's/^/   /' "$work/snaps"
