@@ -69,7 +69,27 @@ type Drills struct {
 	// OpsAddress is PORTAL_OPS_ADDRESS: where snapshot health alarms are
 	// mailed; empty: they are shown and counted, not mailed.
 	OpsAddress string
+	// HeapCheck is PORTAL_DRILL_HEAP_CHECK: which B-tree indexes a drill
+	// checks against the heap (amcheck's heapallindexed), one of the
+	// HeapCheck* values; the others get bt_index_check's structure check.
+	HeapCheck string
 }
+
+// The values of PORTAL_DRILL_HEAP_CHECK.
+const (
+	// HeapCheckComputed (the default): only indexes whose keys the copy can
+	// compute differently than the source did: expression and partial
+	// indexes, and indexes with a column whose collation is not
+	// byte-order (C, POSIX, ucs_basic) or whose operator class is not
+	// built in. Under HeapCheckNone an index on an IMMUTABLE function
+	// redefined since the index was built passes: its structure is sound,
+	// only the heap check finds the heap tuples it lacks.
+	HeapCheckComputed = "computed"
+	// HeapCheckAll: every B-tree index (a heap pass per index).
+	HeapCheckAll = "all"
+	// HeapCheckNone: the structure check only, everywhere.
+	HeapCheckNone = "none"
+)
 
 // S3 is where snapshots live.
 type S3 struct {
@@ -209,6 +229,7 @@ func Load(getenv func(string) string) (Config, error) {
 		Concurrency: r.integer("PORTAL_DRILL_CONCURRENCY", 1),
 		Every:       r.duration("PORTAL_DRILL_EVERY", 7*24*time.Hour),
 		OpsAddress:  r.str("PORTAL_OPS_ADDRESS", ""),
+		HeapCheck:   strings.ToLower(strings.TrimSpace(r.str("PORTAL_DRILL_HEAP_CHECK", HeapCheckComputed))),
 	}
 	clusters := r.str("PORTAL_CLUSTERS", "")
 	if r.err != nil {
@@ -408,6 +429,11 @@ func (c Config) validateDrills() error {
 	if d.Every < time.Hour {
 		return &Error{"PORTAL_DRILL_EVERY", "must be at least 1h"}
 	}
+	switch d.HeapCheck {
+	case HeapCheckComputed, HeapCheckAll, HeapCheckNone:
+	default:
+		return &Error{"PORTAL_DRILL_HEAP_CHECK", fmt.Sprintf("%q is not one of computed, all, none", d.HeapCheck)}
+	}
 	if d.OpsAddress != "" && !strings.Contains(d.OpsAddress, "@") {
 		return &Error{"PORTAL_OPS_ADDRESS", fmt.Sprintf("%q is not a mail address", d.OpsAddress)}
 	}
@@ -509,6 +535,7 @@ func (c Config) Print(w io.Writer) {
 	line("PORTAL_DRILL_CLUSTER", c.Drills.Cluster)
 	line("PORTAL_DRILL_CONCURRENCY", c.Drills.Concurrency)
 	line("PORTAL_DRILL_EVERY", c.Drills.Every)
+	line("PORTAL_DRILL_HEAP_CHECK", c.Drills.HeapCheck)
 	line("PORTAL_OPS_ADDRESS", c.Drills.OpsAddress)
 }
 

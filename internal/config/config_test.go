@@ -29,6 +29,35 @@ func TestLoadDefaults(t *testing.T) {
 	}
 }
 
+// PORTAL_DRILL_HEAP_CHECK defaults to computed (see config.HeapCheckComputed
+// for why), takes all and none, in any case and with spaces around.
+func TestDrillHeapCheckParses(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"":           config.HeapCheckComputed,
+		"computed":   config.HeapCheckComputed,
+		"all":        config.HeapCheckAll,
+		" None ":     config.HeapCheckNone,
+		"ALL":        config.HeapCheckAll,
+		"\tcomputed": config.HeapCheckComputed,
+	} {
+		c, err := config.Load(env("PORTAL_DRILL_HEAP_CHECK", in))
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if c.Drills.HeapCheck != want {
+			t.Fatalf("%q parsed as %q, want %q", in, c.Drills.HeapCheck, want)
+		}
+	}
+	for _, bad := range []string{"yes", "heapallindexed", "computed,all", "1"} {
+		_, err := config.Load(env("PORTAL_DRILL_HEAP_CHECK", bad))
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Var != "PORTAL_DRILL_HEAP_CHECK" || !strings.Contains(err.Error(), "computed, all, none") {
+			t.Fatalf("%q: want an error naming PORTAL_DRILL_HEAP_CHECK and its values, got %v", bad, err)
+		}
+	}
+}
+
 func TestLoadRejectsBadValuesNamingTheVariable(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -55,6 +84,7 @@ func TestLoadRejectsBadValuesNamingTheVariable(t *testing.T) {
 		{"AUTH with TLS off", env("PORTAL_SMTP_RELAY_USER", "portal", "PORTAL_SMTP_RELAY_PASSWORD", "pw", "PORTAL_SMTP_RELAY_TLS", "off"), "PORTAL_SMTP_RELAY_TLS"},
 		{"certificate without key", env("PORTAL_SMTP_TLS_CERT", "/etc/cert.pem"), "PORTAL_SMTP_TLS_KEY"},
 		{"forwarder not an address", env("PORTAL_MAIL_FORWARDERS", "support team"), "PORTAL_MAIL_FORWARDERS"},
+		{"unknown heap check mode", env("PORTAL_DRILL_HEAP_CHECK", "some"), "PORTAL_DRILL_HEAP_CHECK"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -61,7 +61,31 @@ type Drill struct {
 	RowsChecked    int64  `json:"rows_checked"`
 	IndexesChecked int    `json:"indexes_checked"`
 	FKsChecked     int    `json:"fks_checked"`
+	// Phases is where the drill's time went, in order.
+	Phases []Phase `json:"phases"`
 }
+
+// Phase is one part of a drill and how long it took.
+type Phase struct {
+	Name string `json:"name"`
+	MS   int64  `json:"ms"`
+	// Detail says how the phase ran, where that varies: the amcheck phase's
+	// PORTAL_DRILL_HEAP_CHECK mode and how many indexes it heap-checked.
+	Detail string `json:"detail,omitempty"`
+}
+
+// The phases of a drill, in order.
+const (
+	PhasePrepare     = "prepare"      // the owner role found, the object prechecked, the name recorded
+	PhaseCreate      = "create"       // the scratch database and its login role
+	PhaseRestore     = "restore"      // the restore engine's apply, COPY row counts checked
+	PhaseSideEffects = "side_effects" // subscriptions, pg_cron, HTTP hooks disabled
+	PhaseChecks      = "checks"       // counts, amcheck and foreign keys, in parallel
+	PhaseCounts      = "counts"       // of which: the row counts (summed over connections)
+	PhaseAmcheck     = "amcheck"      // of which: bt_index_check (summed over connections)
+	PhaseForeignKeys = "foreign_keys" // of which: foreign keys (summed over connections)
+	PhaseDrop        = "drop"         // the scratch database dropped
+)
 
 // Recovery is RecoveryMS as a duration (0 when unknown).
 func (d Drill) Recovery() time.Duration {
@@ -73,13 +97,13 @@ func (d Drill) Recovery() time.Duration {
 
 const drillCols = `id, project_ref, snapshot_id, snapshot_at, trigger, coalesce(job_id, 0), cluster, scratch_database, scratch_state,
 	outcome, reason, notes, started_at, finished_at, recovery_ms, duration_ms, bytes, tables_checked, rows_checked,
-	indexes_checked, fks_checked`
+	indexes_checked, fks_checked, phases`
 
 func scanDrill(r pgx.CollectableRow) (Drill, error) {
 	var d Drill
 	err := r.Scan(&d.ID, &d.ProjectRef, &d.SnapshotID, &d.SnapshotAt, &d.Trigger, &d.JobID, &d.Cluster, &d.ScratchDatabase,
 		&d.ScratchState, &d.Outcome, &d.Reason, &d.Notes, &d.StartedAt, &d.FinishedAt, &d.RecoveryMS, &d.DurationMS,
-		&d.Bytes, &d.TablesChecked, &d.RowsChecked, &d.IndexesChecked, &d.FKsChecked)
+		&d.Bytes, &d.TablesChecked, &d.RowsChecked, &d.IndexesChecked, &d.FKsChecked, &d.Phases)
 	return d, err
 }
 
@@ -159,6 +183,7 @@ type Result struct {
 	RowsChecked    int64
 	IndexesChecked int
 	FKsChecked     int
+	Phases         []Phase
 }
 
 // DrillFinish records the drill's end.
@@ -166,15 +191,18 @@ func DrillFinish(ctx context.Context, db DB, id int64, r Result) (Drill, error) 
 	if r.Notes == nil {
 		r.Notes = []string{}
 	}
+	if r.Phases == nil {
+		r.Phases = []Phase{}
+	}
 	var rec *int64
 	if r.Recovery > 0 {
 		ms := r.Recovery.Milliseconds()
 		rec = &ms
 	}
 	rows, err := db.Query(ctx, `UPDATE drills SET outcome = $2, reason = $3, notes = $4, finished_at = now(), recovery_ms = $5,
-		duration_ms = $6, bytes = $7, tables_checked = $8, rows_checked = $9, indexes_checked = $10, fks_checked = $11
-		WHERE id = $1 RETURNING `+drillCols, id, r.Outcome, r.Reason, r.Notes, rec, r.Duration.Milliseconds(), r.Bytes,
-		r.TablesChecked, r.RowsChecked, r.IndexesChecked, r.FKsChecked)
+		duration_ms = $6, bytes = $7, tables_checked = $8, rows_checked = $9, indexes_checked = $10, fks_checked = $11,
+		phases = $12 WHERE id = $1 RETURNING `+drillCols, id, r.Outcome, r.Reason, r.Notes, rec, r.Duration.Milliseconds(), r.Bytes,
+		r.TablesChecked, r.RowsChecked, r.IndexesChecked, r.FKsChecked, r.Phases)
 	if err != nil {
 		return Drill{}, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -46,7 +47,8 @@ var errYield = errors.New("a restore of the project, or on the drill's cluster, 
 // same project or on its cluster is queued or running, then snoozes.
 type DrillWorker struct {
 	river.WorkerDefaults[drills.DrillArgs]
-	d Deps
+	d       Deps
+	amcheck sync.Map // clusters known to have amcheck
 }
 
 // Timeout lets a drill run as long as a restore would; it watches ctx.
@@ -103,7 +105,7 @@ func (w *DrillWorker) Work(ctx context.Context, job *river.Job[drills.DrillArgs]
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stopWatch := w.watch(ctx, cancel, p.Ref, cl.Name(), log)
-	run := &drillRun{d: w.d, log: log, rec: rec, p: p, projCl: projCl, cl: cl, snap: snap}
+	run := &drillRun{d: w.d, log: log, rec: rec, p: p, projCl: projCl, cl: cl, snap: snap, amcheck: &w.amcheck}
 	started := time.Now()
 	res, err := run.run(ctx)
 	res.Duration = time.Since(started) // the whole drill, the drop included
@@ -114,6 +116,8 @@ func (w *DrillWorker) Work(ctx context.Context, job *river.Job[drills.DrillArgs]
 		res.Outcome = drills.OutcomePassed
 	case errors.Is(context.Cause(ctx), errYield):
 		res.Outcome, res.Reason = drills.OutcomeYielded, errYield.Error()
+	case errors.Is(context.Cause(ctx), errDrillLockLost):
+		res.Outcome, res.Reason = drills.OutcomeYielded, errDrillLockLost.Error()
 	case ctx.Err() != nil:
 		res.Outcome, res.Reason = drills.OutcomeYielded, "the worker stopped; the drill is retried"
 	default:
@@ -127,9 +131,11 @@ func (w *DrillWorker) Work(ctx context.Context, job *river.Job[drills.DrillArgs]
 	switch res.Outcome {
 	case drills.OutcomeYielded:
 		log.Info("drill yielded; retried later", "reason", res.Reason)
-		if ctx.Err() != nil && !errors.Is(context.Cause(ctx), errYield) {
+		if cause := context.Cause(ctx); ctx.Err() != nil && !errors.Is(cause, errYield) && !errors.Is(cause, errDrillLockLost) {
 			return river.JobSnooze(0) // shutting down: the next worker to start takes it, no attempt spent
 		}
+		// The retry is a new attempt of Work: it takes the drill lock again
+		// (holdDrillLock) before anything else, or waits while another holds it.
 		return river.JobSnooze(w.retryAfter())
 	case drills.OutcomePassed:
 		metricDrillSeconds.Observe(res.Recovery.Seconds())
@@ -275,6 +281,9 @@ type drillRun struct {
 	projCl *cluster.Cluster // the project's cluster (its owner role lives there)
 	cl     *cluster.Cluster // the drill's cluster
 	snap   snapshots.Snapshot
+	// amcheck holds the names of the clusters known to have amcheck
+	// (the worker's: asked once per cluster).
+	amcheck *sync.Map
 }
 
 func (r *drillRun) step(ctx context.Context, s Step) error {
@@ -308,10 +317,19 @@ func (r *drillRun) owner(ctx context.Context, scratch string) (string, error) {
 	return owner, r.cl.EnsureOwnerRole(ctx, owner)
 }
 
-// run restores, checks and drops the scratch copy.
-func (r *drillRun) run(ctx context.Context) (drills.Result, error) {
+// phased times the drill's phases into res.
+type phased struct{ res *drills.Result }
+
+// since records phase name as having run from t0 until now.
+func (p phased) since(name string, t0 time.Time) {
+	p.res.Phases = append(p.res.Phases, drills.Phase{Name: name, MS: time.Since(t0).Milliseconds()})
+}
+
+// run restores, checks and drops the scratch copy, timing each phase.
+func (r *drillRun) run(ctx context.Context) (res drills.Result, err error) {
 	start := time.Now()
-	res := drills.Result{Bytes: r.snap.Size}
+	res = drills.Result{Bytes: r.snap.Size}
+	ph := phased{&res}
 	if err := r.snap.Usable(); err != nil {
 		return res, err
 	}
@@ -324,7 +342,7 @@ func (r *drillRun) run(ctx context.Context) (drills.Result, error) {
 	if err != nil {
 		return res, err
 	}
-	rr := runbook.NewScratch(r.d.runbook(), r.p.Ref, r.snap.ID, r.log, r.cl, owner)
+	rr := runbook.NewScratch(r.d.drillRunbook(), r.p.Ref, r.snap.ID, r.log, r.cl, owner)
 	if err := rr.Precheck(ctx, r.snap); err != nil {
 		return res, err
 	}
@@ -339,36 +357,62 @@ func (r *drillRun) run(ctx context.Context) (drills.Result, error) {
 		_ = drills.DrillScratchSet(context.WithoutCancel(ctx), r.d.Pool, r.rec.ID, drills.ScratchNone)
 		return res, fmt.Errorf("database %s exists already and is not this drill's: it was left alone", scratch)
 	}
+	ph.since(drills.PhasePrepare, start)
+	t0 := time.Now()
 	if err := r.cl.CreateOwned(ctx, scratch, owner); err != nil {
 		return res, err
 	}
 	if err := drills.DrillScratchSet(ctx, r.d.Pool, r.rec.ID, drills.ScratchMade); err != nil {
 		return res, err
 	}
-	defer r.dropScratch(ctx, scratch)
+	var sess *cluster.Session
+	defer func() {
+		t0 := time.Now()
+		r.dropScratch(ctx, scratch)
+		if sess != nil {
+			// After the drop: nothing is left in the copy for the login
+			// role to hand over, so it is only dropped.
+			if err := sess.Close(context.WithoutCancel(ctx)); err != nil {
+				r.log.Error("could not drop the drill's login role", "role", sess.Login(), "err", err)
+			}
+		}
+		ph.since(drills.PhaseDrop, t0)
+	}()
+	// One login role for the restore and the checks (cluster.Session).
+	if sess, err = r.cl.OwnerSession(ctx, scratch, owner); err != nil {
+		return res, err
+	}
+	ph.since(drills.PhaseCreate, t0)
 	if err := r.step(ctx, StepPrepared); err != nil {
 		return res, err
 	}
-	applied, err := rr.Apply(ctx, r.cl, r.snap, scratch) // checks the COPY row counts against the inventory
+	t0 = time.Now()
+	applied, err := rr.ApplyAs(ctx, r.cl, r.snap, scratch, sess) // checks the COPY row counts against the inventory
 	if err != nil {
 		return res, err
 	}
-	conn, err := r.cl.Connect(ctx, scratch)
+	ph.since(drills.PhaseRestore, t0)
+	t0 = time.Now()
+	admin, err := r.cl.Connect(ctx, scratch)
 	if err != nil {
 		return res, err
 	}
-	disabled, err := cluster.DisableSideEffects(ctx, conn)
-	conn.Close(context.WithoutCancel(ctx))
+	defer admin.Close(context.WithoutCancel(ctx))
+	disabled, err := cluster.DisableSideEffects(ctx, admin)
 	if err != nil {
 		return res, err
 	}
+	ph.since(drills.PhaseSideEffects, t0)
 	res.Recovery = time.Since(start)
 	res.Notes = append(res.Notes, applied.Warnings...)
 	res.Notes = append(res.Notes, disabled...)
 	if err := r.step(ctx, StepApplied); err != nil {
 		return res, err
 	}
-	c, err := r.check(ctx, scratch, owner)
+	t0 = time.Now()
+	c, err := r.check(ctx, admin, sess)
+	ph.since(drills.PhaseChecks, t0)
+	res.Phases = append(res.Phases, c.phases...)
 	res.TablesChecked, res.RowsChecked, res.IndexesChecked, res.FKsChecked = c.tables, c.rows, c.indexes, c.fks
 	res.Notes = append(res.Notes, c.notes...)
 	if err != nil {
@@ -383,7 +427,7 @@ func (r *drillRun) run(ctx context.Context) (drills.Result, error) {
 // dropScratch drops the drill's scratch database, as recorded for it.
 func (r *drillRun) dropScratch(ctx context.Context, scratch string) {
 	ctx = context.WithoutCancel(ctx)
-	if err := r.cl.Drop(ctx, scratch); err != nil {
+	if err := r.cl.DropIdle(ctx, scratch); err != nil {
 		r.log.Error("could not drop the drill's scratch database; the next drill of the project drops it", "database", scratch, "err", err)
 		return
 	}

@@ -5,13 +5,19 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/config"
@@ -126,6 +132,7 @@ func TestDrillOfAGoodSnapshotPassesAndRecordsItsTime(t *testing.T) {
 	if d.Bytes != snap.Size {
 		t.Fatalf("bytes %d, want the snapshot's %d", d.Bytes, snap.Size)
 	}
+	checkDrillPhases(t, d)
 	inv, err := snapshots.SnapshotTables(context.Background(), h.pool, snap.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -177,6 +184,40 @@ func TestDrillOfAGoodSnapshotPassesAndRecordsItsTime(t *testing.T) {
 	}
 	if len(h.openAlarms()) != 0 {
 		t.Fatalf("a passed drill raised alarms: %+v", h.openAlarms())
+	}
+}
+
+// checkDrillPhases checks that a passed drill recorded its phases: the
+// top-level ones in order, each within the drill's duration, and the checks'
+// parts.
+func checkDrillPhases(t *testing.T, d drills.Drill) {
+	t.Helper()
+	t.Logf("drill %d took %d ms (recovery %d ms): phases %v", d.ID, *d.DurationMS, *d.RecoveryMS, d.Phases)
+	var top []string
+	var sum int64
+	seen := map[string]bool{}
+	for _, p := range d.Phases {
+		seen[p.Name] = true
+		if p.MS < 0 || p.MS > *d.DurationMS {
+			t.Fatalf("phase %s took %d ms of a %d ms drill", p.Name, p.MS, *d.DurationMS)
+		}
+		switch p.Name {
+		case drills.PhasePrepare, drills.PhaseCreate, drills.PhaseRestore, drills.PhaseSideEffects, drills.PhaseChecks, drills.PhaseDrop:
+			top = append(top, p.Name)
+			sum += p.MS
+		}
+	}
+	want := []string{drills.PhasePrepare, drills.PhaseCreate, drills.PhaseRestore, drills.PhaseSideEffects, drills.PhaseChecks, drills.PhaseDrop}
+	if strings.Join(top, ",") != strings.Join(want, ",") {
+		t.Fatalf("phases %v, want %v in this order", top, want)
+	}
+	if sum > *d.DurationMS {
+		t.Fatalf("the phases add up to %d ms, more than the drill's %d ms", sum, *d.DurationMS)
+	}
+	for _, n := range []string{drills.PhaseCounts, drills.PhaseAmcheck, drills.PhaseForeignKeys} {
+		if !seen[n] {
+			t.Fatalf("no %s phase among %v", n, d.Phases)
+		}
 	}
 }
 
@@ -275,11 +316,65 @@ func TestDrillOfAReplacedObjectFails(t *testing.T) {
 // built with an IMMUTABLE function that is then redefined in the copy (the
 // real-world class of a mislabelled function or a changed collation), so
 // heap tuples lack their index entries. amcheck's bt_index_check with
-// heapallindexed finds it. (Flipping bytes of the index file is not an
-// option on Postgres 15: the freshly built pages stay in shared buffers,
-// and pg_buffercache_evict is Postgres 17's.)
+// heapallindexed finds it, and under PORTAL_DRILL_HEAP_CHECK=computed (the
+// default) the expression index and the ICU-collated text index are the
+// ones heap-checked, the integer primary key is not. (Flipping bytes of the
+// index file is not an option on Postgres 15: the freshly built pages stay
+// in shared buffers, and pg_buffercache_evict is Postgres 17's.)
 func TestDrillCatchesACorruptIndexWithAmcheck(t *testing.T) {
 	t.Parallel()
+	d, all, heap := corruptIndexDrill(t, "")
+	if d.Outcome != drills.OutcomeFailed || !strings.Contains(d.Reason, "drill_probe_key") || !strings.Contains(d.Reason, "amcheck") {
+		t.Fatalf("drill of a copy with a corrupt index: %s: %q (notes %v)", d.Outcome, d.Reason, d.Notes)
+	}
+	if !strings.Contains(d.Reason, "heapallindexed, PORTAL_DRILL_HEAP_CHECK=computed") {
+		t.Fatalf("the reason does not say the heap check under computed found it: %q", d.Reason)
+	}
+	if strings.Contains(d.Reason, "drill_probe_pkey") || strings.Contains(d.Reason, "drill_probe_label") {
+		t.Fatalf("a sound index was reported too: %q", d.Reason)
+	}
+	if d.IndexesChecked == 0 {
+		t.Fatal("the sound indexes were not counted as checked")
+	}
+	for name, want := range map[string]bool{"public.drill_probe_key": true, "public.drill_probe_label": true, "public.drill_probe_pkey": false} {
+		if slices.Contains(heap, name) != want {
+			t.Fatalf("%s heap-checked under computed: %v, want %v (heap-checked: %v)", name, !want, want, heap)
+		}
+	}
+	want := fmt.Sprintf("heap check computed: %d of %d indexes", len(heap), len(all))
+	if got := amcheckDetail(t, d); got != want {
+		t.Fatalf("amcheck phase detail %q, want %q", got, want)
+	}
+	if len(heap) >= len(all) {
+		t.Fatalf("computed heap-checks every index (%d of %d)", len(heap), len(all))
+	}
+}
+
+// Under PORTAL_DRILL_HEAP_CHECK=none the same corrupt copy passes: the
+// redefined function leaves the expression index's structure sound, and only
+// the heap check finds the heap tuples it lacks. This is why computed is the
+// default.
+func TestDrillUnderHeapCheckNonePassesAnIndexOnARedefinedFunction(t *testing.T) {
+	t.Parallel()
+	d, all, _ := corruptIndexDrill(t, config.HeapCheckNone)
+	if d.Outcome != drills.OutcomePassed {
+		t.Fatalf("drill under none: %s: %q", d.Outcome, d.Reason)
+	}
+	if d.IndexesChecked != len(all) {
+		t.Fatalf("%d indexes checked, want all %d (structure only)", d.IndexesChecked, len(all))
+	}
+	if got, want := amcheckDetail(t, d), fmt.Sprintf("heap check none: 0 of %d indexes", len(all)); got != want {
+		t.Fatalf("amcheck phase detail %q, want %q", got, want)
+	}
+}
+
+// corruptIndexDrill adds drill_probe to the project (an expression index on
+// an IMMUTABLE function, a text index in an ICU collation, an integer
+// primary key), redefines the function in the drill's copy once restored,
+// and drills under heap-check mode. It returns the drill and, planned on the
+// source, the indexes the drill checks and those mode heap-checks.
+func corruptIndexDrill(t *testing.T, mode string) (d drills.Drill, all, heap []string) {
+	t.Helper()
 	h := newDrillHarness(t)
 	ctx := context.Background()
 	conn, err := h.cl.Connect(ctx, h.db)
@@ -288,16 +383,22 @@ func TestDrillCatchesACorruptIndexWithAmcheck(t *testing.T) {
 	}
 	for _, stmt := range []string{
 		`CREATE FUNCTION public.drill_key(integer) RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2'`,
-		`CREATE TABLE public.drill_probe (id integer PRIMARY KEY, v integer NOT NULL)`,
-		`INSERT INTO public.drill_probe SELECT g, g FROM generate_series(1, 2000) g`,
+		`CREATE TABLE public.drill_probe (id integer PRIMARY KEY, v integer NOT NULL, label text COLLATE "en-x-icu" NOT NULL)`,
+		`INSERT INTO public.drill_probe SELECT g, g, 'label ' || g FROM generate_series(1, 2000) g`,
 		`CREATE INDEX drill_probe_key ON public.drill_probe (public.drill_key(v))`,
+		`CREATE INDEX drill_probe_label ON public.drill_probe (label)`,
 	} {
 		if _, err := conn.Exec(ctx, stmt); err != nil {
 			t.Fatalf("%s: %v", stmt, err)
 		}
 	}
+	all, heap, err = jobs.DrillHeapPlan(ctx, conn, mode)
 	conn.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	deps := h.deps
+	deps.Config.Drills.HeapCheck = mode
 	deps.Drill.Hook = func(ctx context.Context, id int64, s jobs.Step) error {
 		if s != jobs.StepApplied {
 			return nil
@@ -316,15 +417,115 @@ func TestDrillCatchesACorruptIndexWithAmcheck(t *testing.T) {
 	}
 	h.startRiverWith(deps)
 	h.capture()
-	d := h.drillNow()
-	if d.Outcome != drills.OutcomeFailed || !strings.Contains(d.Reason, "drill_probe_key") || !strings.Contains(d.Reason, "amcheck") {
-		t.Fatalf("drill of a copy with a corrupt index: %s: %q (notes %v)", d.Outcome, d.Reason, d.Notes)
+	return h.drillNow(), all, heap
+}
+
+// amcheckDetail is the detail of d's amcheck phase.
+func amcheckDetail(t *testing.T, d drills.Drill) string {
+	t.Helper()
+	for _, p := range d.Phases {
+		if p.Name == drills.PhaseAmcheck {
+			return p.Detail
+		}
 	}
-	if strings.Contains(d.Reason, "drill_probe_pkey") {
-		t.Fatalf("the sound primary key was reported too: %q", d.Reason)
+	t.Fatalf("no amcheck phase: %+v", d.Phases)
+	return ""
+}
+
+// Which indexes get amcheck's heapallindexed per PORTAL_DRILL_HEAP_CHECK, on
+// a real database of byte-order default collation: under computed the
+// expression, partial, ICU-collated and range indexes (and a column in a
+// libc locale); not the integer, default, "C", "POSIX" and ucs_basic ones,
+// nor one whose non-C column is only INCLUDEd. Then the expression index's
+// function is redefined: computed and all find the index, none passes it.
+func TestDrillHeapCheckModesChooseTheIndexesWhoseKeysTheCopyComputes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := testenv.Config(t)
+	cl, err := cluster.New(cfg.ProjectsAdminURL)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if d.IndexesChecked == 0 {
-		t.Fatal("the sound indexes were not counted as checked")
+	db := "hc_" + strings.ReplaceAll(randomRef(), "-", "_")
+	admin, err := cl.Connect(ctx, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A libc locale other than C, as the cluster has it (initdb imports the
+	// system's): the test needs one.
+	var libc string
+	err = admin.QueryRow(ctx, `SELECT collname FROM pg_collation WHERE collprovider = 'c' AND collcollate NOT IN ('C', 'POSIX')
+		AND collencoding IN (-1, 6) ORDER BY collname LIMIT 1`).Scan(&libc)
+	if err != nil {
+		t.Fatalf("no libc locale other than C on the cluster: %v", err)
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+db+" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close(ctx)
+	t.Cleanup(func() {
+		if err := cl.DropIdle(context.Background(), db); err != nil {
+			t.Error(err)
+		}
+	})
+	conn, err := cl.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { conn.Close(ctx) }()
+	for _, stmt := range []string{
+		`CREATE SCHEMA ` + jobs.DrillAmcheckSchema,
+		`CREATE EXTENSION amcheck WITH SCHEMA ` + jobs.DrillAmcheckSchema,
+		`CREATE FUNCTION public.hc_key(integer) RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2'`,
+		`CREATE TABLE public.t (id integer PRIMARY KEY, v integer NOT NULL, plain text NOT NULL, c text COLLATE "C", px text COLLATE "POSIX",
+			ucs text COLLATE ucs_basic, icu text COLLATE "en-x-icu", loc text COLLATE ` + pgx.Identifier{libc}.Sanitize() + `, r int4range)`,
+		`INSERT INTO public.t SELECT g, g, 'p' || g, 'c' || g, 'x' || g, 'u' || g, 'i' || g, 'l' || g, int4range(g, g + 1) FROM generate_series(1, 2000) g`,
+		`CREATE INDEX t_plain ON public.t (plain)`,
+		`CREATE INDEX t_c ON public.t (c)`,
+		`CREATE INDEX t_px ON public.t (px)`,
+		`CREATE INDEX t_ucs ON public.t (ucs)`,
+		`CREATE INDEX t_c_v ON public.t (c, v) INCLUDE (icu)`,
+		`CREATE INDEX t_icu ON public.t (icu)`,
+		`CREATE INDEX t_loc ON public.t (loc)`,
+		`CREATE INDEX t_range ON public.t (r)`,
+		`CREATE INDEX t_key ON public.t (public.hc_key(v))`,
+		`CREATE INDEX t_partial ON public.t (v) WHERE v > 10`,
+	} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	every := []string{"public.t_c", "public.t_c_v", "public.t_icu", "public.t_key", "public.t_loc", "public.t_partial", "public.t_pkey",
+		"public.t_plain", "public.t_px", "public.t_range", "public.t_ucs"}
+	computed := []string{"public.t_icu", "public.t_key", "public.t_loc", "public.t_partial", "public.t_range"}
+	want := map[string][]string{"": computed, config.HeapCheckComputed: computed, config.HeapCheckAll: every, config.HeapCheckNone: nil}
+	for _, mode := range []string{"", config.HeapCheckComputed, config.HeapCheckAll, config.HeapCheckNone} {
+		heap, bad, err := jobs.DrillIndexChecks(ctx, conn, mode)
+		if err != nil {
+			t.Fatalf("%q: %v", mode, err)
+		}
+		if !slices.Equal(heap, want[mode]) || len(bad) != 0 {
+			t.Fatalf("mode %q: heap-checked %v, want %v; failures %v", mode, heap, want[mode], bad)
+		}
+	}
+	if _, err := conn.Exec(ctx, `CREATE OR REPLACE FUNCTION public.hc_key(integer) RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 3'`); err != nil {
+		t.Fatal(err)
+	}
+	// A new session: this one's relcache keeps the index expression with the
+	// old body inlined (a drill's checks connect after the restore).
+	conn.Close(ctx)
+	if conn, err = cl.Connect(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{config.HeapCheckComputed, config.HeapCheckAll, config.HeapCheckNone} {
+		_, bad, err := jobs.DrillIndexChecks(ctx, conn, mode)
+		if err != nil {
+			t.Fatalf("%q: %v", mode, err)
+		}
+		caught := len(bad) == 1 && strings.Contains(bad[0], "public.t_key") && strings.Contains(bad[0], "heapallindexed")
+		if caught != (mode != config.HeapCheckNone) || mode == config.HeapCheckNone && len(bad) != 0 {
+			t.Fatalf("mode %q after the function changed: failures %v", mode, bad)
+		}
 	}
 }
 
@@ -577,5 +778,222 @@ func TestDrillRunsOnTheDrillCluster(t *testing.T) {
 	}
 	if h.checksum(h.db) != live {
 		t.Fatal("the drill changed the live database")
+	}
+}
+
+// workerMetric reads one unlabelled counter from the worker's /metrics.
+func workerMetric(t *testing.T, name string) float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	jobs.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindStringSubmatch(rec.Body.String())
+	if m == nil {
+		t.Fatalf("no %s in /metrics", name)
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// A drill's bytes count in portal_drill_bytes_total, a restore's in
+// portal_restore_bytes_total, and neither in the other's. Not parallel: it
+// reads process-wide counters that the restores and drills of the parallel
+// tests add to, and a sequential test runs while those wait.
+func TestDrillBytesCountApartFromRestoreBytes(t *testing.T) {
+	h := newDrillHarness(t)
+	h.startRiver()
+	snap := h.capture()
+	restore0, drill0 := workerMetric(t, "portal_restore_bytes_total"), workerMetric(t, "portal_drill_bytes_total")
+	if d := h.drillNow(); d.Outcome != drills.OutcomePassed {
+		t.Fatalf("drill %s: %s", d.Outcome, d.Reason)
+	}
+	restore1, drill1 := workerMetric(t, "portal_restore_bytes_total"), workerMetric(t, "portal_drill_bytes_total")
+	if drill1-drill0 != float64(snap.Size) || restore1 != restore0 {
+		t.Fatalf("a drill of %d bytes: drill bytes +%.0f, restore bytes +%.0f", snap.Size, drill1-drill0, restore1-restore0)
+	}
+	tk := h.waitFinal(h.ticket(snap, full, tickets.ModeNewProject, tickets.Options{}).ID)
+	if tk.State != tickets.StateSucceeded {
+		t.Fatalf("restore: %s: %s", tk.State, tk.Result.Message)
+	}
+	restore2, drill2 := workerMetric(t, "portal_restore_bytes_total"), workerMetric(t, "portal_drill_bytes_total")
+	if restore2-restore1 != float64(snap.Size) || drill2 != drill1 {
+		t.Fatalf("a restore of %d bytes: restore bytes +%.0f, drill bytes +%.0f", snap.Size, restore2-restore1, drill2-drill1)
+	}
+}
+
+// drillLockHolder is the backend holding ref's drill lock on the portal
+// database, 0 if none does.
+func (h *harness) drillLockHolder(ctx context.Context) (int, error) {
+	key := uint64(jobs.DrillLockKey(h.ref))
+	var pid int
+	err := h.pool.QueryRow(ctx, `SELECT coalesce((SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+			AND classid::int8 = $1 AND objid::int8 = $2), 0)`, int64(key>>32), int64(key&0xffffffff)).Scan(&pid)
+	return pid, err
+}
+
+// The fault: the portal session holding a running drill's lock is cut (its
+// backend terminated, as a restart of a pooler or a network cut would). The
+// drill stops (it can no longer show it is alive, and the rescue may hand it
+// on), drops its copy and records why; the retry takes the lock again (held
+// by a new session while it runs) and passes.
+func TestDrillWhoseLockSessionIsCutRetriesUnderTheLock(t *testing.T) {
+	t.Parallel()
+	h := newDrillHarness(t)
+	var attempts atomic.Int32
+	var cut atomic.Int64
+	retryHeld := make(chan int, 1)
+	deps := h.deps
+	deps.Drill.WatchEvery = 50 * time.Millisecond
+	deps.Drill.RetryAfter = 100 * time.Millisecond
+	deps.Drill.Hook = func(ctx context.Context, id int64, s jobs.Step) error {
+		if s != jobs.StepApplied {
+			return nil
+		}
+		pid, err := h.drillLockHolder(ctx)
+		if err != nil {
+			return err
+		}
+		if attempts.Add(1) > 1 {
+			retryHeld <- pid
+			return nil
+		}
+		if pid == 0 {
+			return errors.New("the first attempt runs without its drill lock")
+		}
+		cut.Store(int64(pid))
+		var ok bool
+		if err := h.pool.QueryRow(ctx, `SELECT pg_terminate_backend($1)`, pid).Scan(&ok); err != nil || !ok {
+			return fmt.Errorf("cut the drill lock's session %d: %v %v", pid, ok, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Minute):
+			return errors.New("the drill went on after its lock session was cut")
+		}
+	}
+	h.startRiverWith(deps)
+	h.capture()
+	jobID, err := drills.DrillNow(context.Background(), h.river, h.ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := h.waitDrill(func(d drills.Drill) bool {
+		return d.Outcome == drills.OutcomePassed || d.Outcome == drills.OutcomeFailed
+	})
+	h.waitJobFinalized(jobID)
+	if d.Outcome != drills.OutcomePassed || d.JobID != jobID {
+		t.Fatalf("the retry: %s: %s (job %d, want %d)", d.Outcome, d.Reason, d.JobID, jobID)
+	}
+	select {
+	case pid := <-retryHeld:
+		if pid == 0 || int64(pid) == cut.Load() {
+			t.Fatalf("the retry ran without the drill lock (holder %d, the cut session was %d)", pid, cut.Load())
+		}
+	default:
+		t.Fatal("the retry never reached its checks")
+	}
+	list, err := drills.DrillListByProject(context.Background(), h.pool, h.ref, 10)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("want 2 drill records (the cut one and its retry), got %d: %v", len(list), err)
+	}
+	first := list[1]
+	if first.Outcome != drills.OutcomeYielded || !strings.Contains(first.Reason, "lock session") ||
+		first.ScratchState != drills.ScratchDropped || h.databaseExists(first.ScratchDatabase) {
+		t.Fatalf("the cut attempt's record: %+v", first)
+	}
+	if pid, err := h.drillLockHolder(context.Background()); err != nil || pid != 0 {
+		t.Fatalf("the drill lock is still held after the drill (backend %d, %v)", pid, err)
+	}
+	if len(h.openAlarms()) != 0 {
+		t.Fatalf("a cut lock session raised alarms: %+v", h.openAlarms())
+	}
+}
+
+// The attack: a dump whose table names are built to break out of a query
+// (quotes, a dot, a statement after them), and a table of the copy its owner
+// cannot read. The counts of small tables run many to one query: the names
+// are quoted as identifiers, the hostile tables are counted, and the table
+// that cannot be counted fails the drill under its own name, not its
+// neighbours' in the same query.
+func TestDrillCountsHostileTableNamesAndNamesTheTableItCannotCount(t *testing.T) {
+	t.Parallel()
+	h := newDrillHarness(t)
+	var owner string
+	ctx := context.Background()
+	conn, err := h.cl.Connect(ctx, h.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()`).Scan(&owner); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	role := pgx.Identifier{owner}.Sanitize()
+	h.exec(`SET ROLE ` + role + `;
+		CREATE TABLE public."x"")); DROP TABLE auth.users; --" (id integer);
+		INSERT INTO public."x"")); DROP TABLE auth.users; --" SELECT generate_series(1, 3);
+		CREATE TABLE public."a.b ""c"" (SELECT 1)" (id integer);
+		INSERT INTO public."a.b ""c"" (SELECT 1)" SELECT generate_series(1, 2);
+		CREATE TABLE public.locked_out (id integer);
+		INSERT INTO public.locked_out SELECT generate_series(1, 5)`)
+	// The restore does not carry a dump's grants and revokes of the owner's
+	// own rights over: the copy's locked_out is made unreadable at a hook.
+	deps := h.deps
+	deps.Drill.Hook = func(ctx context.Context, id int64, s jobs.Step) error {
+		if s != jobs.StepApplied {
+			return nil
+		}
+		d, err := drills.DrillGet(ctx, h.pool, id)
+		if err != nil {
+			return err
+		}
+		c, err := h.cl.Connect(ctx, d.ScratchDatabase)
+		if err != nil {
+			return err
+		}
+		defer c.Close(ctx)
+		_, err = c.Exec(ctx, `REVOKE SELECT ON public.locked_out FROM `+role)
+		return err
+	}
+	h.startRiverWith(deps)
+	snap := h.capture()
+	inv, err := snapshots.SnapshotTables(ctx, h.pool, snap.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var withData int
+	var rows int64
+	for _, tb := range inv {
+		if tb.HasData {
+			withData++
+			rows += tb.Rows
+		}
+	}
+	d := h.drillNow()
+	if d.Outcome != drills.OutcomeFailed || !strings.Contains(d.Reason, "public.locked_out could not be counted") ||
+		!strings.Contains(d.Reason, "permission denied") {
+		t.Fatalf("drill of a table its owner cannot read: %s: %q", d.Outcome, d.Reason)
+	}
+	if strings.Contains(d.Reason, "DROP TABLE") || strings.Contains(d.Reason, "a.b") || strings.Count(d.Reason, "could not be counted") != 1 {
+		t.Fatalf("the tables counted with it were reported too: %q", d.Reason)
+	}
+	if d.TablesChecked != withData-1 || d.RowsChecked != rows-5 {
+		t.Fatalf("checked %d tables with %d rows; want %d with %d (all but locked_out)", d.TablesChecked, d.RowsChecked, withData-1, rows-5)
+	}
+	if d.ScratchState != drills.ScratchDropped || h.databaseExists(d.ScratchDatabase) {
+		t.Fatalf("scratch database %s left behind (%s)", d.ScratchDatabase, d.ScratchState)
+	}
+	var users int
+	live, err := h.cl.Connect(ctx, h.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close(ctx)
+	if err := live.QueryRow(ctx, `SELECT count(*) FROM auth.users`).Scan(&users); err != nil || users == 0 {
+		t.Fatalf("auth.users of the live database: %d rows, %v", users, err)
 	}
 }

@@ -2,6 +2,7 @@ package runbook
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/restoreportal/portal/internal/cluster"
@@ -55,5 +56,17 @@ func (s *Scratch) Precheck(ctx context.Context, snap snapshots.Snapshot) error {
 
 // Apply restores snap into database db on cl and checks its row counts.
 func (s *Scratch) Apply(ctx context.Context, cl *cluster.Cluster, snap snapshots.Snapshot, db string) (*restore.Result, error) {
+	return s.r.apply(ctx, cl, snap, db, nil)
+}
+
+// ApplyAs is Apply through sess, an owner session of db for the scratch's
+// owner role made by the caller, which it leaves open: a drill checks the
+// copy through the same login role and closes it once, after the drop.
+func (s *Scratch) ApplyAs(ctx context.Context, cl *cluster.Cluster, snap snapshots.Snapshot, db string, sess *cluster.Session) (*restore.Result, error) {
+	if sess.Owner() != s.r.owner {
+		return nil, fmt.Errorf("restore: the session acts as %s, the scratch restore runs as %s", sess.Owner(), s.r.owner)
+	}
+	s.r.session = sess
+	defer func() { s.r.session = nil }()
 	return s.r.apply(ctx, cl, snap, db, nil)
 }

@@ -99,9 +99,11 @@ func (r *restoreRun) applyOptions(ctx context.Context, cl *cluster.Cluster, db, 
 	if owner == "" {
 		return restore.Options{}, nil, errors.New("restore: no owner role to run the dump as")
 	}
-	s, err := cl.OwnerSession(ctx, db, owner)
-	if err != nil {
-		return restore.Options{}, nil, err
+	s, own := r.session, r.session == nil
+	if own {
+		if s, err = cl.OwnerSession(ctx, db, owner); err != nil {
+			return restore.Options{}, nil, err
+		}
 	}
 	allow := r.d.Config.ExtensionsAllow
 	opts = restore.Options{
@@ -113,6 +115,9 @@ func (r *restoreRun) applyOptions(ctx context.Context, cl *cluster.Cluster, db, 
 		},
 	}
 	return opts, func() {
+		if !own {
+			return // the caller's, closed by the caller
+		}
 		if err := s.Close(ctx); err != nil {
 			r.log.Error("could not drop the restore's login role", "role", s.Login(), "err", err)
 		}

@@ -133,6 +133,10 @@ type restoreRun struct {
 
 	cl    *cluster.Cluster // the project's cluster (identity.go)
 	owner string           // the role the dump runs as (identity.go)
+	// session, when set, is the owner session apply runs the dump through:
+	// the caller's (a drill's, which checks the copy through it too), left
+	// open.
+	session *cluster.Session
 }
 
 func (r *restoreRun) cluster() (*cluster.Cluster, error) {

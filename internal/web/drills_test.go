@@ -71,7 +71,9 @@ func TestDrillStandingOnTheProjectPagesAndDashboard(t *testing.T) {
 	p := newPortal(t)
 	ctx := context.Background()
 	passed := p.drillOf(t, "proj-alpha", p.snaps[0].ID, drills.Result{Outcome: drills.OutcomePassed, Recovery: 12345 * time.Millisecond,
-		Duration: 14 * time.Second, TablesChecked: 3, RowsChecked: 99, IndexesChecked: 4})
+		Duration: 14 * time.Second, TablesChecked: 3, RowsChecked: 99, IndexesChecked: 4,
+		Phases: []drills.Phase{{Name: drills.PhaseCreate, MS: 250}, {Name: drills.PhaseRestore, MS: 12000},
+			{Name: drills.PhaseAmcheck, MS: 1500, Detail: "heap check computed: 1 of 4 indexes"}, {Name: drills.PhaseDrop, MS: 90}}})
 	p.drillOf(t, "proj-alpha", p.snaps[0].ID, drills.Result{Outcome: drills.OutcomeFailed, Reason: `auth.users <script>alert(1)</script> rows differ`})
 	// proj-bravo has been verified for weeks and never drilled: overdue.
 	if _, err := p.pool.Exec(ctx, `UPDATE snapshots SET verified_at = now() - interval '20 days' WHERE project_ref = 'proj-bravo'`); err != nil {
@@ -99,6 +101,9 @@ func TestDrillStandingOnTheProjectPagesAndDashboard(t *testing.T) {
 	_, body = b.get("/projects/proj-alpha")
 	if strings.Count(body, "data-drill=") != 2 || !strings.Contains(body, `id="recovery-time">12.3s`) {
 		t.Fatalf("project page drill history:\n%s", body)
+	}
+	if !strings.Contains(body, `<small class="muted phases">create 0.25s, restore 12.00s, amcheck 1.50s (heap check computed: 1 of 4 indexes), drop 0.09s</small>`) {
+		t.Fatalf("the drill history does not show where the drill's time went:\n%s", body)
 	}
 	if strings.Contains(body, "<script>alert") || !strings.Contains(body, "&lt;script&gt;") {
 		t.Fatal("a drill's reason reached the page unescaped")

@@ -3,7 +3,13 @@
 // verifies each project's newest snapshot, printing "ref key" lines; "drill
 // ROUNDS" runs the real drill worker in this process and drills every demo
 // project ROUNDS times one after the other (PORTAL_DRILL_CONCURRENCY 1),
-// printing one line per drill and the drills per hour.
+// printing one line per drill and the drills per hour; "setup-large REF
+// DATABASE OWNER" registers a project database already filled on the project
+// cluster and captures a verified snapshot of it, printing "ref key"; "drill-one
+// REF" drills REF once, printing "drill REF DURATION_MS RECOVERY_MS WALL_MS
+// PHASES" (WALL_MS from the insert of the job to the record's end, PHASES
+// name=ms,...), so that the script can pair each drill with a `worker apply`
+// of the same snapshot.
 package main
 
 import (
@@ -40,7 +46,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) < 1 {
-		return errors.New("usage: benchdrill setup | drill ROUNDS")
+		return errors.New("usage: benchdrill setup | drill ROUNDS | setup-large REF DATABASE OWNER | drill-one REF")
 	}
 	ctx := context.Background()
 	cfg, err := config.Load(os.Getenv)
@@ -95,6 +101,16 @@ func run(args []string) error {
 			}
 		}
 		return drill(ctx, cfg, pool, s3c, log, rounds)
+	case "setup-large":
+		if len(args) < 4 {
+			return errors.New("usage: benchdrill setup-large REF DATABASE OWNER")
+		}
+		return setupLarge(ctx, cfg, pool, s3c, log, args[1], args[2], args[3])
+	case "drill-one":
+		if len(args) < 2 {
+			return errors.New("usage: benchdrill drill-one REF")
+		}
+		return drillOneCmd(ctx, cfg, pool, s3c, log, args[1])
 	}
 	return fmt.Errorf("unknown command %q", args[0])
 }
@@ -150,4 +166,66 @@ func drillOne(ctx context.Context, pool *pgxpool.Pool, rc *river.Client[pgx.Tx],
 		time.Sleep(100 * time.Millisecond)
 	}
 	return drills.Drill{}, fmt.Errorf("drill of %s did not finish in 30m", ref)
+}
+
+// setupLarge registers database db (owned by owner) as project ref and
+// captures a verified snapshot of it (pg_dump, seekable gzip, into S3).
+func setupLarge(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, s3c *s3.Client, log *slog.Logger, ref, db, owner string) error {
+	if err := database.Migrate(ctx, pool, log); err != nil {
+		return err
+	}
+	if _, err := snapshots.ProjectRegister(ctx, pool, snapshots.ProjectPlacement{Ref: ref, Database: db, Cluster: "default", OwnerRole: owner}); err != nil {
+		return err
+	}
+	if _, err := s3c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &cfg.S3.Bucket}); err != nil {
+		if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &cfg.S3.Bucket}); err != nil {
+			return fmt.Errorf("create bucket %s: %w", cfg.S3.Bucket, err)
+		}
+	}
+	start := time.Now()
+	snap, err := verify.Capture(ctx, snapshots.NewDeps(cfg, pool, s3c, log), ref, false)
+	if err != nil {
+		return fmt.Errorf("capture: %w", err)
+	}
+	if snap.Status != snapshots.StatusVerified {
+		return fmt.Errorf("snapshot %d of %s is %s, not verified", snap.ID, ref, snap.Status)
+	}
+	fmt.Fprintf(os.Stderr, "snapshot %d: %s, %d bytes gzipped, captured and verified in %s\n", snap.ID, snap.Key, snap.Size, time.Since(start).Round(time.Second))
+	fmt.Println(ref, snap.Key)
+	return nil
+}
+
+// drillOneCmd drills ref once with the real drill worker in this process.
+func drillOneCmd(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, s3c *s3.Client, log *slog.Logger, ref string) error {
+	deps := jobs.Deps{Config: cfg, Pool: pool, S3: s3c, Log: log}
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: log, Queues: jobs.Queues(cfg), Workers: jobs.Workers(deps)})
+	if err != nil {
+		return err
+	}
+	if err := rc.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = rc.Stop(sctx)
+	}()
+	start := time.Now()
+	d, err := drillOne(ctx, pool, rc, ref)
+	if err != nil {
+		return err
+	}
+	wall := time.Since(start)
+	if d.Outcome != drills.OutcomePassed {
+		return fmt.Errorf("drill %d of %s %s: %s", d.ID, ref, d.Outcome, d.Reason)
+	}
+	phases := ""
+	for i, p := range d.Phases {
+		if i > 0 {
+			phases += ","
+		}
+		phases += fmt.Sprintf("%s=%d", p.Name, p.MS)
+	}
+	fmt.Printf("drill %s %d %d %d %s\n", ref, *d.DurationMS, *d.RecoveryMS, wall.Milliseconds(), phases)
+	return nil
 }
