@@ -1509,7 +1509,7 @@ func triage(p TicketPage) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 147, "> Destructive tables restore: staged review <span class=\"muted\">(pause before the cut-over with a row-by-row comparison against live; an approver confirms the cut-over or abandons it)</span></label>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 147, "> Destructive tables restore or undelete: staged review <span class=\"muted\">(pause before the cut-over with a row-by-row comparison against live, for an undelete its exact dry run; an approver confirms the cut-over or merge, or abandons it)</span></label>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
