@@ -716,7 +716,7 @@ func (r *restoreRun) keepFor() time.Duration {
 // their rows in a backup database beside the live one (cluster.ReplaceRows).
 // The swap is recorded before it starts and its transaction id before its
 // commit; a retry reads that record first (runSwap, resolveSwap).
-func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snapshot, tables []extract.QualifiedName) (tickets.Result, error) {
+func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snapshot, tables []extract.QualifiedName) (_ tickets.Result, err error) {
 	cl, err := r.cluster()
 	if err != nil {
 		return tickets.Result{}, err
@@ -787,8 +787,8 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 	var bak *tickets.DatabaseRecord
 	swapped, paused := false, false
 	defer func() {
-		if paused {
-			return // the staged review keeps the verified copy
+		if paused || r.keepReviewedCopy(ctx, resumed, err) {
+			return // the staged review keeps the verified copy (staged.go)
 		}
 		if err := own.drop(ctx, stg); err != nil {
 			r.log.Error("could not drop the staging database", "database", staging, "err", err)
@@ -834,7 +834,7 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 		return tickets.Result{}, err
 	}
 	if !resumed {
-		if paused, err = r.stagedPause(ctx, lc, sc, ctables, staging); err != nil {
+		if paused, err = r.stagedPause(ctx, lc, sc, ctables, staging, nil); err != nil {
 			return tickets.Result{}, err
 		} else if paused {
 			return tickets.Result{}, errAwaitingCutover
