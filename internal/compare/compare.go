@@ -76,6 +76,12 @@ type Result struct {
 
 // Note is the sentence a page shows for how the table was compared.
 func (r Result) Note() string {
+	switch {
+	case r.MissingLive:
+		return "only in the snapshot: the restore brings the table back"
+	case r.MissingSnapshot:
+		return "only live: the restore removes the table"
+	}
 	if r.WholeRow {
 		return "no primary key: compared by whole-row hash (a changed row shows as one row only live and one only in the snapshot; samples are row hashes)"
 	}
@@ -310,4 +316,48 @@ func streamQuery(t pgx.Identifier, key, keyTypes, cols []string, serverHash bool
 // their text form instead).
 func isText(t string) bool {
 	return t == "text" || t == "varchar" || t == "name"
+}
+
+// Database compares every table of the two databases (the union of both
+// sides' ordinary tables outside the system schemas, not an extension's; a
+// partitioned table by its partitions, which hold its rows), in name order: a table on one side only is reported as such, with every row
+// only on that side. It is the staged review of a full restore.
+func Database(ctx context.Context, live, snapshot *pgx.Conn, o Options) ([]Result, error) {
+	seen := map[string]pgx.Identifier{}
+	for _, c := range []*pgx.Conn{live, snapshot} {
+		rows, err := c.Query(ctx, `SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE c.relkind = 'r'
+			AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'
+			AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`)
+		if err != nil {
+			return nil, fmt.Errorf("list the tables: %w", err)
+		}
+		for rows.Next() {
+			var s, n string
+			if err := rows.Scan(&s, &n); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			seen[s+"."+n] = pgx.Identifier{s, n}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("list the tables: %w", err)
+		}
+	}
+	names := make([]string, 0, len(seen))
+	for k := range seen {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	out := make([]Result, 0, len(names))
+	for _, k := range names {
+		id := seen[k]
+		r, err := Table(ctx, live, snapshot, id[0], id[1], o)
+		if err != nil {
+			return out, fmt.Errorf("compare %s: %w", k, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }

@@ -3,6 +3,7 @@ package compare_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -143,5 +144,42 @@ func TestTableForcedRowSecurityFailsClosed(t *testing.T) {
 	var setting string
 	if err := live.QueryRow(ctx, `SHOW row_security`).Scan(&setting); err != nil || setting != "on" {
 		t.Errorf("row_security left %q (%v)", setting, err)
+	}
+}
+
+// TestDatabaseComparesEveryTable: a full restore's review lists every table
+// of both sides in name order: a changed one with its keys, one only live
+// (the restore removes it), one only in the snapshot (it comes back), and a
+// partitioned table by its partitions.
+func TestDatabaseComparesEveryTable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	live, snap := pair(t, `CREATE TABLE public.a (id int PRIMARY KEY, v text);
+		INSERT INTO public.a SELECT g, 'v' || g FROM generate_series(1, 10) g;
+		CREATE TABLE public.p (id int PRIMARY KEY) PARTITION BY RANGE (id);
+		CREATE TABLE public.p1 PARTITION OF public.p FOR VALUES FROM (0) TO (100);
+		INSERT INTO public.p SELECT generate_series(1, 20)`,
+		`DELETE FROM public.a WHERE id = 3; CREATE TABLE public.only_live (id int); INSERT INTO public.only_live VALUES (1); DELETE FROM public.p WHERE id = 7`,
+		`CREATE SCHEMA "we""ird"; CREATE TABLE "we""ird".gone (id int PRIMARY KEY); INSERT INTO "we""ird".gone VALUES (1), (2)`)
+	rs, err := compare.Database(ctx, live, snap, compare.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rs {
+		got = append(got, fmt.Sprintf("%s live-only=%d snap-only=%v differ=%d same=%d missing=%v/%v", r.Table, r.OnlyLive.Count,
+			r.OnlySnapshot.Samples, r.Differ.Count, r.Same, r.MissingLive, r.MissingSnapshot))
+	}
+	want := []string{
+		"public.a live-only=0 snap-only=[id=3] differ=0 same=9 missing=false/false",
+		"public.only_live live-only=1 snap-only=[] differ=0 same=0 missing=false/true",
+		"public.p1 live-only=0 snap-only=[id=7] differ=0 same=19 missing=false/false",
+		`we"ird.gone live-only=0 snap-only=[id=1 id=2] differ=0 same=0 missing=true/false`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if !strings.Contains(rs[1].Note(), "removes the table") || !strings.Contains(rs[3].Note(), "brings the table back") {
+		t.Errorf("notes: %q %q", rs[1].Note(), rs[3].Note())
 	}
 }

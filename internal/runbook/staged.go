@@ -51,6 +51,9 @@ var ErrAwaitingCutover = errAwaitingCutover
 func IsReviewEnded(err error) bool { return errors.As(err, new(errReviewEnded)) }
 
 func (r *restoreRun) stagedReviewOn() bool {
+	if r.t.Scope.Kind == tickets.ScopeFull {
+		return r.t.Options.StagedReviewFull && r.t.Mode == tickets.ModeDestructive
+	}
 	return r.t.Options.StagedReview && r.t.Scope.Kind == tickets.ScopeTables &&
 		(r.t.Mode == tickets.ModeDestructive || r.t.Mode == tickets.ModeUndelete)
 }
@@ -156,6 +159,25 @@ func reviewWaiting(rv tickets.StagedReview) string {
 		rv.StagingDatabase, rv.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"))
 }
 
+// stagedPauseFull is stagedPause for a full restore: every table of the
+// verified copy staging against live, both read as the project's owner.
+func (r *restoreRun) stagedPauseFull(ctx context.Context, cl *cluster.Cluster, live, staging string) (bool, error) {
+	if !r.stagedReviewOn() {
+		return false, nil
+	}
+	sc, closeSC, err := ownerSession(ctx, cl, staging, r.log)
+	if err != nil {
+		return false, err
+	}
+	defer closeSC()
+	lc, closeLC, err := ownerSession(ctx, cl, live, r.log)
+	if err != nil {
+		return false, err
+	}
+	defer closeLC()
+	return r.stagedPause(ctx, lc, sc, nil, staging, nil)
+}
+
 // undeleteLimits are the comparison limits of an undelete's tables (nil for
 // a table merged whole), keyed by "schema.table"; nil for other modes.
 func (r *restoreRun) undeleteLimits(tables []cluster.MergeTable) map[string]*compare.Limit {
@@ -248,6 +270,12 @@ func (r *restoreRun) stagedPause(ctx context.Context, lc, sc *pgx.Conn, tables [
 		r.setPhase("compare", "comparing the restored copy with live, row by row")
 	}
 	results := make([]compare.Result, 0, len(tables))
+	if r.t.Scope.Kind == tickets.ScopeFull {
+		var err error
+		if results, err = compare.Database(ctx, lc, sc, compare.Options{}); err != nil {
+			return false, err
+		}
+	}
 	for _, t := range tables {
 		res, err := compare.Table(ctx, lc, sc, t.Schema, t.Name, compare.Options{Limit: limits[t.String()]})
 		if err != nil {
