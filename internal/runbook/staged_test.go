@@ -3,10 +3,12 @@ package runbook_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/restoreportal/portal/internal/auth"
 	"github.com/restoreportal/portal/internal/cluster"
@@ -20,8 +22,14 @@ import (
 // with staged review, and its approver (not the preparer).
 func (f *fixture) runningStaged() (tickets.Ticket, tickets.Actor) {
 	f.t.Helper()
+	return f.runningStagedScope(tickets.Scope{Kind: tickets.ScopeTables, Tables: []string{"public.orders"}})
+}
+
+// runningStagedScope is runningStaged for scope (full: with the full
+// restore's staged review).
+func (f *fixture) runningStagedScope(scope tickets.Scope) (tickets.Ticket, tickets.Actor) {
+	f.t.Helper()
 	ctx := context.Background()
-	scope := tickets.Scope{Kind: tickets.ScopeTables, Tables: []string{"public.orders"}}
 	op := tickets.UserActor(tickettest.User(f.t, f.pool, "op-"+f.ref+"@example.com", auth.RoleOperator), "test")
 	ap := tickets.UserActor(tickettest.User(f.t, f.pool, "ap-"+f.ref+"@example.com", auth.RoleApprover), "test")
 	cat := tickets.SnapshotCatalog(f.pool)
@@ -29,7 +37,7 @@ func (f *fixture) runningStaged() (tickets.Ticket, tickets.Actor) {
 		RequesterEmail: "customer@example.com", Scope: scope, Mode: tickets.ModeDestructive, Note: "staged review test"})
 	if err == nil {
 		_, err = tickets.Prepare(ctx, f.pool, cat, op, tk.ID, tickets.Preparation{SnapshotID: f.snap.ID, Scope: scope,
-			Mode: tickets.ModeDestructive, Options: tickets.Options{StagedReview: true}})
+			Mode: tickets.ModeDestructive, Options: tickets.Options{StagedReview: true, StagedReviewFull: scope.Kind == tickets.ScopeFull}})
 	}
 	if err == nil {
 		_, err = tickets.Submit(ctx, f.pool, op, tk.ID)
@@ -106,5 +114,50 @@ func TestStagedReviewKeepsTheCopyForARetryOfTheConfirmedAttempt(t *testing.T) {
 	}
 	if f.checksum(f.db) != f.before {
 		t.Fatal("live changed")
+	}
+}
+
+// TestStagedReviewFullKeepsTheCopyAfterAFault: the confirmed cut-over of a
+// full restore meets a Postgres fault (admin shutdown, 57P01) just after its
+// verification; the attempt ends transient with the copy kept, and the next
+// attempt cuts over from it without restoring again.
+func TestStagedReviewFullKeepsTheCopyAfterAFault(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	tk, ap := f.runningStagedScope(tickets.Scope{Kind: tickets.ScopeFull})
+	staging := cluster.StagingName(f.db, tk.ID)
+	if _, err := runbook.Run(ctx, f.deps, tk, f.attempt(1)); !errors.Is(err, runbook.ErrAwaitingCutover) {
+		t.Fatalf("first attempt: %v, want the pause", err)
+	}
+	rv, err := tickets.StagedReviewGet(ctx, f.pool, tk.ID)
+	if err != nil || len(rv.Tables) < 3 {
+		t.Fatalf("review: %+v %v", rv, err)
+	}
+	if _, err := tickets.StagedReviewConfirm(ctx, f.pool, ap, tk.ID, tickets.ReviewDecision{Digest: rv.Digest(), ConfirmRef: f.ref}); err != nil {
+		t.Fatal(err)
+	}
+	if tk, err = tickets.TicketGet(ctx, f.pool, tk.ID); err != nil {
+		t.Fatal(err)
+	}
+	d := f.deps
+	d.StepHook = func(_ context.Context, _ int64, s runbook.Step) error {
+		if s == runbook.StepVerified {
+			return &pgconn.PgError{Severity: "FATAL", Code: "57P01", Message: "terminating connection due to administrator command"}
+		}
+		return nil
+	}
+	o, err := runbook.Run(ctx, d, tk, f.attempt(2))
+	if err == nil || !o.Transient(ctx, err) || !f.exists(staging) || f.checksum(f.db) != f.before {
+		t.Fatalf("faulted confirmed attempt: %v; copy kept %v; live unchanged %v", err, f.exists(staging), f.checksum(f.db) == f.before)
+	}
+	if _, err := runbook.Run(ctx, f.deps, tk, f.attempt(3)); err != nil {
+		t.Fatalf("retry of the confirmed cut-over: %v", err)
+	}
+	if got := f.stepsOf(tk.ID, tickets.StepOpRestore, 3); slices.Contains(got, "apply") || !slices.Contains(got, "cut-over") {
+		t.Errorf("the retry's steps: %v (want the cut-over, no second apply)", got)
+	}
+	if f.checksum(f.db) == f.before {
+		t.Error("live still holds the state before the restore")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -98,5 +99,38 @@ func TestUndeleteReviewPageShowsTheDryRunThenBothCounts(t *testing.T) {
 	_, body = ap.get(path)
 	if !strings.Contains(body, "At the merge (live changed since the review): 1,001 inserted, 50 conflicts, 9,989 identical") {
 		t.Error("the page does not show the merge's counts beside the reviewed ones")
+	}
+}
+
+// TestTriageFullStagedReviewIsOffByDefault: a new ticket's triage form offers
+// the tables/undelete review checked and the full restore's review
+// unchecked; a full destructive restore saved from the form without ticking
+// it has no full review, one ticked has it (and the approval page says so).
+func TestTriageFullStagedReviewIsOffByDefault(t *testing.T) {
+	t.Parallel()
+	p := newPortal(t)
+	op := p.login(t, "operator@example.com")
+	loc := op.createTicket("destructive")
+	_, page := op.get(loc)
+	if !regexp.MustCompile(`name="staged_review" value="1" checked`).MatchString(page) ||
+		regexp.MustCompile(`name="staged_review_full" value="1" checked`).MatchString(page) || !strings.Contains(page, `name="staged_review_full"`) {
+		t.Fatal("the new ticket's form does not offer the tables review checked and the full review unchecked")
+	}
+	form := url.Values{"snapshot_id": {fmt.Sprint(p.snaps[2].ID)}, "scope_kind": {"full"}, "mode": {"destructive"}, "staged_review": {"1"}}
+	op.prepareSubmit(loc, form)
+	if tk := p.ticketOf(t, loc); tk.Options.StagedReviewFull {
+		t.Fatalf("full review on without the box: %+v", tk.Options)
+	}
+	if res, _ := op.post(loc+"/withdraw", nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("withdraw: %d", res.StatusCode)
+	}
+	form.Set("staged_review_full", "1")
+	op.prepareSubmit(loc, form)
+	if tk := p.ticketOf(t, loc); !tk.Options.StagedReviewFull {
+		t.Fatalf("full review off with the box ticked: %+v", tk.Options)
+	}
+	ap := p.login(t, "approver@example.com")
+	if _, page := ap.get(loc); !strings.Contains(page, "restored copy of the whole database is verified the restore pauses") {
+		t.Error("the approval page does not say the full restore pauses for review")
 	}
 }
