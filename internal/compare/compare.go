@@ -29,6 +29,9 @@ type Options struct {
 	// record_out and md5 cost more than COPY's own output). By default the
 	// rows are streamed as COPY writes them and compared here.
 	ServerHash bool
+	// Limit narrows the snapshot's side to some rows (an undelete's listed
+	// keys or filter); nil compares every row. See Limit.
+	Limit *Limit
 }
 
 // Diff is one kind of difference: how many rows, and the first keys.
@@ -65,10 +68,20 @@ type Result struct {
 	// MissingLive / MissingSnapshot say the table does not exist on a side.
 	MissingLive     bool `json:"missing_live,omitempty"`
 	MissingSnapshot bool `json:"missing_snapshot,omitempty"`
+	// Limited words the limit the snapshot's side was read with
+	// (Options.Limit): then OnlySnapshot, Differ and Same count only those
+	// rows, and OnlyLive every live row outside them.
+	Limited string `json:"limited,omitempty"`
 }
 
 // Note is the sentence a page shows for how the table was compared.
 func (r Result) Note() string {
+	switch {
+	case r.MissingLive:
+		return "only in the snapshot: the restore brings the table back"
+	case r.MissingSnapshot:
+		return "only live: the restore removes the table"
+	}
 	if r.WholeRow {
 		return "no primary key: compared by whole-row hash (a changed row shows as one row only live and one only in the snapshot; samples are row hashes)"
 	}
@@ -77,6 +90,7 @@ func (r Result) Note() string {
 
 type column struct {
 	name, typ string
+	generated bool
 }
 
 type tableInfo struct {
@@ -99,14 +113,14 @@ func describe(ctx context.Context, conn *pgx.Conn, t pgx.Identifier) (tableInfo,
 		return info, fmt.Errorf("describe %s: %w", t.Sanitize(), err)
 	}
 	info.exists = true
-	rows, err := conn.Query(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+	rows, err := conn.Query(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attgenerated <> '' FROM pg_attribute a
 		WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, oid)
 	if err != nil {
 		return info, fmt.Errorf("columns of %s: %w", t.Sanitize(), err)
 	}
 	info.cols, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (column, error) {
 		var c column
-		return c, r.Scan(&c.name, &c.typ)
+		return c, r.Scan(&c.name, &c.typ, &c.generated)
 	})
 	if err != nil {
 		return info, fmt.Errorf("columns of %s: %w", t.Sanitize(), err)
@@ -136,8 +150,23 @@ func describe(ctx context.Context, conn *pgx.Conn, t pgx.Identifier) (tableInfo,
 // Table compares table (schema, name) in live and in snapshot (the restored
 // copy). Both connections only read; the caller chooses who they log in as
 // (a restore uses the project's owner role, so nothing runs with more rights
-// than the customer has).
-func Table(ctx context.Context, live, snapshot *pgx.Conn, schema, name string, o Options) (Result, error) {
+// than the customer has). Both sides read with row_security off: a table
+// whose policies would hide rows from that role (FORCE ROW LEVEL SECURITY
+// for its owner) fails the comparison (RowSecurityError) instead of
+// comparing a filtered view.
+func Table(ctx context.Context, live, snapshot *pgx.Conn, schema, name string, o Options) (res Result, err error) {
+	for _, c := range []*pgx.Conn{live, snapshot} {
+		restore, err := rowSecurityOff(ctx, c)
+		if err != nil {
+			return Result{Table: schema + "." + name}, err
+		}
+		defer restore()
+	}
+	res, err = table(ctx, live, snapshot, schema, name, o)
+	return res, rowSecurity(res.Table, err)
+}
+
+func table(ctx context.Context, live, snapshot *pgx.Conn, schema, name string, o Options) (Result, error) {
 	samples := o.Samples
 	if samples <= 0 {
 		samples = DefaultSamples
@@ -168,7 +197,20 @@ func Table(ctx context.Context, live, snapshot *pgx.Conn, schema, name string, o
 		key, keyTypes = nil, nil
 	}
 	res.Key, res.WholeRow = key, len(key) == 0
-	q := streamQuery(id, key, keyTypes, common, o.ServerHash)
+	q := streamQuery(id, key, keyTypes, common, o.ServerHash, "")
+	sq := q
+	if o.Limit != nil && si.exists {
+		where, err := o.Limit.where(ctx, snapshot, si, key, res.Table)
+		if err != nil {
+			return res, err
+		}
+		res.Limited = o.Limit.String()
+		sq = streamQuery(id, key, keyTypes, common, o.ServerHash, where)
+		if len(o.Limit.Keys) > 0 {
+			// Listed keys mean the same rows on both sides.
+			q = sq
+		}
+	}
 	kinds := make([]keyKind, len(key))
 	for i, ty := range keyTypes {
 		kinds[i] = kindOf(ty)
@@ -176,12 +218,12 @@ func Table(ctx context.Context, live, snapshot *pgx.Conn, schema, name string, o
 	if res.WholeRow {
 		kinds = []keyKind{kindBytes}
 	}
-	var lq, sq string
+	var lq string
 	if li.exists {
 		lq = q
 	}
-	if si.exists {
-		sq = q
+	if !si.exists {
+		sq = ""
 	}
 	err = merge(ctx, live, lq, snapshot, sq, kinds, key, samples, &res)
 	return res, err
@@ -234,14 +276,17 @@ func names(cs []column) []string {
 // type by its text form in "C". The row is the common columns as COPY
 // writes them, or (serverHash, and always without a key) md5 of their row
 // text.
-func streamQuery(t pgx.Identifier, key, keyTypes, cols []string, serverHash bool) string {
+func streamQuery(t pgx.Identifier, key, keyTypes, cols []string, serverHash bool, where string) string {
+	if where != "" {
+		where = " WHERE " + where
+	}
 	q := make([]string, len(cols))
 	for i, c := range cols {
 		q[i] = "r." + pgx.Identifier{c}.Sanitize()
 	}
 	hash := "md5(ROW(" + strings.Join(q, ", ") + ")::text)"
 	if len(key) == 0 {
-		return fmt.Sprintf(`COPY (SELECT %s FROM ONLY %s r ORDER BY %s COLLATE "C") TO STDOUT`, hash, t.Sanitize(), hash)
+		return fmt.Sprintf(`COPY (SELECT %s FROM ONLY %s r%s ORDER BY %s COLLATE "C") TO STDOUT`, hash, t.Sanitize(), where, hash)
 	}
 	sel := make([]string, 0, len(key)+len(cols))
 	ord := make([]string, 0, len(key))
@@ -263,7 +308,7 @@ func streamQuery(t pgx.Identifier, key, keyTypes, cols []string, serverHash bool
 	} else {
 		sel = append(sel, q...)
 	}
-	return fmt.Sprintf("COPY (SELECT %s FROM ONLY %s r ORDER BY %s) TO STDOUT", strings.Join(sel, ", "), t.Sanitize(), strings.Join(ord, ", "))
+	return fmt.Sprintf("COPY (SELECT %s FROM ONLY %s r%s ORDER BY %s) TO STDOUT", strings.Join(sel, ", "), t.Sanitize(), where, strings.Join(ord, ", "))
 }
 
 // isText says whether a key type's COPY text is its value and its order in
@@ -271,4 +316,48 @@ func streamQuery(t pgx.Identifier, key, keyTypes, cols []string, serverHash bool
 // their text form instead).
 func isText(t string) bool {
 	return t == "text" || t == "varchar" || t == "name"
+}
+
+// Database compares every table of the two databases (the union of both
+// sides' ordinary tables outside the system schemas, not an extension's; a
+// partitioned table by its partitions, which hold its rows), in name order: a table on one side only is reported as such, with every row
+// only on that side. It is the staged review of a full restore.
+func Database(ctx context.Context, live, snapshot *pgx.Conn, o Options) ([]Result, error) {
+	seen := map[string]pgx.Identifier{}
+	for _, c := range []*pgx.Conn{live, snapshot} {
+		rows, err := c.Query(ctx, `SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE c.relkind = 'r'
+			AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'
+			AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`)
+		if err != nil {
+			return nil, fmt.Errorf("list the tables: %w", err)
+		}
+		for rows.Next() {
+			var s, n string
+			if err := rows.Scan(&s, &n); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			seen[s+"."+n] = pgx.Identifier{s, n}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("list the tables: %w", err)
+		}
+	}
+	names := make([]string, 0, len(seen))
+	for k := range seen {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	out := make([]Result, 0, len(names))
+	for _, k := range names {
+		id := seen[k]
+		r, err := Table(ctx, live, snapshot, id[0], id[1], o)
+		if err != nil {
+			return out, fmt.Errorf("compare %s: %w", k, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }

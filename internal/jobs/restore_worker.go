@@ -60,9 +60,13 @@ func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.Restore
 			}
 			log.Warn("the worker died too often, but a cut-over is recorded: finishing it", "rescues", n)
 		}
-		if f := readFault(job.Metadata); !f.Since.IsZero() {
+		switch f := readFault(job.Metadata); {
+		case t.Progress != nil && t.Progress.Phase == tickets.PhaseAwaitingCutover:
+			// A deliberate pause (runbook/staged.go) that looks at its review again.
+			log.Debug("a restore paused for its staged review looks at the review")
+		case !f.Since.IsZero():
 			log.Warn("retrying a restore after a Postgres fault", "fault_since", f.Since, "retries", f.Retries, "last_error", f.Error)
-		} else {
+		default:
 			log.Warn("resuming a restore whose previous attempt ended abruptly")
 		}
 	case t.State == tickets.StateQueued:
@@ -160,6 +164,10 @@ func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.Restore
 // fail records a failed restore on its ticket and ends the job for good.
 func (w *RestoreWorker) fail(ctx context.Context, t tickets.Ticket, err error, res tickets.Result) error {
 	msg := err.Error()
+	// A copy kept for a retry of a confirmed staged review goes now.
+	if derr := runbook.DropReviewedCopy(context.WithoutCancel(ctx), w.d.runbook(), t, w.d.Log); derr != nil {
+		w.d.Log.Error("could not drop the reviewed copy of a failed restore", "ticket_id", t.ID, "err", derr)
+	}
 	if left := runbook.LeftOnCluster(ctx, w.d.runbook(), t.ID); !strings.HasPrefix(left, "Nothing") {
 		msg += " " + left
 	}

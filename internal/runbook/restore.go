@@ -469,7 +469,7 @@ func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, ta
 // are recorded for the ticket before they exist; the cut-over's intent is
 // recorded before the swap and its fact right after, and a retry reads that
 // record (the names on the cluster only cross-check it).
-func (r *restoreRun) fullDestructive(ctx context.Context, snap snapshots.Snapshot) (tickets.Result, error) {
+func (r *restoreRun) fullDestructive(ctx context.Context, snap snapshots.Snapshot) (_ tickets.Result, err error) {
 	cl, err := r.cluster()
 	if err != nil {
 		return tickets.Result{}, err
@@ -504,14 +504,20 @@ func (r *restoreRun) fullDestructive(ctx context.Context, snap snapshots.Snapsho
 		return r.finishFull(ctx, live, kept, keptUntil, nil)
 	}
 
+	stg, resumed, err := r.stagedResume(ctx, own, staging) // staged.go: a paused restore goes on from its verified copy
+	if err != nil {
+		return tickets.Result{}, err
+	}
+
 	// The cheap checks first: the object, and a name this ticket may not
 	// use, are refused before the expensive safety snapshot.
 	if err := r.precheck(ctx, snap); err != nil {
 		return tickets.Result{}, err
 	}
-	stg, err := own.claim(ctx, staging, "", tickets.PurposeStaging, true) // drops the stale staging of a killed attempt
-	if err != nil {
-		return tickets.Result{}, err
+	if !resumed {
+		if stg, err = own.claim(ctx, staging, "", tickets.PurposeStaging, true); err != nil { // drops the stale staging of a killed attempt
+			return tickets.Result{}, err
+		}
 	}
 	safety, err := r.safetySnapshot(ctx, "capturing the live database before anything changes", func(d snapshots.Deps) (snapshots.Snapshot, error) {
 		s, err := verify.Capture(ctx, d, r.t.ProjectRef, true)
@@ -524,31 +530,45 @@ func (r *restoreRun) fullDestructive(ctx context.Context, snap snapshots.Snapsho
 		return tickets.Result{}, err
 	}
 
-	r.setPhase("prepare", "creating staging database "+staging)
-	if err := cl.CreateOwned(ctx, staging, r.owner); err != nil {
-		return tickets.Result{}, err
-	}
-	if err := own.made(ctx, stg, nil); err != nil {
-		return tickets.Result{}, err
+	if !resumed {
+		r.setPhase("prepare", "creating staging database "+staging)
+		if err := cl.CreateOwned(ctx, staging, r.owner); err != nil {
+			return tickets.Result{}, err
+		}
+		if err := own.made(ctx, stg, nil); err != nil {
+			return tickets.Result{}, err
+		}
 	}
 	fail := func(err error) (tickets.Result, error) {
+		if r.keepReviewedCopy(ctx, resumed, err) {
+			return tickets.Result{}, err // kept for the retry (staged.go)
+		}
 		if derr := own.drop(ctx, stg); derr != nil {
 			r.log.Error("could not drop the staging database", "database", staging, "err", derr)
 		}
 		return tickets.Result{}, err
 	}
-	if err := r.step(ctx, StepPrepared); err != nil {
-		return fail(err)
-	}
-	res, err := r.apply(ctx, cl, snap, staging, nil)
-	if err != nil {
-		return fail(err)
-	}
-	if err := r.step(ctx, StepApplied); err != nil {
-		return fail(err)
+	var res *restore.Result
+	if !resumed {
+		if err := r.step(ctx, StepPrepared); err != nil {
+			return fail(err)
+		}
+		if res, err = r.apply(ctx, cl, snap, staging, nil); err != nil {
+			return fail(err)
+		}
+		if err := r.step(ctx, StepApplied); err != nil {
+			return fail(err)
+		}
 	}
 	if err := r.step(ctx, StepVerified); err != nil {
 		return fail(err)
+	}
+	if !resumed {
+		if paused, err := r.stagedPauseFull(ctx, cl, live, staging); err != nil {
+			return fail(err)
+		} else if paused {
+			return tickets.Result{}, errAwaitingCutover // the verified copy stays for the review
+		}
 	}
 	// The cut-over's intent: the kept name, recorded before the rename.
 	keptRec, err := own.claim(ctx, kept, "", tickets.PurposeKept, false)
@@ -720,7 +740,7 @@ func (r *restoreRun) keepFor() time.Duration {
 // their rows in a backup database beside the live one (cluster.ReplaceRows).
 // The swap is recorded before it starts and its transaction id before its
 // commit; a retry reads that record first (runSwap, resolveSwap).
-func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snapshot, tables []extract.QualifiedName) (tickets.Result, error) {
+func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snapshot, tables []extract.QualifiedName) (_ tickets.Result, err error) {
 	cl, err := r.cluster()
 	if err != nil {
 		return tickets.Result{}, err
@@ -791,8 +811,8 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 	var bak *tickets.DatabaseRecord
 	swapped, paused := false, false
 	defer func() {
-		if paused {
-			return // the staged review keeps the verified copy
+		if paused || r.keepReviewedCopy(ctx, resumed, err) {
+			return // the staged review keeps the verified copy (staged.go)
 		}
 		if err := own.drop(ctx, stg); err != nil {
 			r.log.Error("could not drop the staging database", "database", staging, "err", err)
@@ -838,7 +858,7 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 		return tickets.Result{}, err
 	}
 	if !resumed {
-		if paused, err = r.stagedPause(ctx, lc, sc, ctables, staging); err != nil {
+		if paused, err = r.stagedPause(ctx, lc, sc, ctables, staging, nil); err != nil {
 			return tickets.Result{}, err
 		} else if paused {
 			return tickets.Result{}, errAwaitingCutover

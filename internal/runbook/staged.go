@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -15,8 +16,10 @@ import (
 )
 
 // Staged review (tickets/preview_staged.go) in the worker: a destructive
-// tables restore with Options.StagedReview, once its copy is verified,
-// compares every table with live, records the review and pauses: its job
+// tables restore or an undelete with Options.StagedReview, once its copy is
+// verified, compares every table with live (an undelete: only the snapshot
+// rows its limit names, which gives its exact dry run: rows it would insert,
+// conflicts, identical rows), records the review and pauses: its job
 // snoozes (the ticket stays running, so the project takes no other restore)
 // and keeps the staging database. Each time it wakes (every stagedPoll, or
 // at once when someone decides), tablesDestructive asks stagedResume first:
@@ -48,7 +51,43 @@ var ErrAwaitingCutover = errAwaitingCutover
 func IsReviewEnded(err error) bool { return errors.As(err, new(errReviewEnded)) }
 
 func (r *restoreRun) stagedReviewOn() bool {
-	return r.t.Options.StagedReview && r.t.Mode == tickets.ModeDestructive && r.t.Scope.Kind == tickets.ScopeTables
+	if r.t.Scope.Kind == tickets.ScopeFull {
+		return r.t.Options.StagedReviewFull && r.t.Mode == tickets.ModeDestructive
+	}
+	return r.t.Options.StagedReview && r.t.Scope.Kind == tickets.ScopeTables &&
+		(r.t.Mode == tickets.ModeDestructive || r.t.Mode == tickets.ModeUndelete)
+}
+
+// keepReviewedCopy tells an attempt that continued from a confirmed review's
+// copy (resumed) and ends with err before its cut-over to keep the copy: the
+// worker retries the same confirmed attempt after a Postgres fault, or after
+// a shutdown or a lost project lock, and the retry goes on from the copy
+// (stagedResume) instead of failing closed for want of it. A cancel, an
+// abandon, a permanent error (the ticket fails) and an error after the
+// cut-over drop it as before; so does the worker when it gives the retries
+// up (DropReviewedCopy).
+func (r *restoreRun) keepReviewedCopy(ctx context.Context, resumed bool, err error) bool {
+	switch {
+	case !resumed || err == nil || IsAfterCutover(err):
+		return false
+	case errors.Is(context.Cause(ctx), errTicketCancelled):
+		return false
+	case ctx.Err() != nil:
+		return true
+	}
+	return r.transient(ctx, err)
+}
+
+// DropReviewedCopy drops the staging copy a confirmed staged review kept for
+// a retry (keepReviewedCopy), when ticket t fails for good; a ticket without
+// a review has none left and nothing is done.
+func DropReviewedCopy(ctx context.Context, d Deps, t tickets.Ticket, log *slog.Logger) error {
+	if _, err := tickets.StagedReviewGet(ctx, d.Pool, t.ID); errors.Is(err, tickets.ErrNoStagedReview) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	return DropCancelledStaging(ctx, d, t, nil, log)
 }
 
 // stagedResume reads the ticket's review before anything is done: resumed
@@ -84,6 +123,9 @@ func (r *restoreRun) stagedResume(ctx context.Context, own recorder, staging str
 		return tickets.DatabaseRecord{}, false, errAwaitingCutover
 	case tickets.ReviewConfirmed:
 		rec, err := own.mine(ctx, staging, "", tickets.PurposeStaging)
+		if errors.Is(err, tickets.ErrNotRecorded) {
+			return rec, false, fmt.Errorf("the reviewed copy %s is no longer there (dropped); nothing was changed: %w", staging, err)
+		}
 		if err != nil {
 			return rec, false, err
 		}
@@ -91,6 +133,12 @@ func (r *restoreRun) stagedResume(ctx context.Context, own recorder, staging str
 			return rec, false, fmt.Errorf("the reviewed copy %s is no longer there (%s); nothing was changed", staging, rec.State)
 		}
 		r.log.Info("cut-over confirmed after staged review; continuing from the verified copy", "by", rv.DecidedByName)
+		// Leave the paused phase at once: a retry of this attempt is not a
+		// deliberate pause (the worker words its log by the phase).
+		r.setPhase("verify", "cut-over confirmed by "+rv.DecidedByName+"; continuing from the verified copy "+staging)
+		if err := r.flushProgress(ctx); err != nil {
+			return rec, false, err
+		}
 		return rec, true, nil
 	}
 	msg := fmt.Sprintf("The staged review's pause expired at %s without a confirmation", rv.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"))
@@ -111,19 +159,132 @@ func reviewWaiting(rv tickets.StagedReview) string {
 		rv.StagingDatabase, rv.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"))
 }
 
-// stagedPause, on a restore under staged review, compares each table of the
-// verified copy (sc) with live (lc), both as the project's owner, records
-// the review and reports that the attempt pauses.
-func (r *restoreRun) stagedPause(ctx context.Context, lc, sc *pgx.Conn, tables []cluster.Table, staging string) (bool, error) {
+// stagedPauseFull is stagedPause for a full restore: every table of the
+// verified copy staging against live, both read as the project's owner.
+func (r *restoreRun) stagedPauseFull(ctx context.Context, cl *cluster.Cluster, live, staging string) (bool, error) {
 	if !r.stagedReviewOn() {
 		return false, nil
 	}
-	r.setPhase("compare", "comparing the restored copy with live, row by row")
-	results := make([]compare.Result, 0, len(tables))
+	sc, closeSC, err := ownerSession(ctx, cl, staging, r.log)
+	if err != nil {
+		return false, err
+	}
+	defer closeSC()
+	lc, closeLC, err := ownerSession(ctx, cl, live, r.log)
+	if err != nil {
+		return false, err
+	}
+	defer closeLC()
+	return r.stagedPause(ctx, lc, sc, nil, staging, nil)
+}
+
+// undeleteLimits are the comparison limits of an undelete's tables (nil for
+// a table merged whole), keyed by "schema.table"; nil for other modes.
+func (r *restoreRun) undeleteLimits(tables []cluster.MergeTable) map[string]*compare.Limit {
+	if r.t.Mode != tickets.ModeUndelete {
+		return nil
+	}
+	out := map[string]*compare.Limit{}
 	for _, t := range tables {
-		res, err := compare.Table(ctx, lc, sc, t.Schema, t.Name, compare.Options{})
+		switch {
+		case len(t.Keys) > 0:
+			out[t.Table.String()] = &compare.Limit{Keys: t.Keys}
+		case t.Filter != nil:
+			out[t.Table.String()] = &compare.Limit{Column: t.Filter.Column, Op: t.Filter.Op, Value: t.Filter.Value}
+		}
+	}
+	return out
+}
+
+// checkUndeletePlan refuses, at the dry run, what the merge would refuse: a
+// table it cannot tell missing rows of (no primary key, or not the same one
+// live and in the snapshot), or missing on a side.
+func checkUndeletePlan(res compare.Result) error {
+	switch {
+	case res.MissingLive || res.MissingSnapshot:
+		return fmt.Errorf("table %s is missing live or in the snapshot: an undelete merges into an existing table; nothing was changed", res.Table)
+	case res.WholeRow:
+		return fmt.Errorf("table %s has no primary key (or not the same one live and in the snapshot: %s): an undelete tells missing rows by their key, so it cannot merge this table; nothing was changed",
+			res.Table, strings.Join(res.Schema, "; "))
+	}
+	return nil
+}
+
+// reviewedVersusMerged words, for an undelete that ran after its staged
+// review, where the merge's real counts differ from the dry run's (live
+// moved in between); "" when they agree or there was no review.
+func reviewedVersusMerged(rv []compare.Result, merged []tickets.UndeleteTable) string {
+	byName := map[string]compare.Result{}
+	for _, t := range rv {
+		byName[t.Table] = t
+	}
+	var lines []string
+	for _, m := range merged {
+		t, ok := byName[m.Table]
+		if !ok {
+			continue
+		}
+		if t.OnlySnapshot.Count != m.Inserted+m.OtherKey || t.Differ.Count != m.Conflicts || t.Same != m.Unchanged {
+			lines = append(lines, fmt.Sprintf("%s: reviewed %s to insert, %s conflicts, %s identical; merged %s inserted, %s conflicts, %s identical",
+				m.Table, cluster.Thousands(t.OnlySnapshot.Count), cluster.Thousands(t.Differ.Count), cluster.Thousands(t.Same),
+				cluster.Thousands(m.Inserted+m.OtherKey), cluster.Thousands(m.Conflicts), cluster.Thousands(m.Unchanged)))
+		}
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return " Live changed between the staged review and the merge, so the counts differ: " + joinLines(lines) + "."
+}
+
+// withReviewNote appends to an undelete's result, when it ran after a staged
+// review, how the merge's counts compare with the reviewed ones.
+func (r *restoreRun) withReviewNote(ctx context.Context, out tickets.Result) tickets.Result {
+	if !r.stagedReviewOn() {
+		return out
+	}
+	rv, err := tickets.StagedReviewGet(ctx, r.d.Pool, r.t.ID)
+	if err != nil {
+		return out
+	}
+	if note := reviewedVersusMerged(rv.Tables, out.Undelete); note != "" {
+		out.Message += note
+	} else {
+		out.Message += " The merge's counts are those of the staged review."
+	}
+	return out
+}
+
+// stagedPause, on a restore under staged review, compares each table of the
+// verified copy (sc) with live (lc), both as the project's owner, records
+// the review and reports that the attempt pauses. limits narrow an
+// undelete's tables to the rows its limit names (undeleteLimits); only
+// reading happens on live.
+func (r *restoreRun) stagedPause(ctx context.Context, lc, sc *pgx.Conn, tables []cluster.Table, staging string, limits map[string]*compare.Limit) (bool, error) {
+	if !r.stagedReviewOn() {
+		return false, nil
+	}
+	undelete := r.t.Mode == tickets.ModeUndelete
+	if undelete {
+		r.setPhase("compare", "computing the undelete's exact dry run: the restored copy against live, row by row")
+	} else {
+		r.setPhase("compare", "comparing the restored copy with live, row by row")
+	}
+	results := make([]compare.Result, 0, len(tables))
+	if r.t.Scope.Kind == tickets.ScopeFull {
+		var err error
+		if results, err = compare.Database(ctx, lc, sc, compare.Options{}); err != nil {
+			return false, err
+		}
+	}
+	for _, t := range tables {
+		res, err := compare.Table(ctx, lc, sc, t.Schema, t.Name, compare.Options{Limit: limits[t.String()]})
 		if err != nil {
 			return false, fmt.Errorf("compare %s: %w", t, err)
+		}
+		if undelete {
+			if err := checkUndeletePlan(res); err != nil {
+				return false, err
+			}
 		}
 		results = append(results, res)
 	}
@@ -142,6 +303,11 @@ func (r *restoreRun) stagedPause(ctx context.Context, lc, sc *pgx.Conn, tables [
 	}
 	var lines []string
 	for _, res := range results {
+		if undelete {
+			lines = append(lines, fmt.Sprintf("%s: %d to insert, %d conflicts, %d identical", res.Table,
+				res.OnlySnapshot.Count, res.Differ.Count, res.Same))
+			continue
+		}
 		lines = append(lines, fmt.Sprintf("%s: %d only live, %d only in the snapshot, %d differ", res.Table,
 			res.OnlyLive.Count, res.OnlySnapshot.Count, res.Differ.Count))
 	}

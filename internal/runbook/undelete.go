@@ -9,6 +9,7 @@ import (
 
 	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/extract"
+	"github.com/restoreportal/portal/internal/restore"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/tickets"
 )
@@ -20,7 +21,7 @@ import (
 // no safety snapshot is taken and no backup kept; the inserted keys are
 // recorded with the transaction id before the commit, and a rollback deletes
 // exactly those rows. A retry reads the record first.
-func (r *restoreRun) undelete(ctx context.Context, snap snapshots.Snapshot, tables []extract.QualifiedName) (tickets.Result, error) {
+func (r *restoreRun) undelete(ctx context.Context, snap snapshots.Snapshot, tables []extract.QualifiedName) (_ tickets.Result, err error) {
 	if r.t.Scope.Kind != tickets.ScopeTables {
 		return tickets.Result{}, errors.New("an undelete merges rows into chosen tables: it needs the tables scope, not the full database")
 	}
@@ -46,7 +47,7 @@ func (r *restoreRun) undelete(ctx context.Context, snap snapshots.Snapshot, tabl
 			if err := json.Unmarshal(rec.Report, &rep); err != nil {
 				return tickets.Result{}, errAfterCutover{fmt.Errorf("the recorded undelete report: %w", err)}
 			}
-			return undeleteResult(live, rep, nil), nil
+			return r.withReviewNote(ctx, undeleteResult(live, rep, nil)), nil
 		}
 	} else if !errors.Is(err, errNoUndelete) {
 		return tickets.Result{}, err
@@ -68,36 +69,48 @@ func (r *restoreRun) undelete(ctx context.Context, snap snapshots.Snapshot, tabl
 			}
 		}
 	}
-	if err := r.precheck(ctx, snap); err != nil {
-		return tickets.Result{}, err
-	}
 	own := r.records(cl)
 	staging := cluster.StagingName(live, r.t.ID)
-	r.setPhase("prepare", "creating staging database "+staging)
-	stg, err := own.claim(ctx, staging, "", tickets.PurposeStaging, true)
+	// A staged review (staged.go): a confirmed one goes on from its copy.
+	stg, resumed, err := r.stagedResume(ctx, own, staging)
 	if err != nil {
 		return tickets.Result{}, err
 	}
-	if err := cl.CreateOwned(ctx, staging, r.owner); err != nil {
+	if err := r.precheck(ctx, snap); err != nil {
 		return tickets.Result{}, err
 	}
-	if err := own.made(ctx, stg, nil); err != nil {
-		return tickets.Result{}, err
+	if !resumed {
+		r.setPhase("prepare", "creating staging database "+staging)
+		if stg, err = own.claim(ctx, staging, "", tickets.PurposeStaging, true); err != nil {
+			return tickets.Result{}, err
+		}
+		if err := cl.CreateOwned(ctx, staging, r.owner); err != nil {
+			return tickets.Result{}, err
+		}
+		if err := own.made(ctx, stg, nil); err != nil {
+			return tickets.Result{}, err
+		}
 	}
+	paused := false
 	defer func() {
+		if paused || r.keepReviewedCopy(ctx, resumed, err) {
+			return // the staged review keeps the copy
+		}
 		if err := own.drop(ctx, stg); err != nil {
 			r.log.Error("could not drop the staging database", "database", staging, "err", err)
 		}
 	}()
-	if err := r.step(ctx, StepPrepared); err != nil {
-		return tickets.Result{}, err
-	}
-	res, err := r.apply(ctx, cl, snap, staging, tables)
-	if err != nil {
-		return tickets.Result{}, err
-	}
-	if err := r.step(ctx, StepApplied); err != nil {
-		return tickets.Result{}, err
+	var res *restore.Result
+	if !resumed {
+		if err := r.step(ctx, StepPrepared); err != nil {
+			return tickets.Result{}, err
+		}
+		if res, err = r.apply(ctx, cl, snap, staging, tables); err != nil {
+			return tickets.Result{}, err
+		}
+		if err := r.step(ctx, StepApplied); err != nil {
+			return tickets.Result{}, err
+		}
 	}
 	sc, closeSC, err := ownerSession(ctx, cl, staging, r.log)
 	if err != nil {
@@ -119,6 +132,18 @@ func (r *restoreRun) undelete(ctx context.Context, snap snapshots.Snapshot, tabl
 	}
 	if err := r.step(ctx, StepVerified); err != nil {
 		return tickets.Result{}, err
+	}
+	if !resumed {
+		// The exact dry run, then the pause until an approver confirms.
+		if paused, err = r.stagedPause(ctx, lc, sc, ctables, staging, r.undeleteLimits(mtables)); err != nil {
+			return tickets.Result{}, err
+		} else if paused {
+			return tickets.Result{}, errAwaitingCutover
+		}
+	}
+	var warnings []string
+	if res != nil {
+		warnings = res.Warnings
 	}
 
 	r.setPhase(tickets.PhaseCutover, "locking the live tables and inserting the missing rows in one transaction")
@@ -161,7 +186,7 @@ func (r *restoreRun) undelete(ctx context.Context, snap snapshots.Snapshot, tabl
 		if err := json.Unmarshal(got.Report, &rep); err != nil {
 			return tickets.Result{}, errAfterCutover{err}
 		}
-		return undeleteResult(live, rep, res.Warnings), nil
+		return r.withReviewNote(ctx, undeleteResult(live, rep, warnings)), nil
 	}
 	// Committed; the record still says committing until the next line, and
 	// a retry resolves it from the transaction id.
@@ -171,7 +196,7 @@ func (r *restoreRun) undelete(ctx context.Context, snap snapshots.Snapshot, tabl
 	if err := undeleteCommitted(context.WithoutCancel(ctx), r.d.Pool, r.t.ID, "restore"); err != nil {
 		return tickets.Result{}, errAfterCutover{err}
 	}
-	out := undeleteResult(live, mergeReport{Tables: m.Tables, Sequences: m.Sequences}, res.Warnings)
+	out := r.withReviewNote(ctx, undeleteResult(live, mergeReport{Tables: m.Tables, Sequences: m.Sequences}, warnings))
 	if m.LockWaited > 1e9 {
 		out.Message += fmt.Sprintf(" Waited %s for other sessions to release the tables.", m.LockWaited.Round(1e8))
 	}

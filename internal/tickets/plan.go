@@ -101,6 +101,7 @@ func (p Plan) Changes(old Plan) []string {
 	add("allow dangling references", old.Options.AllowDangling, p.Options.AllowDangling)
 	add("undelete limited to", old.Options.Undelete.String(), p.Options.Undelete.String())
 	add("staged review", old.Options.StagedReview, p.Options.StagedReview)
+	add("staged review of the full restore", old.Options.StagedReviewFull, p.Options.StagedReviewFull)
 	add("project", old.ProjectRef, p.ProjectRef)
 	if len(out) == 0 && old.Digest() != p.Digest() {
 		out = append(out, "other options changed")

@@ -219,6 +219,8 @@ func BuildPreview(ctx context.Context, db snapshots.DB, cl *cluster.Cluster, t T
 			p.Review = "Staged review: once the restored copy is verified the restore pauses, shows per table the rows only live (lost), only in the snapshot (back) and those that differ, and waits for an approver to confirm the cut-over (typing the ref again) or abandon it."
 		case p.Scope == ScopeTables:
 			p.Review = "No staged review: the cut-over follows the verification directly."
+		case p.Scope == ScopeFull && t.Options.StagedReviewFull:
+			p.Review = "Staged review: once the restored copy of the whole database is verified the restore pauses, shows every table compared with live (rows only live (lost), only in the snapshot (back), differing, and tables or columns on one side only), and waits for an approver to confirm the cut-over (typing the ref again) or abandon it."
 		}
 	}
 	if t.Mode == ModeUndelete {

@@ -116,4 +116,8 @@ func undeletePreview(p *Preview, t Ticket) {
 	p.Connections = fmt.Sprintf("Connections are not cut: the merge locks the listed tables of %s against writes in one transaction (readers continue) while it inserts.", db)
 	p.Review = ""
 	p.Undelete = "Exact dry-run numbers need the snapshot's keys, which exist only in the restored copy: the figures below are bounds from the counts, and the worker reports the exact rows inserted and the conflicts (with sample keys) in the result."
+	if t.Options.StagedReview {
+		p.Review = "Staged review: once the snapshot's tables are restored into the copy and verified, the worker computes the exact dry run against live without writing to it (per table the rows it would insert, the conflicts and the identical rows, with up to 20 sample keys, within the limit), shows it on this ticket and pauses until an approver confirms the merge (typing the ref again) or abandons it (the copy is dropped, live untouched)."
+		p.Undelete = "The figures below are bounds from the counts: the exact numbers (rows inserted, conflicts, identical rows, with sample keys) come at the staged review's pause, before anything changes live, and must be confirmed there. The merge reports its own counts again when it runs, since live may move in between."
+	}
 }

@@ -1,6 +1,9 @@
 package tickets
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // The undelete dry run's bounds from the counts alone: what the preview can
 // honestly state without the snapshot's keys.
@@ -38,5 +41,20 @@ func TestUndeletePreviewBounds(t *testing.T) {
 	f := UndeleteLimit{Filter: UndeleteFilter{Column: "status", Op: "eq", Value: `gone'`}}.limitWords()
 	if f != `rows where status = "gone'"` {
 		t.Errorf("filter words %q", f)
+	}
+}
+
+// With staged review on, the preview says the exact numbers come at the
+// review's pause (before live changes); without it, that they come in the
+// result.
+func TestUndeletePreviewSaysWhereExactCountsCome(t *testing.T) {
+	t.Parallel()
+	for _, staged := range []bool{false, true} {
+		p := Preview{Tables: []PreviewTable{{Name: "public.orders", LiveRows: 5, LiveExact: true, SnapshotRows: 9}}}
+		undeletePreview(&p, Ticket{Mode: ModeUndelete, Options: Options{StagedReview: staged}})
+		atPause := strings.Contains(p.Undelete, "come at the staged review's pause") && strings.Contains(p.Review, "exact dry run")
+		if atPause != staged || staged == (p.Review == "") {
+			t.Errorf("staged %v: review %q undelete %q", staged, p.Review, p.Undelete)
+		}
 	}
 }

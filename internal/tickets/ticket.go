@@ -78,6 +78,10 @@ type Options struct {
 	// confirms the cut-over (preview_staged.go). The ticket form offers it
 	// checked for tables scope.
 	StagedReview bool `json:"staged_review,omitempty"`
+	// StagedReviewFull pauses a destructive full restore the same way after
+	// its verified copy, comparing every table (runbook/staged.go); off
+	// unless asked for (the triage form's box is unchecked by default).
+	StagedReviewFull bool `json:"staged_review_full,omitempty"`
 }
 
 // Ticket is one restore request and its life.

@@ -86,9 +86,13 @@ func (s *Server) reviewConfirm(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = tickets.StagedReviewConfirm(c.Request().Context(), s.Pool, s.actor(c), id,
+	t, err := tickets.StagedReviewConfirm(c.Request().Context(), s.Pool, s.actor(c), id,
 		tickets.ReviewDecision{Digest: c.FormValue("review_digest"), ConfirmRef: c.FormValue("confirm_ref")})
-	return s.ticketActionDone(c, id, err, "Cut-over confirmed: the restore continues from the reviewed copy.")
+	msg := "Cut-over confirmed: the restore continues from the reviewed copy."
+	if t.Mode == tickets.ModeUndelete {
+		msg = "Merge confirmed: the undelete inserts the reviewed rows from the copy (it reports its own counts again)."
+	}
+	return s.ticketActionDone(c, id, err, msg)
 }
 
 func (s *Server) reviewAbandon(c echo.Context) error {
@@ -96,9 +100,13 @@ func (s *Server) reviewAbandon(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = tickets.StagedReviewAbandon(c.Request().Context(), s.Pool, s.actor(c), id,
+	t, err := tickets.StagedReviewAbandon(c.Request().Context(), s.Pool, s.actor(c), id,
 		tickets.ReviewDecision{Digest: c.FormValue("review_digest")})
-	return s.ticketActionDone(c, id, err, "Cut-over abandoned: the restored copy is dropped; the live tables are not changed.")
+	what := "Cut-over"
+	if t.Mode == tickets.ModeUndelete {
+		what = "Merge"
+	}
+	return s.ticketActionDone(c, id, err, what+" abandoned: the restored copy is dropped; the live tables are not changed.")
 }
 
 // ticketReview fills the staged review panel of a ticket whose restore
@@ -113,6 +121,14 @@ func (s *Server) ticketReview(ctx context.Context, t tickets.Ticket, p *template
 	}
 	r := &p.Review
 	r.Review, r.Digest, r.ProjectRef, r.TicketID = &rv, rv.Digest(), t.ProjectRef, t.ID
+	r.Undelete = t.Mode == tickets.ModeUndelete
+	if t.Result != nil {
+		r.Merged = t.Result.Undelete
+	}
+	verb := "cut-over"
+	if r.Undelete {
+		verb = "merge"
+	}
 	if rv.State != tickets.ReviewAwaiting || t.State != tickets.StateRunning || rv.Expired(time.Now()) {
 		return nil
 	}
@@ -127,10 +143,10 @@ func (s *Server) ticketReview(ctx context.Context, t tickets.Ticket, p *template
 	}
 	switch {
 	case !u.Role.AtLeast(auth.RoleApprover):
-		r.ConfirmBlocked = "Waiting for an approver to confirm the cut-over."
+		r.ConfirmBlocked = "Waiting for an approver to confirm the " + verb + "."
 	case u.ID == t.PreparedBy || editor:
-		r.ConfirmBlocked = fmt.Sprintf("You prepared this restore; another approver must confirm its cut-over (before %s).",
-			templates.FormatTime(rv.ExpiresAt))
+		r.ConfirmBlocked = fmt.Sprintf("You prepared this restore; another approver must confirm its %s (before %s).",
+			verb, templates.FormatTime(rv.ExpiresAt))
 	default:
 		r.CanConfirm = true
 	}

@@ -364,6 +364,7 @@ func (s *Server) ticketPrepare(c echo.Context) error {
 	p.Options.AllowDangling = c.FormValue("allow_dangling") == "1"
 	p.Options.Undelete = undeleteLimitForm(c) // undelete.go
 	p.Options.StagedReview = c.FormValue("staged_review") == "1"
+	p.Options.StagedReviewFull = c.FormValue("staged_review_full") == "1"
 	if cur, err := tickets.TicketGet(ctx, s.Pool, id); err == nil {
 		p.Options.KeepDays = cur.Options.KeepDays
 	}
