@@ -99,27 +99,11 @@ func (r *restoreRun) undelete(ctx context.Context, snap snapshots.Snapshot, tabl
 	if err := r.step(ctx, StepApplied); err != nil {
 		return tickets.Result{}, err
 	}
-	sc, closeSC, err := ownerSession(ctx, cl, staging, r.log)
+	sc, lc, closeSessions, err := r.verifiedSessions(ctx, cl, staging, live, ctables)
 	if err != nil {
 		return tickets.Result{}, err
 	}
-	defer closeSC()
-	lc, closeLC, err := ownerSession(ctx, cl, live, r.log)
-	if err != nil {
-		return tickets.Result{}, err
-	}
-	defer closeLC()
-	r.setPhase("verify", "comparing the live tables' columns with the snapshot's")
-	diff, err := cluster.ColumnDiff(ctx, lc, sc, ctables)
-	if err != nil {
-		return tickets.Result{}, err
-	}
-	if len(diff) > 0 {
-		return tickets.Result{}, fmt.Errorf("the live tables no longer match the snapshot, nothing was changed:\n%s", strings.Join(diff, "\n"))
-	}
-	if err := r.step(ctx, StepVerified); err != nil {
-		return tickets.Result{}, err
-	}
+	defer closeSessions()
 
 	r.setPhase(tickets.PhaseCutover, "locking the live tables and inserting the missing rows in one transaction")
 	if err := r.flushProgress(ctx); err != nil {
