@@ -18,22 +18,12 @@
 #      scans on large ones.
 # Wall-clock figures: run it on a quiet machine. BENCH_KEEP=1 keeps bench_drill.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-set -a
-# shellcheck disable=SC1091
-. .stack/env
-set +a
-export PATH=$PATH:/usr/local/go/bin
+# shellcheck source=scripts/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 rounds=${BENCH_ROUNDS:-3}
-admin=$PORTAL_PROJECTS_ADMIN_URL
-pbase=${PORTAL_DATABASE_URL%%\?*}
-pbase=${pbase%/*}
 work=$(mktemp -d /tmp/portal-bench-drill.XXXXXX)
 cleanup() {
-	for d in $(psql -qAtX "$admin" -c "SELECT datname FROM pg_database WHERE datname LIKE 'bench_apply_%'"); do
-		psql -qX "$admin" -c "DROP DATABASE IF EXISTS \"$d\" WITH (FORCE)" >/dev/null || true
-	done
+	drop_like 'bench_apply_%'
 	if [[ ${BENCH_KEEP:-0} != 1 ]]; then
 		psql -qX "$pbase/postgres?sslmode=disable" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS bench_drill WITH (FORCE)" >/dev/null || true
 	fi
@@ -41,8 +31,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-psql -qX "$pbase/postgres?sslmode=disable" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS bench_drill WITH (FORCE)" -c "CREATE DATABASE bench_drill" >/dev/null
-export PORTAL_DATABASE_URL="$pbase/bench_drill?sslmode=disable"
+portal_db bench_drill
 export PORTAL_S3_BUCKET=bench-drill PORTAL_S3_PREFIX=benchdrill PORTAL_METRICS_ADDR=127.0.0.1:0 PORTAL_SMTP_ADDR= PORTAL_CAPTURE_SCHEDULE=
 export PORTAL_DRILL_CONCURRENCY=1 PORTAL_LOG_LEVEL=warn
 go build -o "$work/benchdrill" ./scripts/benchdrill
@@ -52,7 +41,6 @@ echo "== demo projects, newest verified snapshots"
 "$work/benchdrill" setup >"$work/snaps"
 cat "$work/snaps" | sed 's/^/   /'
 
-now() { date +%s.%N; }
 echo "== baseline: worker apply, $rounds round(s)"
 declare -A apply_sum create_sum
 while read -r ref key; do apply_sum[$ref]=0; create_sum[$ref]=0; done <"$work/snaps"

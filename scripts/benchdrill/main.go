@@ -10,25 +10,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"strconv"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
-	"github.com/restoreportal/portal/internal/config"
 	"github.com/restoreportal/portal/internal/database"
 	"github.com/restoreportal/portal/internal/demo"
 	"github.com/restoreportal/portal/internal/drills"
-	"github.com/restoreportal/portal/internal/jobs"
-	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/verify"
+	"github.com/restoreportal/portal/scripts/benchenv"
 )
 
 func main() {
@@ -43,34 +38,25 @@ func run(args []string) error {
 		return errors.New("usage: benchdrill setup | drill ROUNDS")
 	}
 	ctx := context.Background()
-	cfg, err := config.Load(os.Getenv)
+	e, err := benchenv.Open(ctx)
 	if err != nil {
 		return err
 	}
-	pool, err := database.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s3c, err := objstore.New(ctx, cfg.S3)
-	if err != nil {
-		return err
-	}
+	defer e.Close()
 	switch args[0] {
 	case "setup":
-		if err := database.Migrate(ctx, pool, log); err != nil {
+		if err := database.Migrate(ctx, e.Pool, e.Log); err != nil {
 			return err
 		}
-		if err := demo.Seed(ctx, demo.Deps{Config: cfg, Pool: pool, S3: s3c, Log: log}); err != nil {
+		if err := demo.Seed(ctx, demo.Deps{Config: e.Config, Pool: e.Pool, S3: e.S3, Log: e.Log}); err != nil {
 			return err
 		}
-		sd := snapshots.NewDeps(cfg, pool, s3c, log)
+		sd := e.Snapshots()
 		if _, err := snapshots.Sync(ctx, sd, snapshots.SyncOptions{Full: true}); err != nil {
 			return err
 		}
 		for _, ref := range demo.Refs {
-			list, err := snapshots.SnapshotListByProject(ctx, pool, ref, 5)
+			list, err := snapshots.SnapshotListByProject(ctx, e.Pool, ref, 5)
 			if err != nil {
 				return err
 			}
@@ -94,30 +80,22 @@ func run(args []string) error {
 				return err
 			}
 		}
-		return drill(ctx, cfg, pool, s3c, log, rounds)
+		return drill(ctx, e, rounds)
 	}
 	return fmt.Errorf("unknown command %q", args[0])
 }
 
-func drill(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, s3c *s3.Client, log *slog.Logger, rounds int) error {
-	deps := jobs.Deps{Config: cfg, Pool: pool, S3: s3c, Log: log}
-	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: log, Queues: jobs.Queues(cfg), Workers: jobs.Workers(deps)})
+func drill(ctx context.Context, e *benchenv.Env, rounds int) error {
+	rc, stop, err := e.StartWorkers(ctx)
 	if err != nil {
 		return err
 	}
-	if err := rc.Start(ctx); err != nil {
-		return err
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = rc.Stop(sctx)
-	}()
+	defer stop()
 	start := time.Now()
 	n := 0
 	for r := 0; r < rounds; r++ {
 		for _, ref := range demo.Refs {
-			d, err := drillOne(ctx, pool, rc, ref)
+			d, err := drillOne(ctx, e.Pool, rc, ref)
 			if err != nil {
 				return err
 			}

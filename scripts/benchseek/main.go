@@ -301,10 +301,8 @@ func put(ctx context.Context, key, file string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &cfg.S3.Bucket}); err != nil {
-		if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &cfg.S3.Bucket}); err != nil {
-			return err
-		}
+	if err := objstore.EnsureBucket(ctx, client, cfg.S3.Bucket); err != nil {
+		return err
 	}
 	f, err := os.Open(file)
 	if err != nil {
