@@ -3,7 +3,10 @@ package jobs_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +96,80 @@ func (h *harness) startRiverWith(deps jobs.Deps) {
 		_ = rc.Stop(ctx)
 	})
 	h.river = rc
+}
+
+// workerCommand builds the real worker binary (cmd/worker) once and returns
+// a function that starts one more `worker run` process of it, on the
+// harness's portal database, cluster and bucket, reading S3 at s3Endpoint,
+// with extra and then more added to the environment (a later setting wins).
+// Every process logs into one file, shown when the test fails, and is killed
+// when the test ends.
+func (h *harness) workerCommand(s3Endpoint string, extra ...string) func(more ...string) *exec.Cmd {
+	t := h.t
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "worker")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/worker").CombinedOutput(); err != nil {
+		t.Fatalf("build worker: %v\n%s", err, out)
+	}
+	env := append(os.Environ(),
+		"PORTAL_DATABASE_URL="+h.portalURL,
+		"PORTAL_PROJECTS_ADMIN_URL="+h.cfg.ProjectsAdminURL,
+		"PORTAL_S3_ENDPOINT="+s3Endpoint,
+		"PORTAL_S3_BUCKET="+h.cfg.S3.Bucket,
+		"PORTAL_S3_PREFIX="+h.cfg.S3.Prefix,
+		"PORTAL_S3_ACCESS_KEY="+h.cfg.S3.AccessKey,
+		"PORTAL_S3_SECRET_KEY="+h.cfg.S3.SecretKey,
+		"PORTAL_PG_DUMP="+h.cfg.PGDump,
+		"PORTAL_APPLY_JOBS=1",
+		"PORTAL_METRICS_ADDR=127.0.0.1:0",
+		"PORTAL_RESCUE_AFTER=2s",
+	)
+	env = append(env, extra...)
+	logs := filepath.Join(t.TempDir(), "worker.log")
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(logs)
+			t.Logf("worker logs:\n%s", b)
+		}
+	})
+	return func(more ...string) *exec.Cmd {
+		f, err := os.OpenFile(logs, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "run")
+		cmd.Env, cmd.Stdout, cmd.Stderr = append(env, more...), f, f
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait(); f.Close() })
+		return cmd
+	}
+}
+
+// waitCancelled waits, a minute at most after since (what happened last,
+// for the message), for the cancelled ticket tk's staging database to be
+// dropped and its job to end, then checks the ticket is cancelled and the
+// live database's checksum is still before.
+func (h *harness) waitCancelled(tk tickets.Ticket, before, since string) {
+	t := h.t
+	t.Helper()
+	staging := fmt.Sprintf("%s_stg_t%d", h.db, tk.ID)
+	deadline := time.Now().Add(time.Minute)
+	for h.databaseExists(staging) {
+		if time.Now().After(deadline) {
+			t.Fatal("staging database still there a minute after " + since)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	h.waitJobFinalized(tk.JobID)
+	got, err := tickets.TicketGet(context.Background(), h.pool, tk.ID)
+	if err != nil || got.State != tickets.StateCancelled {
+		t.Fatalf("ticket after cancel: %s, %v", got.State, err)
+	}
+	if h.checksum(h.db) != before {
+		t.Fatal("a cancelled restore changed the live database (cancelled, then " + since + ")")
+	}
 }
 
 // insertOnly is a client that inserts jobs without working them.

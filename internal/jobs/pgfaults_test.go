@@ -178,20 +178,5 @@ func TestCancelDuringPostgresOutageDropsStaging(t *testing.T) {
 		t.Fatalf("cancel during the outage: %v", err)
 	}
 	pc.Start()
-	staging := fmt.Sprintf("%s_stg_t%d", h.db, tk.ID)
-	deadline = time.Now().Add(time.Minute)
-	for h.databaseExists(staging) {
-		if time.Now().After(deadline) {
-			t.Fatal("staging database still there a minute after the cluster came back")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	h.waitJobFinalized(tk.JobID)
-	got, err := tickets.TicketGet(context.Background(), h.pool, tk.ID)
-	if err != nil || got.State != tickets.StateCancelled {
-		t.Fatalf("ticket after cancel: %s, %v", got.State, err)
-	}
-	if h.checksum(h.db) != before {
-		t.Fatal("a restore cancelled during an outage changed the live database")
-	}
+	h.waitCancelled(tk, before, "the cluster came back")
 }

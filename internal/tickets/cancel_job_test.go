@@ -122,15 +122,7 @@ func TestCancelRunningRestoreWakesItsWaitingJob(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := setup(t)
-	tk := f.startNewProject(t)
-	if _, err := tickets.MarkRunning(ctx, f.pool, tk.ID, tk.JobID); err != nil {
-		t.Fatal(err)
-	}
-	// What River leaves after a worker's JobSnooze(1h).
-	if _, err := f.pool.Exec(ctx, `UPDATE river_job SET state = 'scheduled', attempt = 1, attempted_at = now(),
-		scheduled_at = now() + interval '1 hour' WHERE id = $1`, tk.JobID); err != nil {
-		t.Fatal(err)
-	}
+	tk := f.runningTicket(t, jobSnoozed) // what River leaves after a worker's JobSnooze(1h)
 	if _, err := tickets.Cancel(ctx, f.pool, f.operator, tk.ID, "not needed"); err != nil {
 		t.Fatal(err)
 	}

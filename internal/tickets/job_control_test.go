@@ -12,6 +12,29 @@ import (
 	"github.com/restoreportal/portal/internal/tickets"
 )
 
+// What a worker leaves a running ticket's job as: working on it, or snoozed
+// for an hour (River's JobSnooze, as a staged review's pause does).
+const (
+	jobWorking = `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now() WHERE id = $1`
+	jobSnoozed = `UPDATE river_job SET state = 'scheduled', attempt = 1, attempted_at = now(),
+		scheduled_at = now() + interval '1 hour' WHERE id = $1`
+)
+
+// runningTicket starts a new-project restore and marks it running, its job
+// then set by the statement job (jobWorking, jobSnoozed).
+func (f fixture) runningTicket(t *testing.T, job string) tickets.Ticket {
+	t.Helper()
+	ctx := context.Background()
+	tk := f.startNewProject(t)
+	if _, err := tickets.MarkRunning(ctx, f.pool, tk.ID, tk.JobID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.pool.Exec(ctx, job, tk.JobID); err != nil {
+		t.Fatal(err)
+	}
+	return tk
+}
+
 // jobAsRiverSees reads job id through River's client, not the table.
 func (f fixture) jobAsRiverSees(t *testing.T, id int64) *rivertype.JobRow {
 	t.Helper()
@@ -113,15 +136,7 @@ func TestStagedReviewDecisionWakesThroughRiver(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := setup(t)
-	tk := f.startNewProject(t)
-	if _, err := tickets.MarkRunning(ctx, f.pool, tk.ID, tk.JobID); err != nil {
-		t.Fatal(err)
-	}
-	// What River leaves after a worker's JobSnooze(1h).
-	if _, err := f.pool.Exec(ctx, `UPDATE river_job SET state = 'scheduled', attempt = 1, attempted_at = now(),
-		scheduled_at = now() + interval '1 hour' WHERE id = $1`, tk.JobID); err != nil {
-		t.Fatal(err)
-	}
+	tk := f.runningTicket(t, jobSnoozed)
 	rv, err := tickets.StagedReviewRecord(ctx, f.pool, tickets.StagedReview{TicketID: tk.ID, JobID: tk.JobID,
 		StagingDatabase: "proj_bravo_stg", PlanDigest: "d", Tables: []compare.Result{{Table: "public.orders", Key: []string{"id"}, Same: 1}}}, time.Hour)
 	if err != nil {
@@ -142,13 +157,7 @@ func TestCancelRunningLeavesARunningJob(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := setup(t)
-	tk := f.startNewProject(t)
-	if _, err := tickets.MarkRunning(ctx, f.pool, tk.ID, tk.JobID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.pool.Exec(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now() WHERE id = $1`, tk.JobID); err != nil {
-		t.Fatal(err)
-	}
+	tk := f.runningTicket(t, jobWorking)
 	if _, err := tickets.Cancel(ctx, f.pool, f.operator, tk.ID, "not needed"); err != nil {
 		t.Fatal(err)
 	}

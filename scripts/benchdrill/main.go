@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"time"
 
@@ -26,23 +25,12 @@ import (
 	"github.com/restoreportal/portal/scripts/benchenv"
 )
 
-func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "benchdrill:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchenv.Main("benchdrill", run) }
 
-func run(args []string) error {
+func run(ctx context.Context, e *benchenv.Env, args []string) error {
 	if len(args) < 1 {
 		return errors.New("usage: benchdrill setup | drill ROUNDS")
 	}
-	ctx := context.Background()
-	e, err := benchenv.Open(ctx)
-	if err != nil {
-		return err
-	}
-	defer e.Close()
 	switch args[0] {
 	case "setup":
 		if err := database.Migrate(ctx, e.Pool, e.Log); err != nil {
@@ -76,6 +64,7 @@ func run(args []string) error {
 	case "drill":
 		rounds := 3
 		if len(args) > 1 {
+			var err error
 			if rounds, err = strconv.Atoi(args[1]); err != nil {
 				return err
 			}

@@ -151,3 +151,21 @@ func (e *Env) RegisterProject(ctx context.Context, ref, db string) error {
 	}
 	return nil
 }
+
+// Main is a driver's main: it runs cmd with an open Env and the command
+// line's arguments, and on an error prints "name: error" and exits 1.
+func Main(name string, cmd func(ctx context.Context, e *Env, args []string) error) {
+	ctx := context.Background()
+	err := func() error {
+		e, err := Open(ctx)
+		if err != nil {
+			return err
+		}
+		defer e.Close()
+		return cmd(ctx, e, os.Args[1:])
+	}()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(1)
+	}
+}

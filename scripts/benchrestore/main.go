@@ -18,23 +18,12 @@ import (
 	"github.com/restoreportal/portal/scripts/benchenv"
 )
 
-func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "benchrestore:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchenv.Main("benchrestore", run) }
 
-func run(args []string) error {
+func run(ctx context.Context, e *benchenv.Env, args []string) error {
 	if len(args) < 3 {
 		return errors.New("usage: benchrestore setup REF DATABASE | wait TICKET TIMEOUT")
 	}
-	ctx := context.Background()
-	e, err := benchenv.Open(ctx)
-	if err != nil {
-		return err
-	}
-	defer e.Close()
 	switch args[0] {
 	case "setup":
 		return setup(ctx, e, args[1], args[2])

@@ -38,12 +38,7 @@ const (
 	owner = "bench_undel_owner"
 )
 
-func main() {
-	if err := run(context.Background()); err != nil {
-		fmt.Fprintln(os.Stderr, "benchundelete:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchenv.Main("benchundelete", run) }
 
 func envInt(name string, def int) int {
 	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
@@ -52,16 +47,11 @@ func envInt(name string, def int) int {
 	return def
 }
 
-func run(ctx context.Context) error {
+func run(ctx context.Context, e *benchenv.Env, _ []string) error {
 	rows, missing := envInt("BENCH_ROWS", 200000), envInt("BENCH_MISSING", 100000)
 	if missing > rows {
 		return errors.New("BENCH_MISSING is more than BENCH_ROWS")
 	}
-	e, err := benchenv.Open(ctx)
-	if err != nil {
-		return err
-	}
-	defer e.Close()
 	if err := e.Prepare(ctx); err != nil {
 		return err
 	}
