@@ -27,6 +27,22 @@ const bigTable = `CREATE TABLE public.audit_log AS
 const slowS3 = 1 << 20
 
 // slowS3Endpoint is the stack's S3 endpoint behind a download-limiting proxy.
+// slowDeps is the harness's Deps reading S3 through a slow proxy
+// (slowS3Endpoint), so that a test can act while a restore is in its data
+// phase.
+func (h *harness) slowDeps() jobs.Deps {
+	h.t.Helper()
+	slow := h.cfg.S3
+	slow.Endpoint = h.slowS3Endpoint()
+	s3c, err := objstore.New(context.Background(), slow)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	deps := h.deps
+	deps.S3 = s3c
+	return deps
+}
+
 func (h *harness) slowS3Endpoint() string {
 	h.t.Helper()
 	return "http://" + testenv.Proxy(h.t, strings.TrimPrefix(h.cfg.S3.Endpoint, "http://"), testenv.ProxyOptions{BytesPerSecond: slowS3})
@@ -94,15 +110,7 @@ func TestCancelDuringDataPhaseRemovesStaging(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.exec(bigTable)
-	slow := h.cfg.S3
-	slow.Endpoint = h.slowS3Endpoint()
-	s3c, err := objstore.New(context.Background(), slow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deps := h.deps
-	deps.S3 = s3c
-	h.startRiverWith(deps)
+	h.startRiverWith(h.slowDeps())
 	snap := h.capture()
 	h.change(2)
 	before := h.checksum(h.db)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/config"
-	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/testenv"
 	"github.com/restoreportal/portal/internal/tickets"
 )
@@ -27,15 +26,7 @@ func newPrivateClusterHarness(t *testing.T, retryFor time.Duration) (*harness, *
 		c.Worker.PGRetryFor = retryFor
 	})
 	h.exec(bigTable)
-	slow := h.cfg.S3
-	slow.Endpoint = h.slowS3Endpoint()
-	s3c, err := objstore.New(context.Background(), slow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deps := h.deps
-	deps.S3 = s3c
-	h.startRiverWith(deps)
+	h.startRiverWith(h.slowDeps())
 	return h, pc
 }
 
