@@ -40,22 +40,35 @@ type Env struct {
 
 // Open loads the configuration and opens the pool and the S3 client.
 func Open(ctx context.Context) (*Env, error) {
-	cfg, err := config.Load(os.Getenv)
+	cfg, s3c, err := S3(ctx)
 	if err != nil {
 		return nil, err
 	}
-	level := slog.LevelWarn
-	if os.Getenv("BENCH_LOG") == "info" {
-		level = slog.LevelInfo
-	}
-	e := &Env{Config: cfg, Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))}
-	if e.S3, err = objstore.New(ctx, cfg.S3); err != nil {
-		return nil, err
-	}
+	e := &Env{Config: cfg, Log: Logger(), S3: s3c}
 	if e.Pool, err = database.Open(ctx, cfg.DatabaseURL); err != nil {
 		return nil, err
 	}
 	return e, nil
+}
+
+// S3 loads the configuration and opens the S3 client alone, for a driver
+// that needs no portal database.
+func S3(ctx context.Context) (config.Config, *s3.Client, error) {
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return cfg, nil, err
+	}
+	s3c, err := objstore.New(ctx, cfg.S3)
+	return cfg, s3c, err
+}
+
+// Logger writes to stderr at warn, or at info with BENCH_LOG=info.
+func Logger() *slog.Logger {
+	level := slog.LevelWarn
+	if os.Getenv("BENCH_LOG") == "info" {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
 // Close closes the pool.
