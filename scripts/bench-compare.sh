@@ -6,13 +6,8 @@
 # once. Prints both times and the ratio (goal: at most 1.5x). Run it on a quiet
 # machine; BENCH_COUNT (default 3) is the iterations per benchmark.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-set -a
-# shellcheck disable=SC1091
-. .stack/env
-set +a
-export PATH=$PATH:/usr/local/go/bin
+# shellcheck source=scripts/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 export COMPARE_BENCH_ROWS=${COMPARE_BENCH_ROWS:-1000000}
 out=$(go test -count=1 -run '^$' -bench '^BenchmarkCompare$' -benchtime "${BENCH_COUNT:-3}x" ./internal/compare/)
 echo "$out" | grep '^Benchmark'

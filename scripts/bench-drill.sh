@@ -23,13 +23,8 @@
 # Wall-clock figures: on a loaded machine they are rough; rerun quietly.
 # BENCH_KEEP=1 keeps bench_drill and bench_drill_big.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-set -a
-# shellcheck disable=SC1091
-. .stack/env
-set +a
-export PATH=$PATH:/usr/local/go/bin
+# shellcheck source=scripts/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 rounds=${BENCH_ROUNDS:-3}
 mib=${BENCH_DRILL_MIB:-300}
 admin=$PORTAL_PROJECTS_ADMIN_URL
@@ -39,9 +34,7 @@ big=bench_drill_big
 bigowner=bench_drill_big_owner
 work=$(mktemp -d /tmp/portal-bench-drill.XXXXXX)
 cleanup() {
-	for d in $(psql -qAtX "$admin" -c "SELECT datname FROM pg_database WHERE datname LIKE 'bench_apply_%'"); do
-		psql -qX "$admin" -c "DROP DATABASE IF EXISTS \"$d\" WITH (FORCE)" >/dev/null || true
-	done
+	drop_like 'bench_apply_%'
 	if [[ ${BENCH_KEEP:-0} != 1 ]]; then
 		psql -qX "$pbase/postgres?sslmode=disable" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS bench_drill WITH (FORCE)" >/dev/null || true
 		psql -qX "$admin" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $big WITH (FORCE)" >/dev/null || true
@@ -50,8 +43,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-psql -qX "$pbase/postgres?sslmode=disable" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS bench_drill WITH (FORCE)" -c "CREATE DATABASE bench_drill" >/dev/null
-export PORTAL_DATABASE_URL="$pbase/bench_drill?sslmode=disable"
+portal_db bench_drill
 export PORTAL_S3_BUCKET=bench-drill PORTAL_S3_PREFIX=benchdrill PORTAL_METRICS_ADDR=127.0.0.1:0 PORTAL_SMTP_ADDR= PORTAL_CAPTURE_SCHEDULE=
 export PORTAL_DRILL_CONCURRENCY=1 PORTAL_LOG_LEVEL=warn
 go build -o "$work/benchdrill" ./scripts/benchdrill

@@ -14,69 +14,24 @@
 # Tunables: BENCH_SCALE (default 22: pgbench scale, ~320 MiB plain), BENCH_REPEAT,
 # BENCH_DIR, BENCH_KEEP=1. Wall-clock times: run it on a quiet machine.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-set -a
-# shellcheck disable=SC1091
-. .stack/env
-set +a
-export PATH=$PATH:/usr/local/go/bin
-admin=$PORTAL_PROJECTS_ADMIN_URL
-base=${admin%%\?*}
-base=${base%/*}
-bin=${PORTAL_PG_BIN:-/usr/lib/postgresql/15/bin}
+# shellcheck source=scripts/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 scale=${BENCH_SCALE:-22}
 repeat=${BENCH_REPEAT:-3}
 work=${BENCH_DIR:-$(mktemp -d /tmp/portal-bench-parallel.XXXXXX)}
 mkdir -p "$work"
 go build -o "$work/worker" ./cmd/worker
 go build -o "$work/benchparallel" ./scripts/benchparallel
-timebin=/usr/bin/time
-[[ -x $timebin ]] || { echo "bench: /usr/bin/time missing (apt-get install time)" >&2; exit 1; }
-
-url() { echo "$base/$1?sslmode=disable"; }
-dbs=()
-newdb() {
-	psql -qX "$admin" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null
-	dbs+=("$1")
-}
-dropdb() { psql -qX "$admin" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null; }
+need_time
 cleanup() {
-	for d in "${dbs[@]}"; do dropdb "$d" 2>/dev/null || true; done
+	drop_dbs
 	[[ ${BENCH_KEEP:-} == 1 ]] || rm -rf "$work"
 }
 trap cleanup EXIT
-checkpoint() { psql -qX "$admin" -c CHECKPOINT >/dev/null; sync; }
-now() { date +%s.%N; }
-secs() { echo "$(now) - $1" | bc -l | xargs printf '%.2f'; }
-ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-rss_mib() { awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$1"; }
-val() { awk -v k="$1" '$1 == k { print $2 }' "$2"; }
 canon() { "$bin/pg_dump" --no-owner --no-privileges -d "$(url "$1")" | grep -Ev '^\\(un)?restrict |^-- Dumped (from|by) ' | md5sum | cut -d' ' -f1; }
 
-# The database of scripts/bench.sh: pgbench tables with foreign keys, an events
-# table with jsonb, two indexes and a foreign key, a small lookup table.
-newdb bench_psrc
-pgbench -i -q -s "$scale" --foreign-keys "$(url bench_psrc)" >/dev/null 2>&1
-psql -qX -v ON_ERROR_STOP=1 "$(url bench_psrc)" >/dev/null <<SQL
-CREATE TABLE public.small_lookup (id int PRIMARY KEY, name text NOT NULL);
-INSERT INTO public.small_lookup SELECT g, 'name ' || g FROM generate_series(1, 100) g;
-CREATE TABLE public.events (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    aid integer NOT NULL REFERENCES public.pgbench_accounts (aid),
-    kind integer REFERENCES public.small_lookup (id),
-    at timestamptz NOT NULL,
-    payload jsonb,
-    note text
-);
-INSERT INTO public.events (aid, kind, at, payload, note)
-SELECT 1 + (g::bigint * 7919) % ($scale * 100000), 1 + g % 100, '2024-01-01'::timestamptz + g * interval '1 second',
-       jsonb_build_object('n', g, 'tag', 't' || (g % 17)), md5(g::text) || E'\t' || g
-FROM generate_series(1, $scale * 50000) g;
-CREATE INDEX events_aid_idx ON public.events (aid);
-CREATE INDEX events_at_idx ON public.events (at);
-SQL
+# The database of scripts/bench.sh (bench-lib.sh events_db).
+events_db bench_psrc "$scale"
 "$bin/pg_dump" --no-owner --no-privileges -d "$(url bench_psrc)" | gzip -6 >"$work/big.sql.gz"
 "$bin/pg_dump" --no-owner --no-privileges -Fc -d "$(url bench_psrc)" -f "$work/big.dump"
 dropdb bench_psrc

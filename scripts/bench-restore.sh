@@ -12,17 +12,8 @@
 # BENCH_KEEP=1 keeps the databases afterwards. Run it on a quiet machine: the figures
 # are wall-clock times.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-set -a
-# shellcheck disable=SC1091
-. .stack/env
-set +a
-export PATH=$PATH:/usr/local/go/bin
-bin=${PORTAL_PG_BIN:-/usr/lib/postgresql/15/bin}
-admin=$PORTAL_PROJECTS_ADMIN_URL
-pbase=${PORTAL_DATABASE_URL%%\?*}
-pbase=${pbase%/*}
+# shellcheck source=scripts/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 scale=${BENCH_SCALE:-60}
 wide=${BENCH_WIDE_ROWS:-400000}
 ref=bench-1g
@@ -33,9 +24,7 @@ worker_pid=
 cleanup() {
 	[[ -n $worker_pid ]] && kill "$worker_pid" 2>/dev/null && wait "$worker_pid" 2>/dev/null || true
 	if [[ ${BENCH_KEEP:-0} != 1 ]]; then
-		for d in $(psql -qAtX "$admin" -c "SELECT datname FROM pg_database WHERE datname LIKE '${db}%'"); do
-			psql -qX "$admin" -c "DROP DATABASE IF EXISTS \"$d\" WITH (FORCE)" >/dev/null || true
-		done
+		drop_like "${db}%"
 	fi
 	rm -rf "$work"
 }
@@ -57,8 +46,7 @@ psql -qX "$ourl" -v ON_ERROR_STOP=1 -c "CREATE TABLE wide AS SELECT g AS id, md5
 echo "   built in $(( $(date +%s) - t0 ))s: $(psql -qAtX "$admin" -c "SELECT pg_size_pretty(pg_database_size('$db'))")"
 
 echo "== portal database bench_restore, snapshot, approved ticket"
-psql -qX "$pbase/postgres?sslmode=disable" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS bench_restore WITH (FORCE)" -c "CREATE DATABASE bench_restore" >/dev/null
-export PORTAL_DATABASE_URL="$pbase/bench_restore?sslmode=disable"
+portal_db bench_restore
 export PORTAL_S3_BUCKET=bench-restore PORTAL_S3_PREFIX=bench PORTAL_METRICS_ADDR=127.0.0.1:0 PORTAL_SMTP_ADDR= PORTAL_CAPTURE_SCHEDULE=
 go build -o "$work/benchrestore" ./scripts/benchrestore
 go build -o "$work/worker" ./cmd/worker

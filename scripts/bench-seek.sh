@@ -14,18 +14,12 @@
 # <= +10% of verification, index <= 1% of the compressed dump. Wall-clock times:
 # run it on a quiet machine.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-set -a
-# shellcheck disable=SC1091
-. .stack/env
-set +a
-export PATH=$PATH:/usr/local/go/bin
+# shellcheck source=scripts/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 mib=${BENCH_SEEK_MIB:-2200}
 key=bench-seek/bench/20260101T000000Z.sql.gz
 work=$(mktemp -d /tmp/portal-bench-seek.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-now() { date +%s.%N; }
 
 go build -o "$work/benchseek" ./scripts/benchseek
 echo "== generating a ${mib} MiB plain dump"

@@ -10,21 +10,11 @@
 # project database bench_undel* is dropped afterwards unless BENCH_KEEP=1.
 # Wall-clock figures: run it on a quiet machine.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-set -a
-# shellcheck disable=SC1091
-. .stack/env
-set +a
-export PATH=$PATH:/usr/local/go/bin
-admin=$PORTAL_PROJECTS_ADMIN_URL
-pbase=${PORTAL_DATABASE_URL%%\?*}
-pbase=${pbase%/*}
+# shellcheck source=scripts/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 work=$(mktemp -d /tmp/portal-bench-undelete.XXXXXX)
 drop_project() {
-	for d in $(psql -qAtX "$admin" -c "SELECT datname FROM pg_database WHERE datname LIKE 'bench\_undel%'"); do
-		psql -qX "$admin" -c "DROP DATABASE IF EXISTS \"$d\" WITH (FORCE)" >/dev/null || true
-	done
+	drop_like 'bench\_undel%'
 	psql -qX "$admin" -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS bench_undel_owner" >/dev/null 2>&1 || true
 }
 cleanup() {
@@ -33,8 +23,7 @@ cleanup() {
 }
 trap cleanup EXIT
 drop_project
-psql -qX "$pbase/postgres?sslmode=disable" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS bench_undelete WITH (FORCE)" -c "CREATE DATABASE bench_undelete" >/dev/null
-export PORTAL_DATABASE_URL="$pbase/bench_undelete?sslmode=disable"
+portal_db bench_undelete
 export PORTAL_S3_BUCKET=bench-undelete PORTAL_S3_PREFIX=bench PORTAL_METRICS_ADDR=127.0.0.1:0 PORTAL_SMTP_ADDR= PORTAL_CAPTURE_SCHEDULE=
 go build -o "$work/benchundelete" ./scripts/benchundelete
 "$work/benchundelete"

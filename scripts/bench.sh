@@ -14,38 +14,20 @@
 #   BENCH_REPEAT (default 2: each timing is the best of that many runs, because the
 #   machine may be shared).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-set -a
-# shellcheck disable=SC1091
-. .stack/env
-set +a
-export PATH=$PATH:/usr/local/go/bin
-admin=$PORTAL_PROJECTS_ADMIN_URL
-base=${admin%%\?*}
-base=${base%/*}
-bin=${PORTAL_PG_BIN:-/usr/lib/postgresql/15/bin}
+# shellcheck source=scripts/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 scale=${BENCH_SCALE:-22}
 small_scale=${BENCH_SMALL_SCALE:-10}
 work=${BENCH_DIR:-$(mktemp -d /tmp/portal-bench.XXXXXX)}
 mkdir -p "$work"
 worker=$work/worker
 go build -o "$worker" ./cmd/worker
-timebin=/usr/bin/time
-[[ -x $timebin ]] || { echo "bench: /usr/bin/time missing (apt-get install time)" >&2; exit 1; }
-
-url() { echo "$base/$1?sslmode=disable"; }
-dbs=()
-newdb() {
-	psql -qX "$admin" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null
-	dbs+=("$1")
-}
+need_time
 cleanup() {
-	for d in "${dbs[@]}"; do psql -qX "$admin" -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true; done
+	drop_dbs
 	[[ ${BENCH_KEEP:-} == 1 ]] || rm -rf "$work"
 }
 trap cleanup EXIT
-checkpoint() { psql -qX "$admin" -c CHECKPOINT >/dev/null; sync; }
 # seconds runs a command and prints its wall time in seconds (stdout of the command discarded).
 seconds() {
 	local t0 t1
@@ -64,34 +46,8 @@ best() {
 	done
 	echo "$b"
 }
-ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
-rss_mib() { awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$1"; }
-
-# generate DB SCALE: pgbench tables with foreign keys, plus an events table with a
-# jsonb column, two indexes and a foreign key, plus a small lookup table.
-generate() {
-	local db=$1 s=$2
-	newdb "$db"
-	pgbench -i -q -s "$s" --foreign-keys "$(url "$db")" >/dev/null 2>&1
-	psql -qX -v ON_ERROR_STOP=1 "$(url "$db")" >/dev/null <<SQL
-CREATE TABLE public.small_lookup (id int PRIMARY KEY, name text NOT NULL);
-INSERT INTO public.small_lookup SELECT g, 'name ' || g FROM generate_series(1, 100) g;
-CREATE TABLE public.events (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    aid integer NOT NULL REFERENCES public.pgbench_accounts (aid),
-    kind integer REFERENCES public.small_lookup (id),
-    at timestamptz NOT NULL,
-    payload jsonb,
-    note text
-);
-INSERT INTO public.events (aid, kind, at, payload, note)
-SELECT 1 + (g::bigint * 7919) % ($s * 100000), 1 + g % 100, '2024-01-01'::timestamptz + g * interval '1 second',
-       jsonb_build_object('n', g, 'tag', 't' || (g % 17)), md5(g::text) || E'\t' || g
-FROM generate_series(1, $s * 50000) g;
-CREATE INDEX events_aid_idx ON public.events (aid);
-CREATE INDEX events_at_idx ON public.events (at);
-SQL
-}
+# generate DB SCALE: the pgbench and events database (bench-lib.sh events_db).
+generate() { events_db "$1" "$2"; }
 
 dump() {
 	local db=$1 out=$2

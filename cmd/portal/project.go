@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/restoreportal/portal/internal/projects"
 )
@@ -22,18 +19,16 @@ const projectUsage = `usage: portal project add --ref R --database D [--cluster 
 
 // projectCmd is `portal project add`.
 func projectCmd(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "add" {
-		fmt.Fprint(os.Stderr, projectUsage)
-		return errors.New("unknown project command")
+	fs, rest, err := verbFlags(args, "project", "add", projectUsage)
+	if err != nil {
+		return err
 	}
-	fs := flag.NewFlagSet("project add", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(os.Stderr, projectUsage) }
 	var r projects.Registration
 	fs.StringVar(&r.Ref, "ref", "", "project ref")
 	fs.StringVar(&r.Cluster, "cluster", "default", "project cluster name")
 	fs.StringVar(&r.Database, "database", "", "database on that cluster")
 	fs.StringVar(&r.OwnerRole, "owner-role", "", "the unprivileged role owning the database")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(rest); err != nil {
 		return err
 	}
 	rt, err := openPortal(ctx, io.Discard)

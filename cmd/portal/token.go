@@ -21,15 +21,13 @@ const tokenUsage = `usage: portal token create --user EMAIL --name NAME
 
 // tokenCmd is `portal token create`.
 func tokenCmd(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "create" {
-		fmt.Fprint(os.Stderr, tokenUsage)
-		return errors.New("unknown token command")
+	fs, rest, err := verbFlags(args, "token", "create", tokenUsage)
+	if err != nil {
+		return err
 	}
-	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(os.Stderr, tokenUsage) }
 	user := fs.String("user", "", "email address of the user the token acts as")
 	name := fs.String("name", "", "what uses the token")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(rest); err != nil {
 		return err
 	}
 	email, err := auth.NormalizeEmail(*user)
@@ -59,4 +57,17 @@ func tokenCmd(ctx context.Context, args []string) error {
 	fmt.Printf("created token %q (id %d) for %s (%s)\n", t.Name, t.ID, u.Email, u.Role)
 	fmt.Printf("token (shown once): %s\n", secret)
 	return nil
+}
+
+// verbFlags checks that args name verb, the one verb of `portal noun verb`,
+// and returns the flag set of its flags and the arguments after the verb; on
+// a mistake it prints usage.
+func verbFlags(args []string, noun, verb, usage string) (*flag.FlagSet, []string, error) {
+	if len(args) == 0 || args[0] != verb {
+		fmt.Fprint(os.Stderr, usage)
+		return nil, nil, fmt.Errorf("unknown %s command", noun)
+	}
+	fs := flag.NewFlagSet(noun+" "+verb, flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
+	return fs, args[1:], nil
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -25,17 +24,15 @@ const userUsage = `usage: portal user add --email E --role R [--name N] [--gener
 
 // userCmd is `portal user add`.
 func userCmd(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "add" {
-		fmt.Fprint(os.Stderr, userUsage)
-		return errors.New("unknown user command")
+	fs, rest, err := verbFlags(args, "user", "add", userUsage)
+	if err != nil {
+		return err
 	}
-	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(os.Stderr, userUsage) }
 	email := fs.String("email", "", "email address (the login)")
 	role := fs.String("role", "", "viewer, operator, approver or admin")
 	name := fs.String("name", "", "display name")
 	generate := fs.Bool("generate", false, "generate the password even on a terminal")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(rest); err != nil {
 		return err
 	}
 	r, err := auth.ParseRole(*role)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"compress/gzip"
 	"context"
 	"errors"
 	"flag"
@@ -16,6 +15,7 @@ import (
 	"github.com/restoreportal/portal/internal/extract"
 	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/restore"
+	"github.com/restoreportal/portal/internal/seekgz"
 )
 
 type tableFlags []string
@@ -141,7 +141,7 @@ func openDump(ctx context.Context, loc string) (io.Reader, func(), error) {
 	br := bufio.NewReaderSize(rc, 1<<20)
 	magic, _ := br.Peek(2)
 	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
+		zr, err := seekgz.NewReader(br)
 		if err != nil {
 			rc.Close()
 			return nil, nil, fmt.Errorf("apply: %s: %w", loc, err)

@@ -172,15 +172,11 @@ type mergeRel struct {
 // mergeOnce runs one attempt. Rows are compared with their types' equality
 // (fast), or with asText by their text (for types that have none).
 func mergeOnce(ctx context.Context, live, staging *pgx.Conn, tables []MergeTable, opt MergeOptions, asText bool) (out Merged, err error) {
-	tx, err := live.Begin(ctx)
+	tx, err := beginLive(ctx, live, opt.LockTimeout)
 	if err != nil {
 		return out, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
-	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d; SET LOCAL row_security = off",
-		cmpDur(opt.LockTimeout, 2*time.Second).Milliseconds())); err != nil {
-		return out, err
-	}
 	plain := make([]Table, len(tables))
 	for i, t := range tables {
 		plain[i] = t.Table

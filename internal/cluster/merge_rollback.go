@@ -59,15 +59,11 @@ func UnmergeRows(ctx context.Context, live *pgx.Conn, tables []UnmergeTable, mer
 }
 
 func unmergeOnce(ctx context.Context, live *pgx.Conn, tables []UnmergeTable, mergeXID uint64, opt MergeOptions) (out Unmerged, err error) {
-	tx, err := live.Begin(ctx)
+	tx, err := beginLive(ctx, live, opt.LockTimeout)
 	if err != nil {
 		return out, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
-	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d; SET LOCAL row_security = off",
-		cmpDur(opt.LockTimeout, 2*time.Second).Milliseconds())); err != nil {
-		return out, err
-	}
 	plain := make([]Table, len(tables))
 	for i, t := range tables {
 		plain[i] = t.Table

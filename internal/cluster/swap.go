@@ -172,24 +172,36 @@ type lockError struct {
 func (e *lockError) Error() string { return e.err.Error() }
 func (e *lockError) Unwrap() error { return e.err }
 
+// beginLive begins the transaction a swap, merge or unmerge runs in on live:
+// lock_timeout bounds each lock wait (timeout, 2 s when zero; the caller
+// retries, withLockRetry), and row_security is off, so a table whose
+// policies hide rows from this role makes the statement fail rather than
+// keep, delete or compare only the visible rows.
+func beginLive(ctx context.Context, live *pgx.Conn, timeout time.Duration) (pgx.Tx, error) {
+	tx, err := live.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d; SET LOCAL row_security = off",
+		cmpDur(timeout, 2*time.Second).Milliseconds())); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return tx, nil
+}
+
 func replaceOnce(ctx context.Context, live *pgx.Conn, src Source, keep Keep, tables []Table, opt SwapOptions) (out Swapped, err error) {
 	ktx, err := keep.Conn.Begin(ctx)
 	if err != nil {
 		return out, fmt.Errorf("begin on the keep database: %w", err)
 	}
 	defer ktx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
-	tx, err := live.Begin(ctx)
+	tx, err := beginLive(ctx, live, opt.LockTimeout)
 	if err != nil {
 		return out, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
 
-	// row_security off: a table whose policies hide rows from this role makes
-	// the swap fail rather than keep and delete only the visible rows.
-	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d; SET LOCAL row_security = off",
-		cmpDur(opt.LockTimeout, 2*time.Second).Milliseconds())); err != nil {
-		return out, err
-	}
 	rels, err := swapRels(ctx, tx, tables)
 	if err != nil {
 		return out, err

@@ -30,8 +30,9 @@ var sqlPackages = map[string]string{
 	"internal/testenv":                "test databases and roles",
 	"internal/tickets/tickettest":     "test fixtures that write tickets as a test needs them",
 	"internal/snapshots/snapshottest": "test fixtures: a registered project with data",
+	"internal/runbook/runbooktest":    "test fixtures: a registered project with a live database, for the restore sequence's tests",
 	"internal/demo":                   "the demo project's own schema and data on a project cluster",
-	"internal/jobs":                   "River's own tables and the project lock (watchdog.go, lock.go, drill.go restoreActive: River maintenance, to go through River's client API) and the drill's checks, which run on the scratch database of a project cluster (drill_checks.go)",
+	"internal/jobs":                   "River's own tables and the project lock (watchdog.go and drill_rescue.go hand running jobs of dead workers back, which River's client API cannot do; lock.go, drill.go restoreActive read river_job) and the drill's checks, which run on the scratch database of a project cluster (drill_checks.go)",
 }
 
 // nounStores are store files of one table each, named for their noun.

@@ -2,9 +2,7 @@ package jobs_test
 
 import (
 	"context"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,48 +13,12 @@ import (
 )
 
 // workerProcesses builds the real worker binary and returns a function that
-// starts one more process of it with env added to the harness's settings.
+// starts one more process of it with env added to the harness's settings,
+// reading S3 through the slow proxy, with no capture schedule.
 func (h *harness) workerProcesses(extra ...string) (start func() *exec.Cmd) {
 	h.t.Helper()
-	bin := filepath.Join(h.t.TempDir(), "worker")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/worker").CombinedOutput(); err != nil {
-		h.t.Fatalf("build worker: %v\n%s", err, out)
-	}
-	env := append(os.Environ(),
-		"PORTAL_DATABASE_URL="+h.portalURL,
-		"PORTAL_PROJECTS_ADMIN_URL="+h.cfg.ProjectsAdminURL,
-		"PORTAL_S3_ENDPOINT="+h.slowS3Endpoint(),
-		"PORTAL_S3_BUCKET="+h.cfg.S3.Bucket,
-		"PORTAL_S3_PREFIX="+h.cfg.S3.Prefix,
-		"PORTAL_S3_ACCESS_KEY="+h.cfg.S3.AccessKey,
-		"PORTAL_S3_SECRET_KEY="+h.cfg.S3.SecretKey,
-		"PORTAL_PG_DUMP="+h.cfg.PGDump,
-		"PORTAL_APPLY_JOBS=1",
-		"PORTAL_METRICS_ADDR=127.0.0.1:0",
-		"PORTAL_RESCUE_AFTER=2s",
-		"PORTAL_CAPTURE_SCHEDULE=",
-	)
-	env = append(env, extra...)
-	logs := filepath.Join(h.t.TempDir(), "worker.log")
-	h.t.Cleanup(func() {
-		if h.t.Failed() {
-			b, _ := os.ReadFile(logs)
-			h.t.Logf("worker logs:\n%s", b)
-		}
-	})
-	return func() *exec.Cmd {
-		f, err := os.OpenFile(logs, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		cmd := exec.Command(bin, "run")
-		cmd.Env, cmd.Stdout, cmd.Stderr = env, f, f
-		if err := cmd.Start(); err != nil {
-			h.t.Fatal(err)
-		}
-		h.t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait(); f.Close() })
-		return cmd
-	}
+	run := h.workerCommand(h.slowS3Endpoint(), append([]string{"PORTAL_CAPTURE_SCHEDULE="}, extra...)...)
+	return func() *exec.Cmd { return run() }
 }
 
 // TestCrashLoopEndsFailedWithOneSafetySnapshot kills the worker binary in

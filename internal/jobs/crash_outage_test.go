@@ -65,14 +65,7 @@ func TestPortalDatabaseRestartMidRestoreSucceeds(t *testing.T) {
 	h := newHarness(t)
 	h.exec(bigTable)
 	pc := h.withPrivatePortal()
-	slow := h.cfg.S3
-	slow.Endpoint = h.slowS3Endpoint()
-	s3c, err := objstore.New(context.Background(), slow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deps := h.deps
-	deps.S3 = s3c
+	deps := h.slowDeps()
 	deps.Config.Worker.PGRetryFor = 2 * time.Minute
 	h.startRiverWith(deps)
 	snap := h.capture()

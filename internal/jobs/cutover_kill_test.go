@@ -3,9 +3,7 @@ package jobs_test
 import (
 	"context"
 	"errors"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -16,49 +14,11 @@ import (
 )
 
 // workerBinary builds cmd/worker and returns a function starting it with the
-// harness's environment plus extra, logging into one file shown on failure.
+// harness's environment plus extra (and more), at debug level, logging into
+// one file shown on failure.
 func (h *harness) workerBinary(extra ...string) func(more ...string) *exec.Cmd {
-	t := h.t
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "worker")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/worker").CombinedOutput(); err != nil {
-		t.Fatalf("build worker: %v\n%s", err, out)
-	}
-	env := append(os.Environ(),
-		"PORTAL_DATABASE_URL="+h.portalURL,
-		"PORTAL_PROJECTS_ADMIN_URL="+h.cfg.ProjectsAdminURL,
-		"PORTAL_S3_ENDPOINT="+h.cfg.S3.Endpoint,
-		"PORTAL_S3_BUCKET="+h.cfg.S3.Bucket,
-		"PORTAL_S3_PREFIX="+h.cfg.S3.Prefix,
-		"PORTAL_S3_ACCESS_KEY="+h.cfg.S3.AccessKey,
-		"PORTAL_S3_SECRET_KEY="+h.cfg.S3.SecretKey,
-		"PORTAL_PG_DUMP="+h.cfg.PGDump,
-		"PORTAL_APPLY_JOBS=1",
-		"PORTAL_METRICS_ADDR=127.0.0.1:0",
-		"PORTAL_RESCUE_AFTER=2s",
-		"PORTAL_LOG_LEVEL=debug",
-	)
-	env = append(env, extra...)
-	logs := filepath.Join(t.TempDir(), "worker.log")
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logs)
-			t.Logf("worker logs:\n%s", b)
-		}
-	})
-	return func(more ...string) *exec.Cmd {
-		f, err := os.OpenFile(logs, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(bin, "run")
-		cmd.Env, cmd.Stdout, cmd.Stderr = append(env, more...), f, f
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait(); f.Close() })
-		return cmd
-	}
+	h.t.Helper()
+	return h.workerCommand(h.cfg.S3.Endpoint, append([]string{"PORTAL_LOG_LEVEL=debug"}, extra...)...)
 }
 
 // connectsWithin tries one connection to db, giving up after d.

@@ -156,15 +156,12 @@ func RescueDeadDrills(ctx context.Context, pool *pgxpool.Pool, after time.Durati
 	defer conn.Release()
 	rescued := 0
 	for _, j := range found {
-		var free bool
-		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, drillLockKey(j.ref)).Scan(&free); err != nil {
+		free, err := lockFree(ctx, conn, drillLockKey(j.ref))
+		if err != nil {
 			return rescued, err
 		}
 		if !free {
 			continue // its worker is alive and drilling
-		}
-		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, drillLockKey(j.ref)); err != nil {
-			return rescued, err
 		}
 		note, _ := json.Marshal(map[string]any{"at": time.Now().UTC(), "attempt": j.attempt,
 			"error": "the worker running this drill stopped (its drill lock was released without the job ending); handed to another worker"})

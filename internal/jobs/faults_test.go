@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -30,6 +27,22 @@ const bigTable = `CREATE TABLE public.audit_log AS
 const slowS3 = 1 << 20
 
 // slowS3Endpoint is the stack's S3 endpoint behind a download-limiting proxy.
+// slowDeps is the harness's Deps reading S3 through a slow proxy
+// (slowS3Endpoint), so that a test can act while a restore is in its data
+// phase.
+func (h *harness) slowDeps() jobs.Deps {
+	h.t.Helper()
+	slow := h.cfg.S3
+	slow.Endpoint = h.slowS3Endpoint()
+	s3c, err := objstore.New(context.Background(), slow)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	deps := h.deps
+	deps.S3 = s3c
+	return deps
+}
+
 func (h *harness) slowS3Endpoint() string {
 	h.t.Helper()
 	return "http://" + testenv.Proxy(h.t, strings.TrimPrefix(h.cfg.S3.Endpoint, "http://"), testenv.ProxyOptions{BytesPerSecond: slowS3})
@@ -53,44 +66,7 @@ func TestWorkerKilledMidRestoreLeavesLiveUntouchedAndRetrySucceeds(t *testing.T)
 	h.change(2)
 	before := h.checksum(h.db)
 
-	bin := filepath.Join(t.TempDir(), "worker")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/worker").CombinedOutput(); err != nil {
-		t.Fatalf("build worker: %v\n%s", err, out)
-	}
-	env := append(os.Environ(),
-		"PORTAL_DATABASE_URL="+h.portalURL,
-		"PORTAL_PROJECTS_ADMIN_URL="+h.cfg.ProjectsAdminURL,
-		"PORTAL_S3_ENDPOINT="+h.slowS3Endpoint(),
-		"PORTAL_S3_BUCKET="+h.cfg.S3.Bucket,
-		"PORTAL_S3_PREFIX="+h.cfg.S3.Prefix,
-		"PORTAL_S3_ACCESS_KEY="+h.cfg.S3.AccessKey,
-		"PORTAL_S3_SECRET_KEY="+h.cfg.S3.SecretKey,
-		"PORTAL_PG_DUMP="+h.cfg.PGDump,
-		"PORTAL_APPLY_JOBS=1",
-		"PORTAL_METRICS_ADDR=127.0.0.1:0",
-		"PORTAL_RESCUE_AFTER=2s",
-		"PORTAL_LOG_LEVEL=debug",
-	)
-	logs := filepath.Join(t.TempDir(), "worker.log")
-	start := func() *exec.Cmd {
-		f, err := os.OpenFile(logs, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(bin, "run")
-		cmd.Env, cmd.Stdout, cmd.Stderr = env, f, f
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait(); f.Close() })
-		return cmd
-	}
-	defer func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logs)
-			t.Logf("worker logs:\n%s", b)
-		}
-	}()
+	start := h.workerCommand(h.slowS3Endpoint(), "PORTAL_LOG_LEVEL=debug")
 
 	tk := h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{})
 	first := start()
@@ -134,15 +110,7 @@ func TestCancelDuringDataPhaseRemovesStaging(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.exec(bigTable)
-	slow := h.cfg.S3
-	slow.Endpoint = h.slowS3Endpoint()
-	s3c, err := objstore.New(context.Background(), slow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deps := h.deps
-	deps.S3 = s3c
-	h.startRiverWith(deps)
+	h.startRiverWith(h.slowDeps())
 	snap := h.capture()
 	h.change(2)
 	before := h.checksum(h.db)
@@ -152,22 +120,7 @@ func TestCancelDuringDataPhaseRemovesStaging(t *testing.T) {
 	if _, err := tickets.Cancel(context.Background(), h.pool, h.operator, tk.ID, "customer found the rows"); err != nil {
 		t.Fatalf("cancel a running restore: %v", err)
 	}
-	staging := fmt.Sprintf("%s_stg_t%d", h.db, tk.ID)
-	deadline := time.Now().Add(time.Minute)
-	for h.databaseExists(staging) {
-		if time.Now().After(deadline) {
-			t.Fatal("staging database still there a minute after the cancel")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	h.waitJobFinalized(tk.JobID)
-	got, err := tickets.TicketGet(context.Background(), h.pool, tk.ID)
-	if err != nil || got.State != tickets.StateCancelled {
-		t.Fatalf("ticket after cancel: %s, %v", got.State, err)
-	}
-	if h.checksum(h.db) != before {
-		t.Fatal("a cancelled restore changed the live database")
-	}
+	h.waitCancelled(tk, before, "the cancel")
 }
 
 // TestRestoreSurvivesS3ConnectionCuts runs a restore whose S3 connection is

@@ -3,9 +3,10 @@ package jobs_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,16 +16,14 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
-	"github.com/restoreportal/portal/internal/auth"
 	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/config"
-	"github.com/restoreportal/portal/internal/database"
 	"github.com/restoreportal/portal/internal/demo"
 	"github.com/restoreportal/portal/internal/jobs"
+	"github.com/restoreportal/portal/internal/runbook/runbooktest"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/testenv"
 	"github.com/restoreportal/portal/internal/tickets"
-	"github.com/restoreportal/portal/internal/tickets/tickettest"
 	"github.com/restoreportal/portal/internal/verify"
 )
 
@@ -32,6 +31,7 @@ import (
 // database, a bucket, a River client working the real workers, and staff.
 type harness struct {
 	t    *testing.T
+	p    *runbooktest.Project
 	cfg  config.Config
 	pool *pgxpool.Pool
 	// portalURL reaches pool's database, for worker processes.
@@ -45,11 +45,7 @@ type harness struct {
 	approver  tickets.Actor
 }
 
-func randomRef() string {
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	return fmt.Sprintf("proj-%x", b)
-}
+func randomRef() string { return runbooktest.RandomRef() }
 
 // newHarness builds the project (two days of changes) but starts no worker;
 // call startRiver for an in-process one.
@@ -68,48 +64,10 @@ func newHarnessRef(t *testing.T, ref string) *harness {
 // first (another project cluster, say).
 func newHarnessWith(t *testing.T, ref string, edit func(*config.Config)) *harness {
 	t.Helper()
-	ctx := context.Background()
-	cfg := testenv.Config(t)
-	if edit != nil {
-		edit(&cfg)
-	}
-	s3c, bucket := testenv.S3(t)
-	cfg.S3.Bucket = bucket
-	cfg.Worker.ApplyJobs = 2
-	portalURL := testenv.PortalURL(t)
-	pool, err := database.Open(ctx, portalURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	cl, err := cluster.New(cfg.ProjectsAdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, cfg: cfg, pool: pool, portalURL: portalURL, cl: cl, ref: ref}
-	h.db = demo.DatabaseName(h.ref)
-	t.Cleanup(func() { h.dropDatabases() })
-	url, err := demo.CreateDatabase(ctx, cfg.ProjectsAdminURL, h.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for day := 0; day < 2; day++ {
-		if err := demo.ChangeDay(ctx, conn, h.ref, day); err != nil {
-			t.Fatal(err)
-		}
-	}
-	conn.Close(ctx)
-	if _, err := pool.Exec(ctx, `INSERT INTO projects (ref, database_name, source) VALUES ($1, $2, 'registered')`, h.ref, h.db); err != nil {
-		t.Fatal(err)
-	}
-	h.deps = jobs.Deps{Config: cfg, Pool: pool, S3: s3c, Log: testenv.Logger(t)}
-	op := tickettest.User(t, pool, "op-"+h.ref+"@example.com", auth.RoleOperator)
-	ap := tickettest.User(t, pool, "ap-"+h.ref+"@example.com", auth.RoleApprover)
-	h.operator, h.approver = tickets.UserActor(op, "test"), tickets.UserActor(ap, "test")
+	p := runbooktest.New(t, ref, edit)
+	h := &harness{t: t, p: p, cfg: p.Config, pool: p.Pool, portalURL: p.PortalURL, cl: p.Cluster, ref: p.Ref, db: p.DB,
+		operator: p.Operator, approver: p.Approver}
+	h.deps = jobs.Deps{Config: h.cfg, Pool: h.pool, S3: p.S3, Log: testenv.Logger(t)}
 	return h
 }
 
@@ -140,6 +98,80 @@ func (h *harness) startRiverWith(deps jobs.Deps) {
 	h.river = rc
 }
 
+// workerCommand builds the real worker binary (cmd/worker) once and returns
+// a function that starts one more `worker run` process of it, on the
+// harness's portal database, cluster and bucket, reading S3 at s3Endpoint,
+// with extra and then more added to the environment (a later setting wins).
+// Every process logs into one file, shown when the test fails, and is killed
+// when the test ends.
+func (h *harness) workerCommand(s3Endpoint string, extra ...string) func(more ...string) *exec.Cmd {
+	t := h.t
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "worker")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/worker").CombinedOutput(); err != nil {
+		t.Fatalf("build worker: %v\n%s", err, out)
+	}
+	env := append(os.Environ(),
+		"PORTAL_DATABASE_URL="+h.portalURL,
+		"PORTAL_PROJECTS_ADMIN_URL="+h.cfg.ProjectsAdminURL,
+		"PORTAL_S3_ENDPOINT="+s3Endpoint,
+		"PORTAL_S3_BUCKET="+h.cfg.S3.Bucket,
+		"PORTAL_S3_PREFIX="+h.cfg.S3.Prefix,
+		"PORTAL_S3_ACCESS_KEY="+h.cfg.S3.AccessKey,
+		"PORTAL_S3_SECRET_KEY="+h.cfg.S3.SecretKey,
+		"PORTAL_PG_DUMP="+h.cfg.PGDump,
+		"PORTAL_APPLY_JOBS=1",
+		"PORTAL_METRICS_ADDR=127.0.0.1:0",
+		"PORTAL_RESCUE_AFTER=2s",
+	)
+	env = append(env, extra...)
+	logs := filepath.Join(t.TempDir(), "worker.log")
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(logs)
+			t.Logf("worker logs:\n%s", b)
+		}
+	})
+	return func(more ...string) *exec.Cmd {
+		f, err := os.OpenFile(logs, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "run")
+		cmd.Env, cmd.Stdout, cmd.Stderr = append(env, more...), f, f
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait(); f.Close() })
+		return cmd
+	}
+}
+
+// waitCancelled waits, a minute at most after since (what happened last,
+// for the message), for the cancelled ticket tk's staging database to be
+// dropped and its job to end, then checks the ticket is cancelled and the
+// live database's checksum is still before.
+func (h *harness) waitCancelled(tk tickets.Ticket, before, since string) {
+	t := h.t
+	t.Helper()
+	staging := fmt.Sprintf("%s_stg_t%d", h.db, tk.ID)
+	deadline := time.Now().Add(time.Minute)
+	for h.databaseExists(staging) {
+		if time.Now().After(deadline) {
+			t.Fatal("staging database still there a minute after " + since)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	h.waitJobFinalized(tk.JobID)
+	got, err := tickets.TicketGet(context.Background(), h.pool, tk.ID)
+	if err != nil || got.State != tickets.StateCancelled {
+		t.Fatalf("ticket after cancel: %s, %v", got.State, err)
+	}
+	if h.checksum(h.db) != before {
+		t.Fatal("a cancelled restore changed the live database (cancelled, then " + since + ")")
+	}
+}
+
 // insertOnly is a client that inserts jobs without working them.
 func (h *harness) insertOnly() *river.Client[pgx.Tx] {
 	rc, err := river.NewClient(riverpgxv5.New(h.pool), &river.Config{})
@@ -149,30 +181,7 @@ func (h *harness) insertOnly() *river.Client[pgx.Tx] {
 	return rc
 }
 
-func (h *harness) dropDatabases() {
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, h.cfg.ProjectsAdminURL)
-	if err != nil {
-		return
-	}
-	defer conn.Close(ctx)
-	rows, _ := conn.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE $1`, h.db+"%")
-	names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
-	for _, n := range names {
-		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{n}.Sanitize()+" WITH (FORCE)")
-	}
-	// And the owner roles made for them (the demo's, new projects'), after
-	// the restore login roles a killed worker left as their members.
-	rows, _ = conn.Query(ctx, `SELECT r.rolname FROM pg_roles r
-		JOIN pg_auth_members m ON m.member = r.oid JOIN pg_roles g ON g.oid = m.roleid
-		WHERE starts_with(r.rolname, 'portal_restore_') AND g.rolname LIKE $1
-		UNION ALL
-		SELECT rolname FROM pg_roles WHERE rolname LIKE $1`, h.db+"%_owner")
-	roles, _ := pgx.CollectRows(rows, pgx.RowTo[string])
-	for _, r := range roles {
-		_, _ = conn.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{r}.Sanitize())
-	}
-}
+func (h *harness) dropDatabases() { h.p.DropDatabases() }
 
 // change makes another day of changes in the live database.
 func (h *harness) change(day int) {
@@ -223,14 +232,7 @@ func (h *harness) dump(db string, tables ...string) string {
 	return strings.Join(keep, "\n")
 }
 
-func (h *harness) checksum(db string) string {
-	h.t.Helper()
-	s, err := h.cl.Checksum(context.Background(), db)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return s
-}
+func (h *harness) checksum(db string) string { return h.p.Checksum(db) }
 
 // ticket creates and prepares a ticket, then starts it (new project) or has
 // it approved by a second person (destructive), which queues the job.

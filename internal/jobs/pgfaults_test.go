@@ -9,7 +9,6 @@ import (
 
 	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/config"
-	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/testenv"
 	"github.com/restoreportal/portal/internal/tickets"
 )
@@ -27,15 +26,7 @@ func newPrivateClusterHarness(t *testing.T, retryFor time.Duration) (*harness, *
 		c.Worker.PGRetryFor = retryFor
 	})
 	h.exec(bigTable)
-	slow := h.cfg.S3
-	slow.Endpoint = h.slowS3Endpoint()
-	s3c, err := objstore.New(context.Background(), slow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deps := h.deps
-	deps.S3 = s3c
-	h.startRiverWith(deps)
+	h.startRiverWith(h.slowDeps())
 	return h, pc
 }
 
@@ -178,20 +169,5 @@ func TestCancelDuringPostgresOutageDropsStaging(t *testing.T) {
 		t.Fatalf("cancel during the outage: %v", err)
 	}
 	pc.Start()
-	staging := fmt.Sprintf("%s_stg_t%d", h.db, tk.ID)
-	deadline = time.Now().Add(time.Minute)
-	for h.databaseExists(staging) {
-		if time.Now().After(deadline) {
-			t.Fatal("staging database still there a minute after the cluster came back")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	h.waitJobFinalized(tk.JobID)
-	got, err := tickets.TicketGet(context.Background(), h.pool, tk.ID)
-	if err != nil || got.State != tickets.StateCancelled {
-		t.Fatalf("ticket after cancel: %s, %v", got.State, err)
-	}
-	if h.checksum(h.db) != before {
-		t.Fatal("a restore cancelled during an outage changed the live database")
-	}
+	h.waitCancelled(tk, before, "the cluster came back")
 }

@@ -67,13 +67,31 @@ func lockKey(ref string) int64 {
 	return int64(h.Sum64())
 }
 
+// lockFree reports whether no session holds the advisory lock key: it takes
+// the lock on conn and, if it got it, gives it straight back. A running job
+// whose lock is free has lost its worker, since the lock goes with the
+// worker's session (RescueDeadRestores with lockKey, RescueDeadDrills with
+// drillLockKey).
+func lockFree(ctx context.Context, conn *pgxpool.Conn, key int64) (bool, error) {
+	var free bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&free); err != nil || !free {
+		return false, err
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, key); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 // RescueDeadRestores makes available again every running restore or
 // rollback job attempted more than after ago whose project lock is free, and
 // returns how many it rescued. It counts the rescues in the job's metadata
 // (portal:rescue_count); the restore worker reads the count and fails the
 // ticket after PORTAL_RESTORE_MAX_ATTEMPTS of them.
 //
-// It is the one place the portal writes River's river_job table: River's
+// It and RescueDeadDrills are the two places the portal writes River's
+// river_job table (tickets cancels and wakes jobs through River's
+// JobCancelTx and JobRetryTx): River's
 // client API cannot do this (JobRetry and JobCancel leave a running job
 // alone, since its worker might still be alive; JobUpdate sets only a job's
 // output; River's own rescuer skips jobs whose timeout is negative, and
@@ -105,15 +123,12 @@ func RescueDeadRestores(ctx context.Context, pool *pgxpool.Pool, after time.Dura
 	defer conn.Release()
 	rescued := 0
 	for _, j := range jobs {
-		var free bool
-		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey(j.ref)).Scan(&free); err != nil {
+		free, err := lockFree(ctx, conn, lockKey(j.ref))
+		if err != nil {
 			return rescued, err
 		}
 		if !free {
 			continue // its worker is alive and working
-		}
-		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, lockKey(j.ref)); err != nil {
-			return rescued, err
 		}
 		note, _ := json.Marshal(map[string]any{
 			"at": time.Now().UTC(), "attempt": j.attempt,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/restoreportal/portal/internal/drills"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/testenv"
 	"github.com/restoreportal/portal/internal/tickets"
@@ -85,6 +86,92 @@ func TestRescueDeadRestores(t *testing.T) {
 		l.unlock()
 	}
 	if n, err := RescueDeadRestores(ctx, pool, time.Minute); err != nil || n != 0 {
+		t.Errorf("second pass = %d, %v; want nothing more", n, err)
+	}
+}
+
+// TestRescueDeadDrills drives the drill rescue's write to river_job (for the
+// watchdog's reason: River cannot hand a running job back): a running drill
+// whose drill lock is free goes back to available with a note in its errors;
+// one on its last attempt is discarded and finalized; a drill whose lock a
+// live worker holds, one attempted just now, and a running restore (whose
+// lock is another) are left alone; a second pass finds nothing more.
+func TestRescueDeadDrills(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.PortalPool(t)
+	rc := testenv.InsertOnlyRiver(t, pool)
+	insert := func(args river.JobArgs, attempt int, attemptedAgo time.Duration) int64 {
+		t.Helper()
+		res, err := rc.Insert(ctx, args, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pool.Exec(ctx, `UPDATE river_job SET state = 'running', attempt = $2,
+			attempted_at = now() - $3::interval WHERE id = $1`, res.Job.ID, attempt, attemptedAgo.String()); err != nil {
+			t.Fatal(err)
+		}
+		return res.Job.ID
+	}
+	dead := insert(drills.DrillArgs{ProjectRef: "proj-dead"}, 1, time.Hour)
+	spent := insert(drills.DrillArgs{ProjectRef: "proj-spent"}, 0, time.Hour)
+	if _, err := pool.Exec(ctx, `UPDATE river_job SET attempt = max_attempts WHERE id = $1`, spent); err != nil {
+		t.Fatal(err)
+	}
+	alive := insert(drills.DrillArgs{ProjectRef: "proj-alive"}, 1, time.Hour)
+	young := insert(drills.DrillArgs{ProjectRef: "proj-young"}, 1, 0)
+	restore := insert(tickets.RestoreArgs{TicketID: 1, ProjectRef: "proj-dead"}, 1, time.Hour)
+
+	// A live drill holds proj-alive's drill lock on a session of its own.
+	holder, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Release()
+	var ok bool
+	if err := holder.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, drillLockKey("proj-alive")).Scan(&ok); err != nil || !ok {
+		t.Fatalf("take proj-alive's drill lock: %v %v", ok, err)
+	}
+	defer holder.Exec(ctx, `SELECT pg_advisory_unlock($1)`, drillLockKey("proj-alive")) //nolint:errcheck
+
+	n, err := RescueDeadDrills(ctx, pool, time.Minute)
+	if err != nil || n != 2 {
+		t.Fatalf("RescueDeadDrills = %d, %v; want 2 rescued", n, err)
+	}
+	type row struct {
+		state     string
+		finalized bool
+		errors    int
+	}
+	for id, want := range map[int64]row{
+		dead:    {"available", false, 1},
+		spent:   {"discarded", true, 1},
+		alive:   {"running", false, 0},
+		young:   {"running", false, 0},
+		restore: {"running", false, 0},
+	} {
+		var got row
+		if err := pool.QueryRow(ctx, `SELECT state, finalized_at IS NOT NULL, coalesce(array_length(errors, 1), 0)
+			FROM river_job WHERE id = $1`, id).Scan(&got.state, &got.finalized, &got.errors); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("job %d = %+v, want %+v", id, got, want)
+		}
+	}
+	// The rescue released the free lock it tried: the next drill can take it.
+	probe, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Release()
+	if free, err := lockFree(ctx, probe, drillLockKey("proj-dead")); err != nil || !free {
+		t.Errorf("proj-dead's drill lock after the rescue: %v %v", free, err)
+	}
+	if free, err := lockFree(ctx, probe, drillLockKey("proj-alive")); err != nil || free {
+		t.Errorf("proj-alive's held drill lock reads free: %v %v", free, err)
+	}
+	if n, err := RescueDeadDrills(ctx, pool, time.Minute); err != nil || n != 0 {
 		t.Errorf("second pass = %d, %v; want nothing more", n, err)
 	}
 }

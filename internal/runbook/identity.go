@@ -2,13 +2,13 @@ package runbook
 
 import (
 	"bufio"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 
 	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/restore"
+	"github.com/restoreportal/portal/internal/seekgz"
 	"github.com/restoreportal/portal/internal/snapshots"
 )
 
@@ -76,7 +76,7 @@ func (r *restoreRun) checkExtensions(ctx context.Context, snap snapshots.Snapsho
 		return err
 	}
 	defer src.Close()
-	gz, err := gzip.NewReader(bufio.NewReaderSize(src, 1<<20))
+	gz, err := seekgz.NewReader(bufio.NewReaderSize(src, 1<<20))
 	if err != nil {
 		return fmt.Errorf("snapshot %s: not gzip: %w", snap.Key, err)
 	}

@@ -1,7 +1,6 @@
 package runbook
 
 import (
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/restoreportal/portal/internal/extract"
 	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/restore"
+	"github.com/restoreportal/portal/internal/seekgz"
 	"github.com/restoreportal/portal/internal/snapshots"
 )
 
@@ -66,7 +66,7 @@ func (r *restoreRun) precheckObject(ctx context.Context, snap snapshots.Snapshot
 		_, _ = io.Copy(io.Discard, obj.Body)
 		obj.Body.Close()
 	}()
-	gz, err := gzip.NewReader(obj.Body)
+	gz, err := seekgz.NewReader(obj.Body)
 	if err != nil {
 		return fmt.Errorf("snapshot %s: not gzip: %w", snap.Key, err)
 	}

@@ -734,6 +734,37 @@ func (r *restoreRun) keepFor() time.Duration {
 	return r.d.Config.Worker.KeepFor
 }
 
+// verifiedSessions opens owner sessions on the staging copy (sc) and on live
+// (lc), compares the tables' columns on both and refuses, with nothing
+// changed, when live no longer matches the snapshot; then it records
+// StepVerified. The caller defers closeSessions; on an error both sessions
+// are already closed. (Tables-scope destructive restores and undeletes.)
+func (r *restoreRun) verifiedSessions(ctx context.Context, cl *cluster.Cluster, staging, live string, tables []cluster.Table) (sc, lc *pgx.Conn, closeSessions func(), err error) {
+	sc, closeSC, err := ownerSession(ctx, cl, staging, r.log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	lc, closeLC, err := ownerSession(ctx, cl, live, r.log)
+	if err != nil {
+		closeSC()
+		return nil, nil, nil, err
+	}
+	closeSessions = func() { closeLC(); closeSC() }
+	r.setPhase("verify", "comparing the live tables' columns with the snapshot's")
+	diff, err := cluster.ColumnDiff(ctx, lc, sc, tables)
+	if err == nil && len(diff) > 0 {
+		err = fmt.Errorf("the live tables no longer match the snapshot, nothing was changed:\n%s", strings.Join(diff, "\n"))
+	}
+	if err == nil {
+		err = r.step(ctx, StepVerified)
+	}
+	if err != nil {
+		closeSessions()
+		return nil, nil, nil, err
+	}
+	return sc, lc, closeSessions, nil
+}
+
 // tablesDestructive restores the tables into a staging database, checks they
 // still fit the live ones, takes a safety snapshot of the live tables, and
 // swaps the contents in one transaction that locks the live tables and keeps
@@ -835,28 +866,11 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 			return tickets.Result{}, err
 		}
 	}
-	sc, closeSC, err := ownerSession(ctx, cl, staging, r.log)
+	sc, lc, closeSessions, err := r.verifiedSessions(ctx, cl, staging, live, ctables)
 	if err != nil {
 		return tickets.Result{}, err
 	}
-	defer closeSC()
-	lc, closeLC, err := ownerSession(ctx, cl, live, r.log)
-	if err != nil {
-		return tickets.Result{}, err
-	}
-	defer closeLC()
-
-	r.setPhase("verify", "comparing the live tables' columns with the snapshot's")
-	diff, err := cluster.ColumnDiff(ctx, lc, sc, ctables)
-	if err != nil {
-		return tickets.Result{}, err
-	}
-	if len(diff) > 0 {
-		return tickets.Result{}, fmt.Errorf("the live tables no longer match the snapshot, nothing was changed:\n%s", strings.Join(diff, "\n"))
-	}
-	if err := r.step(ctx, StepVerified); err != nil {
-		return tickets.Result{}, err
-	}
+	defer closeSessions()
 	if !resumed {
 		if paused, err = r.stagedPause(ctx, lc, sc, ctables, staging, nil); err != nil {
 			return tickets.Result{}, err

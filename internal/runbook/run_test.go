@@ -2,9 +2,7 @@ package runbook_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -13,16 +11,14 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/restoreportal/portal/internal/auth"
 	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/config"
-	"github.com/restoreportal/portal/internal/database"
 	"github.com/restoreportal/portal/internal/demo"
 	"github.com/restoreportal/portal/internal/runbook"
+	"github.com/restoreportal/portal/internal/runbook/runbooktest"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/testenv"
 	"github.com/restoreportal/portal/internal/tickets"
-	"github.com/restoreportal/portal/internal/tickets/tickettest"
 	"github.com/restoreportal/portal/internal/verify"
 )
 
@@ -35,6 +31,7 @@ import (
 // taken before a later day of changes, and the sequence's Deps.
 type fixture struct {
 	t       *testing.T
+	p       *runbooktest.Project
 	cfg     config.Config
 	pool    *pgxpool.Pool
 	cl      *cluster.Cluster
@@ -55,50 +52,23 @@ type scheduled struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	cfg := testenv.Config(t)
-	s3c, bucket := testenv.S3(t)
-	cfg.S3.Bucket = bucket
-	cfg.Worker.ApplyJobs = 2
-	pool, err := database.Open(ctx, testenv.PortalURL(t))
-	if err != nil {
-		t.Fatal(err)
+	p := runbooktest.New(t, runbooktest.RandomRef(), nil)
+	f := &fixture{t: t, p: p, cfg: p.Config, pool: p.Pool, cl: p.Cluster, ref: p.Ref, db: p.DB}
+	log := testenv.Logger(t)
+	var err error
+	if f.snap, err = verify.Capture(ctx, snapshots.NewDeps(f.cfg, f.pool, p.S3, log), f.ref, false); err != nil {
+		t.Fatalf("capture: %v", err)
 	}
-	t.Cleanup(pool.Close)
-	cl, err := cluster.New(cfg.ProjectsAdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	f := &fixture{t: t, cfg: cfg, pool: pool, cl: cl, ref: fmt.Sprintf("proj-%x", b)}
-	f.db = demo.DatabaseName(f.ref)
-	t.Cleanup(f.dropDatabases)
-	url, err := demo.CreateDatabase(ctx, cfg.ProjectsAdminURL, f.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, url)
+	conn, err := pgx.Connect(ctx, p.LiveURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	for day := 0; day < 2; day++ {
-		if err := demo.ChangeDay(ctx, conn, f.ref, day); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := pool.Exec(ctx, `INSERT INTO projects (ref, database_name, source) VALUES ($1, $2, 'registered')`, f.ref, f.db); err != nil {
-		t.Fatal(err)
-	}
-	log := testenv.Logger(t)
-	if f.snap, err = verify.Capture(ctx, snapshots.NewDeps(cfg, pool, s3c, log), f.ref, false); err != nil {
-		t.Fatalf("capture: %v", err)
-	}
 	if err := demo.ChangeDay(ctx, conn, f.ref, 2); err != nil {
 		t.Fatal(err)
 	}
 	f.before = f.checksum(f.db)
-	f.deps = runbook.Deps{Config: cfg, Pool: pool, S3: s3c, Log: log,
+	f.deps = runbook.Deps{Config: f.cfg, Pool: f.pool, S3: p.S3, Log: log,
 		ScheduleCleanup: func(_ context.Context, c runbook.Cleanup, at time.Time) error {
 			f.mu.Lock()
 			defer f.mu.Unlock()
@@ -108,28 +78,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) dropDatabases() {
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, f.cfg.ProjectsAdminURL)
-	if err != nil {
-		return
-	}
-	defer conn.Close(ctx)
-	rows, _ := conn.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE $1`, f.db+"%")
-	names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
-	for _, n := range names {
-		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{n}.Sanitize()+" WITH (FORCE)")
-	}
-}
-
-func (f *fixture) checksum(db string) string {
-	f.t.Helper()
-	s, err := f.cl.Checksum(context.Background(), db)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return s
-}
+func (f *fixture) checksum(db string) string { return f.p.Checksum(db) }
 
 func (f *fixture) exists(db string) bool {
 	f.t.Helper()
@@ -150,16 +99,21 @@ func (f *fixture) running() tickets.Ticket {
 // runningScope is running for another scope.
 func (f *fixture) runningScope(scope tickets.Scope) tickets.Ticket {
 	f.t.Helper()
+	return f.runningAs(scope, tickets.ModeDestructive)
+}
+
+// runningAs is running for another scope and mode (destructive or undelete).
+func (f *fixture) runningAs(scope tickets.Scope, mode tickets.Mode) tickets.Ticket {
+	f.t.Helper()
 	ctx := context.Background()
-	op := tickets.UserActor(tickettest.User(f.t, f.pool, "op-"+f.ref+"@example.com", auth.RoleOperator), "test")
-	ap := tickets.UserActor(tickettest.User(f.t, f.pool, "ap-"+f.ref+"@example.com", auth.RoleApprover), "test")
+	op, ap := f.p.Operator, f.p.Approver
 	cat := tickets.SnapshotCatalog(f.pool)
 	tk, err := tickets.Create(ctx, f.pool, cat, op, tickets.NewTicket{Source: tickets.SourcePortal, ProjectRef: f.ref,
-		RequesterEmail: "customer@example.com", Scope: scope, Mode: tickets.ModeDestructive, Note: "runbook test"})
+		RequesterEmail: "customer@example.com", Scope: scope, Mode: mode, Note: "runbook test"})
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	if _, err = tickets.Prepare(ctx, f.pool, cat, op, tk.ID, tickets.Preparation{SnapshotID: f.snap.ID, Scope: scope, Mode: tickets.ModeDestructive}); err != nil {
+	if _, err = tickets.Prepare(ctx, f.pool, cat, op, tk.ID, tickets.Preparation{SnapshotID: f.snap.ID, Scope: scope, Mode: mode}); err != nil {
 		f.t.Fatal(err)
 	}
 	if _, err = tickets.Submit(ctx, f.pool, op, tk.ID); err != nil {

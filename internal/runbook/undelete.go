@@ -112,27 +112,11 @@ func (r *restoreRun) undelete(ctx context.Context, snap snapshots.Snapshot, tabl
 			return tickets.Result{}, err
 		}
 	}
-	sc, closeSC, err := ownerSession(ctx, cl, staging, r.log)
+	sc, lc, closeSessions, err := r.verifiedSessions(ctx, cl, staging, live, ctables)
 	if err != nil {
 		return tickets.Result{}, err
 	}
-	defer closeSC()
-	lc, closeLC, err := ownerSession(ctx, cl, live, r.log)
-	if err != nil {
-		return tickets.Result{}, err
-	}
-	defer closeLC()
-	r.setPhase("verify", "comparing the live tables' columns with the snapshot's")
-	diff, err := cluster.ColumnDiff(ctx, lc, sc, ctables)
-	if err != nil {
-		return tickets.Result{}, err
-	}
-	if len(diff) > 0 {
-		return tickets.Result{}, fmt.Errorf("the live tables no longer match the snapshot, nothing was changed:\n%s", strings.Join(diff, "\n"))
-	}
-	if err := r.step(ctx, StepVerified); err != nil {
-		return tickets.Result{}, err
-	}
+	defer closeSessions()
 	if !resumed {
 		// The exact dry run, then the pause until an approver confirms.
 		if paused, err = r.stagedPause(ctx, lc, sc, ctables, staging, r.undeleteLimits(mtables)); err != nil {

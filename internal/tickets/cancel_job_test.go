@@ -122,15 +122,7 @@ func TestCancelRunningRestoreWakesItsWaitingJob(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := setup(t)
-	tk := f.startNewProject(t)
-	if _, err := tickets.MarkRunning(ctx, f.pool, tk.ID, tk.JobID); err != nil {
-		t.Fatal(err)
-	}
-	// What River leaves after a worker's JobSnooze(1h).
-	if _, err := f.pool.Exec(ctx, `UPDATE river_job SET state = 'scheduled', attempt = 1, attempted_at = now(),
-		scheduled_at = now() + interval '1 hour' WHERE id = $1`, tk.JobID); err != nil {
-		t.Fatal(err)
-	}
+	tk := f.runningTicket(t, jobSnoozed) // what River leaves after a worker's JobSnooze(1h)
 	if _, err := tickets.Cancel(ctx, f.pool, f.operator, tk.ID, "not needed"); err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +131,10 @@ func TestCancelRunningRestoreWakesItsWaitingJob(t *testing.T) {
 	if err := f.pool.QueryRow(ctx, `SELECT state, scheduled_at <= now() FROM river_job WHERE id = $1`, tk.JobID).Scan(&state, &due); err != nil {
 		t.Fatal(err)
 	}
-	if state != "scheduled" || !due {
+	// River's JobRetryTx makes the waiting job available at once (the old
+	// direct write left it scheduled and due, which River's scheduler turned
+	// into available on its next pass): both mean "runs now".
+	if state != "available" || !due {
 		t.Fatalf("waiting job after the cancel: state %s due now %v", state, due)
 	}
 }

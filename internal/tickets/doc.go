@@ -15,7 +15,10 @@
 //   - the restore workers (internal/jobs): MarkRunning, UpdateProgress, Finish,
 //     FinishRollback, with RestoreArgs and RollbackArgs as their job args.
 //
-// The package imports no HTTP, template or River client code; jobs are
-// inserted through the JobInserter interface (a *river.Client satisfies it)
-// inside the transaction of the state change.
+// The package imports no HTTP or template code; jobs are inserted through
+// the JobInserter interface (a *river.Client satisfies it) inside the
+// transaction of the state change. A cancel and a staged-review decision end
+// or wake the ticket's job in that transaction through River's JobCancelTx
+// and JobRetryTx, on a pool-less River client of the package's own
+// (job_store.go): it only acts on the transaction it is handed.
 package tickets

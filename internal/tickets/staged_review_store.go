@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/jackc/pgx/v5"
 	"github.com/restoreportal/portal/internal/audit"
+	"github.com/riverqueue/river/rivertype"
 	"time"
 )
 
@@ -84,8 +85,9 @@ func stagedReviewDecide(ctx context.Context, db DB, id int64, to ReviewState, us
 	return tag.RowsAffected() == 1, err
 }
 
-// stagedReviewWakeJob makes the snoozing job of a paused restore run now.
-func stagedReviewWakeJob(ctx context.Context, db DB, jobID int64) error {
-	_, err := db.Exec(ctx, `UPDATE river_job SET scheduled_at = now() WHERE id = $1 AND state = 'scheduled'`, jobID)
+// stagedReviewWakeJob makes the snoozing job of a paused restore run now,
+// through River's JobRetryTx in tx; a job that is not snoozed is left alone.
+func stagedReviewWakeJob(ctx context.Context, tx pgx.Tx, jobID int64) error {
+	_, err := jobWake(ctx, tx, jobID, rivertype.JobStateScheduled)
 	return err
 }

@@ -16,67 +16,42 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"strconv"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
-	"github.com/restoreportal/portal/internal/config"
 	"github.com/restoreportal/portal/internal/database"
 	"github.com/restoreportal/portal/internal/demo"
 	"github.com/restoreportal/portal/internal/drills"
-	"github.com/restoreportal/portal/internal/jobs"
-	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/verify"
+	"github.com/restoreportal/portal/scripts/benchenv"
 )
 
-func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "benchdrill:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchenv.Main("benchdrill", run) }
 
-func run(args []string) error {
+func run(ctx context.Context, e *benchenv.Env, args []string) error {
 	if len(args) < 1 {
 		return errors.New("usage: benchdrill setup | drill ROUNDS | setup-large REF DATABASE OWNER | drill-one REF")
 	}
-	ctx := context.Background()
-	cfg, err := config.Load(os.Getenv)
-	if err != nil {
-		return err
-	}
-	pool, err := database.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s3c, err := objstore.New(ctx, cfg.S3)
-	if err != nil {
-		return err
-	}
 	switch args[0] {
 	case "setup":
-		if err := database.Migrate(ctx, pool, log); err != nil {
+		if err := database.Migrate(ctx, e.Pool, e.Log); err != nil {
 			return err
 		}
-		if err := demo.Seed(ctx, demo.Deps{Config: cfg, Pool: pool, S3: s3c, Log: log}); err != nil {
+		if err := demo.Seed(ctx, demo.Deps{Config: e.Config, Pool: e.Pool, S3: e.S3, Log: e.Log}); err != nil {
 			return err
 		}
-		sd := snapshots.NewDeps(cfg, pool, s3c, log)
+		sd := e.Snapshots()
 		if _, err := snapshots.Sync(ctx, sd, snapshots.SyncOptions{Full: true}); err != nil {
 			return err
 		}
 		for _, ref := range demo.Refs {
-			list, err := snapshots.SnapshotListByProject(ctx, pool, ref, 5)
+			list, err := snapshots.SnapshotListByProject(ctx, e.Pool, ref, 5)
 			if err != nil {
 				return err
 			}
@@ -96,44 +71,37 @@ func run(args []string) error {
 	case "drill":
 		rounds := 3
 		if len(args) > 1 {
+			var err error
 			if rounds, err = strconv.Atoi(args[1]); err != nil {
 				return err
 			}
 		}
-		return drill(ctx, cfg, pool, s3c, log, rounds)
+		return drill(ctx, e, rounds)
 	case "setup-large":
 		if len(args) < 4 {
 			return errors.New("usage: benchdrill setup-large REF DATABASE OWNER")
 		}
-		return setupLarge(ctx, cfg, pool, s3c, log, args[1], args[2], args[3])
+		return setupLarge(ctx, e, args[1], args[2], args[3])
 	case "drill-one":
 		if len(args) < 2 {
 			return errors.New("usage: benchdrill drill-one REF")
 		}
-		return drillOneCmd(ctx, cfg, pool, s3c, log, args[1])
+		return drillOneCmd(ctx, e, args[1])
 	}
 	return fmt.Errorf("unknown command %q", args[0])
 }
 
-func drill(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, s3c *s3.Client, log *slog.Logger, rounds int) error {
-	deps := jobs.Deps{Config: cfg, Pool: pool, S3: s3c, Log: log}
-	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: log, Queues: jobs.Queues(cfg), Workers: jobs.Workers(deps)})
+func drill(ctx context.Context, e *benchenv.Env, rounds int) error {
+	rc, stop, err := e.StartWorkers(ctx)
 	if err != nil {
 		return err
 	}
-	if err := rc.Start(ctx); err != nil {
-		return err
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = rc.Stop(sctx)
-	}()
+	defer stop()
 	start := time.Now()
 	n := 0
 	for r := 0; r < rounds; r++ {
 		for _, ref := range demo.Refs {
-			d, err := drillOne(ctx, pool, rc, ref)
+			d, err := drillOne(ctx, e.Pool, rc, ref)
 			if err != nil {
 				return err
 			}
@@ -170,20 +138,15 @@ func drillOne(ctx context.Context, pool *pgxpool.Pool, rc *river.Client[pgx.Tx],
 
 // setupLarge registers database db (owned by owner) as project ref and
 // captures a verified snapshot of it (pg_dump, seekable gzip, into S3).
-func setupLarge(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, s3c *s3.Client, log *slog.Logger, ref, db, owner string) error {
-	if err := database.Migrate(ctx, pool, log); err != nil {
+func setupLarge(ctx context.Context, e *benchenv.Env, ref, db, owner string) error {
+	if err := e.Prepare(ctx); err != nil {
 		return err
 	}
-	if _, err := snapshots.ProjectRegister(ctx, pool, snapshots.ProjectPlacement{Ref: ref, Database: db, Cluster: "default", OwnerRole: owner}); err != nil {
+	if _, err := snapshots.ProjectRegister(ctx, e.Pool, snapshots.ProjectPlacement{Ref: ref, Database: db, Cluster: "default", OwnerRole: owner}); err != nil {
 		return err
-	}
-	if _, err := s3c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &cfg.S3.Bucket}); err != nil {
-		if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &cfg.S3.Bucket}); err != nil {
-			return fmt.Errorf("create bucket %s: %w", cfg.S3.Bucket, err)
-		}
 	}
 	start := time.Now()
-	snap, err := verify.Capture(ctx, snapshots.NewDeps(cfg, pool, s3c, log), ref, false)
+	snap, err := verify.Capture(ctx, e.Snapshots(), ref, false)
 	if err != nil {
 		return fmt.Errorf("capture: %w", err)
 	}
@@ -196,20 +159,13 @@ func setupLarge(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, s3c 
 }
 
 // drillOneCmd drills ref once with the real drill worker in this process.
-func drillOneCmd(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, s3c *s3.Client, log *slog.Logger, ref string) error {
-	deps := jobs.Deps{Config: cfg, Pool: pool, S3: s3c, Log: log}
-	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: log, Queues: jobs.Queues(cfg), Workers: jobs.Workers(deps)})
+func drillOneCmd(ctx context.Context, e *benchenv.Env, ref string) error {
+	rc, stop, err := e.StartWorkers(ctx)
 	if err != nil {
 		return err
 	}
-	if err := rc.Start(ctx); err != nil {
-		return err
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = rc.Stop(sctx)
-	}()
+	defer stop()
+	pool := e.Pool
 	start := time.Now()
 	d, err := drillOne(ctx, pool, rc, ref)
 	if err != nil {

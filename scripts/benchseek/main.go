@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -34,13 +33,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/restoreportal/portal/internal/config"
 	"github.com/restoreportal/portal/internal/extract"
 	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/restore"
 	"github.com/restoreportal/portal/internal/seekgz"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/verify"
+	"github.com/restoreportal/portal/scripts/benchenv"
 )
 
 func main() {
@@ -124,15 +123,11 @@ func gen(out io.Writer, size int64) error {
 }
 
 func bench(ctx context.Context, key string) error {
-	cfg, err := config.Load(os.Getenv)
+	cfg, client, err := benchenv.S3(ctx)
 	if err != nil {
 		return err
 	}
-	client, err := objstore.New(ctx, cfg.S3)
-	if err != nil {
-		return err
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := benchenv.Logger()
 	d := snapshots.NewDeps(cfg, nil, client, log)
 
 	// 1. Verification pass, before and with the index, after a read that warms
@@ -293,18 +288,12 @@ func scratch(ctx context.Context, adminURL, db string) (string, func(), error) {
 
 // put uploads file to key.
 func put(ctx context.Context, key, file string) error {
-	cfg, err := config.Load(os.Getenv)
+	cfg, client, err := benchenv.S3(ctx)
 	if err != nil {
 		return err
 	}
-	client, err := objstore.New(ctx, cfg.S3)
-	if err != nil {
+	if err := objstore.EnsureBucket(ctx, client, cfg.S3.Bucket); err != nil {
 		return err
-	}
-	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &cfg.S3.Bucket}); err != nil {
-		if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &cfg.S3.Bucket}); err != nil {
-			return err
-		}
 	}
 	f, err := os.Open(file)
 	if err != nil {
@@ -321,11 +310,7 @@ func put(ctx context.Context, key, file string) error {
 
 // rm deletes the dump at key and its access indexes.
 func rm(ctx context.Context, key string) error {
-	cfg, err := config.Load(os.Getenv)
-	if err != nil {
-		return err
-	}
-	client, err := objstore.New(ctx, cfg.S3)
+	cfg, client, err := benchenv.S3(ctx)
 	if err != nil {
 		return err
 	}

@@ -17,27 +17,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"strconv"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
-	"github.com/restoreportal/portal/internal/audit"
-	"github.com/restoreportal/portal/internal/auth"
 	"github.com/restoreportal/portal/internal/cluster"
-	"github.com/restoreportal/portal/internal/config"
-	"github.com/restoreportal/portal/internal/database"
-	"github.com/restoreportal/portal/internal/jobs"
-	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/tickets"
 	"github.com/restoreportal/portal/internal/verify"
+	"github.com/restoreportal/portal/scripts/benchenv"
 )
 
 const (
@@ -46,12 +38,7 @@ const (
 	owner = "bench_undel_owner"
 )
 
-func main() {
-	if err := run(context.Background()); err != nil {
-		fmt.Fprintln(os.Stderr, "benchundelete:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchenv.Main("benchundelete", run) }
 
 func envInt(name string, def int) int {
 	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
@@ -60,38 +47,15 @@ func envInt(name string, def int) int {
 	return def
 }
 
-func run(ctx context.Context) error {
+func run(ctx context.Context, e *benchenv.Env, _ []string) error {
 	rows, missing := envInt("BENCH_ROWS", 200000), envInt("BENCH_MISSING", 100000)
 	if missing > rows {
 		return errors.New("BENCH_MISSING is more than BENCH_ROWS")
 	}
-	cfg, err := config.Load(os.Getenv)
-	if err != nil {
+	if err := e.Prepare(ctx); err != nil {
 		return err
 	}
-	level := slog.LevelWarn
-	if os.Getenv("BENCH_LOG") == "info" {
-		level = slog.LevelInfo // the workers' phases, with their times
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	pool, err := database.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if err := database.Migrate(ctx, pool, log); err != nil {
-		return err
-	}
-	s3c, err := objstore.New(ctx, cfg.S3)
-	if err != nil {
-		return err
-	}
-	if _, err := s3c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &cfg.S3.Bucket}); err != nil {
-		if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &cfg.S3.Bucket}); err != nil {
-			return fmt.Errorf("create bucket %s: %w", cfg.S3.Bucket, err)
-		}
-	}
-	cl, err := cluster.New(cfg.ProjectsAdminURL)
+	cl, err := cluster.New(e.Config.ProjectsAdminURL)
 	if err != nil {
 		return err
 	}
@@ -100,39 +64,25 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer live.Close(context.Background())
-	if _, err := pool.Exec(ctx, `INSERT INTO projects (ref, database_name, source) VALUES ($1, $2, 'registered')
-		ON CONFLICT (ref) DO UPDATE SET database_name = excluded.database_name`, ref, db); err != nil {
-		return fmt.Errorf("register project: %w", err)
+	if err := e.RegisterProject(ctx, ref, db); err != nil {
+		return err
 	}
-	snap, err := verify.Capture(ctx, snapshots.NewDeps(cfg, pool, s3c, log), ref, false)
+	snap, err := verify.Capture(ctx, e.Snapshots(), ref, false)
 	if err != nil {
 		return fmt.Errorf("capture: %w", err)
 	}
 	fmt.Printf("snapshot %d: public.items with %d rows, %d bytes gzipped\n", snap.ID, rows, snap.Size)
 
-	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: log, Queues: jobs.Queues(cfg),
-		Workers: jobs.Workers(jobs.Deps{Config: cfg, Pool: pool, S3: s3c, Log: log})})
+	rc, stop, err := e.StartWorkers(ctx)
 	if err != nil {
 		return err
 	}
-	if err := rc.Start(ctx); err != nil {
-		return err
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = rc.Stop(sctx)
-	}()
-	stamp := time.Now().Format("150405.000")
-	op, _, err := auth.CreateUser(ctx, pool, audit.System("bench"), auth.NewUser{Email: "bench-op-" + stamp + "@example.com", Role: auth.RoleOperator})
+	defer stop()
+	op, ap, err := e.Staff(ctx)
 	if err != nil {
 		return err
 	}
-	ap, _, err := auth.CreateUser(ctx, pool, audit.System("bench"), auth.NewUser{Email: "bench-ap-" + stamp + "@example.com", Role: auth.RoleApprover})
-	if err != nil {
-		return err
-	}
-	actors := [2]tickets.Actor{tickets.UserActor(op, "bench"), tickets.UserActor(ap, "bench")}
+	actors := [2]tickets.Actor{op, ap}
 	step := max(rows/missing, 1)
 
 	var totals [2]float64
@@ -140,7 +90,7 @@ func run(ctx context.Context) error {
 		if err := deleteRows(ctx, live, step, missing); err != nil {
 			return err
 		}
-		tk, err := restore(ctx, pool, rc, actors, snap, mode)
+		tk, err := restore(ctx, e.Pool, rc, actors, snap, mode)
 		if err != nil {
 			return err
 		}
@@ -208,20 +158,9 @@ func deleteRows(ctx context.Context, conn *pgx.Conn, step, missing int) error {
 // restore prepares, submits, approves and waits for a tables restore of
 // public.items in mode.
 func restore(ctx context.Context, pool *pgxpool.Pool, rc *river.Client[pgx.Tx], a [2]tickets.Actor, snap snapshots.Snapshot, mode tickets.Mode) (tickets.Ticket, error) {
-	cat := tickets.SnapshotCatalog(pool)
-	scope := tickets.Scope{Kind: tickets.ScopeTables, Tables: []string{"public.items"}}
-	tk, err := tickets.Create(ctx, pool, cat, a[0], tickets.NewTicket{Source: tickets.SourcePortal, ProjectRef: ref,
-		RequesterEmail: "bench@example.com", Scope: scope, Mode: mode, Note: "bench-undelete.sh"})
+	tk, err := benchenv.Approve(ctx, pool, rc, a[0], a[1], benchenv.Restore{Ref: ref, SnapshotID: snap.ID,
+		Scope: tickets.Scope{Kind: tickets.ScopeTables, Tables: []string{"public.items"}}, Mode: mode, Note: "bench-undelete.sh"})
 	if err != nil {
-		return tk, err
-	}
-	if _, err := tickets.Prepare(ctx, pool, cat, a[0], tk.ID, tickets.Preparation{SnapshotID: snap.ID, Scope: scope, Mode: mode}); err != nil {
-		return tk, err
-	}
-	if _, err := tickets.Submit(ctx, pool, a[0], tk.ID); err != nil {
-		return tk, err
-	}
-	if _, err := tickets.Approve(ctx, pool, rc, a[1], tk.ID, ref); err != nil {
 		return tk, err
 	}
 	deadline := time.Now().Add(30 * time.Minute)
