@@ -10,12 +10,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/restoreportal/portal/internal/auth"
 	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/runbook"
 	"github.com/restoreportal/portal/internal/testenv"
 	"github.com/restoreportal/portal/internal/tickets"
-	"github.com/restoreportal/portal/internal/tickets/tickettest"
 )
 
 // runningStaged is a running destructive tables restore of public.orders
@@ -30,8 +28,7 @@ func (f *fixture) runningStaged() (tickets.Ticket, tickets.Actor) {
 func (f *fixture) runningStagedScope(scope tickets.Scope) (tickets.Ticket, tickets.Actor) {
 	f.t.Helper()
 	ctx := context.Background()
-	op := tickets.UserActor(tickettest.User(f.t, f.pool, "op-"+f.ref+"@example.com", auth.RoleOperator), "test")
-	ap := tickets.UserActor(tickettest.User(f.t, f.pool, "ap-"+f.ref+"@example.com", auth.RoleApprover), "test")
+	op, ap := f.p.Operator, f.p.Approver
 	cat := tickets.SnapshotCatalog(f.pool)
 	tk, err := tickets.Create(ctx, f.pool, cat, op, tickets.NewTicket{Source: tickets.SourcePortal, ProjectRef: f.ref,
 		RequesterEmail: "customer@example.com", Scope: scope, Mode: tickets.ModeDestructive, Note: "staged review test"})
