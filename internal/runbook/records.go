@@ -134,6 +134,15 @@ func LeftOnCluster(ctx context.Context, d Deps, ticketID int64) string {
 			left = append(left, r.String())
 		}
 	}
+	roles, err := tickets.RoleRecordsByTicket(context.WithoutCancel(ctx), d.Pool, ticketID)
+	if err != nil {
+		return "(could not read what the ticket left on the cluster: " + err.Error() + ")"
+	}
+	for _, r := range roles {
+		if r.State == tickets.RolePlanned || r.State == tickets.RoleMade {
+			left = append(left, fmt.Sprintf("role %s (owner role, %s)", r.Name, r.State))
+		}
+	}
 	if len(left) == 0 {
 		return "Nothing made by this ticket is left on the cluster."
 	}

@@ -400,6 +400,9 @@ func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, ta
 		return tickets.Result{}, err
 	}
 	if err := cl.CreateOwned(ctx, db, r.owner); err != nil {
+		if _, rerr := dropTicketRoles(ctx, r.d, cl, r.t.ID); rerr != nil {
+			r.log.Error("could not drop the new database's owner role", "database", db, "err", rerr)
+		}
 		return tickets.Result{}, err
 	}
 	if err := own.made(ctx, rec, nil); err != nil {
@@ -408,6 +411,10 @@ func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, ta
 	fail := func(err error) (tickets.Result, error) {
 		if derr := own.drop(ctx, rec); derr != nil {
 			r.log.Error("could not drop the incomplete new database", "database", db, "err", derr)
+		} else if note, rerr := dropTicketRoles(ctx, r.d, cl, r.t.ID); rerr != nil {
+			r.log.Error("could not drop the incomplete new database's owner role", "database", db, "err", rerr)
+		} else if note != "" {
+			r.log.Info("incomplete new database dropped", "database", db, "roles", note)
 		}
 		return tickets.Result{}, err
 	}

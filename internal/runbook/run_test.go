@@ -174,6 +174,31 @@ func (f *fixture) runningScope(scope tickets.Scope) tickets.Ticket {
 	return tk
 }
 
+// runningNewProject makes a new-project full-scope ticket of the fixture's
+// snapshot, started by an operator and marked running, as its worker would.
+func (f *fixture) runningNewProject() tickets.Ticket {
+	f.t.Helper()
+	ctx := context.Background()
+	op := tickets.UserActor(tickettest.User(f.t, f.pool, "op-"+f.ref+"@example.com", auth.RoleOperator), "test")
+	cat := tickets.SnapshotCatalog(f.pool)
+	scope := tickets.Scope{Kind: tickets.ScopeFull}
+	tk, err := tickets.Create(ctx, f.pool, cat, op, tickets.NewTicket{Source: tickets.SourcePortal, ProjectRef: f.ref,
+		RequesterEmail: "customer@example.com", Scope: scope, Mode: tickets.ModeNewProject, Note: "runbook test"})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err = tickets.Prepare(ctx, f.pool, cat, op, tk.ID, tickets.Preparation{SnapshotID: f.snap.ID, Scope: scope, Mode: tickets.ModeNewProject}); err != nil {
+		f.t.Fatal(err)
+	}
+	if tk, err = tickets.Start(ctx, f.pool, testenv.InsertOnlyRiver(f.t, f.pool), op, tk.ID); err != nil {
+		f.t.Fatal(err)
+	}
+	if tk, err = tickets.MarkRunning(ctx, f.pool, tk.ID, tk.JobID); err != nil {
+		f.t.Fatal(err)
+	}
+	return tk
+}
+
 // attempt is attempt n of the sequence, holding no lock.
 func (f *fixture) attempt(n int) runbook.Attempt {
 	ok := func(context.Context) error { return nil }

@@ -1,0 +1,23 @@
+-- Roles a ticket's restore made on a project cluster: the owner role
+-- (<db>_owner) of a new-project restore's database. The name is recorded
+-- BEFORE the role is created; a rollback (or a failed restore) drops only a
+-- role recorded here as made by its ticket, and only when nothing else on the
+-- cluster still depends on it. A role that existed before the claim is never
+-- the ticket's (state existing) and is never dropped.
+CREATE TABLE ticket_roles (
+    id          bigserial PRIMARY KEY,
+    ticket_id   bigint NOT NULL REFERENCES tickets (id),
+    cluster     text NOT NULL,
+    name        text NOT NULL CHECK (name <> '' AND octet_length(name) <= 63),
+    -- planned: recorded, maybe not created yet; made: exists, the ticket's;
+    -- existing: it existed before the claim, not the ticket's;
+    -- dropped: gone.
+    state       text NOT NULL DEFAULT 'planned' CHECK (state IN ('planned', 'made', 'existing', 'dropped')),
+    -- left_because: why a drop left the role (what still depends on it).
+    left_because text NOT NULL DEFAULT '',
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    made_at     timestamptz,
+    dropped_at  timestamptz
+);
+CREATE UNIQUE INDEX ticket_roles_active ON ticket_roles (cluster, name) WHERE state IN ('planned', 'made');
+CREATE INDEX ticket_roles_ticket ON ticket_roles (ticket_id);
