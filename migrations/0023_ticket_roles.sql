@@ -21,3 +21,10 @@ CREATE TABLE ticket_roles (
 );
 CREATE UNIQUE INDEX ticket_roles_active ON ticket_roles (cluster, name) WHERE state IN ('planned', 'made');
 CREATE INDEX ticket_roles_ticket ON ticket_roles (ticket_id);
+
+-- ticket_databases rows were all written naming cluster 'default', wherever
+-- the database was. Every database a ticket makes is on its project's
+-- cluster (a new project's on the source project's): name that one.
+UPDATE ticket_databases d SET cluster = p.cluster
+FROM tickets t JOIN projects p ON p.ref = t.project_ref
+WHERE d.ticket_id = t.id AND d.cluster = 'default' AND p.cluster <> 'default';

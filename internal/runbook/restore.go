@@ -501,7 +501,7 @@ func (r *restoreRun) fullDestructive(ctx context.Context, snap snapshots.Snapsho
 		return tickets.Result{}, err
 	} else if done {
 		r.log.Warn("cut-over was done by an earlier attempt; finishing")
-		if rec, ok, err := tickets.DatabaseRecordActive(ctx, r.d.Pool, kept, ""); err == nil && ok && rec.DropAfter != nil {
+		if rec, ok, err := tickets.DatabaseRecordActiveOn(ctx, r.d.Pool, cl.Name(), kept, ""); err == nil && ok && rec.DropAfter != nil {
 			keptUntil = *rec.DropAfter // as recorded by the cut-over
 		}
 		return r.finishFull(ctx, live, kept, keptUntil, nil)
@@ -602,7 +602,7 @@ func (r *restoreRun) recordCutover(ctx context.Context, stg, kept tickets.Databa
 // swap committed (then the fact is recorded now). A record and a cluster that
 // disagree are refused.
 func (r *restoreRun) cutoverRecorded(ctx context.Context, cl *cluster.Cluster, live, staging, kept string, keptUntil time.Time) (bool, error) {
-	keptRec, ok, err := tickets.DatabaseRecordActive(ctx, r.d.Pool, kept, "")
+	keptRec, ok, err := tickets.DatabaseRecordActiveOn(ctx, r.d.Pool, cl.Name(), kept, "")
 	if err != nil {
 		return false, err
 	}

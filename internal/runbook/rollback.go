@@ -59,11 +59,11 @@ func (w *rollbacker) rollback(ctx context.Context, t tickets.Ticket) error {
 		if _, err := settleCutover(ctx, w.d, cl, t.ID, tickets.CutoverRollback, "the next attempt found it open"); err != nil && !errors.Is(err, tickets.ErrNoCutover) {
 			return err
 		}
-		keptRec, ok, err := tickets.DatabaseRecordActive(ctx, w.d.Pool, kept, "")
+		keptRec, ok, err := tickets.DatabaseRecordActiveOn(ctx, w.d.Pool, cl.Name(), kept, "")
 		if err != nil {
 			return err
 		}
-		asideRec, fresh, err := tickets.DatabaseRecordClaim(ctx, w.d.Pool, t.ID, aside, "", tickets.PurposeRollbackAside)
+		asideRec, fresh, err := tickets.DatabaseRecordClaimOn(ctx, w.d.Pool, t.ID, cl.Name(), aside, "", tickets.PurposeRollbackAside)
 		if err != nil {
 			return err
 		}

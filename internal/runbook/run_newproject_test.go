@@ -57,8 +57,8 @@ func (f *fixture) roleStates(id int64) map[string]string {
 	out := map[string]string{}
 	for _, r := range recs {
 		out[r.Name] = r.State
-		if r.Cluster != cluster.Default {
-			f.t.Errorf("role %s recorded on cluster %q, want %q", r.Name, r.Cluster, cluster.Default)
+		if r.Cluster != f.cl.Name() {
+			f.t.Errorf("role %s recorded on cluster %q, want %q", r.Name, r.Cluster, f.cl.Name())
 		}
 	}
 	return out
@@ -162,7 +162,7 @@ func TestNewProjectRollbackLeavesARoleItDidNotMake(t *testing.T) {
 	f := newFixture(t)
 	tk := f.runningNewProject()
 	role := cluster.OwnerRoleFor(cluster.NewProjectDatabase(tk.TargetRef()))
-	admin, err := pgx.Connect(ctx, f.cfg.ProjectsAdminURL)
+	admin, err := pgx.Connect(ctx, f.admin)
 	if err != nil {
 		t.Fatal(err)
 	}

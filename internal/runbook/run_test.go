@@ -36,6 +36,7 @@ import (
 type fixture struct {
 	t       *testing.T
 	cfg     config.Config
+	admin   string // the project cluster's superuser URL
 	pool    *pgxpool.Pool
 	cl      *cluster.Cluster
 	ref, db string
@@ -45,6 +46,7 @@ type fixture struct {
 
 	mu       sync.Mutex
 	cleanups []scheduled // what the sequence asked to be cleaned up
+	op, ap   *tickets.Actor
 }
 
 type scheduled struct {
@@ -54,8 +56,20 @@ type scheduled struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureOn(t, cluster.Default, "")
+}
+
+// newFixtureOn is newFixture with the project on cluster name, reached at
+// adminURL (a second configured cluster; "" is the stack's project cluster).
+func newFixtureOn(t *testing.T, name, adminURL string) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	cfg := testenv.Config(t)
+	if adminURL == "" {
+		adminURL = cfg.ProjectsAdminURL
+	} else {
+		cfg.Clusters = map[string]string{cluster.Default: cfg.ProjectsAdminURL, name: adminURL}
+	}
 	s3c, bucket := testenv.S3(t)
 	cfg.S3.Bucket = bucket
 	cfg.Worker.ApplyJobs = 2
@@ -64,16 +78,20 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	cl, err := cluster.New(cfg.ProjectsAdminURL)
+	reg, err := cluster.NewRegistry(map[string]string{name: adminURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := reg.Get(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := make([]byte, 5)
 	_, _ = rand.Read(b)
-	f := &fixture{t: t, cfg: cfg, pool: pool, cl: cl, ref: fmt.Sprintf("proj-%x", b)}
+	f := &fixture{t: t, cfg: cfg, admin: adminURL, pool: pool, cl: cl, ref: fmt.Sprintf("proj-%x", b)}
 	f.db = demo.DatabaseName(f.ref)
 	t.Cleanup(f.dropDatabases)
-	url, err := demo.CreateDatabase(ctx, cfg.ProjectsAdminURL, f.db)
+	url, err := demo.CreateDatabase(ctx, adminURL, f.db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +105,7 @@ func newFixture(t *testing.T) *fixture {
 			t.Fatal(err)
 		}
 	}
-	if _, err := pool.Exec(ctx, `INSERT INTO projects (ref, database_name, source) VALUES ($1, $2, 'registered')`, f.ref, f.db); err != nil {
+	if _, err := pool.Exec(ctx, `INSERT INTO projects (ref, database_name, source, cluster) VALUES ($1, $2, 'registered', $3)`, f.ref, f.db, name); err != nil {
 		t.Fatal(err)
 	}
 	log := testenv.Logger(t)
@@ -110,7 +128,7 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) dropDatabases() {
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, f.cfg.ProjectsAdminURL)
+	conn, err := pgx.Connect(ctx, f.admin)
 	if err != nil {
 		return
 	}
@@ -151,8 +169,7 @@ func (f *fixture) running() tickets.Ticket {
 func (f *fixture) runningScope(scope tickets.Scope) tickets.Ticket {
 	f.t.Helper()
 	ctx := context.Background()
-	op := tickets.UserActor(tickettest.User(f.t, f.pool, "op-"+f.ref+"@example.com", auth.RoleOperator), "test")
-	ap := tickets.UserActor(tickettest.User(f.t, f.pool, "ap-"+f.ref+"@example.com", auth.RoleApprover), "test")
+	op, ap := f.actors()
 	cat := tickets.SnapshotCatalog(f.pool)
 	tk, err := tickets.Create(ctx, f.pool, cat, op, tickets.NewTicket{Source: tickets.SourcePortal, ProjectRef: f.ref,
 		RequesterEmail: "customer@example.com", Scope: scope, Mode: tickets.ModeDestructive, Note: "runbook test"})
@@ -174,12 +191,25 @@ func (f *fixture) runningScope(scope tickets.Scope) tickets.Ticket {
 	return tk
 }
 
+// actors are the fixture's operator and approver, made once.
+func (f *fixture) actors() (op, ap tickets.Actor) {
+	f.t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.op == nil {
+		o := tickets.UserActor(tickettest.User(f.t, f.pool, "op-"+f.ref+"@example.com", auth.RoleOperator), "test")
+		a := tickets.UserActor(tickettest.User(f.t, f.pool, "ap-"+f.ref+"@example.com", auth.RoleApprover), "test")
+		f.op, f.ap = &o, &a
+	}
+	return *f.op, *f.ap
+}
+
 // runningNewProject makes a new-project full-scope ticket of the fixture's
 // snapshot, started by an operator and marked running, as its worker would.
 func (f *fixture) runningNewProject() tickets.Ticket {
 	f.t.Helper()
 	ctx := context.Background()
-	op := tickets.UserActor(tickettest.User(f.t, f.pool, "op-"+f.ref+"@example.com", auth.RoleOperator), "test")
+	op, _ := f.actors()
 	cat := tickets.SnapshotCatalog(f.pool)
 	scope := tickets.Scope{Kind: tickets.ScopeFull}
 	tk, err := tickets.Create(ctx, f.pool, cat, op, tickets.NewTicket{Source: tickets.SourcePortal, ProjectRef: f.ref,

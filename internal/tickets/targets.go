@@ -18,6 +18,15 @@ type Databases interface {
 	Exists(ctx context.Context, name string) (bool, error)
 }
 
+// clusterNameOf is the name of the cluster dbs looks at, when it has one
+// (a *cluster.Cluster has), else DefaultCluster.
+func clusterNameOf(dbs Databases) string {
+	if n, ok := dbs.(interface{ Name() string }); ok && n.Name() != "" {
+		return n.Name()
+	}
+	return DefaultCluster
+}
+
 // MaxKeepDays bounds Options.KeepDays.
 const MaxKeepDays = 90
 
@@ -87,7 +96,8 @@ func CheckNewProjectTarget(ctx context.Context, db DB, dbs Databases, t Ticket) 
 		return refuse("%s is the project being restored: a new-project restore needs a new ref", ref)
 	}
 	name := cluster.NewProjectDatabase(ref)
-	rec, ok, err := DatabaseRecordActive(ctx, db, name, "")
+	on := clusterNameOf(dbs)
+	rec, ok, err := DatabaseRecordActiveOn(ctx, db, on, name, "")
 	if err != nil {
 		return err
 	}
@@ -117,7 +127,7 @@ func CheckNewProjectTarget(ctx context.Context, db DB, dbs Databases, t Ticket) 
 			return fmt.Errorf("look up database %s on the project cluster: %w", name, err)
 		}
 		if exists {
-			return refuse("database %s already exists on cluster %s: a new-project restore needs a new name", name, DefaultCluster)
+			return refuse("database %s already exists on cluster %s: a new-project restore needs a new name", name, on)
 		}
 	}
 	return nil
