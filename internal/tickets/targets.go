@@ -139,6 +139,30 @@ func SnapshotCatalogOn(db snapshots.DB, dbs Databases) Catalog {
 	return snapshotCatalog{db: db, dbs: dbs}
 }
 
+// ClusterLookup returns the cluster project ref lives on (its registered
+// cluster), for the checks Prepare makes there.
+type ClusterLookup func(ctx context.Context, projectRef string) (Databases, error)
+
+// SnapshotCatalogFor is SnapshotCatalog that looks a new-project target
+// database up on the cluster of the ticket's project, found by lookup.
+func SnapshotCatalogFor(db snapshots.DB, lookup ClusterLookup) Catalog {
+	return snapshotCatalog{db: db, lookup: lookup}
+}
+
+// clusterFor is the cluster a catalog looks project ref's databases up on:
+// its lookup's answer, else clusterOf. A project whose cluster is not
+// configured gets none (the worker refuses its restore, naming the cluster).
+func clusterFor(ctx context.Context, cat Catalog, ref string) Databases {
+	if c, ok := cat.(snapshotCatalog); ok && c.lookup != nil {
+		dbs, err := c.lookup(ctx, ref)
+		if err != nil {
+			return nil
+		}
+		return dbs
+	}
+	return clusterOf(cat)
+}
+
 // clusterOf is the cluster lookup a catalog carries, if any.
 func clusterOf(cat Catalog) Databases {
 	if c, ok := cat.(snapshotCatalog); ok && c.dbs != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/restoreportal/portal/internal/audit"
 	"github.com/restoreportal/portal/internal/auth"
+	"github.com/restoreportal/portal/internal/config"
 	"github.com/restoreportal/portal/internal/testenv"
 	"github.com/restoreportal/portal/internal/tickets"
 	"github.com/restoreportal/portal/internal/tickets/tickettest"
@@ -50,10 +51,20 @@ func newPortal(t testing.TB) *portal {
 
 func newPortalLog(t testing.TB, log *slog.Logger) *portal {
 	t.Helper()
+	return newPortalWith(t, log, nil)
+}
+
+// newPortalWith is newPortalLog with the configuration changed by edit
+// (nil: as the stack's).
+func newPortalWith(t testing.TB, log *slog.Logger, edit func(*config.Config)) *portal {
+	t.Helper()
 	pool := testenv.PortalPool(t)
 	s3c, bucket := testenv.S3(t)
 	cfg := testenv.Config(t)
 	cfg.S3.Bucket = bucket
+	if edit != nil {
+		edit(&cfg)
+	}
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: log})
 	if err != nil {
 		t.Fatal(err)

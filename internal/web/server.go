@@ -16,7 +16,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/riverqueue/river"
 
-	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/config"
 	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/tickets"
@@ -44,11 +43,16 @@ type Server struct {
 
 // New builds the router exactly as the portal serves it; tests use it too.
 func New(d Deps) *echo.Echo {
-	s := &Server{Deps: d, catalog: tickets.SnapshotCatalog(d.Pool)}
-	if cl, err := cluster.New(d.Config.ProjectsAdminURL); err == nil {
-		// Prepare refuses a new-project target that exists on the cluster.
-		s.catalog = tickets.SnapshotCatalogOn(d.Pool, cl)
-	}
+	s := &Server{Deps: d}
+	// Prepare refuses a new-project target that exists on the cluster of
+	// the ticket's project (rollback.go's projectCluster).
+	s.catalog = tickets.SnapshotCatalogFor(d.Pool, func(ctx context.Context, ref string) (tickets.Databases, error) {
+		cl, err := s.projectCluster(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		return cl, nil
+	})
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
