@@ -32,6 +32,7 @@ import (
 // with a catalog of two projects and one user of each role.
 type portal struct {
 	e      *echo.Echo
+	stop   func() // stops the router's background services (River UI)
 	srv    *httptest.Server
 	pool   *pgxpool.Pool
 	snaps  []tickets.Snapshot
@@ -70,7 +71,8 @@ func newPortalWith(t testing.TB, log *slog.Logger, edit func(*config.Config)) *p
 		t.Fatal(err)
 	}
 	p := &portal{pool: pool, users: map[auth.Role]auth.User{}, s3: s3c, bucket: bucket, prefix: cfg.S3.Prefix}
-	p.e = web.New(web.Deps{Config: cfg, Pool: pool, S3: s3c, River: rc, Log: log})
+	p.e, p.stop = web.NewServer(web.Deps{Config: cfg, Pool: pool, S3: s3c, River: rc, Log: log})
+	t.Cleanup(p.stop) // after the server closes, before the pool does (cleanups run last first)
 	p.srv = httptest.NewServer(p.e)
 	t.Cleanup(p.srv.Close)
 	p.snaps = tickettest.Snapshots(t, pool, "proj-alpha")

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -39,11 +40,29 @@ type Server struct {
 	riverUIOnce sync.Once
 	riverUI     http.Handler
 	riverUIErr  error
+	// bg is the life of the River UI's background services (its query
+	// cachers); stopBG ends it (riverui.go).
+	bg     context.Context
+	stopBG context.CancelFunc
+	// bgStopped silences the River UI's logger once stopped: a query cut by
+	// the stop would log its cancellation after the portal closed its pool.
+	bgStopped atomic.Bool
 }
 
 // New builds the router exactly as the portal serves it; tests use it too.
+// The River UI's background services it may start run until the process
+// ends: NewServer gives the function that stops them.
 func New(d Deps) *echo.Echo {
+	e, _ := NewServer(d)
+	return e
+}
+
+// NewServer is New with the function that stops the router's background
+// services (River UI's query cachers, which poll the pool every 10 s): call
+// it before the pool closes, after the HTTP server has shut down.
+func NewServer(d Deps) (*echo.Echo, func()) {
 	s := &Server{Deps: d}
+	s.bg, s.stopBG = context.WithCancel(context.Background())
 	// Prepare refuses a new-project target that exists on the cluster of
 	// the ticket's project (rollback.go's projectCluster).
 	s.catalog = tickets.SnapshotCatalogFor(d.Pool, func(ctx context.Context, ref string) (tickets.Databases, error) {
@@ -62,7 +81,7 @@ func New(d Deps) *echo.Echo {
 	e.HTTPErrorHandler = s.handleError
 	e.Use(s.recoverPanics, s.logRequests, s.securityHeaders, s.checkInput, s.authenticate)
 	s.routes(e)
-	return e
+	return e, s.stopBackground
 }
 
 // publicRoutes are the only routes served without a login or API token; the
