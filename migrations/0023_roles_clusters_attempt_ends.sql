@@ -1,3 +1,6 @@
+-- 0023: the roles a ticket made (ticket_roles), database records moved to
+-- their project's cluster, and the ends of job attempts (job_attempt_ends).
+
 -- Roles a ticket's restore made on a project cluster: the owner role
 -- (<db>_owner) of a new-project restore's database. The name is recorded
 -- BEFORE the role is created; a rollback (or a failed restore) drops only a
@@ -28,3 +31,16 @@ CREATE INDEX ticket_roles_ticket ON ticket_roles (ticket_id);
 UPDATE ticket_databases d SET cluster = p.cluster
 FROM tickets t JOIN projects p ON p.ref = t.project_ref
 WHERE d.ticket_id = t.id AND d.cluster = 'default' AND p.cluster <> 'default';
+
+-- The end of each restore and rollback job attempt, written by its worker
+-- on the project lock's session just before it releases the lock. River
+-- marks the job completed (or snoozed, failed) only after the worker
+-- returns; in between, the job reads running with its lock free, as a dead
+-- worker's would. The watchdog does not rescue (nor count) an attempt that
+-- ended, unless River has not recorded its end long after it.
+CREATE TABLE job_attempt_ends (
+    job_id   bigint NOT NULL,
+    attempt  int NOT NULL,
+    ended_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (job_id, attempt)
+);
