@@ -91,7 +91,8 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("river client: %w", err)
 	}
-	e := web.New(web.Deps{Config: cfg, Pool: pool, S3: s3c, River: rc, Log: log})
+	e, stopWeb := web.NewServer(web.Deps{Config: cfg, Pool: pool, S3: s3c, River: rc, Log: log})
+	defer stopWeb() // River UI's background queries end before rt.Close closes the pool
 	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: e, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()

@@ -42,7 +42,7 @@ type CleanupWorker struct {
 // Work drops the kept copy if it is still there.
 func (w *CleanupWorker) Work(ctx context.Context, job *river.Job[CleanupArgs]) error {
 	a := job.Args
-	rec, ok, err := tickets.DatabaseRecordActive(ctx, w.d.Pool, a.Database, a.Schema)
+	rec, ok, err := tickets.DatabaseRecordOfTicket(ctx, w.d.Pool, a.TicketID, a.Database, a.Schema) // on the cluster it records
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,13 @@ type projectLocker struct {
 	retryFor time.Duration
 	log      *slog.Logger
 
+	// endJob and endAttempt, when set, name the job attempt whose end the
+	// unlock records (job_attempt_ends) before it releases the lock, so the
+	// watchdog does not read the moment before River records the end as a
+	// dead worker.
+	endJob     int64
+	endAttempt int
+
 	mu   sync.Mutex
 	conn *pgxpool.Conn // nil while lost
 }
@@ -151,6 +158,12 @@ func (l *projectLocker) unlock() {
 func (l *projectLocker) release(conn *pgxpool.Conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), unlockTimeout)
 	defer cancel()
+	if l.endJob != 0 {
+		if _, err := conn.Exec(ctx, `INSERT INTO job_attempt_ends (job_id, attempt) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+			l.endJob, l.endAttempt); err != nil && l.log != nil {
+			l.log.Warn("could not record the attempt's end; the watchdog may hand the job back once", "job_id", l.endJob, "err", err)
+		}
+	}
 	var released bool
 	if err := conn.QueryRow(ctx, `SELECT pg_advisory_unlock($1)`, l.key).Scan(&released); err != nil || !released {
 		l.destroy(conn)

@@ -44,6 +44,7 @@ func (w *RestoreWorker) Work(ctx context.Context, job *river.Job[tickets.Restore
 		return river.JobSnooze(15 * time.Second)
 	}
 	lock.jobID, lock.attempt, lock.retryFor, lock.log = job.ID, job.Attempt, w.retryFor(), log
+	lock.endJob, lock.endAttempt = job.ID, job.Attempt
 	defer lock.unlock()
 
 	t, err := tickets.TicketGet(ctx, w.d.Pool, a.TicketID)

@@ -28,14 +28,15 @@ func (*RollbackWorker) Timeout(*river.Job[tickets.RollbackArgs]) time.Duration {
 func (w *RollbackWorker) Work(ctx context.Context, job *river.Job[tickets.RollbackArgs]) error {
 	a := job.Args
 	log := w.d.Log.With("ticket_id", a.TicketID, "project_ref", a.ProjectRef, "job_id", job.ID)
-	unlock, _, ok, err := projectLock(ctx, w.d.Pool, a.ProjectRef, log)
+	lock, ok, err := lockProject(ctx, w.d.Pool, a.ProjectRef, log)
 	if err != nil {
 		return err
 	}
 	if !ok {
 		return river.JobSnooze(15 * time.Second)
 	}
-	defer unlock()
+	lock.endJob, lock.endAttempt = job.ID, job.Attempt // the watchdog reads the attempt's end (lock.go)
+	defer lock.unlock()
 	t, err := tickets.TicketGet(ctx, w.d.Pool, a.TicketID)
 	if err != nil {
 		return err

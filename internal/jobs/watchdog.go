@@ -134,10 +134,18 @@ func RescueDeadRestores(ctx context.Context, pool *pgxpool.Pool, after time.Dura
 			"at": time.Now().UTC(), "attempt": j.attempt,
 			"error": "the worker running this attempt stopped (its project lock was released without the job ending); handed to another worker",
 		})
-		tag, err := conn.Exec(ctx, `UPDATE river_job SET state = 'available', scheduled_at = now(),
+		// In the same statement as the count: an attempt whose worker
+		// recorded its end (lock.go, just before its unlock) is not dead, only
+		// not yet marked done by River; it is handed back, uncounted, only if
+		// River has still not recorded its end after `after`.
+		tag, err := conn.Exec(ctx, `WITH ended AS (
+				SELECT e.ended_at FROM job_attempt_ends e JOIN river_job j ON j.id = e.job_id AND j.attempt = e.attempt WHERE j.id = $1)
+			UPDATE river_job SET state = 'available', scheduled_at = now(),
 			errors = array_append(errors, $2::jsonb),
-			metadata = metadata || jsonb_build_object($3::text, coalesce((metadata->>$3::text)::int, 0) + 1)
-			WHERE id = $1 AND state = 'running'`, j.id, note, rescueMetadataKey)
+			metadata = metadata || jsonb_build_object($3::text, coalesce((metadata->>$3::text)::int, 0) +
+				CASE WHEN EXISTS (SELECT 1 FROM ended) THEN 0 ELSE 1 END)
+			WHERE id = $1 AND state = 'running'
+			  AND NOT EXISTS (SELECT 1 FROM ended WHERE ended_at > now() - $4::interval)`, j.id, note, rescueMetadataKey, after.String())
 		if err != nil {
 			return rescued, fmt.Errorf("rescue job %d: %w", j.id, err)
 		}

@@ -175,3 +175,75 @@ func TestRescueDeadDrills(t *testing.T) {
 		t.Errorf("second pass = %d, %v; want nothing more", n, err)
 	}
 }
+
+// TestRescueSkipsAnAttemptThatEnded freezes the moment between a worker's
+// unlock and River's completion: the attempt's unlock recorded its end, its
+// lock is free, and River still reads the job running. The watchdog leaves
+// it alone and counts nothing. A job whose earlier attempt ended but whose
+// current one did not is a dead worker's, rescued and counted; an ended
+// attempt that River still reads running long after is handed back
+// uncounted.
+func TestRescueSkipsAnAttemptThatEnded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.PortalPool(t)
+	rc := testenv.InsertOnlyRiver(t, pool)
+	insert := func(ref string, attempt int) int64 {
+		t.Helper()
+		res, err := rc.Insert(ctx, tickets.RestoreArgs{TicketID: 1, ProjectRef: ref}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pool.Exec(ctx, `UPDATE river_job SET state = 'running', attempt = $2,
+			attempted_at = now() - interval '1 hour' WHERE id = $1`, res.Job.ID, attempt); err != nil {
+			t.Fatal(err)
+		}
+		return res.Job.ID
+	}
+	// endAttempt takes ref's lock as the worker of job's attempt does and
+	// releases it: what a worker's deferred unlock does when Work returns.
+	endAttempt := func(ref string, job int64, attempt int) {
+		t.Helper()
+		l, ok, err := lockProject(ctx, pool, ref, testenv.Logger(t))
+		if err != nil || !ok {
+			t.Fatalf("lock %s: %v %v", ref, ok, err)
+		}
+		l.endJob, l.endAttempt = job, attempt
+		l.unlock()
+	}
+	state := func(id int64) (string, string) {
+		t.Helper()
+		var st, n string
+		if err := pool.QueryRow(ctx, `SELECT state, coalesce(metadata->>'portal:rescue_count', '') FROM river_job WHERE id = $1`, id).Scan(&st, &n); err != nil {
+			t.Fatal(err)
+		}
+		return st, n
+	}
+	ended := insert("proj-ended", 1)
+	endAttempt("proj-ended", ended, 1)
+	earlier := insert("proj-earlier", 2)
+	endAttempt("proj-earlier", earlier, 1) // attempt 1 ended; attempt 2's worker died
+
+	n, err := RescueDeadRestores(ctx, pool, time.Minute)
+	if err != nil || n != 1 {
+		t.Fatalf("RescueDeadRestores = %d, %v; want 1 (the dead attempt 2)", n, err)
+	}
+	if st, c := state(ended); st != "running" || c != "" {
+		t.Errorf("the attempt that ended: %s, rescue count %q; want running, uncounted", st, c)
+	}
+	if st, c := state(earlier); st != "available" || c != "1" {
+		t.Errorf("the dead attempt after an ended one: %s, rescue count %q; want available, 1", st, c)
+	}
+
+	// River never recorded the end (its process died right after the
+	// unlock): once `after` has passed, the job goes back, uncounted.
+	if _, err := pool.Exec(ctx, `UPDATE job_attempt_ends SET ended_at = now() - interval '2 hours' WHERE job_id = $1`, ended); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := RescueDeadRestores(ctx, pool, time.Minute); err != nil || n != 1 {
+		t.Fatalf("RescueDeadRestores after the end aged = %d, %v; want 1", n, err)
+	}
+	if st, c := state(ended); st != "available" || c != "0" {
+		t.Errorf("an ended attempt River lost: %s, rescue count %q; want available, 0", st, c)
+	}
+}

@@ -139,7 +139,7 @@ func (r *restoreRun) liveOwnerRole(ctx context.Context, cl *cluster.Cluster, liv
 // new database at once.
 func (r *restoreRun) newProjectOwner(ctx context.Context, cl *cluster.Cluster, db string) error {
 	r.owner = newOwnerRole(db)
-	if err := cl.EnsureOwnerRole(ctx, r.owner); err != nil {
+	if err := r.claimOwnerRole(ctx, cl, r.owner); err != nil { // roles.go
 		return err
 	}
 	p, err := snapshots.ProjectGet(ctx, r.d.Pool, r.t.ProjectRef)

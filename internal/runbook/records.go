@@ -31,7 +31,7 @@ type recorder struct {
 // dropStale; a database of that name that is not recorded for the ticket is
 // refused and left alone.
 func (o recorder) claim(ctx context.Context, name, schema, purpose string, dropStale bool) (tickets.DatabaseRecord, error) {
-	rec, fresh, err := tickets.DatabaseRecordClaim(ctx, o.d.Pool, o.ticketID, name, schema, purpose)
+	rec, fresh, err := tickets.DatabaseRecordClaimOn(ctx, o.d.Pool, o.ticketID, o.cl.Name(), name, schema, purpose)
 	if err != nil {
 		return tickets.DatabaseRecord{}, err
 	}
@@ -51,14 +51,14 @@ func (o recorder) claim(ctx context.Context, name, schema, purpose string, dropS
 			return tickets.DatabaseRecord{}, rerr
 		}
 		return tickets.DatabaseRecord{}, fmt.Errorf("database %s already exists on cluster %s and is not recorded as made by ticket %d: it was left alone; remove or rename it by hand, then retry",
-			name, tickets.DefaultCluster, o.ticketID)
+			name, o.cl.Name(), o.ticketID)
 	case !dropStale:
 		return tickets.DatabaseRecord{}, fmt.Errorf("database %s (the %s of ticket %d, %s) exists already: resolve it by hand before retrying", name, purpose, o.ticketID, rec.State)
 	}
 	if err := o.drop(ctx, rec); err != nil {
 		return tickets.DatabaseRecord{}, err
 	}
-	rec, _, err = tickets.DatabaseRecordClaim(ctx, o.d.Pool, o.ticketID, name, schema, purpose)
+	rec, _, err = tickets.DatabaseRecordClaimOn(ctx, o.d.Pool, o.ticketID, o.cl.Name(), name, schema, purpose)
 	return rec, err
 }
 
@@ -70,7 +70,7 @@ func (o recorder) made(ctx context.Context, rec tickets.DatabaseRecord, dropAfte
 // mine reads the active record of name (and schema) and checks it is this
 // ticket's, for purpose.
 func (o recorder) mine(ctx context.Context, name, schema, purpose string) (tickets.DatabaseRecord, error) {
-	rec, ok, err := tickets.DatabaseRecordActive(ctx, o.d.Pool, name, schema)
+	rec, ok, err := tickets.DatabaseRecordActiveOn(ctx, o.d.Pool, o.cl.Name(), name, schema)
 	if err != nil {
 		return tickets.DatabaseRecord{}, err
 	}
@@ -132,6 +132,15 @@ func LeftOnCluster(ctx context.Context, d Deps, ticketID int64) string {
 	for _, r := range recs {
 		if r.State != tickets.RecordDropped {
 			left = append(left, r.String())
+		}
+	}
+	roles, err := tickets.RoleRecordsByTicket(context.WithoutCancel(ctx), d.Pool, ticketID)
+	if err != nil {
+		return "(could not read what the ticket left on the cluster: " + err.Error() + ")"
+	}
+	for _, r := range roles {
+		if r.State == tickets.RolePlanned || r.State == tickets.RoleMade {
+			left = append(left, fmt.Sprintf("role %s (owner role, %s)", r.Name, r.State))
 		}
 	}
 	if len(left) == 0 {

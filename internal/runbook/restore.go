@@ -404,6 +404,9 @@ func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, ta
 		return tickets.Result{}, err
 	}
 	if err := cl.CreateOwned(ctx, db, r.owner); err != nil {
+		if _, rerr := dropTicketRoles(ctx, r.d, cl, r.t.ID); rerr != nil {
+			r.log.Error("could not drop the new database's owner role", "database", db, "err", rerr)
+		}
 		return tickets.Result{}, err
 	}
 	if err := own.made(ctx, rec, nil); err != nil {
@@ -412,6 +415,10 @@ func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, ta
 	fail := func(err error) (tickets.Result, error) {
 		if derr := own.drop(ctx, rec); derr != nil {
 			r.log.Error("could not drop the incomplete new database", "database", db, "err", derr)
+		} else if note, rerr := dropTicketRoles(ctx, r.d, cl, r.t.ID); rerr != nil {
+			r.log.Error("could not drop the incomplete new database's owner role", "database", db, "err", rerr)
+		} else if note != "" {
+			r.log.Info("incomplete new database dropped", "database", db, "roles", note)
 		}
 		return tickets.Result{}, err
 	}
@@ -498,7 +505,7 @@ func (r *restoreRun) fullDestructive(ctx context.Context, snap snapshots.Snapsho
 		return tickets.Result{}, err
 	} else if done {
 		r.log.Warn("cut-over was done by an earlier attempt; finishing")
-		if rec, ok, err := tickets.DatabaseRecordActive(ctx, r.d.Pool, kept, ""); err == nil && ok && rec.DropAfter != nil {
+		if rec, ok, err := tickets.DatabaseRecordActiveOn(ctx, r.d.Pool, cl.Name(), kept, ""); err == nil && ok && rec.DropAfter != nil {
 			keptUntil = *rec.DropAfter // as recorded by the cut-over
 		}
 		return r.finishFull(ctx, live, kept, keptUntil, nil)
@@ -619,7 +626,7 @@ func (r *restoreRun) recordCutover(ctx context.Context, stg, kept tickets.Databa
 // swap committed (then the fact is recorded now). A record and a cluster that
 // disagree are refused.
 func (r *restoreRun) cutoverRecorded(ctx context.Context, cl *cluster.Cluster, live, staging, kept string, keptUntil time.Time) (bool, error) {
-	keptRec, ok, err := tickets.DatabaseRecordActive(ctx, r.d.Pool, kept, "")
+	keptRec, ok, err := tickets.DatabaseRecordActiveOn(ctx, r.d.Pool, cl.Name(), kept, "")
 	if err != nil {
 		return false, err
 	}

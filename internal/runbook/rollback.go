@@ -59,11 +59,11 @@ func (w *rollbacker) rollback(ctx context.Context, t tickets.Ticket) error {
 		if _, err := settleCutover(ctx, w.d, cl, t.ID, tickets.CutoverRollback, "the next attempt found it open"); err != nil && !errors.Is(err, tickets.ErrNoCutover) {
 			return err
 		}
-		keptRec, ok, err := tickets.DatabaseRecordActive(ctx, w.d.Pool, kept, "")
+		keptRec, ok, err := tickets.DatabaseRecordActiveOn(ctx, w.d.Pool, cl.Name(), kept, "")
 		if err != nil {
 			return err
 		}
-		asideRec, fresh, err := tickets.DatabaseRecordClaim(ctx, w.d.Pool, t.ID, aside, "", tickets.PurposeRollbackAside)
+		asideRec, fresh, err := tickets.DatabaseRecordClaimOn(ctx, w.d.Pool, t.ID, cl.Name(), aside, "", tickets.PurposeRollbackAside)
 		if err != nil {
 			return err
 		}
@@ -102,14 +102,7 @@ func (w *rollbacker) rollback(ctx context.Context, t tickets.Ticket) error {
 	case len(res.KeptTables) > 0:
 		return w.rollbackTables(ctx, cl, t, keep)
 	case t.Mode == tickets.ModeNewProject && res.TargetDatabase != "":
-		rec, err := own.mine(ctx, res.TargetDatabase, "", tickets.PurposeNewProject)
-		if err != nil {
-			return err
-		}
-		if err := own.drop(ctx, rec); err != nil {
-			return err
-		}
-		return snapshots.ProjectUnregisterRestored(ctx, w.d.Pool, t.TargetRef())
+		return w.rollbackNewProject(ctx, cl, own, t)
 	default:
 		return errors.New("the restore kept nothing to roll back to")
 	}
@@ -179,4 +172,49 @@ func (w *rollbacker) rollbackStep(ticketID int64) func(context.Context, Step) er
 		}
 		return w.d.step(ctx, ticketID, s)
 	}
+}
+
+// rollbackNewProject removes the new project a restore made: its database,
+// its registration and the owner role the restore made for it (roles.go),
+// which is left, and the ticket says why, when something else on the
+// cluster still depends on it. A retry after the database was dropped
+// finishes the rest.
+func (w *rollbacker) rollbackNewProject(ctx context.Context, cl *cluster.Cluster, own recorder, t tickets.Ticket) error {
+	db := t.Result.TargetDatabase
+	rec, err := own.mine(ctx, db, "", tickets.PurposeNewProject)
+	if err != nil {
+		if gone, gerr := droppedByTicket(ctx, w.d, t.ID, cl.Name(), db, tickets.PurposeNewProject); gerr != nil || !gone {
+			return err
+		}
+	} else if err := own.drop(ctx, rec); err != nil {
+		return err
+	}
+	if err := snapshots.ProjectUnregisterRestored(ctx, w.d.Pool, t.TargetRef()); err != nil {
+		return err
+	}
+	roles, err := dropTicketRoles(ctx, w.d, cl, t.ID)
+	if err != nil {
+		return err
+	}
+	note := fmt.Sprintf("New project %s and its database %s were removed.", t.TargetRef(), db)
+	if roles != "" {
+		note += " " + roles
+	}
+	_, err = tickets.RecordRollbackNote(context.WithoutCancel(ctx), w.d.Pool, t.ID, note)
+	return err
+}
+
+// droppedByTicket tells whether the ticket's record of database name on
+// clusterName says the ticket dropped it already (an earlier attempt's).
+func droppedByTicket(ctx context.Context, d Deps, ticketID int64, clusterName, name, purpose string) (bool, error) {
+	recs, err := tickets.DatabaseRecordsByTicket(ctx, d.Pool, ticketID)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range recs {
+		if r.Cluster == clusterName && r.Name == name && r.Schema == "" && r.Purpose == purpose && r.State == tickets.RecordDropped {
+			return true, nil
+		}
+	}
+	return false, nil
 }

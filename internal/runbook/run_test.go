@@ -33,6 +33,7 @@ type fixture struct {
 	t       *testing.T
 	p       *runbooktest.Project
 	cfg     config.Config
+	admin   string // the project cluster's superuser URL
 	pool    *pgxpool.Pool
 	cl      *cluster.Cluster
 	ref, db string
@@ -51,9 +52,16 @@ type scheduled struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureOn(t, cluster.Default, "")
+}
+
+// newFixtureOn is newFixture with the project on cluster name, reached at
+// adminURL (a second configured cluster; "" is the stack's project cluster).
+func newFixtureOn(t *testing.T, name, adminURL string) *fixture {
+	t.Helper()
 	ctx := context.Background()
-	p := runbooktest.New(t, runbooktest.RandomRef(), nil)
-	f := &fixture{t: t, p: p, cfg: p.Config, pool: p.Pool, cl: p.Cluster, ref: p.Ref, db: p.DB}
+	p := runbooktest.NewOn(t, runbooktest.RandomRef(), name, adminURL, nil)
+	f := &fixture{t: t, p: p, cfg: p.Config, admin: p.AdminURL, pool: p.Pool, cl: p.Cluster, ref: p.Ref, db: p.DB}
 	log := testenv.Logger(t)
 	var err error
 	if f.snap, err = verify.Capture(ctx, snapshots.NewDeps(f.cfg, f.pool, p.S3, log), f.ref, false); err != nil {
@@ -120,6 +128,34 @@ func (f *fixture) runningAs(scope tickets.Scope, mode tickets.Mode) tickets.Tick
 		f.t.Fatal(err)
 	}
 	if tk, err = tickets.Approve(ctx, f.pool, testenv.InsertOnlyRiver(f.t, f.pool), ap, tk.ID, f.ref); err != nil {
+		f.t.Fatal(err)
+	}
+	if tk, err = tickets.MarkRunning(ctx, f.pool, tk.ID, tk.JobID); err != nil {
+		f.t.Fatal(err)
+	}
+	return tk
+}
+
+// actors are the fixture's operator and approver.
+func (f *fixture) actors() (op, ap tickets.Actor) { return f.p.Operator, f.p.Approver }
+
+// runningNewProject makes a new-project full-scope ticket of the fixture's
+// snapshot, started by an operator and marked running, as its worker would.
+func (f *fixture) runningNewProject() tickets.Ticket {
+	f.t.Helper()
+	ctx := context.Background()
+	op, _ := f.actors()
+	cat := tickets.SnapshotCatalog(f.pool)
+	scope := tickets.Scope{Kind: tickets.ScopeFull}
+	tk, err := tickets.Create(ctx, f.pool, cat, op, tickets.NewTicket{Source: tickets.SourcePortal, ProjectRef: f.ref,
+		RequesterEmail: "customer@example.com", Scope: scope, Mode: tickets.ModeNewProject, Note: "runbook test"})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err = tickets.Prepare(ctx, f.pool, cat, op, tk.ID, tickets.Preparation{SnapshotID: f.snap.ID, Scope: scope, Mode: tickets.ModeNewProject}); err != nil {
+		f.t.Fatal(err)
+	}
+	if tk, err = tickets.Start(ctx, f.pool, testenv.InsertOnlyRiver(f.t, f.pool), op, tk.ID); err != nil {
 		f.t.Fatal(err)
 	}
 	if tk, err = tickets.MarkRunning(ctx, f.pool, tk.ID, tk.JobID); err != nil {

@@ -32,11 +32,23 @@ type PrivateCluster struct {
 // stack's do.
 func NewPrivateCluster(t testing.TB) *PrivateCluster {
 	t.Helper()
-	base, err := os.MkdirTemp("", "portal-pg-")
+	staleOnce.Do(func() { // stale.go
+		removed, errs := cleanStaleClusters(PGBin(t))
+		for _, b := range removed {
+			t.Logf("testenv: stopped and removed the private cluster %s of a test run that is gone", b)
+		}
+		for _, err := range errs {
+			t.Logf("testenv: %v", err)
+		}
+	})
+	base, err := os.MkdirTemp("", clusterPrefix)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(base) })
+	if err := writeOwner(base); err != nil {
+		t.Fatal(err)
+	}
 	c := &PrivateCluster{t: t, bin: PGBin(t), data: filepath.Join(base, "data"), port: freePort(t)}
 	if err := os.Mkdir(c.data, 0o700); err != nil {
 		t.Fatal(err)

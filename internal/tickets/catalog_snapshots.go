@@ -14,6 +14,8 @@ func SnapshotCatalog(db snapshots.DB) Catalog { return snapshotCatalog{db: db} }
 type snapshotCatalog struct {
 	db  snapshots.DB
 	dbs Databases // the project cluster, when known (SnapshotCatalogOn)
+	// lookup finds each project's cluster (SnapshotCatalogFor).
+	lookup ClusterLookup
 }
 
 func fromSnapshot(s snapshots.Snapshot) Snapshot {

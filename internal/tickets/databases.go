@@ -13,9 +13,32 @@ import (
 // A restore records a name BEFORE it creates the database, and drops or
 // renames only databases recorded as its own; a retry reads the record.
 
-// DefaultCluster names the one project cluster the portal knows today
-// (PORTAL_PROJECTS_ADMIN_URL).
+// DefaultCluster names the project cluster of PORTAL_PROJECTS_ADMIN_URL
+// (cluster.Default); a record names the cluster its database is on.
 const DefaultCluster = "default"
+
+func clusterOrDefault(name string) string {
+	if name == "" {
+		return DefaultCluster
+	}
+	return name
+}
+
+// DatabaseRecordOfTicket returns the active record of name (schema "" for
+// the database itself) made by ticket ticketID, on whichever cluster it is;
+// ok false when the ticket has none.
+func DatabaseRecordOfTicket(ctx context.Context, db DB, ticketID int64, name, schema string) (DatabaseRecord, bool, error) {
+	recs, err := DatabaseRecordsByTicket(ctx, db, ticketID)
+	if err != nil {
+		return DatabaseRecord{}, false, err
+	}
+	for _, r := range recs {
+		if r.Name == name && r.Schema == schema && r.State != RecordDropped {
+			return r, true, nil
+		}
+	}
+	return DatabaseRecord{}, false, nil
+}
 
 // Record states.
 const (
@@ -84,9 +107,16 @@ func scanRecord(row pgx.Row) (DatabaseRecord, error) {
 
 // DatabaseRecordActive returns the record of name (schema "" for the
 // database itself) that is not dropped; ok false when there is none.
+// It reads cluster DefaultCluster: DatabaseRecordActiveOn names the cluster.
 func DatabaseRecordActive(ctx context.Context, db DB, name, schema string) (DatabaseRecord, bool, error) {
+	return DatabaseRecordActiveOn(ctx, db, DefaultCluster, name, schema)
+}
+
+// DatabaseRecordActiveOn is DatabaseRecordActive on cluster (a configured
+// cluster's name, the project's; "" is DefaultCluster).
+func DatabaseRecordActiveOn(ctx context.Context, db DB, cluster, name, schema string) (DatabaseRecord, bool, error) {
 	r, err := scanRecord(db.QueryRow(ctx, `SELECT `+recordColumns+` FROM ticket_databases
-		WHERE cluster = $1 AND name = $2 AND schema = $3 AND state <> 'dropped'`, DefaultCluster, name, schema))
+		WHERE cluster = $1 AND name = $2 AND schema = $3 AND state <> 'dropped'`, clusterOrDefault(cluster), name, schema))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return DatabaseRecord{}, false, nil
 	}
@@ -100,9 +130,18 @@ func DatabaseRecordActive(ctx context.Context, db DB, name, schema string) (Data
 // it is created; an active record of the same ticket and purpose (an earlier
 // attempt's) is returned as it is, with fresh false. A name recorded for
 // another ticket, or for another purpose, is a *NameTakenError.
+// It records on cluster DefaultCluster: DatabaseRecordClaimOn names the
+// cluster.
 func DatabaseRecordClaim(ctx context.Context, db DB, ticketID int64, name, schema, purpose string) (rec DatabaseRecord, fresh bool, err error) {
+	return DatabaseRecordClaimOn(ctx, db, ticketID, DefaultCluster, name, schema, purpose)
+}
+
+// DatabaseRecordClaimOn is DatabaseRecordClaim on cluster (a configured
+// cluster's name, the project's; "" is DefaultCluster).
+func DatabaseRecordClaimOn(ctx context.Context, db DB, ticketID int64, cluster, name, schema, purpose string) (rec DatabaseRecord, fresh bool, err error) {
+	cluster = clusterOrDefault(cluster)
 	for range 2 {
-		r, ok, err := DatabaseRecordActive(ctx, db, name, schema)
+		r, ok, err := DatabaseRecordActiveOn(ctx, db, cluster, name, schema)
 		if err != nil {
 			return DatabaseRecord{}, false, err
 		}
@@ -113,7 +152,7 @@ func DatabaseRecordClaim(ctx context.Context, db DB, ticketID int64, name, schem
 			return r, false, nil
 		}
 		r, err = scanRecord(db.QueryRow(ctx, `INSERT INTO ticket_databases (ticket_id, cluster, name, schema, purpose)
-			VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING `+recordColumns, ticketID, DefaultCluster, name, schema, purpose))
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING `+recordColumns, ticketID, cluster, name, schema, purpose))
 		if err == nil {
 			return r, true, nil
 		}

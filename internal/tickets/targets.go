@@ -18,6 +18,15 @@ type Databases interface {
 	Exists(ctx context.Context, name string) (bool, error)
 }
 
+// clusterNameOf is the name of the cluster dbs looks at, when it has one
+// (a *cluster.Cluster has), else DefaultCluster.
+func clusterNameOf(dbs Databases) string {
+	if n, ok := dbs.(interface{ Name() string }); ok && n.Name() != "" {
+		return n.Name()
+	}
+	return DefaultCluster
+}
+
 // MaxKeepDays bounds Options.KeepDays.
 const MaxKeepDays = 90
 
@@ -87,7 +96,8 @@ func CheckNewProjectTarget(ctx context.Context, db DB, dbs Databases, t Ticket) 
 		return refuse("%s is the project being restored: a new-project restore needs a new ref", ref)
 	}
 	name := cluster.NewProjectDatabase(ref)
-	rec, ok, err := DatabaseRecordActive(ctx, db, name, "")
+	on := clusterNameOf(dbs)
+	rec, ok, err := DatabaseRecordActiveOn(ctx, db, on, name, "")
 	if err != nil {
 		return err
 	}
@@ -117,7 +127,7 @@ func CheckNewProjectTarget(ctx context.Context, db DB, dbs Databases, t Ticket) 
 			return fmt.Errorf("look up database %s on the project cluster: %w", name, err)
 		}
 		if exists {
-			return refuse("database %s already exists on cluster %s: a new-project restore needs a new name", name, DefaultCluster)
+			return refuse("database %s already exists on cluster %s: a new-project restore needs a new name", name, on)
 		}
 	}
 	return nil
@@ -127,6 +137,30 @@ func CheckNewProjectTarget(ctx context.Context, db DB, dbs Databases, t Ticket) 
 // on the project cluster (Prepare refuses a new-project target that exists).
 func SnapshotCatalogOn(db snapshots.DB, dbs Databases) Catalog {
 	return snapshotCatalog{db: db, dbs: dbs}
+}
+
+// ClusterLookup returns the cluster project ref lives on (its registered
+// cluster), for the checks Prepare makes there.
+type ClusterLookup func(ctx context.Context, projectRef string) (Databases, error)
+
+// SnapshotCatalogFor is SnapshotCatalog that looks a new-project target
+// database up on the cluster of the ticket's project, found by lookup.
+func SnapshotCatalogFor(db snapshots.DB, lookup ClusterLookup) Catalog {
+	return snapshotCatalog{db: db, lookup: lookup}
+}
+
+// clusterFor is the cluster a catalog looks project ref's databases up on:
+// its lookup's answer, else clusterOf. A project whose cluster is not
+// configured gets none (the worker refuses its restore, naming the cluster).
+func clusterFor(ctx context.Context, cat Catalog, ref string) Databases {
+	if c, ok := cat.(snapshotCatalog); ok && c.lookup != nil {
+		dbs, err := c.lookup(ctx, ref)
+		if err != nil {
+			return nil
+		}
+		return dbs
+	}
+	return clusterOf(cat)
 }
 
 // clusterOf is the cluster lookup a catalog carries, if any.

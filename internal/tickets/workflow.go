@@ -310,7 +310,7 @@ func Prepare(ctx context.Context, db DB, cat Catalog, a Actor, id int64, p Prepa
 		}
 		t.SnapshotID, t.Scope, t.Mode, t.Options = p.SnapshotID, scope, mode, p.Options
 		t.PreparedBy, t.ApprovedBy = a.UserID, 0
-		if err := checkTarget(ctx, tx, clusterOf(cat), *t); err != nil {
+		if err := checkTarget(ctx, tx, clusterFor(ctx, cat, t.ProjectRef), *t); err != nil {
 			return err
 		}
 		if t.State != StateReady {

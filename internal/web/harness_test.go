@@ -21,6 +21,7 @@ import (
 
 	"github.com/restoreportal/portal/internal/audit"
 	"github.com/restoreportal/portal/internal/auth"
+	"github.com/restoreportal/portal/internal/config"
 	"github.com/restoreportal/portal/internal/testenv"
 	"github.com/restoreportal/portal/internal/tickets"
 	"github.com/restoreportal/portal/internal/tickets/tickettest"
@@ -31,6 +32,7 @@ import (
 // with a catalog of two projects and one user of each role.
 type portal struct {
 	e      *echo.Echo
+	stop   func() // stops the router's background services (River UI)
 	srv    *httptest.Server
 	pool   *pgxpool.Pool
 	snaps  []tickets.Snapshot
@@ -50,16 +52,27 @@ func newPortal(t testing.TB) *portal {
 
 func newPortalLog(t testing.TB, log *slog.Logger) *portal {
 	t.Helper()
+	return newPortalWith(t, log, nil)
+}
+
+// newPortalWith is newPortalLog with the configuration changed by edit
+// (nil: as the stack's).
+func newPortalWith(t testing.TB, log *slog.Logger, edit func(*config.Config)) *portal {
+	t.Helper()
 	pool := testenv.PortalPool(t)
 	s3c, bucket := testenv.S3(t)
 	cfg := testenv.Config(t)
 	cfg.S3.Bucket = bucket
+	if edit != nil {
+		edit(&cfg)
+	}
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &portal{pool: pool, users: map[auth.Role]auth.User{}, s3: s3c, bucket: bucket, prefix: cfg.S3.Prefix}
-	p.e = web.New(web.Deps{Config: cfg, Pool: pool, S3: s3c, River: rc, Log: log})
+	p.e, p.stop = web.NewServer(web.Deps{Config: cfg, Pool: pool, S3: s3c, River: rc, Log: log})
+	t.Cleanup(p.stop) // after the server closes, before the pool does (cleanups run last first)
 	p.srv = httptest.NewServer(p.e)
 	t.Cleanup(p.srv.Close)
 	p.snaps = tickettest.Snapshots(t, pool, "proj-alpha")

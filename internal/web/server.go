@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -16,7 +17,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/riverqueue/river"
 
-	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/config"
 	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/tickets"
@@ -40,15 +40,38 @@ type Server struct {
 	riverUIOnce sync.Once
 	riverUI     http.Handler
 	riverUIErr  error
+	// bg is the life of the River UI's background services (its query
+	// cachers); stopBG ends it (riverui.go).
+	bg     context.Context
+	stopBG context.CancelFunc
+	// bgStopped silences the River UI's logger once stopped: a query cut by
+	// the stop would log its cancellation after the portal closed its pool.
+	bgStopped atomic.Bool
 }
 
 // New builds the router exactly as the portal serves it; tests use it too.
+// The River UI's background services it may start run until the process
+// ends: NewServer gives the function that stops them.
 func New(d Deps) *echo.Echo {
-	s := &Server{Deps: d, catalog: tickets.SnapshotCatalog(d.Pool)}
-	if cl, err := cluster.New(d.Config.ProjectsAdminURL); err == nil {
-		// Prepare refuses a new-project target that exists on the cluster.
-		s.catalog = tickets.SnapshotCatalogOn(d.Pool, cl)
-	}
+	e, _ := NewServer(d)
+	return e
+}
+
+// NewServer is New with the function that stops the router's background
+// services (River UI's query cachers, which poll the pool every 10 s): call
+// it before the pool closes, after the HTTP server has shut down.
+func NewServer(d Deps) (*echo.Echo, func()) {
+	s := &Server{Deps: d}
+	s.bg, s.stopBG = context.WithCancel(context.Background())
+	// Prepare refuses a new-project target that exists on the cluster of
+	// the ticket's project (rollback.go's projectCluster).
+	s.catalog = tickets.SnapshotCatalogFor(d.Pool, func(ctx context.Context, ref string) (tickets.Databases, error) {
+		cl, err := s.projectCluster(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		return cl, nil
+	})
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
@@ -58,7 +81,7 @@ func New(d Deps) *echo.Echo {
 	e.HTTPErrorHandler = s.handleError
 	e.Use(s.recoverPanics, s.logRequests, s.securityHeaders, s.checkInput, s.authenticate)
 	s.routes(e)
-	return e
+	return e, s.stopBackground
 }
 
 // publicRoutes are the only routes served without a login or API token; the

@@ -304,7 +304,9 @@ func (s *Server) renderTicketView(c echo.Context, id int64, status int, v ticket
 		}
 	}
 	if r := t.Result; r != nil && r.OK && !t.Destructive() && r.TargetDatabase != "" && r.RolledBackAt == nil {
-		p.ConnectionString = connectionString(s.Config.ProjectsAdminURL, r.TargetDatabase)
+		if cl, err := s.projectCluster(ctx, t.ProjectRef); err == nil { // the new project is on its source's cluster
+			p.ConnectionString = connectionString(cl.URL(""), r.TargetDatabase)
+		}
 	}
 	return renderPage(c, status, templates.Ticket(p))
 }

@@ -34,8 +34,11 @@ type Project struct {
 	Pool      *pgxpool.Pool
 	S3        *s3.Client
 	Cluster   *cluster.Cluster
-	Ref       string
-	DB        string // the live database
+	// ClusterName is the project's cluster, reached at AdminURL as its
+	// superuser.
+	ClusterName, AdminURL string
+	Ref                   string
+	DB                    string // the live database
 	// LiveURL reaches the live database as the demo made it.
 	LiveURL            string
 	Operator, Approver tickets.Actor
@@ -56,10 +59,23 @@ func RandomRef() string {
 // ends.
 func New(t testing.TB, ref string, edit func(*config.Config)) *Project {
 	t.Helper()
+	return NewOn(t, ref, cluster.Default, "", edit)
+}
+
+// NewOn is New with the project on cluster name, reached at adminURL (a
+// second configured cluster, added to the configuration's clusters; "" is
+// the stack's project cluster).
+func NewOn(t testing.TB, ref, name, adminURL string, edit func(*config.Config)) *Project {
+	t.Helper()
 	ctx := context.Background()
 	cfg := testenv.Config(t)
 	if edit != nil {
 		edit(&cfg)
+	}
+	if adminURL == "" {
+		adminURL = cfg.ProjectsAdminURL
+	} else {
+		cfg.Clusters = map[string]string{cluster.Default: cfg.ProjectsAdminURL, name: adminURL}
 	}
 	s3c, bucket := testenv.S3(t)
 	cfg.S3.Bucket = bucket
@@ -70,13 +86,18 @@ func New(t testing.TB, ref string, edit func(*config.Config)) *Project {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	cl, err := cluster.New(cfg.ProjectsAdminURL)
+	reg, err := cluster.NewRegistry(map[string]string{name: adminURL})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Project{T: t, Config: cfg, PortalURL: portalURL, Pool: pool, S3: s3c, Cluster: cl, Ref: ref, DB: demo.DatabaseName(ref)}
+	cl, err := reg.Get(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Project{T: t, Config: cfg, PortalURL: portalURL, Pool: pool, S3: s3c, Cluster: cl, ClusterName: name, AdminURL: adminURL,
+		Ref: ref, DB: demo.DatabaseName(ref)}
 	t.Cleanup(p.DropDatabases)
-	if p.LiveURL, err = demo.CreateDatabase(ctx, cfg.ProjectsAdminURL, p.DB); err != nil {
+	if p.LiveURL, err = demo.CreateDatabase(ctx, adminURL, p.DB); err != nil {
 		t.Fatal(err)
 	}
 	conn, err := pgx.Connect(ctx, p.LiveURL)
@@ -89,7 +110,7 @@ func New(t testing.TB, ref string, edit func(*config.Config)) *Project {
 			t.Fatal(err)
 		}
 	}
-	if _, err := pool.Exec(ctx, `INSERT INTO projects (ref, database_name, source) VALUES ($1, $2, 'registered')`, ref, p.DB); err != nil {
+	if _, err := pool.Exec(ctx, `INSERT INTO projects (ref, database_name, source, cluster) VALUES ($1, $2, 'registered', $3)`, ref, p.DB, name); err != nil {
 		t.Fatal(err)
 	}
 	op := tickettest.User(t, pool, "op-"+ref+"@example.com", auth.RoleOperator)
@@ -103,7 +124,7 @@ func New(t testing.TB, ref string, edit func(*config.Config)) *Project {
 // after the restore login roles a killed worker left as their members.
 func (p *Project) DropDatabases() {
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, p.Config.ProjectsAdminURL)
+	conn, err := pgx.Connect(ctx, p.AdminURL)
 	if err != nil {
 		return
 	}
