@@ -27,17 +27,43 @@ const StaleUploadAge = 6 * time.Hour
 // one. A single-part upload leaves nothing to abort.
 func abortUpload(ctx context.Context, d Deps, key string, uploadErr error) error {
 	var mu manager.MultiUploadFailure
-	if !errors.As(uploadErr, &mu) || mu.UploadID() == "" {
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
+	if !errors.As(uploadErr, &mu) || mu.UploadID() == "" {
+		// A cancel during CreateMultipartUpload may come after the server
+		// created the upload: the client never learnt its id. The key is this
+		// capture's own (no snapshot had it), so its unfinished uploads are.
+		if !strings.Contains(uploadErr.Error(), "CreateMultipartUpload") {
+			return nil
+		}
+		return abortUploadsOf(ctx, d, key)
+	}
 	id := mu.UploadID()
 	if _, err := d.S3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &d.Bucket, Key: &key, UploadId: &id}); err != nil {
 		return fmt.Errorf("abort the unfinished upload of s3://%s/%s (the sweep retries): %w", d.Bucket, key, err)
 	}
 	d.log().Info("aborted the unfinished upload of a failed capture", "key", key)
 	return nil
+}
+
+// abortUploadsOf aborts every unfinished upload of exactly key.
+func abortUploadsOf(ctx context.Context, d Deps, key string) error {
+	out, err := d.S3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &d.Bucket, Prefix: &key})
+	if err != nil {
+		return fmt.Errorf("list the unfinished uploads of s3://%s/%s (the sweep retries): %w", d.Bucket, key, err)
+	}
+	var errs []error
+	for _, u := range out.Uploads {
+		if aws.ToString(u.Key) != key {
+			continue
+		}
+		if _, err := d.S3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &d.Bucket, Key: &key, UploadId: u.UploadId}); err != nil {
+			errs = append(errs, fmt.Errorf("abort the unfinished upload of s3://%s/%s (the sweep retries): %w", d.Bucket, key, err))
+			continue
+		}
+		d.log().Info("aborted the unfinished upload of a failed capture", "key", key)
+	}
+	return errors.Join(errs...)
 }
 
 // AbortStaleUploads aborts every unfinished multipart upload under the
