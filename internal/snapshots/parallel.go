@@ -49,7 +49,7 @@ func OpenParted(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, i
 		}
 		return r, err
 	}
-	dump := &Dump{planned: idx.Fetched(main)}
+	dump := &Dump{planned: idx.Fetched(main), src: src}
 	fetchMain := func(start, end int64) (io.ReadCloser, error) {
 		if start == 0 && src.Offset() == 0 {
 			dump.readers = append(dump.readers, src)
@@ -65,7 +65,9 @@ func OpenParted(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, i
 			Bytes: sp.End - sp.Start,
 			Open: func(ctx context.Context) (io.ReadCloser, error) {
 				// Never src: it serves the main stream only.
-				return idx.Open(r, func(start, end int64) (io.ReadCloser, error) { return ranged(ctx, start, end) }), nil
+				rr := idx.Open(r, func(start, end int64) (io.ReadCloser, error) { return ranged(ctx, start, end) })
+				p.trackPart(rr)
+				return rr, nil
 			},
 		})
 	}
@@ -122,7 +124,29 @@ type partedReader struct {
 	src     *objstore.Reader
 	closed  bool
 	mu      sync.Mutex
-	readers []*objstore.Reader // every ranged GET, of parts and of the main stream
+	readers []*objstore.Reader    // every ranged GET, of parts and of the main stream
+	rrs     []*seekgz.RangeReader // the parts' readers opened so far
+}
+
+func (p *partedReader) trackPart(rr *seekgz.RangeReader) {
+	p.mu.Lock()
+	p.rrs = append(p.rrs, rr)
+	p.mu.Unlock()
+}
+
+// partsReceived is the compressed bytes the parts' reads have received.
+func (d *Dump) partsReceived() int64 {
+	p, ok := d.Reader.(*partedReader)
+	if !ok {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var n int64
+	for _, rr := range p.rrs {
+		n += rr.Received()
+	}
+	return n
 }
 
 func (p *partedReader) track(r *objstore.Reader) {
