@@ -1,9 +1,12 @@
 package snapshots
 
 import (
+	"cmp"
 	"context"
 	"io"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/pgident"
@@ -57,17 +60,20 @@ func OpenParted(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, i
 		}
 		return ranged(ctx, start, end)
 	}
-	for _, sp := range seekgz.Largest(spans) {
-		r := []seekgz.Range{{Start: sp.Start, End: sp.End}}
-		dump.planned += idx.Fetched(r)
+	for _, pc := range largestPieces(idx, spans) {
+		dump.planned += idx.Fetched(pc.Ranges()[:1])
 		p.parts = append(p.parts, seekgz.Part{
-			Table: pgident.QualifiedName{Schema: sp.Schema, Name: sp.Name},
-			Bytes: sp.End - sp.Start,
+			Table: pgident.QualifiedName{Schema: pc.Schema, Name: pc.Name},
+			Bytes: pc.Bytes(),
 			Open: func(ctx context.Context) (io.ReadCloser, error) {
 				// Never src: it serves the main stream only.
-				rr := idx.Open(r, func(start, end int64) (io.ReadCloser, error) { return ranged(ctx, start, end) })
-				p.trackPart(rr)
-				return rr, nil
+				return idx.OpenPiece(pc, func(start, end int64) (io.ReadCloser, error) {
+					r, err := ranged(ctx, start, end)
+					if err != nil {
+						return nil, err
+					}
+					return countingCloser{r, &p.received}, nil
+				})
 			},
 		})
 	}
@@ -120,33 +126,43 @@ func (d *Dump) closeParts() {
 // partedReader is the main stream of a dump read in parts.
 type partedReader struct {
 	io.Reader
-	parts   []seekgz.Part
-	src     *objstore.Reader
-	closed  bool
-	mu      sync.Mutex
-	readers []*objstore.Reader    // every ranged GET, of parts and of the main stream
-	rrs     []*seekgz.RangeReader // the parts' readers opened so far
-}
-
-func (p *partedReader) trackPart(rr *seekgz.RangeReader) {
-	p.mu.Lock()
-	p.rrs = append(p.rrs, rr)
-	p.mu.Unlock()
+	parts    []seekgz.Part
+	src      *objstore.Reader
+	closed   bool
+	mu       sync.Mutex
+	readers  []*objstore.Reader // every ranged GET, of parts and of the main stream
+	received atomic.Int64       // compressed bytes the parts' fetches delivered
 }
 
 // partsReceived is the compressed bytes the parts' reads have received.
 func (d *Dump) partsReceived() int64 {
-	p, ok := d.Reader.(*partedReader)
-	if !ok {
-		return 0
+	if p, ok := d.Reader.(*partedReader); ok {
+		return p.received.Load()
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var n int64
-	for _, rr := range p.rrs {
-		n += rr.Received()
+	return 0
+}
+
+// countingCloser counts the bytes read through it into n.
+type countingCloser struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c countingCloser) Read(b []byte) (int, error) {
+	k, err := c.ReadCloser.Read(b)
+	c.n.Add(int64(k))
+	return k, err
+}
+
+// largestPieces is the parts of a full restore: each large table's data span
+// (Split), the largest ones in pieces (seekgz.DefaultMinSplit), largest first.
+func largestPieces(idx *seekgz.Index, spans []seekgz.Span) []seekgz.Piece {
+	var out []seekgz.Piece
+	for _, sp := range spans {
+		out = append(out, idx.Pieces(sp, seekgz.DefaultMinSplit, seekgz.DefaultPiece)...)
 	}
-	return n
+	slices.SortStableFunc(out, func(a, b seekgz.Piece) int { return cmp.Compare(b.Bytes(), a.Bytes()) })
+	return out
 }
 
 func (p *partedReader) track(r *objstore.Reader) {
