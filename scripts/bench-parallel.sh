@@ -7,6 +7,7 @@
 #       for the others)
 #   (R) pg_restore -j 2 of a custom-format dump of the same database
 #   (S) today's sequential path: worker apply (one gunzip stream, 2 connections)
+#   (P1) P with one part per table: tables of 64 MiB or more not in pieces
 # plus peak RSS of P and S, and where P's time goes: gunzip > /dev/null and the
 # parts' inflation alone (decompression), the main stream reaching post-data,
 # the parts' read time, and post-data (keys, indexes, foreign keys) after the
@@ -83,18 +84,25 @@ dropdb bench_psrc
 plain_mb=$(gunzip -c "$work/big.sql.gz" | wc -c | awk '{printf "%.0f", $1/1048576}')
 gz_mb=$(du -m "$work/big.sql.gz" | cut -f1)
 "$work/benchparallel" index "$work/big.sql.gz" "$work/big.idx" >"$work/index.out"
-echo "bench: dump ${plain_mb} MiB plain, ${gz_mb} MiB gzip; index $(val index_bytes "$work/index.out") bytes, $(val checkpoints "$work/index.out") checkpoints, $(val parts "$work/index.out") parts" >&2
+echo "bench: dump ${plain_mb} MiB plain, ${gz_mb} MiB gzip; index $(val index_bytes "$work/index.out") bytes, $(val checkpoints "$work/index.out") checkpoints, $(val parts "$work/index.out") parts in $(val pieces "$work/index.out") pieces" >&2
 
 t0=$(now); gunzip -c "$work/big.sql.gz" >/dev/null; gunzip_s=$(secs "$t0")
 "$work/benchparallel" inflate "$work/big.sql.gz" "$work/big.idx" 2 >"$work/inflate.out"
 
-P=() R=() S=() PR=() SR=() PM=() PL=() PD=()
+P=() R=() S=() PR=() SR=() PM=() PL=() PD=() P1=()
 for i in $(seq "$repeat"); do
 	newdb bench_pp; checkpoint
 	t0=$(now)
 	"$timebin" -v -o "$work/rss_p.txt" "$work/benchparallel" apply "$work/big.sql.gz" "$work/big.idx" "$(url bench_pp)" 2 >"$work/p.out"
 	P+=("$(secs "$t0")"); PR+=("$(rss_mib "$work/rss_p.txt")")
 	PM+=("$(val main_stream_to_post_data_s "$work/p.out")"); PL+=("$(val last_part_read_at_s "$work/p.out")"); PD+=("$(val post_data_after_s "$work/p.out")")
+
+	# (P1) the same with one part per table (no pieces), to show what pieces gain.
+	newdb bench_p1; checkpoint
+	t0=$(now)
+	BENCH_NO_PIECES=1 "$work/benchparallel" apply "$work/big.sql.gz" "$work/big.idx" "$(url bench_p1)" 2 >/dev/null
+	P1+=("$(secs "$t0")")
+	dropdb bench_p1
 
 	newdb bench_pr; checkpoint
 	t0=$(now)
@@ -110,16 +118,17 @@ for i in $(seq "$repeat"); do
 		same=$([[ $(canon bench_pp) == "$(canon bench_ps)" ]] && echo yes || echo "NO: the restores differ")
 	fi
 	dropdb bench_pp; dropdb bench_ps
-	echo "bench: round $i: P ${P[-1]}s  R ${R[-1]}s  S ${S[-1]}s" >&2
+	echo "bench: round $i: P ${P[-1]}s  P1 ${P1[-1]}s  R ${R[-1]}s  S ${S[-1]}s" >&2
 done
 p=$(median "${P[@]}") r=$(median "${R[@]}") s=$(median "${S[@]}")
 cat <<EOF2
 
 == results: ${plain_mb} MiB plain dump (${gz_mb} MiB gzip), median of $repeat paired rounds (rough if the machine is loaded)
 (P) full restore in parts via the index   ${p}s   P/R = $(ratio "$p" "$r") (goal <= 0.80)   P/S = $(ratio "$p" "$s")
+(P1) the same, one part per table          $(median "${P1[@]}")s   P/P1 = $(ratio "$p" "$(median "${P1[@]}")") (what reading the largest tables in pieces gains)
 (R) pg_restore -j 2 (custom dump)          ${r}s
 (S) worker apply, sequential                ${s}s
-rounds: P ${P[*]} | R ${R[*]} | S ${S[*]}
+rounds: P ${P[*]} | P1 ${P1[*]} | R ${R[*]} | S ${S[*]}
 peak RSS: P $(median "${PR[@]}") MiB, S $(median "${SR[@]}") MiB (goal <= 150)
 same database restored by P and S: $same
 where P's time goes (medians):
