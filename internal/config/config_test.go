@@ -49,6 +49,7 @@ func TestLoadRejectsBadValuesNamingTheVariable(t *testing.T) {
 		{"zero concurrency", env("PORTAL_WORKER_CONCURRENCY", "0"), "PORTAL_WORKER_CONCURRENCY"},
 		{"bad listen addr", env("PORTAL_HTTP_ADDR", "8080"), "PORTAL_HTTP_ADDR"},
 		{"bad log level", env("PORTAL_LOG_LEVEL", "loud"), "PORTAL_LOG_LEVEL"},
+		{"split threshold too small", env("PORTAL_SPLIT_TABLES_MIB", "8"), "PORTAL_SPLIT_TABLES_MIB"},
 		{"capture memory too small", env("PORTAL_CAPTURE_MEMORY_MIB", "16"), "PORTAL_CAPTURE_MEMORY_MIB"},
 		{"bad schedule", env("PORTAL_CAPTURE_SCHEDULE", "2am"), "PORTAL_CAPTURE_SCHEDULE"},
 		{"bad relay TLS mode", env("PORTAL_SMTP_RELAY_TLS", "maybe"), "PORTAL_SMTP_RELAY_TLS"},

@@ -10,9 +10,9 @@ import (
 
 // Defaults of Pieces.
 const (
-	// DefaultMinSplit is the least table data span a full restore reads in
-	// pieces on several readers: below it the table is one part (and keeps
-	// COPY FREEZE).
+	// DefaultMinSplit is the least table data span worth reading in pieces on
+	// several readers (PORTAL_SPLIT_TABLES_MIB's floor): below it the table is
+	// one part (and keeps COPY FREEZE).
 	DefaultMinSplit = 64 << 20
 	// DefaultPiece is the least uncompressed size of a piece.
 	DefaultPiece = 32 << 20

@@ -56,6 +56,9 @@ type Deps struct {
 	// CaptureMemory bounds one capture's buffers in bytes
 	// (PORTAL_CAPTURE_MEMORY_MIB); 0: DefaultCaptureMemory.
 	CaptureMemory int64
+	// SplitTables is the least table data, in bytes, a full restore through the
+	// access index reads in pieces (PORTAL_SPLIT_TABLES_MIB); 0: never.
+	SplitTables int64
 }
 
 // NewDeps builds Deps from the configuration.
@@ -66,6 +69,7 @@ func NewDeps(cfg config.Config, pool *pgxpool.Pool, client *s3.Client, log *slog
 		S3Read:      objstore.ReaderOptionsFrom(cfg.S3),
 		IndexBucket: cfg.S3.IndexBucket, IndexPrefix: cfg.S3.IndexPrefix,
 		CaptureMemory: int64(cfg.Worker.CaptureMemoryMiB) << 20,
+		SplitTables:   int64(cfg.Worker.SplitTablesMiB) << 20,
 	}
 }
 

@@ -60,7 +60,7 @@ func OpenParted(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, i
 		}
 		return ranged(ctx, start, end)
 	}
-	for _, pc := range largestPieces(idx, spans) {
+	for _, pc := range largestPieces(idx, spans, d.SplitTables) {
 		dump.planned += idx.Fetched(pc.Ranges()[:1])
 		p.parts = append(p.parts, seekgz.Part{
 			Table: pgident.QualifiedName{Schema: pc.Schema, Name: pc.Name},
@@ -155,11 +155,18 @@ func (c countingCloser) Read(b []byte) (int, error) {
 }
 
 // largestPieces is the parts of a full restore: each large table's data span
-// (Split), the largest ones in pieces (seekgz.DefaultMinSplit), largest first.
-func largestPieces(idx *seekgz.Index, spans []seekgz.Span) []seekgz.Piece {
+// (Split), those of at least split bytes in pieces (0: none), largest first.
+// Off by default: a table in pieces loses COPY FREEZE and its dump order, and
+// scripts/bench-parallel.sh measured its keys, indexes and foreign keys then
+// taking far longer than the pieces saved (P/P1 1.55 on pgbench at scale 22).
+func largestPieces(idx *seekgz.Index, spans []seekgz.Span, split int64) []seekgz.Piece {
 	var out []seekgz.Piece
 	for _, sp := range spans {
-		out = append(out, idx.Pieces(sp, seekgz.DefaultMinSplit, seekgz.DefaultPiece)...)
+		if split <= 0 {
+			out = append(out, seekgz.Piece{Span: sp, Of: 1, From: sp.Start, To: sp.End})
+			continue
+		}
+		out = append(out, idx.Pieces(sp, split, seekgz.DefaultPiece)...)
 	}
 	slices.SortStableFunc(out, func(a, b seekgz.Piece) int { return cmp.Compare(b.Bytes(), a.Bytes()) })
 	return out

@@ -79,12 +79,13 @@ func run(args []string) error {
 			return io.NopCloser(bufio.NewReaderSize(io.NewSectionReader(f, start, end-start), 256<<10)), nil
 		}
 		mainRanges, spans := idx.Split(seekgz.DefaultMinPart)
-		// As snapshots.OpenParted: the largest tables in pieces, largest first
-		// (BENCH_NO_PIECES=1: one part per table, as before).
+		// As snapshots.OpenParted: one part per table, largest first; with
+		// BENCH_SPLIT_MIB (PORTAL_SPLIT_TABLES_MIB) tables that large in pieces.
+		split, _ := strconv.ParseInt(os.Getenv("BENCH_SPLIT_MIB"), 10, 64)
 		var pieces []seekgz.Piece
 		for _, sp := range spans {
-			minSplit := int64(seekgz.DefaultMinSplit)
-			if os.Getenv("BENCH_NO_PIECES") == "1" {
+			minSplit := split << 20
+			if split <= 0 {
 				minSplit = sp.End - sp.Start + 1
 			}
 			pieces = append(pieces, idx.Pieces(sp, minSplit, seekgz.DefaultPiece)...)
