@@ -35,6 +35,7 @@ func runApply(ctx context.Context, args []string, stderr io.Writer) error {
 	reread := fs.Bool("reread", false, "also read the dump with extra cursors (up to jobs-1) so that more tables load at once; costs one more download and decompression per cursor")
 	var tables tableFlags
 	fs.Var(&tables, "table", "restore only this table, schema.table (repeatable)")
+	useIndex := fs.String("index", "auto", "the snapshot's stored access index (needs PORTAL_DATABASE_URL): auto (when usable), off, require")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -60,13 +61,13 @@ func runApply(ctx context.Context, args []string, stderr io.Writer) error {
 		sel = append(sel, q)
 	}
 
-	r, closeFn, err := openDump(ctx, *dump)
+	r, closeFn, err := openDumpIndexed(ctx, *dump, sel, *useIndex, stderr) // apply_index.go
 	if err != nil {
 		return err
 	}
 	defer closeFn()
 	var reopen func(context.Context) (io.ReadCloser, error)
-	if *reread {
+	if _, indexed := r.(restore.Parted); *reread && !indexed { // ranges or parts read the dump once
 		// Extra cursors re-read the dump so that several tables load at once.
 		reopen = func(ctx context.Context) (io.ReadCloser, error) {
 			r, closeFn, err := openDump(ctx, *dump)

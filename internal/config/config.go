@@ -124,6 +124,15 @@ type Worker struct {
 	// CaptureConcurrency is PORTAL_CAPTURE_CONCURRENCY: captures (pg_dump to
 	// S3) one worker runs at once, on a queue of their own.
 	CaptureConcurrency int
+	// CaptureMemoryMiB is PORTAL_CAPTURE_MEMORY_MIB: the most memory one
+	// capture's compression and upload buffers take, in MiB; the seekable
+	// writer makes its members smaller, then compresses fewer at once, to
+	// stay under it.
+	CaptureMemoryMiB int
+	// SplitTablesMiB is PORTAL_SPLIT_TABLES_MIB: a full restore through the
+	// access index reads a table's data of at least this many MiB in pieces on
+	// several connections; 0 never does.
+	SplitTablesMiB int
 	// RestoreMaxAttempts is PORTAL_RESTORE_MAX_ATTEMPTS: how many attempts a
 	// restore gets whose worker died before the ticket fails.
 	RestoreMaxAttempts int
@@ -196,6 +205,8 @@ func Load(getenv func(string) string) (Config, error) {
 			RescueAfter: r.duration("PORTAL_RESCUE_AFTER", time.Minute),
 
 			CaptureConcurrency: r.integer("PORTAL_CAPTURE_CONCURRENCY", 1),
+			CaptureMemoryMiB:   r.integer("PORTAL_CAPTURE_MEMORY_MIB", 150),
+			SplitTablesMiB:     r.integer("PORTAL_SPLIT_TABLES_MIB", 0),
 			RestoreMaxAttempts: r.integer("PORTAL_RESTORE_MAX_ATTEMPTS", 3),
 			PGRetryFor:         r.duration("PORTAL_PG_RETRY_FOR", 10*time.Minute),
 		},
@@ -395,6 +406,12 @@ func (c Config) validate() error {
 	if c.Worker.CaptureConcurrency < 1 {
 		return &Error{"PORTAL_CAPTURE_CONCURRENCY", "must be at least 1"}
 	}
+	if c.Worker.SplitTablesMiB != 0 && c.Worker.SplitTablesMiB < 64 {
+		return &Error{"PORTAL_SPLIT_TABLES_MIB", "must be 0 (never) or at least 64 (a piece is at least 32 MiB)"}
+	}
+	if c.Worker.CaptureMemoryMiB < 32 {
+		return &Error{"PORTAL_CAPTURE_MEMORY_MIB", "must be at least 32 (the upload alone buffers 24 MiB)"}
+	}
 	if c.Worker.RestoreMaxAttempts < 1 || c.Worker.RestoreMaxAttempts > 20 {
 		return &Error{"PORTAL_RESTORE_MAX_ATTEMPTS", "must be between 1 and 20"}
 	}
@@ -512,6 +529,8 @@ func (c Config) Print(w io.Writer) {
 	line("PORTAL_KEEP_FOR", c.Worker.KeepFor)
 	line("PORTAL_RESCUE_AFTER", c.Worker.RescueAfter)
 	line("PORTAL_CAPTURE_CONCURRENCY", c.Worker.CaptureConcurrency)
+	line("PORTAL_CAPTURE_MEMORY_MIB", c.Worker.CaptureMemoryMiB)
+	line("PORTAL_SPLIT_TABLES_MIB", c.Worker.SplitTablesMiB)
 	line("PORTAL_RESTORE_MAX_ATTEMPTS", c.Worker.RestoreMaxAttempts)
 	line("PORTAL_PG_RETRY_FOR", c.Worker.PGRetryFor)
 	line("PORTAL_SYNC_INTERVAL", c.Snapshots.SyncInterval)

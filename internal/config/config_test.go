@@ -24,7 +24,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.HTTPAddr != "127.0.0.1:8080" || c.S3.Prefix != "snapshots" || !c.S3.PathStyle || c.Worker.KeepFor != 7*24*time.Hour ||
-		c.ApprovalTTL != 24*time.Hour {
+		c.ApprovalTTL != 24*time.Hour || c.Worker.CaptureMemoryMiB != 150 {
 		t.Fatalf("unexpected defaults: %+v", c)
 	}
 }
@@ -78,6 +78,8 @@ func TestLoadRejectsBadValuesNamingTheVariable(t *testing.T) {
 		{"zero concurrency", env("PORTAL_WORKER_CONCURRENCY", "0"), "PORTAL_WORKER_CONCURRENCY"},
 		{"bad listen addr", env("PORTAL_HTTP_ADDR", "8080"), "PORTAL_HTTP_ADDR"},
 		{"bad log level", env("PORTAL_LOG_LEVEL", "loud"), "PORTAL_LOG_LEVEL"},
+		{"split threshold too small", env("PORTAL_SPLIT_TABLES_MIB", "8"), "PORTAL_SPLIT_TABLES_MIB"},
+		{"capture memory too small", env("PORTAL_CAPTURE_MEMORY_MIB", "16"), "PORTAL_CAPTURE_MEMORY_MIB"},
 		{"bad schedule", env("PORTAL_CAPTURE_SCHEDULE", "2am"), "PORTAL_CAPTURE_SCHEDULE"},
 		{"bad relay TLS mode", env("PORTAL_SMTP_RELAY_TLS", "maybe"), "PORTAL_SMTP_RELAY_TLS"},
 		{"relay user without password", env("PORTAL_SMTP_RELAY_USER", "portal"), "PORTAL_SMTP_RELAY_PASSWORD"},

@@ -13,7 +13,10 @@ import (
 
 // Part is one table's data read apart from the main dump stream, which then
 // lacks it: a reader of the dump's access index opens it at its checkpoint. Its
-// bytes are the table's whole TABLE DATA entry (header comment, COPY block).
+// bytes are the table's whole TABLE DATA entry (header comment, COPY block), or
+// for a large table one of its pieces, each a whole entry of some of its rows
+// (seekgz.Index.OpenPiece): several parts of one table load it by several
+// COPYs at once, without FREEZE.
 type Part = seekgz.Part
 
 // Parted is a dump stream that leaves some tables' data to be read apart
@@ -36,10 +39,22 @@ var errPartContent = errors.New("a part of the dump holds more than its table's 
 func (a *applier) startParts(ctx context.Context) {
 	parts := a.opts.Parts
 	queue := make(chan Part, len(parts))
+	pieces := map[extract.QualifiedName]int{}
 	for _, p := range parts {
 		a.stat(p.Table).pending.Add(1)
+		pieces[p.Table]++
 		queue <- p
 	}
+	// A table read in pieces (several parts) is loaded by several COPYs at
+	// once: none may TRUNCATE it for COPY FREEZE, which would wait for the
+	// others' locks and then drop their rows.
+	a.mu.Lock()
+	for t, n := range pieces {
+		if n > 1 {
+			a.truncd[t] = true
+		}
+	}
+	a.mu.Unlock()
 	a.partsLeft.Store(int32(len(parts)))
 	close(queue)
 	n := min(cmp.Or(a.opts.Readers, a.opts.Jobs), len(parts))

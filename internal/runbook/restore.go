@@ -130,6 +130,7 @@ type restoreRun struct {
 	mu   sync.Mutex
 	prog tickets.Progress
 	src  *objstore.Reader
+	dump *snapshots.Dump // what apply reads: its ranges' bytes, not src's, are the progress
 
 	cl    *cluster.Cluster // the project's cluster (identity.go)
 	owner string           // the role the dump runs as (identity.go)
@@ -215,12 +216,25 @@ func (r *restoreRun) reportProgress(ctx context.Context) (stop func()) {
 func (r *restoreRun) flushProgress(ctx context.Context) error {
 	r.mu.Lock()
 	p := r.prog
-	if r.src != nil && r.src.Size() > 0 {
-		p.Bytes, p.BytesTotal = r.src.Offset(), r.src.Size()
+	if done, total := r.readProgress(); total > 0 {
+		p.Bytes, p.BytesTotal = done, total
 		p.Percent = 95 * float64(p.Bytes) / float64(p.BytesTotal)
 	}
 	r.mu.Unlock()
 	return tickets.UpdateProgress(ctx, r.d.Pool, r.t.ID, p)
+}
+
+// readProgress is the compressed bytes apply has read of those it reads in
+// all: by the dump's ranges for a ranged or parted read (src then serves only
+// the first range and is closed early), else by src. Callers hold r.mu.
+func (r *restoreRun) readProgress() (done, total int64) {
+	switch {
+	case r.dump != nil:
+		return r.dump.Progress()
+	case r.src != nil:
+		return r.src.Offset(), r.src.Size()
+	}
+	return 0, 0
 }
 
 // run performs the restore the ticket asks for.
@@ -294,12 +308,13 @@ func (r *restoreRun) apply(ctx context.Context, cl *cluster.Cluster, snap snapsh
 	r.mu.Lock()
 	r.src = src
 	r.mu.Unlock()
+	read := src.Offset // bytes received from S3, for the metric
 	defer func() {
 		r.mu.Lock()
-		r.src = nil
+		r.src, r.dump = nil, nil
 		r.mu.Unlock()
 		if r.d.OnRead != nil {
-			r.d.OnRead(src.Offset(), src.Resumed)
+			r.d.OnRead(read(), src.Resumed)
 		}
 	}()
 	gz, err := r.openDump(ctx, snap, src, tables) // seek.go: ranged through the access index when it can
@@ -307,6 +322,10 @@ func (r *restoreRun) apply(ctx context.Context, cl *cluster.Cluster, snap snapsh
 		return nil, err
 	}
 	defer gz.Close()
+	read = gz.BytesRead // a ranged read closes src early, whose Offset is then the whole object
+	r.mu.Lock()
+	r.dump = gz
+	r.mu.Unlock()
 	opts, closeSession, err := r.applyOptions(ctx, cl, dbname, r.owner)
 	if err != nil {
 		return nil, err

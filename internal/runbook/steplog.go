@@ -253,7 +253,7 @@ func (r *restoreRun) restoreBytes(step string) *int64 {
 	if r.src == nil {
 		return nil
 	}
-	n := r.src.Offset()
+	n, _ := r.readProgress()
 	return &n
 }
 

@@ -247,7 +247,7 @@ func TestRangesEqualFilteredDump(t *testing.T) {
 		if fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", exp) {
 			t.Fatalf("%v: %d entries, want %d", pick, len(got), len(exp))
 		}
-		if fetched := rr.Fetched; idx.Fetched(rs) >= int64(len(data))/2 || fetched > idx.Fetched(rs) {
+		if fetched := rr.Received(); idx.Fetched(rs) >= int64(len(data))/2 || fetched > idx.Fetched(rs) {
 			t.Fatalf("%v: fetched %d of %d bytes (planned %d) in %d fetches", pick, fetched, len(data), idx.Fetched(rs), f.fetches)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync/atomic"
 )
 
 // Range is an extent of uncompressed bytes, End exclusive.
@@ -83,9 +84,12 @@ type RangeReader struct {
 	left   int64
 	err    error
 
-	// Fetched counts compressed bytes received from fetches.
-	Fetched int64
+	received atomic.Int64 // compressed bytes received from fetches
 }
+
+// Received is how many compressed bytes the fetches have delivered so far. It
+// is safe to call while another goroutine reads.
+func (rr *RangeReader) Received() int64 { return rr.received.Load() }
 
 // Open returns a reader of ranges (sorted, not overlapping) of idx's object.
 func (idx *Index) Open(ranges []Range, fetch Fetch) *RangeReader {
@@ -94,12 +98,12 @@ func (idx *Index) Open(ranges []Range, fetch Fetch) *RangeReader {
 
 type countingSource struct {
 	r io.Reader
-	n *int64
+	n *atomic.Int64
 }
 
 func (c countingSource) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	*c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
 }
 
@@ -112,7 +116,7 @@ func (rr *RangeReader) next() error {
 		return err
 	}
 	rr.src = src
-	in := countingSource{src, &rr.Fetched}
+	in := countingSource{src, &rr.received}
 	var z *Reader
 	skip := r.Start
 	if cp == nil {

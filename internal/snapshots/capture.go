@@ -37,6 +37,14 @@ var (
 // flight, never a temporary file.
 const capturePartSize = 8 << 20
 
+// uploadMemory is what the uploader buffers: its two parts in flight and the
+// one being filled.
+const uploadMemory = 3 * capturePartSize
+
+// DefaultCaptureMemory bounds a capture's buffers when Deps.CaptureMemory is 0
+// (the PORTAL_CAPTURE_MEMORY_MIB default).
+const DefaultCaptureMemory = 150 << 20
+
 // CaptureWith runs pg_dump --no-owner --no-privileges on ref's database (only
 // tables when given: pg_dump -t, each name quoted, so it matches that one table
 // and is no pattern), gzips the output and streams it to S3 as a multipart
@@ -178,7 +186,7 @@ func dumpToS3(ctx context.Context, d Deps, connURL, password, key string, extra 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		err := compress(pw, stdout)
+		err := compressWithin(pw, stdout, d.CaptureMemory)
 		if werr := cmd.Wait(); werr != nil && err == nil {
 			err = fmt.Errorf("pg_dump: %w: %s", werr, strings.TrimSpace(stderr.String()))
 		}
@@ -215,11 +223,19 @@ func dumpToS3(ctx context.Context, d Deps, connURL, password, key string, extra 
 }
 
 // compress gzips src into w as a seekable .sql.gz (internal/seekgz): a new
-// gzip member at each large table's data and every 32 MiB, compressed on
-// every core; still plain gzip for gunzip | psql.
-func compress(w io.Writer, src io.Reader) error {
-	// Seekable: a gzip member per large table and per 32 MiB, on all cores.
-	zw := seekgz.NewWriter(w, 0)
+// gzip member at each large table's data and at most every 32 MiB, compressed
+// on every core; still plain gzip for gunzip | psql. It stays within
+// DefaultCaptureMemory.
+func compress(w io.Writer, src io.Reader) error { return compressWithin(w, src, 0) }
+
+// compressWithin is compress within memory bytes (0: DefaultCaptureMemory), the
+// uploader's buffers included: the writer gets the rest and makes its members
+// smaller, then compresses fewer at once, to stay under it.
+func compressWithin(w io.Writer, src io.Reader, memory int64) error {
+	if memory <= 0 {
+		memory = DefaultCaptureMemory
+	}
+	zw := seekgz.NewWriterOptions(w, seekgz.WriterOptions{Memory: max(memory-uploadMemory, 8<<20)})
 	_, err := io.Copy(zw, src)
 	if cerr := zw.Close(); err == nil {
 		err = cerr

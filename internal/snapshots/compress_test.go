@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"runtime"
@@ -75,5 +76,31 @@ func TestCompressRoundTripAndFailure(t *testing.T) {
 		}
 		runtime.Gosched()
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestCompressStaysWithinTheCaptureMemory: what compressWithin allocates for
+// 64 MiB of dump-like text is the writer's share of the capture's budget (the
+// budget less the uploader's 24 MiB), however much goes through. Not parallel:
+// it reads the process's allocation counter.
+func TestCompressStaysWithinTheCaptureMemory(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var b bytes.Buffer
+	for b.Len() < 64<<20 {
+		fmt.Fprintf(&b, "%d\tcustomer %d\t%x\n", r.Int64(), r.IntN(1000), r.Uint64())
+	}
+	plain := b.Bytes()
+	const memory = 40 << 20
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if err := compressWithin(io.Discard, bytes.NewReader(plain), memory); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("%d MiB compressed with %d bytes allocated", len(plain)>>20, alloc)
+	if alloc > memory-uploadMemory {
+		t.Fatalf("compressing %d MiB allocated %d bytes, over the writer's share %d of %d", len(plain)>>20, alloc, memory-uploadMemory, memory)
 	}
 }

@@ -53,6 +53,12 @@ type Deps struct {
 	// (PORTAL_S3_INDEX_BUCKET, PORTAL_S3_INDEX_PREFIX); empty: Bucket and
 	// DefaultIndexPrefix.
 	IndexBucket, IndexPrefix string
+	// CaptureMemory bounds one capture's buffers in bytes
+	// (PORTAL_CAPTURE_MEMORY_MIB); 0: DefaultCaptureMemory.
+	CaptureMemory int64
+	// SplitTables is the least table data, in bytes, a full restore through the
+	// access index reads in pieces (PORTAL_SPLIT_TABLES_MIB); 0: never.
+	SplitTables int64
 }
 
 // NewDeps builds Deps from the configuration.
@@ -62,6 +68,8 @@ func NewDeps(cfg config.Config, pool *pgxpool.Pool, client *s3.Client, log *slog
 		PGDump: cfg.PGDump, ProjectsAdminURL: cfg.ProjectsAdminURL, ClusterURLs: cfg.Clusters, Log: log,
 		S3Read:      objstore.ReaderOptionsFrom(cfg.S3),
 		IndexBucket: cfg.S3.IndexBucket, IndexPrefix: cfg.S3.IndexPrefix,
+		CaptureMemory: int64(cfg.Worker.CaptureMemoryMiB) << 20,
+		SplitTables:   int64(cfg.Worker.SplitTablesMiB) << 20,
 	}
 }
 

@@ -114,6 +114,36 @@ type Dump struct {
 	rr       *seekgz.RangeReader
 	planned  int64
 	readers  []*objstore.Reader // the ranged GETs opened so far
+	src      *objstore.Reader   // the whole-object reader the caller opened
+	closed   bool
+	added    int // resumes Close added to src.Resumed
+}
+
+// Progress is how far the read of the snapshot is: compressed bytes received
+// so far of those it reads in all (the object for a full read; the planned
+// ranges, parts included, for a ranged or parted one), done never above total.
+// It is safe to call while another goroutine reads.
+func (d *Dump) Progress() (done, total int64) {
+	if d.rr == nil {
+		if d.src == nil {
+			return 0, 0
+		}
+		return d.src.Offset(), d.src.Size()
+	}
+	return min(d.BytesRead(), d.planned), d.planned
+}
+
+// BytesRead is the compressed bytes received from S3 so far: for a ranged or
+// parted read the ranges' bytes, not the object's size. It is safe to call
+// while another goroutine reads, and after Close.
+func (d *Dump) BytesRead() int64 {
+	if d.rr == nil {
+		if d.src == nil {
+			return 0
+		}
+		return d.src.Offset()
+	}
+	return d.rr.Received() + d.partsReceived()
 }
 
 // Resumed counts the ranged GETs the range reads issued after broken or stalled
@@ -122,6 +152,9 @@ func (d *Dump) Resumed() int {
 	n := 0
 	for _, r := range d.readers {
 		n += r.Resumed
+		if r == d.src {
+			n -= d.added // Close added the others' to src's
+		}
 	}
 	return n
 }
@@ -131,7 +164,7 @@ func (d *Dump) Fetched() int64 {
 	if d.rr == nil {
 		return 0
 	}
-	return d.rr.Fetched
+	return d.rr.Received()
 }
 
 // Planned is the compressed bytes a ranged read fetches in all.
@@ -139,8 +172,20 @@ func (d *Dump) Planned() int64 { return d.planned }
 
 // Close ends the open ranged fetch; the whole-object reader src stays the
 // caller's to close.
+//
+// Close adds, once, the resumes of the ranged GETs other than src to
+// src.Resumed, which callers count (the restore metrics).
 func (d *Dump) Close() error {
 	d.closeParts() // parallel.go
+	if !d.closed && d.src != nil {
+		d.closed = true
+		for _, r := range d.readers {
+			if r != d.src {
+				d.src.Resumed += r.Resumed
+				d.added += r.Resumed
+			}
+		}
+	}
 	if d.rr != nil {
 		return d.rr.Close()
 	}
@@ -164,7 +209,7 @@ func OpenDump(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, tab
 		if err != nil {
 			return nil, fmt.Errorf("snapshot %s: not gzip: %w", s.Key, err)
 		}
-		return &Dump{Reader: gz, Fallback: reason}, nil
+		return &Dump{Reader: gz, Fallback: reason, src: src}, nil
 	}
 	if len(tables) == 0 {
 		return full("")
@@ -190,7 +235,7 @@ func OpenIndexed(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, 
 		if err != nil {
 			return nil, fmt.Errorf("snapshot %s: not gzip: %w", s.Key, err)
 		}
-		return &Dump{Reader: gz}, nil
+		return &Dump{Reader: gz, src: src}, nil
 	}
 	want := map[pgident.QualifiedName]bool{}
 	for _, t := range tables {
@@ -201,7 +246,7 @@ func OpenIndexed(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, 
 		return full() // nothing worth skipping
 	}
 	opts := verifiedOptions(ctx, d, s, onChanged)
-	dump := &Dump{Ranged: true, planned: idx.Fetched(ranges)}
+	dump := &Dump{Ranged: true, planned: idx.Fetched(ranges), src: src}
 	fetch := func(start, end int64) (io.ReadCloser, error) {
 		if start == 0 && src.Offset() == 0 {
 			dump.readers = append(dump.readers, src)

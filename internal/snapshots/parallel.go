@@ -1,9 +1,12 @@
 package snapshots
 
 import (
+	"cmp"
 	"context"
 	"io"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/pgident"
@@ -49,7 +52,7 @@ func OpenParted(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, i
 		}
 		return r, err
 	}
-	dump := &Dump{planned: idx.Fetched(main)}
+	dump := &Dump{planned: idx.Fetched(main), src: src}
 	fetchMain := func(start, end int64) (io.ReadCloser, error) {
 		if start == 0 && src.Offset() == 0 {
 			dump.readers = append(dump.readers, src)
@@ -57,15 +60,20 @@ func OpenParted(ctx context.Context, d Deps, s Snapshot, src *objstore.Reader, i
 		}
 		return ranged(ctx, start, end)
 	}
-	for _, sp := range seekgz.Largest(spans) {
-		r := []seekgz.Range{{Start: sp.Start, End: sp.End}}
-		dump.planned += idx.Fetched(r)
+	for _, pc := range largestPieces(idx, spans, d.SplitTables) {
+		dump.planned += idx.Fetched(pc.Ranges()[:1])
 		p.parts = append(p.parts, seekgz.Part{
-			Table: pgident.QualifiedName{Schema: sp.Schema, Name: sp.Name},
-			Bytes: sp.End - sp.Start,
+			Table: pgident.QualifiedName{Schema: pc.Schema, Name: pc.Name},
+			Bytes: pc.Bytes(),
 			Open: func(ctx context.Context) (io.ReadCloser, error) {
 				// Never src: it serves the main stream only.
-				return idx.Open(r, func(start, end int64) (io.ReadCloser, error) { return ranged(ctx, start, end) }), nil
+				return idx.OpenPiece(pc, func(start, end int64) (io.ReadCloser, error) {
+					r, err := ranged(ctx, start, end)
+					if err != nil {
+						return nil, err
+					}
+					return countingCloser{r, &p.received}, nil
+				})
 			},
 		})
 	}
@@ -118,11 +126,50 @@ func (d *Dump) closeParts() {
 // partedReader is the main stream of a dump read in parts.
 type partedReader struct {
 	io.Reader
-	parts   []seekgz.Part
-	src     *objstore.Reader
-	closed  bool
-	mu      sync.Mutex
-	readers []*objstore.Reader // every ranged GET, of parts and of the main stream
+	parts    []seekgz.Part
+	src      *objstore.Reader
+	closed   bool
+	mu       sync.Mutex
+	readers  []*objstore.Reader // every ranged GET, of parts and of the main stream
+	received atomic.Int64       // compressed bytes the parts' fetches delivered
+}
+
+// partsReceived is the compressed bytes the parts' reads have received.
+func (d *Dump) partsReceived() int64 {
+	if p, ok := d.Reader.(*partedReader); ok {
+		return p.received.Load()
+	}
+	return 0
+}
+
+// countingCloser counts the bytes read through it into n.
+type countingCloser struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c countingCloser) Read(b []byte) (int, error) {
+	k, err := c.ReadCloser.Read(b)
+	c.n.Add(int64(k))
+	return k, err
+}
+
+// largestPieces is the parts of a full restore: each large table's data span
+// (Split), those of at least split bytes in pieces (0: none), largest first.
+// Off by default: a table in pieces loses COPY FREEZE and its dump order, and
+// scripts/bench-parallel.sh measured its keys, indexes and foreign keys then
+// taking far longer than the pieces saved (P/P1 1.55 on pgbench at scale 22).
+func largestPieces(idx *seekgz.Index, spans []seekgz.Span, split int64) []seekgz.Piece {
+	var out []seekgz.Piece
+	for _, sp := range spans {
+		if split <= 0 {
+			out = append(out, seekgz.Piece{Span: sp, Of: 1, From: sp.Start, To: sp.End})
+			continue
+		}
+		out = append(out, idx.Pieces(sp, split, seekgz.DefaultPiece)...)
+	}
+	slices.SortStableFunc(out, func(a, b seekgz.Piece) int { return cmp.Compare(b.Bytes(), a.Bytes()) })
+	return out
 }
 
 func (p *partedReader) track(r *objstore.Reader) {

@@ -10,10 +10,12 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -53,7 +55,11 @@ func run(args []string) error {
 			return err
 		}
 		_, parts := idx.Split(seekgz.DefaultMinPart)
-		fmt.Printf("index_s %.2f\nindex_bytes %d\ncheckpoints %d\nparts %d\n", time.Since(t0).Seconds(), len(data), len(idx.Checkpoints), len(parts))
+		pieces := 0
+		for _, sp := range parts {
+			pieces += len(idx.Pieces(sp, seekgz.DefaultMinSplit, seekgz.DefaultPiece))
+		}
+		fmt.Printf("index_s %.2f\nindex_bytes %d\ncheckpoints %d\nparts %d\npieces %d\n", time.Since(t0).Seconds(), len(data), len(idx.Checkpoints), len(parts), pieces)
 		return os.WriteFile(args[2], data, 0o644)
 	case "inflate", "apply":
 		f, err := os.Open(args[1])
@@ -73,11 +79,22 @@ func run(args []string) error {
 			return io.NopCloser(bufio.NewReaderSize(io.NewSectionReader(f, start, end-start), 256<<10)), nil
 		}
 		mainRanges, spans := idx.Split(seekgz.DefaultMinPart)
+		// As snapshots.OpenParted: one part per table, largest first; with
+		// BENCH_SPLIT_MIB (PORTAL_SPLIT_TABLES_MIB) tables that large in pieces.
+		split, _ := strconv.ParseInt(os.Getenv("BENCH_SPLIT_MIB"), 10, 64)
+		var pieces []seekgz.Piece
+		for _, sp := range spans {
+			minSplit := split << 20
+			if split <= 0 {
+				minSplit = sp.End - sp.Start + 1
+			}
+			pieces = append(pieces, idx.Pieces(sp, minSplit, seekgz.DefaultPiece)...)
+		}
+		slices.SortStableFunc(pieces, func(a, b seekgz.Piece) int { return cmp.Compare(b.Bytes(), a.Bytes()) })
 		var parts []restore.Part
-		for _, sp := range seekgz.Largest(spans) {
-			r := []seekgz.Range{{Start: sp.Start, End: sp.End}}
-			parts = append(parts, restore.Part{Table: extract.QualifiedName{Schema: sp.Schema, Name: sp.Name}, Bytes: sp.End - sp.Start,
-				Open: func(context.Context) (io.ReadCloser, error) { return idx.Open(r, fetch), nil }})
+		for _, pc := range pieces {
+			parts = append(parts, restore.Part{Table: extract.QualifiedName{Schema: pc.Schema, Name: pc.Name}, Bytes: pc.Bytes(),
+				Open: func(context.Context) (io.ReadCloser, error) { return idx.OpenPiece(pc, fetch) }})
 		}
 		main := idx.Open(mainRanges, fetch)
 		if args[0] == "inflate" {

@@ -1,0 +1,136 @@
+// Command benchcapture is scripts/bench-capture.sh's helper: "setup" migrates
+// the portal database named by PORTAL_DATABASE_URL, registers a project
+// database already filled on the project cluster and makes the bucket;
+// "capture" runs the portal's capture of it (verify.Capture: pg_dump, the
+// seekable parallel gzip writer, a multipart upload to S3, then the
+// verification pass that builds the access index) and prints how long the
+// capture (up to the completed upload) and the verification took, then deletes
+// the object and its index so that rounds do not fill the disk.
+//
+//	benchcapture setup REF DATABASE
+//	benchcapture capture REF
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/restoreportal/portal/internal/config"
+	"github.com/restoreportal/portal/internal/database"
+	"github.com/restoreportal/portal/internal/objstore"
+	"github.com/restoreportal/portal/internal/snapshots"
+	"github.com/restoreportal/portal/internal/verify"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "benchcapture:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) < 2 {
+		return errors.New("usage: benchcapture setup REF DATABASE | capture REF")
+	}
+	ctx := context.Background()
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return err
+	}
+	pool, err := database.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	s3c, err := objstore.New(ctx, cfg.S3)
+	if err != nil {
+		return err
+	}
+	switch args[0] {
+	case "setup":
+		if len(args) < 3 {
+			return errors.New("usage: benchcapture setup REF DATABASE")
+		}
+		if err := database.Migrate(ctx, pool, slog.New(slog.DiscardHandler)); err != nil {
+			return err
+		}
+		if _, err := snapshots.ProjectRegister(ctx, pool, snapshots.ProjectPlacement{Ref: args[1], Cluster: "default", Database: args[2]}); err != nil {
+			return err
+		}
+		if _, err := s3c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &cfg.S3.Bucket}); err != nil {
+			if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &cfg.S3.Bucket}); err != nil {
+				return fmt.Errorf("create bucket %s: %w", cfg.S3.Bucket, err)
+			}
+		}
+		return nil
+	case "capture":
+		rec := &captured{Handler: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}), took: &took{}}
+		d := snapshots.NewDeps(cfg, pool, s3c, slog.New(rec))
+		start := time.Now()
+		snap, err := verify.Capture(ctx, d, args[1], true)
+		if err != nil {
+			return err
+		}
+		total := time.Since(start)
+		rec.took.mu.Lock()
+		captureS := rec.took.capture.Seconds()
+		rec.took.mu.Unlock()
+		if captureS == 0 {
+			return errors.New(`no "snapshot captured" log line`)
+		}
+		fmt.Printf("capture_s %.2f\nverify_s %.2f\ntotal_s %.2f\ngzip_bytes %d\n", captureS, total.Seconds()-captureS, total.Seconds(), snap.Size)
+		ib, ik := d.IndexLocation(snap.Key, snap.ETag)
+		_, err1 := s3c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &cfg.S3.Bucket, Key: &snap.Key})
+		_, err2 := s3c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &ib, Key: &ik})
+		return errors.Join(err1, err2)
+	}
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// captured passes records on to Handler (warnings and errors only) and keeps
+// the duration of the "snapshot captured" record: pg_dump to the completed
+// upload, before verification.
+type captured struct {
+	slog.Handler
+	took *took
+}
+
+type took struct {
+	mu      sync.Mutex
+	capture time.Duration
+}
+
+func (c *captured) Enabled(context.Context, slog.Level) bool { return true }
+
+func (c *captured) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "snapshot captured" {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "duration_ms" {
+				c.took.mu.Lock()
+				c.took.capture = time.Duration(a.Value.Int64()) * time.Millisecond
+				c.took.mu.Unlock()
+			}
+			return true
+		})
+	}
+	if !c.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return c.Handler.Handle(ctx, r)
+}
+
+func (c *captured) WithGroup(name string) slog.Handler {
+	return &captured{Handler: c.Handler.WithGroup(name), took: c.took}
+}
+
+func (c *captured) WithAttrs(as []slog.Attr) slog.Handler {
+	return &captured{Handler: c.Handler.WithAttrs(as), took: c.took}
+}
