@@ -26,6 +26,7 @@ var sqlPackages = map[string]string{
 	"internal/compare":                "it compares a live table with its restored copy on the project clusters (catalog queries and COPY of both sides), like internal/cluster",
 	"internal/restore":                "statements it builds for the restored database, next to the dump statements they accompany",
 	"internal/extract":                "it parses and classifies dump statements; its strings are SQL it recognises, not queries",
+	"internal/seekgz":                 "it finds COPY headers in dump text to cut a table's data into pieces; its strings are SQL it recognises, not queries",
 	"internal/database":               "the migration runner",
 	"internal/testenv":                "test databases and roles",
 	"internal/tickets/tickettest":     "test fixtures that write tickets as a test needs them",
