@@ -71,6 +71,25 @@ func (h *harness) waitDrill(done func(drills.Drill) bool) drills.Drill {
 	}
 }
 
+// waitDrillID waits for drill id's record to end (any outcome but running).
+func (h *harness) waitDrillID(id int64) drills.Drill {
+	h.t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		d, err := drills.DrillGet(context.Background(), h.pool, id)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if d.Outcome != drills.OutcomeRunning {
+			return d
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("drill %d still running after 3m: %+v", id, d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func (h *harness) openAlarms() []drills.Alarm {
 	h.t.Helper()
 	list, err := drills.AlarmsOpen(context.Background(), h.pool, h.ref, 100)
@@ -575,10 +594,9 @@ func TestDrillYieldsToARestoreOfTheProject(t *testing.T) {
 	if attempt != 1 || snoozed {
 		t.Fatalf("the restore was held up: attempt %d, snoozed %v", attempt, snoozed)
 	}
-	y, err := drills.DrillGet(context.Background(), h.pool, firstID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The drill yields on its own watch, which may record it a moment after
+	// the restore has finished: wait for its record to end.
+	y := h.waitDrillID(firstID)
 	if y.Outcome != drills.OutcomeYielded || y.ScratchState != drills.ScratchDropped || h.databaseExists(y.ScratchDatabase) {
 		t.Fatalf("the drill did not yield cleanly: %+v", y)
 	}
