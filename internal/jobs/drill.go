@@ -62,7 +62,7 @@ func (w *DrillWorker) retryAfter() time.Duration {
 func (w *DrillWorker) Work(ctx context.Context, job *river.Job[drills.DrillArgs]) error {
 	a := job.Args
 	log := w.d.Log.With("project_ref", a.ProjectRef, "job_id", job.ID, "attempt", job.Attempt)
-	ctx, release, held, err := w.holdDrillLock(ctx, a.ProjectRef, log) // liveness for RescueDeadDrills
+	ctx, release, held, err := w.holdDrillLock(ctx, a.ProjectRef, job.ID, job.Attempt, log) // liveness for RescueDeadDrills
 	if err != nil || !held {
 		return cmp.Or(err, river.JobSnooze(w.retryAfter())) // held: another attempt still runs
 	}

@@ -38,7 +38,7 @@ func drillLockKey(ref string) int64 {
 // another session holds it (another attempt still runs). The returned
 // context is cancelled (cause errDrillLockLost) if the lock's session dies;
 // release gives the lock back.
-func (w *DrillWorker) holdDrillLock(ctx context.Context, ref string, log *slog.Logger) (context.Context, func(), bool, error) {
+func (w *DrillWorker) holdDrillLock(ctx context.Context, ref string, jobID int64, attempt int, log *slog.Logger) (context.Context, func(), bool, error) {
 	conn, err := w.d.Pool.Acquire(ctx)
 	if err != nil {
 		return ctx, nil, false, err
@@ -80,6 +80,12 @@ func (w *DrillWorker) holdDrillLock(ctx context.Context, ref string, log *slog.L
 		cancel(nil)
 		uctx, ucancel := context.WithTimeout(context.Background(), unlockTimeout)
 		defer ucancel()
+		// The attempt's end, before the unlock: between the unlock and River
+		// recording the job's end, RescueDeadDrills would otherwise read a
+		// free lock on a running job as a dead worker and run the drill again.
+		if _, err := conn.Exec(uctx, `INSERT INTO job_attempt_ends (job_id, attempt) VALUES ($1, $2) ON CONFLICT DO NOTHING`, jobID, attempt); err != nil {
+			log.Warn("could not record the drill attempt's end; the drill rescue may hand the job back once", "err", err)
+		}
 		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, key); err != nil {
 			_ = conn.Conn().Close(uctx) // the lock goes with the session
 			conn.Hijack()
@@ -169,9 +175,15 @@ func RescueDeadDrills(ctx context.Context, pool *pgxpool.Pool, after time.Durati
 		if j.attempt >= j.max_ {
 			state = "discarded"
 		}
+		// An attempt whose worker recorded its end (holdDrillLock's release,
+		// just before its unlock) is not dead, only not yet marked done by
+		// River: it is handed back only if River has still not recorded the
+		// end after `after`.
 		tag, err := conn.Exec(ctx, `UPDATE river_job SET state = $2::river_job_state, scheduled_at = now(),
 			finalized_at = CASE WHEN $2 = 'discarded' THEN now() END, errors = array_append(errors, $3::jsonb)
-			WHERE id = $1 AND state = 'running'`, j.id, state, note)
+			WHERE id = $1 AND state = 'running'
+			  AND NOT EXISTS (SELECT 1 FROM job_attempt_ends e
+				WHERE e.job_id = river_job.id AND e.attempt = river_job.attempt AND e.ended_at > now() - $4::interval)`, j.id, state, note, after.String())
 		if err != nil {
 			return rescued, fmt.Errorf("rescue drill job %d: %w", j.id, err)
 		}

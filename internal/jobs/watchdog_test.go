@@ -247,3 +247,46 @@ func TestRescueSkipsAnAttemptThatEnded(t *testing.T) {
 		t.Errorf("an ended attempt River lost: %s, rescue count %q; want available, 0", st, c)
 	}
 }
+
+// TestDrillRescueSkipsAnAttemptThatEnded freezes the moment between a drill
+// worker's unlock and River's completion (a clean CI run drilled a project
+// twice because the rescue read it as a dead worker): the drill lock's
+// release records the attempt's end, and the rescue leaves that job alone
+// until River has had `after` to record it; then it hands it back.
+func TestDrillRescueSkipsAnAttemptThatEnded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.PortalPool(t)
+	rc := testenv.InsertOnlyRiver(t, pool)
+	res, err := rc.Insert(ctx, drills.DrillArgs{ProjectRef: "proj-drill-ended"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.Job.ID
+	if _, err := pool.Exec(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now() - interval '1 hour' WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	w := &DrillWorker{d: Deps{Pool: pool, Log: testenv.Logger(t)}}
+	_, release, held, err := w.holdDrillLock(ctx, "proj-drill-ended", id, 1, testenv.Logger(t))
+	if err != nil || !held {
+		t.Fatalf("hold the drill lock: %v %v", held, err)
+	}
+	release() // what the worker's deferred release does when Work returns
+	state := func() string {
+		t.Helper()
+		var st string
+		if err := pool.QueryRow(ctx, `SELECT state FROM river_job WHERE id = $1`, id).Scan(&st); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	if n, err := RescueDeadDrills(ctx, pool, time.Minute); err != nil || n != 0 || state() != "running" {
+		t.Fatalf("RescueDeadDrills of an ended attempt = %d, %v, state %s; want 0 and left running", n, err, state())
+	}
+	if _, err := pool.Exec(ctx, `UPDATE job_attempt_ends SET ended_at = now() - interval '2 hours' WHERE job_id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := RescueDeadDrills(ctx, pool, time.Minute); err != nil || n != 1 || state() != "available" {
+		t.Fatalf("RescueDeadDrills once River lost the end = %d, %v, state %s; want 1 and available", n, err, state())
+	}
+}

@@ -338,8 +338,11 @@ func TestApplyExtraCursor(t *testing.T) {
 	for _, tr := range res.Tables {
 		byCursor[tr.LoadedBy]++
 	}
-	if byCursor[0] != 1 || byCursor[1] != len(res.Tables)-1 {
-		t.Errorf("tables loaded per cursor = %v, want 1 by the main reader and the rest by cursor 1", byCursor)
+	// The main reader is held before the second table's data, so the cursor
+	// loads every table after the first; the first goes to whichever reaches
+	// it first (the cursor may, when the main reader is slow to start).
+	if byCursor[0] > 1 || byCursor[1] < len(res.Tables)-1 || byCursor[0]+byCursor[1] != len(res.Tables) {
+		t.Errorf("tables loaded per cursor = %v, want at most the first by the main reader and the rest by cursor 1", byCursor)
 	}
 	if got, want := normalize(pgDump(t, opts.DatabaseURL)), normalize(dump); got != want {
 		t.Errorf("pg_dump of restored database differs from source:\n%s", diffLines(want, got))
