@@ -16,28 +16,15 @@
 # MiB of plain dump. BENCH_DIR, BENCH_KEEP=1. Wall-clock times: run it on a quiet
 # machine.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-set -a
-# shellcheck disable=SC1091
-. .stack/env
-set +a
-export PATH=$PATH:/usr/local/go/bin
-admin=$PORTAL_PROJECTS_ADMIN_URL
-base=${admin%%\?*}
-base=${base%/*}
-pbase=${PORTAL_DATABASE_URL%%\?*}
-pbase=${pbase%/*}
-bin=${PORTAL_PG_BIN:-/usr/lib/postgresql/15/bin}
+# shellcheck source=scripts/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 mib=${BENCH_CAPTURE_MIB:-2048}
 repeat=${BENCH_REPEAT:-3}
 work=${BENCH_DIR:-$(mktemp -d /tmp/portal-bench-capture.XXXXXX)}
 mkdir -p "$work"
-timebin=/usr/bin/time
-[[ -x $timebin ]] || { echo "bench: /usr/bin/time missing (apt-get install time)" >&2; exit 1; }
+need_time
 db=bench_capture_src
 ref=bench-capture
-url() { echo "$base/$1?sslmode=disable"; }
 cleanup() {
 	if [[ ${BENCH_KEEP:-} != 1 ]]; then
 		psql -qX "$admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
@@ -46,38 +33,13 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
-now() { date +%s.%N; }
-secs() { echo "$(now) - $1" | bc -l | xargs printf '%.2f'; }
-ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-rss_mib() { awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$1"; }
-val() { awk -v k="$1" '$1 == k { print $2 }' "$2"; }
 
 # About 14.5 MiB of plain dump per pgbench scale unit with the events table.
 scale=$(( (mib * 10 + 72) / 145 ))
 (( scale >= 1 )) || scale=1
 echo "bench: building $db (pgbench scale $scale, events $((scale * 50000)) rows) for ~${mib} MiB of dump" >&2
-psql -qX "$admin" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
-pgbench -i -q -s "$scale" --foreign-keys "$(url $db)" >/dev/null 2>&1
-psql -qX -v ON_ERROR_STOP=1 "$(url $db)" >/dev/null <<SQL
-CREATE TABLE public.small_lookup (id int PRIMARY KEY, name text NOT NULL);
-INSERT INTO public.small_lookup SELECT g, 'name ' || g FROM generate_series(1, 100) g;
-CREATE TABLE public.events (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    aid integer NOT NULL REFERENCES public.pgbench_accounts (aid),
-    kind integer REFERENCES public.small_lookup (id),
-    at timestamptz NOT NULL,
-    payload jsonb,
-    note text
-);
-INSERT INTO public.events (aid, kind, at, payload, note)
-SELECT 1 + (g::bigint * 7919) % ($scale * 100000), 1 + g % 100, '2024-01-01'::timestamptz + g * interval '1 second',
-       jsonb_build_object('n', g, 'tag', 't' || (g % 17)), md5(g::text) || E'\t' || g
-FROM generate_series(1, $scale * 50000) g;
-CREATE INDEX events_aid_idx ON public.events (aid);
-SET client_min_messages = warning;
-VACUUM ANALYZE;
-SQL
+events_db "$db" "$scale" # bench-lib.sh: the database of scripts/bench.sh
+psql -qX "$(url "$db")" -c "SET client_min_messages = warning" -c "VACUUM ANALYZE" >/dev/null
 
 # The portal side: a portal database of its own, the project registered, a bucket.
 psql -qX "$pbase/postgres?sslmode=disable" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS bench_capture WITH (FORCE)" -c "CREATE DATABASE bench_capture" >/dev/null
