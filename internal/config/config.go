@@ -636,40 +636,38 @@ func (r *reader) fail(k, msg string) {
 	}
 }
 
-func (r *reader) boolean(k string, def bool) bool {
+// parsed reads k with parse: unset gives def; a value parse refuses fails
+// the reader with the value and what was wanted ("is not a whole number").
+func parsed[T any](r *reader, k string, def T, parse func(string) (T, error), want string) T {
 	v := r.str(k, "")
 	if v == "" {
 		return def
 	}
-	b, err := strconv.ParseBool(v)
+	x, err := parse(v)
 	if err != nil {
-		r.fail(k, fmt.Sprintf("%q is not true or false", v))
+		r.fail(k, fmt.Sprintf("%q %s", v, want))
 	}
-	return b
+	return x
+}
+
+func (r *reader) boolean(k string, def bool) bool {
+	return parsed(r, k, def, strconv.ParseBool, "is not true or false")
 }
 
 func (r *reader) integer(k string, def int) int {
-	v := r.str(k, "")
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		r.fail(k, fmt.Sprintf("%q is not a whole number", v))
-	}
-	return n
+	return parsed(r, k, def, strconv.Atoi, "is not a whole number")
 }
 
 func (r *reader) duration(k string, def time.Duration) time.Duration {
-	v := r.str(k, "")
-	if v == "" {
-		return def
-	}
+	return parsed(r, k, def, positiveDuration, "is not a positive duration such as 90s, 5m or 168h")
+}
+
+func positiveDuration(v string) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		r.fail(k, fmt.Sprintf("%q is not a positive duration such as 90s, 5m or 168h", v))
+	if err == nil && d <= 0 {
+		err = errors.New("not positive")
 	}
-	return d
+	return d, err
 }
 
 func (r *reader) list(k, def string) []string {
