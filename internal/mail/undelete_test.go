@@ -7,11 +7,7 @@ import "testing"
 // wins over them; a negated request and unrelated "deleted" do not count.
 func TestUnderstandUndelete(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		text string
-		want Mode
-		conf Confidence
-	}{
+	checkModes(t, []modeCase{
 		{"please restore the deleted rows of public.orders", ModeUndelete, Likely},
 		{"we only need the missing rows back", ModeUndelete, Likely},
 		{"can you bring back the records we deleted yesterday", ModeUndelete, Likely},
@@ -23,16 +19,7 @@ func TestUnderstandUndelete(t *testing.T) {
 		{"please overwrite the live database", ModeDestructive, Likely},
 		{"the deleted column came back wrong, overwrite it", ModeDestructive, Likely},
 		{"don't just restore the deleted rows, replace the whole table", ModeDestructive, Likely},
-	}
-	for _, tt := range tests {
-		t.Run(tt.text, func(t *testing.T) {
-			t.Parallel()
-			r := Understand(testMessage("", tt.text), UnderstandOptions{})
-			if r.Mode.Value != tt.want || r.Mode.Confidence != tt.conf {
-				t.Errorf("Mode = %q (%s), want %q (%s)", r.Mode.Value, r.Mode.Confidence, tt.want, tt.conf)
-			}
-		})
-	}
+	})
 }
 
 // TestUnderstandUndeleteMail: a whole mail gives the ref, the table and the

@@ -212,13 +212,31 @@ func TestUnderstandScope(t *testing.T) {
 	}
 }
 
+// modeCase is one text and the mode Understand must read from it.
+type modeCase struct {
+	text string
+	want Mode
+	conf Confidence
+}
+
+// checkModes runs each case as a subtest named by its text; an ambiguous
+// case's value is not checked, only its confidence.
+func checkModes(t *testing.T, tests []modeCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.text, func(t *testing.T) {
+			t.Parallel()
+			r := Understand(testMessage("", tt.text), UnderstandOptions{})
+			if (tt.conf != Ambiguous && r.Mode.Value != tt.want) || r.Mode.Confidence != tt.conf {
+				t.Errorf("Mode = %q (%s), want %q (%s)", r.Mode.Value, r.Mode.Confidence, tt.want, tt.conf)
+			}
+		})
+	}
+}
+
 func TestUnderstandMode(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		text string
-		want Mode
-		conf Confidence
-	}{
+	checkModes(t, []modeCase{
 		{"please overwrite the live database", ModeDestructive, Likely},
 		{"replace the current data", ModeDestructive, Likely},
 		{"roll back the database to yesterday", ModeDestructive, Likely},
@@ -231,16 +249,7 @@ func TestUnderstandMode(t *testing.T) {
 		{"overwrite it. yes, replace everything", ModeDestructive, Certain},
 		{"overwrite it, or maybe a new project", ModeDestructive, Ambiguous},
 		{"restore proj-abc", "", Missing},
-	}
-	for _, tt := range tests {
-		t.Run(tt.text, func(t *testing.T) {
-			t.Parallel()
-			r := Understand(testMessage("", tt.text), UnderstandOptions{})
-			if (tt.conf != Ambiguous && r.Mode.Value != tt.want) || r.Mode.Confidence != tt.conf {
-				t.Errorf("Mode = %q (%s), want %q (%s)", r.Mode.Value, r.Mode.Confidence, tt.want, tt.conf)
-			}
-		})
-	}
+	})
 }
 
 // TestUnderstandFixtures is the golden test: each fixture, parsed and
