@@ -5,13 +5,29 @@ import (
 	"testing"
 )
 
+// textCase is one input of a text-to-text function and the text it must give.
+type textCase struct {
+	name string
+	in   string
+	want string
+}
+
+// checkText runs each case through fn as a subtest named by the case.
+func checkText(t *testing.T, fnName string, fn func(string) string, tests []textCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := fn(tt.in); got != tt.want {
+				t.Errorf("%s(%q) =\n%s\n--- want\n%s", fnName, tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestStripQuoted(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		in   string
-		want string
-	}{
+	checkText(t, "StripQuoted", StripQuoted, []textCase{
 		{
 			name: "gmail attribution and quoted lines",
 			in:   "Yes, proj-abc.\n\nOn Mon, May 4, 2026 at 9:12 AM Portal <p@example.com> wrote:\n> Which project?\n>\n> -- \n> Portal",
@@ -98,24 +114,12 @@ func TestStripQuoted(t *testing.T) {
 			want: "restore proj-abc",
 		},
 		{name: "empty", in: "", want: ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if got := StripQuoted(tt.in); got != tt.want {
-				t.Errorf("StripQuoted() =\n%s\n--- want\n%s", got, tt.want)
-			}
-		})
-	}
+	})
 }
 
 func TestHTMLToText(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		in   string
-		want string
-	}{
+	checkText(t, "HTMLToText", HTMLToText, []textCase{
 		{"paragraphs", "<p>one</p><p>two</p>", "one\n\ntwo"},
 		{"line breaks", "a<br>b<br/>c", "a\nb\nc"},
 		{"gmail empty div line", "<div>a</div><div><br></div><div>b</div>", "a\n\nb"},
@@ -131,15 +135,7 @@ func TestHTMLToText(t *testing.T) {
 		{"pre kept", "<pre>a\n  b</pre>", "a\n  b"},
 		{"table cells", "<table><tr><td>a</td><td>b</td></tr><tr><td>c</td><td>d</td></tr></table>", "a b\nc d"},
 		{"inline formatting", "please <b>restore</b> <i>proj-abc</i>", "please restore proj-abc"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if got := HTMLToText(tt.in); got != tt.want {
-				t.Errorf("HTMLToText(%q) = %q, want %q", tt.in, got, tt.want)
-			}
-		})
-	}
+	})
 }
 
 func TestHTMLToTextDeepNesting(t *testing.T) {
