@@ -237,13 +237,9 @@ var (
 	ErrRestoreInProgress = errors.New("this project already has a restore queued or running; wait for it to end")
 )
 
-// ValidationError names the field a person has to correct.
-type ValidationError struct {
-	Field string
-	Msg   string
-}
-
-func (e *ValidationError) Error() string { return e.Field + ": " + e.Msg }
+// ValidationError names the field a person has to correct. It is auth's
+// type, so one errors.As finds a refused field of either package.
+type ValidationError = auth.ValidationError
 
 // PermissionError says what the actor may not do and why.
 type PermissionError struct{ Msg string }
