@@ -11,7 +11,13 @@ import (
 // role that something else still depends on) as the rollback's summary and
 // a system entry in the thread.
 func RecordRollbackNote(ctx context.Context, db DB, id int64, summary string) (Ticket, error) {
-	return change(ctx, db, WorkerActor, id, "restore.rollback_note", func(tx pgx.Tx, t *Ticket) error {
+	return recordRollbackSummary(ctx, db, id, "restore.rollback_note", summary)
+}
+
+// recordRollbackSummary sets the ticket's rollback summary and says it in a
+// system entry of the thread, audited as action.
+func recordRollbackSummary(ctx context.Context, db DB, id int64, action, summary string) (Ticket, error) {
+	return change(ctx, db, WorkerActor, id, action, func(tx pgx.Tx, t *Ticket) error {
 		if t.Result == nil {
 			t.Result = &Result{}
 		}

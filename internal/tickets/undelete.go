@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // ModeUndelete merges a snapshot into the live tables: only the snapshot's
@@ -208,14 +206,7 @@ type UndeleteTable struct {
 // RecordUndeleteRollback records, before FinishRollback, what the rollback
 // of an undelete deleted (summary), on the ticket and its thread.
 func RecordUndeleteRollback(ctx context.Context, db DB, id int64, summary string) (Ticket, error) {
-	return change(ctx, db, WorkerActor, id, "restore.rollback_kept", func(tx pgx.Tx, t *Ticket) error {
-		if t.Result == nil {
-			t.Result = &Result{}
-		}
-		t.Result.RollbackSummary = summary
-		_, err := entryInsert(ctx, tx, Entry{TicketID: t.ID, Kind: EntrySystem, Subject: "rollback", Body: summary})
-		return err
-	})
+	return recordRollbackSummary(ctx, db, id, "restore.rollback_kept", summary)
 }
 
 // undeleteRollbackPreview says what the rollback of an undelete does.
