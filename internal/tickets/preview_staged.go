@@ -104,15 +104,8 @@ func StagedReviewConfirm(ctx context.Context, db DB, a Actor, id int64, d Review
 		return Ticket{}, err
 	}
 	return decideReview(ctx, db, a, id, d, ReviewConfirmed, "restore.cutover_confirmed", func(ctx context.Context, tx pgx.Tx, t *Ticket) error {
-		if t.PreparedBy == a.UserID {
-			return &PermissionError{Msg: "you prepared this restore; another approver must confirm its cut-over"}
-		}
-		editor, err := planIsEditor(ctx, tx, t.ID, a.UserID)
-		if err != nil {
+		if err := refuseEditor(ctx, tx, t, a, "confirm its cut-over"); err != nil {
 			return err
-		}
-		if editor {
-			return &PermissionError{Msg: "you prepared or submitted a version of this plan; another approver must confirm its cut-over"}
 		}
 		if strings.TrimSpace(d.ConfirmRef) != t.ProjectRef {
 			return &ValidationError{Field: "confirm_ref", Msg: fmt.Sprintf("type the project ref %s to confirm the cut-over", t.ProjectRef)}

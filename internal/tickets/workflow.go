@@ -415,6 +415,23 @@ func CurrentPlan(ctx context.Context, cat Catalog, t Ticket) (Plan, error) {
 	return PlanOf(t, snap), nil
 }
 
+// refuseEditor refuses approver a a decision on t if a prepared the restore
+// or prepared or submitted a version of its plan; must says what another
+// approver must do instead ("approve it").
+func refuseEditor(ctx context.Context, tx pgx.Tx, t *Ticket, a Actor, must string) error {
+	if t.PreparedBy == a.UserID {
+		return &PermissionError{Msg: "you prepared this restore; another approver must " + must}
+	}
+	editor, err := planIsEditor(ctx, tx, t.ID, a.UserID)
+	if err != nil {
+		return err
+	}
+	if editor {
+		return &PermissionError{Msg: "you prepared or submitted a version of this plan; another approver must " + must}
+	}
+	return nil
+}
+
 // ApprovePlan approves a destructive restore and queues it. The approver
 // must hold the approver role, must never have prepared or submitted any
 // version of the ticket's plan, must approve the plan the ticket holds now
@@ -437,15 +454,8 @@ func ApprovePlan(ctx context.Context, db DB, cat Catalog, jobs JobInserter, a Ac
 		if err := CheckTransition(t.State, StateQueued); err != nil || t.State != StateAwaitingApproval {
 			return &TransitionError{From: t.State, To: StateQueued}
 		}
-		if t.PreparedBy == a.UserID {
-			return &PermissionError{Msg: "you prepared this restore; another approver must approve it"}
-		}
-		editor, err := planIsEditor(ctx, tx, t.ID, a.UserID)
-		if err != nil {
+		if err := refuseEditor(ctx, tx, t, a, "approve it"); err != nil {
 			return err
-		}
-		if editor {
-			return &PermissionError{Msg: "you prepared or submitted a version of this plan; another approver must approve it"}
 		}
 		sub, err := planLatest(ctx, tx, t.ID, planSubmitted)
 		if errors.Is(err, ErrNotFound) {
