@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -297,6 +298,15 @@ func (s *stack) thread(id int64) []tickets.Entry {
 		s.t.Fatal(err)
 	}
 	return es
+}
+
+// systemEntrySays says whether a system entry of the ticket's thread has
+// text in its body.
+func (s *stack) systemEntrySays(id int64, text string) bool {
+	s.t.Helper()
+	return slices.ContainsFunc(s.thread(id), func(e tickets.Entry) bool {
+		return e.Kind == tickets.EntrySystem && strings.Contains(e.Body, text)
+	})
 }
 
 // outMailOf returns the latest mail_out entry of a ticket's thread.

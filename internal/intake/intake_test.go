@@ -35,13 +35,7 @@ func TestOneLineRequest(t *testing.T) {
 	if tk.State != tickets.StateNeedsInfo {
 		t.Errorf("state %s, want needs_info (no mode given)", tk.State)
 	}
-	var noteSeen bool
-	for _, e := range s.thread(tk.ID) {
-		if e.Kind == tickets.EntrySystem && strings.Contains(e.Body, "Project: proj-abc (certain") {
-			noteSeen = true
-		}
-	}
-	if !noteSeen {
+	if !s.systemEntrySays(tk.ID, "Project: proj-abc (certain") {
 		t.Errorf("no system entry saying how the project was found: %+v", s.thread(tk.ID))
 	}
 	got := s.relay.to("ops@tiny.example")
@@ -281,13 +275,7 @@ func TestUnknownRefAndEarlyTime(t *testing.T) {
 	if dt.ProjectRef != "proj-abd" {
 		t.Errorf("ticket project %q, want the ref written, proj-abd", dt.ProjectRef)
 	}
-	var staffSeesClosest bool
-	for _, e := range s.thread(dt.ID) {
-		if e.Kind == tickets.EntrySystem && strings.Contains(e.Body, "candidates: proj-abc") {
-			staffSeesClosest = true
-		}
-	}
-	if !staffSeesClosest {
+	if !s.systemEntrySays(dt.ID, "candidates: proj-abc") {
 		t.Errorf("no staff note naming the closest refs: %+v", s.thread(dt.ID))
 	}
 	o := s.relay.to("ops@tiny.example")
