@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"golang.org/x/sync/errgroup"
 )
 
 // TestIntakeLoad sends 1,000 mails over SMTP on 8 concurrent connections:
@@ -26,21 +27,16 @@ func TestIntakeLoad(t *testing.T) {
 	var mu sync.Mutex
 	var all []sent
 	start := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan error, conns)
+	var g errgroup.Group
 	for c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			cl, err := smtp.Dial(s.smtp)
 			if err != nil {
-				errs <- err
-				return
+				return err
 			}
 			defer cl.Close()
 			if err := cl.Hello("mx.load.example"); err != nil {
-				errs <- err
-				return
+				return err
 			}
 			var mine []string // this connection's new requests
 			var resend [][]byte
@@ -64,8 +60,7 @@ func TestIntakeLoad(t *testing.T) {
 					resend = append(resend, raw)
 				}
 				if err := cl.SendMail(from, []string{support}, bytes.NewReader(raw)); err != nil {
-					errs <- fmt.Errorf("mail %s: %w", id, err)
-					return
+					return fmt.Errorf("mail %s: %w", id, err)
 				}
 				mu.Lock()
 				all = append(all, sent{id, parent})
@@ -73,19 +68,14 @@ func TestIntakeLoad(t *testing.T) {
 			}
 			for _, raw := range resend { // a sender retrying after a lost answer
 				if err := cl.SendMail("retry@customer.example", []string{support}, bytes.NewReader(raw)); err != nil {
-					errs <- err
-					return
+					return err
 				}
 			}
-			errs <- cl.Quit()
-		}()
+			return cl.Quit()
+		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
 	}
 	accepted := time.Since(start)
 	s.settle()

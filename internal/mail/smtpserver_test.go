@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"golang.org/x/sync/errgroup"
 )
 
 // inbox records what deliver got.
@@ -253,32 +254,25 @@ func TestSMTPServerConcurrent(t *testing.T) {
 	box := &inbox{}
 	addr := startSMTP(t, SMTPOptions{}, box.deliver)
 	start := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan error, conns)
+	var g errgroup.Group
 	for i := range conns {
-		wg.Go(func() {
+		g.Go(func() error {
 			c, err := smtp.Dial(addr)
 			if err != nil {
-				errs <- err
-				return
+				return err
 			}
 			defer c.Close()
 			for j := range perConn {
 				msg := fmt.Sprintf("From: load@example.com\r\nMessage-ID: <load-%d-%d@example.com>\r\nSubject: load\r\n\r\nrestore proj-abc\r\n", i, j)
 				if err := c.SendMail("load@example.com", []string{"restore@support.example.com"}, strings.NewReader(msg)); err != nil {
-					errs <- err
-					return
+					return err
 				}
 			}
-			errs <- c.Quit()
+			return c.Quit()
 		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
 	}
 	elapsed := time.Since(start)
 	if box.count() != conns*perConn {
