@@ -101,10 +101,17 @@ func TestPlanDigestSensitive(t *testing.T) {
 // and submitted, and returns it with the digest the approver page shows.
 func (f fixture) submitted(t *testing.T) (tickets.Ticket, string) {
 	t.Helper()
-	ctx := context.Background()
 	tk := f.newTicket(t, "proj-alpha", tickets.ModeDestructive)
-	prep := tickets.Preparation{SnapshotID: f.snaps[2].ID, Mode: tickets.ModeDestructive,
-		Scope: tickets.Scope{Kind: tickets.ScopeTables, Tables: []string{"public.orders"}}}
+	tk, p := f.submit(t, tk, tickets.Preparation{SnapshotID: f.snaps[2].ID, Mode: tickets.ModeDestructive,
+		Scope: tickets.Scope{Kind: tickets.ScopeTables, Tables: []string{"public.orders"}}})
+	return tk, p.Digest()
+}
+
+// submit prepares tk with prep and submits it, both as the operator, and
+// returns the submitted ticket and the plan the approver page shows.
+func (f fixture) submit(t *testing.T, tk tickets.Ticket, prep tickets.Preparation) (tickets.Ticket, tickets.Plan) {
+	t.Helper()
+	ctx := context.Background()
 	if _, err := tickets.Prepare(ctx, f.pool, f.cat, f.operator, tk.ID, prep); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +123,7 @@ func (f fixture) submitted(t *testing.T) (tickets.Ticket, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tk, p.Digest()
+	return tk, p
 }
 
 // TestStaleApprovalRefused: the approver saw a one-table plan; the operator

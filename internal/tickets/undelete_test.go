@@ -74,17 +74,7 @@ func TestUndeleteStaleFormRefused(t *testing.T) {
 	f := setup(t)
 	tk := f.newTicket(t, "proj-alpha", tickets.ModeUndelete)
 	keys := tickets.Options{Undelete: tickets.UndeleteLimit{Keys: []string{"5", "6"}}}
-	if _, err := tickets.Prepare(ctx, f.pool, f.cat, f.operator, tk.ID, tickets.Preparation{SnapshotID: f.snaps[2].ID, Mode: tickets.ModeUndelete, Scope: undeleteOrders, Options: keys}); err != nil {
-		t.Fatal(err)
-	}
-	tk, err := tickets.Submit(ctx, f.pool, f.operator, tk.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seenPlan, err := tickets.CurrentPlan(ctx, f.cat, tk)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tk, seenPlan := f.submit(t, tk, tickets.Preparation{SnapshotID: f.snaps[2].ID, Mode: tickets.ModeUndelete, Scope: undeleteOrders, Options: keys})
 	destructive := tk
 	destructive.Mode = tickets.ModeDestructive
 	if tickets.PlanOf(destructive, f.snaps[2]).Digest() == seenPlan.Digest() {
@@ -100,7 +90,7 @@ func TestUndeleteStaleFormRefused(t *testing.T) {
 	if _, err := tickets.Submit(ctx, f.pool, f.operator, tk.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err = tickets.ApprovePlan(ctx, f.pool, f.cat, f.river, f.approver, tk.ID, tickets.Approval{ConfirmRef: "proj-alpha", PlanDigest: seenPlan.Digest()})
+	_, err := tickets.ApprovePlan(ctx, f.pool, f.cat, f.river, f.approver, tk.ID, tickets.Approval{ConfirmRef: "proj-alpha", PlanDigest: seenPlan.Digest()})
 	var pc *tickets.PlanChangedError
 	if !errors.As(err, &pc) || !strings.Contains(strings.Join(pc.Changes, "; "), `undelete limited to: public.orders: 2 listed keys (5, 6) -> public.orders: rows where id ≥ "5"`) {
 		t.Fatalf("stale undelete approval: %v %+v", err, pc)
