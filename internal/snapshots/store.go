@@ -249,15 +249,22 @@ func snapshotCatalog(ctx context.Context, db DB, refs []string) (map[string]cata
 	if err != nil {
 		return nil, err
 	}
+	return rowsToMap(rows, func(r pgx.Rows) (k string, e catalogEntry, err error) {
+		err = r.Scan(&k, &e.id, &e.size, &e.etag)
+		return k, e, err
+	})
+}
+
+// rowsToMap reads every row into a map, scan reading one row's key and value.
+func rowsToMap[K comparable, V any](rows pgx.Rows, scan func(pgx.Rows) (K, V, error)) (map[K]V, error) {
 	defer rows.Close()
-	out := map[string]catalogEntry{}
+	out := map[K]V{}
 	for rows.Next() {
-		var k string
-		var e catalogEntry
-		if err := rows.Scan(&k, &e.id, &e.size, &e.etag); err != nil {
+		k, v, err := scan(rows)
+		if err != nil {
 			return nil, err
 		}
-		out[k] = e
+		out[k] = v
 	}
 	return out, rows.Err()
 }
@@ -298,16 +305,10 @@ func projectNewestKeys(ctx context.Context, db DB) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var ref, key string
-		if err := rows.Scan(&ref, &key); err != nil {
-			return nil, err
-		}
-		out[ref] = key
-	}
-	return out, rows.Err()
+	return rowsToMap(rows, func(r pgx.Rows) (ref, key string, err error) {
+		err = r.Scan(&ref, &key)
+		return ref, key, err
+	})
 }
 
 // SummaryRefresh recomputes the per-project summary rows of refs.
