@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // The record of what a ticket made on a project cluster (ticket_databases).
@@ -174,11 +175,17 @@ func DatabaseRecordSet(ctx context.Context, db DB, id int64, state, renamedTo st
 			made_at = CASE WHEN $2 IN ('made', 'live') THEN coalesce(made_at, now()) ELSE made_at END,
 			dropped_at = CASE WHEN $2 = 'dropped' THEN now() END
 		WHERE id = $1`, id, state, renamedTo, dropAfter)
+	return recordSetResult(tag, err, fmt.Sprintf("record %d", id))
+}
+
+// recordSetResult is the outcome of an update of one record (what names it):
+// its error, or ErrNotRecorded when no row has that id.
+func recordSetResult(tag pgconn.CommandTag, err error, what string) error {
 	if err != nil {
-		return fmt.Errorf("record %d: %w", id, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("record %d: %w", id, ErrNotRecorded)
+		return fmt.Errorf("%s: %w", what, ErrNotRecorded)
 	}
 	return nil
 }

@@ -89,13 +89,7 @@ func RoleRecordSet(ctx context.Context, db DB, id int64, state, leftBecause stri
 			made_at = CASE WHEN $2 = 'made' THEN coalesce(made_at, now()) ELSE made_at END,
 			dropped_at = CASE WHEN $2 = 'dropped' THEN now() END
 		WHERE id = $1`, id, state, leftBecause)
-	if err != nil {
-		return fmt.Errorf("role record %d: %w", id, err)
-	}
-	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("role record %d: %w", id, ErrNotRecorded)
-	}
-	return nil
+	return recordSetResult(tag, err, fmt.Sprintf("role record %d", id))
 }
 
 // RoleRecordsByTicket lists every role record of a ticket, oldest first.
