@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,6 +24,7 @@ import (
 	"github.com/restoreportal/portal/internal/intake"
 	"github.com/restoreportal/portal/internal/jobs"
 	"github.com/restoreportal/portal/internal/mail"
+	"github.com/restoreportal/portal/internal/mail/smtptest"
 	"github.com/restoreportal/portal/internal/testenv"
 	"github.com/restoreportal/portal/internal/tickets"
 )
@@ -173,20 +173,7 @@ func serveSMTP(t *testing.T, opts mail.SMTPOptions, deliver func(context.Context
 // serveSMTPAt runs a mail.NewSMTPServer on addr.
 func serveSMTPAt(t *testing.T, addr string, opts mail.SMTPOptions, deliver func(context.Context, mail.Envelope, []byte) error) string {
 	t.Helper()
-	srv := mail.NewSMTPServer(addr, opts, deliver)
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	})
-	return l.Addr().String()
+	return smtptest.Serve(t, mail.NewSMTPServer(addr, opts, deliver), addr)
 }
 
 // projectWithSnapshots makes a project with verified snapshots on

@@ -23,6 +23,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/restoreportal/portal/internal/mail/smtptest"
 )
 
 // testCert makes a self-signed certificate for 127.0.0.1 and writes it as
@@ -107,13 +109,7 @@ func startAuthRelay(t *testing.T, r *authRelay, cert *tls.Certificate) string {
 	if cert != nil {
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}}
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return l.Addr().String()
+	return smtptest.Serve(t, srv, "127.0.0.1:0")
 }
 
 var testRaw = []byte("From: restore@support.example.com\r\nTo: dana@customer.example\r\nSubject: hi\r\n\r\nhello\r\n")
@@ -183,19 +179,14 @@ func TestIntakeSTARTTLS(t *testing.T) {
 	var in inbox
 	srv := NewSMTPServer("127.0.0.1:0", SMTPOptions{SupportAddresses: []string{"restore@support.example.com"},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}, in.deliver)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	addr := smtptest.Serve(t, srv, "127.0.0.1:0")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	to := []string{"restore@support.example.com"}
-	if err := SendWith(ctx, l.Addr().String(), RelayOptions{TLS: RelayRequired, CAFile: ca}, "dana@customer.example", to, testRaw); err != nil {
+	if err := SendWith(ctx, addr, RelayOptions{TLS: RelayRequired, CAFile: ca}, "dana@customer.example", to, testRaw); err != nil {
 		t.Fatalf("send over STARTTLS: %v", err)
 	}
-	if err := SendWith(ctx, l.Addr().String(), RelayOptions{TLS: RelayOff}, "dana@customer.example", to, testRaw); err != nil {
+	if err := SendWith(ctx, addr, RelayOptions{TLS: RelayOff}, "dana@customer.example", to, testRaw); err != nil {
 		t.Fatalf("send plain: %v", err)
 	}
 	in.mu.Lock()

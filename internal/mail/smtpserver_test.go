@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/restoreportal/portal/internal/mail/smtptest"
 )
 
 // inbox records what deliver got.
@@ -49,20 +50,7 @@ func startSMTP(t *testing.T, opts SMTPOptions, deliver func(context.Context, Env
 		opts.SupportAddresses = []string{"Restore@Support.Example.com"}
 	}
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := NewSMTPServer("127.0.0.1:0", opts, deliver)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	})
-	return l.Addr().String()
+	return smtptest.Serve(t, NewSMTPServer("127.0.0.1:0", opts, deliver), "127.0.0.1:0")
 }
 
 func dialSMTP(t *testing.T, addr string) *smtp.Client {
