@@ -44,12 +44,18 @@ func interpret(err error, what string) error {
 
 // SnapshotGet returns the snapshot with id, deleted or not.
 func SnapshotGet(ctx context.Context, db DB, id int64) (Snapshot, error) {
-	rows, err := db.Query(ctx, `SELECT `+snapshotCols+` FROM snapshots WHERE id = $1`, id)
+	return snapshotGetBy(ctx, db, "id", id, fmt.Sprintf("snapshot %d", id))
+}
+
+// snapshotGetBy returns the one snapshot whose column (id or key, both
+// unique) is v; what names it in the error.
+func snapshotGetBy(ctx context.Context, db DB, column string, v any, what string) (Snapshot, error) {
+	rows, err := db.Query(ctx, `SELECT `+snapshotCols+` FROM snapshots WHERE `+column+` = $1`, v)
 	if err != nil {
 		return Snapshot{}, err
 	}
 	s, err := pgx.CollectExactlyOneRow(rows, scanSnapshot)
-	return s, interpret(err, fmt.Sprintf("snapshot %d", id))
+	return s, interpret(err, what)
 }
 
 // Get is SnapshotGet, the name restore jobs and ticket pages call.
@@ -57,12 +63,7 @@ func Get(ctx context.Context, db DB, id int64) (Snapshot, error) { return Snapsh
 
 // SnapshotGetByKey returns the catalog row of key.
 func SnapshotGetByKey(ctx context.Context, db DB, key string) (Snapshot, error) {
-	rows, err := db.Query(ctx, `SELECT `+snapshotCols+` FROM snapshots WHERE key = $1`, key)
-	if err != nil {
-		return Snapshot{}, err
-	}
-	s, err := pgx.CollectExactlyOneRow(rows, scanSnapshot)
-	return s, interpret(err, fmt.Sprintf("snapshot %s", key))
+	return snapshotGetBy(ctx, db, "key", key, "snapshot "+key)
 }
 
 // SnapshotListByProject returns ref's snapshots still in S3, newest first,
