@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/restoreportal/portal/internal/audit"
 	"github.com/restoreportal/portal/internal/auth"
 	"github.com/restoreportal/portal/internal/testenv"
@@ -14,15 +16,24 @@ import (
 
 const pw = "correct horse battery staple"
 
+// newOperator makes, on a portal database of its own, an operator who logs
+// in with email and pw.
+func newOperator(t *testing.T, email string) (*pgxpool.Pool, auth.User) {
+	t.Helper()
+	pool := testenv.PortalPool(t)
+	u, _, err := auth.CreateUser(context.Background(), pool, audit.System("test"), auth.NewUser{Email: email, Role: auth.RoleOperator, Password: pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pool, u
+}
+
 // TestConcurrentGuessesStopAtTheLimit: 16 wrong passwords at once from one
 // address: exactly MaxFailsPerAccount are checked, the rest refused unchecked.
 func TestConcurrentGuessesStopAtTheLimit(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := testenv.PortalPool(t)
-	if _, _, err := auth.CreateUser(ctx, pool, audit.System("test"), auth.NewUser{Email: "o@example.com", Role: auth.RoleOperator, Password: pw}); err != nil {
-		t.Fatal(err)
-	}
+	pool, _ := newOperator(t, "o@example.com")
 	var wg sync.WaitGroup
 	errs := make([]error, 16)
 	for i := range errs {
@@ -63,10 +74,7 @@ func TestConcurrentGuessesStopAtTheLimit(t *testing.T) {
 func TestAttackFromElsewhereDoesNotLockTheOwnersAddress(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := testenv.PortalPool(t)
-	if _, _, err := auth.CreateUser(ctx, pool, audit.System("test"), auth.NewUser{Email: "owner@example.com", Role: auth.RoleOperator, Password: pw}); err != nil {
-		t.Fatal(err)
-	}
+	pool, _ := newOperator(t, "owner@example.com")
 	if _, err := auth.Login(ctx, pool, "owner@example.com", pw, "192.0.2.10"); err != nil {
 		t.Fatal(err)
 	}
@@ -98,11 +106,7 @@ func TestAttackFromElsewhereDoesNotLockTheOwnersAddress(t *testing.T) {
 func TestPasswordResetRevokesSessionsAndTokens(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := testenv.PortalPool(t)
-	u, _, err := auth.CreateUser(ctx, pool, audit.System("test"), auth.NewUser{Email: "r@example.com", Role: auth.RoleOperator, Password: pw})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool, u := newOperator(t, "r@example.com")
 	s, err := auth.Login(ctx, pool, "r@example.com", pw, "10.0.0.2")
 	if err != nil {
 		t.Fatal(err)
