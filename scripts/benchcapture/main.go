@@ -16,64 +16,35 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/restoreportal/portal/internal/config"
-	"github.com/restoreportal/portal/internal/database"
-	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/verify"
+	"github.com/restoreportal/portal/scripts/benchenv"
 )
 
-func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "benchcapture:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchenv.Main("benchcapture", run) }
 
-func run(args []string) error {
+func run(ctx context.Context, e *benchenv.Env, args []string) error {
 	if len(args) < 2 {
 		return errors.New("usage: benchcapture setup REF DATABASE | capture REF")
-	}
-	ctx := context.Background()
-	cfg, err := config.Load(os.Getenv)
-	if err != nil {
-		return err
-	}
-	pool, err := database.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	s3c, err := objstore.New(ctx, cfg.S3)
-	if err != nil {
-		return err
 	}
 	switch args[0] {
 	case "setup":
 		if len(args) < 3 {
 			return errors.New("usage: benchcapture setup REF DATABASE")
 		}
-		if err := database.Migrate(ctx, pool, slog.New(slog.DiscardHandler)); err != nil {
+		if err := e.Prepare(ctx); err != nil {
 			return err
 		}
-		if _, err := snapshots.ProjectRegister(ctx, pool, snapshots.ProjectPlacement{Ref: args[1], Cluster: "default", Database: args[2]}); err != nil {
-			return err
-		}
-		if _, err := s3c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &cfg.S3.Bucket}); err != nil {
-			if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &cfg.S3.Bucket}); err != nil {
-				return fmt.Errorf("create bucket %s: %w", cfg.S3.Bucket, err)
-			}
-		}
-		return nil
+		_, err := snapshots.ProjectRegister(ctx, e.Pool, snapshots.ProjectPlacement{Ref: args[1], Cluster: "default", Database: args[2]})
+		return err
 	case "capture":
-		rec := &captured{Handler: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}), took: &took{}}
-		d := snapshots.NewDeps(cfg, pool, s3c, slog.New(rec))
+		rec := &captured{Handler: e.Log.Handler(), took: &took{}}
+		d := snapshots.NewDeps(e.Config, e.Pool, e.S3, slog.New(rec))
 		start := time.Now()
 		snap, err := verify.Capture(ctx, d, args[1], true)
 		if err != nil {
@@ -88,8 +59,8 @@ func run(args []string) error {
 		}
 		fmt.Printf("capture_s %.2f\nverify_s %.2f\ntotal_s %.2f\ngzip_bytes %d\n", captureS, total.Seconds()-captureS, total.Seconds(), snap.Size)
 		ib, ik := d.IndexLocation(snap.Key, snap.ETag)
-		_, err1 := s3c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &cfg.S3.Bucket, Key: &snap.Key})
-		_, err2 := s3c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &ib, Key: &ik})
+		_, err1 := e.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &e.Config.S3.Bucket, Key: &snap.Key})
+		_, err2 := e.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &ib, Key: &ik})
 		return errors.Join(err1, err2)
 	}
 	return fmt.Errorf("unknown command %q", args[0])

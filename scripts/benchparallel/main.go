@@ -23,30 +23,19 @@ import (
 	"github.com/restoreportal/portal/internal/extract"
 	"github.com/restoreportal/portal/internal/restore"
 	"github.com/restoreportal/portal/internal/seekgz"
-	"github.com/restoreportal/portal/internal/verify"
+	"github.com/restoreportal/portal/scripts/benchenv"
 )
 
-func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "benchparallel:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchenv.Run("benchparallel", run) }
 
-func run(args []string) error {
+func run(_ context.Context, args []string) error {
 	if len(args) < 3 {
 		return fmt.Errorf("usage: index|inflate|apply DUMP INDEX ...")
 	}
 	switch args[0] {
 	case "index":
-		f, err := os.Open(args[1])
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		st, _ := f.Stat()
 		t0 := time.Now()
-		idx, _, err := verify.IndexDump(bufio.NewReaderSize(f, 1<<20), "bench", st.Size())
+		idx, _, err := benchenv.IndexFile(args[1], "bench")
 		if err != nil {
 			return err
 		}

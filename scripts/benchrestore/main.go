@@ -72,30 +72,21 @@ func setup(ctx context.Context, e *benchenv.Env, ref, db string) error {
 }
 
 func wait(ctx context.Context, db tickets.DB, id int64, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		tk, err := tickets.TicketGet(ctx, db, id)
-		if err != nil {
-			return err
-		}
-		if tk.State == tickets.StateSucceeded || tk.State == tickets.StateFailed {
-			if tk.Result == nil {
-				return fmt.Errorf("ticket %d %s without a result", id, tk.State)
-			}
-			var total float64
-			for _, s := range tk.Result.Steps {
-				fmt.Printf("%-16s %9.1fs\n", s.Step, s.Seconds)
-				total += s.Seconds
-			}
-			fmt.Printf("%-16s %9.1fs\n", "total", total)
-			if !tk.Result.OK {
-				return fmt.Errorf("restore failed: %s", tk.Result.Message)
-			}
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("ticket %d still %s after %s", id, tk.State, timeout)
-		}
-		time.Sleep(time.Second)
+	tk, err := benchenv.WaitTicket(ctx, db, id, timeout)
+	if err != nil {
+		return err
 	}
+	if tk.Result == nil {
+		return fmt.Errorf("ticket %d %s without a result", id, tk.State)
+	}
+	var total float64
+	for _, s := range tk.Result.Steps {
+		fmt.Printf("%-16s %9.1fs\n", s.Step, s.Seconds)
+		total += s.Seconds
+	}
+	fmt.Printf("%-16s %9.1fs\n", "total", total)
+	if !tk.Result.OK {
+		return fmt.Errorf("restore failed: %s", tk.Result.Message)
+	}
+	return nil
 }

@@ -42,14 +42,9 @@ import (
 	"github.com/restoreportal/portal/scripts/benchenv"
 )
 
-func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "benchseek:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchenv.Run("benchseek", run) }
 
-func run(args []string) error {
+func run(ctx context.Context, args []string) error {
 	switch {
 	case len(args) == 2 && args[0] == "gen":
 		mib, err := strconv.Atoi(args[1])
@@ -58,7 +53,7 @@ func run(args []string) error {
 		}
 		return gen(os.Stdout, int64(mib)<<20)
 	case len(args) == 3 && args[0] == "put":
-		return put(context.Background(), args[1], args[2])
+		return put(ctx, args[1], args[2])
 	case len(args) == 1 && args[0] == "compress":
 		w := seekgz.NewWriter(os.Stdout, 0)
 		if _, err := io.Copy(w, bufio.NewReaderSize(os.Stdin, 1<<20)); err != nil {
@@ -68,9 +63,9 @@ func run(args []string) error {
 	case len(args) == 2 && args[0] == "index":
 		return indexFile(args[1])
 	case len(args) == 2 && args[0] == "rm":
-		return rm(context.Background(), args[1])
+		return rm(ctx, args[1])
 	case len(args) == 2 && args[0] == "run":
-		return bench(context.Background(), args[1])
+		return bench(ctx, args[1])
 	}
 	return errors.New("usage: benchseek gen MIB | compress | index FILE | put KEY FILE | run KEY | rm KEY")
 }
@@ -341,16 +336,7 @@ func fetchIndex(ctx context.Context, client *s3.Client, bucket, key string) (*se
 
 // indexFile prints the index size of a local gzipped dump.
 func indexFile(name string) error {
-	f, err := os.Open(name)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	idx, _, err := verify.IndexDump(bufio.NewReaderSize(f, 1<<20), "local", st.Size())
+	idx, size, err := benchenv.IndexFile(name, "local")
 	if err != nil {
 		return err
 	}
@@ -358,6 +344,6 @@ func indexFile(name string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("seek_index_bytes %d\nseek_checkpoints %d\nseek_compressed_bytes %d\n", len(enc), len(idx.Checkpoints), st.Size())
+	fmt.Printf("seek_index_bytes %d\nseek_checkpoints %d\nseek_compressed_bytes %d\n", len(enc), len(idx.Checkpoints), size)
 	return nil
 }
