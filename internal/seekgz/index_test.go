@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/restoreportal/portal/internal/extract"
+	"github.com/restoreportal/portal/internal/testenv/dumptest"
 )
 
 // dumpEntry is what DumpIndexer takes of e (internal/verify does the same).
@@ -96,46 +97,6 @@ func manyTables(t testing.TB, n, rows int, members int) (plain, data []byte) {
 	return plain, gz(t, gzip.DefaultCompression, parts...)
 }
 
-type entryView struct {
-	Kind             extract.Kind
-	Phase            extract.Phase
-	Type, Name, SQL  string
-	Table            extract.QualifiedName
-	Rows             string
-	AfterTrailer     bool
-	Command, Arg     string
-	ServerVersionLen int
-}
-
-// entries parses a plain dump, keeping the entries for which keep is true.
-func entries(t testing.TB, r io.Reader, keep func(e *extract.Entry) bool) ([]entryView, bool) {
-	t.Helper()
-	rd := extract.NewReader(r)
-	var out []entryView
-	for {
-		e, err := rd.Next()
-		if err == io.EOF {
-			return out, rd.TrailerSeen()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !keep(&e) {
-			continue
-		}
-		v := entryView{Kind: e.Kind, Phase: e.Phase, Type: e.Type, Name: e.Name, SQL: e.SQL, Table: e.Table,
-			AfterTrailer: e.AfterTrailer, Command: e.Command, Arg: e.Arg}
-		if e.Rows != nil {
-			b, err := io.ReadAll(e.Rows)
-			if err != nil {
-				t.Fatal(err)
-			}
-			v.Rows = string(b)
-		}
-		out = append(out, v)
-	}
-}
-
 func TestIndexRoundTripAndCorruption(t *testing.T) {
 	t.Parallel()
 	_, data := manyTables(t, 20, 3000, 3)
@@ -216,7 +177,7 @@ func TestNoSpanHidesTheTrailer(t *testing.T) {
 		t.Fatalf("%d spans, want 3: the last table's data runs into the trailer", len(idx.Spans))
 	}
 	rs := idx.Keep(func(s Span) bool { return s.Name == "t0" }, 0)
-	_, trailer := entries(t, idx.Open(rs, (&fetcher{data: data}).fetch), func(*extract.Entry) bool { return true })
+	_, trailer := dumptest.Entries(t, idx.Open(rs, (&fetcher{data: data}).fetch), nil)
 	if !trailer {
 		t.Fatal("the trailer was skipped")
 	}
@@ -237,8 +198,8 @@ func TestRangesEqualFilteredDump(t *testing.T) {
 		rs := idx.Keep(func(s Span) bool { return want[s.Name] }, 64<<10)
 		f := &fetcher{data: data}
 		rr := idx.Open(rs, f.fetch)
-		got, gotTrailer := entries(t, rr, func(*extract.Entry) bool { return true })
-		exp, _ := entries(t, bytes.NewReader(plain), func(e *extract.Entry) bool {
+		got, gotTrailer := dumptest.Entries(t, rr, nil)
+		exp, _ := dumptest.Entries(t, bytes.NewReader(plain), func(e *extract.Entry) bool {
 			return e.Kind != extract.KindCopy || want[e.Table.Name]
 		})
 		if !gotTrailer {

@@ -2,9 +2,11 @@ package verify
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/snapshots/snapshottest"
 	"github.com/restoreportal/portal/internal/testenv"
@@ -18,6 +20,22 @@ func newDeps(t *testing.T) snapshots.Deps {
 	cfg := testenv.Config(t)
 	return snapshots.Deps{Pool: pool, S3: client, Bucket: bucket, Prefix: "daily",
 		PGDump: cfg.PGDump, ProjectsAdminURL: cfg.ProjectsAdminURL, Log: testenv.Logger(t)}
+}
+
+// faultyDeps is d reading S3 through a fault proxy (returned, to cut S3
+// with), its reads retrying for a minute.
+func faultyDeps(t *testing.T, d snapshots.Deps) (snapshots.Deps, *testenv.FaultProxy) {
+	t.Helper()
+	cfg := testenv.Config(t).S3
+	p := testenv.NewFaultProxy(t, strings.TrimPrefix(cfg.Endpoint, "http://"), testenv.FaultOptions{})
+	cfg.Endpoint = "http://" + p.Addr
+	faulty, err := objstore.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.S3 = faulty
+	d.S3Read.RetryFor = time.Minute
+	return d, p
 }
 
 func putObject(t *testing.T, d snapshots.Deps, key string, body []byte) {
