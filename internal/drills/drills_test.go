@@ -2,7 +2,9 @@ package drills_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +132,27 @@ func TestDrillFindings(t *testing.T) {
 
 // The slow-recovery alarm from recorded drills: the median of the five
 // drills before; it fires once while slow drills go on and clears after.
+// TestDrillGet reads a drill back by its id; a missing id is ErrNotFound,
+// saying which drill.
+func TestDrillGet(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.PortalPool(t)
+	if _, err := pool.Exec(ctx, `INSERT INTO projects (ref) VALUES ('proj-get')`); err != nil {
+		t.Fatal(err)
+	}
+	d, err := drills.DrillStart(ctx, pool, drills.NewDrill{ProjectRef: "proj-get"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := drills.DrillGet(ctx, pool, d.ID); err != nil || !reflect.DeepEqual(got, d) {
+		t.Fatalf("DrillGet(%d) = %+v, %v; want %+v", d.ID, got, err, d)
+	}
+	if _, err := drills.DrillGet(ctx, pool, d.ID+1000); !errors.Is(err, drills.ErrNotFound) || err.Error() != fmt.Sprintf("drill %d: not found", d.ID+1000) {
+		t.Fatalf("DrillGet of a missing drill: %v", err)
+	}
+}
+
 func TestSlowRecoveryAlarmFiresOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -174,6 +197,12 @@ func TestSlowRecoveryAlarmFiresOnce(t *testing.T) {
 	open, err := drills.AlarmsOpen(ctx, pool, "proj-slow", 10)
 	if err != nil || len(open) != 1 || open[0].Condition != drills.CondSlowRecovery || open[0].MailStatus != "none" {
 		t.Fatalf("open alarms: %+v %v", open, err)
+	}
+	if got, err := drills.AlarmGet(ctx, pool, open[0].ID); err != nil || !reflect.DeepEqual(got, open[0]) {
+		t.Fatalf("AlarmGet(%d) = %+v, %v; want %+v", open[0].ID, got, err, open[0])
+	}
+	if _, err := drills.AlarmGet(ctx, pool, -1); !errors.Is(err, drills.ErrNotFound) || err.Error() != "alarm -1: not found" {
+		t.Fatalf("AlarmGet of a missing alarm: %v", err)
 	}
 	evaluate(drill(1000)) // the median is now 1100: 1000 is usual
 	if open, _ := drills.AlarmsOpen(ctx, pool, "proj-slow", 10); len(open) != 0 {

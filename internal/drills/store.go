@@ -144,15 +144,22 @@ func DrillStart(ctx context.Context, db DB, n NewDrill) (Drill, error) {
 
 // DrillGet returns drill id.
 func DrillGet(ctx context.Context, db DB, id int64) (Drill, error) {
-	rows, err := db.Query(ctx, `SELECT `+drillCols+` FROM drills WHERE id = $1`, id)
+	return getByID(ctx, db, `SELECT `+drillCols+` FROM drills WHERE id = $1`, id, scanDrill, "drill")
+}
+
+// getByID returns the one row query selects with id as $1, scanned by scan;
+// no such row is ErrNotFound ("what id: not found").
+func getByID[T any](ctx context.Context, db DB, query string, id int64, scan pgx.RowToFunc[T], what string) (T, error) {
+	var zero T
+	rows, err := db.Query(ctx, query, id)
 	if err != nil {
-		return Drill{}, err
+		return zero, err
 	}
-	d, err := pgx.CollectExactlyOneRow(rows, scanDrill)
+	v, err := pgx.CollectExactlyOneRow(rows, scan)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Drill{}, fmt.Errorf("drill %d: %w", id, ErrNotFound)
+		return zero, fmt.Errorf("%s %d: %w", what, id, ErrNotFound)
 	}
-	return d, err
+	return v, err
 }
 
 // DrillScratchPlan records the scratch database before it is created; a name
