@@ -43,17 +43,10 @@ func AlarmsOpenCount(ctx context.Context, db DB) (map[Condition]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := map[Condition]int{}
-	for rows.Next() {
-		var c Condition
-		var n int
-		if err := rows.Scan(&c, &n); err != nil {
-			return nil, err
-		}
-		out[c] = n
-	}
-	return out, rows.Err()
+	return collectMap(rows, func(r pgx.CollectableRow) (c Condition, n int, err error) {
+		err = r.Scan(&c, &n)
+		return c, n, err
+	})
 }
 
 // AlarmMailWritten stores the composed mail of an alarm once, so a retry

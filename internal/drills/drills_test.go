@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/restoreportal/portal/internal/drills"
 	"github.com/restoreportal/portal/internal/testenv"
 )
@@ -132,15 +134,22 @@ func TestDrillFindings(t *testing.T) {
 
 // The slow-recovery alarm from recorded drills: the median of the five
 // drills before; it fires once while slow drills go on and clears after.
+// projectPool is a fresh portal database with project ref in it.
+func projectPool(t *testing.T, ref string) *pgxpool.Pool {
+	t.Helper()
+	pool := testenv.PortalPool(t)
+	if _, err := pool.Exec(context.Background(), `INSERT INTO projects (ref) VALUES ($1)`, ref); err != nil {
+		t.Fatal(err)
+	}
+	return pool
+}
+
 // TestDrillGet reads a drill back by its id; a missing id is ErrNotFound,
 // saying which drill.
 func TestDrillGet(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := testenv.PortalPool(t)
-	if _, err := pool.Exec(ctx, `INSERT INTO projects (ref) VALUES ('proj-get')`); err != nil {
-		t.Fatal(err)
-	}
+	pool := projectPool(t, "proj-get")
 	d, err := drills.DrillStart(ctx, pool, drills.NewDrill{ProjectRef: "proj-get"})
 	if err != nil {
 		t.Fatal(err)
@@ -156,10 +165,7 @@ func TestDrillGet(t *testing.T) {
 func TestSlowRecoveryAlarmFiresOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := testenv.PortalPool(t)
-	if _, err := pool.Exec(ctx, `INSERT INTO projects (ref) VALUES ('proj-slow')`); err != nil {
-		t.Fatal(err)
-	}
+	pool := projectPool(t, "proj-slow")
 	drill := func(ms int) drills.Drill {
 		d, err := drills.DrillStart(ctx, pool, drills.NewDrill{ProjectRef: "proj-slow"})
 		if err != nil {
@@ -200,6 +206,9 @@ func TestSlowRecoveryAlarmFiresOnce(t *testing.T) {
 	}
 	if got, err := drills.AlarmGet(ctx, pool, open[0].ID); err != nil || !reflect.DeepEqual(got, open[0]) {
 		t.Fatalf("AlarmGet(%d) = %+v, %v; want %+v", open[0].ID, got, err, open[0])
+	}
+	if counts, err := drills.AlarmsOpenCount(ctx, pool); err != nil || len(counts) != 1 || counts[drills.CondSlowRecovery] != 1 {
+		t.Fatalf("open alarms by condition: %v, %v", counts, err)
 	}
 	if _, err := drills.AlarmGet(ctx, pool, -1); !errors.Is(err, drills.ErrNotFound) || err.Error() != "alarm -1: not found" {
 		t.Fatalf("AlarmGet of a missing alarm: %v", err)

@@ -310,18 +310,30 @@ func ProofsOf(ctx context.Context, db DB, refs []string, every time.Duration, no
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := map[string]Proof{}
-	for rows.Next() {
+	return collectMap(rows, func(r pgx.CollectableRow) (string, Proof, error) {
 		var p Proof
 		var last *string
-		if err := rows.Scan(&p.ProjectRef, &p.ProvenAt, &p.DrilledAt, &p.RecoveryMS, &last, &p.Overdue); err != nil {
-			return nil, err
+		if err := r.Scan(&p.ProjectRef, &p.ProvenAt, &p.DrilledAt, &p.RecoveryMS, &last, &p.Overdue); err != nil {
+			return "", p, err
 		}
 		if last != nil {
 			p.LastOutcome = Outcome(*last)
 		}
-		out[p.ProjectRef] = p
+		return p.ProjectRef, p, nil
+	})
+}
+
+// collectMap reads every row of rows with scan into a map by the key scan
+// returns, and closes rows.
+func collectMap[K comparable, V any](rows pgx.Rows, scan func(pgx.CollectableRow) (K, V, error)) (map[K]V, error) {
+	defer rows.Close()
+	out := map[K]V{}
+	for rows.Next() {
+		k, v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[k] = v
 	}
 	return out, rows.Err()
 }
