@@ -26,44 +26,43 @@ import (
 	"github.com/restoreportal/portal/scripts/benchenv"
 )
 
-func main() { benchenv.Main("benchcapture", run) }
+func main() {
+	benchenv.Commands("benchcapture",
+		benchenv.Command{Name: "setup", Args: []string{"REF", "DATABASE"}, RunEnv: setup},
+		benchenv.Command{Name: "capture", Args: []string{"REF"}, RunEnv: capture})
+}
 
-func run(ctx context.Context, e *benchenv.Env, args []string) error {
-	if len(args) < 2 {
-		return errors.New("usage: benchcapture setup REF DATABASE | capture REF")
-	}
-	switch args[0] {
-	case "setup":
-		if len(args) < 3 {
-			return errors.New("usage: benchcapture setup REF DATABASE")
-		}
-		if err := e.Prepare(ctx); err != nil {
-			return err
-		}
-		_, err := snapshots.ProjectRegister(ctx, e.Pool, snapshots.ProjectPlacement{Ref: args[1], Cluster: "default", Database: args[2]})
+// setup migrates the portal database, makes the bucket and registers the
+// project.
+func setup(ctx context.Context, e *benchenv.Env, args []string) error {
+	if err := e.Prepare(ctx); err != nil {
 		return err
-	case "capture":
-		rec := &captured{Handler: e.Log.Handler(), took: &took{}}
-		d := snapshots.NewDeps(e.Config, e.Pool, e.S3, slog.New(rec))
-		start := time.Now()
-		snap, err := verify.Capture(ctx, d, args[1], true)
-		if err != nil {
-			return err
-		}
-		total := time.Since(start)
-		rec.took.mu.Lock()
-		captureS := rec.took.capture.Seconds()
-		rec.took.mu.Unlock()
-		if captureS == 0 {
-			return errors.New(`no "snapshot captured" log line`)
-		}
-		fmt.Printf("capture_s %.2f\nverify_s %.2f\ntotal_s %.2f\ngzip_bytes %d\n", captureS, total.Seconds()-captureS, total.Seconds(), snap.Size)
-		ib, ik := d.IndexLocation(snap.Key, snap.ETag)
-		_, err1 := e.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &e.Config.S3.Bucket, Key: &snap.Key})
-		_, err2 := e.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &ib, Key: &ik})
-		return errors.Join(err1, err2)
 	}
-	return fmt.Errorf("unknown command %q", args[0])
+	_, err := snapshots.ProjectRegister(ctx, e.Pool, snapshots.ProjectPlacement{Ref: args[0], Cluster: "default", Database: args[1]})
+	return err
+}
+
+// capture captures the project, prints the times and deletes what it wrote.
+func capture(ctx context.Context, e *benchenv.Env, args []string) error {
+	rec := &captured{Handler: e.Log.Handler(), took: &took{}}
+	d := snapshots.NewDeps(e.Config, e.Pool, e.S3, slog.New(rec))
+	start := time.Now()
+	snap, err := verify.Capture(ctx, d, args[0], true)
+	if err != nil {
+		return err
+	}
+	total := time.Since(start)
+	rec.took.mu.Lock()
+	captureS := rec.took.capture.Seconds()
+	rec.took.mu.Unlock()
+	if captureS == 0 {
+		return errors.New(`no "snapshot captured" log line`)
+	}
+	fmt.Printf("capture_s %.2f\nverify_s %.2f\ntotal_s %.2f\ngzip_bytes %d\n", captureS, total.Seconds()-captureS, total.Seconds(), snap.Size)
+	ib, ik := d.IndexLocation(snap.Key, snap.ETag)
+	_, err1 := e.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &e.Config.S3.Bucket, Key: &snap.Key})
+	_, err2 := e.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &ib, Key: &ik})
+	return errors.Join(err1, err2)
 }
 
 // captured passes records on to Handler (warnings and errors only) and keeps

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -226,4 +227,45 @@ func IndexFile(name, etag string) (*seekgz.Index, int64, error) {
 	}
 	idx, _, err := verify.IndexDump(bufio.NewReaderSize(f, 1<<20), etag, st.Size())
 	return idx, st.Size(), err
+}
+
+// A Command is one of a driver's subcommands: "driver NAME ARGS..." runs Run,
+// or RunEnv with an open Env, with the arguments after NAME (at least as
+// many as Args names).
+type Command struct {
+	Name   string
+	Args   []string // the arguments' names, for the usage line
+	Run    func(ctx context.Context, args []string) error
+	RunEnv func(ctx context.Context, e *Env, args []string) error
+}
+
+// Commands is the main of a driver of subcommands: it runs the one the
+// command line names (an Env opened for a RunEnv), and on an error, or a
+// command line that names none or too few arguments, prints "driver: error"
+// (with the usage line) and exits 1.
+func Commands(driver string, cmds ...Command) {
+	Run(driver, func(ctx context.Context, args []string) error {
+		var usage []string
+		for _, c := range cmds {
+			usage = append(usage, strings.Join(append([]string{c.Name}, c.Args...), " "))
+		}
+		for _, c := range cmds {
+			if len(args) == 0 || args[0] != c.Name {
+				continue
+			}
+			if len(args)-1 < len(c.Args) {
+				break
+			}
+			if c.RunEnv == nil {
+				return c.Run(ctx, args[1:])
+			}
+			e, err := Open(ctx)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			return c.RunEnv(ctx, e, args[1:])
+		}
+		return fmt.Errorf("usage: %s %s", driver, strings.Join(usage, " | "))
+	})
 }

@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -18,27 +17,22 @@ import (
 	"github.com/restoreportal/portal/scripts/benchenv"
 )
 
-func main() { benchenv.Main("benchrestore", run) }
-
-func run(ctx context.Context, e *benchenv.Env, args []string) error {
-	if len(args) < 3 {
-		return errors.New("usage: benchrestore setup REF DATABASE | wait TICKET TIMEOUT")
-	}
-	switch args[0] {
-	case "setup":
-		return setup(ctx, e, args[1], args[2])
-	case "wait":
-		id, err := strconv.ParseInt(args[1], 10, 64)
-		if err != nil {
-			return err
-		}
-		timeout, err := time.ParseDuration(args[2])
-		if err != nil {
-			return err
-		}
-		return wait(ctx, e.Pool, id, timeout)
-	}
-	return fmt.Errorf("unknown command %q", args[0])
+func main() {
+	benchenv.Commands("benchrestore",
+		benchenv.Command{Name: "setup", Args: []string{"REF", "DATABASE"}, RunEnv: func(ctx context.Context, e *benchenv.Env, args []string) error {
+			return setup(ctx, e, args[0], args[1])
+		}},
+		benchenv.Command{Name: "wait", Args: []string{"TICKET", "TIMEOUT"}, RunEnv: func(ctx context.Context, e *benchenv.Env, args []string) error {
+			id, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil {
+				return err
+			}
+			timeout, err := time.ParseDuration(args[1])
+			if err != nil {
+				return err
+			}
+			return wait(ctx, e.Pool, id, timeout)
+		}})
 }
 
 func setup(ctx context.Context, e *benchenv.Env, ref, db string) error {

@@ -21,7 +21,6 @@ import (
 	"cmp"
 	"compress/gzip"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -42,32 +41,26 @@ import (
 	"github.com/restoreportal/portal/scripts/benchenv"
 )
 
-func main() { benchenv.Run("benchseek", run) }
-
-func run(ctx context.Context, args []string) error {
-	switch {
-	case len(args) == 2 && args[0] == "gen":
-		mib, err := strconv.Atoi(args[1])
-		if err != nil {
-			return err
-		}
-		return gen(os.Stdout, int64(mib)<<20)
-	case len(args) == 3 && args[0] == "put":
-		return put(ctx, args[1], args[2])
-	case len(args) == 1 && args[0] == "compress":
-		w := seekgz.NewWriter(os.Stdout, 0)
-		if _, err := io.Copy(w, bufio.NewReaderSize(os.Stdin, 1<<20)); err != nil {
-			return err
-		}
-		return w.Close()
-	case len(args) == 2 && args[0] == "index":
-		return indexFile(args[1])
-	case len(args) == 2 && args[0] == "rm":
-		return rm(ctx, args[1])
-	case len(args) == 2 && args[0] == "run":
-		return bench(ctx, args[1])
-	}
-	return errors.New("usage: benchseek gen MIB | compress | index FILE | put KEY FILE | run KEY | rm KEY")
+func main() {
+	benchenv.Commands("benchseek",
+		benchenv.Command{Name: "gen", Args: []string{"MIB"}, Run: func(_ context.Context, args []string) error {
+			mib, err := strconv.Atoi(args[0])
+			if err != nil {
+				return err
+			}
+			return gen(os.Stdout, int64(mib)<<20)
+		}},
+		benchenv.Command{Name: "compress", Run: func(context.Context, []string) error {
+			w := seekgz.NewWriter(os.Stdout, 0)
+			if _, err := io.Copy(w, bufio.NewReaderSize(os.Stdin, 1<<20)); err != nil {
+				return err
+			}
+			return w.Close()
+		}},
+		benchenv.Command{Name: "index", Args: []string{"FILE"}, Run: func(_ context.Context, args []string) error { return indexFile(args[0]) }},
+		benchenv.Command{Name: "put", Args: []string{"KEY", "FILE"}, Run: func(ctx context.Context, args []string) error { return put(ctx, args[0], args[1]) }},
+		benchenv.Command{Name: "run", Args: []string{"KEY"}, Run: func(ctx context.Context, args []string) error { return bench(ctx, args[0]) }},
+		benchenv.Command{Name: "rm", Args: []string{"KEY"}, Run: func(ctx context.Context, args []string) error { return rm(ctx, args[0]) }})
 }
 
 var bigTables = []string{"events", "measurements", "documents"}
