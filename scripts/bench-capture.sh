@@ -20,8 +20,7 @@ set -euo pipefail
 . "$(dirname "$0")/bench-lib.sh"
 mib=${BENCH_CAPTURE_MIB:-2048}
 repeat=${BENCH_REPEAT:-3}
-work=${BENCH_DIR:-$(mktemp -d /tmp/portal-bench-capture.XXXXXX)}
-mkdir -p "$work"
+bench_work bench-capture
 need_time
 db=bench_capture_src
 ref=bench-capture
@@ -42,8 +41,7 @@ events_db "$db" "$scale" # bench-lib.sh: the database of scripts/bench.sh
 psql -qX "$(url "$db")" -c "SET client_min_messages = warning" -c "VACUUM ANALYZE" >/dev/null
 
 # The portal side: a portal database of its own, the project registered, a bucket.
-psql -qX "$pbase/postgres?sslmode=disable" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS bench_capture WITH (FORCE)" -c "CREATE DATABASE bench_capture" >/dev/null
-export PORTAL_DATABASE_URL="$pbase/bench_capture?sslmode=disable"
+portal_db bench_capture
 export PORTAL_S3_BUCKET=bench-capture PORTAL_S3_PREFIX=bench PORTAL_METRICS_ADDR=127.0.0.1:0 PORTAL_SMTP_ADDR= PORTAL_CAPTURE_SCHEDULE=
 go build -o "$work/benchcapture" ./scripts/benchcapture
 "$work/benchcapture" setup "$ref" "$db"

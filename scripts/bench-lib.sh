@@ -51,6 +51,18 @@ portal_db() {
 	psql -qX "$pbase/postgres?sslmode=disable" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null
 	export PORTAL_DATABASE_URL="$pbase/$1?sslmode=disable"
 }
+# bench_work NAME sets work to $BENCH_DIR, or else a new /tmp/portal-NAME.XXXXXX,
+# and makes it.
+bench_work() {
+	work=${BENCH_DIR:-$(mktemp -d "/tmp/portal-$1.XXXXXX")}
+	mkdir -p "$work"
+}
+# cleanup_work is the EXIT trap of a bench whose databases newdb made: it drops
+# them and removes work unless BENCH_KEEP=1.
+cleanup_work() {
+	drop_dbs
+	[[ ${BENCH_KEEP:-} == 1 ]] || rm -rf "$work"
+}
 checkpoint() { psql -qX "$admin" -c CHECKPOINT >/dev/null; sync; }
 now() { date +%s.%N; }
 # secs T0 is the seconds since T0 (a now).

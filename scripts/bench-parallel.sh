@@ -19,16 +19,11 @@ set -euo pipefail
 . "$(dirname "$0")/bench-lib.sh"
 scale=${BENCH_SCALE:-22}
 repeat=${BENCH_REPEAT:-3}
-work=${BENCH_DIR:-$(mktemp -d /tmp/portal-bench-parallel.XXXXXX)}
-mkdir -p "$work"
+bench_work bench-parallel
 go build -o "$work/worker" ./cmd/worker
 go build -o "$work/benchparallel" ./scripts/benchparallel
 need_time
-cleanup() {
-	drop_dbs
-	[[ ${BENCH_KEEP:-} == 1 ]] || rm -rf "$work"
-}
-trap cleanup EXIT
+trap cleanup_work EXIT
 canon() { "$bin/pg_dump" --no-owner --no-privileges -d "$(url "$1")" | grep -Ev '^\\(un)?restrict |^-- Dumped (from|by) ' | md5sum | cut -d' ' -f1; }
 # The same, insensitive to row order (a table loaded in pieces stores its rows in another order).
 canon_sorted() { "$bin/pg_dump" --no-owner --no-privileges -d "$(url "$1")" | grep -Ev '^\\(un)?restrict |^-- Dumped (from|by) ' | LC_ALL=C sort | md5sum | cut -d' ' -f1; }

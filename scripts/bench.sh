@@ -18,16 +18,11 @@ set -euo pipefail
 . "$(dirname "$0")/bench-lib.sh"
 scale=${BENCH_SCALE:-22}
 small_scale=${BENCH_SMALL_SCALE:-10}
-work=${BENCH_DIR:-$(mktemp -d /tmp/portal-bench.XXXXXX)}
-mkdir -p "$work"
+bench_work bench
 worker=$work/worker
 go build -o "$worker" ./cmd/worker
 need_time
-cleanup() {
-	drop_dbs
-	[[ ${BENCH_KEEP:-} == 1 ]] || rm -rf "$work"
-}
-trap cleanup EXIT
+trap cleanup_work EXIT
 # seconds runs a command and prints its wall time in seconds (stdout of the command discarded).
 seconds() {
 	local t0 t1

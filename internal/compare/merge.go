@@ -129,6 +129,9 @@ func (s *stream) next() error {
 	return nil
 }
 
+// controlEscapes maps the letter of a COPY text escape to its control byte.
+var controlEscapes = [256]byte{'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t', 'v': '\v'}
+
 // unescape decodes a COPY text field: \b \f \n \r \t \v \\ and octal or
 // \x escapes.
 func unescape(dst, f []byte) []byte {
@@ -140,18 +143,8 @@ func unescape(dst, f []byte) []byte {
 		}
 		i++
 		switch c = f[i]; c {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'v':
-			dst = append(dst, '\v')
+		case 'b', 'f', 'n', 'r', 't', 'v':
+			dst = append(dst, controlEscapes[c])
 		case 'x':
 			v, k := 0, 0
 			for ; k < 2 && i+1 < len(f) && isHex(f[i+1]); k++ {

@@ -53,20 +53,13 @@ func TestInterpretError(t *testing.T) {
 	})
 	t.Run("unique violation", func(t *testing.T) {
 		err := dbx.InterpretError(run(t, `INSERT INTO parent VALUES (1) RETURNING id`), errWidget)
-		var pe *pgconn.PgError
-		if !errors.Is(err, dbx.ErrDuplicate) || !errors.As(err, &pe) || pe.Code != "23505" {
-			t.Errorf("err = %v, want ErrDuplicate wrapping the PgError", err)
-		}
+		wantConstraint(t, err, dbx.ErrDuplicate, "23505")
 		if errors.Is(err, dbx.ErrNotFound) || errors.Is(err, errWidget) {
 			t.Errorf("a duplicate is not a not-found: %v", err)
 		}
 	})
 	t.Run("foreign key violation", func(t *testing.T) {
-		err := dbx.InterpretError(run(t, `INSERT INTO child VALUES (7) RETURNING parent_id`), nil)
-		var pe *pgconn.PgError
-		if !errors.Is(err, dbx.ErrReferenced) || !errors.As(err, &pe) || pe.Code != "23503" {
-			t.Errorf("err = %v, want ErrReferenced wrapping the PgError", err)
-		}
+		wantConstraint(t, dbx.InterpretError(run(t, `INSERT INTO child VALUES (7) RETURNING parent_id`), nil), dbx.ErrReferenced, "23503")
 	})
 	t.Run("other errors pass through", func(t *testing.T) {
 		raw := run(t, `SELECT 1/0`)
@@ -77,6 +70,16 @@ func TestInterpretError(t *testing.T) {
 			t.Errorf("InterpretError(nil) = %v", err)
 		}
 	})
+}
+
+// wantConstraint checks that err is of kind and wraps the server's PgError
+// with SQLSTATE code.
+func wantConstraint(t *testing.T, err, kind error, code string) {
+	t.Helper()
+	var pe *pgconn.PgError
+	if !errors.Is(err, kind) || !errors.As(err, &pe) || pe.Code != code {
+		t.Errorf("err = %v, want %q wrapping the PgError %s", err, kind, code)
+	}
 }
 
 // TestSentinelsKeepTheirIdentity checks that two domains' not-found

@@ -2,23 +2,14 @@ package drills
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"github.com/jackc/pgx/v5"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // AlarmGet returns alarm id.
 func AlarmGet(ctx context.Context, db DB, id int64) (Alarm, error) {
-	rows, err := db.Query(ctx, `SELECT `+alarmCols+` FROM health_alarms WHERE id = $1`, id)
-	if err != nil {
-		return Alarm{}, err
-	}
-	al, err := pgx.CollectExactlyOneRow(rows, scanAlarm)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Alarm{}, fmt.Errorf("alarm %d: %w", id, ErrNotFound)
-	}
-	return al, err
+	return getByID(ctx, db, `SELECT `+alarmCols+` FROM health_alarms WHERE id = $1`, id, scanAlarm, "alarm")
 }
 
 // AlarmsOpen returns the open alarms, newest first, of every project (ref
@@ -52,17 +43,10 @@ func AlarmsOpenCount(ctx context.Context, db DB) (map[Condition]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := map[Condition]int{}
-	for rows.Next() {
-		var c Condition
-		var n int
-		if err := rows.Scan(&c, &n); err != nil {
-			return nil, err
-		}
-		out[c] = n
-	}
-	return out, rows.Err()
+	return collectMap(rows, func(r pgx.CollectableRow) (c Condition, n int, err error) {
+		err = r.Scan(&c, &n)
+		return c, n, err
+	})
 }
 
 // AlarmMailWritten stores the composed mail of an alarm once, so a retry

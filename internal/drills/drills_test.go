@@ -2,10 +2,14 @@ package drills_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/restoreportal/portal/internal/drills"
 	"github.com/restoreportal/portal/internal/testenv"
@@ -130,13 +134,38 @@ func TestDrillFindings(t *testing.T) {
 
 // The slow-recovery alarm from recorded drills: the median of the five
 // drills before; it fires once while slow drills go on and clears after.
+// projectPool is a fresh portal database with project ref in it.
+func projectPool(t *testing.T, ref string) *pgxpool.Pool {
+	t.Helper()
+	pool := testenv.PortalPool(t)
+	if _, err := pool.Exec(context.Background(), `INSERT INTO projects (ref) VALUES ($1)`, ref); err != nil {
+		t.Fatal(err)
+	}
+	return pool
+}
+
+// TestDrillGet reads a drill back by its id; a missing id is ErrNotFound,
+// saying which drill.
+func TestDrillGet(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := projectPool(t, "proj-get")
+	d, err := drills.DrillStart(ctx, pool, drills.NewDrill{ProjectRef: "proj-get"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := drills.DrillGet(ctx, pool, d.ID); err != nil || !reflect.DeepEqual(got, d) {
+		t.Fatalf("DrillGet(%d) = %+v, %v; want %+v", d.ID, got, err, d)
+	}
+	if _, err := drills.DrillGet(ctx, pool, d.ID+1000); !errors.Is(err, drills.ErrNotFound) || err.Error() != fmt.Sprintf("drill %d: not found", d.ID+1000) {
+		t.Fatalf("DrillGet of a missing drill: %v", err)
+	}
+}
+
 func TestSlowRecoveryAlarmFiresOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := testenv.PortalPool(t)
-	if _, err := pool.Exec(ctx, `INSERT INTO projects (ref) VALUES ('proj-slow')`); err != nil {
-		t.Fatal(err)
-	}
+	pool := projectPool(t, "proj-slow")
 	drill := func(ms int) drills.Drill {
 		d, err := drills.DrillStart(ctx, pool, drills.NewDrill{ProjectRef: "proj-slow"})
 		if err != nil {
@@ -174,6 +203,15 @@ func TestSlowRecoveryAlarmFiresOnce(t *testing.T) {
 	open, err := drills.AlarmsOpen(ctx, pool, "proj-slow", 10)
 	if err != nil || len(open) != 1 || open[0].Condition != drills.CondSlowRecovery || open[0].MailStatus != "none" {
 		t.Fatalf("open alarms: %+v %v", open, err)
+	}
+	if got, err := drills.AlarmGet(ctx, pool, open[0].ID); err != nil || !reflect.DeepEqual(got, open[0]) {
+		t.Fatalf("AlarmGet(%d) = %+v, %v; want %+v", open[0].ID, got, err, open[0])
+	}
+	if counts, err := drills.AlarmsOpenCount(ctx, pool); err != nil || len(counts) != 1 || counts[drills.CondSlowRecovery] != 1 {
+		t.Fatalf("open alarms by condition: %v, %v", counts, err)
+	}
+	if _, err := drills.AlarmGet(ctx, pool, -1); !errors.Is(err, drills.ErrNotFound) || err.Error() != "alarm -1: not found" {
+		t.Fatalf("AlarmGet of a missing alarm: %v", err)
 	}
 	evaluate(drill(1000)) // the median is now 1100: 1000 is usual
 	if open, _ := drills.AlarmsOpen(ctx, pool, "proj-slow", 10); len(open) != 0 {

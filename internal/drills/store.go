@@ -144,15 +144,22 @@ func DrillStart(ctx context.Context, db DB, n NewDrill) (Drill, error) {
 
 // DrillGet returns drill id.
 func DrillGet(ctx context.Context, db DB, id int64) (Drill, error) {
-	rows, err := db.Query(ctx, `SELECT `+drillCols+` FROM drills WHERE id = $1`, id)
+	return getByID(ctx, db, `SELECT `+drillCols+` FROM drills WHERE id = $1`, id, scanDrill, "drill")
+}
+
+// getByID returns the one row query selects with id as $1, scanned by scan;
+// no such row is ErrNotFound ("what id: not found").
+func getByID[T any](ctx context.Context, db DB, query string, id int64, scan pgx.RowToFunc[T], what string) (T, error) {
+	var zero T
+	rows, err := db.Query(ctx, query, id)
 	if err != nil {
-		return Drill{}, err
+		return zero, err
 	}
-	d, err := pgx.CollectExactlyOneRow(rows, scanDrill)
+	v, err := pgx.CollectExactlyOneRow(rows, scan)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Drill{}, fmt.Errorf("drill %d: %w", id, ErrNotFound)
+		return zero, fmt.Errorf("%s %d: %w", what, id, ErrNotFound)
 	}
-	return d, err
+	return v, err
 }
 
 // DrillScratchPlan records the scratch database before it is created; a name
@@ -303,18 +310,30 @@ func ProofsOf(ctx context.Context, db DB, refs []string, every time.Duration, no
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := map[string]Proof{}
-	for rows.Next() {
+	return collectMap(rows, func(r pgx.CollectableRow) (string, Proof, error) {
 		var p Proof
 		var last *string
-		if err := rows.Scan(&p.ProjectRef, &p.ProvenAt, &p.DrilledAt, &p.RecoveryMS, &last, &p.Overdue); err != nil {
-			return nil, err
+		if err := r.Scan(&p.ProjectRef, &p.ProvenAt, &p.DrilledAt, &p.RecoveryMS, &last, &p.Overdue); err != nil {
+			return "", p, err
 		}
 		if last != nil {
 			p.LastOutcome = Outcome(*last)
 		}
-		out[p.ProjectRef] = p
+		return p.ProjectRef, p, nil
+	})
+}
+
+// collectMap reads every row of rows with scan into a map by the key scan
+// returns, and closes rows.
+func collectMap[K comparable, V any](rows pgx.Rows, scan func(pgx.CollectableRow) (K, V, error)) (map[K]V, error) {
+	defer rows.Close()
+	out := map[K]V{}
+	for rows.Next() {
+		k, v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[k] = v
 	}
 	return out, rows.Err()
 }

@@ -61,19 +61,13 @@ func readAllAsync(r io.Reader) <-chan readResult {
 	return ch
 }
 
-// TestReaderRidesOutAnOutage: the connection drops mid-body and S3 refuses
-// connections until the reader has been refused three times (about two seconds of
-// backoff); the read then completes with exactly the object's bytes.
-func TestReaderRidesOutAnOutage(t *testing.T) {
-	t.Parallel()
-	_, c, p, bucket, key, body := fixture(t, 2<<20, testenv.FaultOptions{OutageAfter: 600_000})
-	r, err := objstore.NewReaderWith(context.Background(), c, bucket, key, objstore.ReaderOptions{RetryFor: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+// readThroughOutage reads r to its end while the proxy's outage lasts: the
+// read must not end before the proxy has refused it refusals times; then the
+// outage ends and the read must complete. It returns what was read.
+func readThroughOutage(t *testing.T, r io.Reader, p *testenv.FaultProxy, refusals int) []byte {
+	t.Helper()
 	res := readAllAsync(r)
-	for range 3 {
+	for range refusals {
 		select {
 		case <-p.Refused():
 		case got := <-res:
@@ -85,8 +79,22 @@ func TestReaderRidesOutAnOutage(t *testing.T) {
 	if got.err != nil {
 		t.Fatalf("read after the outage: %v", got.err)
 	}
-	if !bytes.Equal(got.data, body) {
-		t.Fatalf("read %d bytes, not the object's %d", len(got.data), len(body))
+	return got.data
+}
+
+// TestReaderRidesOutAnOutage: the connection drops mid-body and S3 refuses
+// connections until the reader has been refused three times (about two seconds of
+// backoff); the read then completes with exactly the object's bytes.
+func TestReaderRidesOutAnOutage(t *testing.T) {
+	t.Parallel()
+	_, c, p, bucket, key, body := fixture(t, 2<<20, testenv.FaultOptions{OutageAfter: 600_000})
+	r, err := objstore.NewReaderWith(context.Background(), c, bucket, key, objstore.ReaderOptions{RetryFor: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if got := readThroughOutage(t, r, p, 3); !bytes.Equal(got, body) {
+		t.Fatalf("read %d bytes, not the object's %d", len(got), len(body))
 	}
 	if r.Resumed < 1 {
 		t.Errorf("resumed %d times", r.Resumed)

@@ -5,28 +5,21 @@ import (
 	"context"
 	"crypto/rand"
 	"io"
+	"strings"
 	"testing"
-
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/testenv"
 )
 
-func TestReaderResumesAfterConnectionCut(t *testing.T) {
-	t.Parallel()
-	client, bucket := testenv.S3(t)
+// cutReader is a Reader of key through a testenv.CutProxy that drops each of
+// its first cuts connections after after bytes; it is closed when the test
+// ends.
+func cutReader(t *testing.T, bucket, key string, after int64, cuts int32) *objstore.Reader {
+	t.Helper()
 	ctx := context.Background()
-	body := make([]byte, 3<<20)
-	_, _ = rand.Read(body)
-	key := "p/ref/20260101T000000Z.sql.gz"
-	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(body)}); err != nil {
-		t.Fatal(err)
-	}
-
 	cfg := testenv.Config(t).S3
-	target := cfg.Endpoint[len("http://"):]
-	cfg.Endpoint = "http://" + testenv.CutProxy(t, target, 700_000, 2) // two cuts, each mid-body
+	cfg.Endpoint = "http://" + testenv.CutProxy(t, strings.TrimPrefix(cfg.Endpoint, "http://"), after, cuts)
 	cut, err := objstore.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +28,18 @@ func TestReaderResumesAfterConnectionCut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func TestReaderResumesAfterConnectionCut(t *testing.T) {
+	t.Parallel()
+	client, bucket := testenv.S3(t)
+	body := make([]byte, 3<<20)
+	_, _ = rand.Read(body)
+	key := "p/ref/20260101T000000Z.sql.gz"
+	put(t, client, bucket, key, body)
+	r := cutReader(t, bucket, key, 700_000, 2) // two cuts, each mid-body
 	got, err := io.ReadAll(r)
 	if err != nil {
 		t.Fatalf("read through cut connections: %v", err)
@@ -51,31 +55,14 @@ func TestReaderResumesAfterConnectionCut(t *testing.T) {
 func TestReaderRefusesAReplacedObject(t *testing.T) {
 	t.Parallel()
 	client, bucket := testenv.S3(t)
-	ctx := context.Background()
 	key := "p/ref/x.sql.gz"
-	put := func(b []byte) {
-		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(b)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	first := bytes.Repeat([]byte("a"), 2<<20)
-	put(first)
-	cfg := testenv.Config(t).S3
-	cfg.Endpoint = "http://" + testenv.CutProxy(t, cfg.Endpoint[len("http://"):], 500_000, 1)
-	cut, err := objstore.New(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := objstore.NewReader(ctx, cut, bucket, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	put(t, client, bucket, key, bytes.Repeat([]byte("a"), 2<<20))
+	r := cutReader(t, bucket, key, 500_000, 1)
 	buf := make([]byte, 100_000)
 	if _, err := io.ReadFull(r, buf); err != nil {
 		t.Fatal(err)
 	}
-	put(bytes.Repeat([]byte("b"), 2<<20)) // replaced while we read
+	put(t, client, bucket, key, bytes.Repeat([]byte("b"), 2<<20)) // replaced while we read
 	rest, err := io.ReadAll(r)
 	if err == nil {
 		t.Fatalf("spliced a replaced object: read %d more bytes without error", len(rest))

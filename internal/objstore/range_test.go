@@ -50,19 +50,8 @@ func TestRangeReaderResumesAfterACut(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rr.Close()
-	res := readAllAsync(rr)
-	select {
-	case <-p.Refused():
-	case got := <-res:
-		t.Fatalf("read ended during the outage: %d bytes, %v", len(got.data), got.err)
-	}
-	p.EndOutage()
-	got := <-res
-	if got.err != nil {
-		t.Fatalf("read after the outage: %v", got.err)
-	}
-	if !bytes.Equal(got.data, body[start:end]) {
-		t.Fatalf("read %d bytes, not the range's %d", len(got.data), end-start)
+	if got := readThroughOutage(t, rr, p, 1); !bytes.Equal(got, body[start:end]) {
+		t.Fatalf("read %d bytes, not the range's %d", len(got), end-start)
 	}
 	if rr.Resumed < 1 {
 		t.Errorf("resumed %d times", rr.Resumed)

@@ -1,7 +1,5 @@
 package seekgz
 
-import "io"
-
 // DumpEntry is what DumpIndexer needs of one entry of a plain pg_dump (the dump
 // reader's extract.Entry, which this package does not import, so that the
 // portal can read indexes without linking the dump reader).
@@ -39,16 +37,4 @@ func (d *DumpIndexer) Entry(e DumpEntry) {
 		d.B.Mark(e.Offset)
 		d.open, d.schema, d.name, d.start = true, e.Schema, e.Name, e.Offset
 	}
-}
-
-// countingReader counts the bytes read through it.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }

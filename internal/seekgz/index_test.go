@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/restoreportal/portal/internal/extract"
+	"github.com/restoreportal/portal/internal/testenv/dumptest"
 )
 
 // dumpEntry is what DumpIndexer takes of e (internal/verify does the same).
@@ -25,15 +26,14 @@ func indexDump(src io.Reader, etag string, size int64) (*Index, error) {
 		return nil, err
 	}
 	b := NewBuilder(z)
-	plain := &countingReader{r: z}
 	d := &DumpIndexer{B: b}
-	if _, err := extract.InventoryFunc(plain, func(e *extract.Entry) { d.Entry(dumpEntry(e)) }); err != nil {
+	if _, err := extract.InventoryFunc(z, func(e *extract.Entry) { d.Entry(dumpEntry(e)) }); err != nil {
 		return nil, err
 	}
-	if _, err := io.Copy(io.Discard, plain); err != nil {
+	if _, err := io.Copy(io.Discard, z); err != nil {
 		return nil, err
 	}
-	return b.Index(etag, size, plain.n), nil
+	return b.Index(etag, size, z.Offset()), nil
 }
 
 // indexOf builds the index of data with small spacing, so that even the golden
@@ -46,12 +46,11 @@ func indexOf(t testing.TB, data []byte, every, near int64) *Index {
 	}
 	b := NewBuilder(z)
 	b.Every, b.Near = every, near
-	plain := &countingReader{r: z}
 	d := &DumpIndexer{B: b}
-	if _, err := extract.InventoryFunc(plain, func(e *extract.Entry) { d.Entry(dumpEntry(e)) }); err != nil {
+	if _, err := extract.InventoryFunc(z, func(e *extract.Entry) { d.Entry(dumpEntry(e)) }); err != nil {
 		t.Fatal(err)
 	}
-	return b.Index("etag", int64(len(data)), plain.n)
+	return b.Index("etag", int64(len(data)), z.Offset())
 }
 
 type fetcher struct {
@@ -94,46 +93,6 @@ func manyTables(t testing.TB, n, rows int, members int) (plain, data []byte) {
 		parts = append(parts, plain[i:min(i+step, len(plain))])
 	}
 	return plain, gz(t, gzip.DefaultCompression, parts...)
-}
-
-type entryView struct {
-	Kind             extract.Kind
-	Phase            extract.Phase
-	Type, Name, SQL  string
-	Table            extract.QualifiedName
-	Rows             string
-	AfterTrailer     bool
-	Command, Arg     string
-	ServerVersionLen int
-}
-
-// entries parses a plain dump, keeping the entries for which keep is true.
-func entries(t testing.TB, r io.Reader, keep func(e *extract.Entry) bool) ([]entryView, bool) {
-	t.Helper()
-	rd := extract.NewReader(r)
-	var out []entryView
-	for {
-		e, err := rd.Next()
-		if err == io.EOF {
-			return out, rd.TrailerSeen()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !keep(&e) {
-			continue
-		}
-		v := entryView{Kind: e.Kind, Phase: e.Phase, Type: e.Type, Name: e.Name, SQL: e.SQL, Table: e.Table,
-			AfterTrailer: e.AfterTrailer, Command: e.Command, Arg: e.Arg}
-		if e.Rows != nil {
-			b, err := io.ReadAll(e.Rows)
-			if err != nil {
-				t.Fatal(err)
-			}
-			v.Rows = string(b)
-		}
-		out = append(out, v)
-	}
 }
 
 func TestIndexRoundTripAndCorruption(t *testing.T) {
@@ -183,10 +142,7 @@ func TestCheckpointsEqualSequential(t *testing.T) {
 	for _, s := range all {
 		t.Run(s.name, func(t *testing.T) {
 			t.Parallel()
-			want, err := io.ReadAll(must(gzip.NewReader(bytes.NewReader(s.gz))))
-			if err != nil {
-				t.Fatal(err)
-			}
+			want := stdlibGunzip(t, s.gz)
 			idx := indexOf(t, s.gz, 256<<10, 0)
 			if idx.Length != int64(len(want)) {
 				t.Fatalf("length %d, want %d", idx.Length, len(want))
@@ -216,7 +172,7 @@ func TestNoSpanHidesTheTrailer(t *testing.T) {
 		t.Fatalf("%d spans, want 3: the last table's data runs into the trailer", len(idx.Spans))
 	}
 	rs := idx.Keep(func(s Span) bool { return s.Name == "t0" }, 0)
-	_, trailer := entries(t, idx.Open(rs, (&fetcher{data: data}).fetch), func(*extract.Entry) bool { return true })
+	_, trailer := dumptest.Entries(t, idx.Open(rs, (&fetcher{data: data}).fetch), nil)
 	if !trailer {
 		t.Fatal("the trailer was skipped")
 	}
@@ -237,8 +193,8 @@ func TestRangesEqualFilteredDump(t *testing.T) {
 		rs := idx.Keep(func(s Span) bool { return want[s.Name] }, 64<<10)
 		f := &fetcher{data: data}
 		rr := idx.Open(rs, f.fetch)
-		got, gotTrailer := entries(t, rr, func(*extract.Entry) bool { return true })
-		exp, _ := entries(t, bytes.NewReader(plain), func(e *extract.Entry) bool {
+		got, gotTrailer := dumptest.Entries(t, rr, nil)
+		exp, _ := dumptest.Entries(t, bytes.NewReader(plain), func(e *extract.Entry) bool {
 			return e.Kind != extract.KindCopy || want[e.Table.Name]
 		})
 		if !gotTrailer {

@@ -67,15 +67,33 @@ func pieceRows(t *testing.T, r io.Reader, table, sql string) (string, error) {
 	return string(rows), nil
 }
 
-func hugeSpan(t *testing.T, idx *Index) Span {
+// hugeFixture is a hugeDump gzipped and indexed with checkpoints close
+// together: huge's rows, COPY statement and span, and a fetcher of the
+// gzipped bytes.
+type hugeFixture struct {
+	plain, data []byte
+	rows, sql   string
+	idx         *Index
+	span        Span
+	f           *fetcher
+}
+
+func newHuge(t *testing.T, mb int, seed uint64) hugeFixture {
 	t.Helper()
-	for _, sp := range idx.Spans {
+	h := hugeFixture{}
+	h.plain, h.rows = hugeDump(mb, seed)
+	h.data = gz(t, 6, h.plain)
+	h.idx = indexOf(t, h.data, 96<<10, 16<<10)
+	h.sql = copyStatement(t, h.plain, "huge")
+	h.f = &fetcher{data: h.data}
+	for _, sp := range h.idx.Spans {
 		if sp.Name == "huge" {
-			return sp
+			h.span = sp
+			return h
 		}
 	}
 	t.Fatal("no span of huge")
-	return Span{}
+	return h
 }
 
 // TestPiecesRoundTrip: a large table's data read in pieces from checkpoints,
@@ -83,12 +101,8 @@ func hugeSpan(t *testing.T, idx *Index) Span {
 // size; every piece is one whole COPY entry of the table.
 func TestPiecesRoundTrip(t *testing.T) {
 	t.Parallel()
-	plain, rows := hugeDump(6, 1)
-	data := gz(t, 6, plain)
-	idx := indexOf(t, data, 96<<10, 16<<10)
-	sp := hugeSpan(t, idx)
-	want := entriesOf(t, plain, "huge")
-	f := &fetcher{data: data}
+	h := newHuge(t, 6, 1)
+	idx, sp, want, f, rows := h.idx, h.span, h.sql, h.f, h.rows
 	rng := rand.New(rand.NewPCG(2, 3))
 	for run := range 8 {
 		size := int64(64<<10 + rng.IntN(2<<20))
@@ -118,8 +132,8 @@ func TestPiecesRoundTrip(t *testing.T) {
 	}
 }
 
-// entriesOf is the COPY statement of table in plain.
-func entriesOf(t *testing.T, plain []byte, table string) string {
+// copyStatement is the COPY statement of table in plain.
+func copyStatement(t *testing.T, plain []byte, table string) string {
 	t.Helper()
 	rd := extract.NewReader(bytes.NewReader(plain))
 	for {
@@ -181,12 +195,8 @@ func TestPieceCutsAtEveryOffset(t *testing.T) {
 // restore engine refuses (not exactly one COPY block of the table).
 func TestPiecesOfAForgedIndexFailClosed(t *testing.T) {
 	t.Parallel()
-	plain, _ := hugeDump(4, 4)
-	data := gz(t, 6, plain)
-	idx := indexOf(t, data, 96<<10, 16<<10)
-	sp := hugeSpan(t, idx)
-	sql := entriesOf(t, plain, "huge")
-	f := &fetcher{data: data}
+	h := newHuge(t, 4, 4)
+	plain, idx, sp, sql, f := h.plain, h.idx, h.span, h.sql, h.f
 	tailAt := int64(bytes.Index(plain, []byte("-- Data for Name: tail")))
 	rowMid := sp.End - 20 // inside the last row
 	for _, c := range []struct {

@@ -90,12 +90,8 @@ func (r *Reader) startMember(first bool) error {
 		return io.EOF
 	}
 	var h [10]byte
-	for i := range h {
-		b, err := f.readByte()
-		if err != nil {
-			return headerErr(err)
-		}
-		h[i] = b
+	if err := f.readBytes(h[:]); err != nil {
+		return err
 	}
 	if h[0] != 0x1f || h[1] != 0x8b || h[2] != 8 {
 		return gzip.ErrHeader
@@ -144,6 +140,19 @@ func (r *Reader) startMember(first bool) error {
 	return nil
 }
 
+// readBytes fills p from the input, as a member's header or trailer: an
+// input that ends first is io.ErrUnexpectedEOF.
+func (f *inflater) readBytes(p []byte) error {
+	for i := range p {
+		b, err := f.readByte()
+		if err != nil {
+			return headerErr(err)
+		}
+		p[i] = b
+	}
+	return nil
+}
+
 func headerErr(err error) error {
 	if err == io.ErrUnexpectedEOF || err == io.EOF {
 		return io.ErrUnexpectedEOF
@@ -156,12 +165,8 @@ func (r *Reader) endMember() error {
 	f := r.f
 	f.byteAlign()
 	var t [8]byte
-	for i := range t {
-		b, err := f.readByte()
-		if err != nil {
-			return headerErr(err)
-		}
-		t[i] = b
+	if err := f.readBytes(t[:]); err != nil {
+		return err
 	}
 	r.member = false
 	if r.partial {

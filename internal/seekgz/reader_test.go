@@ -118,14 +118,7 @@ func TestReaderEqualsStdlib(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			zr, err := gzip.NewReader(bytes.NewReader(s.gz))
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := io.ReadAll(zr)
-			if err != nil {
-				t.Fatal(err)
-			}
+			want := stdlibGunzip(t, s.gz)
 			if !bytes.Equal(got, want) || !bytes.Equal(got, s.plain) {
 				t.Fatalf("output differs: %d bytes, stdlib %d", len(got), len(want))
 			}
@@ -161,14 +154,7 @@ func TestReaderAtEveryBoundary(t *testing.T) {
 	for _, s := range samples(t) {
 		t.Run(s.name, func(t *testing.T) {
 			t.Parallel()
-			zr, err := gzip.NewReader(bytes.NewReader(s.gz))
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := io.ReadAll(zr)
-			if err != nil {
-				t.Fatal(err)
-			}
+			want := stdlibGunzip(t, s.gz)
 			pts := boundaries(t, s.gz)
 			if len(pts) < 2 && len(s.plain) > 100<<10 {
 				t.Fatalf("only %d block boundaries", len(pts))
@@ -231,6 +217,16 @@ func TestReaderErrorsLikeStdlib(t *testing.T) {
 	if !errors.As(err, &ce) && !errors.Is(err, gzip.ErrChecksum) {
 		t.Errorf("corrupt deflate data: %v", err)
 	}
+}
+
+// stdlibGunzip is data gunzipped by compress/gzip, the reference.
+func stdlibGunzip(t testing.TB, data []byte) []byte {
+	t.Helper()
+	want, err := io.ReadAll(must(gzip.NewReader(bytes.NewReader(data))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return want
 }
 
 func must[T any](v T, err error) T {

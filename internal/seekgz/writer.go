@@ -177,47 +177,37 @@ func (z *Writer) use(d int64) {
 	z.peak = max(z.peak, z.inUse)
 }
 
-func (z *Writer) getPlain() []byte {
+func (z *Writer) getPlain() []byte { return z.getBuf(&z.plain, z.max) }
+
+func (z *Writer) putPlain(b []byte) { z.putBufs(&z.plain, b) }
+
+func (z *Writer) getChunk() []byte { return z.getBuf(&z.chunks, chunkSize) }
+
+func (z *Writer) putChunks(bs [][]byte) { z.putBufs(&z.chunks, bs...) }
+
+// getBuf takes a buffer from the free list (or makes one of capacity size)
+// and counts it in use.
+func (z *Writer) getBuf(free *[][]byte, size int) []byte {
 	z.bmu.Lock()
 	defer z.bmu.Unlock()
 	var b []byte
-	if k := len(z.plain); k > 0 {
-		b, z.plain = z.plain[k-1], z.plain[:k-1]
+	if k := len(*free); k > 0 {
+		b, *free = (*free)[k-1], (*free)[:k-1]
 	} else {
-		b = make([]byte, 0, z.max)
+		b = make([]byte, 0, size)
 		z.alloc += int64(cap(b))
 	}
 	z.use(int64(cap(b)))
 	return b
 }
 
-func (z *Writer) putPlain(b []byte) {
-	z.bmu.Lock()
-	defer z.bmu.Unlock()
-	z.use(-int64(cap(b)))
-	z.plain = append(z.plain, b[:0])
-}
-
-func (z *Writer) getChunk() []byte {
-	z.bmu.Lock()
-	defer z.bmu.Unlock()
-	var b []byte
-	if k := len(z.chunks); k > 0 {
-		b, z.chunks = z.chunks[k-1], z.chunks[:k-1]
-	} else {
-		b = make([]byte, 0, chunkSize)
-		z.alloc += chunkSize
-	}
-	z.use(chunkSize)
-	return b
-}
-
-func (z *Writer) putChunks(bs [][]byte) {
+// putBufs gives buffers back to the free list.
+func (z *Writer) putBufs(free *[][]byte, bs ...[]byte) {
 	z.bmu.Lock()
 	defer z.bmu.Unlock()
 	for _, b := range bs {
 		z.use(-int64(cap(b)))
-		z.chunks = append(z.chunks, b[:0])
+		*free = append(*free, b[:0])
 	}
 }
 

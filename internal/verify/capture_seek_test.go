@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -20,23 +18,16 @@ import (
 // those tables at member starts (checkpoints without a window).
 func TestCaptureIsSeekable(t *testing.T) {
 	t.Parallel()
-	d := newDeps(t)
+	d, _ := projectDeps(t, "proj-seekcap")
 	ctx := context.Background()
-	registeredProject(t, d, "proj-seekcap")
-	p := filepath.Join(t.TempDir(), "pg_dump")
-	script := `#!/bin/sh
-printf -- '--\n-- PostgreSQL database dump\n--\n\n-- Dumped from database version 15.8\n-- Dumped by pg_dump version 15.8\n\n'
+	p := fakePGDump(t, "pg_dump", `printf -- '--\n-- PostgreSQL database dump\n--\n\n-- Dumped from database version 15.8\n-- Dumped by pg_dump version 15.8\n\n'
 for t in a b c; do printf -- "--\n-- Name: $t; Type: TABLE; Schema: public; Owner: -\n--\n\nCREATE TABLE public.$t (v integer);\n\n"; done
 for t in a b c; do
 printf -- "--\n-- Data for Name: $t; Type: TABLE DATA; Schema: public; Owner: -\n--\n\nCOPY public.$t (v) FROM stdin;\n"
 seq 1 700000
 printf '\\.\n\n\n'
 done
-printf -- '--\n-- PostgreSQL database dump complete\n--\n\n'
-`
-	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+printf -- '--\n-- PostgreSQL database dump complete\n--\n\n'`)
 	want, err := exec.Command(p).Output()
 	if err != nil {
 		t.Fatal(err)

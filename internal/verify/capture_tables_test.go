@@ -16,9 +16,8 @@ import (
 // its key that it holds only some tables.
 func TestCaptureTablesTakesOnlyThoseTables(t *testing.T) {
 	t.Parallel()
-	d := newDeps(t)
+	d, _ := projectDeps(t, "proj-captables")
 	ctx := context.Background()
-	registeredProject(t, d, "proj-captables")
 	s, err := CaptureTables(ctx, d, "proj-captables", []pgx.Identifier{{"public", "orders"}, {"public", "Odd Name"}})
 	if err != nil {
 		t.Fatalf("CaptureTables: %v", err)
@@ -26,14 +25,7 @@ func TestCaptureTablesTakesOnlyThoseTables(t *testing.T) {
 	if s.Status != snapshots.StatusVerified || s.Kind != snapshots.KindManual || !strings.HasSuffix(s.Key, "Z.tables.sql.gz") || s.TakenAt == nil {
 		t.Fatalf("captured = %+v", s)
 	}
-	tables, err := snapshots.SnapshotTables(ctx, d.Pool, s.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]int64{}
-	for _, tb := range tables {
-		got[tb.Schema+"."+tb.Name] = tb.Rows
-	}
+	got := tableRows(t, d, s.ID)
 	if len(got) != 2 || got["public.orders"] != 1000 || got["public.Odd Name"] != 2 {
 		t.Fatalf("inventory of the tables snapshot = %v, want only public.orders (1000) and public.Odd Name (2)", got)
 	}

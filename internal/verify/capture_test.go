@@ -4,7 +4,6 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,10 +40,9 @@ func tableFingerprints(t *testing.T, dbURL string) map[string]string {
 
 func TestCaptureRoundTrip(t *testing.T) {
 	t.Parallel()
-	d := newDeps(t)
+	d, srcURL := projectDeps(t, "proj-cap")
 	d.PGDump = filepath.Join(testenv.PGBin(t), "pg_dump")
 	ctx := context.Background()
-	srcURL := registeredProject(t, d, "proj-cap")
 
 	s, err := Capture(ctx, d, "proj-cap", true)
 	if err != nil {
@@ -56,14 +54,7 @@ func TestCaptureRoundTrip(t *testing.T) {
 	if !strings.HasPrefix(s.Key, "daily/proj-cap/") || !strings.HasSuffix(s.Key, "Z.sql.gz") {
 		t.Errorf("key = %s", s.Key)
 	}
-	tables, err := snapshots.SnapshotTables(ctx, d.Pool, s.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows := map[string]int64{}
-	for _, tb := range tables {
-		rows[tb.Schema+"."+tb.Name] = tb.Rows
-	}
+	rows := tableRows(t, d, s.ID)
 	want := map[string]int64{"app.users": 250, "public.orders": 1000, "public.Odd Name": 2, "public.empty": 0}
 	for k, v := range want {
 		if got, ok := rows[k]; !ok || got != v {
@@ -101,17 +92,8 @@ func TestCaptureRoundTrip(t *testing.T) {
 
 func TestCaptureRefusals(t *testing.T) {
 	t.Parallel()
-	d := newDeps(t)
+	d, _ := projectDeps(t, "proj-small")
 	ctx := context.Background()
-	registeredProject(t, d, "proj-small")
-	dir := t.TempDir()
-	script := func(name, body string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
 	objects := func() int {
 		out, err := d.S3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &d.Bucket})
 		if err != nil {
@@ -120,11 +102,11 @@ func TestCaptureRefusals(t *testing.T) {
 		return len(out.Contents)
 	}
 
-	d.PGDump = script("tiny", "echo hi")
+	d.PGDump = fakePGDump(t, "tiny", "echo hi")
 	if _, err := Capture(ctx, d, "proj-small", false); !errors.Is(err, snapshots.ErrTooSmall) {
 		t.Errorf("tiny capture: %v, want ErrTooSmall", err)
 	}
-	d.PGDump = script("fails", "echo 'pg_dump: error: connection refused' >&2; head -c 5000 /dev/urandom; exit 1")
+	d.PGDump = fakePGDump(t, "fails", "echo 'pg_dump: error: connection refused' >&2; head -c 5000 /dev/urandom; exit 1")
 	if _, err := Capture(ctx, d, "proj-small", false); err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("failing pg_dump: %v", err)
 	}
@@ -146,20 +128,12 @@ const capturePartSize = 8 << 20
 
 func TestCaptureMultipart(t *testing.T) {
 	t.Parallel()
-	d := newDeps(t)
+	d, _ := projectDeps(t, "proj-big")
 	ctx := context.Background()
-	registeredProject(t, d, "proj-big")
-	p := filepath.Join(t.TempDir(), "pg_dump")
-	script := `#!/bin/sh
-printf -- '--\n-- PostgreSQL database dump\n--\n\n-- Dumped from database version 15.8\n-- Dumped by pg_dump version 15.8\n\n'
+	d.PGDump = fakePGDump(t, "pg_dump", `printf -- '--\n-- PostgreSQL database dump\n--\n\n-- Dumped from database version 15.8\n-- Dumped by pg_dump version 15.8\n\n'
 printf 'CREATE TABLE public.r (v text);\n\nCOPY public.r (v) FROM stdin;\n'
 head -c 9000000 /dev/urandom | base64 -w 100
-printf '\\.\n\n--\n-- PostgreSQL database dump complete\n--\n\n'
-`
-	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	d.PGDump = p
+printf '\\.\n\n--\n-- PostgreSQL database dump complete\n--\n\n'`)
 	s, err := Capture(ctx, d, "proj-big", false)
 	if err != nil {
 		t.Fatalf("Capture: %v", err)

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/restoreportal/portal/internal/seekgz"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/testenv"
+	"github.com/restoreportal/portal/internal/testenv/dumptest"
 )
 
 // seekDump is a complete dump with two big tables (mb MiB of poorly compressible
@@ -49,40 +49,13 @@ func seekDump(mb int) string {
 	return b.String()
 }
 
-type seenEntry struct {
-	Kind      extract.Kind
-	Phase     extract.Phase
-	Type, SQL string
-	Rows      string
-}
-
 // dumpEntries parses a plain dump into its entries, dropping the COPY entries
 // of tables not in keep (nil: keep all).
-func dumpEntries(t *testing.T, r io.Reader, keep map[string]bool) ([]seenEntry, bool) {
+func dumpEntries(t *testing.T, r io.Reader, keep map[string]bool) ([]dumptest.Entry, bool) {
 	t.Helper()
-	rd := extract.NewReader(r)
-	var out []seenEntry
-	for {
-		e, err := rd.Next()
-		if err == io.EOF {
-			return out, rd.TrailerSeen()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Kind == extract.KindCopy && keep != nil && !keep[e.Table.Name] {
-			continue
-		}
-		s := seenEntry{Kind: e.Kind, Phase: e.Phase, Type: e.Type, SQL: e.SQL}
-		if e.Rows != nil {
-			b, err := io.ReadAll(e.Rows)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.Rows = string(b)
-		}
-		out = append(out, s)
-	}
+	return dumptest.Entries(t, r, func(e *extract.Entry) bool {
+		return e.Kind != extract.KindCopy || keep == nil || keep[e.Table.Name]
+	})
 }
 
 // verifiedSeek puts the seek dump, syncs and verifies it, with the access
@@ -242,43 +215,25 @@ func putIndex(t *testing.T, d snapshots.Deps, bucket, key string, body []byte) {
 func TestRangedReadResumesAfterAnS3Cut(t *testing.T) {
 	t.Parallel()
 	d, s, plain := verifiedSeek(t, 10)
-	cfg := testenv.Config(t).S3
-	p := testenv.NewFaultProxy(t, strings.TrimPrefix(cfg.Endpoint, "http://"), testenv.FaultOptions{})
-	cfg.Endpoint = "http://" + p.Addr
-	faulty, err := objstore.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd, p := faultyDeps(t, d)
 	src, err := snapshots.OpenVerified(context.Background(), d, s, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	fd := d
-	fd.S3 = faulty
-	fd.S3Read.RetryFor = time.Minute
 	dump, err := snapshots.OpenDump(context.Background(), fd, s, src, []extract.QualifiedName{{Schema: "public", Name: "big2"}}, nil)
 	if err != nil || !dump.Ranged {
 		t.Fatalf("open: %v, ranged %v", err, dump != nil && dump.Ranged)
 	}
 	defer dump.Close()
-	rd := extract.NewReader(dump)
-	var got []seenEntry
+	var got []dumptest.Entry
 	cut := false
-	for {
-		e, err := rd.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		se := seenEntry{Kind: e.Kind, Phase: e.Phase, Type: e.Type, SQL: e.SQL}
+	trailer := dumptest.Each(t, "", dump, func(e *extract.Entry) {
 		if e.Kind == extract.KindCopy && e.Table.Name != "big2" {
-			continue
+			return
 		}
+		var buf bytes.Buffer
 		if e.Rows != nil {
-			var buf bytes.Buffer
 			if _, err := io.CopyN(&buf, e.Rows, 1<<20); err != nil {
 				t.Fatal(err)
 			}
@@ -291,12 +246,11 @@ func TestRangedReadResumesAfterAnS3Cut(t *testing.T) {
 			if _, err := io.Copy(&buf, e.Rows); err != nil {
 				t.Fatalf("rows after the cut: %v", err)
 			}
-			se.Rows = buf.String()
 		}
-		got = append(got, se)
-	}
+		got = append(got, dumptest.View(e, buf.String()))
+	})
 	want, _ := dumpEntries(t, strings.NewReader(plain), keepSet("big2"))
-	if !cut || !rd.TrailerSeen() || fmt.Sprint(got) != fmt.Sprint(want) {
+	if !cut || !trailer || fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("cut %v: %d entries, want %d", cut, len(got), len(want))
 	}
 	if dump.Resumed() < 1 {

@@ -12,10 +12,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/restoreportal/portal/internal/extract"
-	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/restore"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/testenv"
+	"github.com/restoreportal/portal/internal/testenv/dumptest"
 )
 
 func openParallel(t *testing.T, d snapshots.Deps, s snapshots.Snapshot) *snapshots.Dump {
@@ -34,36 +34,26 @@ func openParallel(t *testing.T, d snapshots.Deps, s snapshots.Snapshot) *snapsho
 }
 
 // partEntries reads the entries of each part of dump, in the parts' order.
-func partEntries(t *testing.T, dump *snapshots.Dump, during func(part int, rows io.Reader, buf *bytes.Buffer)) map[string][]seenEntry {
+func partEntries(t *testing.T, dump *snapshots.Dump, during func(part int, rows io.Reader, buf *bytes.Buffer)) map[string][]dumptest.Entry {
 	t.Helper()
-	out := map[string][]seenEntry{}
+	out := map[string][]dumptest.Entry{}
 	for i, p := range dump.Parts() {
 		rc, err := p.Open(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		rd := extract.NewReader(rc)
-		for {
-			e, err := rd.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatalf("part %s: %v", p.Table, err)
-			}
-			se := seenEntry{Kind: e.Kind, Phase: e.Phase, Type: e.Type, SQL: e.SQL}
+		dumptest.Each(t, fmt.Sprintf("part %s", p.Table), rc, func(e *extract.Entry) {
+			var buf bytes.Buffer
 			if e.Rows != nil {
-				var buf bytes.Buffer
 				if during != nil {
 					during(i, e.Rows, &buf)
 				}
 				if _, err := io.Copy(&buf, e.Rows); err != nil {
 					t.Fatalf("part %s: rows: %v", p.Table, err)
 				}
-				se.Rows = buf.String()
 			}
-			out[p.Table.Name] = append(out[p.Table.Name], se)
-		}
+			out[p.Table.Name] = append(out[p.Table.Name], dumptest.View(e, buf.String()))
+		})
 		rc.Close()
 	}
 	return out
@@ -76,16 +66,7 @@ func partEntries(t *testing.T, dump *snapshots.Dump, during func(part int, rows 
 func TestFullRestoreReadsInPartsThroughTheIndex(t *testing.T) {
 	t.Parallel()
 	d, s, plain := verifiedSeek(t, 12)
-	cfg := testenv.Config(t).S3
-	p := testenv.NewFaultProxy(t, strings.TrimPrefix(cfg.Endpoint, "http://"), testenv.FaultOptions{})
-	cfg.Endpoint = "http://" + p.Addr
-	faulty, err := objstore.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fd := d
-	fd.S3 = faulty
-	fd.S3Read.RetryFor = time.Minute
+	fd, p := faultyDeps(t, d)
 	dump := openParallel(t, fd, s)
 	if dump.Ranged || dump.Fallback != "" || len(dump.Parts()) != 2 {
 		t.Fatalf("ranged %v, fallback %q, %d parts", dump.Ranged, dump.Fallback, len(dump.Parts()))
@@ -112,7 +93,7 @@ func TestFullRestoreReadsInPartsThroughTheIndex(t *testing.T) {
 	})
 	all, _ := dumpEntries(t, strings.NewReader(plain), nil)
 	for _, name := range []string{"big1", "big2"} {
-		var wantPart []seenEntry
+		var wantPart []dumptest.Entry
 		for _, e := range all {
 			if e.Kind == extract.KindCopy && strings.Contains(e.SQL, "public."+name+" ") {
 				wantPart = append(wantPart, e)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/restoreportal/portal/internal/extract"
+	"github.com/restoreportal/portal/internal/testenv/dumptest"
 )
 
 // TestRangedReadProgressIsByTheRangesRead: a ranged table restore's progress
@@ -21,16 +22,8 @@ func TestRangedReadProgressIsByTheRangesRead(t *testing.T) {
 	if !dump.Ranged {
 		t.Fatal("not ranged")
 	}
-	rd := extract.NewReader(dump)
 	last, total := int64(0), int64(0)
-	for {
-		e, err := rd.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	dumptest.Each(t, "", dump, func(e *extract.Entry) {
 		done, tot := dump.Progress()
 		if done < last || done > tot || tot != dump.Planned() {
 			t.Fatalf("progress %d of %d after %d (planned %d)", done, tot, last, dump.Planned())
@@ -49,7 +42,7 @@ func TestRangedReadProgressIsByTheRangesRead(t *testing.T) {
 				t.Fatalf("progress %d of %d 4 MiB into the rows (%d before)", mid, total, done)
 			}
 		}
-	}
+	})
 	if last*10 < total*9 {
 		t.Errorf("progress %d of %d at the end", last, total)
 	}

@@ -64,16 +64,15 @@ func IndexDump(src io.Reader, etag string, size int64) (*seekgz.Index, *extract.
 		return nil, nil, err
 	}
 	b := seekgz.NewBuilder(z)
-	plain := &countReader{r: z}
 	d := &seekgz.DumpIndexer{B: b}
-	inv, err := extract.InventoryFunc(plain, func(e *extract.Entry) { d.Entry(dumpEntry(e)) })
+	inv, err := extract.InventoryFunc(z, func(e *extract.Entry) { d.Entry(dumpEntry(e)) })
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := io.Copy(io.Discard, plain); err != nil { // the trailer check of the last member
+	if _, err := io.Copy(io.Discard, z); err != nil { // the trailer check of the last member
 		return nil, nil, err
 	}
-	return b.Index(etag, size, plain.n), inv, nil
+	return b.Index(etag, size, z.Offset()), inv, nil
 }
 
 // dumpEntry is what the access index builder takes of e.
@@ -94,17 +93,6 @@ func (s *sourceReader) Read(p []byte) (int, error) {
 	if err != nil && err != io.EOF {
 		s.err = err
 	}
-	return n, err
-}
-
-type countReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
 	return n, err
 }
 
@@ -136,10 +124,9 @@ func Inspect(ctx context.Context, d snapshots.Deps, key string) (snapshots.Inspe
 		}
 		return out, nil
 	}
-	plain := &countReader{r: zr}
 	ix := &seekgz.DumpIndexer{B: seekgz.NewBuilder(zr)}
-	inv, err := extract.InventoryFunc(plain, func(e *extract.Entry) { ix.Entry(dumpEntry(e)) })
-	out.Uncompressed = plain.n
+	inv, err := extract.InventoryFunc(zr, func(e *extract.Entry) { ix.Entry(dumpEntry(e)) })
+	out.Uncompressed = zr.Offset()
 	var refused *extract.RefusedError
 	switch {
 	case err == nil:

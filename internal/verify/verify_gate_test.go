@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -17,7 +16,6 @@ import (
 func TestVerifyRefusesHostileDumps(t *testing.T) {
 	t.Parallel()
 	d := newDeps(t)
-	ctx := context.Background()
 	raw, err := os.ReadFile("../extract/testdata/full.sql")
 	if err != nil {
 		t.Fatal(err)
@@ -31,11 +29,12 @@ func TestVerifyRefusesHostileDumps(t *testing.T) {
 		return strings.Replace(dump, "--\n"+trailerComment, trap+"\n\n--\n"+trailerComment, 1)
 	}
 	realTrailerLine := lines(real[:strings.Index(real, trailerComment)]) // the "--" above it
-	tests := []struct {
+	type gateCase struct {
 		name   string
 		dump   string
 		reason string
-	}{
+	}
+	tests := []gateCase{
 		{"clean", dumpSQL, ""},
 		{"clean-real", real, ""},
 		{"function-body", inject(dumpSQL, "CREATE FUNCTION public.f() RETURNS void LANGUAGE plpgsql AS $$\nBEGIN\n  EXECUTE 'COPY (SELECT 1) TO PROGRAM ''id''';\n  ALTER SYSTEM SET x = 1;\nEND $$;"), ""},
@@ -59,20 +58,7 @@ func TestVerifyRefusesHostileDumps(t *testing.T) {
 		{"real-after-trailer", real + "GRANT postgres TO anon;\n",
 			fmt.Sprintf("refused statement at line %d: content after the completion trailer: GRANT postgres TO anon;", lines(real)+1)},
 	}
-	for _, tt := range tests {
-		putObject(t, d, "daily/proj-g/"+tt.name+".sql.gz", gz(tt.dump))
-	}
-	mustSync(t, d, snapshots.SyncOptions{Ref: "proj-g", Full: true})
-	for _, tt := range tests {
-		s, err := snapshots.SnapshotGetByKey(ctx, d.Pool, "daily/proj-g/"+tt.name+".sql.gz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := Snapshot(ctx, d, s.ID)
-		if err != nil {
-			t.Errorf("%s: Verify: %v", tt.name, err)
-			continue
-		}
+	verifyEach(t, d, "proj-g", tests, func(tt gateCase) (string, []byte) { return tt.name, gz(tt.dump) }, func(tt gateCase, got snapshots.Snapshot) {
 		want := snapshots.StatusVerified
 		if tt.reason != "" {
 			want = snapshots.StatusCorrupt
@@ -80,5 +66,5 @@ func TestVerifyRefusesHostileDumps(t *testing.T) {
 		if got.Status != want || got.Reason != tt.reason {
 			t.Errorf("%s: status %s, reason %q; want %s, %q", tt.name, got.Status, got.Reason, want, tt.reason)
 		}
-	}
+	})
 }

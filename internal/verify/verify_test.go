@@ -27,12 +27,13 @@ func TestVerify(t *testing.T) {
 	noTrailer := strings.Replace(dumpSQL, "-- PostgreSQL database dump complete", "-- something else", 1)
 	forbidden := strings.Replace(dumpSQL, "SET statement_timeout = 0;\n", "SET statement_timeout = 0;\n\\! touch /tmp/pwned\n", 1)
 	restricted := strings.Replace(dumpSQL, "SET statement_timeout = 0;\n", "\\restrict abc123\nSET statement_timeout = 0;\n", 1) + "\\unrestrict abc123\n"
-	tests := []struct {
+	type verifyCase struct {
 		name   string
 		body   []byte
 		status snapshots.Status
 		reason string
-	}{
+	}
+	tests := []verifyCase{
 		{"good", gz(dumpSQL), snapshots.StatusVerified, ""},
 		{"restrict", gz(restricted), snapshots.StatusVerified, ""},
 		{"tiny", []byte(strings.Repeat("x", 37)), snapshots.StatusCorrupt, "only 37 bytes"},
@@ -43,27 +44,14 @@ func TestVerify(t *testing.T) {
 		{"plain", []byte(dumpSQL), snapshots.StatusCorrupt, "not gzip (bad header)"},
 		{"checksum", append(append([]byte{}, full[:len(full)-8]...), 0, 0, 0, 0, full[len(full)-4], full[len(full)-3], full[len(full)-2], full[len(full)-1]), snapshots.StatusCorrupt, "gzip checksum mismatch"},
 	}
-	for _, tt := range tests {
-		putObject(t, d, "daily/proj-v/"+tt.name+".sql.gz", tt.body)
-	}
-	mustSync(t, d, snapshots.SyncOptions{Ref: "proj-v", Full: true})
-	for _, tt := range tests {
-		s, err := snapshots.SnapshotGetByKey(ctx, d.Pool, "daily/proj-v/"+tt.name+".sql.gz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := Snapshot(ctx, d, s.ID)
-		if err != nil {
-			t.Errorf("%s: Verify: %v", tt.name, err)
-			continue
-		}
+	verifyEach(t, d, "proj-v", tests, func(tt verifyCase) (string, []byte) { return tt.name, tt.body }, func(tt verifyCase, got snapshots.Snapshot) {
 		if got.Status != tt.status || got.Reason != tt.reason {
 			t.Errorf("%s: status %s, reason %q; want %s, %q", tt.name, got.Status, got.Reason, tt.status, tt.reason)
 		}
 		if (got.Usable() == nil) != (tt.status == snapshots.StatusVerified) {
 			t.Errorf("%s: Usable() = %v", tt.name, got.Usable())
 		}
-	}
+	})
 
 	good, _ := snapshots.SnapshotGetByKey(ctx, d.Pool, "daily/proj-v/good.sql.gz")
 	if good.ServerVersion != "15.8" || good.DumpVersion != "15.8" || good.UncompressedBytes != int64(len(dumpSQL)) || good.VerifiedAt == nil {

@@ -16,83 +16,53 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/restoreportal/portal/internal/config"
-	"github.com/restoreportal/portal/internal/database"
-	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/verify"
+	"github.com/restoreportal/portal/scripts/benchenv"
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "benchcapture:", err)
-		os.Exit(1)
-	}
+	benchenv.Commands("benchcapture",
+		benchenv.Command{Name: "setup", Args: []string{"REF", "DATABASE"}, RunEnv: setup},
+		benchenv.Command{Name: "capture", Args: []string{"REF"}, RunEnv: capture})
 }
 
-func run(args []string) error {
-	if len(args) < 2 {
-		return errors.New("usage: benchcapture setup REF DATABASE | capture REF")
+// setup migrates the portal database, makes the bucket and registers the
+// project.
+func setup(ctx context.Context, e *benchenv.Env, args []string) error {
+	if err := e.Prepare(ctx); err != nil {
+		return err
 	}
-	ctx := context.Background()
-	cfg, err := config.Load(os.Getenv)
+	_, err := snapshots.ProjectRegister(ctx, e.Pool, snapshots.ProjectPlacement{Ref: args[0], Cluster: "default", Database: args[1]})
+	return err
+}
+
+// capture captures the project, prints the times and deletes what it wrote.
+func capture(ctx context.Context, e *benchenv.Env, args []string) error {
+	rec := &captured{Handler: e.Log.Handler(), took: &took{}}
+	d := snapshots.NewDeps(e.Config, e.Pool, e.S3, slog.New(rec))
+	start := time.Now()
+	snap, err := verify.Capture(ctx, d, args[0], true)
 	if err != nil {
 		return err
 	}
-	pool, err := database.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
+	total := time.Since(start)
+	rec.took.mu.Lock()
+	captureS := rec.took.capture.Seconds()
+	rec.took.mu.Unlock()
+	if captureS == 0 {
+		return errors.New(`no "snapshot captured" log line`)
 	}
-	defer pool.Close()
-	s3c, err := objstore.New(ctx, cfg.S3)
-	if err != nil {
-		return err
-	}
-	switch args[0] {
-	case "setup":
-		if len(args) < 3 {
-			return errors.New("usage: benchcapture setup REF DATABASE")
-		}
-		if err := database.Migrate(ctx, pool, slog.New(slog.DiscardHandler)); err != nil {
-			return err
-		}
-		if _, err := snapshots.ProjectRegister(ctx, pool, snapshots.ProjectPlacement{Ref: args[1], Cluster: "default", Database: args[2]}); err != nil {
-			return err
-		}
-		if _, err := s3c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &cfg.S3.Bucket}); err != nil {
-			if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &cfg.S3.Bucket}); err != nil {
-				return fmt.Errorf("create bucket %s: %w", cfg.S3.Bucket, err)
-			}
-		}
-		return nil
-	case "capture":
-		rec := &captured{Handler: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}), took: &took{}}
-		d := snapshots.NewDeps(cfg, pool, s3c, slog.New(rec))
-		start := time.Now()
-		snap, err := verify.Capture(ctx, d, args[1], true)
-		if err != nil {
-			return err
-		}
-		total := time.Since(start)
-		rec.took.mu.Lock()
-		captureS := rec.took.capture.Seconds()
-		rec.took.mu.Unlock()
-		if captureS == 0 {
-			return errors.New(`no "snapshot captured" log line`)
-		}
-		fmt.Printf("capture_s %.2f\nverify_s %.2f\ntotal_s %.2f\ngzip_bytes %d\n", captureS, total.Seconds()-captureS, total.Seconds(), snap.Size)
-		ib, ik := d.IndexLocation(snap.Key, snap.ETag)
-		_, err1 := s3c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &cfg.S3.Bucket, Key: &snap.Key})
-		_, err2 := s3c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &ib, Key: &ik})
-		return errors.Join(err1, err2)
-	}
-	return fmt.Errorf("unknown command %q", args[0])
+	fmt.Printf("capture_s %.2f\nverify_s %.2f\ntotal_s %.2f\ngzip_bytes %d\n", captureS, total.Seconds()-captureS, total.Seconds(), snap.Size)
+	ib, ik := d.IndexLocation(snap.Key, snap.ETag)
+	_, err1 := e.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &e.Config.S3.Bucket, Key: &snap.Key})
+	_, err2 := e.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &ib, Key: &ik})
+	return errors.Join(err1, err2)
 }
 
 // captured passes records on to Handler (warnings and errors only) and keeps

@@ -6,10 +6,12 @@
 package benchenv
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -24,8 +26,10 @@ import (
 	"github.com/restoreportal/portal/internal/database"
 	"github.com/restoreportal/portal/internal/jobs"
 	"github.com/restoreportal/portal/internal/objstore"
+	"github.com/restoreportal/portal/internal/seekgz"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/tickets"
+	"github.com/restoreportal/portal/internal/verify"
 )
 
 // Env is an open bench environment; Close ends it.
@@ -155,6 +159,26 @@ func Approve(ctx context.Context, pool *pgxpool.Pool, jobs tickets.JobInserter, 
 	return tickets.Approve(ctx, pool, jobs, ap, tk.ID, r.Ref)
 }
 
+// WaitTicket polls ticket id until it has ended (succeeded, failed or
+// cancelled) and returns it, or fails once timeout has passed.
+func WaitTicket(ctx context.Context, db tickets.DB, id int64, timeout time.Duration) (tickets.Ticket, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		tk, err := tickets.TicketGet(ctx, db, id)
+		if err != nil {
+			return tk, err
+		}
+		switch tk.State {
+		case tickets.StateSucceeded, tickets.StateFailed, tickets.StateCancelled:
+			return tk, nil
+		}
+		if time.Now().After(deadline) {
+			return tk, fmt.Errorf("ticket %d still %s after %s", id, tk.State, timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // RegisterProject records ref as a registered project whose live database
 // is db (moving it there if it exists).
 func (e *Env) RegisterProject(ctx context.Context, ref, db string) error {
@@ -168,17 +192,80 @@ func (e *Env) RegisterProject(ctx context.Context, ref, db string) error {
 // Main is a driver's main: it runs cmd with an open Env and the command
 // line's arguments, and on an error prints "name: error" and exits 1.
 func Main(name string, cmd func(ctx context.Context, e *Env, args []string) error) {
-	ctx := context.Background()
-	err := func() error {
+	Run(name, func(ctx context.Context, args []string) error {
 		e, err := Open(ctx)
 		if err != nil {
 			return err
 		}
 		defer e.Close()
-		return cmd(ctx, e, os.Args[1:])
-	}()
-	if err != nil {
+		return cmd(ctx, e, args)
+	})
+}
+
+// Run is the main of a driver that opens no Env (or opens only what it
+// needs): it runs cmd with the command line's arguments, and on an error
+// prints "name: error" and exits 1.
+func Run(name string, cmd func(ctx context.Context, args []string) error) {
+	if err := cmd(context.Background(), os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, name+":", err)
 		os.Exit(1)
 	}
+}
+
+// IndexFile builds the access index of the local gzipped dump name as
+// verification builds it (etag stands for the object's), and returns it with
+// the file's size.
+func IndexFile(name, etag string) (*seekgz.Index, int64, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	idx, _, err := verify.IndexDump(bufio.NewReaderSize(f, 1<<20), etag, st.Size())
+	return idx, st.Size(), err
+}
+
+// A Command is one of a driver's subcommands: "driver NAME ARGS..." runs Run,
+// or RunEnv with an open Env, with the arguments after NAME (at least as
+// many as Args names).
+type Command struct {
+	Name   string
+	Args   []string // the arguments' names, for the usage line
+	Run    func(ctx context.Context, args []string) error
+	RunEnv func(ctx context.Context, e *Env, args []string) error
+}
+
+// Commands is the main of a driver of subcommands: it runs the one the
+// command line names (an Env opened for a RunEnv), and on an error, or a
+// command line that names none or too few arguments, prints "driver: error"
+// (with the usage line) and exits 1.
+func Commands(driver string, cmds ...Command) {
+	Run(driver, func(ctx context.Context, args []string) error {
+		var usage []string
+		for _, c := range cmds {
+			usage = append(usage, strings.Join(append([]string{c.Name}, c.Args...), " "))
+		}
+		for _, c := range cmds {
+			if len(args) == 0 || args[0] != c.Name {
+				continue
+			}
+			if len(args)-1 < len(c.Args) {
+				break
+			}
+			if c.RunEnv == nil {
+				return c.Run(ctx, args[1:])
+			}
+			e, err := Open(ctx)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			return c.RunEnv(ctx, e, args[1:])
+		}
+		return fmt.Errorf("usage: %s %s", driver, strings.Join(usage, " | "))
+	})
 }

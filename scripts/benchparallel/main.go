@@ -23,91 +23,80 @@ import (
 	"github.com/restoreportal/portal/internal/extract"
 	"github.com/restoreportal/portal/internal/restore"
 	"github.com/restoreportal/portal/internal/seekgz"
-	"github.com/restoreportal/portal/internal/verify"
+	"github.com/restoreportal/portal/scripts/benchenv"
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "benchparallel:", err)
-		os.Exit(1)
-	}
+	benchenv.Commands("benchparallel",
+		benchenv.Command{Name: "index", Args: []string{"DUMP", "INDEX"}, Run: index},
+		benchenv.Command{Name: "inflate", Args: []string{"DUMP", "INDEX", "JOBS"}, Run: func(_ context.Context, args []string) error {
+			jobs, _ := strconv.Atoi(args[2])
+			return inParts(args[0], args[1], func(main io.Reader, parts []restore.Part) error { return inflate(main, parts, jobs) })
+		}},
+		benchenv.Command{Name: "apply", Args: []string{"DUMP", "INDEX", "URL", "JOBS"}, Run: func(_ context.Context, args []string) error {
+			jobs, _ := strconv.Atoi(args[3])
+			return inParts(args[0], args[1], func(main io.Reader, parts []restore.Part) error { return apply(main, parts, args[2], jobs) })
+		}})
 }
 
-func run(args []string) error {
-	if len(args) < 3 {
-		return fmt.Errorf("usage: index|inflate|apply DUMP INDEX ...")
+// index builds and writes the access index of the dump and prints its figures.
+func index(_ context.Context, args []string) error {
+	t0 := time.Now()
+	idx, _, err := benchenv.IndexFile(args[0], "bench")
+	if err != nil {
+		return err
 	}
-	switch args[0] {
-	case "index":
-		f, err := os.Open(args[1])
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		st, _ := f.Stat()
-		t0 := time.Now()
-		idx, _, err := verify.IndexDump(bufio.NewReaderSize(f, 1<<20), "bench", st.Size())
-		if err != nil {
-			return err
-		}
-		data, err := idx.Marshal()
-		if err != nil {
-			return err
-		}
-		_, parts := idx.Split(seekgz.DefaultMinPart)
-		pieces := 0
-		for _, sp := range parts {
-			pieces += len(idx.Pieces(sp, seekgz.DefaultMinSplit, seekgz.DefaultPiece))
-		}
-		fmt.Printf("index_s %.2f\nindex_bytes %d\ncheckpoints %d\nparts %d\npieces %d\n", time.Since(t0).Seconds(), len(data), len(idx.Checkpoints), len(parts), pieces)
-		return os.WriteFile(args[2], data, 0o644)
-	case "inflate", "apply":
-		f, err := os.Open(args[1])
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		data, err := os.ReadFile(args[2])
-		if err != nil {
-			return err
-		}
-		idx, err := seekgz.Unmarshal(data)
-		if err != nil {
-			return err
-		}
-		fetch := func(start, end int64) (io.ReadCloser, error) {
-			return io.NopCloser(bufio.NewReaderSize(io.NewSectionReader(f, start, end-start), 256<<10)), nil
-		}
-		mainRanges, spans := idx.Split(seekgz.DefaultMinPart)
-		// As snapshots.OpenParted: one part per table, largest first; with
-		// BENCH_SPLIT_MIB (PORTAL_SPLIT_TABLES_MIB) tables that large in pieces.
-		split, _ := strconv.ParseInt(os.Getenv("BENCH_SPLIT_MIB"), 10, 64)
-		var pieces []seekgz.Piece
-		for _, sp := range spans {
-			minSplit := split << 20
-			if split <= 0 {
-				minSplit = sp.End - sp.Start + 1
-			}
-			pieces = append(pieces, idx.Pieces(sp, minSplit, seekgz.DefaultPiece)...)
-		}
-		slices.SortStableFunc(pieces, func(a, b seekgz.Piece) int { return cmp.Compare(b.Bytes(), a.Bytes()) })
-		var parts []restore.Part
-		for _, pc := range pieces {
-			parts = append(parts, restore.Part{Table: extract.QualifiedName{Schema: pc.Schema, Name: pc.Name}, Bytes: pc.Bytes(),
-				Open: func(context.Context) (io.ReadCloser, error) { return idx.OpenPiece(pc, fetch) }})
-		}
-		main := idx.Open(mainRanges, fetch)
-		if args[0] == "inflate" {
-			jobs, _ := strconv.Atoi(args[3])
-			return inflate(main, parts, jobs)
-		}
-		if len(args) < 5 {
-			return fmt.Errorf("usage: apply DUMP INDEX URL JOBS")
-		}
-		jobs, _ := strconv.Atoi(args[4])
-		return apply(main, parts, args[3], jobs)
+	data, err := idx.Marshal()
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("unknown command %q", args[0])
+	_, parts := idx.Split(seekgz.DefaultMinPart)
+	pieces := 0
+	for _, sp := range parts {
+		pieces += len(idx.Pieces(sp, seekgz.DefaultMinSplit, seekgz.DefaultPiece))
+	}
+	fmt.Printf("index_s %.2f\nindex_bytes %d\ncheckpoints %d\nparts %d\npieces %d\n", time.Since(t0).Seconds(), len(data), len(idx.Checkpoints), len(parts), pieces)
+	return os.WriteFile(args[1], data, 0o644)
+}
+
+// inParts opens the local dump's main stream and parts through its index
+// (as a full restore with an index does) and hands them to use.
+func inParts(dump, index string, use func(main io.Reader, parts []restore.Part) error) error {
+	f, err := os.Open(dump)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	data, err := os.ReadFile(index)
+	if err != nil {
+		return err
+	}
+	idx, err := seekgz.Unmarshal(data)
+	if err != nil {
+		return err
+	}
+	fetch := func(start, end int64) (io.ReadCloser, error) {
+		return io.NopCloser(bufio.NewReaderSize(io.NewSectionReader(f, start, end-start), 256<<10)), nil
+	}
+	mainRanges, spans := idx.Split(seekgz.DefaultMinPart)
+	// As snapshots.OpenParted: one part per table, largest first; with
+	// BENCH_SPLIT_MIB (PORTAL_SPLIT_TABLES_MIB) tables that large in pieces.
+	split, _ := strconv.ParseInt(os.Getenv("BENCH_SPLIT_MIB"), 10, 64)
+	var pieces []seekgz.Piece
+	for _, sp := range spans {
+		minSplit := split << 20
+		if split <= 0 {
+			minSplit = sp.End - sp.Start + 1
+		}
+		pieces = append(pieces, idx.Pieces(sp, minSplit, seekgz.DefaultPiece)...)
+	}
+	slices.SortStableFunc(pieces, func(a, b seekgz.Piece) int { return cmp.Compare(b.Bytes(), a.Bytes()) })
+	var parts []restore.Part
+	for _, pc := range pieces {
+		parts = append(parts, restore.Part{Table: extract.QualifiedName{Schema: pc.Schema, Name: pc.Name}, Bytes: pc.Bytes(),
+			Open: func(context.Context) (io.ReadCloser, error) { return idx.OpenPiece(pc, fetch) }})
+	}
+	return use(idx.Open(mainRanges, fetch), parts)
 }
 
 // inflate reads the main stream and the parts, jobs parts at a time, to

@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -18,27 +17,22 @@ import (
 	"github.com/restoreportal/portal/scripts/benchenv"
 )
 
-func main() { benchenv.Main("benchrestore", run) }
-
-func run(ctx context.Context, e *benchenv.Env, args []string) error {
-	if len(args) < 3 {
-		return errors.New("usage: benchrestore setup REF DATABASE | wait TICKET TIMEOUT")
-	}
-	switch args[0] {
-	case "setup":
-		return setup(ctx, e, args[1], args[2])
-	case "wait":
-		id, err := strconv.ParseInt(args[1], 10, 64)
-		if err != nil {
-			return err
-		}
-		timeout, err := time.ParseDuration(args[2])
-		if err != nil {
-			return err
-		}
-		return wait(ctx, e.Pool, id, timeout)
-	}
-	return fmt.Errorf("unknown command %q", args[0])
+func main() {
+	benchenv.Commands("benchrestore",
+		benchenv.Command{Name: "setup", Args: []string{"REF", "DATABASE"}, RunEnv: func(ctx context.Context, e *benchenv.Env, args []string) error {
+			return setup(ctx, e, args[0], args[1])
+		}},
+		benchenv.Command{Name: "wait", Args: []string{"TICKET", "TIMEOUT"}, RunEnv: func(ctx context.Context, e *benchenv.Env, args []string) error {
+			id, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil {
+				return err
+			}
+			timeout, err := time.ParseDuration(args[1])
+			if err != nil {
+				return err
+			}
+			return wait(ctx, e.Pool, id, timeout)
+		}})
 }
 
 func setup(ctx context.Context, e *benchenv.Env, ref, db string) error {
@@ -72,30 +66,21 @@ func setup(ctx context.Context, e *benchenv.Env, ref, db string) error {
 }
 
 func wait(ctx context.Context, db tickets.DB, id int64, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		tk, err := tickets.TicketGet(ctx, db, id)
-		if err != nil {
-			return err
-		}
-		if tk.State == tickets.StateSucceeded || tk.State == tickets.StateFailed {
-			if tk.Result == nil {
-				return fmt.Errorf("ticket %d %s without a result", id, tk.State)
-			}
-			var total float64
-			for _, s := range tk.Result.Steps {
-				fmt.Printf("%-16s %9.1fs\n", s.Step, s.Seconds)
-				total += s.Seconds
-			}
-			fmt.Printf("%-16s %9.1fs\n", "total", total)
-			if !tk.Result.OK {
-				return fmt.Errorf("restore failed: %s", tk.Result.Message)
-			}
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("ticket %d still %s after %s", id, tk.State, timeout)
-		}
-		time.Sleep(time.Second)
+	tk, err := benchenv.WaitTicket(ctx, db, id, timeout)
+	if err != nil {
+		return err
 	}
+	if tk.Result == nil {
+		return fmt.Errorf("ticket %d %s without a result", id, tk.State)
+	}
+	var total float64
+	for _, s := range tk.Result.Steps {
+		fmt.Printf("%-16s %9.1fs\n", s.Step, s.Seconds)
+		total += s.Seconds
+	}
+	fmt.Printf("%-16s %9.1fs\n", "total", total)
+	if !tk.Result.OK {
+		return fmt.Errorf("restore failed: %s", tk.Result.Message)
+	}
+	return nil
 }

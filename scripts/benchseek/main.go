@@ -21,7 +21,6 @@ import (
 	"cmp"
 	"compress/gzip"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -43,36 +42,25 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "benchseek:", err)
-		os.Exit(1)
-	}
-}
-
-func run(args []string) error {
-	switch {
-	case len(args) == 2 && args[0] == "gen":
-		mib, err := strconv.Atoi(args[1])
-		if err != nil {
-			return err
-		}
-		return gen(os.Stdout, int64(mib)<<20)
-	case len(args) == 3 && args[0] == "put":
-		return put(context.Background(), args[1], args[2])
-	case len(args) == 1 && args[0] == "compress":
-		w := seekgz.NewWriter(os.Stdout, 0)
-		if _, err := io.Copy(w, bufio.NewReaderSize(os.Stdin, 1<<20)); err != nil {
-			return err
-		}
-		return w.Close()
-	case len(args) == 2 && args[0] == "index":
-		return indexFile(args[1])
-	case len(args) == 2 && args[0] == "rm":
-		return rm(context.Background(), args[1])
-	case len(args) == 2 && args[0] == "run":
-		return bench(context.Background(), args[1])
-	}
-	return errors.New("usage: benchseek gen MIB | compress | index FILE | put KEY FILE | run KEY | rm KEY")
+	benchenv.Commands("benchseek",
+		benchenv.Command{Name: "gen", Args: []string{"MIB"}, Run: func(_ context.Context, args []string) error {
+			mib, err := strconv.Atoi(args[0])
+			if err != nil {
+				return err
+			}
+			return gen(os.Stdout, int64(mib)<<20)
+		}},
+		benchenv.Command{Name: "compress", Run: func(context.Context, []string) error {
+			w := seekgz.NewWriter(os.Stdout, 0)
+			if _, err := io.Copy(w, bufio.NewReaderSize(os.Stdin, 1<<20)); err != nil {
+				return err
+			}
+			return w.Close()
+		}},
+		benchenv.Command{Name: "index", Args: []string{"FILE"}, Run: func(_ context.Context, args []string) error { return indexFile(args[0]) }},
+		benchenv.Command{Name: "put", Args: []string{"KEY", "FILE"}, Run: func(ctx context.Context, args []string) error { return put(ctx, args[0], args[1]) }},
+		benchenv.Command{Name: "run", Args: []string{"KEY"}, Run: func(ctx context.Context, args []string) error { return bench(ctx, args[0]) }},
+		benchenv.Command{Name: "rm", Args: []string{"KEY"}, Run: func(ctx context.Context, args []string) error { return rm(ctx, args[0]) }})
 }
 
 var bigTables = []string{"events", "measurements", "documents"}
@@ -341,16 +329,7 @@ func fetchIndex(ctx context.Context, client *s3.Client, bucket, key string) (*se
 
 // indexFile prints the index size of a local gzipped dump.
 func indexFile(name string) error {
-	f, err := os.Open(name)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	idx, _, err := verify.IndexDump(bufio.NewReaderSize(f, 1<<20), "local", st.Size())
+	idx, size, err := benchenv.IndexFile(name, "local")
 	if err != nil {
 		return err
 	}
@@ -358,6 +337,6 @@ func indexFile(name string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("seek_index_bytes %d\nseek_checkpoints %d\nseek_compressed_bytes %d\n", len(enc), len(idx.Checkpoints), st.Size())
+	fmt.Printf("seek_index_bytes %d\nseek_checkpoints %d\nseek_compressed_bytes %d\n", len(enc), len(idx.Checkpoints), size)
 	return nil
 }

@@ -163,25 +163,12 @@ func restore(ctx context.Context, pool *pgxpool.Pool, rc *river.Client[pgx.Tx], 
 	if err != nil {
 		return tk, err
 	}
-	deadline := time.Now().Add(30 * time.Minute)
-	for {
-		tk, err = tickets.TicketGet(ctx, pool, tk.ID)
-		if err != nil {
-			return tk, err
-		}
-		switch tk.State {
-		case tickets.StateSucceeded:
-			return tk, nil
-		case tickets.StateFailed, tickets.StateCancelled:
-			msg := ""
-			if tk.Result != nil {
-				msg = tk.Result.Message
-			}
-			return tk, fmt.Errorf("%s restore %s: %s", mode, tk.State, msg)
-		}
-		if time.Now().After(deadline) {
-			return tk, fmt.Errorf("ticket %d still %s after 30m", tk.ID, tk.State)
-		}
-		time.Sleep(200 * time.Millisecond)
+	if tk, err = benchenv.WaitTicket(ctx, pool, tk.ID, 30*time.Minute); err != nil || tk.State == tickets.StateSucceeded {
+		return tk, err
 	}
+	msg := ""
+	if tk.Result != nil {
+		msg = tk.Result.Message
+	}
+	return tk, fmt.Errorf("%s restore %s: %s", mode, tk.State, msg)
 }
