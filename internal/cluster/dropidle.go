@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // DropIdle drops database name if it exists, as Drop does, after ending its
@@ -13,11 +15,15 @@ import (
 // small database costs right after its last connection closed (a drill's
 // scratch copy).
 func (c *Cluster) DropIdle(ctx context.Context, name string) error {
-	conn, err := c.admin(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
+	return c.withAdminDo(ctx, func(a *Admin) error { return a.DropIdle(ctx, name) })
+}
+
+// DropIdle is Cluster.DropIdle on a's connection (reopened once if lost).
+func (a *Admin) DropIdle(ctx context.Context, name string) error {
+	return a.again(ctx, func(conn *pgx.Conn) error { return dropIdle(ctx, conn, name) })
+}
+
+func dropIdle(ctx context.Context, conn *pgx.Conn, name string) error {
 	deadline := time.Now().Add(time.Second)
 	for {
 		var n int

@@ -27,6 +27,12 @@ func LiveOwner(ctx context.Context, cl *cluster.Cluster, p snapshots.Project, db
 	return liveOwner(ctx, cl, p, db)
 }
 
+// LiveOwnerOn is LiveOwner through a's held admin connection to the
+// project's cluster.
+func LiveOwnerOn(ctx context.Context, a *cluster.Admin, p snapshots.Project, db string) (string, error) {
+	return liveOwner(ctx, a, p, db)
+}
+
 // NewOwnerRole is the owner role of a new database db.
 func NewOwnerRole(db string) string { return newOwnerRole(db) }
 

@@ -42,10 +42,19 @@ func clusterNamed(d Deps, name string) (*cluster.Cluster, error) {
 	return reg.Get(name)
 }
 
+// ownerLookup reads a database's owner and a role's rights: a
+// *cluster.Cluster (a connection per step) or a *cluster.Admin (one held
+// connection).
+type ownerLookup interface {
+	Name() string
+	DatabaseOwner(ctx context.Context, db string) (string, error)
+	CheckOwnerRole(ctx context.Context, role string) error
+}
+
 // liveOwner is the role a restore of project p's live database db runs the
 // dump as: the registered owner role, or else the database's current owner.
 // A privileged one is refused before anything changes.
-func liveOwner(ctx context.Context, cl *cluster.Cluster, p snapshots.Project, db string) (string, error) {
+func liveOwner(ctx context.Context, cl ownerLookup, p snapshots.Project, db string) (string, error) {
 	owner := p.OwnerRole
 	if owner == "" {
 		o, err := cl.DatabaseOwner(ctx, db)
