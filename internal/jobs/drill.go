@@ -498,6 +498,7 @@ func (r *drillRun) created(ctx context.Context, a *cluster.Admin, scratch, owner
 	wg.Wait()
 	return errors.Join(sessErr, connErr, recErr)
 }
+
 // dropScratch drops the drill's scratch database on a, as recorded for it.
 func (r *drillRun) dropScratch(ctx context.Context, a *cluster.Admin, scratch string) {
 	ctx = context.WithoutCancel(ctx)
