@@ -229,6 +229,15 @@ func (c *Cluster) CreateExtension(ctx context.Context, db, name, schema string, 
 		return err
 	}
 	defer conn.Close(ctx)
+	return CreateExtensionOn(ctx, conn, db, name, schema, allowed)
+}
+
+// CreateExtensionOn is CreateExtension on conn, the caller's admin
+// connection to database db.
+func CreateExtensionOn(ctx context.Context, conn *pgx.Conn, db, name, schema string, allowed []string) error {
+	if !extensionAllowed(name, allowed) {
+		return fmt.Errorf("%w: %s (allowed: %s)", ErrExtensionRefused, name, strings.Join(allowed, ", "))
+	}
 	// The install script runs as the superuser with the target schema on its
 	// search_path: objects the customer put there first (a function matching
 	// a call better than pg_catalog's, an operator) would run as it. pg_dump

@@ -427,7 +427,9 @@ func (r *drillRun) run(ctx context.Context) (res drills.Result, err error) {
 		return res, err
 	}
 	t0 = time.Now()
-	applied, err := r.scratch(owner).ApplyAs(ctx, r.cl, r.snap, scratch, sess) // checks the COPY row counts against the inventory
+	// The COPY row counts are checked against the inventory; the dump's
+	// extensions are created on the admin's connection to the copy.
+	applied, err := r.scratch(owner).ApplyAsOn(ctx, r.cl, r.snap, scratch, sess, copyConn)
 	if err != nil {
 		return res, err
 	}

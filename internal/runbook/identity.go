@@ -120,6 +120,14 @@ func (r *restoreRun) applyOptions(ctx context.Context, cl *cluster.Cluster, db, 
 		Role:              owner,
 		ExtensionsAllowed: allow,
 		CreateExtension: func(ctx context.Context, x restore.Extension) error {
+			if admin := r.extAdmin; admin != nil {
+				err := cluster.CreateExtensionOn(ctx, admin, db, x.Name, x.Schema, allow)
+				if err == nil || !admin.IsClosed() || ctx.Err() != nil {
+					return err
+				}
+				// The connection was lost: a new one, as without it (CREATE
+				// EXTENSION IF NOT EXISTS may be repeated).
+			}
 			return cl.CreateExtension(ctx, db, x.Name, x.Schema, allow)
 		},
 	}
