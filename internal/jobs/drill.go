@@ -408,7 +408,7 @@ func (r *drillRun) run(ctx context.Context) (res drills.Result, err error) {
 		if copyConn != nil {
 			copyConn.Close(context.WithoutCancel(ctx))
 		}
-		r.dropScratch(ctx, a, scratch)
+		recorded := r.dropScratch(ctx, a, scratch)
 		if sess != nil {
 			// After the drop: nothing is left in the copy for the login
 			// role to hand over, so it is only dropped (CloseOn hands over
@@ -417,6 +417,7 @@ func (r *drillRun) run(ctx context.Context) (res drills.Result, err error) {
 				r.log.Error("could not drop the drill's login role", "role", sess.Login(), "err", err)
 			}
 		}
+		recorded()
 		ph.since(drills.PhaseDrop, t0)
 	}()
 	if err := r.created(ctx, a, scratch, owner, &sess, &copyConn); err != nil {
@@ -501,14 +502,20 @@ func (r *drillRun) created(ctx context.Context, a *cluster.Admin, scratch, owner
 	return errors.Join(sessErr, connErr, recErr)
 }
 
-// dropScratch drops the drill's scratch database on a, as recorded for it.
-func (r *drillRun) dropScratch(ctx context.Context, a *cluster.Admin, scratch string) {
+// dropScratch drops the drill's scratch database on a and records it as
+// dropped, on the portal while the caller goes on: recorded waits for that.
+func (r *drillRun) dropScratch(ctx context.Context, a *cluster.Admin, scratch string) (recorded func()) {
 	ctx = context.WithoutCancel(ctx)
 	if err := a.DropIdle(ctx, scratch); err != nil {
 		r.log.Error("could not drop the drill's scratch database; the next drill of the project drops it", "database", scratch, "err", err)
-		return
+		return func() {}
 	}
-	if err := drills.DrillScratchSet(ctx, r.d.Pool, r.rec.ID, drills.ScratchDropped); err != nil {
-		r.log.Error("could not record the scratch database as dropped", "database", scratch, "err", err)
-	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := drills.DrillScratchSet(ctx, r.d.Pool, r.rec.ID, drills.ScratchDropped); err != nil {
+			r.log.Error("could not record the scratch database as dropped", "database", scratch, "err", err)
+		}
+	}()
+	return func() { <-done }
 }
