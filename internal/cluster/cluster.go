@@ -74,9 +74,10 @@ func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
 // own (a drill's: the owner role's check, the scratch database's create and
 // drop, its login role's create and drop). Every new connection costs a
 // backend fork and an authentication. An Admin is not safe for concurrent
-// use. The steps that may be repeated (the lookups and the drops) reopen a
-// lost connection once; CREATE DATABASE never does, so a create whose
-// outcome is unknown fails.
+// use. A connection known to be lost is replaced before a step; the steps
+// that may be repeated (the lookups and the drops) also run once more on a
+// new connection when it is lost under them. CREATE DATABASE and the login
+// role's creation are not repeated: a step whose outcome is unknown fails.
 type Admin struct {
 	c    *Cluster
 	conn *pgx.Conn
@@ -102,6 +103,20 @@ func (a *Admin) Name() string { return a.c.Name() }
 
 // PID is the process id of the connection's backend (for tests that cut it).
 func (a *Admin) PID() uint32 { return a.conn.PgConn().PID() }
+
+// live is a's connection, a new one if it is known to be lost (so nothing
+// of a statement run on it now has run before).
+func (a *Admin) live(ctx context.Context) (*pgx.Conn, error) {
+	if !a.conn.IsClosed() {
+		return a.conn, nil
+	}
+	conn, err := a.c.admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.conn = conn
+	return conn, nil
+}
 
 // again runs f on a's connection and, when that connection turns out to be
 // lost, once more on a new one: f must be safe to repeat.

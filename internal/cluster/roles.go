@@ -196,7 +196,11 @@ func (c *Cluster) CreateOwned(ctx context.Context, name, owner string) error {
 // (whether the database was made is then unknown). The caller connects to
 // the new database and finishes with ShapeOwned.
 func (a *Admin) CreateOwnedDatabase(ctx context.Context, name, owner string) error {
-	if _, err := a.conn.Exec(ctx, "CREATE DATABASE "+ident(name)+" OWNER "+ident(owner)+" TEMPLATE template0"); err != nil {
+	conn, err := a.live(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+ident(name)+" OWNER "+ident(owner)+" TEMPLATE template0"); err != nil {
 		return fmt.Errorf("create database %s: %w", name, err)
 	}
 	return nil

@@ -46,7 +46,10 @@ func (c *Cluster) OwnerSession(ctx context.Context, db, owner string) (*Session,
 // OwnerSession is Cluster.OwnerSession on a's connection. The login role
 // and its grant on db are made in one transaction: either both or neither.
 func (a *Admin) OwnerSession(ctx context.Context, db, owner string) (*Session, error) {
-	conn := a.conn
+	conn, err := a.live(ctx)
+	if err != nil {
+		return nil, err
+	}
 	rights, err := roleRights(ctx, conn, owner)
 	if err != nil {
 		return nil, err
