@@ -27,6 +27,37 @@ func cutBackend(t *testing.T, c *cluster.Cluster, pid uint32) {
 	}
 }
 
+// sessionConn makes an owner session of db on a and opens a connection of it.
+func sessionConn(t *testing.T, a *cluster.Admin, db, owner string) (*cluster.Session, *pgx.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := a.OwnerSession(ctx, db, owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := s.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, conn
+}
+
+// adminFixture is a cluster, an owner role, the name of a database dropped
+// when the test ends, and an Admin of the cluster.
+func adminFixture(t *testing.T, dbPrefix string) (c *cluster.Cluster, owner, db string, a *cluster.Admin) {
+	t.Helper()
+	c = newCluster(t)
+	owner = role(t, c, testenv.Name("r_owner_"), "NOLOGIN")
+	db = testenv.Name(dbPrefix)
+	t.Cleanup(func() { _ = c.Drop(context.Background(), db) })
+	a, err := c.OpenAdmin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(context.Background()) })
+	return c, owner, db, a
+}
+
 // One Admin serves a drill's steps in order: the owner's check, the create,
 // the login role, the drop. The fault: its connection is cut between them.
 // CREATE DATABASE is not repeated on a new connection (whether it ran would
@@ -35,16 +66,8 @@ func cutBackend(t *testing.T, c *cluster.Cluster, pid uint32) {
 // login role are still removed.
 func TestAdminReopensALostConnectionOnlyForRepeatableSteps(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t)
+	c, owner, db, a := adminFixture(t, "t_admin_")
 	ctx := context.Background()
-	owner := role(t, c, testenv.Name("r_owner_"), "NOLOGIN")
-	db := testenv.Name("t_admin_")
-	t.Cleanup(func() { _ = c.Drop(context.Background(), db) })
-	a, err := c.OpenAdmin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close(ctx)
 
 	cutBackend(t, c, a.PID())
 	if err := a.CreateOwnedDatabase(ctx, db, owner); err == nil {
@@ -77,14 +100,7 @@ func TestAdminReopensALostConnectionOnlyForRepeatableSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 	copyConn.Close(ctx)
-	s, err := a.OwnerSession(ctx, db, owner)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := s.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, conn := sessionConn(t, a, db, owner)
 	if _, err := conn.Exec(ctx, `CREATE TABLE public.made (id int)`); err != nil {
 		t.Fatalf("the owner cannot create in the new database's schema public: %v", err)
 	}
@@ -111,27 +127,12 @@ func TestAdminReopensALostConnectionOnlyForRepeatableSteps(t *testing.T) {
 // to the owner first, as Close does, and drops nothing else.
 func TestSessionCloseOnHandsOverWhileTheDatabaseExists(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t)
+	c, owner, db, a := adminFixture(t, "t_closeon_")
 	ctx := context.Background()
-	owner := role(t, c, testenv.Name("r_owner_"), "NOLOGIN")
-	db := testenv.Name("t_closeon_")
 	if err := c.CreateOwned(ctx, db, owner); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.Drop(context.Background(), db) })
-	a, err := c.OpenAdmin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close(ctx)
-	s, err := a.OwnerSession(ctx, db, owner)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := s.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, conn := sessionConn(t, a, db, owner)
 	// Made by the login role itself (not as the owner), with the owner's leave.
 	if _, err := conn.Exec(ctx, `CREATE SCHEMA s; GRANT CREATE ON SCHEMA s TO `+pgx.Identifier{s.Login()}.Sanitize()+`; RESET ROLE; CREATE TABLE s.by_login (id int)`); err != nil {
 		t.Fatal(err)

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/config"
 	"github.com/restoreportal/portal/internal/drills"
@@ -156,22 +154,42 @@ func newProxiedDrillHarness(t *testing.T) (*harness, *pgProxy) {
 // loginRolesOf lists the drills' login roles that are members of owner.
 func (h *harness) loginRolesOf(owner string) []string {
 	h.t.Helper()
-	ctx := context.Background()
-	conn, err := h.cl.Connect(ctx, "postgres")
-	if err != nil {
-		h.t.Fatal(err)
+	return liveQuery[[]string](h, "postgres", `SELECT coalesce(array_agg(r.rolname), '{}') FROM pg_roles r
+		JOIN pg_auth_members m ON m.member = r.oid JOIN pg_roles g ON g.oid = m.roleid
+		WHERE starts_with(r.rolname, $1) AND g.rolname = $2`, cluster.LoginPrefix, owner)
+}
+
+// drillHookAt is the harness's deps with a drill hook that, at step, reads
+// the drill's record and hands it to f.
+func (h *harness) drillHookAt(step jobs.Step, f func(ctx context.Context, d drills.Drill) error) jobs.Deps {
+	deps := h.deps
+	deps.Drill.Hook = func(ctx context.Context, id int64, s jobs.Step) error {
+		if s != step {
+			return nil
+		}
+		d, err := drills.DrillGet(ctx, h.pool, id)
+		if err != nil {
+			return err
+		}
+		return f(ctx, d)
 	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT r.rolname FROM pg_roles r JOIN pg_auth_members m ON m.member = r.oid
-		JOIN pg_roles g ON g.oid = m.roleid WHERE starts_with(r.rolname, $1) AND g.rolname = $2`, cluster.LoginPrefix, owner)
-	if err != nil {
-		h.t.Fatal(err)
+	return deps
+}
+
+// drillLeftNothing fails the test unless drill d's copy scratch is recorded
+// dropped and gone, and no login role of owner is left.
+func (h *harness) drillLeftNothing(d drills.Drill, scratch, owner string) {
+	h.t.Helper()
+	d = h.waitDrillID(d.ID)
+	if d.ScratchState != drills.ScratchDropped {
+		h.t.Fatalf("the copy is recorded %s, want dropped", d.ScratchState)
 	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		h.t.Fatal(err)
+	if ok, err := h.cl.Exists(context.Background(), scratch); err != nil || ok {
+		h.t.Fatalf("the copy %s is left behind (%v)", scratch, err)
 	}
-	return names
+	if left := h.loginRolesOf(owner); len(left) != 0 {
+		h.t.Fatalf("login roles left behind: %v", left)
+	}
 }
 
 // A drill's fixed cost is mostly connections (each a backend fork and a
@@ -216,17 +234,7 @@ func TestDrillOpensTwoAdminConnectionsToItsCluster(t *testing.T) {
 // the ones its dump creates.
 func (h *harness) liveExtensions() int {
 	h.t.Helper()
-	ctx := context.Background()
-	conn, err := h.cl.Connect(ctx, h.db)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_extension WHERE extname <> 'plpgsql'`).Scan(&n); err != nil {
-		h.t.Fatal(err)
-	}
-	return n
+	return liveQuery[int](h, h.db, `SELECT count(*)::int FROM pg_extension WHERE extname <> 'plpgsql'`)
 }
 
 // The fault: the drill fails right after CREATE DATABASE, while its login
@@ -242,20 +250,11 @@ func TestDrillFailingWhileItsCopyIsMadeLeavesNoRoleOrDatabase(t *testing.T) {
 	}
 	var scratch string
 	var rolesThen []string
-	deps := h.deps
-	deps.Drill.Hook = func(ctx context.Context, id int64, s jobs.Step) error {
-		if s != jobs.StepDrillCreating {
-			return nil
-		}
-		d, err := drills.DrillGet(ctx, h.pool, id)
-		if err != nil {
-			return err
-		}
+	h.startRiverWith(h.drillHookAt(jobs.StepDrillCreating, func(ctx context.Context, d drills.Drill) error {
 		scratch = d.ScratchDatabase
 		rolesThen = h.loginRolesOf(owner)
 		return errors.New("injected failure between the create steps")
-	}
-	h.startRiverWith(deps)
+	}))
 	h.capture()
 	d := h.drillNow()
 	if d.Outcome != drills.OutcomeFailed || !strings.Contains(d.Reason, "drill-creating") || !strings.Contains(d.Reason, "injected failure") {
@@ -264,16 +263,7 @@ func TestDrillFailingWhileItsCopyIsMadeLeavesNoRoleOrDatabase(t *testing.T) {
 	if scratch == "" || len(rolesThen) != 1 {
 		t.Fatalf("at the hook: scratch %q, login roles of %s %v (want one)", scratch, owner, rolesThen)
 	}
-	d = h.waitDrillID(d.ID)
-	if d.ScratchState != drills.ScratchDropped {
-		t.Fatalf("the copy is recorded %s, want dropped", d.ScratchState)
-	}
-	if ok, err := h.cl.Exists(context.Background(), scratch); err != nil || ok {
-		t.Fatalf("the copy %s is left behind (%v)", scratch, err)
-	}
-	if left := h.loginRolesOf(owner); len(left) != 0 {
-		t.Fatalf("login roles left behind: %v", left)
-	}
+	h.drillLeftNothing(d, scratch, owner)
 	if al := h.openAlarms(); len(al) != 1 || al[0].Condition != drills.CondDrillFailed {
 		t.Fatalf("alarms: %+v", al)
 	}
@@ -295,20 +285,11 @@ func TestDrillWhoseAdminConnectionsAreCutStillChecksAndDrops(t *testing.T) {
 	}
 	var cut int
 	var scratch string
-	deps := h.deps
-	deps.Drill.Hook = func(ctx context.Context, id int64, s jobs.Step) error {
-		if s != jobs.StepPrepared {
-			return nil
-		}
-		d, err := drills.DrillGet(ctx, h.pool, id)
-		if err != nil {
-			return err
-		}
+	h.startRiverWith(h.drillHookAt(jobs.StepPrepared, func(ctx context.Context, d drills.Drill) error {
 		scratch = d.ScratchDatabase
 		cut = px.cut(func(s pgStart) bool { return isAdmin(s) && (s.database == "postgres" || s.database == scratch) })
 		return nil
-	}
-	h.startRiverWith(deps)
+	}))
 	h.capture()
 	d := h.drillNow()
 	if cut < 2 {
@@ -317,14 +298,5 @@ func TestDrillWhoseAdminConnectionsAreCutStillChecksAndDrops(t *testing.T) {
 	if d.Outcome != drills.OutcomePassed || d.TablesChecked == 0 || d.IndexesChecked == 0 {
 		t.Fatalf("drill whose admin connections were cut: %s %q (tables %d, indexes %d)", d.Outcome, d.Reason, d.TablesChecked, d.IndexesChecked)
 	}
-	d = h.waitDrillID(d.ID)
-	if d.ScratchState != drills.ScratchDropped {
-		t.Fatalf("the copy is recorded %s, want dropped", d.ScratchState)
-	}
-	if ok, err := h.cl.Exists(context.Background(), scratch); err != nil || ok {
-		t.Fatalf("the copy %s is left behind (%v)", scratch, err)
-	}
-	if left := h.loginRolesOf(owner); len(left) != 0 {
-		t.Fatalf("login roles left behind: %v", left)
-	}
+	h.drillLeftNothing(d, scratch, owner)
 }
