@@ -372,27 +372,27 @@ func (r *drillRun) run(ctx context.Context) (res drills.Result, err error) {
 		prechecked <- r.scratch("").Precheck(ctx, r.snap)
 	}()
 	a, owner, ensure, taken, err := r.prepare(ctx, scratch)
-	if perr := <-prechecked; perr != nil {
-		if a != nil {
-			a.Close(ctx)
-		}
-		return res, perr
+	if perr := <-prechecked; err == nil && perr != nil { // the owner's error first, as when they ran in turn
+		a.Close(ctx)
+		err = perr
 	}
 	if err != nil {
 		return res, err
 	}
 	defer a.Close(ctx) // after the drop below (deferred later, run first)
-	if taken {
-		return res, fmt.Errorf("database %s exists already and is not this drill's: it was left alone", scratch)
-	}
 	if ensure {
 		if err := a.EnsureOwnerRole(ctx, owner); err != nil {
 			return res, err
 		}
 	}
-	// Recorded before it exists: a killed attempt's copy is found by it.
+	// Recorded before it exists: a killed attempt's copy is found by it; a
+	// name on the cluster that is not ours is left alone.
 	if err := drills.DrillScratchPlan(ctx, r.d.Pool, r.rec.ID, scratch); err != nil {
 		return res, err
+	}
+	if taken {
+		_ = drills.DrillScratchSet(context.WithoutCancel(ctx), r.d.Pool, r.rec.ID, drills.ScratchNone)
+		return res, fmt.Errorf("database %s exists already and is not this drill's: it was left alone", scratch)
 	}
 	ph.since(drills.PhasePrepare, start)
 	t0 := time.Now()
