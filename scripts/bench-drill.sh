@@ -11,7 +11,9 @@
 #      0 skips it), and captures a verified snapshot of it (setup-large);
 #   3. BENCH_ROUNDS rounds (default 3) of pairs, per project: `worker apply
 #      --dump s3://... --database-url` of the snapshot into a fresh empty
-#      database (CREATE DATABASE timed apart), and one drill of it with the
+#      database (the CREATE DATABASE ... TEMPLATE template0 statement, the
+#      drill's, timed apart by psql's \timing: without psql's start and
+#      connect), and one drill of it with the
 #      real drill worker (restore as the owner role, row counts, amcheck on
 #      every B-tree index, foreign keys, drop; scripts/benchdrill drill-one).
 #      The pair's order alternates by round;
@@ -93,19 +95,21 @@ ms() { echo $((($2 - $1) / 1000000)); }
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 declare -A apply create drill recov wall phases
 pair_apply() {
-	local ref=$1 key=$2 db="bench_apply_${1//-/_}" c0 c1 t1
+	local ref=$1 key=$2 db="bench_apply_${1//-/_}" c t0 t1
 	psql -qX "$admin" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
-	c0=$(now)
-	psql -qX "$admin" -c "CREATE DATABASE $db" >/dev/null
-	c1=$(now)
+	# The statement alone, as psql's \timing reports it (its round trip, not
+	# psql's start and connect), and the drill's: from template0.
+	c=$(psql -qX "$admin" -c '\timing on' -c "CREATE DATABASE $db TEMPLATE template0" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
+	[[ -n $c ]] || { echo "bench-drill: no \\timing figure for CREATE DATABASE $db" >&2; exit 1; }
 	local url="${admin%%\?*}"
 	url="${url%/*}/$db?sslmode=disable"
+	t0=$(now)
 	"$work/worker" apply --dump "s3://$PORTAL_S3_BUCKET/$key" --database-url "$url" 2>"$work/apply.log" || { cat "$work/apply.log" >&2; exit 1; }
 	t1=$(now)
 	psql -qX "$admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
-	create[$ref]+=" $(ms "$c0" "$c1")"
-	apply[$ref]+=" $(ms "$c1" "$t1")"
-	printf '   apply %-16s %8.2fs (CREATE DATABASE before it %.2fs)\n' "$ref" "$(echo "$(ms "$c1" "$t1") / 1000" | bc -l)" "$(echo "$(ms "$c0" "$c1") / 1000" | bc -l)"
+	create[$ref]+=" $c"
+	apply[$ref]+=" $(ms "$t0" "$t1")"
+	printf '   apply %-16s %8.2fs (the CREATE DATABASE statement before it %.3fs)\n' "$ref" "$(echo "$(ms "$t0" "$t1") / 1000" | bc -l)" "$(echo "$c / 1000" | bc -l)"
 }
 pair_drill() {
 	local ref=$1 line kind r d rc w ph

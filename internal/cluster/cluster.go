@@ -69,15 +69,98 @@ func (c *Cluster) admin(ctx context.Context) (*pgx.Conn, error) {
 
 func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
 
-// Exists tells whether database name exists.
-func (c *Cluster) Exists(ctx context.Context, name string) (bool, error) {
+// Admin is one admin (superuser) connection to the cluster's maintenance
+// database, held for a run of steps that would otherwise each open their
+// own (a drill's: the owner role's check, the scratch database's create and
+// drop, its login role's create and drop). Every new connection costs a
+// backend fork and an authentication. An Admin is not safe for concurrent
+// use. A connection known to be lost is replaced before a step; the steps
+// that may be repeated (the lookups and the drops) also run once more on a
+// new connection when it is lost under them. CREATE DATABASE and the login
+// role's creation are not repeated: a step whose outcome is unknown fails.
+type Admin struct {
+	c    *Cluster
+	conn *pgx.Conn
+}
+
+// OpenAdmin opens an Admin; Close closes it.
+func (c *Cluster) OpenAdmin(ctx context.Context) (*Admin, error) {
 	conn, err := c.admin(ctx)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	defer conn.Close(ctx)
-	var ok bool
-	err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&ok)
+	return &Admin{c: c, conn: conn}, nil
+}
+
+// Close closes the connection.
+func (a *Admin) Close(ctx context.Context) { _ = a.conn.Close(context.WithoutCancel(ctx)) }
+
+// Cluster is the cluster a is connected to.
+func (a *Admin) Cluster() *Cluster { return a.c }
+
+// Name is the name of a's cluster.
+func (a *Admin) Name() string { return a.c.Name() }
+
+// PID is the process id of the connection's backend (for tests that cut it).
+func (a *Admin) PID() uint32 { return a.conn.PgConn().PID() }
+
+// live is a's connection, a new one if it is known to be lost (so nothing
+// of a statement run on it now has run before).
+func (a *Admin) live(ctx context.Context) (*pgx.Conn, error) {
+	if !a.conn.IsClosed() {
+		return a.conn, nil
+	}
+	conn, err := a.c.admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.conn = conn
+	return conn, nil
+}
+
+// again runs f on a's connection and, when that connection turns out to be
+// lost, once more on a new one: f must be safe to repeat.
+func (a *Admin) again(ctx context.Context, f func(conn *pgx.Conn) error) error {
+	err := f(a.conn)
+	if err == nil || !a.conn.IsClosed() || ctx.Err() != nil {
+		return err
+	}
+	conn, cerr := a.c.admin(ctx)
+	if cerr != nil {
+		return errors.Join(err, cerr)
+	}
+	a.conn = conn
+	return f(conn)
+}
+
+// withAdmin runs f on an Admin of its own: the Cluster methods that are
+// one step.
+func withAdmin[T any](ctx context.Context, c *Cluster, f func(a *Admin) (T, error)) (T, error) {
+	a, err := c.OpenAdmin(ctx)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer a.Close(ctx)
+	return f(a)
+}
+
+// withAdminDo is withAdmin for a step that returns only an error.
+func (c *Cluster) withAdminDo(ctx context.Context, f func(a *Admin) error) error {
+	_, err := withAdmin(ctx, c, func(a *Admin) (struct{}, error) { return struct{}{}, f(a) })
+	return err
+}
+
+// Exists tells whether database name exists.
+func (c *Cluster) Exists(ctx context.Context, name string) (bool, error) {
+	return withAdmin(ctx, c, func(a *Admin) (bool, error) { return a.Exists(ctx, name) })
+}
+
+// Exists tells whether database name exists.
+func (a *Admin) Exists(ctx context.Context, name string) (ok bool, err error) {
+	err = a.again(ctx, func(conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&ok)
+	})
 	return ok, err
 }
 

@@ -33,12 +33,16 @@ var ErrNoRole = errors.New("role does not exist")
 // RoleRights lists what makes a role more than a database owner; empty means
 // the role is safe to restore as.
 func (c *Cluster) RoleRights(ctx context.Context, role string) ([]string, error) {
-	conn, err := c.admin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(ctx)
-	return roleRights(ctx, conn, role)
+	return withAdmin(ctx, c, func(a *Admin) ([]string, error) { return a.RoleRights(ctx, role) })
+}
+
+// RoleRights is Cluster.RoleRights on a's connection.
+func (a *Admin) RoleRights(ctx context.Context, role string) (rights []string, err error) {
+	err = a.again(ctx, func(conn *pgx.Conn) error {
+		rights, err = roleRights(ctx, conn, role)
+		return err
+	})
+	return rights, err
 }
 
 // roleRights reads the rights of role and of every role it is a member of,
@@ -107,6 +111,15 @@ func (c *Cluster) CheckOwnerRole(ctx context.Context, role string) error {
 	return privilegedError(role, rights)
 }
 
+// CheckOwnerRole is Cluster.CheckOwnerRole on a's connection.
+func (a *Admin) CheckOwnerRole(ctx context.Context, role string) error {
+	rights, err := a.RoleRights(ctx, role)
+	if err != nil {
+		return err
+	}
+	return privilegedError(role, rights)
+}
+
 func privilegedError(role string, rights []string) error {
 	if len(rights) == 0 {
 		return nil
@@ -119,11 +132,15 @@ func privilegedError(role string, rights []string) error {
 // it does not exist, then checks it is unprivileged. An existing role is
 // never changed (its password in particular).
 func (c *Cluster) EnsureOwnerRole(ctx context.Context, role string) error {
-	conn, err := c.admin(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
+	return c.withAdminDo(ctx, func(a *Admin) error { return a.EnsureOwnerRole(ctx, role) })
+}
+
+// EnsureOwnerRole is Cluster.EnsureOwnerRole on a's connection.
+func (a *Admin) EnsureOwnerRole(ctx context.Context, role string) error {
+	return a.again(ctx, func(conn *pgx.Conn) error { return ensureOwnerRole(ctx, conn, role) })
+}
+
+func ensureOwnerRole(ctx context.Context, conn *pgx.Conn, role string) error {
 	var exists bool
 	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists); err != nil {
 		return err
@@ -143,13 +160,14 @@ func (c *Cluster) EnsureOwnerRole(ctx context.Context, role string) error {
 
 // DatabaseOwner is the role owning database name.
 func (c *Cluster) DatabaseOwner(ctx context.Context, name string) (string, error) {
-	conn, err := c.admin(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close(ctx)
-	var owner string
-	err = conn.QueryRow(ctx, `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1`, name).Scan(&owner)
+	return withAdmin(ctx, c, func(a *Admin) (string, error) { return a.DatabaseOwner(ctx, name) })
+}
+
+// DatabaseOwner is Cluster.DatabaseOwner on a's connection.
+func (a *Admin) DatabaseOwner(ctx context.Context, name string) (owner string, err error) {
+	err = a.again(ctx, func(conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1`, name).Scan(&owner)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", fmt.Errorf("database %s does not exist on the cluster", name)
 	}
@@ -160,19 +178,37 @@ func (c *Cluster) DatabaseOwner(ctx context.Context, name string) (string, error
 // project's: owner may create in schema public (on Postgres 15 public is
 // owned by pg_database_owner, so by owner; older servers hand it over).
 func (c *Cluster) CreateOwned(ctx context.Context, name, owner string) error {
-	conn, err := c.admin(ctx)
+	return c.withAdminDo(ctx, func(a *Admin) error {
+		if err := a.CreateOwnedDatabase(ctx, name, owner); err != nil {
+			return err
+		}
+		db, err := c.Connect(ctx, name)
+		if err != nil {
+			return err
+		}
+		defer db.Close(ctx)
+		return ShapeOwned(ctx, db, name, owner)
+	})
+}
+
+// CreateOwnedDatabase is the first half of CreateOwned on a's connection:
+// CREATE DATABASE name OWNER owner. It is not retried on a lost connection
+// (whether the database was made is then unknown). The caller connects to
+// the new database and finishes with ShapeOwned.
+func (a *Admin) CreateOwnedDatabase(ctx context.Context, name, owner string) error {
+	conn, err := a.live(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+ident(name)+" OWNER "+ident(owner)+" TEMPLATE template0"); err != nil {
 		return fmt.Errorf("create database %s: %w", name, err)
 	}
-	db, err := c.Connect(ctx, name)
-	if err != nil {
-		return err
-	}
-	defer db.Close(ctx)
+	return nil
+}
+
+// ShapeOwned is the second half of CreateOwned, on db, an admin connection
+// to the new database name: owner may create in its schema public.
+func ShapeOwned(ctx context.Context, db *pgx.Conn, name, owner string) error {
 	var can bool
 	if err := db.QueryRow(ctx, `SELECT has_schema_privilege($1, 'public', 'CREATE')`, owner).Scan(&can); err != nil {
 		return fmt.Errorf("database %s: schema public: %w", name, err)
@@ -197,6 +233,15 @@ func (c *Cluster) CreateExtension(ctx context.Context, db, name, schema string, 
 		return err
 	}
 	defer conn.Close(ctx)
+	return CreateExtensionOn(ctx, conn, db, name, schema, allowed)
+}
+
+// CreateExtensionOn is CreateExtension on conn, the caller's admin
+// connection to database db.
+func CreateExtensionOn(ctx context.Context, conn *pgx.Conn, db, name, schema string, allowed []string) error {
+	if !extensionAllowed(name, allowed) {
+		return fmt.Errorf("%w: %s (allowed: %s)", ErrExtensionRefused, name, strings.Join(allowed, ", "))
+	}
 	// The install script runs as the superuser with the target schema on its
 	// search_path: objects the customer put there first (a function matching
 	// a call better than pg_catalog's, an operator) would run as it. pg_dump

@@ -40,11 +40,16 @@ type Session struct {
 // OwnerSession makes a Session for database db and owner role owner. It
 // refuses an owner that is privileged (see CheckOwnerRole).
 func (c *Cluster) OwnerSession(ctx context.Context, db, owner string) (*Session, error) {
-	conn, err := c.admin(ctx)
+	return withAdmin(ctx, c, func(a *Admin) (*Session, error) { return a.OwnerSession(ctx, db, owner) })
+}
+
+// OwnerSession is Cluster.OwnerSession on a's connection. The login role
+// and its grant on db are made in one transaction: either both or neither.
+func (a *Admin) OwnerSession(ctx context.Context, db, owner string) (*Session, error) {
+	conn, err := a.live(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close(ctx)
 	rights, err := roleRights(ctx, conn, owner)
 	if err != nil {
 		return nil, err
@@ -53,19 +58,17 @@ func (c *Cluster) OwnerSession(ctx context.Context, db, owner string) (*Session,
 		return nil, err
 	}
 	dropExpiredLogins(ctx, conn)
-	s := &Session{c: c, db: db, owner: owner, login: LoginPrefix + randomHex(8), password: randomHex(24)}
+	s := &Session{c: a.c, db: db, owner: owner, login: LoginPrefix + randomHex(8), password: randomHex(24)}
 	until := time.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339)
+	// One round trip; the simple protocol runs the two as one transaction.
+	// NOINHERIT: CONNECT granted to the owner alone would not let it in.
 	_, err = conn.Exec(ctx, "CREATE ROLE "+ident(s.login)+
 		" LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"+
 		" PASSWORD "+literal(scramVerifier(s.password))+" VALID UNTIL "+literal(until)+
-		" IN ROLE "+ident(owner))
+		" IN ROLE "+ident(owner)+
+		"; GRANT CONNECT, TEMPORARY ON DATABASE "+ident(db)+" TO "+ident(s.login))
 	if err != nil {
-		return nil, fmt.Errorf("create the restore's login role: %w", err)
-	}
-	// NOINHERIT: CONNECT granted to the owner alone would not let it in.
-	if _, err := conn.Exec(ctx, "GRANT CONNECT, TEMPORARY ON DATABASE "+ident(db)+" TO "+ident(s.login)); err != nil {
-		_, _ = conn.Exec(context.WithoutCancel(ctx), "DROP ROLE IF EXISTS "+ident(s.login))
-		return nil, fmt.Errorf("let the restore's login role connect to %s: %w", db, err)
+		return nil, fmt.Errorf("create the restore's login role, allowed to connect to %s: %w", db, err)
 	}
 	return s, nil
 }
@@ -131,6 +134,27 @@ func (s *Session) Close(ctx context.Context) error {
 		return fmt.Errorf("drop the restore's login role %s: %w", s.login, err)
 	}
 	return nil
+}
+
+// CloseOn is Close on a's connection for a session whose database has been
+// dropped (a drill's, after its copy is dropped): nothing can be owned there
+// any more, so it only drops the login role. While the database still
+// exists it is Close.
+func (s *Session) CloseOn(ctx context.Context, a *Admin) error {
+	ctx = context.WithoutCancel(ctx)
+	exists, err := a.Exists(ctx, s.db)
+	if err != nil {
+		return err
+	}
+	if exists {
+		return s.Close(ctx)
+	}
+	return a.again(ctx, func(conn *pgx.Conn) error {
+		if _, err := conn.Exec(ctx, "DROP ROLE IF EXISTS "+ident(s.login)); err != nil {
+			return fmt.Errorf("drop the restore's login role %s: %w", s.login, err)
+		}
+		return nil
+	})
 }
 
 func (s *Session) reassign(ctx context.Context, conn *pgx.Conn) error {

@@ -21,9 +21,11 @@ import (
 
 // DrillOptions tune the drill worker; the zero value is production's.
 type DrillOptions struct {
-	// Hook, when set, is called as a drill reaches StepPrepared (scratch
-	// database made), StepApplied (restored, before the checks) and
-	// StepVerified (checked, before the drop); an error fails the drill.
+	// Hook, when set, is called as a drill reaches StepDrillCreating (its
+	// scratch database just made, while the login role and the admin's
+	// connection to it are being made), StepPrepared (scratch database
+	// ready), StepApplied (restored, before the checks) and StepVerified
+	// (checked, before the drop); an error fails the drill.
 	Hook func(ctx context.Context, drillID int64, step Step) error
 	// RetryAfter is how long a drill that yielded to a restore snoozes
 	// (default one minute).
@@ -32,6 +34,11 @@ type DrillOptions struct {
 	// to (default one second).
 	WatchEvery time.Duration
 }
+
+// StepDrillCreating is the drill's hook step right after CREATE DATABASE,
+// run while the steps that follow it at once (the login role, the admin's
+// connection to the copy, the record of the copy as made) are under way.
+const StepDrillCreating Step = "drill-creating"
 
 // errYield is the cause of a drill's end when a real restore needs the
 // project or the cluster.
@@ -299,22 +306,37 @@ func (r *drillRun) step(ctx context.Context, s Step) error {
 // owner is the role the drill runs the dump as: the project's owner role,
 // exactly as a restore of it would (made on the drill's cluster when that is
 // another one); a project without a live database gets an owner role of the
-// scratch database's, as a new-project restore does.
-func (r *drillRun) owner(ctx context.Context, scratch string) (string, error) {
-	var owner string
-	if r.p.DatabaseName != "" {
-		o, err := runbook.LiveOwner(ctx, r.projCl, r.p, r.p.DatabaseName)
-		if err != nil {
-			return "", err
-		}
-		owner = o
-		if r.cl.Name() == r.projCl.Name() {
-			return owner, nil
-		}
-	} else {
-		owner = runbook.NewOwnerRole(scratch)
+// scratch database's, as a new-project restore does. It only reads; ensure
+// says the role is to be made (EnsureOwnerRole) on the drill's cluster once
+// the precheck has passed. a is the admin connection to the drill's
+// cluster, which serves the lookups when it is the project's.
+func (r *drillRun) owner(ctx context.Context, a *cluster.Admin, scratch string) (owner string, ensure bool, err error) {
+	if r.p.DatabaseName == "" {
+		return runbook.NewOwnerRole(scratch), true, nil
 	}
-	return owner, r.cl.EnsureOwnerRole(ctx, owner)
+	if r.cl.Name() == r.projCl.Name() {
+		owner, err = runbook.LiveOwnerOn(ctx, a, r.p, r.p.DatabaseName)
+		return owner, false, err
+	}
+	owner, err = runbook.LiveOwner(ctx, r.projCl, r.p, r.p.DatabaseName)
+	return owner, true, err
+}
+
+// prepare opens the drill's admin connection to its cluster and reads, with
+// it, the owner role and whether the scratch name is taken. It changes
+// nothing, so it runs while the snapshot's precheck reads S3.
+func (r *drillRun) prepare(ctx context.Context, scratch string) (a *cluster.Admin, owner string, ensure, taken bool, err error) {
+	if a, err = r.cl.OpenAdmin(ctx); err != nil {
+		return nil, "", false, false, err
+	}
+	if owner, ensure, err = r.owner(ctx, a, scratch); err == nil {
+		taken, err = a.Exists(ctx, scratch)
+	}
+	if err != nil {
+		a.Close(ctx)
+		return nil, "", false, false, err
+	}
+	return a, owner, ensure, taken, nil
 }
 
 // phased times the drill's phases into res.
@@ -325,7 +347,13 @@ func (p phased) since(name string, t0 time.Time) {
 	p.res.Phases = append(p.res.Phases, drills.Phase{Name: name, MS: time.Since(t0).Milliseconds()})
 }
 
-// run restores, checks and drops the scratch copy, timing each phase.
+// run restores, checks and drops the scratch copy, timing each phase. One
+// admin connection to the maintenance database (cluster.Admin) serves the
+// lookups, the create, the login role and the drop; one admin connection to
+// the copy serves its shaping, the side effects and amcheck's install.
+// Steps that do not depend on each other overlap: the S3 precheck with the
+// lookups; after CREATE DATABASE, the login role with the connection to the
+// copy and the record of the copy as made.
 func (r *drillRun) run(ctx context.Context) (res drills.Result, err error) {
 	start := time.Now()
 	res = drills.Result{Bytes: r.snap.Size}
@@ -338,48 +366,61 @@ func (r *drillRun) run(ctx context.Context) (res drills.Result, err error) {
 		base = cluster.NewProjectDatabase(r.p.Ref)
 	}
 	scratch := cluster.DrillName(base, r.rec.ID)
-	owner, err := r.owner(ctx, scratch)
+	prechecked := make(chan error, 1)
+	go func() {
+		// The precheck reads the object only: no owner role is needed.
+		prechecked <- r.scratch("").Precheck(ctx, r.snap)
+	}()
+	a, owner, ensure, taken, err := r.prepare(ctx, scratch)
+	if perr := <-prechecked; err == nil && perr != nil { // the owner's error first, as when they ran in turn
+		a.Close(ctx)
+		err = perr
+	}
 	if err != nil {
 		return res, err
 	}
-	rr := runbook.NewScratch(r.d.drillRunbook(), r.p.Ref, r.snap.ID, r.log, r.cl, owner)
-	if err := rr.Precheck(ctx, r.snap); err != nil {
-		return res, err
+	defer a.Close(ctx) // after the drop below (deferred later, run first)
+	if ensure {
+		if err := a.EnsureOwnerRole(ctx, owner); err != nil {
+			return res, err
+		}
 	}
-	// Recorded before it exists; a name on the cluster that is not ours is
-	// left alone.
+	// Recorded before it exists: a killed attempt's copy is found by it; a
+	// name on the cluster that is not ours is left alone.
 	if err := drills.DrillScratchPlan(ctx, r.d.Pool, r.rec.ID, scratch); err != nil {
 		return res, err
 	}
-	if exists, err := r.cl.Exists(ctx, scratch); err != nil {
-		return res, err
-	} else if exists {
+	if taken {
 		_ = drills.DrillScratchSet(context.WithoutCancel(ctx), r.d.Pool, r.rec.ID, drills.ScratchNone)
 		return res, fmt.Errorf("database %s exists already and is not this drill's: it was left alone", scratch)
 	}
 	ph.since(drills.PhasePrepare, start)
 	t0 := time.Now()
-	if err := r.cl.CreateOwned(ctx, scratch, owner); err != nil {
+	// CREATE DATABASE fails on a name that exists, so what it makes is this
+	// attempt's: it is dropped at the end, whatever fails from here on.
+	if err := a.CreateOwnedDatabase(ctx, scratch, owner); err != nil {
 		return res, err
 	}
-	if err := drills.DrillScratchSet(ctx, r.d.Pool, r.rec.ID, drills.ScratchMade); err != nil {
-		return res, err
-	}
-	var sess *cluster.Session
+	var sess *cluster.Session // one login role for the restore and the checks
+	var copyConn *pgx.Conn    // the admin's connection to the copy
 	defer func() {
 		t0 := time.Now()
-		r.dropScratch(ctx, scratch)
+		if copyConn != nil {
+			copyConn.Close(context.WithoutCancel(ctx))
+		}
+		recorded := r.dropScratch(ctx, a, scratch)
 		if sess != nil {
 			// After the drop: nothing is left in the copy for the login
-			// role to hand over, so it is only dropped.
-			if err := sess.Close(context.WithoutCancel(ctx)); err != nil {
+			// role to hand over, so it is only dropped (CloseOn hands over
+			// first if the drop failed).
+			if err := sess.CloseOn(context.WithoutCancel(ctx), a); err != nil {
 				r.log.Error("could not drop the drill's login role", "role", sess.Login(), "err", err)
 			}
 		}
+		recorded()
 		ph.since(drills.PhaseDrop, t0)
 	}()
-	// One login role for the restore and the checks (cluster.Session).
-	if sess, err = r.cl.OwnerSession(ctx, scratch, owner); err != nil {
+	if err := r.created(ctx, a, scratch, owner, &sess, &copyConn); err != nil {
 		return res, err
 	}
 	ph.since(drills.PhaseCreate, t0)
@@ -387,18 +428,21 @@ func (r *drillRun) run(ctx context.Context) (res drills.Result, err error) {
 		return res, err
 	}
 	t0 = time.Now()
-	applied, err := rr.ApplyAs(ctx, r.cl, r.snap, scratch, sess) // checks the COPY row counts against the inventory
+	// The COPY row counts are checked against the inventory; the dump's
+	// extensions are created on the admin's connection to the copy.
+	applied, err := r.scratch(owner).ApplyAsOn(ctx, r.cl, r.snap, scratch, sess, copyConn)
 	if err != nil {
 		return res, err
 	}
 	ph.since(drills.PhaseRestore, t0)
 	t0 = time.Now()
-	admin, err := r.cl.Connect(ctx, scratch)
-	if err != nil {
-		return res, err
+	if err := copyConn.Ping(ctx); err != nil { // idle through the restore: lost, it is opened again
+		copyConn.Close(context.WithoutCancel(ctx))
+		if copyConn, err = r.cl.Connect(ctx, scratch); err != nil {
+			return res, err
+		}
 	}
-	defer admin.Close(context.WithoutCancel(ctx))
-	disabled, err := cluster.DisableSideEffects(ctx, admin)
+	disabled, err := cluster.DisableSideEffects(ctx, copyConn)
 	if err != nil {
 		return res, err
 	}
@@ -410,7 +454,7 @@ func (r *drillRun) run(ctx context.Context) (res drills.Result, err error) {
 		return res, err
 	}
 	t0 = time.Now()
-	c, err := r.check(ctx, admin, sess)
+	c, err := r.check(ctx, copyConn, sess)
 	ph.since(drills.PhaseChecks, t0)
 	res.Phases = append(res.Phases, c.phases...)
 	res.TablesChecked, res.RowsChecked, res.IndexesChecked, res.FKsChecked = c.tables, c.rows, c.indexes, c.fks
@@ -424,14 +468,54 @@ func (r *drillRun) run(ctx context.Context) (res drills.Result, err error) {
 	return res, nil
 }
 
-// dropScratch drops the drill's scratch database, as recorded for it.
-func (r *drillRun) dropScratch(ctx context.Context, scratch string) {
+// scratch is the scratch restore of the drill's snapshot as owner.
+func (r *drillRun) scratch(owner string) *runbook.Scratch {
+	return runbook.NewScratch(r.d.drillRunbook(), r.p.Ref, r.snap.ID, r.log, r.cl, owner)
+}
+
+// created finishes the copy database made on a, three steps at once: the
+// login role (on a), the admin's connection to the copy shaped as a
+// project's (cluster.ShapeOwned), and the record of the copy as made (on
+// the portal). What each makes is set in *sess and *copyConn even when
+// another fails, so that the caller's drop removes it.
+func (r *drillRun) created(ctx context.Context, a *cluster.Admin, scratch, owner string, sess **cluster.Session, copyConn **pgx.Conn) error {
+	var wg sync.WaitGroup
+	var connErr, recErr error
+	wg.Go(func() {
+		conn, err := r.cl.Connect(ctx, scratch)
+		if err != nil {
+			connErr = err
+			return
+		}
+		*copyConn = conn
+		connErr = cluster.ShapeOwned(ctx, conn, scratch, owner)
+	})
+	wg.Go(func() { recErr = drills.DrillScratchSet(ctx, r.d.Pool, r.rec.ID, drills.ScratchMade) })
+	s, sessErr := a.OwnerSession(ctx, scratch, owner)
+	if sessErr == nil {
+		*sess = s
+	}
+	if err := r.step(ctx, StepDrillCreating); err != nil {
+		sessErr = errors.Join(sessErr, err)
+	}
+	wg.Wait()
+	return errors.Join(sessErr, connErr, recErr)
+}
+
+// dropScratch drops the drill's scratch database on a and records it as
+// dropped, on the portal while the caller goes on: recorded waits for that.
+func (r *drillRun) dropScratch(ctx context.Context, a *cluster.Admin, scratch string) (recorded func()) {
 	ctx = context.WithoutCancel(ctx)
-	if err := r.cl.DropIdle(ctx, scratch); err != nil {
+	if err := a.DropIdle(ctx, scratch); err != nil {
 		r.log.Error("could not drop the drill's scratch database; the next drill of the project drops it", "database", scratch, "err", err)
-		return
+		return func() {}
 	}
-	if err := drills.DrillScratchSet(ctx, r.d.Pool, r.rec.ID, drills.ScratchDropped); err != nil {
-		r.log.Error("could not record the scratch database as dropped", "database", scratch, "err", err)
-	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := drills.DrillScratchSet(ctx, r.d.Pool, r.rec.ID, drills.ScratchDropped); err != nil {
+			r.log.Error("could not record the scratch database as dropped", "database", scratch, "err", err)
+		}
+	}()
+	return func() { <-done }
 }

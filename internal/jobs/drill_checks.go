@@ -59,33 +59,51 @@ const smallTable = 1 << 20
 // validation (SHARE UPDATE EXCLUSIVE) does not conflict with the others'
 // ACCESS SHARE locks.
 func (r *drillRun) check(ctx context.Context, admin *pgx.Conn, sess *cluster.Session) (c drillChecked, err error) {
-	inv, err := snapshots.SnapshotTables(ctx, r.d.Pool, r.snap.ID)
-	if err != nil {
-		return c, fmt.Errorf("inventory of snapshot %d: %w", r.snap.ID, err)
+	// Three independent starts at once: the inventory (portal), amcheck's
+	// install (admin) and the owner's connections (the login role).
+	var inv []snapshots.Table
+	var invErr, amErr, connErr error
+	var amcheck bool
+	var note string
+	var installed time.Duration
+	var conns []*pgx.Conn
+	closeConns := func() {}
+	var wg sync.WaitGroup
+	wg.Go(func() { inv, invErr = snapshots.SnapshotTables(ctx, r.d.Pool, r.snap.ID) })
+	wg.Go(func() {
+		t0 := time.Now()
+		amcheck, note, amErr = r.installAmcheck(ctx, admin, sess.Owner())
+		installed = time.Since(t0)
+	})
+	conns, closeConns, connErr = r.ownerConns(ctx, sess)
+	wg.Wait()
+	if connErr == nil {
+		defer closeConns()
 	}
-	t0 := time.Now()
-	amcheck, note, err := r.installAmcheck(ctx, admin, sess.Owner())
-	if err != nil {
+	if invErr != nil {
+		return c, fmt.Errorf("inventory of snapshot %d: %w", r.snap.ID, invErr)
+	}
+	if err := cmp.Or(amErr, connErr); err != nil {
 		return c, err
 	}
-	installed := time.Since(t0)
 	if note != "" {
 		c.notes = append(c.notes, note)
 	}
-	conns, closeConns, err := r.ownerConns(ctx, sess)
-	if err != nil {
-		return c, err
-	}
-	defer closeConns()
-	counts, err := r.planCounts(ctx, conns[0], inv, &c)
-	if err != nil {
-		return c, err
-	}
-	indexes, err := r.planIndexes(ctx, conns[0], amcheck)
-	if err != nil {
-		return c, err
-	}
-	fks, err := r.planForeignKeys(ctx, conns[0])
+	// The three plans' catalog queries, over the connections.
+	var counts *countPlan
+	var indexes *indexPlan
+	var fks *fkPlan
+	err = parallel(ctx, conns, 3, func(ctx context.Context, conn *pgx.Conn, i int) (err error) {
+		switch i {
+		case 0:
+			counts, err = r.planCounts(ctx, conn, inv, &c)
+		case 1:
+			indexes, err = r.planIndexes(ctx, conn, amcheck)
+		default:
+			fks, err = r.planForeignKeys(ctx, conn)
+		}
+		return err
+	})
 	if err != nil {
 		return c, err
 	}
@@ -443,20 +461,25 @@ func (r *drillRun) ownerConns(ctx context.Context, sess *cluster.Session) ([]*pg
 	if n <= 0 {
 		n = runtime.NumCPU()
 	}
-	var conns []*pgx.Conn
+	conns := make([]*pgx.Conn, min(n, 8))
 	closeAll := func() {
 		ctx := context.WithoutCancel(ctx)
 		for _, c := range conns {
-			c.Close(ctx)
+			if c != nil {
+				c.Close(ctx)
+			}
 		}
 	}
-	for i := 0; i < min(n, 8); i++ {
-		c, err := sess.Connect(ctx)
-		if err != nil {
-			closeAll()
-			return nil, nil, err
-		}
-		conns = append(conns, c)
+	// Opened at once: each is a backend fork and a login.
+	errs := make([]error, len(conns))
+	var wg sync.WaitGroup
+	for i := range conns {
+		wg.Go(func() { conns[i], errs[i] = sess.Connect(ctx) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		closeAll()
+		return nil, nil, err
 	}
 	return conns, closeAll, nil
 }

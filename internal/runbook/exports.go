@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/restore"
 	"github.com/restoreportal/portal/internal/snapshots"
@@ -25,6 +27,12 @@ func ClusterNamed(d Deps, name string) (*cluster.Cluster, error) { return cluste
 // dump runs as.
 func LiveOwner(ctx context.Context, cl *cluster.Cluster, p snapshots.Project, db string) (string, error) {
 	return liveOwner(ctx, cl, p, db)
+}
+
+// LiveOwnerOn is LiveOwner through a's held admin connection to the
+// project's cluster.
+func LiveOwnerOn(ctx context.Context, a *cluster.Admin, p snapshots.Project, db string) (string, error) {
+	return liveOwner(ctx, a, p, db)
 }
 
 // NewOwnerRole is the owner role of a new database db.
@@ -63,10 +71,17 @@ func (s *Scratch) Apply(ctx context.Context, cl *cluster.Cluster, snap snapshots
 // owner role made by the caller, which it leaves open: a drill checks the
 // copy through the same login role and closes it once, after the drop.
 func (s *Scratch) ApplyAs(ctx context.Context, cl *cluster.Cluster, snap snapshots.Snapshot, db string, sess *cluster.Session) (*restore.Result, error) {
+	return s.ApplyAsOn(ctx, cl, snap, db, sess, nil)
+}
+
+// ApplyAsOn is ApplyAs whose dump's extensions are created on admin, the
+// caller's admin connection to db, instead of a connection each (nil: a
+// connection each).
+func (s *Scratch) ApplyAsOn(ctx context.Context, cl *cluster.Cluster, snap snapshots.Snapshot, db string, sess *cluster.Session, admin *pgx.Conn) (*restore.Result, error) {
 	if sess.Owner() != s.r.owner {
 		return nil, fmt.Errorf("restore: the session acts as %s, the scratch restore runs as %s", sess.Owner(), s.r.owner)
 	}
-	s.r.session = sess
-	defer func() { s.r.session = nil }()
+	s.r.session, s.r.extAdmin = sess, admin
+	defer func() { s.r.session, s.r.extAdmin = nil, nil }()
 	return s.r.apply(ctx, cl, snap, db, nil)
 }

@@ -42,10 +42,19 @@ func clusterNamed(d Deps, name string) (*cluster.Cluster, error) {
 	return reg.Get(name)
 }
 
+// ownerLookup reads a database's owner and a role's rights: a
+// *cluster.Cluster (a connection per step) or a *cluster.Admin (one held
+// connection).
+type ownerLookup interface {
+	Name() string
+	DatabaseOwner(ctx context.Context, db string) (string, error)
+	CheckOwnerRole(ctx context.Context, role string) error
+}
+
 // liveOwner is the role a restore of project p's live database db runs the
 // dump as: the registered owner role, or else the database's current owner.
 // A privileged one is refused before anything changes.
-func liveOwner(ctx context.Context, cl *cluster.Cluster, p snapshots.Project, db string) (string, error) {
+func liveOwner(ctx context.Context, cl ownerLookup, p snapshots.Project, db string) (string, error) {
 	owner := p.OwnerRole
 	if owner == "" {
 		o, err := cl.DatabaseOwner(ctx, db)
@@ -111,6 +120,14 @@ func (r *restoreRun) applyOptions(ctx context.Context, cl *cluster.Cluster, db, 
 		Role:              owner,
 		ExtensionsAllowed: allow,
 		CreateExtension: func(ctx context.Context, x restore.Extension) error {
+			if admin := r.extAdmin; admin != nil {
+				err := cluster.CreateExtensionOn(ctx, admin, db, x.Name, x.Schema, allow)
+				if err == nil || !admin.IsClosed() || ctx.Err() != nil {
+					return err
+				}
+				// The connection was lost: a new one, as without it (CREATE
+				// EXTENSION IF NOT EXISTS may be repeated).
+			}
 			return cl.CreateExtension(ctx, db, x.Name, x.Schema, allow)
 		},
 	}

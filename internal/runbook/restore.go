@@ -138,6 +138,9 @@ type restoreRun struct {
 	// the caller's (a drill's, which checks the copy through it too), left
 	// open.
 	session *cluster.Session
+	// extAdmin, when set, is the caller's admin connection to the target
+	// database that creates the dump's extensions (a drill's; else one each).
+	extAdmin *pgx.Conn
 }
 
 func (r *restoreRun) cluster() (*cluster.Cluster, error) {
