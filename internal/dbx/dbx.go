@@ -86,3 +86,18 @@ func InterpretError(err, notFound error) error {
 	}
 	return err
 }
+
+// CollectMap reads every row of rows into a map, scan reading one row's key
+// and value, and closes rows.
+func CollectMap[K comparable, V any](rows pgx.Rows, scan func(pgx.CollectableRow) (K, V, error)) (map[K]V, error) {
+	defer rows.Close()
+	out := map[K]V{}
+	for rows.Next() {
+		k, v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, rows.Err()
+}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/restoreportal/portal/internal/dbx"
 )
 
 // AlarmGet returns alarm id.
@@ -43,7 +45,7 @@ func AlarmsOpenCount(ctx context.Context, db DB) (map[Condition]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	return collectMap(rows, func(r pgx.CollectableRow) (c Condition, n int, err error) {
+	return dbx.CollectMap(rows, func(r pgx.CollectableRow) (c Condition, n int, err error) {
 		err = r.Scan(&c, &n)
 		return c, n, err
 	})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/restoreportal/portal/internal/dbx"
 	"github.com/restoreportal/portal/internal/drills"
 	"github.com/restoreportal/portal/internal/testenv"
 )
@@ -145,7 +146,8 @@ func projectPool(t *testing.T, ref string) *pgxpool.Pool {
 }
 
 // TestDrillGet reads a drill back by its id; a missing id is ErrNotFound,
-// saying which drill.
+// saying which drill, and of dbx's not-found kind (what the web error
+// handler maps to 404).
 func TestDrillGet(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -157,7 +159,7 @@ func TestDrillGet(t *testing.T) {
 	if got, err := drills.DrillGet(ctx, pool, d.ID); err != nil || !reflect.DeepEqual(got, d) {
 		t.Fatalf("DrillGet(%d) = %+v, %v; want %+v", d.ID, got, err, d)
 	}
-	if _, err := drills.DrillGet(ctx, pool, d.ID+1000); !errors.Is(err, drills.ErrNotFound) || err.Error() != fmt.Sprintf("drill %d: not found", d.ID+1000) {
+	if _, err := drills.DrillGet(ctx, pool, d.ID+1000); !errors.Is(err, drills.ErrNotFound) || !errors.Is(err, dbx.ErrNotFound) || err.Error() != fmt.Sprintf("drill %d: not found", d.ID+1000) {
 		t.Fatalf("DrillGet of a missing drill: %v", err)
 	}
 }

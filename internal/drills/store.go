@@ -14,7 +14,7 @@ import (
 type DB = dbx.DBTX
 
 // ErrNotFound is returned for a drill or alarm that does not exist.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = dbx.NotFound("not found")
 
 // Outcome is how a drill ended.
 type Outcome string
@@ -310,7 +310,7 @@ func ProofsOf(ctx context.Context, db DB, refs []string, every time.Duration, no
 	if err != nil {
 		return nil, err
 	}
-	return collectMap(rows, func(r pgx.CollectableRow) (string, Proof, error) {
+	return dbx.CollectMap(rows, func(r pgx.CollectableRow) (string, Proof, error) {
 		var p Proof
 		var last *string
 		if err := r.Scan(&p.ProjectRef, &p.ProvenAt, &p.DrilledAt, &p.RecoveryMS, &last, &p.Overdue); err != nil {
@@ -321,21 +321,6 @@ func ProofsOf(ctx context.Context, db DB, refs []string, every time.Duration, no
 		}
 		return p.ProjectRef, p, nil
 	})
-}
-
-// collectMap reads every row of rows with scan into a map by the key scan
-// returns, and closes rows.
-func collectMap[K comparable, V any](rows pgx.Rows, scan func(pgx.CollectableRow) (K, V, error)) (map[K]V, error) {
-	defer rows.Close()
-	out := map[K]V{}
-	for rows.Next() {
-		k, v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out[k] = v
-	}
-	return out, rows.Err()
 }
 
 // projectLastDrill is a project with a verified snapshot and the start of its

@@ -250,24 +250,10 @@ func snapshotCatalog(ctx context.Context, db DB, refs []string) (map[string]cata
 	if err != nil {
 		return nil, err
 	}
-	return rowsToMap(rows, func(r pgx.Rows) (k string, e catalogEntry, err error) {
+	return dbx.CollectMap(rows, func(r pgx.CollectableRow) (k string, e catalogEntry, err error) {
 		err = r.Scan(&k, &e.id, &e.size, &e.etag)
 		return k, e, err
 	})
-}
-
-// rowsToMap reads every row into a map, scan reading one row's key and value.
-func rowsToMap[K comparable, V any](rows pgx.Rows, scan func(pgx.Rows) (K, V, error)) (map[K]V, error) {
-	defer rows.Close()
-	out := map[K]V{}
-	for rows.Next() {
-		k, v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out[k] = v
-	}
-	return out, rows.Err()
 }
 
 // ProjectEnsure inserts refs not yet known as discovered projects.
@@ -306,7 +292,7 @@ func projectNewestKeys(ctx context.Context, db DB) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return rowsToMap(rows, func(r pgx.Rows) (ref, key string, err error) {
+	return dbx.CollectMap(rows, func(r pgx.CollectableRow) (ref, key string, err error) {
 		err = r.Scan(&ref, &key)
 		return ref, key, err
 	})
