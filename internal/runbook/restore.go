@@ -298,6 +298,44 @@ func resolveTables(names []string, inv []snapshots.Table) ([]extract.QualifiedNa
 	return out, nil
 }
 
+// applyUnlessResumed records the prepared step, applies the snapshot into
+// dbname and records the applied step. A resumed staged review (staged.go)
+// already holds its applied copy: it does none of it and has no result.
+func (r *restoreRun) applyUnlessResumed(ctx context.Context, cl *cluster.Cluster, snap snapshots.Snapshot, dbname string, tables []extract.QualifiedName, resumed bool) (*restore.Result, error) {
+	if resumed {
+		return nil, nil
+	}
+	if err := r.step(ctx, StepPrepared); err != nil {
+		return nil, err
+	}
+	res, err := r.apply(ctx, cl, snap, dbname, tables)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.step(ctx, StepApplied); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// newStaging records the staging database (dropping the stale staging of a
+// killed attempt), creates it owned by the live database's owner and records
+// it made.
+func (r *restoreRun) newStaging(ctx context.Context, cl *cluster.Cluster, own recorder, staging string) (tickets.DatabaseRecord, error) {
+	r.setPhase("prepare", "creating staging database "+staging)
+	stg, err := own.claim(ctx, staging, "", tickets.PurposeStaging, true)
+	if err != nil {
+		return tickets.DatabaseRecord{}, err
+	}
+	if err := cl.CreateOwned(ctx, staging, r.owner); err != nil {
+		return tickets.DatabaseRecord{}, err
+	}
+	if err := own.made(ctx, stg, nil); err != nil {
+		return tickets.DatabaseRecord{}, err
+	}
+	return stg, nil
+}
+
 // apply streams the snapshot from S3 through gunzip into database dbname.
 func (r *restoreRun) apply(ctx context.Context, cl *cluster.Cluster, snap snapshots.Snapshot, dbname string, tables []extract.QualifiedName) (*restore.Result, error) {
 	src, err := snapshots.OpenVerified(ctx, r.d.snapshots(), snap, r.d.enqueueVerify) // only the verified version
@@ -441,14 +479,8 @@ func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, ta
 		}
 		return tickets.Result{}, err
 	}
-	if err := r.step(ctx, StepPrepared); err != nil {
-		return fail(err)
-	}
-	res, err := r.apply(ctx, cl, snap, db, tables)
+	res, err := r.applyUnlessResumed(ctx, cl, snap, db, tables, false)
 	if err != nil {
-		return fail(err)
-	}
-	if err := r.step(ctx, StepApplied); err != nil {
 		return fail(err)
 	}
 	r.setPhase("verify", "disabling side effects")
@@ -574,17 +606,9 @@ func (r *restoreRun) fullDestructive(ctx context.Context, snap snapshots.Snapsho
 		}
 		return tickets.Result{}, err
 	}
-	var res *restore.Result
-	if !resumed {
-		if err := r.step(ctx, StepPrepared); err != nil {
-			return fail(err)
-		}
-		if res, err = r.apply(ctx, cl, snap, staging, nil); err != nil {
-			return fail(err)
-		}
-		if err := r.step(ctx, StepApplied); err != nil {
-			return fail(err)
-		}
+	res, err := r.applyUnlessResumed(ctx, cl, snap, staging, nil, resumed)
+	if err != nil {
+		return fail(err)
 	}
 	if err := r.step(ctx, StepVerified); err != nil {
 		return fail(err)
@@ -854,14 +878,7 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 	}
 
 	if !resumed {
-		r.setPhase("prepare", "creating staging database "+staging)
-		if stg, err = own.claim(ctx, staging, "", tickets.PurposeStaging, true); err != nil { // drops the stale staging of a killed attempt
-			return tickets.Result{}, err
-		}
-		if err := cl.CreateOwned(ctx, staging, r.owner); err != nil {
-			return tickets.Result{}, err
-		}
-		if err := own.made(ctx, stg, nil); err != nil {
+		if stg, err = r.newStaging(ctx, cl, own, staging); err != nil {
 			return tickets.Result{}, err
 		}
 	}
@@ -880,17 +897,9 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 			}
 		}
 	}()
-	var res *restore.Result
-	if !resumed {
-		if err := r.step(ctx, StepPrepared); err != nil {
-			return tickets.Result{}, err
-		}
-		if res, err = r.apply(ctx, cl, snap, staging, tables); err != nil {
-			return tickets.Result{}, err
-		}
-		if err := r.step(ctx, StepApplied); err != nil {
-			return tickets.Result{}, err
-		}
+	res, err := r.applyUnlessResumed(ctx, cl, snap, staging, tables, resumed)
+	if err != nil {
+		return tickets.Result{}, err
 	}
 	sc, lc, closeSessions, err := r.verifiedSessions(ctx, cl, staging, live, ctables)
 	if err != nil {

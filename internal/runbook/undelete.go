@@ -9,7 +9,6 @@ import (
 
 	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/extract"
-	"github.com/restoreportal/portal/internal/restore"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/tickets"
 )
@@ -80,14 +79,7 @@ func (r *restoreRun) undelete(ctx context.Context, snap snapshots.Snapshot, tabl
 		return tickets.Result{}, err
 	}
 	if !resumed {
-		r.setPhase("prepare", "creating staging database "+staging)
-		if stg, err = own.claim(ctx, staging, "", tickets.PurposeStaging, true); err != nil {
-			return tickets.Result{}, err
-		}
-		if err := cl.CreateOwned(ctx, staging, r.owner); err != nil {
-			return tickets.Result{}, err
-		}
-		if err := own.made(ctx, stg, nil); err != nil {
+		if stg, err = r.newStaging(ctx, cl, own, staging); err != nil {
 			return tickets.Result{}, err
 		}
 	}
@@ -100,17 +92,9 @@ func (r *restoreRun) undelete(ctx context.Context, snap snapshots.Snapshot, tabl
 			r.log.Error("could not drop the staging database", "database", staging, "err", err)
 		}
 	}()
-	var res *restore.Result
-	if !resumed {
-		if err := r.step(ctx, StepPrepared); err != nil {
-			return tickets.Result{}, err
-		}
-		if res, err = r.apply(ctx, cl, snap, staging, tables); err != nil {
-			return tickets.Result{}, err
-		}
-		if err := r.step(ctx, StepApplied); err != nil {
-			return tickets.Result{}, err
-		}
+	res, err := r.applyUnlessResumed(ctx, cl, snap, staging, tables, resumed)
+	if err != nil {
+		return tickets.Result{}, err
 	}
 	sc, lc, closeSessions, err := r.verifiedSessions(ctx, cl, staging, live, ctables)
 	if err != nil {
