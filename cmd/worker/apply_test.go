@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,10 +25,7 @@ func TestApplyCommand(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "worker")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildWorker(t)
 	src := testenv.Name("apply_src_")
 	t.Cleanup(func() { testenv.DropDatabase(t, src) })
 	srcURL, err := demo.CreateDatabase(ctx, testenv.AdminURL(t), src)
@@ -44,10 +40,7 @@ func TestApplyCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn.Close(ctx)
-	plain, err := exec.Command(testenv.Env(t, "PORTAL_PG_DUMP"), "--no-owner", "--no-privileges", "--dbname", srcURL).Output()
-	if err != nil {
-		t.Fatalf("pg_dump: %v", err)
-	}
+	plain := pgDump(t, srcURL)
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
 	zw.Write(plain)
@@ -56,11 +49,7 @@ func TestApplyCommand(t *testing.T) {
 	os.WriteFile(good, gz.Bytes(), 0o644)
 	os.WriteFile(cut, gz.Bytes()[:gz.Len()/2], 0o644)
 
-	run := func(args ...string) (string, error) {
-		cmd := exec.Command(bin, append([]string{"apply"}, args...)...)
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
+	run := func(args ...string) (string, error) { return execApply(bin, nil, args...) }
 
 	target := testenv.NewDatabase(t)
 	out, err := run("--dump", good, "--database-url", target, "--jobs", "2")
@@ -94,16 +83,8 @@ func TestApplyCommand(t *testing.T) {
 		Body: bytes.NewReader(gz.Bytes())}); err != nil {
 		t.Fatal(err)
 	}
-	s3env := []string{}
-	for _, k := range []string{"PORTAL_S3_ENDPOINT", "PORTAL_S3_REGION", "PORTAL_S3_ACCESS_KEY", "PORTAL_S3_SECRET_KEY", "PORTAL_S3_PATH_STYLE"} {
-		s3env = append(s3env, k+"="+testenv.Env(t, k))
-	}
-	runEnv := func(env []string, args ...string) (string, error) {
-		cmd := exec.Command(bin, append([]string{"apply"}, args...)...)
-		cmd.Env = append(os.Environ(), env...)
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
+	s3env := stackS3Env(t)
+	runEnv := func(env []string, args ...string) (string, error) { return execApply(bin, env, args...) }
 	fromS3 := testenv.NewDatabase(t)
 	if out, err := runEnv(s3env, "--dump", "s3://"+bucket+"/p/good.sql.gz", "--database-url", fromS3); err != nil {
 		t.Fatalf("apply from S3: %v\n%s", err, out)
