@@ -24,15 +24,8 @@ func (r *restoreRun) undelete(ctx context.Context, snap snapshots.Snapshot, tabl
 	if r.t.Scope.Kind != tickets.ScopeTables {
 		return tickets.Result{}, errors.New("an undelete merges rows into chosen tables: it needs the tables scope, not the full database")
 	}
-	cl, err := r.cluster()
+	cl, live, err := r.liveTarget(ctx)
 	if err != nil {
-		return tickets.Result{}, err
-	}
-	live, err := r.liveDatabase(ctx)
-	if err != nil {
-		return tickets.Result{}, err
-	}
-	if r.owner, err = r.liveOwnerRole(ctx, cl, live); err != nil {
 		return tickets.Result{}, err
 	}
 	if rec, err := undeleteGet(ctx, r.d.Pool, r.t.ID, "restore"); err == nil {
@@ -92,23 +85,16 @@ func (r *restoreRun) undelete(ctx context.Context, snap snapshots.Snapshot, tabl
 			r.log.Error("could not drop the staging database", "database", staging, "err", err)
 		}
 	}()
-	res, err := r.applyUnlessResumed(ctx, cl, snap, staging, tables, resumed)
-	if err != nil {
+	// The exact dry run, then the pause until an approver confirms.
+	var cp stagedCopy
+	if cp, paused, err = r.applyAndReview(ctx, cl, snap, staging, live, tables, ctables, r.undeleteLimits(mtables), resumed); err != nil {
 		return tickets.Result{}, err
 	}
-	sc, lc, closeSessions, err := r.verifiedSessions(ctx, cl, staging, live, ctables)
-	if err != nil {
-		return tickets.Result{}, err
+	defer cp.close()
+	if paused {
+		return tickets.Result{}, errAwaitingCutover
 	}
-	defer closeSessions()
-	if !resumed {
-		// The exact dry run, then the pause until an approver confirms.
-		if paused, err = r.stagedPause(ctx, lc, sc, ctables, staging, r.undeleteLimits(mtables)); err != nil {
-			return tickets.Result{}, err
-		} else if paused {
-			return tickets.Result{}, errAwaitingCutover
-		}
-	}
+	res, sc, lc := cp.res, cp.sc, cp.lc
 	var warnings []string
 	if res != nil {
 		warnings = res.Warnings
