@@ -134,10 +134,7 @@ func TestOwnerSessionHasNoSuperuserBehindIt(t *testing.T) {
 		t.Fatalf("login role %s left behind", s.Login())
 	}
 	// The admin connection is the opposite of what a dump may run on.
-	admin, err := c.Connect(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin := session(t, c, db)
 	defer admin.Close(ctx)
 	if err := cluster.CheckUnprivileged(ctx, admin); !errors.Is(err, cluster.ErrPrivilegedRole) {
 		t.Fatalf("admin connection reported unprivileged: %v", err)
