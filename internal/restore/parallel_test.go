@@ -14,8 +14,6 @@ import (
 	"testing/iotest"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/restoreportal/portal/internal/extract"
 	"github.com/restoreportal/portal/internal/restore"
 	"github.com/restoreportal/portal/internal/seekgz"
@@ -127,15 +125,7 @@ func partsDump(t *testing.T) (indexed, string) {
 
 func queryRow(t *testing.T, url, sql string, dst ...any) {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if err := conn.QueryRow(ctx, sql).Scan(dst...); err != nil {
-		t.Fatal(err)
-	}
+	scanRow(t, url, sql, nil, dst...)
 }
 
 // TestApplyInPartsEqualsSequential: a full restore whose large tables' data
@@ -190,6 +180,15 @@ func TestApplyInPartsEqualsSequential(t *testing.T) {
 	}
 }
 
+// seededRand is a generator seeded from the clock, stream stream; the test
+// logs the seed, so a failing run can be repeated.
+func seededRand(t *testing.T, stream uint64) *rand.Rand {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	return rand.New(rand.NewPCG(seed, stream))
+}
+
 func checkpointsIn(idx *seekgz.Index, table string) int {
 	n := 0
 	for _, sp := range idx.Spans {
@@ -212,9 +211,7 @@ func checkpointsIn(idx *seekgz.Index, table string) int {
 func TestApplyInPartsHandOffProperty(t *testing.T) {
 	t.Parallel()
 	d, want := partsDump(t)
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 1))
+	rng := seededRand(t, 1)
 	for i := range 3 {
 		readers, jobs := 1+rng.IntN(4), 1+rng.IntN(3)
 		minPart := []int64{1, 64 << 10, 256 << 10, 4 << 20}[rng.IntN(4)]

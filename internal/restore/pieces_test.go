@@ -3,7 +3,6 @@ package restore_test
 import (
 	"context"
 	"io"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -52,9 +51,7 @@ func (d indexed) pieces(minPart, minSplit, size int64, wrap func(io.Reader) io.R
 func TestApplyInPiecesEqualsSequential(t *testing.T) {
 	t.Parallel()
 	d, want := partsDump(t)
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 2))
+	rng := seededRand(t, 2)
 	for i := range 3 {
 		readers, jobs := 1+rng.IntN(4), 1+rng.IntN(3)
 		size := int64(1<<20 + rng.IntN(2<<20))
