@@ -189,6 +189,19 @@ func seededRand(t *testing.T, stream uint64) *rand.Rand {
 	return rand.New(rand.NewPCG(seed, stream))
 }
 
+// applyShuffled applies main into a new database with its parts handed to
+// Apply in a random order (opts' database and parts are set here), within
+// three minutes; it returns the database and Apply's outcome.
+func applyShuffled(t *testing.T, rng *rand.Rand, main io.Reader, parts []restore.Part, opts restore.Options) (string, *restore.Result, error) {
+	t.Helper()
+	rng.Shuffle(len(parts), func(a, b int) { parts[a], parts[b] = parts[b], parts[a] })
+	opts.DatabaseURL, opts.Parts = testenv.NewDatabase(t), parts
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := restore.Apply(ctx, main, opts)
+	return opts.DatabaseURL, res, err
+}
+
 func checkpointsIn(idx *seekgz.Index, table string) int {
 	n := 0
 	for _, sp := range idx.Spans {
@@ -226,12 +239,7 @@ func TestApplyInPartsHandOffProperty(t *testing.T) {
 			return r
 		}
 		main, parts := d.split(minPart, wrap)
-		rng.Shuffle(len(parts), func(a, b int) { parts[a], parts[b] = parts[b], parts[a] })
-		dst := testenv.NewDatabase(t)
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		_, err := restore.Apply(ctx, main, restore.Options{DatabaseURL: dst, Jobs: jobs, Readers: readers, Parts: parts,
-			MemoryBudget: int64(1+rng.IntN(8)) << 20})
-		cancel()
+		dst, _, err := applyShuffled(t, rng, main, parts, restore.Options{Jobs: jobs, Readers: readers, MemoryBudget: int64(1+rng.IntN(8)) << 20})
 		if err != nil {
 			t.Fatalf("run %d (readers %d, jobs %d, min part %d, %d parts, slow %d): %v", i, readers, jobs, minPart, len(parts), slow, err)
 		}

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
-	"time"
 
 	"github.com/restoreportal/portal/internal/extract"
 	"github.com/restoreportal/portal/internal/restore"
@@ -66,11 +65,7 @@ func TestApplyInPiecesEqualsSequential(t *testing.T) {
 		if count["long"] < 3 || count["wide"] < 2 {
 			t.Fatalf("pieces per table: %v", count)
 		}
-		rng.Shuffle(len(parts), func(a, b int) { parts[a], parts[b] = parts[b], parts[a] })
-		dst := testenv.NewDatabase(t)
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		res, err := restore.Apply(ctx, main, restore.Options{DatabaseURL: dst, Jobs: jobs, Readers: readers, Parts: parts})
-		cancel()
+		dst, res, err := applyShuffled(t, rng, main, parts, restore.Options{Jobs: jobs, Readers: readers})
 		if err != nil {
 			t.Fatalf("run %d (readers %d, jobs %d, pieces %v of %d): %v", i, readers, jobs, count, size, err)
 		}
