@@ -151,10 +151,7 @@ func TestReplaceTablesAndRollBack(t *testing.T) {
 		INSERT INTO orders (user_id, total) VALUES (1, 100), (2, 200);`)
 	tables := []cluster.Table{{"public", "orders"}}
 
-	lc, _ := c.Connect(ctx, live)
-	defer lc.Close(ctx)
-	sc, _ := c.Connect(ctx, staging)
-	defer sc.Close(ctx)
+	lc, sc := connect(t, c, live), connect(t, c, staging)
 
 	diff, err := cluster.ColumnDiff(ctx, lc, sc, tables)
 	if err != nil || len(diff) != 0 {
@@ -208,10 +205,7 @@ func TestReplaceRefusesDanglingReferences(t *testing.T) {
 	makeDB(t, c, staging, tableSchema+`
 		INSERT INTO users (name) VALUES ('a');
 		INSERT INTO orders (user_id, total) VALUES (1, 10);`)
-	lc, _ := c.Connect(ctx, live)
-	defer lc.Close(ctx)
-	sc, _ := c.Connect(ctx, staging)
-	defer sc.Close(ctx)
+	lc, sc := connect(t, c, live), connect(t, c, staging)
 	before, _ := cluster.Checksum(ctx, lc)
 
 	if _, err := cluster.Backup(ctx, lc, "bk", []cluster.Table{{"public", "orders"}}); err != nil {
@@ -242,10 +236,7 @@ func TestColumnDiffIsReadable(t *testing.T) {
 	live, staging := testenv.Name("tl_"), testenv.Name("ts_")
 	makeDB(t, c, live, `CREATE TABLE t (id int, name text, added bool)`)
 	makeDB(t, c, staging, `CREATE TABLE t (id bigint, name text, gone text)`)
-	lc, _ := c.Connect(ctx, live)
-	defer lc.Close(ctx)
-	sc, _ := c.Connect(ctx, staging)
-	defer sc.Close(ctx)
+	lc, sc := connect(t, c, live), connect(t, c, staging)
 	diff, err := cluster.ColumnDiff(ctx, lc, sc, []cluster.Table{{"public", "t"}, {"public", "missing"}})
 	if err != nil {
 		t.Fatal(err)
