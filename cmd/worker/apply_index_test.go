@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -27,11 +24,7 @@ import (
 func TestApplyCommandUsesTheAccessIndex(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "worker")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildWorker(t)
 	srcURL := testenv.NewDatabase(t)
 	conn, err := pgx.Connect(ctx, srcURL)
 	if err != nil {
@@ -47,11 +40,7 @@ func TestApplyCommandUsesTheAccessIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn.Close(ctx)
-	pgDump := testenv.Env(t, "PORTAL_PG_DUMP")
-	plain, err := exec.Command(pgDump, "--no-owner", "--no-privileges", "--dbname", srcURL).Output()
-	if err != nil {
-		t.Fatalf("pg_dump: %v", err)
-	}
+	plain := pgDump(t, srcURL)
 	var gz bytes.Buffer
 	zw := seekgz.NewWriter(&gz, 2)
 	zw.Write(plain)
@@ -82,29 +71,20 @@ func TestApplyCommandUsesTheAccessIndex(t *testing.T) {
 		t.Fatalf("verify: %v, %+v", err, snap)
 	}
 
-	env := []string{"PORTAL_S3_BUCKET=" + bucket, "PORTAL_DATABASE_URL=" + portalURL}
-	for _, k := range []string{"PORTAL_S3_ENDPOINT", "PORTAL_S3_REGION", "PORTAL_S3_ACCESS_KEY", "PORTAL_S3_SECRET_KEY", "PORTAL_S3_PATH_STYLE"} {
-		env = append(env, k+"="+testenv.Env(t, k))
-	}
+	env := append([]string{"PORTAL_S3_BUCKET=" + bucket, "PORTAL_DATABASE_URL=" + portalURL}, stackS3Env(t)...)
 	apply := func(args ...string) (string, string, error) {
 		t.Helper()
 		target := testenv.NewDatabase(t)
-		cmd := exec.Command(bin, append([]string{"apply", "--dump", "s3://" + bucket + "/" + key, "--database-url", target, "--jobs", "2"}, args...)...)
-		cmd.Env = append(os.Environ(), env...)
-		out, err := cmd.CombinedOutput()
-		return target, string(out), err
+		out, err := execApply(bin, env, append([]string{"--dump", "s3://" + bucket + "/" + key, "--database-url", target, "--jobs", "2"}, args...)...)
+		return target, out, err
 	}
 	dumpOf := func(url string, table ...string) string {
 		t.Helper()
-		args := []string{"--no-owner", "--no-privileges", "--dbname", url}
+		var args []string
 		for _, tb := range table { // a table's rows (a tables apply leaves out its foreign key to bulk)
 			args = append(args, "--data-only", "--table", tb)
 		}
-		out, err := exec.Command(pgDump, args...).Output()
-		if err != nil {
-			t.Fatalf("pg_dump: %v", err)
-		}
-		return stripRestrict(string(out))
+		return stripRestrict(string(pgDump(t, url, args...)))
 	}
 	wantLate := dumpOf(srcURL, "public.late")
 	wantAll := dumpOf(srcURL)

@@ -30,13 +30,22 @@ func makeDB(t *testing.T, c *cluster.Cluster, name, schema string) {
 	exec(t, c, name, schema)
 }
 
+// swapDatabases makes live holding 'old' and staging holding 'new' in a
+// table t, and registers the drop of kept, the name live moves to.
+func swapDatabases(t *testing.T, c *cluster.Cluster, prefix string) (live, staging, kept string) {
+	t.Helper()
+	base := testenv.Name(prefix)
+	live, staging, kept = base, base+"_stg", base+"_pre"
+	makeDB(t, c, live, `CREATE TABLE t (v text); INSERT INTO t VALUES ('old')`)
+	makeDB(t, c, staging, `CREATE TABLE t (v text); INSERT INTO t VALUES ('new')`)
+	t.Cleanup(func() { _ = c.Drop(context.Background(), kept) })
+	return live, staging, kept
+}
+
 func exec(t *testing.T, c *cluster.Cluster, db, sql string) {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := c.Connect(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := session(t, c, db)
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, sql); err != nil {
 		t.Fatalf("%s: %v", db, err)
@@ -46,10 +55,7 @@ func exec(t *testing.T, c *cluster.Cluster, db, sql string) {
 func query[T any](t *testing.T, c *cluster.Cluster, db, sql string) T {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := c.Connect(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := session(t, c, db)
 	defer conn.Close(ctx)
 	var v T
 	if err := conn.QueryRow(ctx, sql).Scan(&v); err != nil {
@@ -62,17 +68,10 @@ func TestSwapIsAtomicAndDetectable(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	ctx := context.Background()
-	base := testenv.Name("sw_")
-	live, staging, kept := base, base+"_stg", base+"_pre"
-	makeDB(t, c, live, `CREATE TABLE t (v text); INSERT INTO t VALUES ('old')`)
-	makeDB(t, c, staging, `CREATE TABLE t (v text); INSERT INTO t VALUES ('new')`)
-	t.Cleanup(func() { _ = c.Drop(context.Background(), kept) })
+	live, staging, kept := swapDatabases(t, c, "sw_")
 
 	// A session holding the live database open must not block the cut-over.
-	hold, err := c.Connect(ctx, live)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hold := session(t, c, live)
 	defer hold.Close(ctx)
 
 	if st, err := c.State(ctx, live, staging, kept); err != nil || st != cluster.SwapNotStarted {
@@ -91,7 +90,7 @@ func TestSwapIsAtomicAndDetectable(t *testing.T) {
 		t.Fatalf("kept holds %q", got)
 	}
 	// Rollback is the same swap the other way round.
-	back := base + "_rb"
+	back := live + "_rb"
 	t.Cleanup(func() { _ = c.Drop(context.Background(), back) })
 	if err := c.Swap(ctx, live, kept, back); err != nil {
 		t.Fatal(err)
@@ -152,10 +151,7 @@ func TestReplaceTablesAndRollBack(t *testing.T) {
 		INSERT INTO orders (user_id, total) VALUES (1, 100), (2, 200);`)
 	tables := []cluster.Table{{"public", "orders"}}
 
-	lc, _ := c.Connect(ctx, live)
-	defer lc.Close(ctx)
-	sc, _ := c.Connect(ctx, staging)
-	defer sc.Close(ctx)
+	lc, sc := connect(t, c, live), connect(t, c, staging)
 
 	diff, err := cluster.ColumnDiff(ctx, lc, sc, tables)
 	if err != nil || len(diff) != 0 {
@@ -209,10 +205,7 @@ func TestReplaceRefusesDanglingReferences(t *testing.T) {
 	makeDB(t, c, staging, tableSchema+`
 		INSERT INTO users (name) VALUES ('a');
 		INSERT INTO orders (user_id, total) VALUES (1, 10);`)
-	lc, _ := c.Connect(ctx, live)
-	defer lc.Close(ctx)
-	sc, _ := c.Connect(ctx, staging)
-	defer sc.Close(ctx)
+	lc, sc := connect(t, c, live), connect(t, c, staging)
 	before, _ := cluster.Checksum(ctx, lc)
 
 	if _, err := cluster.Backup(ctx, lc, "bk", []cluster.Table{{"public", "orders"}}); err != nil {
@@ -243,10 +236,7 @@ func TestColumnDiffIsReadable(t *testing.T) {
 	live, staging := testenv.Name("tl_"), testenv.Name("ts_")
 	makeDB(t, c, live, `CREATE TABLE t (id int, name text, added bool)`)
 	makeDB(t, c, staging, `CREATE TABLE t (id bigint, name text, gone text)`)
-	lc, _ := c.Connect(ctx, live)
-	defer lc.Close(ctx)
-	sc, _ := c.Connect(ctx, staging)
-	defer sc.Close(ctx)
+	lc, sc := connect(t, c, live), connect(t, c, staging)
 	diff, err := cluster.ColumnDiff(ctx, lc, sc, []cluster.Table{{"public", "t"}, {"public", "missing"}})
 	if err != nil {
 		t.Fatal(err)
@@ -279,10 +269,7 @@ func TestDisableSideEffects(t *testing.T) {
 		CREATE SCHEMA cron;
 		CREATE TABLE cron.job (jobid serial, schedule text, command text, active bool DEFAULT true);
 		INSERT INTO cron.job (schedule, command) VALUES ('* * * * *', 'SELECT 1'), ('0 0 * * *', 'VACUUM');`)
-	conn, err := c.Connect(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := session(t, c, db)
 	defer conn.Close(ctx)
 	done, err := cluster.DisableSideEffects(ctx, conn)
 	if err != nil {

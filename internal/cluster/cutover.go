@@ -193,14 +193,7 @@ func (c *Cluster) XactStatus(ctx context.Context, xid uint64) (string, error) {
 // Blocked tells whether a session holds the cut-over lock on database name
 // (new sessions of it wait), for tests and the ticket page.
 func (c *Cluster) Blocked(ctx context.Context, name string) (bool, error) {
-	conn, err := c.admin(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer conn.Close(ctx)
-	var ok bool
-	err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.objid
+	return adminValue[bool](ctx, c, `SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.objid
 		WHERE l.locktype = 'object' AND l.classid = 'pg_database'::regclass AND l.mode = 'AccessExclusiveLock' AND l.granted
-		  AND d.datname = $1)`, name).Scan(&ok)
-	return ok, err
+		  AND d.datname = $1)`, name)
 }

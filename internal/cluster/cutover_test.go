@@ -8,7 +8,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/restoreportal/portal/internal/cluster"
-	"github.com/restoreportal/portal/internal/testenv"
 )
 
 // TestCutoverHoldsNewSessionsUntilItCommits: while the cut-over's renames
@@ -19,11 +18,7 @@ func TestCutoverHoldsNewSessionsUntilItCommits(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	ctx := context.Background()
-	base := testenv.Name("co_")
-	live, staging, kept := base, base+"_stg", base+"_pre"
-	makeDB(t, c, live, `CREATE TABLE t (v text); INSERT INTO t VALUES ('old')`)
-	makeDB(t, c, staging, `CREATE TABLE t (v text); INSERT INTO t VALUES ('new')`)
-	t.Cleanup(func() { _ = c.Drop(context.Background(), kept) })
+	live, staging, kept := swapDatabases(t, c, "co_")
 
 	connected := make(chan error, 1)
 	err := c.Cutover(ctx, live, staging, kept, cluster.CutoverOptions{
@@ -72,11 +67,7 @@ func TestCutoverWhoseSessionDiesLeavesLiveReachable(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	ctx := context.Background()
-	base := testenv.Name("co_")
-	live, staging, kept := base, base+"_stg", base+"_pre"
-	makeDB(t, c, live, `CREATE TABLE t (v text); INSERT INTO t VALUES ('old')`)
-	makeDB(t, c, staging, `CREATE TABLE t (v text); INSERT INTO t VALUES ('new')`)
-	t.Cleanup(func() { _ = c.Drop(context.Background(), kept) })
+	live, staging, kept := swapDatabases(t, c, "co_")
 
 	var session cluster.CutoverSession
 	err := c.Cutover(ctx, live, staging, kept, cluster.CutoverOptions{

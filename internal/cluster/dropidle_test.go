@@ -15,16 +15,9 @@ func TestDropIdleEndsSessionsAndDrops(t *testing.T) {
 	ctx := context.Background()
 	name := fmt.Sprintf("dropidle_%d", time.Now().UnixNano())
 	makeDB(t, c, name, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 1000)")
-	open, err := c.Connect(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	open := session(t, c, name)
 	defer open.Close(ctx)
-	closed, err := c.Connect(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed.Close(ctx)
+	session(t, c, name).Close(ctx)
 	if err := c.DropIdle(ctx, name); err != nil {
 		t.Fatal(err)
 	}

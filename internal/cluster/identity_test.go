@@ -13,6 +13,19 @@ import (
 )
 
 // role creates a role on the project cluster, dropped when the test ends.
+// ownedDatabase makes a NOLOGIN owner role and an empty database named
+// after prefix owned by it, both dropped when the test ends.
+func ownedDatabase(t *testing.T, c *cluster.Cluster, prefix string) (owner, db string) {
+	t.Helper()
+	owner = role(t, c, testenv.Name("r_owner_"), "NOLOGIN")
+	db = testenv.Name(prefix)
+	if err := c.CreateOwned(context.Background(), db, owner); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Drop(context.Background(), db) })
+	return owner, db
+}
+
 func role(t *testing.T, c *cluster.Cluster, name, attrs string) string {
 	t.Helper()
 	exec(t, c, "postgres", "CREATE ROLE "+pgx.Identifier{name}.Sanitize()+" "+attrs)
@@ -68,12 +81,7 @@ func TestOwnerSessionHasNoSuperuserBehindIt(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	ctx := context.Background()
-	owner := role(t, c, testenv.Name("r_owner_"), "NOLOGIN")
-	db := testenv.Name("t_sess_")
-	if err := c.CreateOwned(ctx, db, owner); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Drop(context.Background(), db) })
+	owner, db := ownedDatabase(t, c, "t_sess_")
 	s, err := c.OwnerSession(ctx, db, owner)
 	if err != nil {
 		t.Fatal(err)
@@ -134,10 +142,7 @@ func TestOwnerSessionHasNoSuperuserBehindIt(t *testing.T) {
 		t.Fatalf("login role %s left behind", s.Login())
 	}
 	// The admin connection is the opposite of what a dump may run on.
-	admin, err := c.Connect(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin := session(t, c, db)
 	defer admin.Close(ctx)
 	if err := cluster.CheckUnprivileged(ctx, admin); !errors.Is(err, cluster.ErrPrivilegedRole) {
 		t.Fatalf("admin connection reported unprivileged: %v", err)
@@ -148,12 +153,7 @@ func TestConnectAsActsAsTheRole(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	ctx := context.Background()
-	owner := role(t, c, testenv.Name("r_owner_"), "NOLOGIN")
-	db := testenv.Name("t_as_")
-	if err := c.CreateOwned(ctx, db, owner); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Drop(context.Background(), db) })
+	owner, db := ownedDatabase(t, c, "t_as_")
 	rc, err := c.ConnectAs(ctx, db, owner)
 	if err != nil {
 		t.Fatal(err)
@@ -194,12 +194,7 @@ func TestCreateExtensionOnlyFromTheAllowlist(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	ctx := context.Background()
-	owner := role(t, c, testenv.Name("r_owner_"), "NOLOGIN")
-	db := testenv.Name("t_ext_")
-	if err := c.CreateOwned(ctx, db, owner); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Drop(context.Background(), db) })
+	owner, db := ownedDatabase(t, c, "t_ext_")
 	allow := []string{"citext", "pgcrypto"}
 	if err := c.CreateExtension(ctx, db, "citext", "", allow); err != nil {
 		t.Fatal(err)

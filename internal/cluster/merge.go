@@ -20,6 +20,17 @@ type MergeTable struct {
 	Filter *MergeFilter
 }
 
+func (t MergeTable) table() Table { return t.Table }
+
+// plainTables is the tables of a merge's or unmerge's list.
+func plainTables[T interface{ table() Table }](tables []T) []Table {
+	out := make([]Table, len(tables))
+	for i, t := range tables {
+		out[i] = t.table()
+	}
+	return out
+}
+
 // MergeFilter is "column operator value", from form fields: Column must be a
 // column of the table (it is quoted), Op one of MergeOps, and Value is bound
 // as a parameter cast to the column's type. Never SQL.
@@ -169,35 +180,41 @@ type mergeRel struct {
 	limit MergeTable
 }
 
+// keyedRels reads each relation's columns and primary key, for a merge or
+// an unmerge.
+func keyedRels(ctx context.Context, tx pgx.Tx, srels []swapRel) ([]mergeRel, error) {
+	rels := make([]mergeRel, len(srels))
+	for i := range srels {
+		rels[i] = mergeRel{swapRel: srels[i]}
+		var err error
+		if rels[i].cols, err = columns(ctx, tx, rels[i].t); err != nil {
+			return nil, err
+		}
+		if rels[i].pk, err = primaryKey(ctx, tx, rels[i].swapRel); err != nil {
+			return nil, err
+		}
+	}
+	return rels, nil
+}
+
 // mergeOnce runs one attempt. Rows are compared with their types' equality
 // (fast), or with asText by their text (for types that have none).
 func mergeOnce(ctx context.Context, live, staging *pgx.Conn, tables []MergeTable, opt MergeOptions, asText bool) (out Merged, err error) {
-	tx, err := beginLive(ctx, live, opt.LockTimeout)
+	tx, srels, err := beginRels(ctx, live, opt.LockTimeout, plainTables(tables))
 	if err != nil {
 		return out, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
-	plain := make([]Table, len(tables))
-	for i, t := range tables {
-		plain[i] = t.Table
-	}
-	srels, err := swapRels(ctx, tx, plain)
-	if err != nil {
-		return out, err
-	}
 	if err := lockRels(ctx, tx, srels, "SHARE ROW EXCLUSIVE"); err != nil {
 		return out, err
 	}
 	opt.step("locked")
-	rels := make([]mergeRel, len(srels))
-	for i := range srels {
-		rels[i] = mergeRel{swapRel: srels[i], limit: tables[i]}
-		if rels[i].cols, err = columns(ctx, tx, rels[i].t); err != nil {
-			return out, err
-		}
-		if rels[i].pk, err = primaryKey(ctx, tx, rels[i].swapRel); err != nil {
-			return out, err
-		}
+	rels, err := keyedRels(ctx, tx, srels)
+	if err != nil {
+		return out, err
+	}
+	for i := range rels {
+		rels[i].limit = tables[i]
 	}
 	if rels, err = fkOrder(ctx, tx, rels); err != nil {
 		return out, err
@@ -227,10 +244,8 @@ func mergeOnce(ctx context.Context, live, staging *pgx.Conn, tables []MergeTable
 	if out.Sequences, err = seqs.set(ctx, tx); err != nil {
 		return out, err
 	}
-	if opt.BeforeCommit != nil {
-		if err := opt.BeforeCommit(ctx, out); err != nil {
-			return out, fmt.Errorf("record the undelete before its commit: %w", err)
-		}
+	if err := recordBeforeCommit(ctx, opt.BeforeCommit, out, "undelete"); err != nil {
+		return out, err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return out, fmt.Errorf("commit the undelete: %w", err)

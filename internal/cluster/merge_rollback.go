@@ -20,6 +20,8 @@ type UnmergeTable struct {
 	Keys       [][]string
 }
 
+func (t UnmergeTable) table() Table { return t.Table }
+
 // Unmerged reports a committed UnmergeRows, per table.
 type Unmerged struct {
 	Deleted map[string]int64 `json:"deleted"`
@@ -59,19 +61,12 @@ func UnmergeRows(ctx context.Context, live *pgx.Conn, tables []UnmergeTable, mer
 }
 
 func unmergeOnce(ctx context.Context, live *pgx.Conn, tables []UnmergeTable, mergeXID uint64, opt MergeOptions) (out Unmerged, err error) {
-	tx, err := beginLive(ctx, live, opt.LockTimeout)
+	plain := plainTables(tables)
+	tx, srels, err := beginRels(ctx, live, opt.LockTimeout, plain)
 	if err != nil {
 		return out, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
-	plain := make([]Table, len(tables))
-	for i, t := range tables {
-		plain[i] = t.Table
-	}
-	srels, err := swapRels(ctx, tx, plain)
-	if err != nil {
-		return out, err
-	}
 	fks, err := foreignKeys(ctx, tx, plain)
 	if err != nil {
 		return out, err
@@ -98,16 +93,12 @@ func unmergeOnce(ctx context.Context, live *pgx.Conn, tables []UnmergeTable, mer
 	if out.XID, err = currentXID(ctx, tx); err != nil {
 		return out, err
 	}
-	rels := make([]mergeRel, len(srels))
+	rels, err := keyedRels(ctx, tx, srels)
+	if err != nil {
+		return out, err
+	}
 	tmp := make([]string, len(srels))
-	for i := range srels {
-		rels[i] = mergeRel{swapRel: srels[i]}
-		if rels[i].cols, err = columns(ctx, tx, rels[i].t); err != nil {
-			return out, err
-		}
-		if rels[i].pk, err = primaryKey(ctx, tx, rels[i].swapRel); err != nil {
-			return out, err
-		}
+	for i := range rels {
 		var have []string
 		for _, c := range rels[i].pk {
 			have = append(have, c.name)
@@ -166,10 +157,8 @@ func unmergeOnce(ctx context.Context, live *pgx.Conn, tables []UnmergeTable, mer
 		}
 	}
 	opt.step("deleted")
-	if opt.BeforeRollbackCommit != nil {
-		if err := opt.BeforeRollbackCommit(ctx, out); err != nil {
-			return out, fmt.Errorf("record the rollback before its commit: %w", err)
-		}
+	if err := recordBeforeCommit(ctx, opt.BeforeRollbackCommit, out, "rollback"); err != nil {
+		return out, err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return out, fmt.Errorf("commit the rollback: %w", err)

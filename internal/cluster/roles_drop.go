@@ -40,14 +40,7 @@ func (c *Cluster) CreateOwnerRole(ctx context.Context, role string) (created boo
 
 // RoleExists tells whether role exists on the cluster.
 func (c *Cluster) RoleExists(ctx context.Context, role string) (bool, error) {
-	conn, err := c.admin(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer conn.Close(ctx)
-	var exists bool
-	err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists)
-	return exists, err
+	return adminValue[bool](ctx, c, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role)
 }
 
 // DropRoleUnlessUsed drops role when nothing on the cluster depends on it:

@@ -190,22 +190,46 @@ func beginLive(ctx context.Context, live *pgx.Conn, timeout time.Duration) (pgx.
 	return tx, nil
 }
 
+// recordBeforeCommit runs the caller's hook that records out (a swap's,
+// merge's or unmerge's report) before the commit, when there is one; what
+// names the operation in its error.
+func recordBeforeCommit[T any](ctx context.Context, record func(context.Context, T) error, out T, what string) error {
+	if record == nil {
+		return nil
+	}
+	if err := record(ctx, out); err != nil {
+		return fmt.Errorf("record the %s before its commit: %w", what, err)
+	}
+	return nil
+}
+
+// beginRels begins the live transaction (beginLive) and reads the tables'
+// relations in it (swapRels). On an error it is rolled back already;
+// otherwise the caller defers its rollback.
+func beginRels(ctx context.Context, live *pgx.Conn, timeout time.Duration, tables []Table) (pgx.Tx, []swapRel, error) {
+	tx, err := beginLive(ctx, live, timeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	rels, err := swapRels(ctx, tx, tables)
+	if err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return nil, nil, err
+	}
+	return tx, rels, nil
+}
+
 func replaceOnce(ctx context.Context, live *pgx.Conn, src Source, keep Keep, tables []Table, opt SwapOptions) (out Swapped, err error) {
 	ktx, err := keep.Conn.Begin(ctx)
 	if err != nil {
 		return out, fmt.Errorf("begin on the keep database: %w", err)
 	}
 	defer ktx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
-	tx, err := beginLive(ctx, live, opt.LockTimeout)
+	tx, rels, err := beginRels(ctx, live, opt.LockTimeout, tables)
 	if err != nil {
 		return out, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
-
-	rels, err := swapRels(ctx, tx, tables)
-	if err != nil {
-		return out, err
-	}
 	// Lock the tables and every table a foreign key links them to; a key
 	// created meanwhile shows up in the second look and is locked too.
 	locked := map[string]bool{}
@@ -335,10 +359,8 @@ func replaceOnce(ctx context.Context, live *pgx.Conn, src Source, keep Keep, tab
 	if out.Sequences, err = seqs.set(ctx, tx); err != nil {
 		return out, err
 	}
-	if opt.BeforeCommit != nil {
-		if err := opt.BeforeCommit(ctx, out); err != nil {
-			return out, fmt.Errorf("record the swap before its commit: %w", err)
-		}
+	if err := recordBeforeCommit(ctx, opt.BeforeCommit, out, "swap"); err != nil {
+		return out, err
 	}
 	if err := ktx.Commit(ctx); err != nil {
 		return out, fmt.Errorf("commit the kept copy: %w", err)

@@ -567,12 +567,20 @@ func TestReplaceRowsPartitionedTable(t *testing.T) {
 	}
 }
 
-func connect(t *testing.T, c *cluster.Cluster, db string) *pgx.Conn {
+// session opens an admin session of db; the caller closes it (connect
+// closes it when the test ends).
+func session(t testing.TB, c *cluster.Cluster, db string) *pgx.Conn {
 	t.Helper()
 	conn, err := c.Connect(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return conn
+}
+
+func connect(t *testing.T, c *cluster.Cluster, db string) *pgx.Conn {
+	t.Helper()
+	conn := session(t, c, db)
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
 }

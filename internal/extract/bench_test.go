@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"testing"
 )
@@ -65,27 +64,14 @@ func BenchmarkInventory(b *testing.B) {
 // BenchmarkClassifyStatement runs the statement gate over every statement of a real
 // schema-heavy pg_dump (testdata/schema.sql); bytes are statement text.
 func BenchmarkClassifyStatement(b *testing.B) {
-	f, err := os.Open("testdata/schema.sql")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
 	var stmts []string
 	n := 0
-	rd := NewReader(f)
-	for {
-		e, err := rd.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
+	eachEntry(b, "schema.sql", NewReader(openTestdata(b, "schema.sql")).Next, func(e Entry) {
 		if e.Kind != KindMeta {
 			stmts = append(stmts, e.SQL)
 			n += len(e.SQL)
 		}
-	}
+	})
 	b.SetBytes(int64(n))
 	for b.Loop() {
 		for _, s := range stmts {

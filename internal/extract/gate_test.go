@@ -2,8 +2,6 @@ package extract
 
 import (
 	"errors"
-	"io"
-	"os"
 	"strings"
 	"testing"
 )
@@ -188,26 +186,14 @@ func TestInventoryRefusesHostileEntries(t *testing.T) {
 func TestGoldenDumpsPassTheGate(t *testing.T) {
 	t.Parallel()
 	for _, name := range []string{"full.sql", "schema.sql", "tables.sql"} {
-		f, err := os.Open("testdata/" + name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		rd := NewReader(f)
+		rd := NewReader(openTestdata(t, name))
 		n := 0
-		for {
-			e, err := rd.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
+		eachEntry(t, name, rd.Next, func(e Entry) {
 			if err := CheckEntry(&e); err != nil {
 				t.Errorf("%s: %v", name, err)
 			}
 			n++
-		}
+		})
 		if n == 0 || !rd.TrailerSeen() {
 			t.Errorf("%s: %d entries, trailer %v", name, n, rd.TrailerSeen())
 		}

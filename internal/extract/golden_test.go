@@ -3,6 +3,7 @@ package extract
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,17 +47,7 @@ func TestGolden(t *testing.T) {
 				fmt.Fprintf(&sb, "  %s rows=%d bytes=%d data=%v\n", tb.Table, tb.Rows, tb.Bytes, tb.HasData)
 			}
 			golden := strings.TrimSuffix(p, ".sql") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, []byte(sb.String()), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update)", err)
-			}
-			if sb.String() != string(want) {
+			if !matchesGolden(t, golden, sb.String()) {
 				t.Errorf("%s differs from %s; run go test -run Golden -update and review the diff", p, golden)
 			}
 		})
@@ -73,12 +64,7 @@ func TestGoldenSelect(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			f, err := os.Open("testdata/full.sql")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			sel := Select(NewReader(f), tables)
+			sel := Select(NewReader(openTestdata(t, "full.sql")), tables)
 			var sb strings.Builder
 			for {
 				e, err := sel.Next()
@@ -96,17 +82,7 @@ func TestGoldenSelect(t *testing.T) {
 			}
 			fmt.Fprintf(&sb, "dropped foreign keys: %q\n", sel.DroppedForeignKeys())
 			golden := "testdata/" + name + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, []byte(sb.String()), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update)", err)
-			}
-			if sb.String() != string(want) {
+			if !matchesGolden(t, golden, sb.String()) {
 				t.Errorf("selection differs from %s:\n%s", golden, sb.String())
 			}
 		})
@@ -115,13 +91,52 @@ func TestGoldenSelect(t *testing.T) {
 
 func TestSelectUnknownTable(t *testing.T) {
 	t.Parallel()
-	f, err := os.Open("testdata/full.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	_, err = Select(NewReader(f), []QualifiedName{{Schema: "storage", Name: "bucket"}}).Next()
+	_, err := Select(NewReader(openTestdata(t, "full.sql")), []QualifiedName{{Schema: "storage", Name: "bucket"}}).Next()
 	if err == nil || !strings.Contains(err.Error(), "unknown table storage.bucket (did you mean storage.buckets") {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// openTestdata opens testdata/name for the test, closed when it ends.
+func openTestdata(tb testing.TB, name string) *os.File {
+	tb.Helper()
+	f, err := os.Open(filepath.Join("testdata", name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.Close() })
+	return f
+}
+
+// eachEntry calls fn with every entry next returns until io.EOF; any other
+// error fails the test, named by what.
+func eachEntry(tb testing.TB, what string, next func() (Entry, error), fn func(Entry)) {
+	tb.Helper()
+	for {
+		e, err := next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			tb.Fatalf("%s: %v", what, err)
+		}
+		fn(e)
+	}
+}
+
+// matchesGolden tells whether got is the golden file's text; with -update
+// it rewrites the file instead.
+func matchesGolden(t *testing.T, golden, got string) bool {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return true
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	return got == string(want)
 }

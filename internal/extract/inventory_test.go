@@ -1,20 +1,13 @@
 package extract
 
 import (
-	"io"
-	"os"
 	"strings"
 	"testing"
 )
 
 func TestResolveTables(t *testing.T) {
 	t.Parallel()
-	f, err := os.Open("testdata/full.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	inv, err := Inventory(f)
+	inv, err := Inventory(openTestdata(t, "full.sql"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,16 +55,7 @@ CREATE POLICY p ON public.other USING (auth.unused() = 1);
 `
 	sel := Select(NewReader(strings.NewReader(dump)), []QualifiedName{{Schema: "public", Name: "notes"}})
 	var got []string
-	for {
-		e, err := sel.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, e.FirstLine())
-	}
+	eachEntry(t, "select", sel.Next, func(e Entry) { got = append(got, e.FirstLine()) })
 	want := []string{
 		"CREATE SCHEMA auth;",
 		"CREATE TABLE public.notes (id int, owner uuid);",

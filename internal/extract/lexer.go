@@ -117,23 +117,9 @@ func (lx *lexer) scan(line []byte) (int, bool) {
 				i += 2
 				continue
 			}
-			if c == '\'' {
-				if i+1 < len(line) && line[i+1] == '\'' {
-					i += 2
-					continue
-				}
-				lx.state = stNormal
-			}
-			i++
+			i = lx.quoted(line, i, '\'')
 		case stDouble:
-			if c == '"' {
-				if i+1 < len(line) && line[i+1] == '"' {
-					i += 2
-					continue
-				}
-				lx.state = stNormal
-			}
-			i++
+			i = lx.quoted(line, i, '"')
 		case stDollar:
 			k := bytes.Index(line[i:], lx.tag)
 			if k < 0 {
@@ -159,6 +145,18 @@ func (lx *lexer) scan(line []byte) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// quoted steps over line[i] of a text quoted with q and returns where to
+// go on: a doubled q stays inside the text, a lone one ends it.
+func (lx *lexer) quoted(line []byte, i int, q byte) int {
+	if line[i] == q {
+		if i+1 < len(line) && line[i+1] == q {
+			return i + 2
+		}
+		lx.state = stNormal
+	}
+	return i + 1
 }
 
 // dollarTag returns the $tag$ at the start of b, or nil.

@@ -1,7 +1,6 @@
 package extract
 
 import (
-	"io"
 	"strings"
 	"testing"
 )
@@ -16,16 +15,7 @@ func TestReaderKeepsSQLStandardBodiesWhole(t *testing.T) {
 	dump := "SET x = 1;\n" + body + "\n\n" + proc + "\nCREATE TABLE public.t (x int);\nCREATE TABLE public.begin (x int);\nSELECT 1;\n"
 	rd := NewReader(strings.NewReader(dump))
 	var got []string
-	for {
-		e, err := rd.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, e.SQL)
-	}
+	eachEntry(t, "read", rd.Next, func(e Entry) { got = append(got, e.SQL) })
 	want := []string{"SET x = 1;", body, proc, "CREATE TABLE public.t (x int);", "CREATE TABLE public.begin (x int);", "SELECT 1;"}
 	if strings.Join(got, "\n---\n") != strings.Join(want, "\n---\n") {
 		t.Fatalf("entries:\n%s\nwant:\n%s", strings.Join(got, "\n---\n"), strings.Join(want, "\n---\n"))

@@ -31,11 +31,7 @@ func TargetTable(sql string) (QualifiedName, bool) {
 			return qualifiedAt(sql, k)
 		}
 		if _, ok := keyword(sql, i, "POLICY"); ok {
-			k, found := findKeyword(sql, i, "ON")
-			if !found {
-				return QualifiedName{}, false
-			}
-			return qualifiedAt(sql, k)
+			return nameAfter(sql, i, "ON")
 		}
 		if j, ok := keyword(sql, i, "OR", "REPLACE"); ok {
 			i = j
@@ -44,11 +40,7 @@ func TargetTable(sql string) (QualifiedName, bool) {
 			i = j
 		}
 		if _, ok := keyword(sql, i, "TRIGGER"); ok {
-			k, found := findKeyword(sql, i, "ON")
-			if !found {
-				return QualifiedName{}, false
-			}
-			return qualifiedAt(sql, k)
+			return nameAfter(sql, i, "ON")
 		}
 		return createTableName(sql)
 	}
@@ -60,7 +52,13 @@ func TargetTable(sql string) (QualifiedName, bool) {
 
 // ReferencedTable returns the table after REFERENCES in a foreign key definition.
 func ReferencedTable(sql string) (QualifiedName, bool) {
-	k, found := findKeyword(sql, 0, "REFERENCES")
+	return nameAfter(sql, 0, "REFERENCES")
+}
+
+// nameAfter returns the qualified name after the first keyword kw at or
+// after sql[i:].
+func nameAfter(sql string, i int, kw string) (QualifiedName, bool) {
+	k, found := findKeyword(sql, i, kw)
 	if !found {
 		return QualifiedName{}, false
 	}

@@ -32,16 +32,35 @@ func sourceDatabase(t *testing.T) string {
 	return url
 }
 
-func execSQL(t testing.TB, url, sql string) {
+// connect opens a session of url for the test; the caller closes it.
+func connect(t testing.TB, url string) *pgx.Conn {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
+	conn, err := pgx.Connect(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return conn
+}
+
+func execSQL(t testing.TB, url, sql string) {
+	t.Helper()
+	ctx := context.Background()
+	conn := connect(t, url)
 	defer conn.Close(ctx)
 	if _, err := conn.PgConn().Exec(ctx, sql).ReadAll(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// scanRow runs sql with args on a session of url of its own and scans its
+// one row into dst.
+func scanRow(t testing.TB, url, sql string, args []any, dst ...any) {
+	t.Helper()
+	ctx := context.Background()
+	conn := connect(t, url)
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, sql, args...).Scan(dst...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
 	}
 }
 
@@ -244,15 +263,9 @@ func TestApplyNeverTruncatesExistingTables(t *testing.T) {
 	if _, err := apply(t, "COPY public.t (a) FROM stdin;\n2\n\\.\n", dst, restore.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	var n int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM public.t").Scan(&n); err != nil || n != 2 {
-		t.Fatalf("rows = %d, %v; want 2", n, err)
+	if queryRow(t, dst, "SELECT count(*) FROM public.t", &n); n != 2 {
+		t.Fatalf("rows = %d; want 2", n)
 	}
 }
 
@@ -277,15 +290,9 @@ func TestApplyLongRows(t *testing.T) {
 	if len(res.Tables) != 1 || res.Tables[0].CopiedRows != 3 {
 		t.Fatalf("tables = %+v", res.Tables)
 	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	var sum int64
-	if err := conn.QueryRow(ctx, "SELECT sum(length(t)) FROM public.big").Scan(&sum); err != nil || sum != 2*4<<20+1 {
-		t.Fatalf("stored length %d, %v; want %d", sum, err, 2*4<<20+1)
+	if queryRow(t, dst, "SELECT sum(length(t)) FROM public.big", &sum); sum != 2*4<<20+1 {
+		t.Fatalf("stored length %d; want %d", sum, 2*4<<20+1)
 	}
 }
 

@@ -1,7 +1,6 @@
 package restore_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -18,16 +17,8 @@ import (
 
 func queryBool(t *testing.T, url, sql string, args ...any) bool {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	var b bool
-	if err := conn.QueryRow(ctx, sql, args...).Scan(&b); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
+	scanRow(t, url, sql, args, &b)
 	return b
 }
 

@@ -14,8 +14,6 @@ import (
 	"testing/iotest"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/restoreportal/portal/internal/extract"
 	"github.com/restoreportal/portal/internal/restore"
 	"github.com/restoreportal/portal/internal/seekgz"
@@ -127,15 +125,7 @@ func partsDump(t *testing.T) (indexed, string) {
 
 func queryRow(t *testing.T, url, sql string, dst ...any) {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if err := conn.QueryRow(ctx, sql).Scan(dst...); err != nil {
-		t.Fatal(err)
-	}
+	scanRow(t, url, sql, nil, dst...)
 }
 
 // TestApplyInPartsEqualsSequential: a full restore whose large tables' data
@@ -190,6 +180,28 @@ func TestApplyInPartsEqualsSequential(t *testing.T) {
 	}
 }
 
+// seededRand is a generator seeded from the clock, stream stream; the test
+// logs the seed, so a failing run can be repeated.
+func seededRand(t *testing.T, stream uint64) *rand.Rand {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	return rand.New(rand.NewPCG(seed, stream))
+}
+
+// applyShuffled applies main into a new database with its parts handed to
+// Apply in a random order (opts' database and parts are set here), within
+// three minutes; it returns the database and Apply's outcome.
+func applyShuffled(t *testing.T, rng *rand.Rand, main io.Reader, parts []restore.Part, opts restore.Options) (string, *restore.Result, error) {
+	t.Helper()
+	rng.Shuffle(len(parts), func(a, b int) { parts[a], parts[b] = parts[b], parts[a] })
+	opts.DatabaseURL, opts.Parts = testenv.NewDatabase(t), parts
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := restore.Apply(ctx, main, opts)
+	return opts.DatabaseURL, res, err
+}
+
 func checkpointsIn(idx *seekgz.Index, table string) int {
 	n := 0
 	for _, sp := range idx.Spans {
@@ -212,9 +224,7 @@ func checkpointsIn(idx *seekgz.Index, table string) int {
 func TestApplyInPartsHandOffProperty(t *testing.T) {
 	t.Parallel()
 	d, want := partsDump(t)
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 1))
+	rng := seededRand(t, 1)
 	for i := range 3 {
 		readers, jobs := 1+rng.IntN(4), 1+rng.IntN(3)
 		minPart := []int64{1, 64 << 10, 256 << 10, 4 << 20}[rng.IntN(4)]
@@ -229,12 +239,7 @@ func TestApplyInPartsHandOffProperty(t *testing.T) {
 			return r
 		}
 		main, parts := d.split(minPart, wrap)
-		rng.Shuffle(len(parts), func(a, b int) { parts[a], parts[b] = parts[b], parts[a] })
-		dst := testenv.NewDatabase(t)
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		_, err := restore.Apply(ctx, main, restore.Options{DatabaseURL: dst, Jobs: jobs, Readers: readers, Parts: parts,
-			MemoryBudget: int64(1+rng.IntN(8)) << 20})
-		cancel()
+		dst, _, err := applyShuffled(t, rng, main, parts, restore.Options{Jobs: jobs, Readers: readers, MemoryBudget: int64(1+rng.IntN(8)) << 20})
 		if err != nil {
 			t.Fatalf("run %d (readers %d, jobs %d, min part %d, %d parts, slow %d): %v", i, readers, jobs, minPart, len(parts), slow, err)
 		}

@@ -3,12 +3,10 @@ package restore_test
 import (
 	"context"
 	"io"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
-	"time"
 
 	"github.com/restoreportal/portal/internal/extract"
 	"github.com/restoreportal/portal/internal/restore"
@@ -52,9 +50,7 @@ func (d indexed) pieces(minPart, minSplit, size int64, wrap func(io.Reader) io.R
 func TestApplyInPiecesEqualsSequential(t *testing.T) {
 	t.Parallel()
 	d, want := partsDump(t)
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 2))
+	rng := seededRand(t, 2)
 	for i := range 3 {
 		readers, jobs := 1+rng.IntN(4), 1+rng.IntN(3)
 		size := int64(1<<20 + rng.IntN(2<<20))
@@ -69,11 +65,7 @@ func TestApplyInPiecesEqualsSequential(t *testing.T) {
 		if count["long"] < 3 || count["wide"] < 2 {
 			t.Fatalf("pieces per table: %v", count)
 		}
-		rng.Shuffle(len(parts), func(a, b int) { parts[a], parts[b] = parts[b], parts[a] })
-		dst := testenv.NewDatabase(t)
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		res, err := restore.Apply(ctx, main, restore.Options{DatabaseURL: dst, Jobs: jobs, Readers: readers, Parts: parts})
-		cancel()
+		dst, res, err := applyShuffled(t, rng, main, parts, restore.Options{Jobs: jobs, Readers: readers})
 		if err != nil {
 			t.Fatalf("run %d (readers %d, jobs %d, pieces %v of %d): %v", i, readers, jobs, count, size, err)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/restoreportal/portal/internal/cluster"
+	"github.com/restoreportal/portal/internal/compare"
 	"github.com/restoreportal/portal/internal/extract"
 	"github.com/restoreportal/portal/internal/objstore"
 	"github.com/restoreportal/portal/internal/restore"
@@ -301,6 +302,44 @@ func resolveTables(names []string, inv []snapshots.Table) ([]extract.QualifiedNa
 	return out, nil
 }
 
+// applyUnlessResumed records the prepared step, applies the snapshot into
+// dbname and records the applied step. A resumed staged review (staged.go)
+// already holds its applied copy: it does none of it and has no result.
+func (r *restoreRun) applyUnlessResumed(ctx context.Context, cl *cluster.Cluster, snap snapshots.Snapshot, dbname string, tables []extract.QualifiedName, resumed bool) (*restore.Result, error) {
+	if resumed {
+		return nil, nil
+	}
+	if err := r.step(ctx, StepPrepared); err != nil {
+		return nil, err
+	}
+	res, err := r.apply(ctx, cl, snap, dbname, tables)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.step(ctx, StepApplied); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// newStaging records the staging database (dropping the stale staging of a
+// killed attempt), creates it owned by the live database's owner and records
+// it made.
+func (r *restoreRun) newStaging(ctx context.Context, cl *cluster.Cluster, own recorder, staging string) (tickets.DatabaseRecord, error) {
+	r.setPhase("prepare", "creating staging database "+staging)
+	stg, err := own.claim(ctx, staging, "", tickets.PurposeStaging, true)
+	if err != nil {
+		return tickets.DatabaseRecord{}, err
+	}
+	if err := cl.CreateOwned(ctx, staging, r.owner); err != nil {
+		return tickets.DatabaseRecord{}, err
+	}
+	if err := own.made(ctx, stg, nil); err != nil {
+		return tickets.DatabaseRecord{}, err
+	}
+	return stg, nil
+}
+
 // apply streams the snapshot from S3 through gunzip into database dbname.
 func (r *restoreRun) apply(ctx context.Context, cl *cluster.Cluster, snap snapshots.Snapshot, dbname string, tables []extract.QualifiedName) (*restore.Result, error) {
 	src, err := snapshots.OpenVerified(ctx, r.d.snapshots(), snap, r.d.enqueueVerify) // only the verified version
@@ -444,14 +483,8 @@ func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, ta
 		}
 		return tickets.Result{}, err
 	}
-	if err := r.step(ctx, StepPrepared); err != nil {
-		return fail(err)
-	}
-	res, err := r.apply(ctx, cl, snap, db, tables)
+	res, err := r.applyUnlessResumed(ctx, cl, snap, db, tables, false)
 	if err != nil {
-		return fail(err)
-	}
-	if err := r.step(ctx, StepApplied); err != nil {
 		return fail(err)
 	}
 	r.setPhase("verify", "disabling side effects")
@@ -493,24 +526,35 @@ func (r *restoreRun) newProject(ctx context.Context, snap snapshots.Snapshot, ta
 	return out, nil
 }
 
+// liveTarget finds the project's cluster and live database and takes the
+// live database's owner role as the run's owner (a destructive restore's or
+// an undelete's staging copy is owned by it).
+func (r *restoreRun) liveTarget(ctx context.Context) (*cluster.Cluster, string, error) {
+	cl, err := r.cluster()
+	if err != nil {
+		return nil, "", err
+	}
+	live, err := r.liveDatabase(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if r.owner, err = r.liveOwnerRole(ctx, cl, live); err != nil {
+		return nil, "", err
+	}
+	return cl, live, nil
+}
+
 // fullDestructive restores into a staging database, then swaps it in for
 // the live one; the live one is kept, renamed, for rollback. Staging and kept
 // are recorded for the ticket before they exist; the cut-over's intent is
 // recorded before the swap and its fact right after, and a retry reads that
 // record (the names on the cluster only cross-check it).
 func (r *restoreRun) fullDestructive(ctx context.Context, snap snapshots.Snapshot) (_ tickets.Result, err error) {
-	cl, err := r.cluster()
+	cl, live, err := r.liveTarget(ctx)
 	if err != nil {
 		return tickets.Result{}, err
 	}
 	own := r.records(cl)
-	live, err := r.liveDatabase(ctx)
-	if err != nil {
-		return tickets.Result{}, err
-	}
-	if r.owner, err = r.liveOwnerRole(ctx, cl, live); err != nil {
-		return tickets.Result{}, err
-	}
 	staging, kept := cluster.StagingName(live, r.t.ID), cluster.KeptName(live, r.t.ID)
 	keptUntil := time.Now().Add(r.keepFor())
 
@@ -577,17 +621,9 @@ func (r *restoreRun) fullDestructive(ctx context.Context, snap snapshots.Snapsho
 		}
 		return tickets.Result{}, err
 	}
-	var res *restore.Result
-	if !resumed {
-		if err := r.step(ctx, StepPrepared); err != nil {
-			return fail(err)
-		}
-		if res, err = r.apply(ctx, cl, snap, staging, nil); err != nil {
-			return fail(err)
-		}
-		if err := r.step(ctx, StepApplied); err != nil {
-			return fail(err)
-		}
+	res, err := r.applyUnlessResumed(ctx, cl, snap, staging, nil, resumed)
+	if err != nil {
+		return fail(err)
 	}
 	if err := r.step(ctx, StepVerified); err != nil {
 		return fail(err)
@@ -794,6 +830,37 @@ func (r *restoreRun) verifiedSessions(ctx context.Context, cl *cluster.Cluster, 
 	return sc, lc, closeSessions, nil
 }
 
+// stagedCopy is a tables restore's or an undelete's verified staging copy:
+// the apply's result (nil when resumed) and the owner sessions on the copy
+// (sc) and on live (lc), which the caller closes with close.
+type stagedCopy struct {
+	res    *restore.Result
+	sc, lc *pgx.Conn
+	close  func()
+}
+
+// applyAndReview applies the snapshot into staging unless resumed, opens the
+// verified sessions (verifiedSessions) and, on a first attempt, makes the
+// staged review's comparison and pause (stagedPause; paused: the copy waits
+// for an approver). On an error the sessions are closed already.
+func (r *restoreRun) applyAndReview(ctx context.Context, cl *cluster.Cluster, snap snapshots.Snapshot, staging, live string, tables []extract.QualifiedName, ctables []cluster.Table, limits map[string]*compare.Limit, resumed bool) (_ stagedCopy, paused bool, _ error) {
+	res, err := r.applyUnlessResumed(ctx, cl, snap, staging, tables, resumed)
+	if err != nil {
+		return stagedCopy{}, false, err
+	}
+	sc, lc, closeSessions, err := r.verifiedSessions(ctx, cl, staging, live, ctables)
+	if err != nil {
+		return stagedCopy{}, false, err
+	}
+	if !resumed {
+		if paused, err = r.stagedPause(ctx, lc, sc, ctables, staging, limits); err != nil {
+			closeSessions()
+			return stagedCopy{}, paused, err
+		}
+	}
+	return stagedCopy{res: res, sc: sc, lc: lc, close: closeSessions}, paused, nil
+}
+
 // tablesDestructive restores the tables into a staging database, checks they
 // still fit the live ones, takes a safety snapshot of the live tables, and
 // swaps the contents in one transaction that locks the live tables and keeps
@@ -801,15 +868,8 @@ func (r *restoreRun) verifiedSessions(ctx context.Context, cl *cluster.Cluster, 
 // The swap is recorded before it starts and its transaction id before its
 // commit; a retry reads that record first (runSwap, resolveSwap).
 func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snapshot, tables []extract.QualifiedName) (_ tickets.Result, err error) {
-	cl, err := r.cluster()
+	cl, live, err := r.liveTarget(ctx)
 	if err != nil {
-		return tickets.Result{}, err
-	}
-	live, err := r.liveDatabase(ctx)
-	if err != nil {
-		return tickets.Result{}, err
-	}
-	if r.owner, err = r.liveOwnerRole(ctx, cl, live); err != nil {
 		return tickets.Result{}, err
 	}
 	own := r.records(cl)
@@ -857,14 +917,7 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 	}
 
 	if !resumed {
-		r.setPhase("prepare", "creating staging database "+staging)
-		if stg, err = own.claim(ctx, staging, "", tickets.PurposeStaging, true); err != nil { // drops the stale staging of a killed attempt
-			return tickets.Result{}, err
-		}
-		if err := cl.CreateOwned(ctx, staging, r.owner); err != nil {
-			return tickets.Result{}, err
-		}
-		if err := own.made(ctx, stg, nil); err != nil {
+		if stg, err = r.newStaging(ctx, cl, own, staging); err != nil {
 			return tickets.Result{}, err
 		}
 	}
@@ -883,30 +936,15 @@ func (r *restoreRun) tablesDestructive(ctx context.Context, snap snapshots.Snaps
 			}
 		}
 	}()
-	var res *restore.Result
-	if !resumed {
-		if err := r.step(ctx, StepPrepared); err != nil {
-			return tickets.Result{}, err
-		}
-		if res, err = r.apply(ctx, cl, snap, staging, tables); err != nil {
-			return tickets.Result{}, err
-		}
-		if err := r.step(ctx, StepApplied); err != nil {
-			return tickets.Result{}, err
-		}
-	}
-	sc, lc, closeSessions, err := r.verifiedSessions(ctx, cl, staging, live, ctables)
-	if err != nil {
+	var cp stagedCopy
+	if cp, paused, err = r.applyAndReview(ctx, cl, snap, staging, live, tables, ctables, nil, resumed); err != nil {
 		return tickets.Result{}, err
 	}
-	defer closeSessions()
-	if !resumed {
-		if paused, err = r.stagedPause(ctx, lc, sc, ctables, staging, nil); err != nil {
-			return tickets.Result{}, err
-		} else if paused {
-			return tickets.Result{}, errAwaitingCutover
-		}
+	defer cp.close()
+	if paused {
+		return tickets.Result{}, errAwaitingCutover
 	}
+	res, sc, lc := cp.res, cp.sc, cp.lc
 
 	// The backup database is recorded before it is made; a stale one of a
 	// killed attempt (recorded, and its swap did not commit) is dropped first.

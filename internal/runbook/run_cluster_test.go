@@ -50,14 +50,7 @@ func TestRecordsNameTheProjectsCluster(t *testing.T) {
 		t.Fatalf("kept database %s is not on the second cluster", o.Result.KeptDatabase)
 	}
 	onSecond(tk.ID)
-	res := o.Result
-	res.OK = true
-	if _, err := tickets.Finish(ctx, f.pool, tk.ID, res); err != nil {
-		t.Fatal(err)
-	}
-	if tk, err = tickets.TicketGet(ctx, f.pool, tk.ID); err != nil {
-		t.Fatal(err)
-	}
+	tk, _ = f.finished(ctx, tk, o)
 	if err := runbook.Rollback(ctx, f.deps, tk, f.attempt(1)); err != nil {
 		t.Fatalf("rollback on the second cluster: %v", err)
 	}

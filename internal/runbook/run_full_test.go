@@ -73,14 +73,7 @@ func TestRunFullDestructiveStepByStep(t *testing.T) {
 	}
 
 	// The worker records the success; then the rollback.
-	res := o.Result
-	res.OK = true
-	if _, err := tickets.Finish(ctx, f.pool, tk.ID, res); err != nil {
-		t.Fatal(err)
-	}
-	if tk, err = tickets.TicketGet(ctx, f.pool, tk.ID); err != nil {
-		t.Fatal(err)
-	}
+	tk, _ = f.finished(ctx, tk, o)
 	st, kp, as := tickets.PurposeStaging+" "+cluster.StagingName(f.db, tk.ID), tickets.PurposeKept+" "+kept, tickets.PurposeRollbackAside+" "+aside
 	restored := map[string]string{st: tickets.RecordDropped, kp: tickets.RecordMade}
 	with := func(k, v string) map[string]string {
@@ -162,14 +155,7 @@ func TestRunRetryAfterTheCutoverResumesFromTheRecord(t *testing.T) {
 		t.Fatalf("result %+v: the kept copy is not the replaced database", o.Result)
 	}
 
-	res := o.Result
-	res.OK = true
-	if _, err := tickets.Finish(ctx, f.pool, tk.ID, res); err != nil {
-		t.Fatal(err)
-	}
-	if tk, err = tickets.TicketGet(ctx, f.pool, tk.ID); err != nil {
-		t.Fatal(err)
-	}
+	tk, _ = f.finished(ctx, tk, o)
 	d.StepHook = func(_ context.Context, _ int64, s runbook.Step) error {
 		if s == runbook.StepRollbackCutover {
 			return errInjected

@@ -27,14 +27,7 @@ func (f *fixture) newProjectRestored(ctx context.Context) (tickets.Ticket, strin
 		f.t.Fatalf("result %+v: want new database %s on the cluster", o.Result, db)
 	}
 	f.t.Cleanup(func() { testenv.DropRole(f.t, cluster.OwnerRoleFor(db)) })
-	res := o.Result
-	res.OK = true
-	if _, err := tickets.Finish(ctx, f.pool, tk.ID, res); err != nil {
-		f.t.Fatal(err)
-	}
-	if tk, err = tickets.TicketGet(ctx, f.pool, tk.ID); err != nil {
-		f.t.Fatal(err)
-	}
+	tk, _ = f.finished(ctx, tk, o)
 	return tk, cluster.OwnerRoleFor(db)
 }
 
@@ -178,14 +171,7 @@ func TestNewProjectRollbackLeavesARoleItDidNotMake(t *testing.T) {
 	if got := f.roleStates(tk.ID); got[role] != tickets.RoleExisting {
 		t.Fatalf("role records %v, want %s existing", got, role)
 	}
-	res := o.Result
-	res.OK = true
-	if _, err := tickets.Finish(ctx, f.pool, tk.ID, res); err != nil {
-		t.Fatal(err)
-	}
-	if tk, err = tickets.TicketGet(ctx, f.pool, tk.ID); err != nil {
-		t.Fatal(err)
-	}
+	tk, res := f.finished(ctx, tk, o)
 	if err := runbook.Rollback(ctx, f.deps, tk, f.attempt(1)); err != nil {
 		t.Fatalf("rollback: %v", err)
 	}

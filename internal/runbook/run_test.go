@@ -88,6 +88,22 @@ func newFixtureOn(t *testing.T, name, adminURL string) *fixture {
 
 func (f *fixture) checksum(db string) string { return f.p.Checksum(db) }
 
+// finished records the run's outcome as a success, as its worker does, and
+// returns the ticket read again (what a rollback is handed) and the result.
+func (f *fixture) finished(ctx context.Context, tk tickets.Ticket, o runbook.Outcome) (tickets.Ticket, tickets.Result) {
+	f.t.Helper()
+	res := o.Result
+	res.OK = true
+	if _, err := tickets.Finish(ctx, f.pool, tk.ID, res); err != nil {
+		f.t.Fatal(err)
+	}
+	tk, err := tickets.TicketGet(ctx, f.pool, tk.ID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return tk, res
+}
+
 func (f *fixture) exists(db string) bool {
 	f.t.Helper()
 	ok, err := f.cl.Exists(context.Background(), db)

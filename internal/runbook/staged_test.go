@@ -51,6 +51,27 @@ func (f *fixture) runningStagedScope(scope tickets.Scope) (tickets.Ticket, ticke
 	return tk, ap
 }
 
+// pausedThenConfirmed runs a staged ticket's first attempt to its pause for
+// the review and has approver ap confirm the review; it returns the ticket
+// read again and the review confirmed.
+func (f *fixture) pausedThenConfirmed(ctx context.Context, tk tickets.Ticket, ap tickets.Actor) (tickets.Ticket, tickets.StagedReview) {
+	f.t.Helper()
+	if _, err := runbook.Run(ctx, f.deps, tk, f.attempt(1)); !errors.Is(err, runbook.ErrAwaitingCutover) {
+		f.t.Fatalf("first attempt: %v, want the pause", err)
+	}
+	rv, err := tickets.StagedReviewGet(ctx, f.pool, tk.ID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := tickets.StagedReviewConfirm(ctx, f.pool, ap, tk.ID, tickets.ReviewDecision{Digest: rv.Digest(), ConfirmRef: f.ref}); err != nil {
+		f.t.Fatal(err)
+	}
+	if tk, err = tickets.TicketGet(ctx, f.pool, tk.ID); err != nil {
+		f.t.Fatal(err)
+	}
+	return tk, rv
+}
+
 // TestStagedReviewKeepsTheCopyForARetryOfTheConfirmedAttempt: a confirmed
 // cut-over whose live sessions are cut (a lost connection) just after its
 // backup database is made ends with a transient error and keeps the
@@ -63,19 +84,7 @@ func TestStagedReviewKeepsTheCopyForARetryOfTheConfirmedAttempt(t *testing.T) {
 	f := newFixture(t)
 	tk, ap := f.runningStaged()
 	staging := cluster.StagingName(f.db, tk.ID)
-	if _, err := runbook.Run(ctx, f.deps, tk, f.attempt(1)); !errors.Is(err, runbook.ErrAwaitingCutover) {
-		t.Fatalf("first attempt: %v, want the pause", err)
-	}
-	rv, err := tickets.StagedReviewGet(ctx, f.pool, tk.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tickets.StagedReviewConfirm(ctx, f.pool, ap, tk.ID, tickets.ReviewDecision{Digest: rv.Digest(), ConfirmRef: f.ref}); err != nil {
-		t.Fatal(err)
-	}
-	if tk, err = tickets.TicketGet(ctx, f.pool, tk.ID); err != nil {
-		t.Fatal(err)
-	}
+	tk, _ = f.pausedThenConfirmed(ctx, tk, ap)
 	d := f.deps
 	d.StepHook = func(ctx context.Context, _ int64, s runbook.Step) error {
 		if s != runbook.StepBackedUp {
@@ -124,18 +133,9 @@ func TestStagedReviewFullKeepsTheCopyAfterAFault(t *testing.T) {
 	f := newFixture(t)
 	tk, ap := f.runningStagedScope(tickets.Scope{Kind: tickets.ScopeFull})
 	staging := cluster.StagingName(f.db, tk.ID)
-	if _, err := runbook.Run(ctx, f.deps, tk, f.attempt(1)); !errors.Is(err, runbook.ErrAwaitingCutover) {
-		t.Fatalf("first attempt: %v, want the pause", err)
-	}
-	rv, err := tickets.StagedReviewGet(ctx, f.pool, tk.ID)
-	if err != nil || len(rv.Tables) < 3 {
-		t.Fatalf("review: %+v %v", rv, err)
-	}
-	if _, err := tickets.StagedReviewConfirm(ctx, f.pool, ap, tk.ID, tickets.ReviewDecision{Digest: rv.Digest(), ConfirmRef: f.ref}); err != nil {
-		t.Fatal(err)
-	}
-	if tk, err = tickets.TicketGet(ctx, f.pool, tk.ID); err != nil {
-		t.Fatal(err)
+	tk, rv := f.pausedThenConfirmed(ctx, tk, ap)
+	if len(rv.Tables) < 3 {
+		t.Fatalf("review: %+v", rv)
 	}
 	d := f.deps
 	d.StepHook = func(_ context.Context, _ int64, s runbook.Step) error {

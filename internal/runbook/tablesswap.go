@@ -52,33 +52,45 @@ var errNoSwap = errors.New("no table swap recorded")
 // committing is resolved by asking the live database about its transaction;
 // one still in progress (its session not yet gone) is waited for.
 func resolveSwap(ctx context.Context, db tickets.DB, cl *cluster.Cluster, s tableSwap) (bool, error) {
+	return resolveCommit(ctx, cl, s.State, s.XID, s.LiveDatabase, "table swap", s.Op, func() error {
+		return tableSwapCommitted(ctx, db, s.TicketID, s.Op)
+	})
+}
+
+// resolveCommit tells whether the live transaction a swap or undelete record
+// names committed: state "committed" did; a record not "committing", or
+// without its xid, did not. For a committing one the live database is asked
+// about the transaction (cluster.XactStatus), waiting up to a minute while it
+// is in progress; committed then marks the record committed. what and op name
+// the record in errors.
+func resolveCommit(ctx context.Context, cl *cluster.Cluster, state string, xid *int64, live, what, op string, committed func() error) (bool, error) {
 	switch {
-	case s.State == "committed":
+	case state == "committed":
 		return true, nil
-	case s.State != "committing" || s.XID == nil:
+	case state != "committing" || xid == nil:
 		return false, nil
 	}
-	conn, err := cl.Connect(ctx, s.LiveDatabase)
+	conn, err := cl.Connect(ctx, live)
 	if err != nil {
 		return false, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	deadline := time.Now().Add(time.Minute)
 	for {
-		st, err := cluster.XactStatus(ctx, conn, uint64(*s.XID))
+		st, err := cluster.XactStatus(ctx, conn, uint64(*xid))
 		if err != nil {
 			return false, err
 		}
 		switch st {
 		case "committed":
-			return true, tableSwapCommitted(ctx, db, s.TicketID, s.Op)
+			return true, committed()
 		case "aborted":
 			return false, nil
 		case "":
-			return false, fmt.Errorf("the live database no longer knows transaction %d of the table swap (%s): check %s by hand", *s.XID, s.Op, s.LiveDatabase)
+			return false, fmt.Errorf("the live database no longer knows transaction %d of the %s (%s): check %s by hand", *xid, what, op, live)
 		}
 		if time.Now().After(deadline) {
-			return false, fmt.Errorf("transaction %d of the table swap is still in progress after a minute", *s.XID)
+			return false, fmt.Errorf("transaction %d of the %s is still in progress after a minute", *xid, what)
 		}
 		select {
 		case <-ctx.Done():

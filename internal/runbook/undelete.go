@@ -9,7 +9,6 @@ import (
 
 	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/extract"
-	"github.com/restoreportal/portal/internal/restore"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/tickets"
 )
@@ -25,15 +24,8 @@ func (r *restoreRun) undelete(ctx context.Context, snap snapshots.Snapshot, tabl
 	if r.t.Scope.Kind != tickets.ScopeTables {
 		return tickets.Result{}, errors.New("an undelete merges rows into chosen tables: it needs the tables scope, not the full database")
 	}
-	cl, err := r.cluster()
+	cl, live, err := r.liveTarget(ctx)
 	if err != nil {
-		return tickets.Result{}, err
-	}
-	live, err := r.liveDatabase(ctx)
-	if err != nil {
-		return tickets.Result{}, err
-	}
-	if r.owner, err = r.liveOwnerRole(ctx, cl, live); err != nil {
 		return tickets.Result{}, err
 	}
 	if rec, err := undeleteGet(ctx, r.d.Pool, r.t.ID, "restore"); err == nil {
@@ -80,14 +72,7 @@ func (r *restoreRun) undelete(ctx context.Context, snap snapshots.Snapshot, tabl
 		return tickets.Result{}, err
 	}
 	if !resumed {
-		r.setPhase("prepare", "creating staging database "+staging)
-		if stg, err = own.claim(ctx, staging, "", tickets.PurposeStaging, true); err != nil {
-			return tickets.Result{}, err
-		}
-		if err := cl.CreateOwned(ctx, staging, r.owner); err != nil {
-			return tickets.Result{}, err
-		}
-		if err := own.made(ctx, stg, nil); err != nil {
+		if stg, err = r.newStaging(ctx, cl, own, staging); err != nil {
 			return tickets.Result{}, err
 		}
 	}
@@ -100,31 +85,16 @@ func (r *restoreRun) undelete(ctx context.Context, snap snapshots.Snapshot, tabl
 			r.log.Error("could not drop the staging database", "database", staging, "err", err)
 		}
 	}()
-	var res *restore.Result
-	if !resumed {
-		if err := r.step(ctx, StepPrepared); err != nil {
-			return tickets.Result{}, err
-		}
-		if res, err = r.apply(ctx, cl, snap, staging, tables); err != nil {
-			return tickets.Result{}, err
-		}
-		if err := r.step(ctx, StepApplied); err != nil {
-			return tickets.Result{}, err
-		}
-	}
-	sc, lc, closeSessions, err := r.verifiedSessions(ctx, cl, staging, live, ctables)
-	if err != nil {
+	// The exact dry run, then the pause until an approver confirms.
+	var cp stagedCopy
+	if cp, paused, err = r.applyAndReview(ctx, cl, snap, staging, live, tables, ctables, r.undeleteLimits(mtables), resumed); err != nil {
 		return tickets.Result{}, err
 	}
-	defer closeSessions()
-	if !resumed {
-		// The exact dry run, then the pause until an approver confirms.
-		if paused, err = r.stagedPause(ctx, lc, sc, ctables, staging, r.undeleteLimits(mtables)); err != nil {
-			return tickets.Result{}, err
-		} else if paused {
-			return tickets.Result{}, errAwaitingCutover
-		}
+	defer cp.close()
+	if paused {
+		return tickets.Result{}, errAwaitingCutover
 	}
+	res, sc, lc := cp.res, cp.sc, cp.lc
 	var warnings []string
 	if res != nil {
 		warnings = res.Warnings

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"time"
 
 	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/tickets"
@@ -46,38 +44,7 @@ var errNoUndelete = errors.New("no undelete recorded")
 // asking the live database about a transaction recorded as committing and
 // waiting for one still in progress.
 func resolveUndelete(ctx context.Context, db tickets.DB, cl *cluster.Cluster, r undeleteRec) (bool, error) {
-	switch {
-	case r.State == "committed":
-		return true, nil
-	case r.State != "committing" || r.XID == nil:
-		return false, nil
-	}
-	conn, err := cl.Connect(ctx, r.LiveDatabase)
-	if err != nil {
-		return false, err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	deadline := time.Now().Add(time.Minute)
-	for {
-		st, err := cluster.XactStatus(ctx, conn, uint64(*r.XID))
-		if err != nil {
-			return false, err
-		}
-		switch st {
-		case "committed":
-			return true, undeleteCommitted(ctx, db, r.TicketID, r.Op)
-		case "aborted":
-			return false, nil
-		case "":
-			return false, fmt.Errorf("the live database no longer knows transaction %d of the undelete (%s): check %s by hand", *r.XID, r.Op, r.LiveDatabase)
-		}
-		if time.Now().After(deadline) {
-			return false, fmt.Errorf("transaction %d of the undelete is still in progress after a minute", *r.XID)
-		}
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	return resolveCommit(ctx, cl, r.State, r.XID, r.LiveDatabase, "undelete", r.Op, func() error {
+		return undeleteCommitted(ctx, db, r.TicketID, r.Op)
+	})
 }
