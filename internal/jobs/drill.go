@@ -14,6 +14,7 @@ import (
 
 	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/drills"
+	"github.com/restoreportal/portal/internal/periodic"
 	"github.com/restoreportal/portal/internal/runbook"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/tickets"
@@ -183,35 +184,20 @@ func drillSnapshot(ctx context.Context, d Deps, a drills.DrillArgs) (snapshots.S
 // watch cancels ctx with errYield as soon as a restore of ref, or one on
 // the drill's cluster, is queued or running.
 func (w *DrillWorker) watch(ctx context.Context, cancel context.CancelCauseFunc, ref, clusterName string, log *slog.Logger) (stop func()) {
-	every := cmp.Or(w.d.Drill.WatchEvery, time.Second)
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
+	return periodic.Every(ctx, cmp.Or(w.d.Drill.WatchEvery, time.Second), func(ctx context.Context) bool {
+		busy, err := restoreActive(ctx, w.d.Pool, ref, clusterName)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("could not look for restores to yield to", "err", err)
 			}
-			busy, err := restoreActive(ctx, w.d.Pool, ref, clusterName)
-			if err != nil {
-				if ctx.Err() == nil {
-					log.Warn("could not look for restores to yield to", "err", err)
-				}
-				continue
-			}
-			if busy {
-				cancel(errYield)
-				return
-			}
+			return true
 		}
-	}()
-	return func() { close(done); <-stopped }
+		if busy {
+			cancel(errYield)
+			return false
+		}
+		return true
+	})
 }
 
 // restoreActive says whether a restore or rollback of ref, or of a project

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/restoreportal/portal/internal/extract"
+	"github.com/restoreportal/portal/internal/periodic"
 )
 
 // ErrVerification is wrapped by Apply's error when the rows copied into a table differ
@@ -497,24 +498,10 @@ func (a *applier) startProgress(ctx context.Context) func() {
 	if a.opts.Progress == nil {
 		return func() {}
 	}
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		t := time.NewTicker(a.opts.ProgressInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				a.opts.Progress(a.progress())
-			}
-		}
-	}()
-	return func() { close(done); <-stopped }
+	return periodic.Every(ctx, a.opts.ProgressInterval, func(context.Context) bool {
+		a.opts.Progress(a.progress())
+		return true
+	})
 }
 
 // gate refuses, again and fail closed, what verification refuses: an entry the

@@ -15,6 +15,7 @@ import (
 	"github.com/restoreportal/portal/internal/compare"
 	"github.com/restoreportal/portal/internal/extract"
 	"github.com/restoreportal/portal/internal/objstore"
+	"github.com/restoreportal/portal/internal/periodic"
 	"github.com/restoreportal/portal/internal/restore"
 	"github.com/restoreportal/portal/internal/snapshots"
 	"github.com/restoreportal/portal/internal/tickets"
@@ -182,39 +183,24 @@ func (r *restoreRun) setPhase(phase, msg string) {
 // reportProgress writes the progress to the ticket every second until stop.
 // When the ticket has left the running state (cancelled), it cancels ctx.
 func (r *restoreRun) reportProgress(ctx context.Context) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	ctx, stopCtx := context.WithCancel(ctx) // ends a wait for the lock's session at stop
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-tick.C:
+	// The ctx ends at stop, which ends a wait for the lock's session.
+	return periodic.Every(ctx, time.Second, func(ctx context.Context) bool {
+		if err := r.alive(ctx); err != nil {
+			if ctx.Err() != nil {
+				return false
 			}
-			if err := r.alive(ctx); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				r.log.Error("stopping: the project lock is lost, another worker may take the job over", "err", err)
-				r.cancel(err)
-				return
-			}
-			if err := r.flushProgress(ctx); errors.Is(err, tickets.ErrNotRunning) {
-				r.cancel(errTicketCancelled)
-				return
-			} else if err != nil {
-				r.log.Warn("could not record progress", "err", err)
-			}
+			r.log.Error("stopping: the project lock is lost, another worker may take the job over", "err", err)
+			r.cancel(err)
+			return false
 		}
-	}()
-	return func() { close(done); stopCtx(); wg.Wait() }
+		if err := r.flushProgress(ctx); errors.Is(err, tickets.ErrNotRunning) {
+			r.cancel(errTicketCancelled)
+			return false
+		} else if err != nil {
+			r.log.Warn("could not record progress", "err", err)
+		}
+		return true
+	})
 }
 
 func (r *restoreRun) flushProgress(ctx context.Context) error {

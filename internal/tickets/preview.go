@@ -306,24 +306,7 @@ func skippedSnapshots(ctx context.Context, db snapshots.DB, t Ticket, chosen sna
 }
 
 // FormatCount writes n with thousands separators: 1,234,567.
-func FormatCount(n int64) string {
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	s := fmt.Sprint(n)
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
+func FormatCount(n int64) string { return cluster.Thousands(n) }
 
 // FormatAgo says how long ago d was, in the unit a person would use:
 // "12 minutes ago", "29 hours ago", "3 days ago".
