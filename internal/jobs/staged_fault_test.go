@@ -53,9 +53,7 @@ func TestStagedReviewConfirmedSurvivesLostConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	tk := h.waitFinal(s.tk.ID)
-	if tk.State != tickets.StateSucceeded {
-		t.Fatalf("after the lost connection: %s %q", tk.State, tk.Result.Message)
-	}
+	wantState(t, tk, tickets.StateSucceeded, "after the lost connection")
 	if n := reached(tk.ID); n < 2 {
 		t.Fatalf("the confirmed cut-over was not retried (backup step reached %d times)", n)
 	}
@@ -77,6 +75,25 @@ func fullStagedFixture(h *harness) (tickets.Ticket, []string, []string, []string
 	return tk, inserted, deleted, updated, atSnapshot
 }
 
+// fullStagedPause is fullStagedFixture's restore paused for its review:
+// a stagedPause whose liveBefore is live's checksum, and the digest of
+// storage.objects at the snapshot.
+type fullStagedPause struct {
+	stagedPause
+	atSnapshot string
+}
+
+// pauseFullStaged makes fullStagedFixture's ticket (River must be running)
+// and waits for its review.
+func (h *harness) pauseFullStaged() fullStagedPause {
+	h.t.Helper()
+	var s fullStagedPause
+	s.tk, s.inserted, s.deleted, s.updated, s.atSnapshot = fullStagedFixture(h)
+	s.liveBefore = h.checksum(h.db)
+	s.rv = waitReview(h, s.tk.ID)
+	return s
+}
+
 // TestStagedReviewFullRestore: a full destructive restore with its staged
 // review pauses after the verified copy with every table compared: exactly
 // the rows changed since the snapshot in storage.objects, nothing elsewhere;
@@ -85,11 +102,9 @@ func fullStagedFixture(h *harness) (tickets.Ticket, []string, []string, []string
 // snapshot.
 func TestStagedReviewFullRestore(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
-	tk, inserted, deleted, updated, atSnapshot := fullStagedFixture(h)
-	before := h.checksum(h.db)
-	rv := waitReview(h, tk.ID)
+	h := newWorkingHarness(t)
+	s := h.pauseFullStaged()
+	tk, rv, before := s.tk, s.rv, s.liveBefore
 	tables := liveQuery[int64](h, h.db, `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'`)
 	if int64(len(rv.Tables)) != tables {
@@ -97,7 +112,7 @@ func TestStagedReviewFullRestore(t *testing.T) {
 	}
 	for _, r := range rv.Tables {
 		if r.Table == "storage.objects" {
-			if !slices.Equal(r.OnlyLive.Samples, inserted) || !slices.Equal(r.OnlySnapshot.Samples, deleted) || !slices.Equal(r.Differ.Samples, updated) {
+			if !slices.Equal(r.OnlyLive.Samples, s.inserted) || !slices.Equal(r.OnlySnapshot.Samples, s.deleted) || !slices.Equal(r.Differ.Samples, s.updated) {
 				t.Errorf("storage.objects: %+v", r)
 			}
 		} else if r.OnlyLive.Count+r.OnlySnapshot.Count+r.Differ.Count != 0 || len(r.Schema) != 0 {
@@ -114,11 +129,9 @@ func TestStagedReviewFullRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	tk = h.waitFinal(tk.ID)
-	if tk.State != tickets.StateSucceeded {
-		t.Fatalf("after confirmation: %s %q", tk.State, tk.Result.Message)
-	}
+	wantState(t, tk, tickets.StateSucceeded, "after confirmation")
 	noSecondApply(t, tk, "the confirmed run applied the dump again")
-	if h.tableDigest("storage.objects") != atSnapshot {
+	if h.tableDigest("storage.objects") != s.atSnapshot {
 		t.Error("live does not hold the snapshot's rows after the cut-over")
 	}
 }
@@ -127,11 +140,9 @@ func TestStagedReviewFullRestore(t *testing.T) {
 // drops the copy; live is byte-identical.
 func TestStagedReviewFullRestoreAbandon(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
-	tk, _, _, _, _ := fullStagedFixture(h)
-	before := h.checksum(h.db)
-	rv := waitReview(h, tk.ID)
+	h := newWorkingHarness(t)
+	s := h.pauseFullStaged()
+	tk, rv, before := s.tk, s.rv, s.liveBefore
 	if err := h.abandonReview(tk.ID, rv.Digest()); err != nil {
 		t.Fatal(err)
 	}

@@ -127,8 +127,7 @@ func waitReview(h *harness, id int64) tickets.StagedReview {
 // verified copy (nothing is restored again) and live gets the snapshot's rows.
 func TestStagedReviewReportsExactlyTheChangedKeysThenConfirms(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
+	h := newWorkingHarness(t)
 	s := h.pauseStaged()
 	tk, rv := s.tk, s.rv
 	if rv.State != tickets.ReviewAwaiting || len(rv.Tables) != 1 {
@@ -173,9 +172,7 @@ func TestStagedReviewReportsExactlyTheChangedKeysThenConfirms(t *testing.T) {
 		t.Errorf("confirm twice: %v", err)
 	}
 	tk = h.waitFinal(tk.ID)
-	if tk.State != tickets.StateSucceeded {
-		t.Fatalf("after confirmation: %s %s", tk.State, tk.Result.Message)
-	}
+	wantState(t, tk, tickets.StateSucceeded, "after confirmation")
 	noSecondApply(t, tk, "the confirmed run applied the dump again")
 	ids := liveQuery[[]int64](h, h.db, `SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM storage.objects WHERE path LIKE 'new/%' OR path LIKE '%.changed'`)
 	if len(ids) != 0 {
@@ -188,8 +185,7 @@ func TestStagedReviewReportsExactlyTheChangedKeysThenConfirms(t *testing.T) {
 // ends the ticket; the live table is exactly as it was.
 func TestStagedReviewAbandonLeavesLiveUntouched(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
+	h := newWorkingHarness(t)
 	s := h.pauseStaged()
 	if err := h.abandonReview(s.tk.ID, "stale"); !errors.Is(err, tickets.ErrReviewChanged) {
 		t.Errorf("stale abandon: %v", err)
@@ -217,8 +213,7 @@ func TestStagedReviewAbandonLeavesLiveUntouched(t *testing.T) {
 // the paused job itself when it next looks: the copy is dropped, live kept.
 func TestStagedReviewExpires(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
+	h := newWorkingHarness(t)
 	ctx := context.Background()
 	s := h.pauseStaged()
 	// Its time is up; wake the job as a decision would.
@@ -246,8 +241,7 @@ func TestStagedReviewExpires(t *testing.T) {
 // then fails closed: live is exactly as it was, nothing restored blind.
 func TestStagedReviewCopyGoneBeforeConfirm(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
+	h := newWorkingHarness(t)
 	ctx := context.Background()
 	s := h.pauseStaged()
 	admin, err := h.cl.Connect(ctx, "postgres")
@@ -262,9 +256,7 @@ func TestStagedReviewCopyGoneBeforeConfirm(t *testing.T) {
 		t.Fatal(err)
 	}
 	tk := h.waitFinal(s.tk.ID)
-	if tk.State != tickets.StateFailed {
-		t.Fatalf("confirmed without its copy: %s %q", tk.State, tk.Result.Message)
-	}
+	wantState(t, tk, tickets.StateFailed, "confirmed without its copy")
 	if !s.liveUnchanged(h) {
 		t.Error("live changed although the reviewed copy was gone")
 	}
@@ -277,8 +269,7 @@ func pgxIdent(s string) string { return pgx.Identifier{s}.Sanitize() }
 // looks, drops the copy; live is untouched.
 func TestStagedReviewCancelledWhilePaused(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
+	h := newWorkingHarness(t)
 	s := h.pauseStaged()
 	if _, err := tickets.Cancel(context.Background(), h.pool, h.operator, s.tk.ID, "customer changed their mind"); err != nil {
 		t.Fatal(err)

@@ -158,8 +158,7 @@ func TestUndeleteStagedReviewExactDryRunThenMerge(t *testing.T) {
 // deleted), so the merge inserts 3 and the result shows both counts.
 func TestUndeleteStagedReviewRefusesStaleAndShowsMovedLive(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
+	h := newWorkingHarness(t)
 	snap, gone, changed, _ := reviewFixture(h)
 	same := liveInts(h, `SELECT id FROM public.orders WHERE id > $1 ORDER BY id LIMIT 1`, changed[1])[0]
 	keys := []string{itoa(gone[0]), itoa(gone[1]), itoa(changed[0]), itoa(same)}
@@ -185,9 +184,7 @@ func TestUndeleteStagedReviewRefusesStaleAndShowsMovedLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	tk = h.waitFinal(tk.ID)
-	if tk.State != tickets.StateSucceeded {
-		t.Fatalf("merge: %s %q", tk.State, tk.Result.Message)
-	}
+	wantState(t, tk, tickets.StateSucceeded, "merge")
 	u := tk.Result.Undelete[0]
 	if u.Inserted != 3 || u.Conflicts != 1 || u.Unchanged != 0 {
 		t.Fatalf("merge counts: %+v", u)
@@ -206,8 +203,7 @@ func TestUndeleteStagedReviewRefusesStaleAndShowsMovedLive(t *testing.T) {
 // fails the ticket; live is byte-identical.
 func TestUndeleteStagedReviewAbandonLeavesLiveUntouched(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
+	h := newWorkingHarness(t)
 	snap, gone, changed, _ := reviewFixture(h)
 	liveBefore := h.tableDigest("public.orders")
 	tk := h.ticket(snap, ordersScope, tickets.ModeUndelete, tickets.Options{StagedReview: true,
@@ -234,12 +230,11 @@ func TestUndeleteStagedReviewAbandonLeavesLiveUntouched(t *testing.T) {
 // live is unchanged.
 func TestUndeleteStagedReviewForcedRowSecurityFailsClosed(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
+	h := newWorkingHarness(t)
 	snap, _, _, _ := reviewFixture(h)
 	h.exec(`ALTER TABLE public.orders FORCE ROW LEVEL SECURITY`)
 	liveBefore := h.tableDigest("public.orders")
-	tk := h.waitFinal(h.ticket(snap, ordersScope, tickets.ModeUndelete, tickets.Options{StagedReview: true}).ID)
+	tk := h.restore(snap, ordersScope, tickets.ModeUndelete, tickets.Options{StagedReview: true})
 	if tk.State != tickets.StateFailed || !strings.Contains(tk.Result.Message, "FORCE ROW LEVEL SECURITY") ||
 		!strings.Contains(tk.Result.Message, "public.orders") {
 		t.Fatalf("forced row security: %s %q", tk.State, tk.Result.Message)
