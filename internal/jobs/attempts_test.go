@@ -4,7 +4,6 @@ import (
 	"context"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,9 +30,7 @@ func TestCrashLoopEndsFailedWithOneSafetySnapshot(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.exec(bigTable)
-	snap := h.capture()
-	h.change(2)
-	before := h.checksum(h.db)
+	snap, before := h.snapshotThenChange()
 	start := h.workerProcesses("PORTAL_RESTORE_MAX_ATTEMPTS=2")
 	ctx := context.Background()
 
@@ -48,10 +45,7 @@ func TestCrashLoopEndsFailedWithOneSafetySnapshot(t *testing.T) {
 			}
 			return n == attempt && inDataPhase(tk) && tk.Progress.UpdatedAt.After(at)
 		})
-		if err := w.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		_, _ = w.Process.Wait()
+		kill9(t, w)
 		if h.checksum(h.db) != before {
 			t.Fatalf("attempt %d: the live database changed", attempt)
 		}
@@ -67,9 +61,7 @@ func TestCrashLoopEndsFailedWithOneSafetySnapshot(t *testing.T) {
 	if n := h.safetySnapshots(); n != 1 {
 		t.Fatalf("%d safety snapshots for one ticket, want 1", n)
 	}
-	if h.checksum(h.db) != before {
-		t.Fatal("the live database changed")
-	}
+	h.wantLive(before, "the live database changed")
 	var state string
 	if err := h.pool.QueryRow(ctx, `SELECT state FROM river_job WHERE id = $1`, tk.JobID).Scan(&state); err != nil || state != "cancelled" {
 		t.Fatalf("job state %q (%v), want cancelled", state, err)

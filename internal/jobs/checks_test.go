@@ -24,8 +24,7 @@ func (h *harness) safetySnapshots() int {
 // the sizes named, before it takes a safety snapshot or makes a database.
 func TestTruncatedObjectIsRefusedBeforeTheSafetySnapshot(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
+	h := newWorkingHarness(t)
 	snap := h.capture()
 	ctx := context.Background()
 	obj, err := h.deps.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: &h.cfg.S3.Bucket, Key: &snap.Key})
@@ -37,7 +36,7 @@ func TestTruncatedObjectIsRefusedBeforeTheSafetySnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := h.checksum(h.db)
-	tk := h.waitFinal(h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{}).ID)
+	tk := h.restore(snap, full, tickets.ModeDestructive, tickets.Options{})
 	if tk.State != tickets.StateFailed || !strings.Contains(tk.Result.Message, "the verified snapshot has "+itoa(snap.Size)) {
 		t.Fatalf("restore of a cut object: %s %+v", tk.State, tk.Result)
 	}
@@ -55,18 +54,14 @@ func TestTruncatedObjectIsRefusedBeforeTheSafetySnapshot(t *testing.T) {
 // and the live database is unchanged.
 func TestRowCountsMustMatchTheVerifiedInventory(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
-	snap := h.capture()
-	h.change(2)
-	before := h.checksum(h.db)
+	h, snap, before := newChangedHarness(t)
 	var rows int64
 	if err := h.pool.QueryRow(context.Background(), `UPDATE snapshot_tables SET rows = rows + 100
 		WHERE snapshot_id = $1 AND schema_name = 'public' AND table_name = 'orders' RETURNING rows`, snap.ID).Scan(&rows); err != nil {
 		t.Fatal(err)
 	}
 	for _, mode := range []tickets.Mode{tickets.ModeDestructive, tickets.ModeNewProject} {
-		tk := h.waitFinal(h.ticket(snap, full, mode, tickets.Options{}).ID)
+		tk := h.restore(snap, full, mode, tickets.Options{})
 		want := "public.orders: " + itoa(rows-100) + " rows restored, the verified snapshot has " + itoa(rows)
 		if tk.State != tickets.StateFailed || !strings.Contains(tk.Result.Message, want) {
 			t.Fatalf("%s restore with other row counts: %s %+v", mode, tk.State, tk.Result)

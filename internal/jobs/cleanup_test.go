@@ -18,8 +18,7 @@ import (
 // one whose time is not up.
 func TestCleanupDropsOnlyRecordedCopiesWhoseTimeIsUp(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
+	h := newWorkingHarness(t)
 	ctx := context.Background()
 	tk, err := tickets.Create(ctx, h.pool, nil, h.operator, tickets.NewTicket{Source: tickets.SourcePortal,
 		ProjectRef: h.ref, RequesterEmail: "c@example.com", Mode: tickets.ModeDestructive})

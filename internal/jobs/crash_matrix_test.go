@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -303,10 +302,7 @@ func TestCrashMatrix(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("all %d cases paused at their steps after %s", len(cases), time.Since(began).Round(100*time.Millisecond))
-	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = first.Process.Wait()
+	kill9(t, first)
 
 	// Right after the kill, with no worker running: live is reachable and
 	// exactly as before, or exactly as after.

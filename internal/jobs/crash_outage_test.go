@@ -68,13 +68,10 @@ func TestPortalDatabaseRestartMidRestoreSucceeds(t *testing.T) {
 	deps := h.slowDeps()
 	deps.Config.Worker.PGRetryFor = 2 * time.Minute
 	h.startRiverWith(deps)
-	snap := h.capture()
-	atSnapshot := h.dump(h.db)
-	h.change(2)
+	snap, atSnapshot := h.snapshotDumpThenChange()
 	ctx := context.Background()
 
-	tk := h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{})
-	h.wait(tk.ID, 3*time.Minute, inDataPhase)
+	tk := h.restoreInDataPhase(snap, tickets.ModeDestructive)
 	pc.Restart()
 	// The test's own pool holds connections the restart closed: drop them and
 	// wait until the portal answers the test again, so what follows reads the
@@ -93,9 +90,7 @@ func TestPortalDatabaseRestartMidRestoreSucceeds(t *testing.T) {
 	}
 
 	done := h.waitFinal(tk.ID)
-	if done.State != tickets.StateSucceeded {
-		t.Fatalf("restore across a restart of the portal's Postgres: %s %+v", done.State, done.Result)
-	}
+	wantState(t, done, tickets.StateSucceeded, "restore across a restart of the portal's Postgres")
 	if done.JobID != tk.JobID {
 		t.Fatalf("the restore ran as job %d, approved as job %d: a new approval was needed", done.JobID, tk.JobID)
 	}
@@ -103,9 +98,7 @@ func TestPortalDatabaseRestartMidRestoreSucceeds(t *testing.T) {
 	if err := h.pool.QueryRow(ctx, `SELECT state FROM river_job WHERE id = $1`, tk.JobID).Scan(&state); err != nil || state != "completed" {
 		t.Fatalf("job %d is %q (%v), want completed", tk.JobID, state, err)
 	}
-	if got := h.dump(h.db); got != atSnapshot {
-		t.Fatalf("live database after the restart differs from the snapshot's source:\n%s", firstDiff(atSnapshot, got))
-	}
+	h.wantLiveDump(atSnapshot, "after the restart")
 	if n := h.safetySnapshots(); n != 1 {
 		t.Fatalf("%d safety snapshots, want 1", n)
 	}
@@ -168,13 +161,10 @@ func cancelDuringS3Outage(t *testing.T, mode tickets.Mode) {
 	deps.S3 = s3c
 	deps.Config.S3.RetryFor = 10 * time.Minute
 	h.startRiverWith(deps)
-	snap := h.capture()
-	h.change(2)
-	before := h.checksum(h.db)
+	snap, before := h.snapshotThenChange()
 	ctx := context.Background()
 
-	tk := h.ticket(snap, full, mode, tickets.Options{})
-	h.wait(tk.ID, 3*time.Minute, inDataPhase)
+	tk := h.restoreInDataPhase(snap, mode)
 	fp.StartOutage()
 	// The reader has noticed: it is retrying (the data phase makes no progress).
 	select {
@@ -202,9 +192,7 @@ func cancelDuringS3Outage(t *testing.T, mode tickets.Mode) {
 	for _, r := range h.activeRecords(tk.ID) {
 		t.Errorf("the cancelled restore left %v recorded", r)
 	}
-	if h.checksum(h.db) != before {
-		t.Fatal("a restore cancelled during an S3 outage changed the live database")
-	}
+	h.wantLive(before, "a restore cancelled during an S3 outage changed the live database")
 	if fp.Accepted() == 0 {
 		t.Fatal("nothing went through the proxy")
 	}

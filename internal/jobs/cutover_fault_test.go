@@ -18,17 +18,13 @@ func TestFailureInsideTheCutoverRollsItBack(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	f := h.startWithFaults()
-	snap := h.capture()
-	h.change(2)
-	before := h.checksum(h.db)
+	snap, before := h.snapshotThenChange()
 
 	tk := h.waitFinal(h.queued(snap, full, tickets.ModeDestructive, f, jobs.StepBlocked).ID)
 	if tk.State != tickets.StateFailed || !strings.Contains(tk.Result.Message, string(jobs.StepBlocked)) {
 		t.Fatalf("failure inside the cut-over: ticket %s %+v", tk.State, tk.Result)
 	}
-	if h.checksum(h.db) != before {
-		t.Fatal("a cut-over that failed before its commit changed live")
-	}
+	h.wantLive(before, "a cut-over that failed before its commit changed live")
 	if staging := fmt.Sprintf("%s_stg_t%d", h.db, tk.ID); h.databaseExists(staging) {
 		t.Fatal("staging left behind by the failed cut-over")
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os/exec"
-	"syscall"
 	"testing"
 	"time"
 
@@ -43,9 +42,7 @@ func (h *harness) connectsWithin(db string, d time.Duration) error {
 func TestWorkerKilledInsideTheCutoverLeavesLiveReachable(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	snap := h.capture()
-	atSnapshot := h.dump(h.db)
-	h.change(2)
+	snap, atSnapshot := h.snapshotDumpThenChange()
 	before := h.checksum(h.db)
 	start := h.workerBinary()
 	ctx := context.Background()
@@ -80,10 +77,7 @@ func TestWorkerKilledInsideTheCutoverLeavesLiveReachable(t *testing.T) {
 		t.Fatal("a new session got into live while the cut-over held it")
 	}
 
-	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = first.Process.Wait()
+	kill9(t, first)
 	killed := time.Now()
 	for {
 		err := h.connectsWithin(h.db, time.Second)
@@ -96,23 +90,15 @@ func TestWorkerKilledInsideTheCutoverLeavesLiveReachable(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("live accepted connections %s after the kill", time.Since(killed).Round(time.Millisecond))
-	if h.checksum(h.db) != before {
-		t.Fatal("live is not the database it was before the interrupted cut-over")
-	}
+	h.wantLive(before, "live is not the database it was before the interrupted cut-over")
 	if rec, err := tickets.CutoverGet(ctx, h.pool, tk.ID, tickets.CutoverRestore); err != nil || !rec.Open() {
 		t.Fatalf("with no worker running the record should still be open: %+v %v", rec, err)
 	}
 
 	start()
-	done := h.wait(tk.ID, 4*time.Minute, func(tk tickets.Ticket) bool {
-		return tk.State == tickets.StateSucceeded || tk.State == tickets.StateFailed
-	})
-	if done.State != tickets.StateSucceeded {
-		t.Fatalf("restore after the interrupted cut-over: %s %+v", done.State, done.Result)
-	}
-	if got := h.dump(h.db); got != atSnapshot {
-		t.Fatalf("live database differs from the snapshot's source:\n%s", firstDiff(atSnapshot, got))
-	}
+	done := h.waitEnded(tk.ID, 4*time.Minute)
+	wantState(t, done, tickets.StateSucceeded, "restore after the interrupted cut-over")
+	h.wantLiveDump(atSnapshot, "now")
 	if h.checksum(done.Result.KeptDatabase) != before {
 		t.Fatal("the kept database is not the replaced live one")
 	}

@@ -22,18 +22,14 @@ func TestFailuresAfterTheCutoverLeaveTheTicketSucceeded(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t)
 			f := h.startWithFaults()
-			snap := h.capture()
-			atSnapshot := h.dump(h.db)
-			h.change(2)
+			snap, atSnapshot := h.snapshotDumpThenChange()
 			before := h.checksum(h.db)
 
 			tk := h.waitFinal(h.queued(snap, full, tickets.ModeDestructive, f, step).ID)
 			if tk.State != tickets.StateSucceeded {
 				t.Fatalf("failure at %s after the cut-over: ticket %s %+v", step, tk.State, tk.Result)
 			}
-			if got := h.dump(h.db); got != atSnapshot {
-				t.Fatalf("live database differs from the snapshot's source:\n%s", firstDiff(atSnapshot, got))
-			}
+			h.wantLiveDump(atSnapshot, "now")
 			if tk.Result.KeptDatabase == "" || !tk.Result.Rollbackable(time.Now()) || h.checksum(tk.Result.KeptDatabase) != before {
 				t.Fatalf("no rollback offered, or the kept copy is not the replaced database: %+v", tk.Result)
 			}

@@ -10,7 +10,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 )
@@ -138,56 +138,27 @@ func addDrillRescue(w *river.Workers, d Deps) *river.PeriodicJob {
 // RescueDeadRestores it writes river_job, for the same reason: River's API
 // leaves a running job alone, and its rescuer skips jobs without a timeout.
 func RescueDeadDrills(ctx context.Context, pool *pgxpool.Pool, after time.Duration) (int, error) {
-	rows, err := pool.Query(ctx, `SELECT id, attempt, max_attempts, args->>'project_ref' FROM river_job
-		WHERE kind = 'restore_drill' AND state = 'running' AND attempted_at < now() - $1::interval`, after.String())
-	if err != nil {
-		return 0, fmt.Errorf("find running drills: %w", err)
-	}
-	type stuck struct {
-		id            int64
-		attempt, max_ int
-		ref           string
-	}
-	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (stuck, error) {
-		var s stuck
-		return s, r.Scan(&s.id, &s.attempt, &s.max_, &s.ref)
-	})
-	if err != nil || len(found) == 0 {
-		return 0, err
-	}
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Release()
-	rescued := 0
-	for _, j := range found {
-		free, err := lockFree(ctx, conn, drillLockKey(j.ref))
-		if err != nil {
-			return rescued, err
-		}
-		if !free {
-			continue // its worker is alive and drilling
-		}
-		note, _ := json.Marshal(map[string]any{"at": time.Now().UTC(), "attempt": j.attempt,
-			"error": "the worker running this drill stopped (its drill lock was released without the job ending); handed to another worker"})
-		state := "available"
-		if j.attempt >= j.max_ {
-			state = "discarded"
-		}
-		// An attempt whose worker recorded its end (holdDrillLock's release,
-		// just before its unlock) is not dead, only not yet marked done by
-		// River: it is handed back only if River has still not recorded the
-		// end after `after`.
-		tag, err := conn.Exec(ctx, `UPDATE river_job SET state = $2::river_job_state, scheduled_at = now(),
-			finalized_at = CASE WHEN $2 = 'discarded' THEN now() END, errors = array_append(errors, $3::jsonb)
-			WHERE id = $1 AND state = 'running'
-			  AND NOT EXISTS (SELECT 1 FROM job_attempt_ends e
-				WHERE e.job_id = river_job.id AND e.attempt = river_job.attempt AND e.ended_at > now() - $4::interval)`, j.id, state, note, after.String())
-		if err != nil {
-			return rescued, fmt.Errorf("rescue drill job %d: %w", j.id, err)
-		}
-		rescued += int(tag.RowsAffected())
-	}
-	return rescued, nil
+	return rescueFreeLocked(ctx, pool, "drills", `SELECT id, attempt, max_attempts, args->>'project_ref' FROM river_job
+		WHERE kind = 'restore_drill' AND state = 'running' AND attempted_at < now() - $1::interval`,
+		after, drillLockKey, func(ctx context.Context, conn *pgxpool.Conn, j stuckJob) (pgconn.CommandTag, error) {
+			note, _ := json.Marshal(map[string]any{"at": time.Now().UTC(), "attempt": j.attempt,
+				"error": "the worker running this drill stopped (its drill lock was released without the job ending); handed to another worker"})
+			state := "available"
+			if j.attempt >= j.maxAttempts {
+				state = "discarded"
+			}
+			// An attempt whose worker recorded its end (holdDrillLock's release,
+			// just before its unlock) is not dead, only not yet marked done by
+			// River: it is handed back only if River has still not recorded the
+			// end after `after`.
+			tag, err := conn.Exec(ctx, `UPDATE river_job SET state = $2::river_job_state, scheduled_at = now(),
+				finalized_at = CASE WHEN $2 = 'discarded' THEN now() END, errors = array_append(errors, $3::jsonb)
+				WHERE id = $1 AND state = 'running'
+				  AND NOT EXISTS (SELECT 1 FROM job_attempt_ends e
+					WHERE e.job_id = river_job.id AND e.attempt = river_job.attempt AND e.ended_at > now() - $4::interval)`, j.id, state, note, after.String())
+			if err != nil {
+				return tag, fmt.Errorf("rescue drill job %d: %w", j.id, err)
+			}
+			return tag, nil
+		})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -69,10 +68,7 @@ func TestDrillOfAKilledWorkerIsRescued(t *testing.T) {
 		liveState != "running" || liveAttempt != 1 {
 		t.Fatalf("the live drill's job was touched: %s attempt %d %v", liveState, liveAttempt, err)
 	}
-	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = first.Process.Wait()
+	kill9(t, first)
 	killed := time.Now()
 
 	start() // no pause this time

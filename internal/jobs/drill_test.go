@@ -109,31 +109,64 @@ func (h *harness) alarmMailJobs() int {
 	return n
 }
 
-func TestDrillOfAGoodSnapshotPassesAndRecordsItsTime(t *testing.T) {
-	t.Parallel()
-	h := newDrillHarness(t)
-	var sawOwner atomic.Value
-	deps := h.deps
+// atDrillApplied returns deps whose drill hook calls f with the drill's
+// record each time a drill has restored its scratch database (StepApplied).
+func (h *harness) atDrillApplied(deps jobs.Deps, f func(context.Context, drills.Drill) error) jobs.Deps {
 	deps.Drill.Hook = func(ctx context.Context, id int64, s jobs.Step) error {
 		if s != jobs.StepApplied {
 			return nil
 		}
-		// The copy is owned by the project's owner role, as a restore's is.
 		d, err := drills.DrillGet(ctx, h.pool, id)
 		if err != nil {
 			return err
 		}
+		return f(ctx, d)
+	}
+	return deps
+}
+
+// onScratchApplied is atDrillApplied with f given a connection to the
+// restored scratch database.
+func (h *harness) onScratchApplied(deps jobs.Deps, f func(context.Context, drills.Drill, *pgx.Conn) error) jobs.Deps {
+	return h.atDrillApplied(deps, func(ctx context.Context, d drills.Drill) error {
 		conn, err := h.cl.Connect(ctx, d.ScratchDatabase)
 		if err != nil {
 			return err
 		}
 		defer conn.Close(ctx)
+		return f(ctx, d, conn)
+	})
+}
+
+// tablesWithData counts the tables of snap's verified inventory that hold
+// data, and their rows: what a drill of it must check.
+func (h *harness) tablesWithData(snap snapshots.Snapshot) (tables int, rows int64) {
+	h.t.Helper()
+	inv, err := snapshots.SnapshotTables(context.Background(), h.pool, snap.ID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, tb := range inv {
+		if tb.HasData {
+			tables++
+			rows += tb.Rows
+		}
+	}
+	return tables, rows
+}
+
+func TestDrillOfAGoodSnapshotPassesAndRecordsItsTime(t *testing.T) {
+	t.Parallel()
+	h := newDrillHarness(t)
+	var sawOwner atomic.Value
+	// The copy is owned by the project's owner role, as a restore's is.
+	deps := h.onScratchApplied(h.deps, func(ctx context.Context, d drills.Drill, conn *pgx.Conn) error {
 		var dbOwner, tableOwner string
-		err = conn.QueryRow(ctx, `SELECT pg_get_userbyid(d.datdba), (SELECT tableowner FROM pg_tables WHERE schemaname = 'auth' AND tablename = 'users')
+		err := conn.QueryRow(ctx, `SELECT pg_get_userbyid(d.datdba), (SELECT tableowner FROM pg_tables WHERE schemaname = 'auth' AND tablename = 'users')
 			FROM pg_database d WHERE datname = current_database()`).Scan(&dbOwner, &tableOwner)
 		sawOwner.Store(dbOwner + "/" + tableOwner + "/" + d.ScratchDatabase)
 		return err
-	}
+	})
 	h.startRiverWith(deps)
 	snap := h.capture()
 	liveBefore := h.checksum(h.db)
@@ -152,18 +185,7 @@ func TestDrillOfAGoodSnapshotPassesAndRecordsItsTime(t *testing.T) {
 		t.Fatalf("bytes %d, want the snapshot's %d", d.Bytes, snap.Size)
 	}
 	checkDrillPhases(t, d)
-	inv, err := snapshots.SnapshotTables(context.Background(), h.pool, snap.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var withData int
-	var rows int64
-	for _, tb := range inv {
-		if tb.HasData {
-			withData++
-			rows += tb.Rows
-		}
-	}
+	withData, rows := h.tablesWithData(snap)
 	if d.TablesChecked != withData || d.RowsChecked != rows || rows == 0 {
 		t.Fatalf("checked %d tables, %d rows; the inventory has %d tables with %d rows", d.TablesChecked, d.RowsChecked, withData, rows)
 	}
@@ -191,9 +213,7 @@ func TestDrillOfAGoodSnapshotPassesAndRecordsItsTime(t *testing.T) {
 	if d.ScratchState != drills.ScratchDropped || h.databaseExists(d.ScratchDatabase) {
 		t.Fatalf("scratch database %s left behind (%s)", d.ScratchDatabase, d.ScratchState)
 	}
-	if h.checksum(h.db) != liveBefore {
-		t.Fatal("a drill changed the live database")
-	}
+	h.wantLive(liveBefore, "a drill changed the live database")
 	proofs, err := drills.ProofsOf(context.Background(), h.pool, []string{h.ref}, 7*24*time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -395,45 +415,27 @@ func TestDrillUnderHeapCheckNonePassesAnIndexOnARedefinedFunction(t *testing.T) 
 func corruptIndexDrill(t *testing.T, mode string) (d drills.Drill, all, heap []string) {
 	t.Helper()
 	h := newDrillHarness(t)
-	ctx := context.Background()
-	conn, err := h.cl.Connect(ctx, h.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, stmt := range []string{
-		`CREATE FUNCTION public.drill_key(integer) RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2'`,
-		`CREATE TABLE public.drill_probe (id integer PRIMARY KEY, v integer NOT NULL, label text COLLATE "en-x-icu" NOT NULL)`,
-		`INSERT INTO public.drill_probe SELECT g, g, 'label ' || g FROM generate_series(1, 2000) g`,
-		`CREATE INDEX drill_probe_key ON public.drill_probe (public.drill_key(v))`,
-		`CREATE INDEX drill_probe_label ON public.drill_probe (label)`,
-	} {
-		if _, err := conn.Exec(ctx, stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
+	h.onDB(h.db, func(ctx context.Context, conn *pgx.Conn) (err error) {
+		for _, stmt := range []string{
+			`CREATE FUNCTION public.drill_key(integer) RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2'`,
+			`CREATE TABLE public.drill_probe (id integer PRIMARY KEY, v integer NOT NULL, label text COLLATE "en-x-icu" NOT NULL)`,
+			`INSERT INTO public.drill_probe SELECT g, g, 'label ' || g FROM generate_series(1, 2000) g`,
+			`CREATE INDEX drill_probe_key ON public.drill_probe (public.drill_key(v))`,
+			`CREATE INDEX drill_probe_label ON public.drill_probe (label)`,
+		} {
+			if _, err := conn.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("%s: %w", stmt, err)
+			}
 		}
-	}
-	all, heap, err = jobs.DrillHeapPlan(ctx, conn, mode)
-	conn.Close(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+		all, heap, err = jobs.DrillHeapPlan(ctx, conn, mode)
+		return err
+	})
 	deps := h.deps
 	deps.Config.Drills.HeapCheck = mode
-	deps.Drill.Hook = func(ctx context.Context, id int64, s jobs.Step) error {
-		if s != jobs.StepApplied {
-			return nil
-		}
-		d, err := drills.DrillGet(ctx, h.pool, id)
-		if err != nil {
-			return err
-		}
-		c, err := h.cl.Connect(ctx, d.ScratchDatabase)
-		if err != nil {
-			return err
-		}
-		defer c.Close(ctx)
-		_, err = c.Exec(ctx, `CREATE OR REPLACE FUNCTION public.drill_key(integer) RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 3'`)
+	deps = h.onScratchApplied(deps, func(ctx context.Context, _ drills.Drill, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, `CREATE OR REPLACE FUNCTION public.drill_key(integer) RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 3'`)
 		return err
-	}
+	})
 	h.startRiverWith(deps)
 	h.capture()
 	return h.drillNow(), all, heap
@@ -582,10 +584,8 @@ func TestDrillYieldsToARestoreOfTheProject(t *testing.T) {
 	case <-time.After(3 * time.Minute):
 		t.Fatal("the drill never reached its checks")
 	}
-	tk := h.waitFinal(h.ticket(snap, full, tickets.ModeNewProject, tickets.Options{}).ID)
-	if tk.State != tickets.StateSucceeded {
-		t.Fatalf("restore while a drill ran: %s: %s", tk.State, tk.Result.Message)
-	}
+	tk := h.restore(snap, full, tickets.ModeNewProject, tickets.Options{})
+	wantState(t, tk, tickets.StateSucceeded, "restore while a drill ran")
 	var attempt int
 	var snoozed bool
 	if err := h.pool.QueryRow(context.Background(), `SELECT attempt, metadata ? 'snoozes' FROM river_job WHERE id = $1`, tk.JobID).Scan(&attempt, &snoozed); err != nil {
@@ -715,26 +715,16 @@ func TestDrillLeavesAForeignDatabaseOfItsNameAlone(t *testing.T) {
 	if err := h.cl.Create(ctx, foreign); err != nil {
 		t.Fatal(err)
 	}
-	c, err := h.cl.Connect(ctx, foreign)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Exec(ctx, `CREATE TABLE precious (x int); INSERT INTO precious VALUES (42)`); err != nil {
-		t.Fatal(err)
-	}
-	c.Close(ctx)
+	h.onDB(foreign, execOn(`CREATE TABLE precious (x int); INSERT INTO precious VALUES (42)`))
 	d := h.drillNow()
 	if d.ID != next || d.Outcome != drills.OutcomeFailed || !strings.Contains(d.Reason, "not this drill's") {
 		t.Fatalf("drill %d (expected %d) over a foreign database: %s %q", d.ID, next, d.Outcome, d.Reason)
 	}
-	c, err = h.cl.Connect(ctx, foreign)
-	if err != nil {
-		t.Fatalf("the foreign database was dropped: %v", err)
+	if !h.databaseExists(foreign) {
+		t.Fatal("the foreign database was dropped")
 	}
-	defer c.Close(ctx)
-	var x int
-	if err := c.QueryRow(ctx, `SELECT x FROM precious`).Scan(&x); err != nil || x != 42 {
-		t.Fatalf("the foreign database was changed: %d %v", x, err)
+	if x := liveQuery[int](h, foreign, `SELECT x FROM precious`); x != 42 {
+		t.Fatalf("the foreign database was changed: %d", x)
 	}
 }
 
@@ -754,15 +744,7 @@ func TestDrillRunsOnTheDrillCluster(t *testing.T) {
 	}
 	var onOther, onProject atomic.Bool
 	var owner atomic.Value
-	deps := h.deps
-	deps.Drill.Hook = func(ctx context.Context, id int64, s jobs.Step) error {
-		if s != jobs.StepApplied {
-			return nil
-		}
-		d, err := drills.DrillGet(ctx, h.pool, id)
-		if err != nil {
-			return err
-		}
+	deps := h.atDrillApplied(h.deps, func(ctx context.Context, d drills.Drill) error {
 		ok, err := other.Exists(ctx, d.ScratchDatabase)
 		onOther.Store(ok && d.Cluster == "drills")
 		if err != nil {
@@ -773,7 +755,7 @@ func TestDrillRunsOnTheDrillCluster(t *testing.T) {
 		o, err2 := other.DatabaseOwner(ctx, d.ScratchDatabase)
 		owner.Store(o)
 		return errors.Join(err, err2)
-	}
+	})
 	h.startRiverWith(deps)
 	h.capture()
 	live := h.checksum(h.db)
@@ -794,9 +776,7 @@ func TestDrillRunsOnTheDrillCluster(t *testing.T) {
 	if ok, _ := other.Exists(context.Background(), d.ScratchDatabase); ok {
 		t.Fatal("the scratch database was left on the drill cluster")
 	}
-	if h.checksum(h.db) != live {
-		t.Fatal("the drill changed the live database")
-	}
+	h.wantLive(live, "the drill changed the live database")
 }
 
 // workerMetric reads one unlabelled counter from the worker's /metrics.
@@ -831,10 +811,8 @@ func TestDrillBytesCountApartFromRestoreBytes(t *testing.T) {
 	if drill1-drill0 != float64(snap.Size) || restore1 != restore0 {
 		t.Fatalf("a drill of %d bytes: drill bytes +%.0f, restore bytes +%.0f", snap.Size, drill1-drill0, restore1-restore0)
 	}
-	tk := h.waitFinal(h.ticket(snap, full, tickets.ModeNewProject, tickets.Options{}).ID)
-	if tk.State != tickets.StateSucceeded {
-		t.Fatalf("restore: %s: %s", tk.State, tk.Result.Message)
-	}
+	tk := h.restore(snap, full, tickets.ModeNewProject, tickets.Options{})
+	wantState(t, tk, tickets.StateSucceeded, "restore")
 	restore2, drill2 := workerMetric(t, "portal_restore_bytes_total"), workerMetric(t, "portal_drill_bytes_total")
 	if restore2-restore1 != float64(snap.Size) || drill2 != drill1 {
 		t.Fatalf("a restore of %d bytes: restore bytes +%.0f, drill bytes +%.0f", snap.Size, restore2-restore1, drill2-drill1)
@@ -940,16 +918,11 @@ func TestDrillWhoseLockSessionIsCutRetriesUnderTheLock(t *testing.T) {
 func TestDrillCountsHostileTableNamesAndNamesTheTableItCannotCount(t *testing.T) {
 	t.Parallel()
 	h := newDrillHarness(t)
-	var owner string
 	ctx := context.Background()
-	conn, err := h.cl.Connect(ctx, h.db)
+	owner, err := h.cl.DatabaseOwner(ctx, h.db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := conn.QueryRow(ctx, `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()`).Scan(&owner); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close(ctx)
 	role := pgx.Identifier{owner}.Sanitize()
 	h.exec(`SET ROLE ` + role + `;
 		CREATE TABLE public."x"")); DROP TABLE auth.users; --" (id integer);
@@ -960,37 +933,13 @@ func TestDrillCountsHostileTableNamesAndNamesTheTableItCannotCount(t *testing.T)
 		INSERT INTO public.locked_out SELECT generate_series(1, 5)`)
 	// The restore does not carry a dump's grants and revokes of the owner's
 	// own rights over: the copy's locked_out is made unreadable at a hook.
-	deps := h.deps
-	deps.Drill.Hook = func(ctx context.Context, id int64, s jobs.Step) error {
-		if s != jobs.StepApplied {
-			return nil
-		}
-		d, err := drills.DrillGet(ctx, h.pool, id)
-		if err != nil {
-			return err
-		}
-		c, err := h.cl.Connect(ctx, d.ScratchDatabase)
-		if err != nil {
-			return err
-		}
-		defer c.Close(ctx)
-		_, err = c.Exec(ctx, `REVOKE SELECT ON public.locked_out FROM `+role)
+	deps := h.onScratchApplied(h.deps, func(ctx context.Context, _ drills.Drill, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, `REVOKE SELECT ON public.locked_out FROM `+role)
 		return err
-	}
+	})
 	h.startRiverWith(deps)
 	snap := h.capture()
-	inv, err := snapshots.SnapshotTables(ctx, h.pool, snap.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var withData int
-	var rows int64
-	for _, tb := range inv {
-		if tb.HasData {
-			withData++
-			rows += tb.Rows
-		}
-	}
+	withData, rows := h.tablesWithData(snap)
 	d := h.drillNow()
 	if d.Outcome != drills.OutcomeFailed || !strings.Contains(d.Reason, "public.locked_out could not be counted") ||
 		!strings.Contains(d.Reason, "permission denied") {
@@ -1005,13 +954,7 @@ func TestDrillCountsHostileTableNamesAndNamesTheTableItCannotCount(t *testing.T)
 	if d.ScratchState != drills.ScratchDropped || h.databaseExists(d.ScratchDatabase) {
 		t.Fatalf("scratch database %s left behind (%s)", d.ScratchDatabase, d.ScratchState)
 	}
-	var users int
-	live, err := h.cl.Connect(ctx, h.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close(ctx)
-	if err := live.QueryRow(ctx, `SELECT count(*) FROM auth.users`).Scan(&users); err != nil || users == 0 {
-		t.Fatalf("auth.users of the live database: %d rows, %v", users, err)
+	if users := liveQuery[int64](h, h.db, `SELECT count(*) FROM auth.users`); users == 0 {
+		t.Fatalf("auth.users of the live database: %d rows", users)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -61,9 +60,7 @@ func TestWorkerKilledMidRestoreLeavesLiveUntouchedAndRetrySucceeds(t *testing.T)
 	t.Parallel()
 	h := newHarness(t)
 	h.exec(bigTable)
-	snap := h.capture()
-	atSnapshot := h.dump(h.db)
-	h.change(2)
+	snap, atSnapshot := h.snapshotDumpThenChange()
 	before := h.checksum(h.db)
 
 	start := h.workerCommand(h.slowS3Endpoint(), "PORTAL_LOG_LEVEL=debug")
@@ -71,29 +68,18 @@ func TestWorkerKilledMidRestoreLeavesLiveUntouchedAndRetrySucceeds(t *testing.T)
 	tk := h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{})
 	first := start()
 	h.wait(tk.ID, 3*time.Minute, inDataPhase)
-	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = first.Process.Wait()
+	kill9(t, first)
 
-	if h.checksum(h.db) != before {
-		t.Fatal("the live database changed although the worker died before the cut-over")
-	}
+	h.wantLive(before, "the live database changed although the worker died before the cut-over")
 	staging := fmt.Sprintf("%s_stg_t%d", h.db, tk.ID)
 	if !h.databaseExists(staging) {
 		t.Fatal("no stale staging database: the kill did not land in the data phase")
 	}
 
 	start()
-	done := h.wait(tk.ID, 4*time.Minute, func(tk tickets.Ticket) bool {
-		return tk.State == tickets.StateSucceeded || tk.State == tickets.StateFailed
-	})
-	if done.State != tickets.StateSucceeded {
-		t.Fatalf("retried restore %s: %+v", done.State, done.Result)
-	}
-	if got := h.dump(h.db); got != atSnapshot {
-		t.Fatalf("live database after the retried restore differs from the snapshot's source:\n%s", firstDiff(atSnapshot, got))
-	}
+	done := h.waitEnded(tk.ID, 4*time.Minute)
+	wantState(t, done, tickets.StateSucceeded, "retried restore")
+	h.wantLiveDump(atSnapshot, "after the retried restore")
 	if h.databaseExists(staging) {
 		t.Fatal("staging database left behind")
 	}
@@ -111,12 +97,9 @@ func TestCancelDuringDataPhaseRemovesStaging(t *testing.T) {
 	h := newHarness(t)
 	h.exec(bigTable)
 	h.startRiverWith(h.slowDeps())
-	snap := h.capture()
-	h.change(2)
-	before := h.checksum(h.db)
+	snap, before := h.snapshotThenChange()
 
-	tk := h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{})
-	h.wait(tk.ID, 3*time.Minute, inDataPhase)
+	tk := h.restoreInDataPhase(snap, tickets.ModeDestructive)
 	if _, err := tickets.Cancel(context.Background(), h.pool, h.operator, tk.ID, "customer found the rows"); err != nil {
 		t.Fatalf("cancel a running restore: %v", err)
 	}
@@ -149,10 +132,8 @@ func TestRestoreSurvivesS3ConnectionCuts(t *testing.T) {
 	deps.Log = testenv.Logger(t)
 	h.startRiverWith(deps)
 
-	tk := h.waitFinal(h.ticket(snap, full, tickets.ModeNewProject, tickets.Options{}).ID)
-	if tk.State != tickets.StateSucceeded {
-		t.Fatalf("restore through a cutting proxy: %s %+v", tk.State, tk.Result)
-	}
+	tk := h.restore(snap, full, tickets.ModeNewProject, tickets.Options{})
+	wantState(t, tk, tickets.StateSucceeded, "restore through a cutting proxy")
 	if got := h.dump(tk.Result.TargetDatabase); got != atSnapshot {
 		t.Fatalf("restored data differs:\n%s", firstDiff(atSnapshot, got))
 	}
@@ -173,9 +154,7 @@ func TestRestoreSurvivesS3ConnectionCuts(t *testing.T) {
 func TestInterruptedCutoverIsUndoneOnRetry(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	snap := h.capture()
-	atSnapshot := h.dump(h.db)
-	h.change(2)
+	snap, atSnapshot := h.snapshotDumpThenChange()
 	tk := h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{})
 	staging := fmt.Sprintf("%s_stg_t%d", h.db, tk.ID)
 	ctx := context.Background()
@@ -192,10 +171,6 @@ func TestInterruptedCutoverIsUndoneOnRetry(t *testing.T) {
 
 	h.startRiver()
 	done := h.waitFinal(tk.ID)
-	if done.State != tickets.StateSucceeded {
-		t.Fatalf("restore after an interrupted cut-over: %s %+v", done.State, done.Result)
-	}
-	if got := h.dump(h.db); got != atSnapshot {
-		t.Fatalf("live database differs from the snapshot's source:\n%s", firstDiff(atSnapshot, got))
-	}
+	wantState(t, done, tickets.StateSucceeded, "restore after an interrupted cut-over")
+	h.wantLiveDump(atSnapshot, "now")
 }

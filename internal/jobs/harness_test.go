@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -147,6 +148,16 @@ func (h *harness) workerCommand(s3Endpoint string, extra ...string) func(more ..
 	}
 }
 
+// kill9 kills a worker process with SIGKILL (a lost node, kill -9) and
+// reaps it.
+func kill9(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = cmd.Process.Wait()
+}
+
 // waitCancelled waits, a minute at most after since (what happened last,
 // for the message), for the cancelled ticket tk's staging database to be
 // dropped and its job to end, then checks the ticket is cancelled and the
@@ -167,9 +178,7 @@ func (h *harness) waitCancelled(tk tickets.Ticket, before, since string) {
 	if err != nil || got.State != tickets.StateCancelled {
 		t.Fatalf("ticket after cancel: %s, %v", got.State, err)
 	}
-	if h.checksum(h.db) != before {
-		t.Fatal("a cancelled restore changed the live database (cancelled, then " + since + ")")
-	}
+	h.wantLive(before, "a cancelled restore changed the live database (cancelled, then "+since+")")
 }
 
 // insertOnly is a client that inserts jobs without working them.
@@ -186,15 +195,7 @@ func (h *harness) dropDatabases() { h.p.DropDatabases() }
 // change makes another day of changes in the live database.
 func (h *harness) change(day int) {
 	h.t.Helper()
-	ctx := context.Background()
-	conn, err := h.cl.Connect(ctx, h.db)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if err := demo.ChangeDay(ctx, conn, h.ref, day); err != nil {
-		h.t.Fatal(err)
-	}
+	h.onDB(h.db, func(ctx context.Context, conn *pgx.Conn) error { return demo.ChangeDay(ctx, conn, h.ref, day) })
 }
 
 // capture takes a verified snapshot of the live database, as the platform does.

@@ -160,32 +160,26 @@ func (tr *trapped) asCustomer(db string, f func(*pgx.Conn)) {
 // roleAttrs is every role's attributes and memberships in predefined roles.
 func (tr *trapped) roleAttrs() map[string]string {
 	tr.t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, tr.cfg.ProjectsAdminURL)
-	if err != nil {
-		tr.t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `
+	m := map[string]string{}
+	tr.onAdmin(func(ctx context.Context, conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, `
 		SELECT r.rolname, format('super=%s createrole=%s createdb=%s bypassrls=%s replication=%s predefined=%s',
 			r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolbypassrls, r.rolreplication,
 			coalesce((SELECT string_agg(g.rolname, ',' ORDER BY g.rolname) FROM pg_auth_members m
 				JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid AND g.rolname LIKE 'pg\_%'), ''))
 		FROM pg_roles r`)
-	if err != nil {
-		tr.t.Fatal(err)
-	}
-	m := map[string]string{}
-	for rows.Next() {
-		var name, attrs string
-		if err := rows.Scan(&name, &attrs); err != nil {
-			tr.t.Fatal(err)
+		if err != nil {
+			return err
 		}
-		m[name] = attrs
-	}
-	if err := rows.Err(); err != nil {
-		tr.t.Fatal(err)
-	}
+		for rows.Next() {
+			var name, attrs string
+			if err := rows.Scan(&name, &attrs); err != nil {
+				return err
+			}
+			m[name] = attrs
+		}
+		return rows.Err()
+	})
 	return m
 }
 
@@ -214,21 +208,13 @@ func (tr *trapped) checkNoEscalation(db string, rolesBefore map[string]string) {
 	}
 	// No login role of this test's restores is left (other tests' may be
 	// running meanwhile).
-	admin, err := pgx.Connect(ctx, tr.cfg.ProjectsAdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := admin.Query(ctx, `SELECT r.rolname FROM pg_roles r
+	var left []string
+	tr.onAdmin(func(ctx context.Context, conn *pgx.Conn) (err error) {
+		left, err = column[string](ctx, conn, `SELECT r.rolname FROM pg_roles r
 		JOIN pg_auth_members m ON m.member = r.oid JOIN pg_roles g ON g.oid = m.roleid
 		WHERE starts_with(r.rolname, $1) AND (g.rolname = $2 OR starts_with(g.rolname, $3))`, cluster.LoginPrefix, tr.customer, tr.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	left, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	admin.Close(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+		return err
+	})
 	if len(left) > 0 {
 		t.Errorf("restore login roles left behind: %v", left)
 	}
@@ -240,7 +226,7 @@ func (tr *trapped) checkNoEscalation(db string, rolesBefore map[string]string) {
 	defer conn.Close(ctx)
 	// No object owned by a superuser, but what extensions made (by design
 	// the admin creates allowlisted extensions).
-	rows, err = conn.Query(ctx, `
+	owned, err := column[string](ctx, conn, `
 		SELECT o.kind || ' ' || o.name || ' is owned by ' || r.rolname FROM (
 			SELECT 'relation' AS kind, c.oid::regclass::text AS name, c.relowner AS owner, c.oid, 'pg_class'::regclass AS cls
 			FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -265,15 +251,11 @@ func (tr *trapped) checkNoEscalation(db string, rolesBefore map[string]string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	owned, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, o := range owned {
 		t.Errorf("%s, a superuser", o)
 	}
 	// The traps ran, and every privileged act was refused, never as a superuser.
-	rows, err = conn.Query(ctx, `SELECT via, act, ok, usr, coalesce(super, false) FROM public.trap_runs ORDER BY 1, 2`)
+	rows, err := conn.Query(ctx, `SELECT via, act, ok, usr, coalesce(super, false) FROM public.trap_runs ORDER BY 1, 2`)
 	if err != nil {
 		t.Fatalf("no trap records in %s (the traps did not run?): %v", db, err)
 	}
@@ -353,26 +335,15 @@ func keys(m map[string]bool) []string {
 func TestDumpRunsWithoutRightsInEveryRestoreKind(t *testing.T) {
 	t.Parallel()
 	guarded := tickets.Scope{Kind: tickets.ScopeTables, Tables: []string{"public.guarded"}}
-	for _, tc := range []struct {
-		name  string
-		scope tickets.Scope
-		mode  tickets.Mode
-	}{
-		{"full new project", full, tickets.ModeNewProject},
-		{"full destructive", full, tickets.ModeDestructive},
-		{"tables new project", guarded, tickets.ModeNewProject},
-		{"tables destructive", guarded, tickets.ModeDestructive},
-	} {
+	for _, tc := range everyKind(guarded) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tr := newTrapped(t)
 			tr.startRiver()
 			snap := tr.capture()
 			before := tr.roleAttrs()
-			tk := tr.waitFinal(tr.ticket(snap, tc.scope, tc.mode, tickets.Options{}).ID)
-			if tk.State != tickets.StateSucceeded {
-				t.Fatalf("restore %s: %s", tk.State, tk.Result.Message)
-			}
+			tk := tr.restore(snap, tc.scope, tc.mode, tickets.Options{})
+			wantState(t, tk, tickets.StateSucceeded, "restore")
 			db := tk.Result.TargetDatabase
 			if tc.mode == tickets.ModeNewProject {
 				owner, err := tr.cl.DatabaseOwner(context.Background(), db)
@@ -400,14 +371,13 @@ func TestDumpRunsWithoutRightsInEveryRestoreKind(t *testing.T) {
 // restore with a clear message and nothing changed.
 func TestRestoreRefusesPrivilegedOwnersBeforeAnyChange(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
+	h := newWorkingHarness(t)
 	snap := h.capture()
 	ctx := context.Background()
 	live := h.checksum(h.db)
 
 	h.adminExec(`ALTER DATABASE ` + pgx.Identifier{h.db}.Sanitize() + ` OWNER TO postgres`)
-	tk := h.waitFinal(h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{}).ID)
+	tk := h.restore(snap, full, tickets.ModeDestructive, tickets.Options{})
 	if tk.State != tickets.StateFailed || !strings.Contains(tk.Result.Message, "owned by postgres") || !strings.Contains(tk.Result.Message, "--owner-role") {
 		t.Fatalf("superuser-owned database: %s: %s", tk.State, tk.Result.Message)
 	}
@@ -418,13 +388,11 @@ func TestRestoreRefusesPrivilegedOwnersBeforeAnyChange(t *testing.T) {
 	if _, err := h.pool.Exec(ctx, `UPDATE projects SET owner_role = $2 WHERE ref = $1`, h.ref, creator); err != nil {
 		t.Fatal(err)
 	}
-	tk = h.waitFinal(h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{}).ID)
+	tk = h.restore(snap, full, tickets.ModeDestructive, tickets.Options{})
 	if tk.State != tickets.StateFailed || !strings.Contains(tk.Result.Message, "CREATEROLE") {
 		t.Fatalf("privileged owner role: %s: %s", tk.State, tk.Result.Message)
 	}
-	if h.checksum(h.db) != live {
-		t.Fatal("a refused restore changed the live database")
-	}
+	h.wantLive(live, "a refused restore changed the live database")
 	if n := len(h.databasesLike(h.db + "_%")); n != 0 {
 		t.Fatalf("a refused restore left %d databases", n)
 	}
@@ -442,14 +410,12 @@ func TestExtensionOutsideAllowlistFailsBeforeAnyChange(t *testing.T) {
 	snap := h.capture()
 	live := h.checksum(h.db)
 	for _, mode := range []tickets.Mode{tickets.ModeDestructive, tickets.ModeNewProject} {
-		tk := h.waitFinal(h.ticket(snap, full, mode, tickets.Options{}).ID)
+		tk := h.restore(snap, full, mode, tickets.Options{})
 		if tk.State != tickets.StateFailed || !strings.Contains(tk.Result.Message, "citext") || !strings.Contains(tk.Result.Message, "allow") {
 			t.Fatalf("%s: %s: %s", mode, tk.State, tk.Result.Message)
 		}
 	}
-	if h.checksum(h.db) != live {
-		t.Fatal("the refused restore changed the live database")
-	}
+	h.wantLive(live, "the refused restore changed the live database")
 	if n := len(h.databasesLike(h.db + "_%")); n != 0 {
 		t.Fatalf("the refused restore made %d databases", n)
 	}
@@ -461,20 +427,11 @@ func TestExtensionOutsideAllowlistFailsBeforeAnyChange(t *testing.T) {
 
 func (h *harness) databasesLike(pattern string) []string {
 	h.t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, h.cfg.ProjectsAdminURL)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE $1`, pattern)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	var names []string
+	h.onAdmin(func(ctx context.Context, conn *pgx.Conn) (err error) {
+		names, err = column[string](ctx, conn, `SELECT datname FROM pg_database WHERE datname LIKE $1`, pattern)
+		return err
+	})
 	return names
 }
 
@@ -497,19 +454,15 @@ func TestRestoreRunsOnTheProjectsCluster(t *testing.T) {
 	}
 	h.cfg.Clusters = deps.Config.Clusters // the capture below dumps from "second" too
 	snap := h.capture()
-	tk := h.waitFinal(h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{}).ID)
-	if tk.State != tickets.StateSucceeded {
-		t.Fatalf("restore on cluster second: %s: %s", tk.State, tk.Result.Message)
-	}
+	tk := h.restore(snap, full, tickets.ModeDestructive, tickets.Options{})
+	wantState(t, tk, tickets.StateSucceeded, "restore on cluster second")
 	if _, err := h.pool.Exec(ctx, `UPDATE projects SET cluster = 'gone' WHERE ref = $1`, h.ref); err != nil {
 		t.Fatal(err)
 	}
 	live := h.checksum(h.db)
-	tk = h.waitFinal(h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{}).ID)
+	tk = h.restore(snap, full, tickets.ModeDestructive, tickets.Options{})
 	if tk.State != tickets.StateFailed || !strings.Contains(tk.Result.Message, `"gone"`) || !strings.Contains(tk.Result.Message, "not configured") {
 		t.Fatalf("restore on an unconfigured cluster: %s: %s", tk.State, tk.Result.Message)
 	}
-	if h.checksum(h.db) != live {
-		t.Fatal("a refused restore changed the live database")
-	}
+	h.wantLive(live, "a refused restore changed the live database")
 }

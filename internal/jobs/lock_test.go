@@ -43,16 +43,40 @@ func newTestLock(t *testing.T, pool *pgxpool.Pool) *projectLocker {
 // othersGetLock tells whether another session can take the project lock.
 func othersGetLock(t *testing.T, url string) bool {
 	t.Helper()
+	pool := otherPool(t, url)
+	defer pool.Close()
+	return tryProjectLock(t, pool)
+}
+
+// otherPool is a pool of sessions other than the lock's, on url.
+func otherPool(t *testing.T, url string) *pgxpool.Pool {
+	t.Helper()
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pool.Close()
+	return pool
+}
+
+// tryProjectLock tries proj-lock's project lock on a session of pool (held
+// while the pool lives).
+func tryProjectLock(t *testing.T, pool *pgxpool.Pool) bool {
+	t.Helper()
 	var ok bool
 	if err := pool.QueryRow(context.Background(), `SELECT pg_try_advisory_lock($1)`, lockKey("proj-lock")).Scan(&ok); err != nil {
 		t.Fatal(err)
 	}
 	return ok
+}
+
+// restartedUnderLock is a private portal database restarted while a test
+// lock (newTestLock) is held on it.
+func restartedUnderLock(t *testing.T) (*testenv.PrivateCluster, *pgxpool.Pool, *projectLocker) {
+	t.Helper()
+	pc, pool := privatePortal(t)
+	l := newTestLock(t, pool)
+	pc.Restart()
+	return pc, pool, l
 }
 
 // TestProjectLockTakenAgainAfterPortalRestart restarts the portal's
@@ -61,9 +85,7 @@ func othersGetLock(t *testing.T, url string) bool {
 // attempt goes on and nobody else can take the lock.
 func TestProjectLockTakenAgainAfterPortalRestart(t *testing.T) {
 	t.Parallel()
-	pc, pool := privatePortal(t)
-	l := newTestLock(t, pool)
-	pc.Restart()
+	pc, _, l := restartedUnderLock(t)
 	if err := l.held(context.Background()); err == nil {
 		t.Fatal("held reports a lock whose session died in the restart")
 	}
@@ -84,9 +106,7 @@ func TestProjectLockTakenAgainAfterPortalRestart(t *testing.T) {
 // lock is free for the new attempt.
 func TestProjectLockNotTakenAgainWhenJobHandedOver(t *testing.T) {
 	t.Parallel()
-	pc, pool := privatePortal(t)
-	l := newTestLock(t, pool)
-	pc.Restart()
+	pc, pool, l := restartedUnderLock(t)
 	if _, err := pool.Exec(context.Background(), `UPDATE river_job SET state = 'available' WHERE id = 7`); err != nil {
 		t.Fatal(err)
 	}
@@ -102,22 +122,11 @@ func TestProjectLockNotTakenAgainWhenJobHandedOver(t *testing.T) {
 // the lock after the restart, before the attempt: alive refuses.
 func TestProjectLockNotTakenAgainWhenAnotherHoldsIt(t *testing.T) {
 	t.Parallel()
-	pc, pool := privatePortal(t)
-	l := newTestLock(t, pool)
-	pc.Restart()
-	other, err := pgxpool.New(context.Background(), pc.AdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, _, l := restartedUnderLock(t)
+	other := otherPool(t, pc.AdminURL)
 	defer other.Close()
-	conn, err := other.Acquire(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	var ok bool
-	if err := conn.QueryRow(context.Background(), `SELECT pg_try_advisory_lock($1)`, lockKey("proj-lock")).Scan(&ok); err != nil || !ok {
-		t.Fatalf("the other session could not take the free lock: %v %v", ok, err)
+	if !tryProjectLock(t, other) {
+		t.Fatal("the other session could not take the free lock")
 	}
 	if err := l.alive(context.Background()); !errors.Is(err, errLockTaken) {
 		t.Fatalf("alive while another session holds the lock: %v, want errLockTaken", err)

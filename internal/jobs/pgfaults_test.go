@@ -50,21 +50,14 @@ func (h *harness) jobMeta(jobID int64) (attempt int, faultRetries, rescues strin
 func TestProjectClusterRestartDuringDataPhaseIsRetried(t *testing.T) {
 	t.Parallel()
 	h, pc := newPrivateClusterHarness(t, 2*time.Minute)
-	snap := h.capture()
-	atSnapshot := h.dump(h.db)
-	h.change(2)
+	snap, atSnapshot := h.snapshotDumpThenChange()
 
-	tk := h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{})
-	h.wait(tk.ID, 3*time.Minute, inDataPhase)
+	tk := h.restoreInDataPhase(snap, tickets.ModeDestructive)
 	pc.Restart()
 
 	done := h.waitFinal(tk.ID)
-	if done.State != tickets.StateSucceeded {
-		t.Fatalf("restore across a project cluster restart: %s %+v", done.State, done.Result)
-	}
-	if got := h.dump(h.db); got != atSnapshot {
-		t.Fatalf("live database after the retried restore differs from the snapshot's source:\n%s", firstDiff(atSnapshot, got))
-	}
+	wantState(t, done, tickets.StateSucceeded, "restore across a project cluster restart")
+	h.wantLiveDump(atSnapshot, "after the retried restore")
 	if done.JobID != tk.JobID {
 		t.Fatalf("the restore ran as job %d, approved as job %d: a new approval was needed", done.JobID, tk.JobID)
 	}
@@ -106,24 +99,17 @@ func TestProjectClusterRestartDuringDataPhaseIsRetried(t *testing.T) {
 func TestProjectClusterOutageBeyondWindowFailsCleanly(t *testing.T) {
 	t.Parallel()
 	h, pc := newPrivateClusterHarness(t, 3*time.Second)
-	snap := h.capture()
-	h.change(2)
-	before := h.checksum(h.db)
+	snap, before := h.snapshotThenChange()
 
-	tk := h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{})
-	h.wait(tk.ID, 3*time.Minute, inDataPhase)
+	tk := h.restoreInDataPhase(snap, tickets.ModeDestructive)
 	pc.Stop()
 	stopped := time.Now()
-	done := h.wait(tk.ID, 2*time.Minute, func(tk tickets.Ticket) bool {
-		return tk.State == tickets.StateSucceeded || tk.State == tickets.StateFailed
-	})
+	done := h.waitEnded(tk.ID, 2*time.Minute)
 	outage := time.Since(stopped)
 	pc.Start()
 	h.waitJobFinalized(tk.JobID)
 
-	if done.State != tickets.StateFailed {
-		t.Fatalf("ticket %s after a long outage: %+v", done.State, done.Result)
-	}
+	wantState(t, done, tickets.StateFailed, "ticket after a long outage")
 	if outage < 3*time.Second {
 		t.Fatalf("the ticket failed %s into the outage, before the 3s window ended: %s", outage, done.Result.Message)
 	}
@@ -131,9 +117,7 @@ func TestProjectClusterOutageBeyondWindowFailsCleanly(t *testing.T) {
 	if !strings.Contains(msg, "Postgres was unavailable") || !strings.Contains(msg, "Last error:") {
 		t.Fatalf("failure message does not say Postgres was away, with the last error: %q", msg)
 	}
-	if h.checksum(h.db) != before {
-		t.Fatal("a restore that failed during an outage changed the live database")
-	}
+	h.wantLive(before, "a restore that failed during an outage changed the live database")
 	var state string
 	if err := h.pool.QueryRow(context.Background(), `SELECT state FROM river_job WHERE id = $1`, tk.JobID).Scan(&state); err != nil || state != "cancelled" {
 		t.Fatalf("job state %q (%v): want cancelled, not retried further", state, err)
@@ -148,12 +132,9 @@ func TestProjectClusterOutageBeyondWindowFailsCleanly(t *testing.T) {
 func TestCancelDuringPostgresOutageDropsStaging(t *testing.T) {
 	t.Parallel()
 	h, pc := newPrivateClusterHarness(t, 2*time.Minute)
-	snap := h.capture()
-	h.change(2)
-	before := h.checksum(h.db)
+	snap, before := h.snapshotThenChange()
 
-	tk := h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{})
-	h.wait(tk.ID, 3*time.Minute, inDataPhase)
+	tk := h.restoreInDataPhase(snap, tickets.ModeDestructive)
 	pc.Stop()
 	deadline := time.Now().Add(time.Minute)
 	for {

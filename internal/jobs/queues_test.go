@@ -35,7 +35,7 @@ func TestRestoreDoesNotWaitBehindCaptures(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	approved := time.Now()
-	tk := h.ticket(snap, tickets.Scope{Kind: tickets.ScopeTables, Tables: []string{"public.orders"}}, tickets.ModeNewProject, tickets.Options{})
+	tk := h.ticket(snap, ordersScope, tickets.ModeNewProject, tickets.Options{})
 	h.wait(tk.ID, 5*time.Second, func(tk tickets.Ticket) bool { return tk.State != tickets.StateQueued })
 	waited := time.Since(approved)
 	pending := h.captureJobs("available") + h.captureJobs("running")

@@ -17,17 +17,12 @@ var full = tickets.Scope{Kind: tickets.ScopeFull}
 
 func TestFullNewProjectRestore(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
-	snap := h.capture()
-	atSnapshot := h.dump(h.db)
-	h.change(2)
+	h := newWorkingHarness(t)
+	snap, atSnapshot := h.snapshotDumpThenChange()
 	liveBefore := h.checksum(h.db)
 
-	tk := h.waitFinal(h.ticket(snap, full, tickets.ModeNewProject, tickets.Options{}).ID)
-	if tk.State != tickets.StateSucceeded {
-		t.Fatalf("restore %s: %s", tk.State, tk.Result.Message)
-	}
+	tk := h.restore(snap, full, tickets.ModeNewProject, tickets.Options{})
+	wantState(t, tk, tickets.StateSucceeded, "restore")
 	newDB := demo.DatabaseName(tk.TargetRef())
 	if tk.Result.TargetDatabase != newDB || !strings.Contains(tk.Result.Message, "dbname="+newDB) {
 		t.Fatalf("result does not name the new database %s: %+v", newDB, tk.Result)
@@ -38,9 +33,7 @@ func TestFullNewProjectRestore(t *testing.T) {
 	if got := h.dump(newDB); got != atSnapshot {
 		t.Fatalf("new project differs from the snapshot's source:\n%s", firstDiff(atSnapshot, got))
 	}
-	if h.checksum(h.db) != liveBefore {
-		t.Fatal("a new-project restore changed the live database")
-	}
+	h.wantLive(liveBefore, "a new-project restore changed the live database")
 	var source string
 	if err := h.pool.QueryRow(context.Background(), `SELECT source FROM projects WHERE ref = $1`, tk.TargetRef()).Scan(&source); err != nil || source != "restored" {
 		t.Fatalf("new project not registered: %q, %v", source, err)
@@ -55,9 +48,7 @@ func TestFullNewProjectRestore(t *testing.T) {
 		t.Fatalf("capture the new project: %v", err)
 	}
 	tk = h.rollback(tk.ID)
-	if tk.State != tickets.StateRolledBack {
-		t.Fatalf("rollback of a new-project restore: %s %+v", tk.State, tk.Result)
-	}
+	wantState(t, tk, tickets.StateRolledBack, "rollback of a new-project restore")
 	if h.databaseExists(newDB) {
 		t.Fatal("rollback left the new database")
 	}
@@ -68,21 +59,14 @@ func TestFullNewProjectRestore(t *testing.T) {
 
 func TestFullDestructiveRestoreAndRollback(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
-	snap := h.capture()
-	atSnapshot := h.dump(h.db)
-	h.change(2)
+	h := newWorkingHarness(t)
+	snap, atSnapshot := h.snapshotDumpThenChange()
 	beforeRestore := h.dump(h.db)
 	checksumBefore := h.checksum(h.db)
 
-	tk := h.waitFinal(h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{}).ID)
-	if tk.State != tickets.StateSucceeded {
-		t.Fatalf("restore %s: %s", tk.State, tk.Result.Message)
-	}
-	if got := h.dump(h.db); got != atSnapshot {
-		t.Fatalf("live database differs from the snapshot's source:\n%s", firstDiff(atSnapshot, got))
-	}
+	tk := h.restore(snap, full, tickets.ModeDestructive, tickets.Options{})
+	wantState(t, tk, tickets.StateSucceeded, "restore")
+	h.wantLiveDump(atSnapshot, "now")
 	kept := tk.Result.KeptDatabase
 	if kept == "" || h.dump(kept) != beforeRestore {
 		t.Fatalf("kept database %q does not hold the state before the restore", kept)
@@ -102,27 +86,20 @@ func TestFullDestructiveRestoreAndRollback(t *testing.T) {
 	}
 
 	tk = h.rollback(tk.ID)
-	if tk.State != tickets.StateRolledBack {
-		t.Fatalf("rollback: %s %+v", tk.State, tk.Result)
-	}
-	if h.checksum(h.db) != checksumBefore {
-		t.Fatal("rollback did not bring back the database as it was before the restore")
-	}
+	wantState(t, tk, tickets.StateRolledBack, "rollback")
+	h.wantLive(checksumBefore, "rollback did not bring back the database as it was before the restore")
 }
 
 func TestTablesNewProjectRestore(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
+	h := newWorkingHarness(t)
 	snap := h.capture()
 	want := h.dump(h.db, "public.orders")
 	h.change(2)
 
-	scope := tickets.Scope{Kind: tickets.ScopeTables, Tables: []string{"public.orders"}}
-	tk := h.waitFinal(h.ticket(snap, scope, tickets.ModeNewProject, tickets.Options{}).ID)
-	if tk.State != tickets.StateSucceeded {
-		t.Fatalf("restore %s: %s", tk.State, tk.Result.Message)
-	}
+	scope := ordersScope
+	tk := h.restore(snap, scope, tickets.ModeNewProject, tickets.Options{})
+	wantState(t, tk, tickets.StateSucceeded, "restore")
 	newDB := tk.Result.TargetDatabase
 	if got := h.dump(newDB, "public.orders"); got != stripFK(want) {
 		t.Fatalf("restored public.orders differs from pg_dump -t of the source:\n%s", firstDiff(stripFK(want), got))
@@ -143,8 +120,7 @@ func TestTablesNewProjectRestore(t *testing.T) {
 
 func TestTablesDestructiveRestoreAndRollback(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
+	h := newWorkingHarness(t)
 	snap := h.capture()
 	ordersAtSnapshot := h.tableDigest("public.orders")
 	h.change(2)
@@ -154,11 +130,9 @@ func TestTablesDestructiveRestoreAndRollback(t *testing.T) {
 		t.Fatal("the day's changes did not touch orders; the test proves nothing")
 	}
 
-	scope := tickets.Scope{Kind: tickets.ScopeTables, Tables: []string{"public.orders"}}
-	tk := h.waitFinal(h.ticket(snap, scope, tickets.ModeDestructive, tickets.Options{}).ID)
-	if tk.State != tickets.StateSucceeded {
-		t.Fatalf("restore %s: %s", tk.State, tk.Result.Message)
-	}
+	scope := ordersScope
+	tk := h.restore(snap, scope, tickets.ModeDestructive, tickets.Options{})
+	wantState(t, tk, tickets.StateSucceeded, "restore")
 	if h.tableDigest("public.orders") != ordersAtSnapshot {
 		t.Fatal("public.orders does not hold the snapshot's rows")
 	}
@@ -169,9 +143,7 @@ func TestTablesDestructiveRestoreAndRollback(t *testing.T) {
 		t.Fatalf("result lacks rows before/after or the kept copy: %+v", tk.Result)
 	}
 	tk = h.rollback(tk.ID)
-	if tk.State != tickets.StateRolledBack {
-		t.Fatalf("rollback: %s %+v", tk.State, tk.Result)
-	}
+	wantState(t, tk, tickets.StateRolledBack, "rollback")
 	if h.tableDigest("public.orders") != ordersBefore {
 		t.Fatal("rollback did not put the rows back")
 	}
@@ -179,40 +151,31 @@ func TestTablesDestructiveRestoreAndRollback(t *testing.T) {
 
 func TestTablesDestructiveRefusesChangedColumns(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
+	h := newWorkingHarness(t)
 	snap := h.capture()
 	h.exec(`ALTER TABLE public.orders ADD COLUMN coupon text`)
 	before := h.checksum(h.db)
-	scope := tickets.Scope{Kind: tickets.ScopeTables, Tables: []string{"public.orders"}}
-	tk := h.waitFinal(h.ticket(snap, scope, tickets.ModeDestructive, tickets.Options{}).ID)
+	scope := ordersScope
+	tk := h.restore(snap, scope, tickets.ModeDestructive, tickets.Options{})
 	if tk.State != tickets.StateFailed || !strings.Contains(tk.Result.Message, `column "coupon" (text) is in the live table, not in the snapshot`) {
 		t.Fatalf("want a failure with a readable column diff, got %s: %+v", tk.State, tk.Result)
 	}
-	if h.checksum(h.db) != before {
-		t.Fatal("live database changed by a refused restore")
-	}
+	h.wantLive(before, "live database changed by a refused restore")
 }
 
 func TestTablesDestructiveRefusesDanglingRowsUnlessAllowed(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
-	snap := h.capture()
-	h.change(2) // users of day 2 have orders and objects; restoring users drops them
-	before := h.checksum(h.db)
+	h, snap, before := newChangedHarness(t) // users of day 2 have orders and objects; restoring users drops them
 	scope := tickets.Scope{Kind: tickets.ScopeTables, Tables: []string{"auth.users"}}
-	tk := h.waitFinal(h.ticket(snap, scope, tickets.ModeDestructive, tickets.Options{}).ID)
+	tk := h.restore(snap, scope, tickets.ModeDestructive, tickets.Options{})
 	if tk.State != tickets.StateFailed || !strings.Contains(tk.Result.Message, "point at missing rows of auth.users") {
 		t.Fatalf("want a failure listing dangling references, got %s: %+v", tk.State, tk.Result)
 	}
-	if h.checksum(h.db) != before {
-		t.Fatal("live database changed by a refused restore")
-	}
+	h.wantLive(before, "live database changed by a refused restore")
 	if _, err := tickets.Retry(context.Background(), h.pool, h.operator, tk.ID); err != nil {
 		t.Fatal(err)
 	}
-	allowed := h.waitFinal(h.ticket(snap, scope, tickets.ModeDestructive, tickets.Options{AllowDangling: true}).ID)
+	allowed := h.restore(snap, scope, tickets.ModeDestructive, tickets.Options{AllowDangling: true})
 	if allowed.State != tickets.StateSucceeded || len(allowed.Result.Warnings) == 0 {
 		t.Fatalf("with the option the restore should succeed and list the references: %s %+v", allowed.State, allowed.Result)
 	}
@@ -220,8 +183,7 @@ func TestTablesDestructiveRefusesDanglingRowsUnlessAllowed(t *testing.T) {
 
 func TestCorruptSnapshotFailsBeforeAnythingChanges(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
+	h := newWorkingHarness(t)
 	h.change(2)
 	before := h.checksum(h.db)
 	ctx := context.Background()
@@ -238,7 +200,7 @@ func TestCorruptSnapshotFailsBeforeAnythingChanges(t *testing.T) {
 		if _, err := h.deps.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: &h.cfg.S3.Bucket, Key: &snap.Key, Body: strings.NewReader(string(whole[:len(whole)/2]))}); err != nil {
 			t.Fatal(err)
 		}
-		tk := h.waitFinal(h.ticket(snap, full, mode, tickets.Options{}).ID)
+		tk := h.restore(snap, full, mode, tickets.Options{})
 		// The cheap check refuses the cut object by its size before any download.
 		if tk.State != tickets.StateFailed || !strings.Contains(tk.Result.Message, "cut short or replaced") {
 			t.Fatalf("%s restore of a truncated dump: %s %+v", mode, tk.State, tk.Result)

@@ -17,13 +17,12 @@ import (
 // still holds the newer restore and the older one's kept copy is still there.
 func TestRollbackWorkerRefusesAnOlderRestore(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
+	h := newWorkingHarness(t)
 	first := h.capture()
 	h.change(2)
 	second := h.capture()
-	older := h.waitFinal(h.ticket(first, full, tickets.ModeDestructive, tickets.Options{}).ID)
-	newer := h.waitFinal(h.ticket(second, full, tickets.ModeDestructive, tickets.Options{}).ID)
+	older := h.restore(first, full, tickets.ModeDestructive, tickets.Options{})
+	newer := h.restore(second, full, tickets.ModeDestructive, tickets.Options{})
 	if older.State != tickets.StateSucceeded || newer.State != tickets.StateSucceeded {
 		t.Fatalf("restores: %s %+v; %s %+v", older.State, older.Result, newer.State, newer.Result)
 	}
@@ -39,9 +38,7 @@ func TestRollbackWorkerRefusesAnOlderRestore(t *testing.T) {
 	if got.State != tickets.StateSucceeded || !strings.Contains(got.Result.RollbackError, fmt.Sprintf("roll back ticket #%d first", newer.ID)) {
 		t.Fatalf("rollback of the older restore: %s %q", got.State, got.Result.RollbackError)
 	}
-	if h.checksum(h.db) != live {
-		t.Fatal("a refused rollback changed live")
-	}
+	h.wantLive(live, "a refused rollback changed live")
 	if !h.databaseExists(older.Result.KeptDatabase) {
 		t.Fatal("a refused rollback touched the older restore's kept copy")
 	}

@@ -14,16 +14,8 @@ import (
 // restore of another table has table data worth skipping.
 func (h *harness) addBulk() {
 	h.t.Helper()
-	ctx := context.Background()
-	conn, err := h.cl.Connect(ctx, h.db)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE TABLE public.bulk AS
-		SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS body FROM generate_series(1, 150000) g`); err != nil {
-		h.t.Fatal(err)
-	}
+	h.exec(`CREATE TABLE public.bulk AS
+		SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS body FROM generate_series(1, 150000) g`)
 }
 
 // threadHas reports whether the ticket's thread has a system entry with subject.
@@ -55,14 +47,12 @@ func TestTablesRestoreThroughTheAccessIndex(t *testing.T) {
 	want := stripFK(h.dump(h.db, "public.orders"))
 	ordersAtSnapshot := h.tableDigest("public.orders")
 	h.change(2)
-	scope := tickets.Scope{Kind: tickets.ScopeTables, Tables: []string{"public.orders"}}
+	scope := ordersScope
 
 	newProject := func(what, note string) tickets.Ticket {
 		t.Helper()
-		tk := h.waitFinal(h.ticket(snap, scope, tickets.ModeNewProject, tickets.Options{}).ID)
-		if tk.State != tickets.StateSucceeded {
-			t.Fatalf("%s: restore %s: %s", what, tk.State, tk.Result.Message)
-		}
+		tk := h.restore(snap, scope, tickets.ModeNewProject, tickets.Options{})
+		wantState(t, tk, tickets.StateSucceeded, what+": restore")
 		if got := h.dump(tk.Result.TargetDatabase, "public.orders"); got != want {
 			t.Fatalf("%s: restored public.orders differs from pg_dump -t of the source:\n%s", what, firstDiff(want, got))
 		}
@@ -91,10 +81,8 @@ func TestTablesRestoreThroughTheAccessIndex(t *testing.T) {
 		t.Error("no bytes recorded for the apply step")
 	}
 
-	tk := h.waitFinal(h.ticket(snap, scope, tickets.ModeDestructive, tickets.Options{}).ID)
-	if tk.State != tickets.StateSucceeded {
-		t.Fatalf("destructive: restore %s: %s", tk.State, tk.Result.Message)
-	}
+	tk := h.restore(snap, scope, tickets.ModeDestructive, tickets.Options{})
+	wantState(t, tk, tickets.StateSucceeded, "destructive: restore")
 	if h.tableDigest("public.orders") != ordersAtSnapshot || !h.threadHas(tk.ID, "ranged read of the snapshot") {
 		t.Fatal("destructive: public.orders does not hold the snapshot's rows, or the read was not ranged")
 	}

@@ -15,6 +15,11 @@ import (
 // database (a lost connection) the first time a ticket reaches step s, and
 // counts how often each ticket reached it.
 func (h *harness) cutLiveAt(s jobs.Step) (jobs.Deps, func(int64) int) {
+	return h.cutLiveAtNth(s, 1)
+}
+
+// cutLiveAtNth is cutLiveAt for the nth time a ticket reaches step s.
+func (h *harness) cutLiveAtNth(s jobs.Step, nth int) (jobs.Deps, func(int64) int) {
 	var mu sync.Mutex
 	seen := map[int64]int{}
 	deps := h.deps
@@ -26,7 +31,7 @@ func (h *harness) cutLiveAt(s jobs.Step) (jobs.Deps, func(int64) int) {
 		seen[ticket]++
 		n := seen[ticket]
 		mu.Unlock()
-		if n == 1 {
+		if n == nth {
 			h.adminExec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '` + h.db + `' AND pid <> pg_backend_pid()`)
 		}
 		return nil
@@ -43,30 +48,18 @@ func TestStagedReviewConfirmedSurvivesLostConnection(t *testing.T) {
 	h := newHarness(t)
 	deps, reached := h.cutLiveAt(jobs.StepBackedUp)
 	h.startRiverWith(deps)
-	ctx := context.Background()
-	tk, _, deleted, _ := stagedFixture(h)
-	rv := waitReview(h, tk.ID)
-	if _, err := tickets.StagedReviewConfirm(ctx, h.pool, h.approver, tk.ID, tickets.ReviewDecision{Digest: rv.Digest(), ConfirmRef: h.ref}); err != nil {
+	s := h.pauseStaged()
+	if err := h.confirmReview(h.approver, s.tk.ID, s.rv.Digest(), h.ref); err != nil {
 		t.Fatal(err)
 	}
-	tk = h.waitFinal(tk.ID)
-	if tk.State != tickets.StateSucceeded {
-		t.Fatalf("after the lost connection: %s %q", tk.State, tk.Result.Message)
-	}
+	tk := h.waitFinal(s.tk.ID)
+	wantState(t, tk, tickets.StateSucceeded, "after the lost connection")
 	if n := reached(tk.ID); n < 2 {
 		t.Fatalf("the confirmed cut-over was not retried (backup step reached %d times)", n)
 	}
-	for _, s := range tk.Result.Steps {
-		if s.Step == "apply" {
-			t.Errorf("the retry restored the snapshot again: %+v", tk.Result.Steps)
-		}
-	}
-	for _, k := range deleted {
-		if n := liveQuery[int64](h, h.db, `SELECT count(*) FROM storage.objects WHERE id = `+strings.TrimPrefix(k, "id=")); n != 1 {
-			t.Errorf("deleted row %s did not come back", k)
-		}
-	}
-	if h.databaseExists(rv.StagingDatabase) {
+	noSecondApply(t, tk, "the retry restored the snapshot again")
+	deletedBack(h, s.deleted)
+	if h.databaseExists(s.rv.StagingDatabase) {
 		t.Error("the reviewed copy was left behind")
 	}
 }
@@ -77,12 +70,28 @@ func fullStagedFixture(h *harness) (tickets.Ticket, []string, []string, []string
 	h.t.Helper()
 	snap := h.capture()
 	atSnapshot := h.tableDigest("storage.objects")
-	free := `SELECT id FROM storage.objects WHERE id NOT IN (SELECT object_id FROM ai.documents WHERE object_id IS NOT NULL) ORDER BY id`
-	deleted := liveQuery[[]int64](h, h.db, `WITH d AS (DELETE FROM storage.objects WHERE id IN (`+free+` LIMIT 2) RETURNING id) SELECT array_agg(id ORDER BY id) FROM d`)
-	inserted := liveQuery[[]int64](h, h.db, `WITH i AS (INSERT INTO storage.objects (path) VALUES ('new/1'), ('new/2') RETURNING id) SELECT array_agg(id ORDER BY id) FROM i`)
-	updated := liveQuery[[]int64](h, h.db, `WITH u AS (UPDATE storage.objects SET path = path || '.changed' WHERE id = (`+free+` LIMIT 1) RETURNING id) SELECT array_agg(id) FROM u`)
+	inserted, deleted, updated := changeObjects(h)
 	tk := h.ticket(snap, tickets.Scope{Kind: tickets.ScopeFull}, tickets.ModeDestructive, tickets.Options{StagedReviewFull: true})
-	return tk, idKeys(inserted), idKeys(deleted), idKeys(updated), atSnapshot
+	return tk, inserted, deleted, updated, atSnapshot
+}
+
+// fullStagedPause is fullStagedFixture's restore paused for its review:
+// a stagedPause whose liveBefore is live's checksum, and the digest of
+// storage.objects at the snapshot.
+type fullStagedPause struct {
+	stagedPause
+	atSnapshot string
+}
+
+// pauseFullStaged makes fullStagedFixture's ticket (River must be running)
+// and waits for its review.
+func (h *harness) pauseFullStaged() fullStagedPause {
+	h.t.Helper()
+	var s fullStagedPause
+	s.tk, s.inserted, s.deleted, s.updated, s.atSnapshot = fullStagedFixture(h)
+	s.liveBefore = h.checksum(h.db)
+	s.rv = waitReview(h, s.tk.ID)
+	return s
 }
 
 // TestStagedReviewFullRestore: a full destructive restore with its staged
@@ -93,12 +102,9 @@ func fullStagedFixture(h *harness) (tickets.Ticket, []string, []string, []string
 // snapshot.
 func TestStagedReviewFullRestore(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
-	ctx := context.Background()
-	tk, inserted, deleted, updated, atSnapshot := fullStagedFixture(h)
-	before := h.checksum(h.db)
-	rv := waitReview(h, tk.ID)
+	h := newWorkingHarness(t)
+	s := h.pauseFullStaged()
+	tk, rv, before := s.tk, s.rv, s.liveBefore
 	tables := liveQuery[int64](h, h.db, `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'`)
 	if int64(len(rv.Tables)) != tables {
@@ -106,7 +112,7 @@ func TestStagedReviewFullRestore(t *testing.T) {
 	}
 	for _, r := range rv.Tables {
 		if r.Table == "storage.objects" {
-			if !slices.Equal(r.OnlyLive.Samples, inserted) || !slices.Equal(r.OnlySnapshot.Samples, deleted) || !slices.Equal(r.Differ.Samples, updated) {
+			if !slices.Equal(r.OnlyLive.Samples, s.inserted) || !slices.Equal(r.OnlySnapshot.Samples, s.deleted) || !slices.Equal(r.Differ.Samples, s.updated) {
 				t.Errorf("storage.objects: %+v", r)
 			}
 		} else if r.OnlyLive.Count+r.OnlySnapshot.Count+r.Differ.Count != 0 || len(r.Schema) != 0 {
@@ -116,22 +122,16 @@ func TestStagedReviewFullRestore(t *testing.T) {
 	if h.checksum(h.db) != before || !h.databaseExists(rv.StagingDatabase) {
 		t.Fatal("live changed while paused, or the copy is gone")
 	}
-	if _, err := tickets.StagedReviewConfirm(ctx, h.pool, h.operator, tk.ID, tickets.ReviewDecision{Digest: rv.Digest(), ConfirmRef: h.ref}); err == nil {
+	if err := h.confirmReview(h.operator, tk.ID, rv.Digest(), h.ref); err == nil {
 		t.Error("the preparer confirmed")
 	}
-	if _, err := tickets.StagedReviewConfirm(ctx, h.pool, h.approver, tk.ID, tickets.ReviewDecision{Digest: rv.Digest(), ConfirmRef: h.ref}); err != nil {
+	if err := h.confirmReview(h.approver, tk.ID, rv.Digest(), h.ref); err != nil {
 		t.Fatal(err)
 	}
 	tk = h.waitFinal(tk.ID)
-	if tk.State != tickets.StateSucceeded {
-		t.Fatalf("after confirmation: %s %q", tk.State, tk.Result.Message)
-	}
-	for _, s := range tk.Result.Steps {
-		if s.Step == "apply" {
-			t.Errorf("the confirmed run applied the dump again: %+v", tk.Result.Steps)
-		}
-	}
-	if h.tableDigest("storage.objects") != atSnapshot {
+	wantState(t, tk, tickets.StateSucceeded, "after confirmation")
+	noSecondApply(t, tk, "the confirmed run applied the dump again")
+	if h.tableDigest("storage.objects") != s.atSnapshot {
 		t.Error("live does not hold the snapshot's rows after the cut-over")
 	}
 }
@@ -140,12 +140,10 @@ func TestStagedReviewFullRestore(t *testing.T) {
 // drops the copy; live is byte-identical.
 func TestStagedReviewFullRestoreAbandon(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
-	tk, _, _, _, _ := fullStagedFixture(h)
-	before := h.checksum(h.db)
-	rv := waitReview(h, tk.ID)
-	if _, err := tickets.StagedReviewAbandon(context.Background(), h.pool, h.operator, tk.ID, tickets.ReviewDecision{Digest: rv.Digest()}); err != nil {
+	h := newWorkingHarness(t)
+	s := h.pauseFullStaged()
+	tk, rv, before := s.tk, s.rv, s.liveBefore
+	if err := h.abandonReview(tk.ID, rv.Digest()); err != nil {
 		t.Fatal(err)
 	}
 	tk = h.waitFinal(tk.ID)

@@ -17,14 +17,9 @@ import (
 // cut-over; then the rollback's steps, with the aside copy.
 func TestStepLogRecordsEachStep(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
-	snap := h.capture()
-	h.change(2)
-	tk := h.waitFinal(h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{}).ID)
-	if tk.State != tickets.StateSucceeded {
-		t.Fatalf("restore: %s %+v", tk.State, tk.Result)
-	}
+	h, snap, _ := newChangedHarness(t)
+	tk := h.restore(snap, full, tickets.ModeDestructive, tickets.Options{})
+	wantState(t, tk, tickets.StateSucceeded, "restore")
 	if rb := h.rollback(tk.ID); rb.State != tickets.StateRolledBack {
 		t.Fatalf("rollback: %s %+v", rb.State, rb.Result)
 	}

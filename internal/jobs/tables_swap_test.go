@@ -41,8 +41,7 @@ func liveQuery[T any](h *harness, db, sql string, args ...any) T {
 //     how many, and the next insert gets a fresh id.
 func TestTablesSwapKeepsBackupOutsideAndRollbackKeepsWritesSince(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
+	h := newWorkingHarness(t)
 	ctx := context.Background()
 	snap := h.capture()
 	// Changes since the snapshot that leave no reference dangling.
@@ -52,10 +51,8 @@ func TestTablesSwapKeepsBackupOutsideAndRollbackKeepsWritesSince(t *testing.T) {
 	eventsBefore := h.tableDigest("public.events")
 
 	scope := tickets.Scope{Kind: tickets.ScopeTables, Tables: []string{"storage.objects", "public.events"}}
-	tk := h.waitFinal(h.ticket(snap, scope, tickets.ModeDestructive, tickets.Options{}).ID)
-	if tk.State != tickets.StateSucceeded {
-		t.Fatalf("restore %s: %s", tk.State, tk.Result.Message)
-	}
+	tk := h.restore(snap, scope, tickets.ModeDestructive, tickets.Options{})
+	wantState(t, tk, tickets.StateSucceeded, "restore")
 	if h.tableDigest("storage.objects") == objectsBefore {
 		t.Fatal("the restore did not change storage.objects; the test proves nothing")
 	}
@@ -89,9 +86,7 @@ func TestTablesSwapKeepsBackupOutsideAndRollbackKeepsWritesSince(t *testing.T) {
 	if tk.State == tickets.StateRolledBack || !strings.Contains(tk.Result.RollbackError, "ai.documents") {
 		t.Fatalf("rollback with a document pointing at a new object: want a refusal naming ai.documents, got %s %q", tk.State, tk.Result.RollbackError)
 	}
-	if h.checksum(h.db) != beforeRefused {
-		t.Fatal("a refused rollback changed the live database")
-	}
+	h.wantLive(beforeRefused, "a refused rollback changed the live database")
 
 	// The refused rollback's job ends after the ticket records the refusal;
 	// a new rollback may be requested once it has.
@@ -102,9 +97,7 @@ func TestTablesSwapKeepsBackupOutsideAndRollbackKeepsWritesSince(t *testing.T) {
 	h.waitJobFinalized(jobID)
 	h.exec(`DELETE FROM ai.documents WHERE object_id = ` + itoa(newObj))
 	tk = h.rollback(tk.ID)
-	if tk.State != tickets.StateRolledBack {
-		t.Fatalf("rollback: %s %q", tk.State, tk.Result.RollbackError)
-	}
+	wantState(t, tk, tickets.StateRolledBack, "rollback")
 	if h.tableDigest("storage.objects") != objectsBefore || h.tableDigest("public.events") != eventsBefore {
 		t.Fatal("rollback did not put the rows back")
 	}
@@ -127,17 +120,12 @@ func TestTablesSwapKeepsBackupOutsideAndRollbackKeepsWritesSince(t *testing.T) {
 // when.
 func TestFullRollbackNamesWhereLaterWritesAreKept(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
+	h := newWorkingHarness(t)
 	snap := h.capture()
-	tk := h.waitFinal(h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{}).ID)
-	if tk.State != tickets.StateSucceeded {
-		t.Fatalf("restore %s: %s", tk.State, tk.Result.Message)
-	}
+	tk := h.restore(snap, full, tickets.ModeDestructive, tickets.Options{})
+	wantState(t, tk, tickets.StateSucceeded, "restore")
 	tk = h.rollback(tk.ID)
-	if tk.State != tickets.StateRolledBack {
-		t.Fatalf("rollback: %s %+v", tk.State, tk.Result)
-	}
+	wantState(t, tk, tickets.StateRolledBack, "rollback")
 	aside := h.db + "_rb_t" + itoa(tk.ID)
 	if tk.Result.RollbackKept != aside || tk.Result.RollbackKeptUntil == nil || !strings.Contains(tk.Result.RollbackSummary, "kept as "+aside+" until") {
 		t.Fatalf("rollback result does not name %s and its retention: %+v", aside, tk.Result)
@@ -175,8 +163,7 @@ func (h *harness) ownByRole() string {
 // is gone, the restore succeeds.
 func TestTablesSwapWaitsForLocksAndSurvivesItsSessionKilled(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
+	h := newWorkingHarness(t)
 	ctx := context.Background()
 	snap := h.capture()
 	atSnapshot := h.tableDigest("storage.objects")
@@ -240,12 +227,8 @@ func TestTablesSwapWaitsForLocksAndSurvivesItsSessionKilled(t *testing.T) {
 		}
 	}
 	tk = h.waitFinal(tk.ID)
-	if tk.State != tickets.StateFailed {
-		t.Fatalf("restore whose swap session was killed: %s %+v", tk.State, tk.Result)
-	}
-	if h.checksum(h.db) != before {
-		t.Fatal("the live database changed although the swap's session was killed")
-	}
+	wantState(t, tk, tickets.StateFailed, "restore whose swap session was killed")
+	h.wantLive(before, "the live database changed although the swap's session was killed")
 	if err := htx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -259,12 +242,8 @@ func TestTablesSwapWaitsForLocksAndSurvivesItsSessionKilled(t *testing.T) {
 	if _, err := tickets.Approve(ctx, h.pool, h.river, h.approver, tk.ID, h.ref); err != nil {
 		t.Fatal(err)
 	}
-	tk = h.wait(tk.ID, 3*time.Minute, func(tk tickets.Ticket) bool {
-		return tk.State == tickets.StateSucceeded || tk.State == tickets.StateFailed
-	})
-	if tk.State != tickets.StateSucceeded {
-		t.Fatalf("retried restore: %s %+v", tk.State, tk.Result)
-	}
+	tk = h.waitEnded(tk.ID, 3*time.Minute)
+	wantState(t, tk, tickets.StateSucceeded, "retried restore")
 	if h.tableDigest("storage.objects") != atSnapshot {
 		t.Fatal("storage.objects does not hold the snapshot's rows after the retry")
 	}

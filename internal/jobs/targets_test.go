@@ -110,21 +110,12 @@ func (h *harness) activeRecords(ticket int64) []tickets.DatabaseRecord {
 // whose names come from this harness's live database or ref.
 func (h *harness) derivedDatabases() []string {
 	h.t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, h.cfg.ProjectsAdminURL)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	var names []string
 	prefix := h.db[:15] // proj_<10 hex>, the random part
-	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE left(datname, 15) = $1 AND datname <> $2 ORDER BY 1`, prefix, h.db)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	h.onAdmin(func(ctx context.Context, conn *pgx.Conn) (err error) {
+		names, err = column[string](ctx, conn, `SELECT datname FROM pg_database WHERE left(datname, 15) = $1 AND datname <> $2 ORDER BY 1`, prefix, h.db)
+		return err
+	})
 	return names
 }
 
@@ -135,18 +126,7 @@ func (h *harness) derivedDatabases() []string {
 // left on the cluster. Then the restore runs clean and succeeds.
 func TestLongRefRestoresAllKindsAndSurvivesFaults(t *testing.T) {
 	t.Parallel()
-	tablesScope := tickets.Scope{Kind: tickets.ScopeTables, Tables: []string{"public.orders"}}
-	kinds := []struct {
-		name  string
-		scope tickets.Scope
-		mode  tickets.Mode
-	}{
-		{"full_destructive", full, tickets.ModeDestructive},
-		{"full_new_project", full, tickets.ModeNewProject},
-		{"tables_destructive", tablesScope, tickets.ModeDestructive},
-		{"tables_new_project", tablesScope, tickets.ModeNewProject},
-	}
-	for _, k := range kinds {
+	for _, k := range everyKind(ordersScope) {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
 			h := newHarnessRef(t, longRef())
@@ -155,9 +135,8 @@ func TestLongRefRestoresAllKindsAndSurvivesFaults(t *testing.T) {
 			}
 			h.dropRecordedAtEnd()
 			f := h.startWithFaults()
-			snap := h.capture()
-			h.change(2)
-			before, ordersBefore := h.checksum(h.db), h.tableDigest("public.orders")
+			snap, before := h.snapshotThenChange()
+			ordersBefore := h.tableDigest("public.orders")
 
 			for _, step := range []jobs.Step{jobs.StepPrepared, jobs.StepApplied, jobs.StepVerified} {
 				tk := h.queued(snap, k.scope, k.mode, f, step)
@@ -179,10 +158,8 @@ func TestLongRefRestoresAllKindsAndSurvivesFaults(t *testing.T) {
 				}
 			}
 
-			tk := h.waitFinal(h.ticket(snap, k.scope, k.mode, tickets.Options{}).ID)
-			if tk.State != tickets.StateSucceeded {
-				t.Fatalf("clean restore: %s %+v", tk.State, tk.Result)
-			}
+			tk := h.restore(snap, k.scope, k.mode, tickets.Options{})
+			wantState(t, tk, tickets.StateSucceeded, "clean restore")
 			for _, r := range h.activeRecords(tk.ID) {
 				if len(r.Name) > cluster.MaxIdentifierBytes || len(r.Schema) > cluster.MaxIdentifierBytes || r.Schema == "" && r.Name == h.db {
 					t.Fatalf("record %v: too long or the live name", r)
@@ -193,9 +170,7 @@ func TestLongRefRestoresAllKindsAndSurvivesFaults(t *testing.T) {
 				if tr := tk.TargetRef(); len(tr) > 63 || !h.databaseExists(tk.Result.TargetDatabase) {
 					t.Fatalf("new project %q at %q missing", tr, tk.Result.TargetDatabase)
 				}
-				if h.checksum(h.db) != before {
-					t.Fatal("a new-project restore changed the live database")
-				}
+				h.wantLive(before, "a new-project restore changed the live database")
 			case k.scope.Kind == tickets.ScopeFull:
 				if tk.Result.KeptDatabase != cluster.KeptName(h.db, tk.ID) || h.checksum(tk.Result.KeptDatabase) != before {
 					t.Fatalf("kept copy %q does not hold the live state", tk.Result.KeptDatabase)
@@ -203,9 +178,7 @@ func TestLongRefRestoresAllKindsAndSurvivesFaults(t *testing.T) {
 			}
 			if k.mode == tickets.ModeDestructive {
 				rb := h.rollback(tk.ID)
-				if rb.State != tickets.StateRolledBack {
-					t.Fatalf("rollback: %s %+v", rb.State, rb.Result)
-				}
+				wantState(t, rb, tickets.StateRolledBack, "rollback")
 				if k.scope.Kind == tickets.ScopeFull && h.checksum(h.db) != before || h.tableDigest("public.orders") != ordersBefore {
 					t.Fatal("rollback did not bring the live database back")
 				}
@@ -262,9 +235,7 @@ func TestUnrecordedNamesAreNeverDropped(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t)
-			snap := h.capture()
-			h.change(2)
-			before := h.checksum(h.db)
+			snap, before := h.snapshotThenChange()
 			ctx := context.Background()
 			opts := c.opts
 			if opts.TargetRef != "" {
@@ -303,9 +274,7 @@ func TestUnrecordedNamesAreNeverDropped(t *testing.T) {
 			if err := conn.QueryRow(ctx, `SELECT answer FROM precious`).Scan(&n); err != nil || n != 42 {
 				t.Fatalf("database %s was changed: %d %v", db, n, err)
 			}
-			if h.checksum(h.db) != before {
-				t.Fatal("the live database changed")
-			}
+			h.wantLive(before, "the live database changed")
 			if left := h.activeRecords(tk.ID); len(left) != 0 {
 				t.Fatalf("the refused restore recorded %v", left)
 			}
@@ -319,15 +288,9 @@ func TestUnrecordedNamesAreNeverDropped(t *testing.T) {
 // the right data back.
 func TestKeptCopyCannotBeATarget(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
-	snap := h.capture()
-	h.change(2)
-	before := h.checksum(h.db)
-	tk := h.waitFinal(h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{}).ID)
-	if tk.State != tickets.StateSucceeded {
-		t.Fatalf("restore: %s %+v", tk.State, tk.Result)
-	}
+	h, snap, before := newChangedHarness(t)
+	tk := h.restore(snap, full, tickets.ModeDestructive, tickets.Options{})
+	wantState(t, tk, tickets.StateSucceeded, "restore")
 	ctx := context.Background()
 	cat := tickets.SnapshotCatalogOn(h.pool, h.cl)
 	attack, err := tickets.Create(ctx, h.pool, cat, h.operator, tickets.NewTicket{Source: tickets.SourcePortal,

@@ -91,7 +91,6 @@ func TestUndeleteStagedReviewExactDryRunThenMerge(t *testing.T) {
 	logs := newLogCount(testenv.Logger(t).Handler())
 	h.deps.Log = slog.New(logs)
 	h.startRiver()
-	ctx := context.Background()
 	snap, gone, changed, total := reviewFixture(h)
 	liveBefore := h.tableDigest("public.orders")
 	tk := h.ticket(snap, ordersScope, tickets.ModeUndelete, tickets.Options{StagedReview: true})
@@ -125,10 +124,10 @@ func TestUndeleteStagedReviewExactDryRunThenMerge(t *testing.T) {
 		t.Fatal("live changed while paused")
 	}
 	// Refused: the preparer (the other refusals: the next test).
-	if _, err := tickets.StagedReviewConfirm(ctx, h.pool, h.operator, tk.ID, tickets.ReviewDecision{Digest: rv.Digest(), ConfirmRef: h.ref}); !errors.As(err, new(*tickets.PermissionError)) {
+	if err := h.confirmReview(h.operator, tk.ID, rv.Digest(), h.ref); !errors.As(err, new(*tickets.PermissionError)) {
 		t.Errorf("operator confirms: %v", err)
 	}
-	if _, err := tickets.StagedReviewConfirm(ctx, h.pool, h.approver, tk.ID, tickets.ReviewDecision{Digest: rv.Digest(), ConfirmRef: h.ref}); err != nil {
+	if err := h.confirmReview(h.approver, tk.ID, rv.Digest(), h.ref); err != nil {
 		t.Fatal(err)
 	}
 	tk = h.waitFinal(tk.ID)
@@ -139,11 +138,7 @@ func TestUndeleteStagedReviewExactDryRunThenMerge(t *testing.T) {
 	if u.Inserted != 4 || u.Conflicts != 2 || u.Unchanged != total-6 || !strings.Contains(tk.Result.Message, "The merge's counts are those of the staged review.") {
 		t.Fatalf("merge: %+v %q", u, tk.Result.Message)
 	}
-	for _, s := range tk.Result.Steps {
-		if s.Step == "apply" {
-			t.Errorf("the confirmed run restored the snapshot again: %+v", tk.Result.Steps)
-		}
-	}
+	noSecondApply(t, tk, "the confirmed run restored the snapshot again")
 	if got := liveInts(h, `SELECT id FROM public.orders WHERE id = ANY($1) ORDER BY id`, gone); !slices.Equal(got, gone) {
 		t.Errorf("rows back: %v, want %v", got, gone)
 	}
@@ -163,9 +158,7 @@ func TestUndeleteStagedReviewExactDryRunThenMerge(t *testing.T) {
 // deleted), so the merge inserts 3 and the result shows both counts.
 func TestUndeleteStagedReviewRefusesStaleAndShowsMovedLive(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
-	ctx := context.Background()
+	h := newWorkingHarness(t)
 	snap, gone, changed, _ := reviewFixture(h)
 	same := liveInts(h, `SELECT id FROM public.orders WHERE id > $1 ORDER BY id LIMIT 1`, changed[1])[0]
 	keys := []string{itoa(gone[0]), itoa(gone[1]), itoa(changed[0]), itoa(same)}
@@ -177,23 +170,21 @@ func TestUndeleteStagedReviewRefusesStaleAndShowsMovedLive(t *testing.T) {
 		r.Same != 1 || r.OnlyLive.Count != 0 || !strings.Contains(r.Limited, "4 listed key") {
 		t.Fatalf("dry run limited to the keys: %+v", r)
 	}
-	if _, err := tickets.StagedReviewConfirm(ctx, h.pool, h.approver, tk.ID, tickets.ReviewDecision{Digest: rv.Digest(), ConfirmRef: "other-ref"}); !errors.As(err, new(*tickets.ValidationError)) {
+	if err := h.confirmReview(h.approver, tk.ID, rv.Digest(), "other-ref"); !errors.As(err, new(*tickets.ValidationError)) {
 		t.Errorf("wrong ref: %v", err)
 	}
 	forged := rv
 	forged.Tables = slices.Clone(rv.Tables)
 	forged.Tables[0].Differ.Count = 0 // the page of a review with other counts
-	if _, err := tickets.StagedReviewConfirm(ctx, h.pool, h.approver, tk.ID, tickets.ReviewDecision{Digest: forged.Digest(), ConfirmRef: h.ref}); !errors.Is(err, tickets.ErrReviewChanged) {
+	if err := h.confirmReview(h.approver, tk.ID, forged.Digest(), h.ref); !errors.Is(err, tickets.ErrReviewChanged) {
 		t.Errorf("digest of other counts: %v", err)
 	}
 	h.exec(`DELETE FROM public.orders WHERE id = ` + itoa(same)) // live moves after the review
-	if _, err := tickets.StagedReviewConfirm(ctx, h.pool, h.approver, tk.ID, tickets.ReviewDecision{Digest: rv.Digest(), ConfirmRef: h.ref}); err != nil {
+	if err := h.confirmReview(h.approver, tk.ID, rv.Digest(), h.ref); err != nil {
 		t.Fatal(err)
 	}
 	tk = h.waitFinal(tk.ID)
-	if tk.State != tickets.StateSucceeded {
-		t.Fatalf("merge: %s %q", tk.State, tk.Result.Message)
-	}
+	wantState(t, tk, tickets.StateSucceeded, "merge")
 	u := tk.Result.Undelete[0]
 	if u.Inserted != 3 || u.Conflicts != 1 || u.Unchanged != 0 {
 		t.Fatalf("merge counts: %+v", u)
@@ -212,9 +203,7 @@ func TestUndeleteStagedReviewRefusesStaleAndShowsMovedLive(t *testing.T) {
 // fails the ticket; live is byte-identical.
 func TestUndeleteStagedReviewAbandonLeavesLiveUntouched(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
-	ctx := context.Background()
+	h := newWorkingHarness(t)
 	snap, gone, changed, _ := reviewFixture(h)
 	liveBefore := h.tableDigest("public.orders")
 	tk := h.ticket(snap, ordersScope, tickets.ModeUndelete, tickets.Options{StagedReview: true,
@@ -223,7 +212,7 @@ func TestUndeleteStagedReviewAbandonLeavesLiveUntouched(t *testing.T) {
 	if r := rv.Tables[0]; r.OnlySnapshot.Count != 4 || !slices.Equal(r.OnlySnapshot.Samples, idKeys(gone)) || r.Differ.Count != 1 || r.Same != 0 {
 		t.Fatalf("filtered dry run: %+v", r)
 	}
-	if _, err := tickets.StagedReviewAbandon(ctx, h.pool, h.operator, tk.ID, tickets.ReviewDecision{Digest: rv.Digest()}); err != nil {
+	if err := h.abandonReview(tk.ID, rv.Digest()); err != nil {
 		t.Fatal(err)
 	}
 	tk = h.waitFinal(tk.ID)
@@ -241,12 +230,11 @@ func TestUndeleteStagedReviewAbandonLeavesLiveUntouched(t *testing.T) {
 // live is unchanged.
 func TestUndeleteStagedReviewForcedRowSecurityFailsClosed(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
+	h := newWorkingHarness(t)
 	snap, _, _, _ := reviewFixture(h)
 	h.exec(`ALTER TABLE public.orders FORCE ROW LEVEL SECURITY`)
 	liveBefore := h.tableDigest("public.orders")
-	tk := h.waitFinal(h.ticket(snap, ordersScope, tickets.ModeUndelete, tickets.Options{StagedReview: true}).ID)
+	tk := h.restore(snap, ordersScope, tickets.ModeUndelete, tickets.Options{StagedReview: true})
 	if tk.State != tickets.StateFailed || !strings.Contains(tk.Result.Message, "FORCE ROW LEVEL SECURITY") ||
 		!strings.Contains(tk.Result.Message, "public.orders") {
 		t.Fatalf("forced row security: %s %q", tk.State, tk.Result.Message)
@@ -267,38 +255,21 @@ func TestUndeleteStagedReviewForcedRowSecurityFailsClosed(t *testing.T) {
 func TestUndeleteStagedReviewConfirmedSurvivesLostConnection(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	ctx := context.Background()
-	var mu sync.Mutex
-	verified := map[int64]int{}
-	deps := h.deps
-	deps.StepHook = func(ctx context.Context, ticket int64, s jobs.Step) error {
-		if s != jobs.StepVerified {
-			return nil
-		}
-		mu.Lock()
-		verified[ticket]++
-		n := verified[ticket]
-		mu.Unlock()
-		if n == 2 { // the confirmed attempt, about to merge: cut live's sessions
-			h.adminExec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '` + h.db + `' AND pid <> pg_backend_pid()`)
-		}
-		return nil
-	}
+	// The confirmed attempt, about to merge (its second verified step): cut
+	// live's sessions.
+	deps, verified := h.cutLiveAtNth(jobs.StepVerified, 2)
 	h.startRiverWith(deps)
 	snap, gone, _, _ := reviewFixture(h)
 	tk := h.ticket(snap, ordersScope, tickets.ModeUndelete, tickets.Options{StagedReview: true})
 	rv := waitReview(h, tk.ID)
-	if _, err := tickets.StagedReviewConfirm(ctx, h.pool, h.approver, tk.ID, tickets.ReviewDecision{Digest: rv.Digest(), ConfirmRef: h.ref}); err != nil {
+	if err := h.confirmReview(h.approver, tk.ID, rv.Digest(), h.ref); err != nil {
 		t.Fatal(err)
 	}
 	tk = h.waitFinal(tk.ID)
 	if tk.State != tickets.StateSucceeded || tk.Result.Undelete[0].Inserted != 4 {
 		t.Fatalf("after the lost connection: %s %q", tk.State, tk.Result.Message)
 	}
-	mu.Lock()
-	n := verified[tk.ID]
-	mu.Unlock()
-	if n < 3 {
+	if n := verified(tk.ID); n < 3 {
 		t.Fatalf("the confirmed attempt was not retried (verified %d times)", n)
 	}
 	if _, retries, _ := h.jobMeta(rv.JobID); retries == "" {

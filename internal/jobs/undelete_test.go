@@ -3,8 +3,8 @@ package jobs_test
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,20 +19,11 @@ var ordersScope = tickets.Scope{Kind: tickets.ScopeTables, Tables: []string{"pub
 // liveInts reads a column of int64 from the live database.
 func liveInts(h *harness, sql string, args ...any) []int64 {
 	h.t.Helper()
-	ctx := context.Background()
-	conn, err := h.cl.Connect(ctx, h.db)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, sql, args...)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	v, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	var v []int64
+	h.onDB(h.db, func(ctx context.Context, conn *pgx.Conn) (err error) {
+		v, err = column[int64](ctx, conn, sql, args...)
+		return err
+	})
 	return v
 }
 
@@ -60,6 +51,23 @@ func undeleteFixture(h *harness) (snap snapshots.Snapshot, deleted, changed []in
 	return snap, deleted, changed
 }
 
+// deleteOrders captures a snapshot, then deletes live's n lowest orders and
+// returns the snapshot and their ids.
+func deleteOrders(h *harness, n int) (snapshots.Snapshot, []int64) {
+	h.t.Helper()
+	snap := h.capture()
+	gone := liveInts(h, `SELECT id FROM public.orders ORDER BY id LIMIT `+strconv.Itoa(n))
+	h.exec(`DELETE FROM public.orders WHERE id IN (` + joinInts(gone) + `)`)
+	return snap, gone
+}
+
+// undeleteRecord reads the state and recorded transaction id of the
+// ticket's undelete merge.
+func (h *harness) undeleteRecord(id int64) (state string, xid *int64, err error) {
+	err = h.pool.QueryRow(context.Background(), `SELECT state, xid FROM ticket_undeletes WHERE ticket_id = $1 AND op = 'restore'`, id).Scan(&state, &xid)
+	return state, xid, err
+}
+
 func joinInts(v []int64) string {
 	s := make([]string, len(v))
 	for i, n := range v {
@@ -76,15 +84,12 @@ func joinInts(v []int64) string {
 // rollback deletes exactly the 1,000.
 func TestUndeleteInsertsExactlyTheMissingRowsAndRollsThemBack(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
+	h := newWorkingHarness(t)
 	ctx := context.Background()
 	snap, deleted, changed := undeleteFixture(h)
 
-	tk := h.waitFinal(h.ticket(snap, ordersScope, tickets.ModeUndelete, tickets.Options{}).ID)
-	if tk.State != tickets.StateSucceeded {
-		t.Fatalf("undelete %s: %s", tk.State, tk.Result.Message)
-	}
+	tk := h.restore(snap, ordersScope, tickets.ModeUndelete, tickets.Options{})
+	wantState(t, tk, tickets.StateSucceeded, "undelete")
 	if len(tk.Result.Undelete) != 1 {
 		t.Fatalf("result: %+v", tk.Result)
 	}
@@ -118,9 +123,7 @@ func TestUndeleteInsertsExactlyTheMissingRowsAndRollsThemBack(t *testing.T) {
 
 	h.exec(`UPDATE public.orders SET tags = ARRAY['edited after the undelete'] WHERE id = ` + itoa(deleted[3]))
 	tk = h.rollback(tk.ID)
-	if tk.State != tickets.StateRolledBack {
-		t.Fatalf("rollback: %s %q", tk.State, tk.Result.RollbackError)
-	}
+	wantState(t, tk, tickets.StateRolledBack, "rollback")
 	if n := liveQuery[int64](h, h.db, `SELECT count(*) FROM public.orders`); n != 99010 {
 		t.Fatalf("orders after the rollback: %d, want 99010", n)
 	}
@@ -137,13 +140,12 @@ func TestUndeleteInsertsExactlyTheMissingRowsAndRollsThemBack(t *testing.T) {
 // naming both, and changes nothing.
 func TestUndeleteRollbackRefusesWhereNewRowsReferenceThem(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
+	h := newWorkingHarness(t)
 	snap := h.capture()
 	gone := liveInts(h, `SELECT id FROM storage.objects ORDER BY id LIMIT 3`)
 	h.exec(`DELETE FROM ai.documents WHERE object_id IN (` + joinInts(gone) + `); DELETE FROM storage.objects WHERE id IN (` + joinInts(gone) + `)`)
 	scope := tickets.Scope{Kind: tickets.ScopeTables, Tables: []string{"storage.objects"}}
-	tk := h.waitFinal(h.ticket(snap, scope, tickets.ModeUndelete, tickets.Options{}).ID)
+	tk := h.restore(snap, scope, tickets.ModeUndelete, tickets.Options{})
 	if tk.State != tickets.StateSucceeded || tk.Result.Undelete[0].Inserted != 3 {
 		t.Fatalf("undelete %s: %+v", tk.State, tk.Result)
 	}
@@ -154,9 +156,7 @@ func TestUndeleteRollbackRefusesWhereNewRowsReferenceThem(t *testing.T) {
 	if tk.State == tickets.StateRolledBack || !strings.Contains(tk.Result.RollbackError, want) {
 		t.Fatalf("want the rollback refused naming %q, got %s %q", want, tk.State, tk.Result.RollbackError)
 	}
-	if h.checksum(h.db) != before {
-		t.Fatal("a refused rollback changed the live database")
-	}
+	h.wantLive(before, "a refused rollback changed the live database")
 }
 
 // TestUndeleteWorkerKilledMidMergeLeavesLiveUnchanged kills the real worker
@@ -167,10 +167,7 @@ func TestUndeleteRollbackRefusesWhereNewRowsReferenceThem(t *testing.T) {
 func TestUndeleteWorkerKilledMidMergeLeavesLiveUnchanged(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	ctx := context.Background()
-	snap := h.capture()
-	gone := liveInts(h, `SELECT id FROM public.orders ORDER BY id LIMIT 25`)
-	h.exec(`DELETE FROM public.orders WHERE id IN (` + joinInts(gone) + `)`)
+	snap, gone := deleteOrders(h, 25)
 	before := h.checksum(h.db)
 	start := h.workerBinary()
 	tk := h.ticket(snap, ordersScope, tickets.ModeUndelete, tickets.Options{})
@@ -179,7 +176,8 @@ func TestUndeleteWorkerKilledMidMergeLeavesLiveUnchanged(t *testing.T) {
 	var state string
 	var xid *int64
 	for {
-		err := h.pool.QueryRow(ctx, `SELECT state, xid FROM ticket_undeletes WHERE ticket_id = $1 AND op = 'restore'`, tk.ID).Scan(&state, &xid)
+		var err error
+		state, xid, err = h.undeleteRecord(tk.ID)
 		if err == nil && state == "committing" {
 			break
 		}
@@ -188,33 +186,25 @@ func TestUndeleteWorkerKilledMidMergeLeavesLiveUnchanged(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = first.Process.Wait()
+	kill9(t, first)
 	if xid == nil {
 		t.Fatal("no transaction id recorded before the commit")
 	}
-	if h.checksum(h.db) != before {
-		t.Fatal("live changed although the merge's transaction never committed")
-	}
+	h.wantLive(before, "live changed although the merge's transaction never committed")
 	if xs := liveQuery[*string](h, h.db, `SELECT pg_xact_status($1::text::xid8)`, itoa(*xid)); xs == nil || *xs != "aborted" {
 		t.Fatalf("the killed merge's transaction is %v, want aborted", xs)
 	}
 
 	start()
-	done := h.wait(tk.ID, 4*time.Minute, func(tk tickets.Ticket) bool {
-		return tk.State == tickets.StateSucceeded || tk.State == tickets.StateFailed
-	})
+	done := h.waitEnded(tk.ID, 4*time.Minute)
 	if done.State != tickets.StateSucceeded || done.Result.Undelete[0].Inserted != 25 {
 		t.Fatalf("undelete after the kill: %s %+v", done.State, done.Result)
 	}
 	if got := liveInts(h, `SELECT id FROM public.orders WHERE id = ANY($1) ORDER BY id`, gone); !slices.Equal(got, gone) {
 		t.Fatalf("%d of 25 rows back after the retry", len(got))
 	}
-	var nxid *int64
-	if err := h.pool.QueryRow(ctx, `SELECT state, xid FROM ticket_undeletes WHERE ticket_id = $1 AND op = 'restore'`, tk.ID).Scan(&state, &nxid); err != nil ||
-		state != "committed" || nxid == nil || *nxid == *xid {
+	state, nxid, err := h.undeleteRecord(tk.ID)
+	if err != nil || state != "committed" || nxid == nil || *nxid == *xid {
 		t.Fatalf("record after the retry: %s %v (killed xid %d) %v", state, nxid, *xid, err)
 	}
 }
@@ -227,18 +217,15 @@ func TestUndeleteWorkerKilledMidMergeLeavesLiveUnchanged(t *testing.T) {
 func TestUndeleteWorkerKilledAfterTheCommitFinishesFromTheRecord(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	ctx := context.Background()
-	snap := h.capture()
-	gone := liveInts(h, `SELECT id FROM public.orders ORDER BY id LIMIT 12`)
-	h.exec(`DELETE FROM public.orders WHERE id IN (` + joinInts(gone) + `)`)
+	snap, gone := deleteOrders(h, 12)
 	start := h.workerBinary()
 	tk := h.ticket(snap, ordersScope, tickets.ModeUndelete, tickets.Options{})
 	first := start("PORTAL_TEST_PAUSE_AT_STEP=cut-over")
 	deadline := time.Now().Add(3 * time.Minute)
 	var xid *int64
 	for {
-		var state string
-		err := h.pool.QueryRow(ctx, `SELECT state, xid FROM ticket_undeletes WHERE ticket_id = $1 AND op = 'restore'`, tk.ID).Scan(&state, &xid)
+		state, x, err := h.undeleteRecord(tk.ID)
+		xid = x
 		if err == nil && state == "committing" && xid != nil {
 			if xs := liveQuery[*string](h, h.db, `SELECT pg_xact_status($1::text::xid8)`, itoa(*xid)); xs != nil && *xs == "committed" {
 				break
@@ -249,24 +236,17 @@ func TestUndeleteWorkerKilledAfterTheCommitFinishesFromTheRecord(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = first.Process.Wait()
+	kill9(t, first)
 	if got := liveInts(h, `SELECT id FROM public.orders WHERE id = ANY($1) ORDER BY id`, gone); !slices.Equal(got, gone) {
 		t.Fatalf("the committed merge is not live: %d of 12 rows", len(got))
 	}
 	start()
-	done := h.wait(tk.ID, 4*time.Minute, func(tk tickets.Ticket) bool {
-		return tk.State == tickets.StateSucceeded || tk.State == tickets.StateFailed
-	})
+	done := h.waitEnded(tk.ID, 4*time.Minute)
 	if done.State != tickets.StateSucceeded || done.Result.Undelete[0].Inserted != 12 {
 		t.Fatalf("undelete after the kill: %s %+v", done.State, done.Result)
 	}
-	var state string
-	var nxid *int64
-	if err := h.pool.QueryRow(ctx, `SELECT state, xid FROM ticket_undeletes WHERE ticket_id = $1 AND op = 'restore'`, tk.ID).Scan(&state, &nxid); err != nil ||
-		state != "committed" || nxid == nil || *nxid != *xid {
+	state, nxid, err := h.undeleteRecord(tk.ID)
+	if err != nil || state != "committed" || nxid == nil || *nxid != *xid {
 		t.Fatalf("record after the retry: %s %v (committed xid %d) %v: want the first merge, not a second one", state, nxid, *xid, err)
 	}
 }

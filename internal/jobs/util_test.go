@@ -61,43 +61,64 @@ func stripFK(dump string) string {
 	return strings.Join(out, "\n")
 }
 
-func (h *harness) exec(sql string) {
+// onDB runs f on a new connection to the cluster's database db (closed
+// after), failing the test on an error.
+func (h *harness) onDB(db string, f func(context.Context, *pgx.Conn) error) {
+	h.t.Helper()
+	h.onConn(func(ctx context.Context) (*pgx.Conn, error) { return h.cl.Connect(ctx, db) }, f)
+}
+
+// onAdmin is onDB on the projects cluster's admin connection.
+func (h *harness) onAdmin(f func(context.Context, *pgx.Conn) error) {
+	h.t.Helper()
+	h.onConn(func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, h.cfg.ProjectsAdminURL) }, f)
+}
+
+func (h *harness) onConn(connect func(context.Context) (*pgx.Conn, error), f func(context.Context, *pgx.Conn) error) {
 	h.t.Helper()
 	ctx := context.Background()
-	conn, err := h.cl.Connect(ctx, h.db)
+	conn, err := connect(ctx)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
+	if err := f(ctx, conn); err != nil {
 		h.t.Fatal(err)
 	}
 }
 
+// execOn runs sql on conn, for onDB and onAdmin.
+func execOn(sql string) func(context.Context, *pgx.Conn) error {
+	return func(ctx context.Context, conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, sql)
+		return err
+	}
+}
+
+// column runs sql on conn and collects its one column.
+func column[T any](ctx context.Context, conn *pgx.Conn, sql string, args ...any) ([]T, error) {
+	rows, err := conn.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[T])
+}
+
+func (h *harness) exec(sql string) {
+	h.t.Helper()
+	h.onDB(h.db, execOn(sql))
+}
+
 func (h *harness) tableDigest(table string) string {
 	h.t.Helper()
-	ctx := context.Background()
-	conn, err := h.cl.Connect(ctx, h.db)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	var d string
-	if err := conn.QueryRow(ctx, `SELECT coalesce(md5(string_agg(x::text, E'\n' ORDER BY x::text)), '') FROM `+table+` x`).Scan(&d); err != nil {
-		h.t.Fatal(err)
-	}
+	h.onDB(h.db, func(ctx context.Context, conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, `SELECT coalesce(md5(string_agg(x::text, E'\n' ORDER BY x::text)), '') FROM `+table+` x`).Scan(&d)
+	})
 	return d
 }
 
 func (h *harness) adminExec(sql string) {
 	h.t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, h.cfg.ProjectsAdminURL)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		h.t.Fatal(err)
-	}
+	h.onAdmin(execOn(sql))
 }

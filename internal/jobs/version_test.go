@@ -22,11 +22,7 @@ import (
 // why, and the snapshot is verified again, now as the new version.
 func TestRestoreRefusesAnObjectReplacedAfterVerification(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	h.startRiver()
-	snap := h.capture()
-	h.change(2)
-	before := h.checksum(h.db)
+	h, snap, before := newChangedHarness(t)
 
 	var b bytes.Buffer
 	zw := gzip.NewWriter(&b)
@@ -40,13 +36,11 @@ func TestRestoreRefusesAnObjectReplacedAfterVerification(t *testing.T) {
 	}
 	newETag := strings.Trim(aws.ToString(out.ETag), `"`)
 
-	tk := h.waitFinal(h.ticket(snap, full, tickets.ModeDestructive, tickets.Options{}).ID)
+	tk := h.restore(snap, full, tickets.ModeDestructive, tickets.Options{})
 	if tk.State != tickets.StateFailed || !strings.Contains(tk.Result.Message, "the snapshot object changed after it was verified") {
 		t.Fatalf("restore of a replaced object: %s %+v", tk.State, tk.Result)
 	}
-	if h.checksum(h.db) != before {
-		t.Fatal("the live database changed")
-	}
+	h.wantLive(before, "the live database changed")
 	if h.databaseExists(h.db+"_stg_t"+itoa(tk.ID)) || h.databaseExists(demo.DatabaseName(tk.TargetRef())+"_pre_t"+itoa(tk.ID)) {
 		t.Fatal("the refused restore left a database behind")
 	}

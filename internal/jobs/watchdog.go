@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
@@ -98,22 +99,56 @@ func lockFree(ctx context.Context, conn *pgxpool.Conn, key int64) (bool, error) 
 // restores have none). Re-checked against River v0.51.1; TestRescueDeadRestores
 // covers it.
 func RescueDeadRestores(ctx context.Context, pool *pgxpool.Pool, after time.Duration) (int, error) {
-	rows, err := pool.Query(ctx, `SELECT id, attempt, args->>'project_ref' FROM river_job
+	return rescueFreeLocked(ctx, pool, "restores", `SELECT id, attempt, max_attempts, args->>'project_ref' FROM river_job
 		WHERE kind IN ('restore', 'restore_rollback') AND state = 'running' AND attempted_at < now() - $1::interval`,
-		after.String())
+		after, lockKey, func(ctx context.Context, conn *pgxpool.Conn, j stuckJob) (pgconn.CommandTag, error) {
+			note, _ := json.Marshal(map[string]any{
+				"at": time.Now().UTC(), "attempt": j.attempt,
+				"error": "the worker running this attempt stopped (its project lock was released without the job ending); handed to another worker",
+			})
+			// In the same statement as the count: an attempt whose worker
+			// recorded its end (lock.go, just before its unlock) is not dead, only
+			// not yet marked done by River; it is handed back, uncounted, only if
+			// River has still not recorded its end after `after`.
+			tag, err := conn.Exec(ctx, `WITH ended AS (
+					SELECT e.ended_at FROM job_attempt_ends e JOIN river_job j ON j.id = e.job_id AND j.attempt = e.attempt WHERE j.id = $1)
+				UPDATE river_job SET state = 'available', scheduled_at = now(),
+				errors = array_append(errors, $2::jsonb),
+				metadata = metadata || jsonb_build_object($3::text, coalesce((metadata->>$3::text)::int, 0) +
+					CASE WHEN EXISTS (SELECT 1 FROM ended) THEN 0 ELSE 1 END)
+				WHERE id = $1 AND state = 'running'
+				  AND NOT EXISTS (SELECT 1 FROM ended WHERE ended_at > now() - $4::interval)`, j.id, note, rescueMetadataKey, after.String())
+			if err != nil {
+				return tag, fmt.Errorf("rescue job %d: %w", j.id, err)
+			}
+			return tag, nil
+		})
+}
+
+// stuckJob is a running job a rescue found: its id, attempt, attempts
+// allowed, and the project whose lock tells whether its worker lives.
+type stuckJob struct {
+	id                   int64
+	attempt, maxAttempts int
+	ref                  string
+}
+
+// rescueFreeLocked is the loop RescueDeadRestores and RescueDeadDrills
+// share: find (with $1 the interval after) lists the running jobs attempted
+// more than after ago as id, attempt, max_attempts, project ref; rescue is
+// called, on one connection, for each whose lock (key of its ref) is free,
+// and the rows it changed are counted. what names the jobs in an error.
+func rescueFreeLocked(ctx context.Context, pool *pgxpool.Pool, what, find string, after time.Duration, key func(ref string) int64,
+	rescue func(context.Context, *pgxpool.Conn, stuckJob) (pgconn.CommandTag, error)) (int, error) {
+	rows, err := pool.Query(ctx, find, after.String())
 	if err != nil {
-		return 0, fmt.Errorf("find running restores: %w", err)
+		return 0, fmt.Errorf("find running %s: %w", what, err)
 	}
-	type stuck struct {
-		id      int64
-		attempt int
-		ref     string
-	}
-	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (stuck, error) {
-		var s stuck
-		return s, r.Scan(&s.id, &s.attempt, &s.ref)
+	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (stuckJob, error) {
+		var s stuckJob
+		return s, r.Scan(&s.id, &s.attempt, &s.maxAttempts, &s.ref)
 	})
-	if err != nil {
+	if err != nil || len(found) == 0 {
 		return 0, err
 	}
 	conn, err := pool.Acquire(ctx)
@@ -122,32 +157,17 @@ func RescueDeadRestores(ctx context.Context, pool *pgxpool.Pool, after time.Dura
 	}
 	defer conn.Release()
 	rescued := 0
-	for _, j := range jobs {
-		free, err := lockFree(ctx, conn, lockKey(j.ref))
+	for _, j := range found {
+		free, err := lockFree(ctx, conn, key(j.ref))
 		if err != nil {
 			return rescued, err
 		}
 		if !free {
 			continue // its worker is alive and working
 		}
-		note, _ := json.Marshal(map[string]any{
-			"at": time.Now().UTC(), "attempt": j.attempt,
-			"error": "the worker running this attempt stopped (its project lock was released without the job ending); handed to another worker",
-		})
-		// In the same statement as the count: an attempt whose worker
-		// recorded its end (lock.go, just before its unlock) is not dead, only
-		// not yet marked done by River; it is handed back, uncounted, only if
-		// River has still not recorded its end after `after`.
-		tag, err := conn.Exec(ctx, `WITH ended AS (
-				SELECT e.ended_at FROM job_attempt_ends e JOIN river_job j ON j.id = e.job_id AND j.attempt = e.attempt WHERE j.id = $1)
-			UPDATE river_job SET state = 'available', scheduled_at = now(),
-			errors = array_append(errors, $2::jsonb),
-			metadata = metadata || jsonb_build_object($3::text, coalesce((metadata->>$3::text)::int, 0) +
-				CASE WHEN EXISTS (SELECT 1 FROM ended) THEN 0 ELSE 1 END)
-			WHERE id = $1 AND state = 'running'
-			  AND NOT EXISTS (SELECT 1 FROM ended WHERE ended_at > now() - $4::interval)`, j.id, note, rescueMetadataKey, after.String())
+		tag, err := rescue(ctx, conn, j)
 		if err != nil {
-			return rescued, fmt.Errorf("rescue job %d: %w", j.id, err)
+			return rescued, err
 		}
 		rescued += int(tag.RowsAffected())
 	}

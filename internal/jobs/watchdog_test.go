@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
 	"github.com/restoreportal/portal/internal/drills"
@@ -12,6 +14,43 @@ import (
 	"github.com/restoreportal/portal/internal/testenv"
 	"github.com/restoreportal/portal/internal/tickets"
 )
+
+// runningJobs makes jobs that River reads as running, for the rescues.
+type runningJobs struct {
+	t    *testing.T
+	ctx  context.Context
+	pool *pgxpool.Pool
+	rc   *river.Client[pgx.Tx]
+}
+
+func newRunningJobs(t *testing.T) runningJobs {
+	pool := testenv.PortalPool(t)
+	return runningJobs{t: t, ctx: context.Background(), pool: pool, rc: testenv.InsertOnlyRiver(t, pool)}
+}
+
+// insert inserts args as a job and marks it running in attempt, attempted
+// attemptedAgo.
+func (r runningJobs) insert(args river.JobArgs, attempt int, attemptedAgo time.Duration) int64 {
+	r.t.Helper()
+	res, err := r.rc.Insert(r.ctx, args, nil)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if _, err := r.pool.Exec(r.ctx, `UPDATE river_job SET state = 'running', attempt = $2,
+		attempted_at = now() - $3::interval WHERE id = $1`, res.Job.ID, attempt, attemptedAgo.String()); err != nil {
+		r.t.Fatal(err)
+	}
+	return res.Job.ID
+}
+
+// ageEnd makes job's recorded attempt end two hours old (River never
+// recorded the end: its process died right after the unlock).
+func (r runningJobs) ageEnd(job int64) {
+	r.t.Helper()
+	if _, err := r.pool.Exec(r.ctx, `UPDATE job_attempt_ends SET ended_at = now() - interval '2 hours' WHERE job_id = $1`, job); err != nil {
+		r.t.Fatal(err)
+	}
+}
 
 // TestRescueDeadRestores drives the one function that writes river_job
 // (River 0.51's client cannot hand a running job back: JobRetry and JobCancel
@@ -22,26 +61,13 @@ import (
 // kind are left alone; a second pass finds nothing more.
 func TestRescueDeadRestores(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	pool := testenv.PortalPool(t)
-	rc := testenv.InsertOnlyRiver(t, pool)
-	insert := func(args river.JobArgs, attemptedAgo time.Duration) int64 {
-		t.Helper()
-		res, err := rc.Insert(ctx, args, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := pool.Exec(ctx, `UPDATE river_job SET state = 'running', attempt = 1,
-			attempted_at = now() - $2::interval WHERE id = $1`, res.Job.ID, attemptedAgo.String()); err != nil {
-			t.Fatal(err)
-		}
-		return res.Job.ID
-	}
-	dead := insert(tickets.RestoreArgs{TicketID: 1, ProjectRef: "proj-dead"}, time.Hour)
-	deadRollback := insert(tickets.RollbackArgs{TicketID: 2, ProjectRef: "proj-dead-rb"}, time.Hour)
-	alive := insert(tickets.RestoreArgs{TicketID: 3, ProjectRef: "proj-alive"}, time.Hour)
-	young := insert(tickets.RestoreArgs{TicketID: 4, ProjectRef: "proj-young"}, 0)
-	other := insert(snapshots.SyncArgs{Ref: "proj-dead"}, time.Hour)
+	r := newRunningJobs(t)
+	ctx, pool := r.ctx, r.pool
+	dead := r.insert(tickets.RestoreArgs{TicketID: 1, ProjectRef: "proj-dead"}, 1, time.Hour)
+	deadRollback := r.insert(tickets.RollbackArgs{TicketID: 2, ProjectRef: "proj-dead-rb"}, 1, time.Hour)
+	alive := r.insert(tickets.RestoreArgs{TicketID: 3, ProjectRef: "proj-alive"}, 1, time.Hour)
+	young := r.insert(tickets.RestoreArgs{TicketID: 4, ProjectRef: "proj-young"}, 1, 0)
+	other := r.insert(snapshots.SyncArgs{Ref: "proj-dead"}, 1, time.Hour)
 
 	// A live worker holds proj-alive's lock on a session of its own.
 	holder, ok, err := lockProject(ctx, pool, "proj-alive", testenv.Logger(t))
@@ -98,21 +124,8 @@ func TestRescueDeadRestores(t *testing.T) {
 // lock is another) are left alone; a second pass finds nothing more.
 func TestRescueDeadDrills(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	pool := testenv.PortalPool(t)
-	rc := testenv.InsertOnlyRiver(t, pool)
-	insert := func(args river.JobArgs, attempt int, attemptedAgo time.Duration) int64 {
-		t.Helper()
-		res, err := rc.Insert(ctx, args, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := pool.Exec(ctx, `UPDATE river_job SET state = 'running', attempt = $2,
-			attempted_at = now() - $3::interval WHERE id = $1`, res.Job.ID, attempt, attemptedAgo.String()); err != nil {
-			t.Fatal(err)
-		}
-		return res.Job.ID
-	}
+	r := newRunningJobs(t)
+	ctx, pool, insert := r.ctx, r.pool, r.insert
 	dead := insert(drills.DrillArgs{ProjectRef: "proj-dead"}, 1, time.Hour)
 	spent := insert(drills.DrillArgs{ProjectRef: "proj-spent"}, 0, time.Hour)
 	if _, err := pool.Exec(ctx, `UPDATE river_job SET attempt = max_attempts WHERE id = $1`, spent); err != nil {
@@ -185,20 +198,11 @@ func TestRescueDeadDrills(t *testing.T) {
 // uncounted.
 func TestRescueSkipsAnAttemptThatEnded(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	pool := testenv.PortalPool(t)
-	rc := testenv.InsertOnlyRiver(t, pool)
+	r := newRunningJobs(t)
+	ctx, pool := r.ctx, r.pool
 	insert := func(ref string, attempt int) int64 {
 		t.Helper()
-		res, err := rc.Insert(ctx, tickets.RestoreArgs{TicketID: 1, ProjectRef: ref}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := pool.Exec(ctx, `UPDATE river_job SET state = 'running', attempt = $2,
-			attempted_at = now() - interval '1 hour' WHERE id = $1`, res.Job.ID, attempt); err != nil {
-			t.Fatal(err)
-		}
-		return res.Job.ID
+		return r.insert(tickets.RestoreArgs{TicketID: 1, ProjectRef: ref}, attempt, time.Hour)
 	}
 	// endAttempt takes ref's lock as the worker of job's attempt does and
 	// releases it: what a worker's deferred unlock does when Work returns.
@@ -237,9 +241,7 @@ func TestRescueSkipsAnAttemptThatEnded(t *testing.T) {
 
 	// River never recorded the end (its process died right after the
 	// unlock): once `after` has passed, the job goes back, uncounted.
-	if _, err := pool.Exec(ctx, `UPDATE job_attempt_ends SET ended_at = now() - interval '2 hours' WHERE job_id = $1`, ended); err != nil {
-		t.Fatal(err)
-	}
+	r.ageEnd(ended)
 	if n, err := RescueDeadRestores(ctx, pool, time.Minute); err != nil || n != 1 {
 		t.Fatalf("RescueDeadRestores after the end aged = %d, %v; want 1", n, err)
 	}
@@ -255,17 +257,9 @@ func TestRescueSkipsAnAttemptThatEnded(t *testing.T) {
 // until River has had `after` to record it; then it hands it back.
 func TestDrillRescueSkipsAnAttemptThatEnded(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	pool := testenv.PortalPool(t)
-	rc := testenv.InsertOnlyRiver(t, pool)
-	res, err := rc.Insert(ctx, drills.DrillArgs{ProjectRef: "proj-drill-ended"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := res.Job.ID
-	if _, err := pool.Exec(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now() - interval '1 hour' WHERE id = $1`, id); err != nil {
-		t.Fatal(err)
-	}
+	r := newRunningJobs(t)
+	ctx, pool := r.ctx, r.pool
+	id := r.insert(drills.DrillArgs{ProjectRef: "proj-drill-ended"}, 1, time.Hour)
 	w := &DrillWorker{d: Deps{Pool: pool, Log: testenv.Logger(t)}}
 	_, release, held, err := w.holdDrillLock(ctx, "proj-drill-ended", id, 1, testenv.Logger(t))
 	if err != nil || !held {
@@ -283,9 +277,7 @@ func TestDrillRescueSkipsAnAttemptThatEnded(t *testing.T) {
 	if n, err := RescueDeadDrills(ctx, pool, time.Minute); err != nil || n != 0 || state() != "running" {
 		t.Fatalf("RescueDeadDrills of an ended attempt = %d, %v, state %s; want 0 and left running", n, err, state())
 	}
-	if _, err := pool.Exec(ctx, `UPDATE job_attempt_ends SET ended_at = now() - interval '2 hours' WHERE job_id = $1`, id); err != nil {
-		t.Fatal(err)
-	}
+	r.ageEnd(id)
 	if n, err := RescueDeadDrills(ctx, pool, time.Minute); err != nil || n != 1 || state() != "available" {
 		t.Fatalf("RescueDeadDrills once River lost the end = %d, %v, state %s; want 1 and available", n, err, state())
 	}
