@@ -50,6 +50,9 @@ func (w *DrillWorker) holdDrillLock(ctx context.Context, ref string, jobID int64
 		return ctx, nil, false, err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
+	// Not periodic.Every: its stop ends the context of a ping in flight, and
+	// a cancelled query closes the lock's session before release can record
+	// the attempt's end on it. Here release waits for the ping instead.
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
