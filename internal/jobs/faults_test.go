@@ -135,7 +135,7 @@ func TestRestoreSurvivesS3ConnectionCuts(t *testing.T) {
 	tk := h.restore(snap, full, tickets.ModeNewProject, tickets.Options{})
 	wantState(t, tk, tickets.StateSucceeded, "restore through a cutting proxy")
 	if got := h.dump(tk.Result.TargetDatabase); got != atSnapshot {
-		t.Fatalf("restored data differs:\n%s", firstDiff(atSnapshot, got))
+		t.Fatalf("restored data differs:\n%s", testenv.DiffLines(atSnapshot, got))
 	}
 	// The worker's own metrics count the resumes (other tests in this
 	// process only add to the counter, never subtract).

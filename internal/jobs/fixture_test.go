@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/restoreportal/portal/internal/snapshots"
+	"github.com/restoreportal/portal/internal/testenv"
 	"github.com/restoreportal/portal/internal/tickets"
 )
 
@@ -86,7 +87,7 @@ func (h *harness) waitEnded(id int64, timeout time.Duration) tickets.Ticket {
 func (h *harness) wantLiveDump(want, what string) {
 	h.t.Helper()
 	if got := h.dump(h.db); got != want {
-		h.t.Fatalf("live database %s differs from the snapshot's source:\n%s", what, firstDiff(want, got))
+		h.t.Fatalf("live database %s differs from the snapshot's source:\n%s", what, testenv.DiffLines(want, got))
 	}
 }
 

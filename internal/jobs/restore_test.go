@@ -9,6 +9,7 @@ import (
 
 	"github.com/restoreportal/portal/internal/demo"
 	"github.com/restoreportal/portal/internal/snapshots"
+	"github.com/restoreportal/portal/internal/testenv"
 	"github.com/restoreportal/portal/internal/tickets"
 	"github.com/restoreportal/portal/internal/verify"
 )
@@ -31,7 +32,7 @@ func TestFullNewProjectRestore(t *testing.T) {
 		t.Fatalf("result carries credentials: %s", tk.Result.Message)
 	}
 	if got := h.dump(newDB); got != atSnapshot {
-		t.Fatalf("new project differs from the snapshot's source:\n%s", firstDiff(atSnapshot, got))
+		t.Fatalf("new project differs from the snapshot's source:\n%s", testenv.DiffLines(atSnapshot, got))
 	}
 	h.wantLive(liveBefore, "a new-project restore changed the live database")
 	var source string
@@ -102,7 +103,7 @@ func TestTablesNewProjectRestore(t *testing.T) {
 	wantState(t, tk, tickets.StateSucceeded, "restore")
 	newDB := tk.Result.TargetDatabase
 	if got := h.dump(newDB, "public.orders"); got != stripFK(want) {
-		t.Fatalf("restored public.orders differs from pg_dump -t of the source:\n%s", firstDiff(stripFK(want), got))
+		t.Fatalf("restored public.orders differs from pg_dump -t of the source:\n%s", testenv.DiffLines(stripFK(want), got))
 	}
 	var others int
 	conn, err := h.cl.Connect(context.Background(), newDB)

@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/restoreportal/portal/internal/snapshots"
+	"github.com/restoreportal/portal/internal/testenv"
 	"github.com/restoreportal/portal/internal/tickets"
 )
 
@@ -54,7 +55,7 @@ func TestTablesRestoreThroughTheAccessIndex(t *testing.T) {
 		tk := h.restore(snap, scope, tickets.ModeNewProject, tickets.Options{})
 		wantState(t, tk, tickets.StateSucceeded, what+": restore")
 		if got := h.dump(tk.Result.TargetDatabase, "public.orders"); got != want {
-			t.Fatalf("%s: restored public.orders differs from pg_dump -t of the source:\n%s", what, firstDiff(want, got))
+			t.Fatalf("%s: restored public.orders differs from pg_dump -t of the source:\n%s", what, testenv.DiffLines(want, got))
 		}
 		if !h.threadHas(tk.ID, note) {
 			t.Fatalf("%s: no %q entry on the ticket", what, note)

@@ -21,24 +21,6 @@ func readAllFrom(t *testing.T, r io.Reader, head []byte) []byte {
 	return append(append([]byte{}, head...), rest...)
 }
 
-// firstDiff shows where two dumps part, for failure messages.
-func firstDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var a, b string
-		if i < len(w) {
-			a = w[i]
-		}
-		if i < len(g) {
-			b = g[i]
-		}
-		if a != b {
-			return "line " + strconv.Itoa(i+1) + ":\n  want: " + a + "\n  got:  " + b
-		}
-	}
-	return "(equal)"
-}
-
 // stripFK removes the FK constraint entry that a table selection leaves out
 // (it references a table not restored) from pg_dump -t output.
 func stripFK(dump string) string {

@@ -130,7 +130,7 @@ func TestApplyRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			if got := normalize(pgDump(t, dst)); got != want {
-				t.Errorf("pg_dump of restored database differs from source:\n%s", diffLines(want, got))
+				t.Errorf("pg_dump of restored database differs from source:\n%s", testenv.DiffLines(want, got))
 			}
 			if !progressed {
 				t.Error("no final progress event")
@@ -230,26 +230,6 @@ func TestApplyErrors(t *testing.T) {
 			tc.check(t, res, err)
 		})
 	}
-}
-
-// diffLines shows the first differing lines of two texts.
-func diffLines(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var a, b string
-		if i < len(w) {
-			a = w[i]
-		}
-		if i < len(g) {
-			b = g[i]
-		}
-		if a != b {
-			lo := max(0, i-3)
-			return "first difference at line " + itoa(i+1) + ":\n--- want\n" + strings.Join(w[lo:min(len(w), i+5)], "\n") +
-				"\n+++ got\n" + strings.Join(g[lo:min(len(g), i+5)], "\n")
-		}
-	}
-	return "(no line difference)"
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
@@ -352,7 +332,7 @@ func TestApplyExtraCursor(t *testing.T) {
 		t.Errorf("tables loaded per cursor = %v, want at most the first by the main reader and the rest by cursor 1", byCursor)
 	}
 	if got, want := normalize(pgDump(t, opts.DatabaseURL)), normalize(dump); got != want {
-		t.Errorf("pg_dump of restored database differs from source:\n%s", diffLines(want, got))
+		t.Errorf("pg_dump of restored database differs from source:\n%s", testenv.DiffLines(want, got))
 	}
 }
 

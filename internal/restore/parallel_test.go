@@ -139,7 +139,7 @@ func TestApplyInPartsEqualsSequential(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := normalize(pgDump(t, seq)); got != want {
-		t.Fatalf("sequential restore differs from the source:\n%s", diffLines(want, got))
+		t.Fatalf("sequential restore differs from the source:\n%s", testenv.DiffLines(want, got))
 	}
 	_, spans := d.idx.Split(256 << 10)
 	var names []string
@@ -166,7 +166,7 @@ func TestApplyInPartsEqualsSequential(t *testing.T) {
 				t.Fatal(err)
 			}
 			if got := normalize(pgDump(t, dst)); got != want {
-				t.Fatalf("restore in parts differs from the source:\n%s", diffLines(want, got))
+				t.Fatalf("restore in parts differs from the source:\n%s", testenv.DiffLines(want, got))
 			}
 			if !res.TrailerSeen || res.BytesRead != int64(len(d.plain)) {
 				t.Errorf("trailer %v, read %d of %d bytes", res.TrailerSeen, res.BytesRead, len(d.plain))
@@ -244,7 +244,7 @@ func TestApplyInPartsHandOffProperty(t *testing.T) {
 			t.Fatalf("run %d (readers %d, jobs %d, min part %d, %d parts, slow %d): %v", i, readers, jobs, minPart, len(parts), slow, err)
 		}
 		if got := normalize(pgDump(t, dst)); got != want {
-			t.Fatalf("run %d (readers %d, jobs %d, min part %d, %d parts): differs:\n%s", i, readers, jobs, minPart, len(parts), diffLines(want, got))
+			t.Fatalf("run %d (readers %d, jobs %d, min part %d, %d parts): differs:\n%s", i, readers, jobs, minPart, len(parts), testenv.DiffLines(want, got))
 		}
 	}
 }

@@ -70,7 +70,7 @@ func TestApplyInPiecesEqualsSequential(t *testing.T) {
 			t.Fatalf("run %d (readers %d, jobs %d, pieces %v of %d): %v", i, readers, jobs, count, size, err)
 		}
 		if got := sortedRows(normalize(pgDump(t, dst))); got != sortedRows(want) {
-			t.Fatalf("run %d (readers %d, jobs %d, pieces %v of %d): differs:\n%s", i, readers, jobs, count, size, diffLines(sortedRows(want), got))
+			t.Fatalf("run %d (readers %d, jobs %d, pieces %v of %d): differs:\n%s", i, readers, jobs, count, size, testenv.DiffLines(sortedRows(want), got))
 		}
 		for _, tr := range res.Tables {
 			if tr.Table.Name == "long" && (tr.CopiedRows != 150000 || tr.DumpRows != 150000) {
