@@ -9,14 +9,14 @@ import (
 	"github.com/restoreportal/portal/internal/auth"
 )
 
-// AuthPruneArgs is the hourly job that deletes expired sessions and old
-// login attempts.
+// AuthPruneArgs is the hourly job that deletes expired sessions, old login
+// attempts and the attempt-end records of finished jobs (pruneAttemptEnds).
 type AuthPruneArgs struct{}
 
 // Kind is the River job kind.
 func (AuthPruneArgs) Kind() string { return "auth_prune" }
 
-// AuthPruneWorker runs auth.Prune.
+// AuthPruneWorker runs auth.Prune and pruneAttemptEnds.
 type AuthPruneWorker struct {
 	river.WorkerDefaults[AuthPruneArgs]
 	d Deps
@@ -30,6 +30,13 @@ func (w *AuthPruneWorker) Work(ctx context.Context, _ *river.Job[AuthPruneArgs])
 	}
 	if sessions+attempts > 0 {
 		w.d.Log.Info("pruned expired sessions and old login attempts", "sessions", sessions, "login_attempts", attempts)
+	}
+	ends, err := pruneAttemptEnds(ctx, w.d.Pool)
+	if err != nil {
+		return err
+	}
+	if ends > 0 {
+		w.d.Log.Info("pruned the attempt-end records of finished jobs", "records", ends)
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/restoreportal/portal/internal/dbx"
 )
 
 // unlockTimeout bounds the release of a project lock: a portal database that
@@ -170,6 +172,16 @@ func (l *projectLocker) release(conn *pgxpool.Conn) {
 		return
 	}
 	conn.Release()
+}
+
+// pruneAttemptEnds deletes the attempt-end records (job_attempt_ends) that
+// no longer speak of a running job: the job is finalized or gone (River's
+// cleaner deletes finished jobs). The watchdog and the drill rescue read
+// only the records of jobs that are not finalized, so nothing they read goes.
+func pruneAttemptEnds(ctx context.Context, db dbx.DBTX) (int64, error) {
+	tag, err := db.Exec(ctx, `DELETE FROM job_attempt_ends e
+		WHERE NOT EXISTS (SELECT 1 FROM river_job j WHERE j.id = e.job_id AND j.finalized_at IS NULL)`)
+	return tag.RowsAffected(), err
 }
 
 // destroy closes conn's session (ending any lock it holds) and gives it back
