@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/restoreportal/portal/internal/auth"
 	"github.com/restoreportal/portal/internal/compare"
@@ -20,37 +19,9 @@ import (
 // for its staged review (recorded as the worker records it).
 func pausedTicket(t *testing.T, p *portal) (int64, tickets.StagedReview) {
 	t.Helper()
-	ctx := context.Background()
-	at := time.Now().UTC().Add(-30 * time.Hour).Format(time.RFC3339)
-	code, got := p.api(t, p.token(t, auth.RoleOperator), "POST", "/api/v1/tickets", map[string]any{
-		"project_ref": "proj-alpha", "requested_at": at, "mode": "destructive", "requester_email": "cust@example.org",
-		"scope": map[string]any{"kind": "tables", "tables": []string{"public.orders"}}, "options": map[string]any{"staged_review": true}})
-	if code != http.StatusCreated {
-		t.Fatalf("create: %d %v", code, got)
-	}
-	id := int64(got["id"].(float64))
-	code, got = p.api(t, p.token(t, auth.RoleApprover), "POST", fmt.Sprintf("/api/v1/tickets/%d/approve", id),
-		map[string]any{"confirm_ref": "proj-alpha", "plan_digest": got["plan_digest"]})
-	if code != http.StatusOK || got["state"] != "queued" {
-		t.Fatalf("approve: %d %v", code, got)
-	}
-	jobID := int64(got["job_id"].(float64))
-	if _, err := tickets.MarkRunning(ctx, p.pool, id, jobID); err != nil {
-		t.Fatal(err)
-	}
-	res := compare.Result{Table: "public.orders", Key: []string{"id"}, Same: 90,
+	return p.pausedReview(t, "destructive", compare.Result{Table: "public.orders", Key: []string{"id"}, Same: 90,
 		OnlyLive: compare.Diff{Count: 2, Samples: []string{"id=1001", "id=1002"}}, OnlySnapshot: compare.Diff{Count: 1, Samples: []string{"id=5"}},
-		Differ: compare.Diff{Count: 1, Samples: []string{"id=10"}}, Schema: []string{"column extra (integer): only live"}}
-	// The job snoozed, as a paused restore's does.
-	if _, err := p.pool.Exec(ctx, `UPDATE river_job SET state = 'scheduled', scheduled_at = now() + interval '1 hour' WHERE id = $1`, jobID); err != nil {
-		t.Fatal(err)
-	}
-	rv, err := tickets.StagedReviewRecord(ctx, p.pool, tickets.StagedReview{TicketID: id, JobID: jobID, StagingDatabase: "proj_alpha_stg_" + fmt.Sprint(id),
-		PlanDigest: "d", Tables: []compare.Result{res}}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id, rv
+		Differ: compare.Diff{Count: 1, Samples: []string{"id=10"}}, Schema: []string{"column extra (integer): only live"}})
 }
 
 var reviewDigestField = regexp.MustCompile(`name="review_digest" value="([0-9a-f]+)"`)

@@ -8,9 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/restoreportal/portal/internal/auth"
 	"github.com/restoreportal/portal/internal/compare"
 	"github.com/restoreportal/portal/internal/tickets"
 )
@@ -20,35 +18,8 @@ import (
 // holds markup.
 func pausedUndelete(t *testing.T, p *portal) (int64, tickets.StagedReview) {
 	t.Helper()
-	ctx := context.Background()
-	at := time.Now().UTC().Add(-30 * time.Hour).Format(time.RFC3339)
-	code, got := p.api(t, p.token(t, auth.RoleOperator), "POST", "/api/v1/tickets", map[string]any{
-		"project_ref": "proj-alpha", "requested_at": at, "mode": "undelete", "requester_email": "cust@example.org",
-		"scope": map[string]any{"kind": "tables", "tables": []string{"public.orders"}}, "options": map[string]any{"staged_review": true}})
-	if code != http.StatusCreated {
-		t.Fatalf("create: %d %v", code, got)
-	}
-	id := int64(got["id"].(float64))
-	code, got = p.api(t, p.token(t, auth.RoleApprover), "POST", fmt.Sprintf("/api/v1/tickets/%d/approve", id),
-		map[string]any{"confirm_ref": "proj-alpha", "plan_digest": got["plan_digest"]})
-	if code != http.StatusOK || got["state"] != "queued" {
-		t.Fatalf("approve: %d %v", code, got)
-	}
-	jobID := int64(got["job_id"].(float64))
-	if _, err := tickets.MarkRunning(ctx, p.pool, id, jobID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.pool.Exec(ctx, `UPDATE river_job SET state = 'scheduled', scheduled_at = now() + interval '1 hour' WHERE id = $1`, jobID); err != nil {
-		t.Fatal(err)
-	}
-	res := compare.Result{Table: "public.orders", Key: []string{"id"}, Same: 9_990, Limited: "rows where status = \"gone\"",
-		OnlySnapshot: compare.Diff{Count: 1_000, Samples: []string{"id=5", "id=<b>6</b>"}}, Differ: compare.Diff{Count: 50, Samples: []string{"id=10"}}}
-	rv, err := tickets.StagedReviewRecord(ctx, p.pool, tickets.StagedReview{TicketID: id, JobID: jobID, StagingDatabase: "proj_alpha_stg_" + fmt.Sprint(id),
-		PlanDigest: "d", Tables: []compare.Result{res}}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id, rv
+	return p.pausedReview(t, "undelete", compare.Result{Table: "public.orders", Key: []string{"id"}, Same: 9_990, Limited: "rows where status = \"gone\"",
+		OnlySnapshot: compare.Diff{Count: 1_000, Samples: []string{"id=5", "id=<b>6</b>"}}, Differ: compare.Diff{Count: 50, Samples: []string{"id=10"}}})
 }
 
 // TestUndeleteReviewPageShowsTheDryRunThenBothCounts: the paused undelete's
