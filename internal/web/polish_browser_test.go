@@ -114,13 +114,3 @@ func TestBrowserSizeTrendApprovalsAndRisks(t *testing.T) {
 		ap.checkPage(v, "approval-risks-once")
 	}
 }
-
-// evalString runs a string expression in the page.
-func (tb *tab) evalString(js string) string {
-	tb.c.t.Helper()
-	s, err := chromedp.Run(tb.ctx, chromedp.Evaluate[string](js))
-	if err != nil {
-		tb.c.t.Fatalf("eval %s: %v", js, err)
-	}
-	return s
-}

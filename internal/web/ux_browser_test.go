@@ -34,45 +34,12 @@ func (tb *tab) at(v viewport) *tab {
 
 func (tb *tab) path() string {
 	tb.c.t.Helper()
-	loc, err := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`location.pathname`))
-	if err != nil {
-		tb.c.t.Fatal(err)
-	}
-	return loc
+	return tb.evalString(`location.pathname`)
 }
 
 func (tb *tab) value(sel string) string {
 	tb.c.t.Helper()
-	v, err := chromedp.Run(tb.ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q).value`, sel)))
-	if err != nil {
-		tb.c.t.Fatalf("value of %s: %v", sel, err)
-	}
-	return v
-}
-
-func (tb *tab) number(js string) float64 {
-	tb.c.t.Helper()
-	n, err := chromedp.Run(tb.ctx, chromedp.Evaluate[float64](js))
-	if err != nil {
-		tb.c.t.Fatalf("eval %s: %v", js, err)
-	}
-	return n
-}
-
-// waitEval polls a boolean expression until it holds.
-func (tb *tab) waitEval(js string) {
-	tb.c.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Second)
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
-		cancel()
-		if err == nil && ok {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	tb.c.t.Fatalf("waiting for %s at %s", js, tb.path())
+	return tb.evalString(fmt.Sprintf(`document.querySelector(%q).value`, sel))
 }
 
 // pageChecks are what every page must pass at every size: nothing wider than
