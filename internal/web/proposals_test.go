@@ -26,9 +26,7 @@ import (
 func TestProposalPages(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	p := newPortal(t)
-	op := p.login(t, "operator@example.com")
-	loc := op.createTicket("destructive")
+	p, op, loc := newTicketBy(t, "operator@example.com")
 	id, _ := strconv.ParseInt(strings.TrimPrefix(loc, "/tickets/"), 10, 64)
 	if res, _ := op.post(loc+"/prepare", url.Values{"snapshot_id": {fmt.Sprint(p.snaps[2].ID)}, "scope_kind": {"full"}, "mode": {"destructive"}}); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("prepare: %d", res.StatusCode)

@@ -40,11 +40,19 @@ func (b *browser) createTicket(mode string) string {
 	return res.Header.Get("Location")
 }
 
+// newTicketBy is a portal with a destructive ticket that email created on
+// the new-ticket form: the portal, that person's browser and the ticket's
+// location.
+func newTicketBy(t *testing.T, email string) (*portal, *browser, string) {
+	t.Helper()
+	p := newPortal(t)
+	b := p.login(t, email)
+	return p, b, b.createTicket("destructive")
+}
+
 func TestTicketWorkflowPages(t *testing.T) {
 	t.Parallel()
-	p := newPortal(t)
-	op := p.login(t, "operator@example.com")
-	loc := op.createTicket("destructive")
+	p, op, loc := newTicketBy(t, "operator@example.com")
 	_, body := op.get(loc)
 	for _, want := range []string{`id="triage"`, "resolves to the snapshot", "public.orders"} {
 		if !strings.Contains(body, want) {
@@ -93,7 +101,7 @@ func TestTicketWorkflowPages(t *testing.T) {
 	if p.jobCount(t, "restore") != 0 {
 		t.Fatal("job inserted before approval")
 	}
-	if res, _ := ap.post(loc+"/approve", url.Values{"confirm_ref": {"proj-alpha"}, "plan_digest": {digest}}); res.StatusCode != http.StatusSeeOther {
+	if res, _ := ap.approve(loc, digest); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("approve: %d", res.StatusCode)
 	}
 	if p.jobCount(t, "restore") != 1 {
@@ -111,10 +119,8 @@ func TestTicketWorkflowPages(t *testing.T) {
 
 func TestPreparerCannotApprove(t *testing.T) {
 	t.Parallel()
-	p := newPortal(t)
-	ap := p.login(t, "approver@example.com")
-	loc := ap.createTicket("destructive")
-	if res, _ := ap.post(loc+"/prepare", url.Values{"snapshot_id": {fmt.Sprint(p.snaps[3].ID)}, "scope_kind": {"full"}, "mode": {"destructive"}}); res.StatusCode != http.StatusSeeOther {
+	p, ap, loc := newTicketBy(t, "approver@example.com")
+	if res, _ := ap.post(loc+"/prepare", p.fullPlan()); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("prepare: %d", res.StatusCode)
 	}
 	ap.post(loc+"/submit", nil)
@@ -239,9 +245,7 @@ func TestCorrectTheRequest(t *testing.T) {
 // saved when ticked, cleared when not.
 func TestTriageAllowDanglingOption(t *testing.T) {
 	t.Parallel()
-	p := newPortal(t)
-	op := p.login(t, "operator@example.com")
-	loc := op.createTicket("destructive")
+	p, op, loc := newTicketBy(t, "operator@example.com")
 	id, err := strconv.ParseInt(loc[strings.LastIndex(loc, "/")+1:], 10, 64)
 	if err != nil {
 		t.Fatalf("ticket location %q", loc)
@@ -289,9 +293,7 @@ func TestNewTicketPrefilledFromRequestARestore(t *testing.T) {
 // (the notice job decides whether the requester can be mailed).
 func TestAskForInfoQueuesTheRequestersMail(t *testing.T) {
 	t.Parallel()
-	p := newPortal(t)
-	op := p.login(t, "operator@example.com")
-	loc := op.createTicket("destructive")
+	p, op, loc := newTicketBy(t, "operator@example.com")
 	before := p.jobCount(t, "mail_notify")
 	res, body := op.post(loc+"/decide", url.Values{"decision": {"needs_info"}, "message": {"Which tables, exactly?"}})
 	if res.StatusCode != http.StatusSeeOther {

@@ -31,9 +31,7 @@ func TestProjectsPagerKeepsPerPage(t *testing.T) {
 // snapshots only, and refuses a malformed snapshot.
 func TestTicketFormURLsAndTableFragment(t *testing.T) {
 	t.Parallel()
-	p := newPortal(t)
-	op := p.login(t, "operator@example.com")
-	loc := op.createTicket("destructive")
+	p, op, loc := newTicketBy(t, "operator@example.com")
 	res, _ := op.get(loc + "/prepare")
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != loc {
 		t.Fatalf("GET of the form URL: %d %s", res.StatusCode, res.Header.Get("Location"))
@@ -61,9 +59,7 @@ func TestTicketFormURLsAndTableFragment(t *testing.T) {
 // ticket and kind; the CSV export holds the same lines.
 func TestAuditPageChangesAndCSV(t *testing.T) {
 	t.Parallel()
-	p := newPortal(t)
-	op := p.login(t, "operator@example.com")
-	loc := op.createTicket("destructive")
+	p, op, loc := newTicketBy(t, "operator@example.com")
 	if res, _ := op.post(loc+"/prepare", map[string][]string{"snapshot_id": {fmt.Sprint(p.snaps[2].ID)}, "scope_kind": {"full"}, "mode": {"destructive"}}); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("prepare: %d", res.StatusCode)
 	}
