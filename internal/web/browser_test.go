@@ -94,6 +94,12 @@ func (tb *tab) do(actions ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
+// visit opens path of the portal and waits until sel is visible.
+func (tb *tab) visit(path, sel string) {
+	tb.c.t.Helper()
+	tb.do(chromedp.Navigate(tb.c.p.srv.URL+path), chromedp.WaitVisible(chromedp.CSS(sel)))
+}
+
 func (tb *tab) text(sel string) string {
 	tb.c.t.Helper()
 	ctx, cancel := context.WithTimeout(tb.ctx, 10*time.Second)
@@ -283,7 +289,7 @@ func TestBrowserRestoreWorkflow(t *testing.T) {
 	// The approver approves with the typed ref; a wrong ref and a post
 	// without the CSRF token are refused first.
 	ap := c.login("approver@example.com")
-	ap.do(chromedp.Navigate(base+ticketPath), chromedp.WaitVisible(chromedp.CSS(`#approve-form`)))
+	ap.visit(ticketPath, `#approve-form`)
 	if got := ap.post(ticketPath+"/approve", false, map[string]string{"confirm_ref": "proj-alpha"}); got != 403 {
 		t.Fatalf("approve without CSRF token: %d", got)
 	}
@@ -318,7 +324,7 @@ func TestBrowserRestoreWorkflow(t *testing.T) {
 	}
 	ap.waitText(`#ticket-state`, "running")
 	dash := c.login("viewer@example.com")
-	dash.do(chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`#active`)))
+	dash.visit("/", `#active`)
 	for _, pct := range []float64{15, 42, 73} {
 		if err := tickets.UpdateProgress(ctx, p.pool, id, tickets.Progress{Phase: "data", Percent: pct, CurrentTable: "public.orders", Rows: int64(pct * 10)}); err != nil {
 			t.Fatal(err)

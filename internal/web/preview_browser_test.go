@@ -21,7 +21,6 @@ import (
 func TestBrowserPreviewStagedReview(t *testing.T) {
 	p := newPortal(t)
 	ctx := context.Background()
-	base := p.srv.URL
 	const orders = `CREATE TABLE public.orders (id int PRIMARY KEY, note text);
 		INSERT INTO public.orders SELECT g, 'order ' || g FROM generate_series(1, 1234) g`
 	lc, copyConn := p.liveAndCopy(t, orders, `DELETE FROM public.orders WHERE id IN (7, 8, 9); UPDATE public.orders SET note = 'edited' WHERE id = 42;
@@ -34,7 +33,7 @@ func TestBrowserPreviewStagedReview(t *testing.T) {
 
 	c := newChromium(t, p)
 	ap := c.login("approver@example.com")
-	ap.do(chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(`#preview-tables`)))
+	ap.visit(path, `#preview-tables`)
 	ap.waitText(`#preview-tables tr[data-table="public.orders"] td[data-col=live]`, "1,232")
 	ap.waitText(`#preview-loss`, "Everything written to public.orders after")
 	ap.waitText(`#preview-facts`, "Staged review")
@@ -48,7 +47,7 @@ func TestBrowserPreviewStagedReview(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.pauseForReview(t, id, "staging_copy", res)
-	ap.do(chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(`#staged-review`)))
+	ap.visit(path, `#staged-review`)
 	row := `#review-tables tr[data-table="public.orders"] `
 	ap.waitText(row+`td[data-col=only-live]`, "1")
 	ap.waitText(row+`td[data-col=only-snapshot]`, "3")

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/chromedp/chromedp"
-
 	"github.com/restoreportal/portal/internal/auth"
 	"github.com/restoreportal/portal/internal/tickets"
 )
@@ -22,7 +20,6 @@ import (
 func TestBrowserUndeleteWalk(t *testing.T) {
 	p := newPortal(t)
 	ctx := context.Background()
-	base := p.srv.URL
 	opTok := p.token(t, auth.RoleOperator)
 	id, got := p.ordersTicket(t, "undelete", nil)
 	if got["state"] != "awaiting_approval" || got["mode"] != "undelete" {
@@ -75,7 +72,7 @@ func TestBrowserUndeleteWalk(t *testing.T) {
 	ap := c.login("approver@example.com")
 	path := fmt.Sprintf("/tickets/%d", id)
 	row := `#preview-undelete-tables tr[data-table="public.orders"] `
-	ap.do(chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(`#preview-undelete`)))
+	ap.visit(path, `#preview-undelete`)
 	ap.waitText(`#preview-tables tr[data-table="public.orders"] td[data-col=live]`, tickets.FormatCount(snapRows-5))
 	ap.waitText(row+`td[data-col=insert]`, "between 0 and 4 (estimate)")
 	ap.waitText(row+`td[data-col=conflicts]`, "at most 4 (estimate)")
@@ -99,7 +96,7 @@ func TestBrowserUndeleteWalk(t *testing.T) {
 	if err := lc.QueryRow(ctx, `SELECT count(*) FROM public.orders`).Scan(&liveRows); err != nil || liveRows != snapRows-2 {
 		t.Fatalf("live rows after the undelete: %d %v", liveRows, err)
 	}
-	ap.do(chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(`#undelete-result`)))
+	ap.visit(path, `#undelete-result`)
 	ap.waitText(`#ticket-state`, "succeeded")
 	ap.waitText(`#undelete-result .undelete-inserted`, "3")
 	ap.waitText(`#undelete-result .undelete-conflicts`, "id=10")

@@ -23,7 +23,6 @@ import (
 func TestBrowserUndeleteStagedReviewWalk(t *testing.T) {
 	p := newPortal(t)
 	ctx := context.Background()
-	base := p.srv.URL
 	opTok := p.token(t, auth.RoleOperator)
 	id, _ := p.ordersTicket(t, "undelete", stagedOptions)
 	api := fmt.Sprintf("/api/v1/tickets/%d", id)
@@ -49,7 +48,7 @@ func TestBrowserUndeleteStagedReviewWalk(t *testing.T) {
 	c := newChromium(t, p)
 	ap := c.login("approver@example.com")
 	path := fmt.Sprintf("/tickets/%d", id)
-	ap.do(chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(`#preview-undelete`)))
+	ap.visit(path, `#preview-undelete`)
 	ap.waitText(`#preview-undelete-basis`, "come at the staged review's pause")
 	ap.waitText(`#preview-facts li[data-fact=review]`, "exact dry run against live")
 	ap.shot("undelete-review-01-preview")
@@ -66,7 +65,7 @@ func TestBrowserUndeleteStagedReviewWalk(t *testing.T) {
 	}
 	p.pauseForReview(t, id, "proj_alpha_stg_t"+fmt.Sprint(id), dry)
 	row := `#review-undelete-tables tr[data-table="public.orders"] `
-	ap.do(chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(`#review-undelete-tables`)))
+	ap.visit(path, `#review-undelete-tables`)
 	ap.waitText(row+`td[data-col=insert]`, "3")
 	ap.waitText(row+`td[data-col=conflicts]`, "1")
 	ap.waitText(row+`td[data-col=identical]`, "1")
@@ -86,7 +85,7 @@ func TestBrowserUndeleteStagedReviewWalk(t *testing.T) {
 	if mt.Inserted != dry.OnlySnapshot.Count || mt.Conflicts != dry.Differ.Count || mt.Unchanged != dry.Same {
 		t.Fatalf("merge %+v differs from the dry run %+v with live unchanged in between", mt, dry)
 	}
-	ap.do(chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(`#undelete-result`)))
+	ap.visit(path, `#undelete-result`)
 	ap.waitText(`#ticket-state`, "succeeded")
 	ap.waitText(`#undelete-result .undelete-inserted`, "3")
 	ap.shot("undelete-review-03-result")
