@@ -209,14 +209,11 @@ type proposalJSON struct {
 }
 
 func (s *Server) apiTicketThread(c echo.Context) error {
-	id, err := ticketID(c)
+	t, err := s.pathTicket(c)
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	if _, err := tickets.TicketGet(ctx, s.Pool, id); err != nil {
-		return err
-	}
+	ctx, id := c.Request().Context(), t.ID
 	entries, err := tickets.EntryListByTicket(ctx, s.Pool, id)
 	if err != nil {
 		return err

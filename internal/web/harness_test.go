@@ -144,6 +144,16 @@ func (b *browser) get(path string) (*http.Response, string) {
 }
 
 // post sends a form; the session's CSRF token is added unless the form has one.
+// wantStatus gets each path and reports those not answered with want.
+func (b *browser) wantStatus(want int, paths ...string) {
+	b.t.Helper()
+	for _, path := range paths {
+		if res, body := b.get(path); res.StatusCode != want {
+			b.t.Errorf("%s: %d, want %d (%.80s)", path, res.StatusCode, want, body)
+		}
+	}
+}
+
 func (b *browser) post(path string, form url.Values) (*http.Response, string) {
 	if form == nil {
 		form = url.Values{}
