@@ -74,11 +74,9 @@ func TestStaleApprovalPageRefused(t *testing.T) {
 	if res.StatusCode != http.StatusConflict || !strings.Contains(body, "the plan changed since you loaded it") {
 		t.Fatalf("stale approval: %d", res.StatusCode)
 	}
-	for _, want := range []string{`id="plan-changed"`, "scope: tables -&gt; full", "tables: public.orders -&gt; (none)",
-		"The database of the live project proj-alpha will be replaced"} {
-		if !strings.Contains(body, want) {
-			t.Errorf("refusal page lacks %q", want)
-		}
+	if missing := lacking(body, `id="plan-changed"`, "scope: tables -&gt; full", "tables: public.orders -&gt; (none)",
+		"The database of the live project proj-alpha will be replaced"); len(missing) > 0 {
+		t.Errorf("refusal page lacks %q", missing)
 	}
 	if n := p.jobCount(t, "restore"); n != 0 {
 		t.Fatalf("the stale approval queued %d restore(s)", n)

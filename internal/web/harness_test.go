@@ -144,6 +144,17 @@ func (b *browser) get(path string) (*http.Response, string) {
 }
 
 // post sends a form; the session's CSRF token is added unless the form has one.
+// lacking is those of wants that body does not contain.
+func lacking(body string, wants ...string) []string {
+	var missing []string
+	for _, w := range wants {
+		if !strings.Contains(body, w) {
+			missing = append(missing, w)
+		}
+	}
+	return missing
+}
+
 // wantStatus gets each path and reports those not answered with want.
 func (b *browser) wantStatus(want int, paths ...string) {
 	b.t.Helper()

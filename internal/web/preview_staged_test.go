@@ -39,11 +39,9 @@ func TestStagedReviewPageAndForms(t *testing.T) {
 
 	viewer := p.login(t, "viewer@example.com")
 	_, body := viewer.get(path)
-	for _, want := range []string{`id="review-tables"`, `<td data-col="only-live">2`, "<code>id=1001</code>", "<code>id=5</code>",
-		"<code>id=10</code>", "column extra (integer): only live", "awaiting the cut-over confirmation"} {
-		if !strings.Contains(body, want) {
-			t.Errorf("page lacks %s", want)
-		}
+	if missing := lacking(body, `id="review-tables"`, `<td data-col="only-live">2`, "<code>id=1001</code>", "<code>id=5</code>",
+		"<code>id=10</code>", "column extra (integer): only live", "awaiting the cut-over confirmation"); len(missing) > 0 {
+		t.Errorf("page lacks %q", missing)
 	}
 	if strings.Contains(body, `id="review-confirm-form"`) || strings.Contains(body, `id="review-abandon-form"`) {
 		t.Error("a viewer is offered the review forms")

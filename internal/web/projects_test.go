@@ -234,13 +234,9 @@ func TestProjectPages(t *testing.T) {
 
 	rec = e.do(t, "GET", "/projects/proj-web", e.viewer)
 	body = rec.Body.String()
-	for _, want := range []string{
-		`id="timeline"`, fmt.Sprintf(`data-snapshot-id="%d" data-status="corrupt"`, e.bad.ID), "truncated gzip at byte",
-		`id="size-trend"`, `id="tables"`, "<td>items</td>",
-	} {
-		if !strings.Contains(body, want) {
-			t.Errorf("project page lacks %s", want)
-		}
+	if missing := lacking(body, `id="timeline"`, fmt.Sprintf(`data-snapshot-id="%d" data-status="corrupt"`, e.bad.ID), "truncated gzip at byte",
+		`id="size-trend"`, `id="tables"`, "<td>items</td>"); len(missing) > 0 {
+		t.Errorf("project page lacks %q", missing)
 	}
 	if strings.Contains(body, "Sync now") {
 		t.Error("a viewer sees Sync now")

@@ -47,10 +47,8 @@ func TestProposalPages(t *testing.T) {
 
 	viewer := p.login(t, "viewer@example.com")
 	_, body := viewer.get(loc)
-	for _, want := range []string{`id="proposals"`, "<del>full database</del>", "<ins>tables public.orders</ins>", "dmarc=pass (by mx.example)", "awaiting approval: its plan is staff"} {
-		if !strings.Contains(body, want) {
-			t.Fatalf("ticket page lacks %q", want)
-		}
+	if missing := lacking(body, `id="proposals"`, "<del>full database</del>", "<ins>tables public.orders</ins>", "dmarc=pass (by mx.example)", "awaiting approval: its plan is staff"); len(missing) > 0 {
+		t.Fatalf("ticket page lacks %q", missing)
 	}
 	if strings.Contains(body, "/proposals/") {
 		t.Error("a viewer is offered to decide")

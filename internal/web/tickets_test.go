@@ -54,10 +54,8 @@ func TestTicketWorkflowPages(t *testing.T) {
 	t.Parallel()
 	p, op, loc := newTicketBy(t, "operator@example.com")
 	_, body := op.get(loc)
-	for _, want := range []string{`id="triage"`, "resolves to the snapshot", "public.orders"} {
-		if !strings.Contains(body, want) {
-			t.Fatalf("ticket page lacks %q", want)
-		}
+	if missing := lacking(body, `id="triage"`, "resolves to the snapshot", "public.orders"); len(missing) > 0 {
+		t.Fatalf("ticket page lacks %q", missing)
 	}
 	if !regexp.MustCompile(`<input type="radio" name="snapshot_id" value="\d+" data-snapshot-pick disabled`).MatchString(body) {
 		t.Error("the corrupt snapshot is not disabled in the picker")

@@ -86,12 +86,10 @@ func TestUndeleteReviewPageShowsTheDryRunThenBothCounts(t *testing.T) {
 	path := fmt.Sprintf("/tickets/%d", id)
 	ap := p.login(t, "approver2@example.com")
 	_, body := ap.get(path)
-	for _, want := range []string{`id="review-undelete-tables"`, `<td data-col="insert">1,000`, `<td data-col="conflicts">50`,
+	if missing := lacking(body, `id="review-undelete-tables"`, `<td data-col="insert">1,000`, `<td data-col="conflicts">50`,
 		`<td data-col="identical">9,990`, "limited to rows where status = &#34;gone&#34;", "<code>id=&lt;b&gt;6&lt;/b&gt;</code>",
-		"Confirm the merge", "nothing was written to live"} {
-		if !strings.Contains(body, want) {
-			t.Errorf("page lacks %s", want)
-		}
+		"Confirm the merge", "nothing was written to live"); len(missing) > 0 {
+		t.Errorf("page lacks %q", missing)
 	}
 	if strings.Contains(body, `id="review-tables"`) || strings.Contains(body, "<b>6</b>") {
 		t.Error("the undelete's review shows the cut-over's table, or unescaped markup")
