@@ -15,13 +15,15 @@ import (
 	"github.com/restoreportal/portal/internal/tickets"
 )
 
-// pausedTicket is an approved destructive tables restore whose job paused
+// pausedTicket is a portal with an approved destructive tables restore whose job paused
 // for its staged review (recorded as the worker records it).
-func pausedTicket(t *testing.T, p *portal) (int64, tickets.StagedReview) {
+func pausedTicket(t *testing.T) (*portal, int64, tickets.StagedReview) {
 	t.Helper()
-	return p.pausedReview(t, "destructive", compare.Result{Table: "public.orders", Key: []string{"id"}, Same: 90,
+	p := newPortal(t)
+	id, rv := p.pausedReview(t, "destructive", compare.Result{Table: "public.orders", Key: []string{"id"}, Same: 90,
 		OnlyLive: compare.Diff{Count: 2, Samples: []string{"id=1001", "id=1002"}}, OnlySnapshot: compare.Diff{Count: 1, Samples: []string{"id=5"}},
 		Differ: compare.Diff{Count: 1, Samples: []string{"id=10"}}, Schema: []string{"column extra (integer): only live"}})
+	return p, id, rv
 }
 
 var reviewDigestField = regexp.MustCompile(`name="review_digest" value="([0-9a-f]+)"`)
@@ -33,8 +35,7 @@ var reviewDigestField = regexp.MustCompile(`name="review_digest" value="([0-9a-f
 // recorded.
 func TestStagedReviewPageAndForms(t *testing.T) {
 	t.Parallel()
-	p := newPortal(t)
-	id, rv := pausedTicket(t, p)
+	p, id, rv := pausedTicket(t)
 	path := fmt.Sprintf("/tickets/%d", id)
 
 	viewer := p.login(t, "viewer@example.com")
@@ -95,8 +96,7 @@ func TestStagedReviewPageAndForms(t *testing.T) {
 // a ticket that never paused has no review (404).
 func TestStagedReviewAPI(t *testing.T) {
 	t.Parallel()
-	p := newPortal(t)
-	id, rv := pausedTicket(t, p)
+	p, id, rv := pausedTicket(t)
 	path := fmt.Sprintf("/api/v1/tickets/%d/review", id)
 	if code, _ := p.api(t, "", "GET", path, nil); code != http.StatusUnauthorized {
 		t.Errorf("anonymous: %d", code)

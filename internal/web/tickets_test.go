@@ -168,9 +168,7 @@ func TestTicketListFiltersAndPages(t *testing.T) {
 	if !strings.Contains(body, "page 2 of 2") || !strings.Contains(body, "case 9<") {
 		t.Errorf("page 2")
 	}
-	if res, _ := b.get("/tickets?state=bogus"); res.StatusCode != http.StatusBadRequest {
-		t.Errorf("bogus state: %d", res.StatusCode)
-	}
+	b.wantStatus(http.StatusBadRequest, "/tickets?state=bogus")
 }
 
 func TestNewTicketFormShowsErrors(t *testing.T) {
@@ -181,10 +179,7 @@ func TestNewTicketFormShowsErrors(t *testing.T) {
 	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "no project") || !strings.Contains(body, `value="proj-zulu"`) {
 		t.Fatalf("unknown project: %d", res.StatusCode)
 	}
-	viewer := p.login(t, "viewer@example.com")
-	if res, _ := viewer.get("/tickets/new"); res.StatusCode != http.StatusForbidden {
-		t.Fatalf("viewer new form: %d", res.StatusCode)
-	}
+	p.login(t, "viewer@example.com").wantStatus(http.StatusForbidden, "/tickets/new")
 }
 
 func TestLiveProgressStream(t *testing.T) {

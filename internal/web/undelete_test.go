@@ -65,13 +65,15 @@ func TestUndeleteTriageFormAndStaleApproval(t *testing.T) {
 	}
 }
 
-// pausedUndelete is an approved undelete with staged review whose job paused
+// pausedUndelete is a portal with an approved undelete with staged review whose job paused
 // with its exact dry run (recorded as the worker records it); a sample key
 // holds markup.
-func pausedUndelete(t *testing.T, p *portal) (int64, tickets.StagedReview) {
+func pausedUndelete(t *testing.T) (*portal, int64, tickets.StagedReview) {
 	t.Helper()
-	return p.pausedReview(t, "undelete", compare.Result{Table: "public.orders", Key: []string{"id"}, Same: 9_990, Limited: "rows where status = \"gone\"",
+	p := newPortal(t)
+	id, rv := p.pausedReview(t, "undelete", compare.Result{Table: "public.orders", Key: []string{"id"}, Same: 9_990, Limited: "rows where status = \"gone\"",
 		OnlySnapshot: compare.Diff{Count: 1_000, Samples: []string{"id=5", "id=<b>6</b>"}}, Differ: compare.Diff{Count: 50, Samples: []string{"id=10"}}})
+	return p, id, rv
 }
 
 // TestUndeleteReviewPageShowsTheDryRunThenBothCounts: the paused undelete's
@@ -81,8 +83,7 @@ func pausedUndelete(t *testing.T, p *portal) (int64, tickets.StagedReview) {
 // ran with other counts (live moved) the page shows both.
 func TestUndeleteReviewPageShowsTheDryRunThenBothCounts(t *testing.T) {
 	t.Parallel()
-	p := newPortal(t)
-	id, rv := pausedUndelete(t, p)
+	p, id, rv := pausedUndelete(t)
 	path := fmt.Sprintf("/tickets/%d", id)
 	ap := p.login(t, "approver2@example.com")
 	_, body := ap.get(path)
