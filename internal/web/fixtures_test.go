@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -84,6 +85,13 @@ func (p *portal) pausedReview(t *testing.T, mode string, res compare.Result) (in
 		t.Fatalf("approve: %d %v", code, got)
 	}
 	return id, p.pauseForReview(t, id, "proj_alpha_stg_"+fmt.Sprint(id), res)
+}
+
+// confirmReview posts the staged review's confirm form of the ticket at
+// path with the review digest the page showed and the ref typed.
+func (b *browser) confirmReview(path, digest, ref string) (*http.Response, string) {
+	b.t.Helper()
+	return b.post(path+"/review/confirm", url.Values{"review_digest": {digest}, "confirm_ref": {ref}})
 }
 
 // openDB connects to url for the test's length and runs sql there.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -52,7 +51,7 @@ func TestStagedReviewPageAndForms(t *testing.T) {
 	if strings.Contains(body, `id="review-confirm-form"`) || !strings.Contains(body, `id="review-abandon-form"`) {
 		t.Error("the operator (who prepared) must see abandon, not confirm")
 	}
-	if res, _ := op.post(path+"/review/confirm", url.Values{"_csrf": {op.csrf}, "review_digest": {rv.Digest()}, "confirm_ref": {"proj-alpha"}}); res.StatusCode != http.StatusForbidden {
+	if res, _ := op.confirmReview(path, rv.Digest(), "proj-alpha"); res.StatusCode != http.StatusForbidden {
 		t.Errorf("operator confirms: %d", res.StatusCode)
 	}
 
@@ -62,17 +61,17 @@ func TestStagedReviewPageAndForms(t *testing.T) {
 	if m == nil || m[1] != rv.Digest() {
 		t.Fatalf("confirm form digest: %v", m)
 	}
-	res, body := ap.post(path+"/review/confirm", url.Values{"_csrf": {ap.csrf}, "review_digest": {strings.Repeat("0", 64)}, "confirm_ref": {"proj-alpha"}})
+	res, body := ap.confirmReview(path, strings.Repeat("0", 64), "proj-alpha")
 	if res.StatusCode != http.StatusConflict || !strings.Contains(body, "staged review changed") {
 		t.Errorf("stale confirm: %d", res.StatusCode)
 	}
-	if res, _ := ap.post(path+"/review/confirm", url.Values{"_csrf": {ap.csrf}, "review_digest": {m[1]}, "confirm_ref": {"proj-bravo"}}); res.StatusCode != http.StatusUnprocessableEntity {
+	if res, _ := ap.confirmReview(path, m[1], "proj-bravo"); res.StatusCode != http.StatusUnprocessableEntity {
 		t.Errorf("wrong ref: %d", res.StatusCode)
 	}
 	if got, _ := tickets.StagedReviewGet(context.Background(), p.pool, id); got.State != tickets.ReviewAwaiting {
 		t.Fatalf("refused forms changed the review: %s", got.State)
 	}
-	res, _ = ap.post(path+"/review/confirm", url.Values{"_csrf": {ap.csrf}, "review_digest": {m[1]}, "confirm_ref": {"proj-alpha"}})
+	res, _ = ap.confirmReview(path, m[1], "proj-alpha")
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("confirm: %d", res.StatusCode)
 	}

@@ -102,14 +102,14 @@ func TestUndeleteReviewPageShowsTheDryRunThenBothCounts(t *testing.T) {
 	forged := rv
 	forged.Tables = []compare.Result{rv.Tables[0]}
 	forged.Tables[0].Differ.Count = 0
-	res, _ := ap.post(path+"/review/confirm", url.Values{"_csrf": {ap.csrf}, "review_digest": {forged.Digest()}, "confirm_ref": {"proj-alpha"}})
+	res, _ := ap.confirmReview(path, forged.Digest(), "proj-alpha")
 	if res.StatusCode != http.StatusConflict {
 		t.Errorf("confirm of other counts: %d", res.StatusCode)
 	}
 	if got, _ := tickets.StagedReviewGet(context.Background(), p.pool, id); got.State != tickets.ReviewAwaiting {
 		t.Fatalf("a refused form changed the review: %s", got.State)
 	}
-	res, _ = ap.post(path+"/review/confirm", url.Values{"_csrf": {ap.csrf}, "review_digest": {m[1]}, "confirm_ref": {"proj-alpha"}})
+	res, _ = ap.confirmReview(path, m[1], "proj-alpha")
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("confirm: %d", res.StatusCode)
 	}
