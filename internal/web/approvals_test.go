@@ -43,8 +43,15 @@ func (b *browser) prepareSubmit(loc string, form url.Values) {
 	if res, body := b.post(loc+"/prepare", form); res.StatusCode != http.StatusSeeOther {
 		b.t.Fatalf("prepare: %d %s", res.StatusCode, body)
 	}
-	if res, body := b.post(loc+"/submit", nil); res.StatusCode != http.StatusSeeOther {
-		b.t.Fatalf("submit: %d %s", res.StatusCode, body)
+	b.act(loc, "submit")
+}
+
+// act posts the ticket form of verb (submit, withdraw) that takes no field
+// and fails the test unless it redirects.
+func (b *browser) act(loc, verb string) {
+	b.t.Helper()
+	if res, body := b.post(loc+"/"+verb, nil); res.StatusCode != http.StatusSeeOther {
+		b.t.Fatalf("%s: %d %s", verb, res.StatusCode, body)
 	}
 }
 
@@ -111,12 +118,8 @@ func TestResubmissionSelfApprovalRefusedPages(t *testing.T) {
 	p, a, loc := newTicketBy(t, "approver@example.com")
 	a.prepareSubmit(loc, p.fullPlan())
 	op := p.login(t, "operator@example.com")
-	if res, _ := op.post(loc+"/withdraw", nil); res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("withdraw: %d", res.StatusCode)
-	}
-	if res, _ := op.post(loc+"/submit", nil); res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("resubmit: %d", res.StatusCode)
-	}
+	op.act(loc, "withdraw")
+	op.act(loc, "submit")
 	if tk := p.ticketOf(t, loc); tk.PreparedBy != p.users["operator"].ID {
 		t.Fatalf("preparer after resubmission: %d", tk.PreparedBy)
 	}

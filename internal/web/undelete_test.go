@@ -37,9 +37,7 @@ func TestUndeleteTriageFormAndStaleApproval(t *testing.T) {
 	}
 	seen := digestOf(t, page)
 
-	if res, _ := op.post(loc+"/withdraw", nil); res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("withdraw: %d", res.StatusCode)
-	}
+	op.act(loc, "withdraw")
 	bad := url.Values{}
 	for k, v := range form {
 		bad[k] = v
@@ -141,9 +139,7 @@ func TestTriageFullStagedReviewIsOffByDefault(t *testing.T) {
 	if tk := p.ticketOf(t, loc); tk.Options.StagedReviewFull {
 		t.Fatalf("full review on without the box: %+v", tk.Options)
 	}
-	if res, _ := op.post(loc+"/withdraw", nil); res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("withdraw: %d", res.StatusCode)
-	}
+	op.act(loc, "withdraw")
 	form.Set("staged_review_full", "1")
 	op.prepareSubmit(loc, form)
 	if tk := p.ticketOf(t, loc); !tk.Options.StagedReviewFull {
