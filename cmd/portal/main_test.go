@@ -13,14 +13,29 @@ import (
 	"github.com/restoreportal/portal/internal/testenv"
 )
 
-// TestBadConfigStopsWithOneLine runs the real binary with bad settings: it
-// must exit non-zero with a last line naming the variable, never a trace.
-func TestBadConfigStopsWithOneLine(t *testing.T) {
-	t.Parallel()
+// buildPortal builds the portal binary for the test and returns its path.
+func buildPortal(t *testing.T) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "portal")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// runPortal runs the binary with args in env and returns what it printed.
+func runPortal(bin string, env []string, args ...string) (string, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestBadConfigStopsWithOneLine runs the real binary with bad settings: it
+// must exit non-zero with a last line naming the variable, never a trace.
+func TestBadConfigStopsWithOneLine(t *testing.T) {
+	t.Parallel()
+	bin := buildPortal(t)
 	good := []string{
 		"PORTAL_S3_BUCKET=snaps",
 		"PORTAL_DATABASE_URL=postgres://postgres@127.0.0.1:1/portal?sslmode=disable&connect_timeout=2",
@@ -78,10 +93,7 @@ func TestBadConfigStopsWithOneLine(t *testing.T) {
 // unprivileged one is registered.
 func TestProjectAddValidatesAgainstTheCluster(t *testing.T) {
 	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "portal")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildPortal(t)
 	cfg := testenv.Config(t)
 	portalURL := testenv.PortalURL(t)
 	db := testenv.NewOwnedDatabase(t)
@@ -93,10 +105,7 @@ func TestProjectAddValidatesAgainstTheCluster(t *testing.T) {
 	}
 	ref := testenv.Name("cli-")
 	run := func(args ...string) (string, error) {
-		cmd := exec.Command(bin, append([]string{"project", "add"}, args...)...)
-		cmd.Env = env
-		out, err := cmd.CombinedOutput()
-		return string(out), err
+		return runPortal(bin, env, append([]string{"project", "add"}, args...)...)
 	}
 	out, err := run("--ref", ref, "--database", db.Name, "--owner-role", "postgres")
 	if err == nil || !strings.Contains(out, "SUPERUSER") {
@@ -122,21 +131,16 @@ func TestProjectAddValidatesAgainstTheCluster(t *testing.T) {
 // made for a user authenticates as that user.
 func TestTokenCreate(t *testing.T) {
 	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "portal")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildPortal(t)
 	portalURL := testenv.PortalURL(t)
 	pool := testenv.PortalPoolAt(t, portalURL)
 	u, _, err := auth.CreateUser(context.Background(), pool, audit.System("test"), auth.NewUser{Email: "ci-owner@example.com", Role: auth.RoleOperator, Password: "correct horse battery staple"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	env := []string{"PORTAL_S3_BUCKET=snaps", "PORTAL_DATABASE_URL=" + portalURL, "PATH=" + os.Getenv("PATH")}
 	run := func(args ...string) (string, error) {
-		cmd := exec.Command(bin, append([]string{"token", "create"}, args...)...)
-		cmd.Env = []string{"PORTAL_S3_BUCKET=snaps", "PORTAL_DATABASE_URL=" + portalURL, "PATH=" + os.Getenv("PATH")}
-		out, err := cmd.CombinedOutput()
-		return string(out), err
+		return runPortal(bin, env, append([]string{"token", "create"}, args...)...)
 	}
 	if out, err := run("--user", "nobody@example.com", "--name", "ci"); err == nil || !strings.Contains(out, "--user: no user nobody@example.com") {
 		t.Fatalf("unknown user: %v\n%s", err, out)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 
@@ -19,16 +20,13 @@ const projectUsage = `usage: portal project add --ref R --database D [--cluster 
 
 // projectCmd is `portal project add`.
 func projectCmd(ctx context.Context, args []string) error {
-	fs, rest, err := verbFlags(args, "project", "add", projectUsage)
-	if err != nil {
-		return err
-	}
 	var r projects.Registration
-	fs.StringVar(&r.Ref, "ref", "", "project ref")
-	fs.StringVar(&r.Cluster, "cluster", "default", "project cluster name")
-	fs.StringVar(&r.Database, "database", "", "database on that cluster")
-	fs.StringVar(&r.OwnerRole, "owner-role", "", "the unprivileged role owning the database")
-	if err := fs.Parse(rest); err != nil {
+	if err := parseVerb(args, "project", "add", projectUsage, func(fs *flag.FlagSet) {
+		fs.StringVar(&r.Ref, "ref", "", "project ref")
+		fs.StringVar(&r.Cluster, "cluster", "default", "project cluster name")
+		fs.StringVar(&r.Database, "database", "", "database on that cluster")
+		fs.StringVar(&r.OwnerRole, "owner-role", "", "the unprivileged role owning the database")
+	}); err != nil {
 		return err
 	}
 	rt, err := openPortal(ctx, io.Discard)

@@ -21,13 +21,11 @@ const tokenUsage = `usage: portal token create --user EMAIL --name NAME
 
 // tokenCmd is `portal token create`.
 func tokenCmd(ctx context.Context, args []string) error {
-	fs, rest, err := verbFlags(args, "token", "create", tokenUsage)
-	if err != nil {
-		return err
-	}
-	user := fs.String("user", "", "email address of the user the token acts as")
-	name := fs.String("name", "", "what uses the token")
-	if err := fs.Parse(rest); err != nil {
+	var user, name *string
+	if err := parseVerb(args, "token", "create", tokenUsage, func(fs *flag.FlagSet) {
+		user = fs.String("user", "", "email address of the user the token acts as")
+		name = fs.String("name", "", "what uses the token")
+	}); err != nil {
 		return err
 	}
 	email, err := auth.NormalizeEmail(*user)
@@ -59,15 +57,16 @@ func tokenCmd(ctx context.Context, args []string) error {
 	return nil
 }
 
-// verbFlags checks that args name verb, the one verb of `portal noun verb`,
-// and returns the flag set of its flags and the arguments after the verb; on
+// parseVerb checks that args name verb, the one verb of `portal noun verb`,
+// defines its flags with define and parses the arguments after the verb; on
 // a mistake it prints usage.
-func verbFlags(args []string, noun, verb, usage string) (*flag.FlagSet, []string, error) {
+func parseVerb(args []string, noun, verb, usage string, define func(fs *flag.FlagSet)) error {
 	if len(args) == 0 || args[0] != verb {
 		fmt.Fprint(os.Stderr, usage)
-		return nil, nil, fmt.Errorf("unknown %s command", noun)
+		return fmt.Errorf("unknown %s command", noun)
 	}
 	fs := flag.NewFlagSet(noun+" "+verb, flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
-	return fs, args[1:], nil
+	define(fs)
+	return fs.Parse(args[1:])
 }

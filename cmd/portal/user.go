@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -24,15 +25,14 @@ const userUsage = `usage: portal user add --email E --role R [--name N] [--gener
 
 // userCmd is `portal user add`.
 func userCmd(ctx context.Context, args []string) error {
-	fs, rest, err := verbFlags(args, "user", "add", userUsage)
-	if err != nil {
-		return err
-	}
-	email := fs.String("email", "", "email address (the login)")
-	role := fs.String("role", "", "viewer, operator, approver or admin")
-	name := fs.String("name", "", "display name")
-	generate := fs.Bool("generate", false, "generate the password even on a terminal")
-	if err := fs.Parse(rest); err != nil {
+	var email, role, name *string
+	var generate *bool
+	if err := parseVerb(args, "user", "add", userUsage, func(fs *flag.FlagSet) {
+		email = fs.String("email", "", "email address (the login)")
+		role = fs.String("role", "", "viewer, operator, approver or admin")
+		name = fs.String("name", "", "display name")
+		generate = fs.Bool("generate", false, "generate the password even on a terminal")
+	}); err != nil {
 		return err
 	}
 	r, err := auth.ParseRole(*role)

@@ -26,8 +26,8 @@ func (s *Server) apiRoutes(g *echo.Group) {
 	g.GET("/api/v1/tickets/:id", s.apiTicketGet)
 	g.GET("/api/v1/tickets/:id/preview", s.apiTicketPreview)
 	g.POST("/api/v1/tickets/:id/approve", s.apiTicketApprove)
-	g.POST("/api/v1/tickets/:id/cancel", s.apiTicketCancel)
-	g.POST("/api/v1/tickets/:id/rollback", s.apiTicketRollback)
+	g.POST("/api/v1/tickets/:id/cancel", ticketVerb(s, apiTicketCancel))
+	g.POST("/api/v1/tickets/:id/rollback", ticketVerb(s, apiTicketRollback))
 	s.apiTriageRoutes(g)
 }
 
@@ -99,6 +99,17 @@ func (s *Server) toJSON(t tickets.Ticket) ticketJSON {
 		RequestedAt: t.RequestedAt, RequestedTZ: t.RequestedTZ, SnapshotID: t.SnapshotID, Scope: t.Scope, Mode: t.Mode,
 		Options: t.Options, PreparedBy: t.PreparedByName, ApprovedBy: t.ApprovedByName, Assignee: t.AssigneeName, JobID: t.JobID,
 		RollbackJobID: t.RollbackJobID, Progress: t.Progress, Result: t.Result, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
+}
+
+// ticketBody is the ticket id of the request's path and its JSON body.
+func ticketBody[T any](c echo.Context) (int64, T, error) {
+	var req T
+	id, err := ticketID(c)
+	if err != nil {
+		return 0, req, err
+	}
+	err = decodeJSON(c, &req)
+	return id, req, err
 }
 
 // decodeJSON reads a JSON body of at most 1 MiB. A NUL escape is refused:
@@ -185,15 +196,20 @@ func (s *Server) apiTicketCreate(c echo.Context) error {
 }
 
 func (s *Server) apiTicketGet(c echo.Context) error {
-	id, err := ticketID(c)
-	if err != nil {
-		return err
-	}
-	t, err := tickets.TicketGet(c.Request().Context(), s.Pool, id)
+	t, err := s.pathTicket(c)
 	if err != nil {
 		return err
 	}
 	return s.ticketOut(c, http.StatusOK, t)
+}
+
+// pathTicket is the ticket the request's path names.
+func (s *Server) pathTicket(c echo.Context) (tickets.Ticket, error) {
+	id, err := ticketID(c)
+	if err != nil {
+		return tickets.Ticket{}, err
+	}
+	return tickets.TicketGet(c.Request().Context(), s.Pool, id)
 }
 
 func (s *Server) apiTicketList(c echo.Context) error {
@@ -240,12 +256,8 @@ type confirmRequest struct {
 // refused with 409). Deprecated use: it also starts a ready new-project
 // restore, answering with a Deprecation header; scripts use /start.
 func (s *Server) apiTicketApprove(c echo.Context) error {
-	id, err := ticketID(c)
+	id, req, err := ticketBody[confirmRequest](c)
 	if err != nil {
-		return err
-	}
-	var req confirmRequest
-	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -277,38 +289,17 @@ func (s *Server) apiTicketApprove(c echo.Context) error {
 	return s.ticketOut(c, http.StatusOK, t)
 }
 
-func (s *Server) apiTicketCancel(c echo.Context) error {
-	id, err := ticketID(c)
-	if err != nil {
-		return err
-	}
-	var req confirmRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	t, err := tickets.Cancel(c.Request().Context(), s.Pool, s.actor(c), id, req.Reason)
-	if err != nil {
-		return err
-	}
-	return s.ticketOut(c, http.StatusOK, t)
+// apiTicketCancel cancels the ticket, with the reason given.
+func apiTicketCancel(ctx context.Context, s *Server, a tickets.Actor, id int64, req confirmRequest) (tickets.Ticket, error) {
+	return tickets.Cancel(ctx, s.Pool, a, id, req.Reason)
 }
 
-func (s *Server) apiTicketRollback(c echo.Context) error {
-	id, err := ticketID(c)
-	if err != nil {
-		return err
-	}
-	var req confirmRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	t, err := tickets.RequestRollbackPlan(c.Request().Context(), s.Pool, s.River, s.actor(c), id,
-		tickets.Approval{ConfirmRef: req.ConfirmRef, PlanDigest: req.RollbackDigest})
+// apiTicketRollback queues the rollback of a done restore, with the ref
+// typed and the rollback_digest read from the ticket.
+func apiTicketRollback(ctx context.Context, s *Server, a tickets.Actor, id int64, req confirmRequest) (tickets.Ticket, error) {
+	t, err := tickets.RequestRollbackPlan(ctx, s.Pool, s.River, a, id, tickets.Approval{ConfirmRef: req.ConfirmRef, PlanDigest: req.RollbackDigest})
 	if errors.Is(err, tickets.ErrNotFound) {
-		return echo.NewHTTPError(http.StatusNotFound, "no such ticket")
+		return t, echo.NewHTTPError(http.StatusNotFound, "no such ticket")
 	}
-	if err != nil {
-		return err
-	}
-	return s.ticketOut(c, http.StatusOK, t)
+	return t, err
 }

@@ -81,14 +81,13 @@ type verbFunc func(ctx context.Context, s *Server, a tickets.Actor, id int64, r 
 
 // apiTicketVerb is the one shape of the small verbs: id, optional body, the
 // domain call, the ticket as it is now.
-func (s *Server) apiTicketVerb(f verbFunc) echo.HandlerFunc {
+func (s *Server) apiTicketVerb(f verbFunc) echo.HandlerFunc { return ticketVerb(s, f) }
+
+// ticketVerb is apiTicketVerb for a verb whose body is a T.
+func ticketVerb[T any](s *Server, f func(ctx context.Context, s *Server, a tickets.Actor, id int64, r T) (tickets.Ticket, error)) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		id, err := ticketID(c)
+		id, req, err := ticketBody[T](c)
 		if err != nil {
-			return err
-		}
-		var req verbRequest
-		if err := decodeJSON(c, &req); err != nil {
 			return err
 		}
 		t, err := f(c.Request().Context(), s, s.actor(c), id, req)
@@ -117,12 +116,8 @@ type prepareRequest struct {
 // apiTicketPrepare saves the triage. Fields left out keep the ticket's
 // values (its suggested snapshot, scope, mode and options).
 func (s *Server) apiTicketPrepare(c echo.Context) error {
-	id, err := ticketID(c)
+	id, req, err := ticketBody[prepareRequest](c)
 	if err != nil {
-		return err
-	}
-	var req prepareRequest
-	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -214,14 +209,11 @@ type proposalJSON struct {
 }
 
 func (s *Server) apiTicketThread(c echo.Context) error {
-	id, err := ticketID(c)
+	t, err := s.pathTicket(c)
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	if _, err := tickets.TicketGet(ctx, s.Pool, id); err != nil {
-		return err
-	}
+	ctx, id := c.Request().Context(), t.ID
 	entries, err := tickets.EntryListByTicket(ctx, s.Pool, id)
 	if err != nil {
 		return err

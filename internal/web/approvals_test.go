@@ -24,14 +24,34 @@ func (p *portal) ticketOf(t *testing.T, loc string) tickets.Ticket {
 	return tk
 }
 
+// fullPlan is the triage form of a full destructive restore from the fourth
+// snapshot of proj-alpha.
+func (p *portal) fullPlan() url.Values {
+	return url.Values{"snapshot_id": {fmt.Sprint(p.snaps[3].ID)}, "scope_kind": {"full"}, "mode": {"destructive"}}
+}
+
+// approve posts the approval form of the ticket at loc with the ref typed
+// and the plan digest the approver read.
+func (b *browser) approve(loc, digest string) (*http.Response, string) {
+	b.t.Helper()
+	return b.post(loc+"/approve", url.Values{"confirm_ref": {"proj-alpha"}, "plan_digest": {digest}})
+}
+
 // prepareSubmit saves the triage form and asks for approval.
 func (b *browser) prepareSubmit(loc string, form url.Values) {
 	b.t.Helper()
 	if res, body := b.post(loc+"/prepare", form); res.StatusCode != http.StatusSeeOther {
 		b.t.Fatalf("prepare: %d %s", res.StatusCode, body)
 	}
-	if res, body := b.post(loc+"/submit", nil); res.StatusCode != http.StatusSeeOther {
-		b.t.Fatalf("submit: %d %s", res.StatusCode, body)
+	b.act(loc, "submit")
+}
+
+// act posts the ticket form of verb (submit, withdraw) that takes no field
+// and fails the test unless it redirects.
+func (b *browser) act(loc, verb string) {
+	b.t.Helper()
+	if res, body := b.post(loc+"/"+verb, nil); res.StatusCode != http.StatusSeeOther {
+		b.t.Fatalf("%s: %d %s", verb, res.StatusCode, body)
 	}
 }
 
@@ -42,9 +62,7 @@ func (b *browser) prepareSubmit(loc string, form url.Values) {
 // current plan and what changed; approving that works.
 func TestStaleApprovalPageRefused(t *testing.T) {
 	t.Parallel()
-	p := newPortal(t)
-	op := p.login(t, "operator@example.com")
-	loc := op.createTicket("destructive")
+	p, op, loc := newTicketBy(t, "operator@example.com")
 	op.prepareSubmit(loc, url.Values{"snapshot_id": {fmt.Sprint(p.snaps[2].ID)}, "scope_kind": {"tables"},
 		"tables": {"public.orders"}, "mode": {"destructive"}})
 	ap := p.login(t, "approver@example.com")
@@ -57,17 +75,15 @@ func TestStaleApprovalPageRefused(t *testing.T) {
 	if res, _ := op.post(loc+"/withdraw", nil); res.StatusCode != http.StatusSeeOther || !strings.HasSuffix(res.Header.Get("Location"), "#triage") {
 		t.Fatalf("withdraw and edit: %d %s", res.StatusCode, res.Header.Get("Location"))
 	}
-	op.prepareSubmit(loc, url.Values{"snapshot_id": {fmt.Sprint(p.snaps[3].ID)}, "scope_kind": {"full"}, "mode": {"destructive"}})
+	op.prepareSubmit(loc, p.fullPlan())
 
-	res, body := ap.post(loc+"/approve", url.Values{"confirm_ref": {"proj-alpha"}, "plan_digest": {seen}})
+	res, body := ap.approve(loc, seen)
 	if res.StatusCode != http.StatusConflict || !strings.Contains(body, "the plan changed since you loaded it") {
 		t.Fatalf("stale approval: %d", res.StatusCode)
 	}
-	for _, want := range []string{`id="plan-changed"`, "scope: tables -&gt; full", "tables: public.orders -&gt; (none)",
-		"The database of the live project proj-alpha will be replaced"} {
-		if !strings.Contains(body, want) {
-			t.Errorf("refusal page lacks %q", want)
-		}
+	if missing := lacking(body, `id="plan-changed"`, "scope: tables -&gt; full", "tables: public.orders -&gt; (none)",
+		"The database of the live project proj-alpha will be replaced"); len(missing) > 0 {
+		t.Errorf("refusal page lacks %q", missing)
 	}
 	if n := p.jobCount(t, "restore"); n != 0 {
 		t.Fatalf("the stale approval queued %d restore(s)", n)
@@ -79,7 +95,7 @@ func TestStaleApprovalPageRefused(t *testing.T) {
 	if current == seen {
 		t.Fatal("the refusal page carries the stale digest")
 	}
-	if res, _ := ap.post(loc+"/approve", url.Values{"confirm_ref": {"proj-alpha"}, "plan_digest": {current}}); res.StatusCode != http.StatusSeeOther {
+	if res, _ := ap.approve(loc, current); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("approve the current plan: %d", res.StatusCode)
 	}
 	if n := p.jobCount(t, "restore"); n != 1 {
@@ -87,7 +103,7 @@ func TestStaleApprovalPageRefused(t *testing.T) {
 	}
 	// An old form without any digest (as before this change) is refused too.
 	loc2 := op.createTicket("destructive")
-	op.prepareSubmit(loc2, url.Values{"snapshot_id": {fmt.Sprint(p.snaps[3].ID)}, "scope_kind": {"full"}, "mode": {"destructive"}})
+	op.prepareSubmit(loc2, p.fullPlan())
 	if res, _ := ap.post(loc2+"/approve", url.Values{"confirm_ref": {"proj-alpha"}}); res.StatusCode != http.StatusConflict {
 		t.Fatalf("approval without a digest: %d", res.StatusCode)
 	}
@@ -99,17 +115,11 @@ func TestStaleApprovalPageRefused(t *testing.T) {
 // a post.
 func TestResubmissionSelfApprovalRefusedPages(t *testing.T) {
 	t.Parallel()
-	p := newPortal(t)
-	a := p.login(t, "approver@example.com")
-	loc := a.createTicket("destructive")
-	a.prepareSubmit(loc, url.Values{"snapshot_id": {fmt.Sprint(p.snaps[3].ID)}, "scope_kind": {"full"}, "mode": {"destructive"}})
+	p, a, loc := newTicketBy(t, "approver@example.com")
+	a.prepareSubmit(loc, p.fullPlan())
 	op := p.login(t, "operator@example.com")
-	if res, _ := op.post(loc+"/withdraw", nil); res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("withdraw: %d", res.StatusCode)
-	}
-	if res, _ := op.post(loc+"/submit", nil); res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("resubmit: %d", res.StatusCode)
-	}
+	op.act(loc, "withdraw")
+	op.act(loc, "submit")
 	if tk := p.ticketOf(t, loc); tk.PreparedBy != p.users["operator"].ID {
 		t.Fatalf("preparer after resubmission: %d", tk.PreparedBy)
 	}
@@ -119,7 +129,7 @@ func TestResubmissionSelfApprovalRefusedPages(t *testing.T) {
 	}
 	// Post anyway, with the current digest (from a second approver's page).
 	_, other := p.login(t, "approver2@example.com").get(loc)
-	res, body := a.post(loc+"/approve", url.Values{"confirm_ref": {"proj-alpha"}, "plan_digest": {digestOf(t, other)}})
+	res, body := a.approve(loc, digestOf(t, other))
 	if res.StatusCode != http.StatusForbidden || !strings.Contains(body, "another approver must approve it") {
 		t.Fatalf("self-approval by resubmission: %d", res.StatusCode)
 	}
@@ -132,9 +142,7 @@ func TestResubmissionSelfApprovalRefusedPages(t *testing.T) {
 // is pending neither withdraws it nor changes the plan or the preparer.
 func TestSavingTriageWhilePendingRefused(t *testing.T) {
 	t.Parallel()
-	p := newPortal(t)
-	op := p.login(t, "operator@example.com")
-	loc := op.createTicket("destructive")
+	p, op, loc := newTicketBy(t, "operator@example.com")
 	op.prepareSubmit(loc, url.Values{"snapshot_id": {fmt.Sprint(p.snaps[2].ID)}, "scope_kind": {"tables"},
 		"tables": {"public.orders"}, "mode": {"destructive"}})
 	ap := p.login(t, "approver@example.com")
@@ -142,7 +150,7 @@ func TestSavingTriageWhilePendingRefused(t *testing.T) {
 	if strings.Contains(body, `id="triage"`) || !strings.Contains(body, `id="approve-form"`) {
 		t.Fatal("triage form offered while approval is pending")
 	}
-	res, body := ap.post(loc+"/prepare", url.Values{"snapshot_id": {fmt.Sprint(p.snaps[3].ID)}, "scope_kind": {"full"}, "mode": {"destructive"}})
+	res, body := ap.post(loc+"/prepare", p.fullPlan())
 	if res.StatusCode != http.StatusConflict || !strings.Contains(body, "approval is pending") || !strings.Contains(body, "Withdraw and edit") {
 		t.Fatalf("triage saved while pending: %d", res.StatusCode)
 	}
@@ -151,7 +159,7 @@ func TestSavingTriageWhilePendingRefused(t *testing.T) {
 		t.Fatalf("the refused save changed the ticket: %+v", tk)
 	}
 	// The approver was not made an editor: they can still approve.
-	if res, _ := ap.post(loc+"/approve", url.Values{"confirm_ref": {"proj-alpha"}, "plan_digest": {digestOf(t, body)}}); res.StatusCode != http.StatusSeeOther {
+	if res, _ := ap.approve(loc, digestOf(t, body)); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("approve after the refused save: %d", res.StatusCode)
 	}
 }
@@ -160,10 +168,8 @@ func TestSavingTriageWhilePendingRefused(t *testing.T) {
 // refused and the ticket is back to ready; the page says so.
 func TestLapsedApprovalCannotBeUsed(t *testing.T) {
 	t.Parallel()
-	p := newPortal(t)
-	op := p.login(t, "operator@example.com")
-	loc := op.createTicket("destructive")
-	op.prepareSubmit(loc, url.Values{"snapshot_id": {fmt.Sprint(p.snaps[3].ID)}, "scope_kind": {"full"}, "mode": {"destructive"}})
+	p, op, loc := newTicketBy(t, "operator@example.com")
+	op.prepareSubmit(loc, p.fullPlan())
 	ap := p.login(t, "approver@example.com")
 	_, body := ap.get(loc)
 	digest := digestOf(t, body)
@@ -171,7 +177,7 @@ func TestLapsedApprovalCannotBeUsed(t *testing.T) {
 	if _, err := p.pool.Exec(context.Background(), `UPDATE ticket_plans SET created_at = now() - interval '25 hours' WHERE ticket_id = $1`, tk.ID); err != nil {
 		t.Fatal(err)
 	}
-	res, body := ap.post(loc+"/approve", url.Values{"confirm_ref": {"proj-alpha"}, "plan_digest": {digest}})
+	res, body := ap.approve(loc, digest)
 	if res.StatusCode != http.StatusConflict || !strings.Contains(body, "lapsed") {
 		t.Fatalf("lapsed approval: %d", res.StatusCode)
 	}

@@ -58,11 +58,7 @@ func TestEveryRouteNeedsLogin(t *testing.T) {
 	if checked < 20 {
 		t.Fatalf("only %d routes checked", checked)
 	}
-	for _, path := range []string{"/healthz", "/login", "/static/style.css"} {
-		if res, _ := anon.get(path); res.StatusCode != http.StatusOK {
-			t.Errorf("public %s: %d", path, res.StatusCode)
-		}
-	}
+	anon.wantStatus(http.StatusOK, "/healthz", "/login", "/static/style.css")
 }
 
 func TestLoginLogoutAndSessionCookie(t *testing.T) {
@@ -178,11 +174,7 @@ func TestRolesOnAdminPages(t *testing.T) {
 	t.Parallel()
 	p := newPortal(t)
 	op := p.login(t, "approver@example.com")
-	for _, path := range []string{"/users", "/riverui/"} {
-		if res, _ := op.get(path); res.StatusCode != http.StatusForbidden {
-			t.Errorf("approver %s: %d", path, res.StatusCode)
-		}
-	}
+	op.wantStatus(http.StatusForbidden, "/users", "/riverui/")
 	admin := p.login(t, "admin@example.com")
 	if res, body := admin.get("/riverui/"); res.StatusCode != http.StatusOK || !strings.Contains(strings.ToLower(body), "river") {
 		t.Errorf("admin riverui: %d", res.StatusCode)

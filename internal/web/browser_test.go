@@ -94,6 +94,12 @@ func (tb *tab) do(actions ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
+// visit opens path of the portal and waits until sel is visible.
+func (tb *tab) visit(path, sel string) {
+	tb.c.t.Helper()
+	tb.do(chromedp.Navigate(tb.c.p.srv.URL+path), chromedp.WaitVisible(chromedp.CSS(sel)))
+}
+
 func (tb *tab) text(sel string) string {
 	tb.c.t.Helper()
 	ctx, cancel := context.WithTimeout(tb.ctx, 10*time.Second)
@@ -105,44 +111,64 @@ func (tb *tab) text(sel string) string {
 	return s
 }
 
-// eval runs a boolean expression in the page.
-func (tb *tab) eval(js string) bool {
+// evalAs runs an expression of type T in the page.
+func evalAs[T any](tb *tab, js string) T {
 	tb.c.t.Helper()
 	ctx, cancel := context.WithTimeout(tb.ctx, 10*time.Second)
 	defer cancel()
-	ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
 	if err != nil {
 		tb.c.t.Fatalf("eval %s: %v", js, err)
 	}
-	return ok
+	return v
 }
+
+// eval runs a boolean expression in the page.
+func (tb *tab) eval(js string) bool { tb.c.t.Helper(); return evalAs[bool](tb, js) }
+
+// evalString runs a string expression in the page.
+func (tb *tab) evalString(js string) string { tb.c.t.Helper(); return evalAs[string](tb, js) }
+
+// number runs a numeric expression in the page.
+func (tb *tab) number(js string) float64 { tb.c.t.Helper(); return evalAs[float64](tb, js) }
 
 func (tb *tab) exists(sel string) bool {
 	tb.c.t.Helper()
-	ok, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool](fmt.Sprintf(`document.querySelector(%q) !== null`, sel)))
-	if err != nil {
-		tb.c.t.Fatal(err)
-	}
-	return ok
+	return tb.eval(fmt.Sprintf(`document.querySelector(%q) !== null`, sel))
 }
 
-// waitText waits until the element's text contains want. It polls from Go,
-// so a page that reloads meanwhile (on a state change) does not break it.
-func (tb *tab) waitText(sel, want string) {
-	tb.c.t.Helper()
-	expr := fmt.Sprintf(`(function(){ var e = document.querySelector(%q); return !!e && e.textContent.includes(%q); })()`, sel, want)
+// holds polls a boolean expression from Go until it holds (so a page that
+// reloads meanwhile, on a state change, does not break it) and says whether
+// it did within 20 seconds.
+func (tb *tab) holds(js string) bool {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Second)
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
 		cancel()
 		if err == nil && ok {
-			return
+			return true
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	got, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q)||{}).textContent`, sel)))
-	tb.c.t.Fatalf("waiting for %q in %s: has %q", want, sel, got)
+	return false
+}
+
+// waitEval polls a boolean expression until it holds.
+func (tb *tab) waitEval(js string) {
+	tb.c.t.Helper()
+	if !tb.holds(js) {
+		tb.c.t.Fatalf("waiting for %s at %s", js, tb.path())
+	}
+}
+
+// waitText waits until the element's text contains want.
+func (tb *tab) waitText(sel, want string) {
+	tb.c.t.Helper()
+	if !tb.holds(fmt.Sprintf(`(function(){ var e = document.querySelector(%q); return !!e && e.textContent.includes(%q); })()`, sel, want)) {
+		got, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q)||{}).textContent`, sel)))
+		tb.c.t.Fatalf("waiting for %q in %s: has %q", want, sel, got)
+	}
 }
 
 // post sends a form from the page with fetch, as a forged or scripted
@@ -263,7 +289,7 @@ func TestBrowserRestoreWorkflow(t *testing.T) {
 	// The approver approves with the typed ref; a wrong ref and a post
 	// without the CSRF token are refused first.
 	ap := c.login("approver@example.com")
-	ap.do(chromedp.Navigate(base+ticketPath), chromedp.WaitVisible(chromedp.CSS(`#approve-form`)))
+	ap.visit(ticketPath, `#approve-form`)
 	if got := ap.post(ticketPath+"/approve", false, map[string]string{"confirm_ref": "proj-alpha"}); got != 403 {
 		t.Fatalf("approve without CSRF token: %d", got)
 	}
@@ -298,7 +324,7 @@ func TestBrowserRestoreWorkflow(t *testing.T) {
 	}
 	ap.waitText(`#ticket-state`, "running")
 	dash := c.login("viewer@example.com")
-	dash.do(chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`#active`)))
+	dash.visit("/", `#active`)
 	for _, pct := range []float64{15, 42, 73} {
 		if err := tickets.UpdateProgress(ctx, p.pool, id, tickets.Progress{Phase: "data", Percent: pct, CurrentTable: "public.orders", Rows: int64(pct * 10)}); err != nil {
 			t.Fatal(err)

@@ -77,15 +77,11 @@ func (s *Server) ticketFormGet(c echo.Context) error {
 // ticket's project, as an HTML fragment: the snapshot picker swaps it in
 // without reloading the page (which would drop what was typed).
 func (s *Server) ticketTables(c echo.Context) error {
-	id, err := ticketID(c)
+	t, err := s.pathTicket(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	t, err := tickets.TicketGet(ctx, s.Pool, id)
-	if err != nil {
-		return err
-	}
 	snapID, err := strconv.ParseInt(c.QueryParam("snapshot"), 10, 64)
 	if err != nil || snapID <= 0 {
 		return echo.NewHTTPError(http.StatusBadRequest, "snapshot: give the snapshot's number")

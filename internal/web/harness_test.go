@@ -144,6 +144,27 @@ func (b *browser) get(path string) (*http.Response, string) {
 }
 
 // post sends a form; the session's CSRF token is added unless the form has one.
+// lacking is those of wants that body does not contain.
+func lacking(body string, wants ...string) []string {
+	var missing []string
+	for _, w := range wants {
+		if !strings.Contains(body, w) {
+			missing = append(missing, w)
+		}
+	}
+	return missing
+}
+
+// wantStatus gets each path and reports those not answered with want.
+func (b *browser) wantStatus(want int, paths ...string) {
+	b.t.Helper()
+	for _, path := range paths {
+		if res, body := b.get(path); res.StatusCode != want {
+			b.t.Errorf("%s: %d, want %d (%.80s)", path, res.StatusCode, want, body)
+		}
+	}
+}
+
 func (b *browser) post(path string, form url.Values) (*http.Response, string) {
 	if form == nil {
 		form = url.Values{}

@@ -28,13 +28,12 @@ import (
 func TestBrowserSizeTrendApprovalsAndRisks(t *testing.T) {
 	p := newPortal(t)
 	c := newChromium(t, p)
-	base := p.srv.URL
 	opTok := p.token(t, auth.RoleOperator)
 	charlie := tickettest.Snapshots(t, p.pool, "proj-charlie")
 	for i, v := range viewports {
 		// Size trend on proj-alpha: 4 daily snapshots of 1000..4000 bytes, the second corrupt.
 		op := c.login("operator@example.com").at(v)
-		op.do(chromedp.Navigate(base+"/projects/proj-alpha"), chromedp.WaitVisible(chromedp.CSS(`#size-trend`)))
+		op.visit("/projects/proj-alpha", `#size-trend`)
 		top, err := strconv.ParseInt(op.evalString(`document.querySelector("#size-trend").dataset.top`), 10, 64)
 		if err != nil || top < 4000 || top > 10000 {
 			t.Fatalf("%s: axis top %d %v", v.name, top, err)
@@ -72,7 +71,7 @@ func TestBrowserSizeTrendApprovalsAndRisks(t *testing.T) {
 
 		// The idle dashboard's approvals list.
 		viewer := c.login("viewer@example.com").at(v)
-		viewer.do(chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`#awaiting-section`)))
+		viewer.visit("/", `#awaiting-section`)
 		loaded := time.Now()
 		viewer.do(chromedp.Evaluate[chromedp.Void](`window.notReloaded = true`))
 		project, snap := []string{"proj-bravo", "proj-charlie"}[i], []int64{p.bravo[3].ID, charlie[3].ID}[i]
@@ -100,7 +99,7 @@ func TestBrowserSizeTrendApprovalsAndRisks(t *testing.T) {
 
 		// The approval: the preflight sentence once, as the first risk.
 		ap := c.login("approver@example.com").at(v)
-		ap.do(chromedp.Navigate(base+fmt.Sprintf("/tickets/%v", got["id"])), chromedp.WaitVisible(chromedp.CSS(`#approve-form`)))
+		ap.visit(fmt.Sprintf("/tickets/%v", got["id"]), `#approve-form`)
 		if ap.exists(`#preflight`) {
 			t.Errorf("%s: the What will happen box is shown beside the approval", v.name)
 		}
@@ -113,14 +112,4 @@ func TestBrowserSizeTrendApprovalsAndRisks(t *testing.T) {
 		}
 		ap.checkPage(v, "approval-risks-once")
 	}
-}
-
-// evalString runs a string expression in the page.
-func (tb *tab) evalString(js string) string {
-	tb.c.t.Helper()
-	s, err := chromedp.Run(tb.ctx, chromedp.Evaluate[string](js))
-	if err != nil {
-		tb.c.t.Fatalf("eval %s: %v", js, err)
-	}
-	return s
 }

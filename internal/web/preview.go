@@ -51,15 +51,11 @@ func (s *Server) ticketPreview(ctx context.Context, t tickets.Ticket, p *templat
 // apiTicketPreview is GET /api/v1/tickets/{id}/preview: the plan in numbers,
 // for anyone who may read the ticket (as GET /api/v1/tickets/{id}).
 func (s *Server) apiTicketPreview(c echo.Context) error {
-	id, err := ticketID(c)
+	t, err := s.pathTicket(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	t, err := tickets.TicketGet(ctx, s.Pool, id)
-	if err != nil {
-		return err
-	}
 	p, err := s.previewOf(ctx, t)
 	if errors.Is(err, tickets.ErrNoPreview) {
 		return echo.NewHTTPError(http.StatusConflict, err.Error())

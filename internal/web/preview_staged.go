@@ -59,12 +59,8 @@ type reviewDecisionRequest struct {
 // apiReviewDecide confirms (approver, confirm_ref) or abandons (operator)
 // the cut-over of the review whose digest is sent; it answers the ticket.
 func (s *Server) apiReviewDecide(c echo.Context) error {
-	id, err := ticketID(c)
+	id, req, err := ticketBody[reviewDecisionRequest](c)
 	if err != nil {
-		return err
-	}
-	var req reviewDecisionRequest
-	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
 	d := tickets.ReviewDecision{Digest: req.ReviewDigest, ConfirmRef: req.ConfirmRef}

@@ -5,52 +5,24 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/restoreportal/portal/internal/auth"
 	"github.com/restoreportal/portal/internal/compare"
 	"github.com/restoreportal/portal/internal/tickets"
 )
 
-// pausedTicket is an approved destructive tables restore whose job paused
+// pausedTicket is a portal with an approved destructive tables restore whose job paused
 // for its staged review (recorded as the worker records it).
-func pausedTicket(t *testing.T, p *portal) (int64, tickets.StagedReview) {
+func pausedTicket(t *testing.T) (*portal, int64, tickets.StagedReview) {
 	t.Helper()
-	ctx := context.Background()
-	at := time.Now().UTC().Add(-30 * time.Hour).Format(time.RFC3339)
-	code, got := p.api(t, p.token(t, auth.RoleOperator), "POST", "/api/v1/tickets", map[string]any{
-		"project_ref": "proj-alpha", "requested_at": at, "mode": "destructive", "requester_email": "cust@example.org",
-		"scope": map[string]any{"kind": "tables", "tables": []string{"public.orders"}}, "options": map[string]any{"staged_review": true}})
-	if code != http.StatusCreated {
-		t.Fatalf("create: %d %v", code, got)
-	}
-	id := int64(got["id"].(float64))
-	code, got = p.api(t, p.token(t, auth.RoleApprover), "POST", fmt.Sprintf("/api/v1/tickets/%d/approve", id),
-		map[string]any{"confirm_ref": "proj-alpha", "plan_digest": got["plan_digest"]})
-	if code != http.StatusOK || got["state"] != "queued" {
-		t.Fatalf("approve: %d %v", code, got)
-	}
-	jobID := int64(got["job_id"].(float64))
-	if _, err := tickets.MarkRunning(ctx, p.pool, id, jobID); err != nil {
-		t.Fatal(err)
-	}
-	res := compare.Result{Table: "public.orders", Key: []string{"id"}, Same: 90,
+	p := newPortal(t)
+	id, rv := p.pausedReview(t, "destructive", compare.Result{Table: "public.orders", Key: []string{"id"}, Same: 90,
 		OnlyLive: compare.Diff{Count: 2, Samples: []string{"id=1001", "id=1002"}}, OnlySnapshot: compare.Diff{Count: 1, Samples: []string{"id=5"}},
-		Differ: compare.Diff{Count: 1, Samples: []string{"id=10"}}, Schema: []string{"column extra (integer): only live"}}
-	// The job snoozed, as a paused restore's does.
-	if _, err := p.pool.Exec(ctx, `UPDATE river_job SET state = 'scheduled', scheduled_at = now() + interval '1 hour' WHERE id = $1`, jobID); err != nil {
-		t.Fatal(err)
-	}
-	rv, err := tickets.StagedReviewRecord(ctx, p.pool, tickets.StagedReview{TicketID: id, JobID: jobID, StagingDatabase: "proj_alpha_stg_" + fmt.Sprint(id),
-		PlanDigest: "d", Tables: []compare.Result{res}}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id, rv
+		Differ: compare.Diff{Count: 1, Samples: []string{"id=10"}}, Schema: []string{"column extra (integer): only live"}})
+	return p, id, rv
 }
 
 var reviewDigestField = regexp.MustCompile(`name="review_digest" value="([0-9a-f]+)"`)
@@ -62,17 +34,14 @@ var reviewDigestField = regexp.MustCompile(`name="review_digest" value="([0-9a-f
 // recorded.
 func TestStagedReviewPageAndForms(t *testing.T) {
 	t.Parallel()
-	p := newPortal(t)
-	id, rv := pausedTicket(t, p)
+	p, id, rv := pausedTicket(t)
 	path := fmt.Sprintf("/tickets/%d", id)
 
 	viewer := p.login(t, "viewer@example.com")
 	_, body := viewer.get(path)
-	for _, want := range []string{`id="review-tables"`, `<td data-col="only-live">2`, "<code>id=1001</code>", "<code>id=5</code>",
-		"<code>id=10</code>", "column extra (integer): only live", "awaiting the cut-over confirmation"} {
-		if !strings.Contains(body, want) {
-			t.Errorf("page lacks %s", want)
-		}
+	if missing := lacking(body, `id="review-tables"`, `<td data-col="only-live">2`, "<code>id=1001</code>", "<code>id=5</code>",
+		"<code>id=10</code>", "column extra (integer): only live", "awaiting the cut-over confirmation"); len(missing) > 0 {
+		t.Errorf("page lacks %q", missing)
 	}
 	if strings.Contains(body, `id="review-confirm-form"`) || strings.Contains(body, `id="review-abandon-form"`) {
 		t.Error("a viewer is offered the review forms")
@@ -82,7 +51,7 @@ func TestStagedReviewPageAndForms(t *testing.T) {
 	if strings.Contains(body, `id="review-confirm-form"`) || !strings.Contains(body, `id="review-abandon-form"`) {
 		t.Error("the operator (who prepared) must see abandon, not confirm")
 	}
-	if res, _ := op.post(path+"/review/confirm", url.Values{"_csrf": {op.csrf}, "review_digest": {rv.Digest()}, "confirm_ref": {"proj-alpha"}}); res.StatusCode != http.StatusForbidden {
+	if res, _ := op.confirmReview(path, rv.Digest(), "proj-alpha"); res.StatusCode != http.StatusForbidden {
 		t.Errorf("operator confirms: %d", res.StatusCode)
 	}
 
@@ -92,17 +61,17 @@ func TestStagedReviewPageAndForms(t *testing.T) {
 	if m == nil || m[1] != rv.Digest() {
 		t.Fatalf("confirm form digest: %v", m)
 	}
-	res, body := ap.post(path+"/review/confirm", url.Values{"_csrf": {ap.csrf}, "review_digest": {strings.Repeat("0", 64)}, "confirm_ref": {"proj-alpha"}})
+	res, body := ap.confirmReview(path, strings.Repeat("0", 64), "proj-alpha")
 	if res.StatusCode != http.StatusConflict || !strings.Contains(body, "staged review changed") {
 		t.Errorf("stale confirm: %d", res.StatusCode)
 	}
-	if res, _ := ap.post(path+"/review/confirm", url.Values{"_csrf": {ap.csrf}, "review_digest": {m[1]}, "confirm_ref": {"proj-bravo"}}); res.StatusCode != http.StatusUnprocessableEntity {
+	if res, _ := ap.confirmReview(path, m[1], "proj-bravo"); res.StatusCode != http.StatusUnprocessableEntity {
 		t.Errorf("wrong ref: %d", res.StatusCode)
 	}
 	if got, _ := tickets.StagedReviewGet(context.Background(), p.pool, id); got.State != tickets.ReviewAwaiting {
 		t.Fatalf("refused forms changed the review: %s", got.State)
 	}
-	res, _ = ap.post(path+"/review/confirm", url.Values{"_csrf": {ap.csrf}, "review_digest": {m[1]}, "confirm_ref": {"proj-alpha"}})
+	res, _ = ap.confirmReview(path, m[1], "proj-alpha")
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("confirm: %d", res.StatusCode)
 	}
@@ -126,8 +95,7 @@ func TestStagedReviewPageAndForms(t *testing.T) {
 // a ticket that never paused has no review (404).
 func TestStagedReviewAPI(t *testing.T) {
 	t.Parallel()
-	p := newPortal(t)
-	id, rv := pausedTicket(t, p)
+	p, id, rv := pausedTicket(t)
 	path := fmt.Sprintf("/api/v1/tickets/%d/review", id)
 	if code, _ := p.api(t, "", "GET", path, nil); code != http.StatusUnauthorized {
 		t.Errorf("anonymous: %d", code)

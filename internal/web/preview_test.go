@@ -76,10 +76,8 @@ func TestTicketPreviewAPIAndPage(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("page: %d", res.StatusCode)
 	}
-	for _, want := range []string{`id="preview-tables"`, `<td data-col="live">1,234</td>`, `id="preview-loss"`, "Everything written to public.orders after", `data-fact="safety"`} {
-		if !strings.Contains(body, want) {
-			t.Errorf("page lacks %s", want)
-		}
+	if missing := lacking(body, `id="preview-tables"`, `<td data-col="live">1,234</td>`, `id="preview-loss"`, "Everything written to public.orders after", `data-fact="safety"`); len(missing) > 0 {
+		t.Errorf("page lacks %q", missing)
 	}
 }
 

@@ -103,15 +103,23 @@ func (s *Server) projectsList(c echo.Context) error {
 	}))
 }
 
+// projectTimeline is the path's project as of now and its snapshots, newest
+// first (at most limit; 0: all).
+func (s *Server) projectTimeline(c echo.Context, now time.Time, limit int) (snapshots.ProjectSummary, []snapshots.Snapshot, error) {
+	ctx := c.Request().Context()
+	sum, err := snapshots.ProjectSummaryGet(ctx, s.Pool, c.Param("ref"), now)
+	if err != nil {
+		return sum, nil, catalogError(err)
+	}
+	list, err := snapshots.SnapshotListByProject(ctx, s.Pool, c.Param("ref"), limit)
+	return sum, list, err
+}
+
 func (s *Server) projectShow(c echo.Context) error {
 	ctx := c.Request().Context()
 	ref := c.Param("ref")
 	now := time.Now()
-	sum, err := snapshots.ProjectSummaryGet(ctx, s.Pool, ref, now)
-	if err != nil {
-		return catalogError(err)
-	}
-	list, err := snapshots.SnapshotListByProject(ctx, s.Pool, ref, timelineLimit)
+	sum, list, err := s.projectTimeline(c, now, timelineLimit)
 	if err != nil {
 		return err
 	}
@@ -160,28 +168,35 @@ func (s *Server) projectExists(c echo.Context) (snapshots.Project, error) {
 }
 
 func (s *Server) projectSyncNow(c echo.Context) error {
-	ref, _, err := s.syncTarget(c)
+	ref, _, err := s.queueSync(c)
 	if err != nil {
 		return err
-	}
-	if err := snapshots.InsertSyncNow(c.Request().Context(), s.River, ref); err != nil {
-		return fmt.Errorf("queue sync of %s: %w", ref, err)
 	}
 	return s.redirectFlash(c, "/projects/"+url.PathEscape(ref), "ok", "Sync queued; the timeline updates when it finishes.")
 }
 
 func (s *Server) projectCaptureNow(c echo.Context) error {
-	p, err := s.projectExists(c)
+	ref, err := s.queueCapture(c)
 	if err != nil {
 		return err
 	}
+	return s.redirectFlash(c, "/projects/"+url.PathEscape(ref), "ok", "Snapshot queued; it appears here once captured and verified.")
+}
+
+// queueCapture queues a snapshot now of the request's project and returns
+// its ref; a project without a registered database to capture is a 409.
+func (s *Server) queueCapture(c echo.Context) (string, error) {
+	p, err := s.projectExists(c)
+	if err != nil {
+		return "", err
+	}
 	if p.DatabaseName == "" || p.Source == "discovered" {
-		return echo.NewHTTPError(http.StatusConflict, "project "+p.Ref+" has no registered database to capture")
+		return "", echo.NewHTTPError(http.StatusConflict, "project "+p.Ref+" has no registered database to capture")
 	}
 	if err := snapshots.InsertCaptureNow(c.Request().Context(), s.River, p.Ref); err != nil {
-		return fmt.Errorf("queue capture of %s: %w", p.Ref, err)
+		return "", fmt.Errorf("queue capture of %s: %w", p.Ref, err)
 	}
-	return s.redirectFlash(c, "/projects/"+url.PathEscape(p.Ref), "ok", "Snapshot queued; it appears here once captured and verified.")
+	return p.Ref, nil
 }
 
 // ProjectsResponse is GET /api/v1/projects.
@@ -217,14 +232,8 @@ type ProjectSnapshotsResponse struct {
 }
 
 func (s *Server) apiProjectSnapshots(c echo.Context) error {
-	ctx := c.Request().Context()
-	ref := c.Param("ref")
 	now := time.Now()
-	sum, err := snapshots.ProjectSummaryGet(ctx, s.Pool, ref, now)
-	if err != nil {
-		return catalogError(err)
-	}
-	list, err := snapshots.SnapshotListByProject(ctx, s.Pool, ref, 0)
+	sum, list, err := s.projectTimeline(c, now, 0)
 	if err != nil {
 		return err
 	}
@@ -237,7 +246,7 @@ func (s *Server) apiProjectSnapshots(c echo.Context) error {
 		if err != nil {
 			return echo.NewHTTPError(http.StatusBadRequest, "at must be an RFC 3339 time with a zone, such as 2026-05-03T14:00:00+02:00")
 		}
-		r, err := snapshots.Resolve(ctx, s.Pool, ref, at, now)
+		r, err := snapshots.Resolve(c.Request().Context(), s.Pool, c.Param("ref"), at, now)
 		if err != nil {
 			return catalogError(err)
 		}
@@ -283,14 +292,23 @@ func (s *Server) apiSnapshot(c echo.Context) error {
 // yet is looked up in S3 first: snapshots there are synced (and so make the
 // project known); only a ref with nothing in S3 either is a 404.
 func (s *Server) apiSyncNow(c echo.Context) error {
-	ref, found, err := s.syncTarget(c)
+	ref, found, err := s.queueSync(c)
 	if err != nil {
 		return err
 	}
-	if err := snapshots.InsertSyncNow(c.Request().Context(), s.River, ref); err != nil {
-		return fmt.Errorf("queue sync of %s: %w", ref, err)
-	}
 	return c.JSON(http.StatusAccepted, map[string]string{"queued": "sync", "ref": ref, "found_in": found})
+}
+
+// queueSync queues a sync of the request's project (see syncTarget) and
+// returns its ref and where it was found.
+func (s *Server) queueSync(c echo.Context) (ref, foundIn string, err error) {
+	if ref, foundIn, err = s.syncTarget(c); err != nil {
+		return "", "", err
+	}
+	if err := snapshots.InsertSyncNow(c.Request().Context(), s.River, ref); err != nil {
+		return "", "", fmt.Errorf("queue sync of %s: %w", ref, err)
+	}
+	return ref, foundIn, nil
 }
 
 // syncTarget is the project a sync now is for, and where it was found:
@@ -317,17 +335,11 @@ func (s *Server) syncTarget(c echo.Context) (ref, foundIn string, err error) {
 }
 
 func (s *Server) apiCaptureNow(c echo.Context) error {
-	p, err := s.projectExists(c)
+	ref, err := s.queueCapture(c)
 	if err != nil {
 		return err
 	}
-	if p.DatabaseName == "" || p.Source == "discovered" {
-		return echo.NewHTTPError(http.StatusConflict, "project "+p.Ref+" has no registered database to capture")
-	}
-	if err := snapshots.InsertCaptureNow(c.Request().Context(), s.River, p.Ref); err != nil {
-		return fmt.Errorf("queue capture of %s: %w", p.Ref, err)
-	}
-	return c.JSON(http.StatusAccepted, map[string]string{"queued": "capture", "ref": p.Ref})
+	return c.JSON(http.StatusAccepted, map[string]string{"queued": "capture", "ref": ref})
 }
 
 // perPageAsked is the page size the request asked for, 0 when it took the

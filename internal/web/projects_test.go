@@ -124,9 +124,7 @@ func TestProjectsAPI(t *testing.T) {
 	t.Parallel()
 	e := newCatalogEnv(t)
 
-	if rec := e.do(t, "GET", "/api/v1/projects", ""); rec.Code != http.StatusUnauthorized {
-		t.Errorf("anonymous = %d", rec.Code)
-	}
+	e.expect(t, "anonymous", "GET", "/api/v1/projects", "", http.StatusUnauthorized)
 	rec := e.do(t, "GET", "/api/v1/projects", e.viewer)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("projects = %d %s", rec.Code, rec.Body)
@@ -143,9 +141,7 @@ func TestProjectsAPI(t *testing.T) {
 	if l := decode[web.ProjectsResponse](t, e.do(t, "GET", "/api/v1/projects?q=WEB&per_page=1", e.viewer)); l.Total != 1 || l.Projects[0].Ref != "proj-web" {
 		t.Errorf("search = %+v", l)
 	}
-	if rec := e.do(t, "GET", "/api/v1/projects?page=0", e.viewer); rec.Code != http.StatusBadRequest {
-		t.Errorf("page=0 = %d", rec.Code)
-	}
+	e.expect(t, "page=0", "GET", "/api/v1/projects?page=0", e.viewer, http.StatusBadRequest)
 
 	rec = e.do(t, "GET", "/api/v1/projects/proj-web/snapshots", e.viewer)
 	snaps := decode[web.ProjectSnapshotsResponse](t, rec)
@@ -168,9 +164,7 @@ func TestProjectsAPI(t *testing.T) {
 		"/api/v1/snapshots/abc":                            http.StatusBadRequest,
 		"/api/v1/snapshots/999999":                         http.StatusNotFound,
 	} {
-		if rec := e.do(t, "GET", path, e.viewer); rec.Code != code {
-			t.Errorf("%s = %d %s, want %d", path, rec.Code, rec.Body, code)
-		}
+		e.expect(t, "viewer", "GET", path, e.viewer, code)
 	}
 
 	one := decode[web.SnapshotResponse](t, e.do(t, "GET", fmt.Sprintf("/api/v1/snapshots/%d", e.good.ID), e.viewer))
@@ -182,16 +176,18 @@ func TestProjectsAPI(t *testing.T) {
 		t.Errorf("corrupt snapshot = %+v", bad)
 	}
 
-	if rec := e.do(t, "POST", "/api/v1/projects/proj-web/sync", e.viewer); rec.Code != http.StatusForbidden {
-		t.Errorf("viewer sync = %d", rec.Code)
-	}
-	if rec := e.do(t, "POST", "/api/v1/projects/proj-web/sync", e.operator); rec.Code != http.StatusAccepted {
-		t.Errorf("operator sync = %d %s", rec.Code, rec.Body)
-	}
-	if rec := e.do(t, "POST", "/api/v1/projects/proj-web/capture", e.operator); rec.Code != http.StatusConflict {
-		t.Errorf("capture of a discovered project = %d %s", rec.Code, rec.Body)
-	}
+	e.expect(t, "viewer sync", "POST", "/api/v1/projects/proj-web/sync", e.viewer, http.StatusForbidden)
+	e.expect(t, "operator sync", "POST", "/api/v1/projects/proj-web/sync", e.operator, http.StatusAccepted)
+	e.expect(t, "capture of a discovered project", "POST", "/api/v1/projects/proj-web/capture", e.operator, http.StatusConflict)
 	e.expectJob(t, "snapshot_sync", `{"ref": "proj-web", "full": true}`, "default")
+}
+
+// expect reports (as what) a request whose answer is not code.
+func (e catalogEnv) expect(t *testing.T, what, method, path, token string, code int) {
+	t.Helper()
+	if rec := e.do(t, method, path, token); rec.Code != code {
+		t.Errorf("%s: %s %s = %d %s, want %d", what, method, path, rec.Code, rec.Body, code)
+	}
 }
 
 func (e catalogEnv) expectJob(t *testing.T, kind, args, queue string) {
@@ -222,9 +218,7 @@ func TestProjectPages(t *testing.T) {
 	t.Parallel()
 	e := newCatalogEnv(t)
 
-	if rec := e.do(t, "GET", "/projects", ""); rec.Code != http.StatusSeeOther {
-		t.Errorf("anonymous page = %d", rec.Code)
-	}
+	e.expect(t, "anonymous page", "GET", "/projects", "", http.StatusSeeOther)
 	rec := e.do(t, "GET", "/projects?q=web", e.viewer)
 	body := rec.Body.String()
 	if rec.Code != http.StatusOK || !strings.Contains(body, `data-ref="proj-web"`) || strings.Contains(body, `data-ref="proj-other"`) ||
@@ -234,13 +228,9 @@ func TestProjectPages(t *testing.T) {
 
 	rec = e.do(t, "GET", "/projects/proj-web", e.viewer)
 	body = rec.Body.String()
-	for _, want := range []string{
-		`id="timeline"`, fmt.Sprintf(`data-snapshot-id="%d" data-status="corrupt"`, e.bad.ID), "truncated gzip at byte",
-		`id="size-trend"`, `id="tables"`, "<td>items</td>",
-	} {
-		if !strings.Contains(body, want) {
-			t.Errorf("project page lacks %s", want)
-		}
+	if missing := lacking(body, `id="timeline"`, fmt.Sprintf(`data-snapshot-id="%d" data-status="corrupt"`, e.bad.ID), "truncated gzip at byte",
+		`id="size-trend"`, `id="tables"`, "<td>items</td>"); len(missing) > 0 {
+		t.Errorf("project page lacks %q", missing)
 	}
 	if strings.Contains(body, "Sync now") {
 		t.Error("a viewer sees Sync now")
@@ -260,16 +250,10 @@ func TestProjectPages(t *testing.T) {
 	if body := e.do(t, "GET", "/projects/proj-web", e.operator).Body.String(); !strings.Contains(body, "Sync now") || strings.Contains(body, "Snapshot now") {
 		t.Error("an operator sees Sync now but not Snapshot now of a discovered project")
 	}
-	if rec := e.do(t, "GET", "/projects/nobody", e.viewer); rec.Code != http.StatusNotFound {
-		t.Errorf("unknown project = %d", rec.Code)
-	}
-	if rec := e.do(t, "GET", fmt.Sprintf("/projects/proj-other?snapshot=%d", e.good.ID), e.viewer); rec.Code != http.StatusNotFound {
-		t.Errorf("another project's snapshot = %d", rec.Code)
-	}
+	e.expect(t, "unknown project", "GET", "/projects/nobody", e.viewer, http.StatusNotFound)
+	e.expect(t, "another project's snapshot", "GET", fmt.Sprintf("/projects/proj-other?snapshot=%d", e.good.ID), e.viewer, http.StatusNotFound)
 
-	if rec := e.do(t, "POST", "/projects/proj-web/sync", e.viewer); rec.Code != http.StatusForbidden {
-		t.Errorf("viewer sync = %d", rec.Code)
-	}
+	e.expect(t, "viewer sync", "POST", "/projects/proj-web/sync", e.viewer, http.StatusForbidden)
 	rec = e.do(t, "POST", "/projects/proj-web/sync", e.operator)
 	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/projects/proj-web" {
 		t.Errorf("sync now = %d %q", rec.Code, rec.Header().Get("Location"))

@@ -26,16 +26,12 @@ import (
 func TestProposalPages(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	p := newPortal(t)
-	op := p.login(t, "operator@example.com")
-	loc := op.createTicket("destructive")
+	p, op, loc := newTicketBy(t, "operator@example.com")
 	id, _ := strconv.ParseInt(strings.TrimPrefix(loc, "/tickets/"), 10, 64)
 	if res, _ := op.post(loc+"/prepare", url.Values{"snapshot_id": {fmt.Sprint(p.snaps[2].ID)}, "scope_kind": {"full"}, "mode": {"destructive"}}); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("prepare: %d", res.StatusCode)
 	}
-	if res, _ := op.post(loc+"/submit", nil); res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("submit: %d", res.StatusCode)
-	}
+	op.act(loc, "submit")
 	propose := func(r tickets.MailRequest) tickets.Proposal {
 		pr, ok, err := tickets.ProposeFromMail(ctx, p.pool, tickets.SystemActor("test"), id, 0, "cust@example.org",
 			"the ticket is awaiting approval: its plan is staff's", "spf=pass dkim=pass dmarc=pass (by mx.example)", r)
@@ -49,10 +45,8 @@ func TestProposalPages(t *testing.T) {
 
 	viewer := p.login(t, "viewer@example.com")
 	_, body := viewer.get(loc)
-	for _, want := range []string{`id="proposals"`, "<del>full database</del>", "<ins>tables public.orders</ins>", "dmarc=pass (by mx.example)", "awaiting approval: its plan is staff"} {
-		if !strings.Contains(body, want) {
-			t.Fatalf("ticket page lacks %q", want)
-		}
+	if missing := lacking(body, `id="proposals"`, "<del>full database</del>", "<ins>tables public.orders</ins>", "dmarc=pass (by mx.example)", "awaiting approval: its plan is staff"); len(missing) > 0 {
+		t.Fatalf("ticket page lacks %q", missing)
 	}
 	if strings.Contains(body, "/proposals/") {
 		t.Error("a viewer is offered to decide")

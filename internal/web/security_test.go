@@ -134,17 +134,12 @@ func TestBadQueryValuesAre400(t *testing.T) {
 	t.Parallel()
 	p := newPortal(t)
 	b := p.login(t, "admin@example.com")
-	for _, path := range []string{
+	b.wantStatus(http.StatusBadRequest,
 		"/tickets?q=%00", "/tickets?q=a%00b", "/tickets?page=9999999999999999999", "/tickets?page=-1", "/tickets?page=x",
 		"/tickets?q=%ff%fe", "/tickets?project=%00", "/tickets?q=%zz", "/tickets/1?snapshot=%00",
 		"/audit?before=9999999999999999999", "/audit?ticket=-3", "/audit?action=%00", "/projects?q=%00",
 		"/projects?page=9999999999999999999", "/api/v1/tickets?page=9999999999999999999", "/api/v1/tickets?per_page=-1",
-		"/api/v1/tickets?q=%00", "/api/v1/tickets?state=bogus",
-	} {
-		if res, body := b.get(path); res.StatusCode != http.StatusBadRequest {
-			t.Errorf("%s: %d, want 400 (%.80s)", path, res.StatusCode, body)
-		}
-	}
+		"/api/v1/tickets?q=%00", "/api/v1/tickets?state=bogus")
 	// Forms too: a NUL in a note is refused, not a 500.
 	loc := p.login(t, "operator@example.com").createTicket("new_project")
 	if res, _ := b.post(loc+"/notes", url.Values{"body": {"hello\x00world"}}); res.StatusCode != http.StatusBadRequest {
@@ -157,11 +152,7 @@ func TestBadQueryValuesAre400(t *testing.T) {
 		t.Errorf("NUL in JSON: %d", code)
 	}
 	// Good values still work.
-	for _, path := range []string{"/tickets?page=1&q=caf%C3%A9", "/audit?before=10", "/api/v1/tickets?page=2&per_page=10"} {
-		if res, _ := b.get(path); res.StatusCode != http.StatusOK {
-			t.Errorf("%s: %d", path, res.StatusCode)
-		}
-	}
+	b.wantStatus(http.StatusOK, "/tickets?page=1&q=caf%C3%A9", "/audit?before=10", "/api/v1/tickets?page=2&per_page=10")
 }
 
 // TestSecurityHeadersEverywhere: pages, the login page, errors and River's

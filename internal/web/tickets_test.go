@@ -40,16 +40,22 @@ func (b *browser) createTicket(mode string) string {
 	return res.Header.Get("Location")
 }
 
+// newTicketBy is a portal with a destructive ticket that email created on
+// the new-ticket form: the portal, that person's browser and the ticket's
+// location.
+func newTicketBy(t *testing.T, email string) (*portal, *browser, string) {
+	t.Helper()
+	p := newPortal(t)
+	b := p.login(t, email)
+	return p, b, b.createTicket("destructive")
+}
+
 func TestTicketWorkflowPages(t *testing.T) {
 	t.Parallel()
-	p := newPortal(t)
-	op := p.login(t, "operator@example.com")
-	loc := op.createTicket("destructive")
+	p, op, loc := newTicketBy(t, "operator@example.com")
 	_, body := op.get(loc)
-	for _, want := range []string{`id="triage"`, "resolves to the snapshot", "public.orders"} {
-		if !strings.Contains(body, want) {
-			t.Fatalf("ticket page lacks %q", want)
-		}
+	if missing := lacking(body, `id="triage"`, "resolves to the snapshot", "public.orders"); len(missing) > 0 {
+		t.Fatalf("ticket page lacks %q", missing)
 	}
 	if !regexp.MustCompile(`<input type="radio" name="snapshot_id" value="\d+" data-snapshot-pick disabled`).MatchString(body) {
 		t.Error("the corrupt snapshot is not disabled in the picker")
@@ -69,9 +75,7 @@ func TestTicketWorkflowPages(t *testing.T) {
 	if !strings.Contains(body, `id="preflight"`) || !strings.Contains(body, "2 table(s) (public.orders, auth.users) will be replaced") {
 		t.Fatalf("preflight missing:\n%s", body)
 	}
-	if res, _ := op.post(loc+"/submit", nil); res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("submit: %d", res.StatusCode)
-	}
+	op.act(loc, "submit")
 	// A viewer and the operator cannot approve.
 	viewer := p.login(t, "viewer@example.com")
 	if res, _ := viewer.post(loc+"/approve", url.Values{"confirm_ref": {"proj-alpha"}}); res.StatusCode != http.StatusForbidden {
@@ -93,7 +97,7 @@ func TestTicketWorkflowPages(t *testing.T) {
 	if p.jobCount(t, "restore") != 0 {
 		t.Fatal("job inserted before approval")
 	}
-	if res, _ := ap.post(loc+"/approve", url.Values{"confirm_ref": {"proj-alpha"}, "plan_digest": {digest}}); res.StatusCode != http.StatusSeeOther {
+	if res, _ := ap.approve(loc, digest); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("approve: %d", res.StatusCode)
 	}
 	if p.jobCount(t, "restore") != 1 {
@@ -111,10 +115,8 @@ func TestTicketWorkflowPages(t *testing.T) {
 
 func TestPreparerCannotApprove(t *testing.T) {
 	t.Parallel()
-	p := newPortal(t)
-	ap := p.login(t, "approver@example.com")
-	loc := ap.createTicket("destructive")
-	if res, _ := ap.post(loc+"/prepare", url.Values{"snapshot_id": {fmt.Sprint(p.snaps[3].ID)}, "scope_kind": {"full"}, "mode": {"destructive"}}); res.StatusCode != http.StatusSeeOther {
+	p, ap, loc := newTicketBy(t, "approver@example.com")
+	if res, _ := ap.post(loc+"/prepare", p.fullPlan()); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("prepare: %d", res.StatusCode)
 	}
 	ap.post(loc+"/submit", nil)
@@ -164,9 +166,7 @@ func TestTicketListFiltersAndPages(t *testing.T) {
 	if !strings.Contains(body, "page 2 of 2") || !strings.Contains(body, "case 9<") {
 		t.Errorf("page 2")
 	}
-	if res, _ := b.get("/tickets?state=bogus"); res.StatusCode != http.StatusBadRequest {
-		t.Errorf("bogus state: %d", res.StatusCode)
-	}
+	b.wantStatus(http.StatusBadRequest, "/tickets?state=bogus")
 }
 
 func TestNewTicketFormShowsErrors(t *testing.T) {
@@ -177,10 +177,7 @@ func TestNewTicketFormShowsErrors(t *testing.T) {
 	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "no project") || !strings.Contains(body, `value="proj-zulu"`) {
 		t.Fatalf("unknown project: %d", res.StatusCode)
 	}
-	viewer := p.login(t, "viewer@example.com")
-	if res, _ := viewer.get("/tickets/new"); res.StatusCode != http.StatusForbidden {
-		t.Fatalf("viewer new form: %d", res.StatusCode)
-	}
+	p.login(t, "viewer@example.com").wantStatus(http.StatusForbidden, "/tickets/new")
 }
 
 func TestLiveProgressStream(t *testing.T) {
@@ -239,9 +236,7 @@ func TestCorrectTheRequest(t *testing.T) {
 // saved when ticked, cleared when not.
 func TestTriageAllowDanglingOption(t *testing.T) {
 	t.Parallel()
-	p := newPortal(t)
-	op := p.login(t, "operator@example.com")
-	loc := op.createTicket("destructive")
+	p, op, loc := newTicketBy(t, "operator@example.com")
 	id, err := strconv.ParseInt(loc[strings.LastIndex(loc, "/")+1:], 10, 64)
 	if err != nil {
 		t.Fatalf("ticket location %q", loc)
@@ -289,9 +284,7 @@ func TestNewTicketPrefilledFromRequestARestore(t *testing.T) {
 // (the notice job decides whether the requester can be mailed).
 func TestAskForInfoQueuesTheRequestersMail(t *testing.T) {
 	t.Parallel()
-	p := newPortal(t)
-	op := p.login(t, "operator@example.com")
-	loc := op.createTicket("destructive")
+	p, op, loc := newTicketBy(t, "operator@example.com")
 	before := p.jobCount(t, "mail_notify")
 	res, body := op.post(loc+"/decide", url.Values{"decision": {"needs_info"}, "message": {"Which tables, exactly?"}})
 	if res.StatusCode != http.StatusSeeOther {

@@ -5,14 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
-	"time"
-
-	"github.com/chromedp/chromedp"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/restoreportal/portal/internal/auth"
-	"github.com/restoreportal/portal/internal/cluster"
-	"github.com/restoreportal/portal/internal/testenv"
 	"github.com/restoreportal/portal/internal/tickets"
 )
 
@@ -26,18 +20,14 @@ import (
 func TestBrowserUndeleteWalk(t *testing.T) {
 	p := newPortal(t)
 	ctx := context.Background()
-	base := p.srv.URL
 	opTok := p.token(t, auth.RoleOperator)
-	at := time.Now().UTC().Add(-30 * time.Hour).Format(time.RFC3339)
-	code, got := p.api(t, opTok, "POST", "/api/v1/tickets", map[string]any{
-		"project_ref": "proj-alpha", "requested_at": at, "mode": "undelete", "requester_email": "cust@example.org",
-		"scope": map[string]any{"kind": "tables", "tables": []string{"public.orders"}}})
-	if code != http.StatusCreated || got["state"] != "awaiting_approval" || got["mode"] != "undelete" {
-		t.Fatalf("create: %d %v", code, got)
+	id, got := p.ordersTicket(t, "undelete", nil)
+	if got["state"] != "awaiting_approval" || got["mode"] != "undelete" {
+		t.Fatalf("create: %v", got)
 	}
-	id := int64(got["id"].(float64))
 	api := fmt.Sprintf("/api/v1/tickets/%d", id)
-	if code, got = p.api(t, opTok, "POST", api+"/withdraw", nil); code != http.StatusOK {
+	code, got := p.api(t, opTok, "POST", api+"/withdraw", nil)
+	if code != http.StatusOK {
 		t.Fatalf("withdraw: %d %v", code, got)
 	}
 	// The API's limit: a SQL operator is refused naming the field; keys pass.
@@ -64,23 +54,7 @@ func TestBrowserUndeleteWalk(t *testing.T) {
 	}
 	orders := fmt.Sprintf(`CREATE TABLE public.orders (id int PRIMARY KEY, note text);
 		INSERT INTO public.orders SELECT g, 'order ' || g FROM generate_series(1, %d) g`, snapRows)
-	open := func(url, sql string) *pgx.Conn {
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close(context.Background()) })
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatal(err)
-		}
-		return conn
-	}
-	live := testenv.NewOwnedDatabase(t)
-	lc := open(live.URL, orders+`; DELETE FROM public.orders WHERE id BETWEEN 3 AND 7; UPDATE public.orders SET note = 'edited' WHERE id = 10`)
-	staging := open(testenv.NewDatabase(t), orders)
-	if _, err := p.pool.Exec(ctx, `UPDATE projects SET database_name = $1 WHERE ref = 'proj-alpha'`, live.Name); err != nil {
-		t.Fatal(err)
-	}
+	lc, staging := p.liveAndCopy(t, orders, `DELETE FROM public.orders WHERE id BETWEEN 3 AND 7; UPDATE public.orders SET note = 'edited' WHERE id = 10`)
 
 	// The preview API states bounds, not exact numbers.
 	code, got = p.api(t, opTok, "GET", api+"/preview", nil)
@@ -98,7 +72,7 @@ func TestBrowserUndeleteWalk(t *testing.T) {
 	ap := c.login("approver@example.com")
 	path := fmt.Sprintf("/tickets/%d", id)
 	row := `#preview-undelete-tables tr[data-table="public.orders"] `
-	ap.do(chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(`#preview-undelete`)))
+	ap.visit(path, `#preview-undelete`)
 	ap.waitText(`#preview-tables tr[data-table="public.orders"] td[data-col=live]`, tickets.FormatCount(snapRows-5))
 	ap.waitText(row+`td[data-col=insert]`, "between 0 and 4 (estimate)")
 	ap.waitText(row+`td[data-col=conflicts]`, "at most 4 (estimate)")
@@ -109,37 +83,20 @@ func TestBrowserUndeleteWalk(t *testing.T) {
 		t.Fatal("an undelete's preview speaks of data lost")
 	}
 	ap.shot("undelete-01-preview-dry-run")
-	ap.do(chromedp.SendKeys(chromedp.CSS(`#approve-form input[name=confirm_ref]`), "proj-alpha"),
-		chromedp.Click(chromedp.CSS(`#approve`)), chromedp.WaitVisible(chromedp.CSS(`.flash`)))
+	ap.confirmWithRef(`#approve-form`, `#approve`)
 	ap.waitText(`#ticket-state`, "queued")
 	ap.shot("undelete-02-approved")
 
 	// The worker: running, the copy merged into live, the result recorded.
-	tk, err = tickets.TicketGet(ctx, p.pool, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tickets.MarkRunning(ctx, p.pool, id, tk.JobID); err != nil {
-		t.Fatal(err)
-	}
-	m, err := cluster.MergeRows(ctx, lc, staging, []cluster.MergeTable{{Table: cluster.Table{Schema: "public", Name: "orders"}, Keys: keys}}, cluster.MergeOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mt := m.Tables[0]
-	if mt.Inserted != 3 || mt.Conflicts != 1 {
+	p.markRunning(t, id)
+	if mt := p.mergeAndFinish(t, id, lc, staging, keys, "3 rows inserted into public.orders; 1 conflict left as it is live"); mt.Inserted != 3 || mt.Conflicts != 1 {
 		t.Fatalf("merge: %+v", mt)
-	}
-	if _, err := tickets.Finish(ctx, p.pool, id, tickets.Result{OK: true, Message: "3 rows inserted into public.orders; 1 conflict left as it is live",
-		Undelete: []tickets.UndeleteTable{{Table: mt.Table, KeyColumns: mt.KeyColumns, Candidates: mt.Candidates, Inserted: mt.Inserted,
-			Conflicts: mt.Conflicts, ConflictSamples: mt.ConflictSamples, Unchanged: mt.Unchanged}}}); err != nil {
-		t.Fatal(err)
 	}
 	var liveRows int64
 	if err := lc.QueryRow(ctx, `SELECT count(*) FROM public.orders`).Scan(&liveRows); err != nil || liveRows != snapRows-2 {
 		t.Fatalf("live rows after the undelete: %d %v", liveRows, err)
 	}
-	ap.do(chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(`#undelete-result`)))
+	ap.visit(path, `#undelete-result`)
 	ap.waitText(`#ticket-state`, "succeeded")
 	ap.waitText(`#undelete-result .undelete-inserted`, "3")
 	ap.waitText(`#undelete-result .undelete-conflicts`, "id=10")

@@ -34,45 +34,12 @@ func (tb *tab) at(v viewport) *tab {
 
 func (tb *tab) path() string {
 	tb.c.t.Helper()
-	loc, err := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`location.pathname`))
-	if err != nil {
-		tb.c.t.Fatal(err)
-	}
-	return loc
+	return tb.evalString(`location.pathname`)
 }
 
 func (tb *tab) value(sel string) string {
 	tb.c.t.Helper()
-	v, err := chromedp.Run(tb.ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q).value`, sel)))
-	if err != nil {
-		tb.c.t.Fatalf("value of %s: %v", sel, err)
-	}
-	return v
-}
-
-func (tb *tab) number(js string) float64 {
-	tb.c.t.Helper()
-	n, err := chromedp.Run(tb.ctx, chromedp.Evaluate[float64](js))
-	if err != nil {
-		tb.c.t.Fatalf("eval %s: %v", js, err)
-	}
-	return n
-}
-
-// waitEval polls a boolean expression until it holds.
-func (tb *tab) waitEval(js string) {
-	tb.c.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Second)
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
-		cancel()
-		if err == nil && ok {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	tb.c.t.Fatalf("waiting for %s at %s", js, tb.path())
+	return tb.evalString(fmt.Sprintf(`document.querySelector(%q).value`, sel))
 }
 
 // pageChecks are what every page must pass at every size: nothing wider than
@@ -145,7 +112,6 @@ func (tb *tab) checkPage(v viewport, name string) {
 func TestBrowserFormsKeepWork(t *testing.T) {
 	p := newPortal(t)
 	c := newChromium(t, p)
-	base := p.srv.URL
 	ctx := context.Background()
 	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)
 	ticketRe := regexp.MustCompile(`^/tickets/(\d+)$`)
@@ -157,7 +123,7 @@ func TestBrowserFormsKeepWork(t *testing.T) {
 		// A second snapshot in the same minute: the minute alone cannot tell them apart.
 		p.addSnapshot(t, project, day.Add(7*time.Hour+21*time.Minute+50*time.Second))
 		op := c.login("operator@example.com").at(v)
-		op.do(chromedp.Navigate(base+"/projects/"+project), chromedp.WaitVisible(chromedp.CSS(`main h1`)))
+		op.visit("/projects/"+project, `main h1`)
 		op.checkPage(v, "project")
 		link := fmt.Sprintf(`a.button[href*="snapshot=%d&"], a.button[href$="snapshot=%d"]`, manual.ID, manual.ID)
 		op.do(chromedp.Click(chromedp.CSS(link)), chromedp.WaitVisible(chromedp.CSS(`#new-ticket`)))
@@ -270,7 +236,7 @@ func TestBrowserFormsKeepWork(t *testing.T) {
 			t.Errorf("%s: picking after a refusal left the page (%s)", v.name, op.path())
 		}
 		// The POST URL itself, opened (a bookmark, no script), is the ticket.
-		op.do(chromedp.Navigate(base+ticketPath+"/prepare"), chromedp.WaitVisible(chromedp.CSS(`#triage`)))
+		op.visit(ticketPath+"/prepare", `#triage`)
 		if op.path() != ticketPath {
 			t.Errorf("%s: GET of the form's URL is at %s", v.name, op.path())
 		}
@@ -286,7 +252,7 @@ func TestBrowserFormsKeepWork(t *testing.T) {
 		op.checkPage(v, "ticket-awaiting")
 
 		ap := c.login("approver@example.com").at(v)
-		ap.do(chromedp.Navigate(base+ticketPath), chromedp.WaitVisible(chromedp.CSS(`#approve-form`)))
+		ap.visit(ticketPath, `#approve-form`)
 		if !ap.eval(`document.querySelector("#approval").classList.contains("approval-destructive")`) ||
 			!strings.EqualFold(ap.text(`#approval-mode`), "Destructive") {
 			t.Errorf("%s: the approval is not marked destructive", v.name)
@@ -338,7 +304,7 @@ func TestBrowserFormsKeepWork(t *testing.T) {
 		// The operator's page reloads itself on the state change: wait for
 		// that, or the navigation races it (net::ERR_ABORTED).
 		op.waitText(`#ticket-state`, "queued")
-		op.do(chromedp.Navigate(base+ticketPath), chromedp.WaitVisible(chromedp.CSS(`#thread form`)))
+		op.visit(ticketPath, `#thread form`)
 		if !op.eval(`(function(){ var f = document.querySelector("#thread form"); f.addEventListener("submit", function(e){ e.preventDefault(); });
 			f.requestSubmit(); return true; })()`) {
 			t.Fatal("requestSubmit")
@@ -354,7 +320,6 @@ func TestBrowserFormsKeepWork(t *testing.T) {
 func TestBrowserEveryPageFitsThePhone(t *testing.T) {
 	p := newPortal(t)
 	c := newChromium(t, p)
-	base := p.srv.URL
 	// A ticket with a long subject and a long unbroken note, to stress wrapping.
 	op := p.login(t, "operator@example.com")
 	loc := op.createTicket("destructive")
@@ -367,7 +332,7 @@ func TestBrowserEveryPageFitsThePhone(t *testing.T) {
 	for _, v := range viewports {
 		admin := c.login("admin@example.com").at(v)
 		for _, pg := range pages {
-			admin.do(chromedp.Navigate(base+pg.path), chromedp.WaitVisible(chromedp.CSS(`main`)))
+			admin.visit(pg.path, `main`)
 			admin.checkPage(v, "page-"+pg.name)
 		}
 	}
@@ -401,7 +366,6 @@ func (p *portal) addSnapshot(t *testing.T, project string, at time.Time) tickets
 func TestBrowserDashboardLiveWhileIdle(t *testing.T) {
 	p := newPortal(t)
 	c := newChromium(t, p)
-	base := p.srv.URL
 	ctx := context.Background()
 	op, ap := p.token(t, auth.RoleOperator), p.token(t, auth.RoleApprover)
 	// One ticket awaiting approval, prepared by the operator.
@@ -417,7 +381,7 @@ func TestBrowserDashboardLiveWhileIdle(t *testing.T) {
 	for i, v := range viewports {
 		project, snap := []string{"proj-alpha", "proj-charlie"}[i], []int64{p.snaps[3].ID, charlie[3].ID}[i]
 		viewer := c.login("viewer@example.com").at(v)
-		viewer.do(chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`#active-section`)))
+		viewer.visit("/", `#active-section`)
 		if i == 0 && !viewer.exists(`#no-active`) {
 			t.Fatal("a restore is running before the test starts one")
 		}
@@ -463,7 +427,7 @@ func TestBrowserDashboardLiveWhileIdle(t *testing.T) {
 		viewer.checkPage(v, "dashboard-live")
 
 		// The ticket list: what each ticket is, and an empty search says so.
-		viewer.do(chromedp.Navigate(base+"/tickets"), chromedp.WaitVisible(chromedp.CSS(`table.tickets`)))
+		viewer.visit("/tickets", `table.tickets`)
 		for _, col := range []string{"Mode", "Scope", "Source", "Age"} {
 			viewer.waitText(`table.tickets thead`, col)
 		}
@@ -473,7 +437,7 @@ func TestBrowserDashboardLiveWhileIdle(t *testing.T) {
 			t.Errorf("%s: a viewer is offered New ticket", v.name)
 		}
 		viewer.checkPage(v, "tickets-list")
-		viewer.do(chromedp.Navigate(base+"/tickets?q=no-such-ticket-anywhere"), chromedp.WaitVisible(chromedp.CSS(`#count`)))
+		viewer.visit("/tickets?q=no-such-ticket-anywhere", `#count`)
 		viewer.waitText(`#count`, "0 tickets match these filters")
 	}
 }
@@ -488,7 +452,6 @@ func TestBrowserDashboardLiveWhileIdle(t *testing.T) {
 func TestBrowserProgressAndResults(t *testing.T) {
 	p := newPortal(t)
 	c := newChromium(t, p)
-	base := p.srv.URL
 	ctx := context.Background()
 	op := p.token(t, auth.RoleOperator)
 	charlie := tickettest.Snapshots(t, p.pool, "proj-charlie")
@@ -506,7 +469,7 @@ func TestBrowserProgressAndResults(t *testing.T) {
 		fmt.Sscan(fmt.Sprint(got["id"]), &id)
 		path := fmt.Sprintf("/tickets/%d", id)
 		viewer := c.login("viewer@example.com").at(v)
-		viewer.do(chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(`#resolution`)))
+		viewer.visit(path, `#resolution`)
 		viewer.waitText(`#requested-local`, "Europe/Berlin")
 		viewer.waitText(`.facts`, "UTC")
 		viewer.waitText(`#resolution`, "is not usable")
@@ -526,7 +489,7 @@ func TestBrowserProgressAndResults(t *testing.T) {
 		if _, err := tickets.MarkRunning(ctx, p.pool, id, tk.JobID); err != nil {
 			t.Fatal(err)
 		}
-		viewer.do(chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(`#progress-facts`)))
+		viewer.visit(path, `#progress-facts`)
 		if err := tickets.UpdateProgress(ctx, p.pool, id, tickets.Progress{Phase: "data", Percent: 50, CurrentTable: "public.orders",
 			Bytes: 512 << 20, BytesTotal: 1 << 30, TablesDone: 1, TablesTotal: 3, Rows: 1234}); err != nil {
 			t.Fatal(err)
@@ -555,7 +518,7 @@ func TestBrowserProgressAndResults(t *testing.T) {
 			t.Errorf("%s: a viewer gets the River job link", v.name)
 		}
 		admin := c.login("admin@example.com").at(v)
-		admin.do(chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(`#job-link`)))
+		admin.visit(path, `#job-link`)
 		if !admin.eval(fmt.Sprintf(`document.querySelector("#job-link").getAttribute("href") === "/riverui/jobs/%d"`, tk.JobID)) {
 			t.Errorf("%s: job link %s", v.name, admin.text(`#job-link`))
 		}

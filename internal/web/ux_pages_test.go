@@ -21,9 +21,7 @@ func TestProjectsPagerKeepsPerPage(t *testing.T) {
 	if !strings.Contains(body, "No project matches") {
 		t.Error("an empty search does not say so")
 	}
-	if res, _ := b.get("/projects?per_page=100000"); res.StatusCode != http.StatusBadRequest {
-		t.Errorf("per_page out of range: %d", res.StatusCode)
-	}
+	b.wantStatus(http.StatusBadRequest, "/projects?per_page=100000") // per_page out of range
 }
 
 // TestTicketFormURLsAndTableFragment: a GET of a form's POST URL lands on
@@ -31,9 +29,7 @@ func TestProjectsPagerKeepsPerPage(t *testing.T) {
 // snapshots only, and refuses a malformed snapshot.
 func TestTicketFormURLsAndTableFragment(t *testing.T) {
 	t.Parallel()
-	p := newPortal(t)
-	op := p.login(t, "operator@example.com")
-	loc := op.createTicket("destructive")
+	p, op, loc := newTicketBy(t, "operator@example.com")
 	res, _ := op.get(loc + "/prepare")
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != loc {
 		t.Fatalf("GET of the form URL: %d %s", res.StatusCode, res.Header.Get("Location"))
@@ -45,9 +41,7 @@ func TestTicketFormURLsAndTableFragment(t *testing.T) {
 	if res, _ := op.get(fmt.Sprintf("%s/tables?snapshot=%d", loc, p.bravo[0].ID)); res.StatusCode != http.StatusNotFound {
 		t.Errorf("another project's snapshot: %d", res.StatusCode)
 	}
-	if res, _ := op.get(loc + "/tables?snapshot=1%20OR%201=1"); res.StatusCode != http.StatusBadRequest {
-		t.Errorf("malformed snapshot: %d", res.StatusCode)
-	}
+	op.wantStatus(http.StatusBadRequest, loc+"/tables?snapshot=1%20OR%201=1") // a malformed snapshot
 	// A refused form's page names its canonical address.
 	res, body = op.post(loc+"/prepare", map[string][]string{"snapshot_id": {fmt.Sprint(p.snaps[2].ID)}, "scope_kind": {"tables"}, "mode": {"destructive"}})
 	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `data-canonical="`+loc+`"`) ||
@@ -61,19 +55,15 @@ func TestTicketFormURLsAndTableFragment(t *testing.T) {
 // ticket and kind; the CSV export holds the same lines.
 func TestAuditPageChangesAndCSV(t *testing.T) {
 	t.Parallel()
-	p := newPortal(t)
-	op := p.login(t, "operator@example.com")
-	loc := op.createTicket("destructive")
+	p, op, loc := newTicketBy(t, "operator@example.com")
 	if res, _ := op.post(loc+"/prepare", map[string][]string{"snapshot_id": {fmt.Sprint(p.snaps[2].ID)}, "scope_kind": {"full"}, "mode": {"destructive"}}); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("prepare: %d", res.StatusCode)
 	}
 	id := strings.TrimPrefix(loc, "/tickets/")
 	viewer := p.login(t, "viewer@example.com")
 	_, body := viewer.get("/audit?ticket=" + id)
-	for _, want := range []string{"state: new → ready", "prepared by: (none) → operator@example.com", "ticket.prepared", "ticket.created"} {
-		if !strings.Contains(body, want) {
-			t.Errorf("audit page lacks %q", want)
-		}
+	if missing := lacking(body, "state: new → ready", "prepared by: (none) → operator@example.com", "ticket.prepared", "ticket.created"); len(missing) > 0 {
+		t.Errorf("audit page lacks %q", missing)
 	}
 	if strings.Contains(body, fmt.Sprintf(`"prepared_by":%d`, p.users["operator"].ID)) {
 		t.Error("raw JSON with user ids on the audit page")

@@ -383,6 +383,18 @@ func cancelNote(s tickets.State) string {
 	return ""
 }
 
+// badgeClass is the state badge's class of something that passed (shown as
+// succeeded), failed, or neither yet (shown as queued).
+func badgeClass(passed, failed bool) string {
+	switch {
+	case passed:
+		return "state state-succeeded"
+	case failed:
+		return "state state-failed"
+	}
+	return "state state-queued"
+}
+
 // modeShort is a ticket's mode in a table cell.
 func modeShort(m tickets.Mode) string {
 	switch m {
