@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/restoreportal/portal/internal/auth"
+	"github.com/restoreportal/portal/internal/tickets"
 )
 
 // Static holds the stylesheet and the small live-progress script.
@@ -88,19 +89,8 @@ func FormatTimePtr(t *time.Time) string {
 	return FormatTime(*t)
 }
 
-// FormatBytes writes a size for people.
-func FormatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+// FormatBytes writes a size for people: 512 B, 3.4 MiB.
+func FormatBytes(n int64) string { return tickets.FormatBytes(n) }
 
 func itoa[T ~int | ~int64](n T) string { return fmt.Sprint(n) }
 
