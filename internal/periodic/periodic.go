@@ -10,8 +10,8 @@ import (
 
 // Every calls f every d in a goroutine of its own, until f returns false,
 // ctx ends or the returned stop is called. The ctx f gets ends at stop, so a
-// call in flight returns early; stop waits until f is no longer running and
-// is called once.
+// call in flight returns early; stop returns once f is no longer running,
+// and calling it again is harmless.
 func Every(ctx context.Context, d time.Duration, f func(ctx context.Context) bool) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	stopped := make(chan struct{})
