@@ -212,13 +212,31 @@ func TestUnderstandScope(t *testing.T) {
 	}
 }
 
+// modeCase is one text and the mode Understand must read from it.
+type modeCase struct {
+	text string
+	want Mode
+	conf Confidence
+}
+
+// checkModes runs each case as a subtest named by its text; an ambiguous
+// case's value is not checked, only its confidence.
+func checkModes(t *testing.T, tests []modeCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.text, func(t *testing.T) {
+			t.Parallel()
+			r := Understand(testMessage("", tt.text), UnderstandOptions{})
+			if (tt.conf != Ambiguous && r.Mode.Value != tt.want) || r.Mode.Confidence != tt.conf {
+				t.Errorf("Mode = %q (%s), want %q (%s)", r.Mode.Value, r.Mode.Confidence, tt.want, tt.conf)
+			}
+		})
+	}
+}
+
 func TestUnderstandMode(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		text string
-		want Mode
-		conf Confidence
-	}{
+	checkModes(t, []modeCase{
 		{"please overwrite the live database", ModeDestructive, Likely},
 		{"replace the current data", ModeDestructive, Likely},
 		{"roll back the database to yesterday", ModeDestructive, Likely},
@@ -231,29 +249,7 @@ func TestUnderstandMode(t *testing.T) {
 		{"overwrite it. yes, replace everything", ModeDestructive, Certain},
 		{"overwrite it, or maybe a new project", ModeDestructive, Ambiguous},
 		{"restore proj-abc", "", Missing},
-		// "restore the deleted rows" and "only the missing rows" read as an
-		// undelete; more specific than the other modes' words, it wins over
-		// them; a negated request and unrelated "deleted" do not count.
-		{"please restore the deleted rows of public.orders", ModeUndelete, Likely},
-		{"we only need the missing rows back", ModeUndelete, Likely},
-		{"can you bring back the records we deleted yesterday", ModeUndelete, Likely},
-		{"Please recover the lost orders rows", ModeUndelete, Likely},
-		{"undelete public.orders please", ModeUndelete, Likely},
-		{"restore only the missing rows, do not overwrite anything", ModeUndelete, Likely},
-		{"roll back the orders table? no: just the deleted rows. restore the deleted rows only", ModeUndelete, Likely},
-		{"restore the deleted rows. Yes, only the missing rows", ModeUndelete, Certain},
-		{"the deleted column came back wrong, overwrite it", ModeDestructive, Likely},
-		{"don't just restore the deleted rows, replace the whole table", ModeDestructive, Likely},
-	}
-	for _, tt := range tests {
-		t.Run(tt.text, func(t *testing.T) {
-			t.Parallel()
-			r := Understand(testMessage("", tt.text), UnderstandOptions{})
-			if (tt.conf != Ambiguous && r.Mode.Value != tt.want) || r.Mode.Confidence != tt.conf {
-				t.Errorf("Mode = %q (%s), want %q (%s)", r.Mode.Value, r.Mode.Confidence, tt.want, tt.conf)
-			}
-		})
-	}
+	})
 }
 
 // TestUnderstandFixtures is the golden test: each fixture, parsed and
