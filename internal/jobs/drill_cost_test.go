@@ -162,18 +162,7 @@ func (h *harness) loginRolesOf(owner string) []string {
 // drillHookAt is the harness's deps with a drill hook that, at step, reads
 // the drill's record and hands it to f.
 func (h *harness) drillHookAt(step jobs.Step, f func(ctx context.Context, d drills.Drill) error) jobs.Deps {
-	deps := h.deps
-	deps.Drill.Hook = func(ctx context.Context, id int64, s jobs.Step) error {
-		if s != step {
-			return nil
-		}
-		d, err := drills.DrillGet(ctx, h.pool, id)
-		if err != nil {
-			return err
-		}
-		return f(ctx, d)
-	}
-	return deps
+	return h.drillHook(h.deps, step, f)
 }
 
 // drillLeftNothing fails the test unless drill d's copy scratch is recorded

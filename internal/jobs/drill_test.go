@@ -109,11 +109,11 @@ func (h *harness) alarmMailJobs() int {
 	return n
 }
 
-// atDrillApplied returns deps whose drill hook calls f with the drill's
-// record each time a drill has restored its scratch database (StepApplied).
-func (h *harness) atDrillApplied(deps jobs.Deps, f func(context.Context, drills.Drill) error) jobs.Deps {
+// drillHook returns deps whose drill hook calls f with the drill's record
+// each time a drill reaches step.
+func (h *harness) drillHook(deps jobs.Deps, step jobs.Step, f func(context.Context, drills.Drill) error) jobs.Deps {
 	deps.Drill.Hook = func(ctx context.Context, id int64, s jobs.Step) error {
-		if s != jobs.StepApplied {
+		if s != step {
 			return nil
 		}
 		d, err := drills.DrillGet(ctx, h.pool, id)
@@ -123,6 +123,12 @@ func (h *harness) atDrillApplied(deps jobs.Deps, f func(context.Context, drills.
 		return f(ctx, d)
 	}
 	return deps
+}
+
+// atDrillApplied is drillHook at the moment a drill has restored its
+// scratch database (StepApplied).
+func (h *harness) atDrillApplied(deps jobs.Deps, f func(context.Context, drills.Drill) error) jobs.Deps {
+	return h.drillHook(deps, jobs.StepApplied, f)
 }
 
 // onScratchApplied is atDrillApplied with f given a connection to the
