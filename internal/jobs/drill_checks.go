@@ -15,6 +15,7 @@ import (
 
 	"github.com/restoreportal/portal/internal/cluster"
 	"github.com/restoreportal/portal/internal/config"
+	"github.com/restoreportal/portal/internal/dbx"
 	"github.com/restoreportal/portal/internal/drills"
 	"github.com/restoreportal/portal/internal/extract"
 	"github.com/restoreportal/portal/internal/snapshots"
@@ -168,17 +169,11 @@ func (r *drillRun) planCounts(ctx context.Context, conn *pgx.Conn, inv []snapsho
 		forced bool
 		size   int64
 	}
-	rels := map[extract.QualifiedName]rel{}
-	defer rows.Close()
-	for rows.Next() {
-		var q extract.QualifiedName
-		var x rel
-		if err := rows.Scan(&q.Schema, &q.Name, &x.forced, &x.size); err != nil {
-			return nil, err
-		}
-		rels[q] = x
-	}
-	if err := rows.Err(); err != nil {
+	rels, err := dbx.CollectMap(rows, func(r pgx.CollectableRow) (q extract.QualifiedName, x rel, err error) {
+		err = r.Scan(&q.Schema, &q.Name, &x.forced, &x.size)
+		return q, x, err
+	})
+	if err != nil {
 		return nil, err
 	}
 	p := &countPlan{}

@@ -1,6 +1,12 @@
 package jobs
 
-import "context"
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/restoreportal/portal/internal/dbx"
+)
 
 // The workers' own reads of the portal's database; the restore sequence's
 // are in internal/runbook, River's tables and the project lock in lock.go
@@ -12,14 +18,8 @@ func projectDatabases(ctx context.Context, d Deps) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var db, ref string
-		if err := rows.Scan(&db, &ref); err != nil {
-			return nil, err
-		}
-		out[db] = ref
-	}
-	return out, rows.Err()
+	return dbx.CollectMap(rows, func(r pgx.CollectableRow) (db, ref string, err error) {
+		err = r.Scan(&db, &ref)
+		return db, ref, err
+	})
 }
