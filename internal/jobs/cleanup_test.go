@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,5 +72,48 @@ func TestCleanupDropsOnlyRecordedCopiesWhoseTimeIsUp(t *testing.T) {
 		if r.ID == dueRec.ID && (r.State != tickets.RecordDropped || r.DroppedAt == nil) {
 			t.Fatalf("the swept copy is not recorded dropped: %+v", r)
 		}
+	}
+}
+
+// TestCleanupRefusesARecordNamingTheLiveDatabase (attack): a database
+// record that claims the project's live database as a kept copy whose time
+// is up (a forged or corrupted row) is refused by the cleanup job and by the
+// sweep: the job is cancelled naming the live database, and live stays.
+func TestCleanupRefusesARecordNamingTheLiveDatabase(t *testing.T) {
+	t.Parallel()
+	h := newWorkingHarness(t)
+	ctx := context.Background()
+	tk, err := tickets.Create(ctx, h.pool, nil, h.operator, tickets.NewTicket{Source: tickets.SourcePortal,
+		ProjectRef: h.ref, RequesterEmail: "c@example.com", Mode: tickets.ModeDestructive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := tickets.DatabaseRecordClaim(ctx, h.pool, tk.ID, h.db, "", tickets.PurposeKept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	due := time.Now().Add(-time.Minute)
+	if err := tickets.DatabaseRecordSet(ctx, h.pool, rec.ID, tickets.RecordMade, "", &due); err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.river.Insert(ctx, jobs.CleanupArgs{TicketID: tk.ID, ProjectRef: h.ref, Database: h.db}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitJobFinalized(res.Job.ID)
+	var state, errs string
+	if err := h.pool.QueryRow(ctx, `SELECT state, coalesce(errors::text, '') FROM river_job WHERE id = $1`, res.Job.ID).Scan(&state, &errs); err != nil {
+		t.Fatal(err)
+	}
+	if want := "refusing to drop " + h.db + ": it is project " + h.ref + "'s live database"; state != "cancelled" || !strings.Contains(errs, want) {
+		t.Fatalf("cleanup of the live database: job %s, errors %s; want cancelled with %q", state, errs, want)
+	}
+	sweep, err := h.river.Insert(ctx, jobs.CleanupSweepArgs{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitJobFinalized(sweep.Job.ID)
+	if !h.databaseExists(h.db) {
+		t.Fatalf("the live database %s was dropped on a record that called it a kept copy", h.db)
 	}
 }
