@@ -22,8 +22,7 @@ import (
 // on; field names the form field at fault, if any.
 func statusOf(err error) (code int, msg, field string) {
 	var he *echo.HTTPError
-	var ve *tickets.ValidationError
-	var ave *auth.ValidationError
+	var ve *tickets.ValidationError // also auth.ValidationError: the same type
 	var pe *tickets.PermissionError
 	var te *tickets.TransitionError
 	var pae *paramError
@@ -41,8 +40,6 @@ func statusOf(err error) (code int, msg, field string) {
 		return http.StatusConflict, ve.Error(), ve.Field
 	case errors.As(err, &ve):
 		return http.StatusUnprocessableEntity, ve.Error(), ve.Field
-	case errors.As(err, &ave):
-		return http.StatusUnprocessableEntity, ave.Error(), ave.Field
 	case errors.As(err, &pe):
 		return http.StatusForbidden, pe.Error(), ""
 	case errors.As(err, &te):

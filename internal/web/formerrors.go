@@ -10,7 +10,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/restoreportal/portal/internal/auth"
 	"github.com/restoreportal/portal/internal/tickets"
 	"github.com/restoreportal/portal/web/templates"
 )
@@ -21,13 +20,9 @@ import (
 // form names the form on pages with several (a ticket action).
 func formErrorOf(err error, form string) templates.FormError {
 	_, msg, field := statusOf(err)
-	var ve *tickets.ValidationError
-	var ave *auth.ValidationError
-	switch {
-	case errors.As(err, &ve):
+	var ve *tickets.ValidationError // also auth.ValidationError: the same type
+	if errors.As(err, &ve) {
 		msg = ve.Msg
-	case errors.As(err, &ave):
-		msg = ave.Msg
 	}
 	return templates.FormError{Form: form, Field: field, Msg: msg}
 }
