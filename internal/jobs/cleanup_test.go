@@ -13,12 +13,11 @@ import (
 	"github.com/restoreportal/portal/internal/tickets"
 )
 
-// TestCleanupDropsOnlyRecordedCopiesWhoseTimeIsUp: a cleanup job naming a
-// database the ticket never recorded leaves it alone; the sweep drops a
-// recorded kept copy whose time is up (and records it dropped), and keeps
-// one whose time is not up.
-func TestCleanupDropsOnlyRecordedCopiesWhoseTimeIsUp(t *testing.T) {
-	t.Parallel()
+// newCleanupTicket is a working harness with a destructive ticket, and
+// record, which records name as that ticket's kept copy, made, to be dropped
+// after dropAfter.
+func newCleanupTicket(t *testing.T) (*harness, tickets.Ticket, func(name string, dropAfter time.Time) tickets.DatabaseRecord) {
+	t.Helper()
 	h := newWorkingHarness(t)
 	ctx := context.Background()
 	tk, err := tickets.Create(ctx, h.pool, nil, h.operator, tickets.NewTicket{Source: tickets.SourcePortal,
@@ -26,15 +25,8 @@ func TestCleanupDropsOnlyRecordedCopiesWhoseTimeIsUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mk := func(prefix string) string {
-		name := h.db + "_" + testenv.Name(prefix)
-		if err := h.cl.Create(ctx, name); err != nil {
-			t.Fatal(err)
-		}
-		return name
-	}
-	unrecorded, due, notDue := mk("u"), mk("d"), mk("n")
 	record := func(name string, dropAfter time.Time) tickets.DatabaseRecord {
+		t.Helper()
 		rec, _, err := tickets.DatabaseRecordClaim(ctx, h.pool, tk.ID, name, "", tickets.PurposeKept)
 		if err != nil {
 			t.Fatal(err)
@@ -44,6 +36,25 @@ func TestCleanupDropsOnlyRecordedCopiesWhoseTimeIsUp(t *testing.T) {
 		}
 		return rec
 	}
+	return h, tk, record
+}
+
+// TestCleanupDropsOnlyRecordedCopiesWhoseTimeIsUp: a cleanup job naming a
+// database the ticket never recorded leaves it alone; the sweep drops a
+// recorded kept copy whose time is up (and records it dropped), and keeps
+// one whose time is not up.
+func TestCleanupDropsOnlyRecordedCopiesWhoseTimeIsUp(t *testing.T) {
+	t.Parallel()
+	h, tk, record := newCleanupTicket(t)
+	ctx := context.Background()
+	mk := func(prefix string) string {
+		name := h.db + "_" + testenv.Name(prefix)
+		if err := h.cl.Create(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		return name
+	}
+	unrecorded, due, notDue := mk("u"), mk("d"), mk("n")
 	dueRec := record(due, time.Now().Add(-time.Minute))
 	record(notDue, time.Now().Add(time.Hour))
 
@@ -81,21 +92,9 @@ func TestCleanupDropsOnlyRecordedCopiesWhoseTimeIsUp(t *testing.T) {
 // sweep: the job is cancelled naming the live database, and live stays.
 func TestCleanupRefusesARecordNamingTheLiveDatabase(t *testing.T) {
 	t.Parallel()
-	h := newWorkingHarness(t)
+	h, tk, record := newCleanupTicket(t)
 	ctx := context.Background()
-	tk, err := tickets.Create(ctx, h.pool, nil, h.operator, tickets.NewTicket{Source: tickets.SourcePortal,
-		ProjectRef: h.ref, RequesterEmail: "c@example.com", Mode: tickets.ModeDestructive})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, _, err := tickets.DatabaseRecordClaim(ctx, h.pool, tk.ID, h.db, "", tickets.PurposeKept)
-	if err != nil {
-		t.Fatal(err)
-	}
-	due := time.Now().Add(-time.Minute)
-	if err := tickets.DatabaseRecordSet(ctx, h.pool, rec.ID, tickets.RecordMade, "", &due); err != nil {
-		t.Fatal(err)
-	}
+	record(h.db, time.Now().Add(-time.Minute))
 	res, err := h.river.Insert(ctx, jobs.CleanupArgs{TicketID: tk.ID, ProjectRef: h.ref, Database: h.db}, nil)
 	if err != nil {
 		t.Fatal(err)
